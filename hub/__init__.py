@@ -1,0 +1,3 @@
+from hub.config import Settings, get_settings
+
+__all__ = ["Settings", "get_settings"]

@@ -1,0 +1,133 @@
+"""Bytes → text by MSH-18 (HL7 table 0211), with a per-sender default when MSH-18 is empty.
+
+The MSH segment itself is read as Latin-1 first: that maps every byte to one character, so the field
+separator positions are exact whatever the real charset, and MSH-18 can be found before the whole message
+is decoded. (Decoding first with a guessed charset would be wrong: a GB 18030 trail byte can be ``|``.)
+"""
+
+from __future__ import annotations
+
+import codecs
+
+from hub.errors import Hl7ParseError
+
+UTF8_BOM = b"\xef\xbb\xbf"
+
+# HL7 table 0211 values and the spellings Chinese HIS vendors actually send, to Python codecs.
+_CHARSETS: dict[str, str] = {
+    "ASCII": "ascii",
+    "UNICODE UTF-8": "utf-8",
+    "UTF-8": "utf-8",
+    "UTF8": "utf-8",
+    "UNICODE": "utf-8",
+    "UNICODE UTF-16": "utf-16",
+    "UNICODE UTF-32": "utf-32",
+    "8859/1": "iso8859-1",
+    "8859/2": "iso8859-2",
+    "8859/3": "iso8859-3",
+    "8859/4": "iso8859-4",
+    "8859/5": "iso8859-5",
+    "8859/6": "iso8859-6",
+    "8859/7": "iso8859-7",
+    "8859/8": "iso8859-8",
+    "8859/9": "iso8859-9",
+    "8859/15": "iso8859-15",
+    "ISO-8859-1": "iso8859-1",
+    "LATIN1": "iso8859-1",
+    "GB 18030-2000": "gb18030",
+    "GB18030": "gb18030",
+    "GB 18030": "gb18030",
+    "GB18030-2000": "gb18030",
+    "GB18030-2005": "gb18030",
+    "GB 18030-2005": "gb18030",
+    "GB18030-2022": "gb18030",
+    # GBK and GB 2312 are subsets of GB 18030: decode them with the superset, so that a stray
+    # extension character from a sender that says "GBK" is not an error.
+    "GBK": "gb18030",
+    "CP936": "gb18030",
+    "GB2312": "gb18030",
+    "GB 2312": "gb18030",
+    "GB_2312-80": "gb18030",
+    "ISO IR58": "gb18030",
+    "ISO IR14": "shift_jis",
+    "ISO IR87": "iso2022_jp",
+    "ISO IR159": "iso2022_jp",
+    "KS X 1001": "euc_kr",
+    "CNS 11643-1992": "big5",
+    "BIG-5": "big5",
+    "BIG5": "big5",
+}
+
+
+def codec_for(name: str) -> str:
+    """The Python codec for an MSH-18 value or a configured charset name.
+
+    Raises:
+        Hl7ParseError: the name is not a known character set (HL7 error 103, table value not found).
+    """
+    key = name.strip().upper()
+    if key in _CHARSETS:
+        return _CHARSETS[key]
+    try:
+        return codecs.lookup(key).name
+    except LookupError:
+        raise Hl7ParseError(f"unknown character set {name!r} in MSH-18", hl7_code="103",
+                            location="MSH^1^18") from None
+
+
+def read_msh_fields(raw: bytes) -> list[str]:
+    """MSH fields as Latin-1 text, numbered as in the standard (``[0]`` is ``MSH``, ``[1]`` MSH-1 …).
+
+    Raises:
+        Hl7ParseError: the bytes do not start with an MSH segment.
+    """
+    if raw.startswith(UTF8_BOM):
+        raw = raw[3:]
+    raw = raw.lstrip(b"\r\n\t \x0b")
+    if len(raw) < 8 or raw[:3] not in (b"MSH", b"BHS", b"FHS"):
+        raise Hl7ParseError("the message does not start with an MSH segment", hl7_code="100",
+                            location="MSH^1")
+    end = len(raw)
+    for term in (b"\r", b"\n"):
+        pos = raw.find(term)
+        if pos != -1:
+            end = min(end, pos)
+    line = raw[:end].decode("latin-1")
+    fs = line[3]
+    fields = line.split(fs)
+    fields.insert(1, fs)
+    return fields
+
+
+def decode(raw: bytes, msh18: str, fallback: str) -> tuple[str, str]:
+    """Decode a whole message.
+
+    Args:
+        raw: the message bytes as received (a UTF-8 BOM is dropped).
+        msh18: MSH-18's first repetition, possibly empty.
+        fallback: the sender's configured charset for an empty MSH-18.
+
+    Returns:
+        ``(text, codec)``.
+
+    Raises:
+        Hl7ParseError: an unknown charset, or bytes that are not valid in it (HL7 error 102).
+    """
+    if raw.startswith(UTF8_BOM):
+        raw = raw[3:]
+        if not msh18:
+            msh18 = "UNICODE UTF-8"
+    codec = codec_for(msh18 or fallback)
+    try:
+        return raw.decode(codec), codec
+    except UnicodeDecodeError as exc:
+        if not msh18 and codec == "utf-8":
+            # No declared charset and not UTF-8: the commonest other encoding of Chinese HIS systems.
+            try:
+                return raw.decode("gb18030"), "gb18030"
+            except UnicodeDecodeError:
+                pass
+        raise Hl7ParseError(
+            f"the message is not valid {msh18 or fallback} text (byte {exc.start})", hl7_code="102",
+            location="MSH^1^18",
+        ) from None

@@ -1,0 +1,286 @@
+"""ER7 (pipe-and-hat) reading on the hot path: split on demand, unescape at the leaf.
+
+A :class:`Message` splits its text into segments once; a :class:`Segment` splits itself into fields the
+first time a field is asked for; components, repetitions and subcomponents are split only where a caller
+asks for them. Values stay escaped until :func:`unescape` is applied to a leaf, as HL7 v2 (2.5.1 §2.7)
+requires: delimiters inside a value are escaped, so splitting before unescaping is always safe.
+
+Segment terminators ``\\r``, ``\\n`` and ``\\r\\n`` are all accepted, a UTF-8 BOM is dropped, and a line that
+does not start with a segment id is taken as the continuation of the previous segment (senders that wrap
+long OBX-5 text), joined with a line break.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from hub.errors import Hl7ParseError
+
+_LINE_SPLIT = re.compile(r"\r\n|\r|\n")
+_ESCAPE_HEX = re.compile(r"^[0-9A-Fa-f]*$")
+
+
+@dataclass(frozen=True, slots=True)
+class Delimiters:
+    """The encoding characters of one message (MSH-1 and MSH-2)."""
+
+    field: str = "|"
+    component: str = "^"
+    repetition: str = "~"
+    escape: str = "\\"
+    subcomponent: str = "&"
+    truncation: str = ""  # v2.7+ optional fifth character, usually '#'
+
+    @property
+    def encoding_characters(self) -> str:
+        return self.component + self.repetition + self.escape + self.subcomponent + self.truncation
+
+
+DEFAULT_DELIMITERS = Delimiters()
+
+
+def read_delimiters(text: str) -> Delimiters:
+    """Read MSH-1/MSH-2 from the start of ``text`` (which must start with MSH, BHS or FHS).
+
+    Raises:
+        Hl7ParseError: the header is too short or the encoding characters are unusable.
+    """
+    if len(text) < 5 or text[:3] not in ("MSH", "BHS", "FHS"):
+        raise Hl7ParseError("the message does not start with an MSH segment", hl7_code="100", location="MSH^1")
+    fs = text[3]
+    if fs.isalnum() or fs in "\r\n ":
+        raise Hl7ParseError("MSH-1 (field separator) is not a usable separator", hl7_code="102",
+                            location="MSH^1^1")
+    end = text.find(fs, 4)
+    line_end = len(text)
+    for term in ("\r", "\n"):
+        pos = text.find(term, 4)
+        if pos != -1:
+            line_end = min(line_end, pos)
+    if end == -1 or end > line_end:
+        end = line_end
+    enc = text[4:end]
+    # Tolerate a doubled escape character (an artefact of Java string escaping seen in the wild).
+    if enc == "^~\\\\&":
+        enc = "^~\\&"
+    if len(enc) < 1 or len(set(enc)) != len(enc) or fs in enc or any(c.isalnum() or c.isspace() for c in enc):
+        raise Hl7ParseError("MSH-2 (encoding characters) is invalid", hl7_code="102", location="MSH^1^2")
+    component = enc[0]
+    repetition = enc[1] if len(enc) > 1 else "~"
+    escape = enc[2] if len(enc) > 2 else "\\"
+    subcomponent = enc[3] if len(enc) > 3 else "&"
+    truncation = enc[4] if len(enc) > 4 else ""
+    return Delimiters(fs, component, repetition, escape, subcomponent, truncation)
+
+
+def _is_segment_start(line: str, fs: str) -> bool:
+    return (
+        len(line) >= 3
+        and line[0].isalpha()
+        and line[:3].isalnum()
+        and line[:3].isupper()
+        and (len(line) == 3 or line[3] == fs)
+    )
+
+
+class Segment:
+    """One segment; ``seg[n]`` is the raw (escaped) text of field *n*, numbered as in the standard.
+
+    For MSH, ``seg[1]`` is the field separator and ``seg[2]`` the encoding characters, so ``msh[9]`` is
+    MSH-9 as everywhere else.
+    """
+
+    __slots__ = ("name", "line", "_fields", "_fs")
+
+    def __init__(self, line: str, fs: str) -> None:
+        self.name = line[:3]
+        self.line = line
+        self._fs = fs
+        self._fields: list[str] | None = None
+
+    @property
+    def fields(self) -> list[str]:
+        fields = self._fields
+        if fields is None:
+            fields = self.line.split(self._fs)
+            if self.name in ("MSH", "BHS", "FHS"):
+                fields.insert(1, self._fs)
+            self._fields = fields
+        return fields
+
+    def __getitem__(self, n: int) -> str:
+        fields = self.fields
+        return fields[n] if 0 <= n < len(fields) else ""
+
+    def __len__(self) -> int:
+        """The number of the last field present (``len(seg)`` of ``PID|1||x`` is 3)."""
+        return len(self.fields) - 1
+
+    def __repr__(self) -> str:
+        return f"<Segment {self.name}>"
+
+
+class Message:
+    """A tokenised ER7 message."""
+
+    __slots__ = ("segments", "delimiters")
+
+    def __init__(self, text: str) -> None:
+        if text.startswith("\ufeff"):
+            text = text[1:]
+        text = text.lstrip("\r\n\t \x0b")
+        self.delimiters = read_delimiters(text)
+        fs = self.delimiters.field
+        segments: list[Segment] = []
+        for line in _LINE_SPLIT.split(text):
+            if not line or line.isspace():
+                continue
+            if _is_segment_start(line, fs):
+                segments.append(Segment(line, fs))
+            elif segments:
+                prev = segments[-1]
+                segments[-1] = Segment(prev.line + "\n" + line, fs)
+            else:  # pragma: no cover - read_delimiters guarantees the first line is MSH
+                raise Hl7ParseError("text before the MSH segment", hl7_code="100", location="MSH^1")
+        self.segments = segments
+
+    @property
+    def msh(self) -> Segment:
+        return self.segments[0]
+
+    def iter(self, name: str) -> Iterator[Segment]:
+        return (s for s in self.segments if s.name == name)
+
+    def first(self, name: str) -> Segment | None:
+        for s in self.segments:
+            if s.name == name:
+                return s
+        return None
+
+    def to_er7(self) -> str:
+        """The message with ``\\r`` segment terminators (the wire form)."""
+        return "\r".join(s.line for s in self.segments) + "\r"
+
+    # Splitting helpers bound to this message's delimiters -------------------------------------
+    def repetitions(self, value: str) -> list[str]:
+        return value.split(self.delimiters.repetition) if value else []
+
+    def components(self, value: str) -> list[str]:
+        return value.split(self.delimiters.component)
+
+    def subcomponents(self, value: str) -> list[str]:
+        return value.split(self.delimiters.subcomponent)
+
+    def unescape(self, value: str) -> str:
+        return unescape(value, self.delimiters)
+
+    def get(self, segment: Segment, field: int, component: int = 0, subcomponent: int = 0,
+            repetition: int = 0) -> str:
+        """One unescaped leaf; component and subcomponent are 1-based, 0 means 'whole'."""
+        value = segment[field]
+        if not value:
+            return ""
+        if segment.name == "MSH" and field in (1, 2):
+            return value
+        d = self.delimiters
+        if d.repetition in value:
+            reps = value.split(d.repetition)
+            value = reps[repetition] if repetition < len(reps) else ""
+        elif repetition:
+            return ""
+        if component:
+            comps = value.split(d.component)
+            value = comps[component - 1] if component <= len(comps) else ""
+            if subcomponent:
+                subs = value.split(d.subcomponent)
+                value = subs[subcomponent - 1] if subcomponent <= len(subs) else ""
+        return unescape(value, d) if d.escape in value else value
+
+
+def parse(text: str) -> Message:
+    """Tokenise an ER7 message.
+
+    Raises:
+        Hl7ParseError: no MSH segment, or unusable encoding characters.
+    """
+    return Message(text)
+
+
+def unescape(value: str, d: Delimiters = DEFAULT_DELIMITERS) -> str:
+    """Resolve HL7 escape sequences (2.5.1 §2.7.4): ``\\F\\ \\S\\ \\T\\ \\R\\ \\E\\ \\P\\ \\Xhh..\\ \\.br\\``.
+
+    Formatting sequences other than ``.br`` (``\\H\\``, ``\\N\\``, ``.sp``, ``.in``, …) are dropped, since FHIR
+    strings are plain text. An escape that is not closed is kept literally.
+    """
+    esc = d.escape
+    if not esc or esc not in value:
+        return value
+    out: list[str] = []
+    i = 0
+    n = len(value)
+    while i < n:
+        c = value[i]
+        if c != esc:
+            j = value.find(esc, i)
+            if j == -1:
+                out.append(value[i:])
+                break
+            out.append(value[i:j])
+            i = j
+            continue
+        close = value.find(esc, i + 1)
+        if close == -1:
+            out.append(value[i:])
+            break
+        seq = value[i + 1:close]
+        i = close + 1
+        if seq == "F":
+            out.append(d.field)
+        elif seq == "S":
+            out.append(d.component)
+        elif seq == "T":
+            out.append(d.subcomponent)
+        elif seq == "R":
+            out.append(d.repetition)
+        elif seq == "E":
+            out.append(esc)
+        elif seq == "P" and d.truncation:
+            out.append(d.truncation)
+        elif seq == ".br":
+            out.append("\n")
+        elif seq.startswith("X") and _ESCAPE_HEX.match(seq[1:]) and len(seq) % 2 == 1:
+            try:
+                out.append(bytes.fromhex(seq[1:]).decode("utf-8"))
+            except UnicodeDecodeError:
+                out.append(bytes.fromhex(seq[1:]).decode("latin-1"))
+        elif seq in ("H", "N") or seq.startswith((".sp", ".in", ".ti", ".sk", ".fi", ".nf", ".ce", "C", "M", "Z")):
+            # Highlighting, formatting, charset switches and locally defined escapes: not text.
+            continue
+        elif seq == "":
+            out.append(esc + esc)
+        else:
+            out.append(esc + seq + esc)
+    return "".join(out)
+
+
+def escape(value: str, d: Delimiters = DEFAULT_DELIMITERS) -> str:
+    """Escape a plain string for use as one leaf value."""
+    if not value:
+        return value
+    esc = d.escape
+    table = {
+        esc: f"{esc}E{esc}",
+        d.field: f"{esc}F{esc}",
+        d.component: f"{esc}S{esc}",
+        d.subcomponent: f"{esc}T{esc}",
+        d.repetition: f"{esc}R{esc}",
+        "\r": f"{esc}X0D{esc}",
+        "\n": f"{esc}.br{esc}",
+    }
+    if d.truncation:
+        table[d.truncation] = f"{esc}P{esc}"
+    if not any(ch in value for ch in table):
+        return value
+    return "".join(table.get(ch, ch) for ch in value)
