@@ -45,13 +45,41 @@ class Settings(BaseSettings):
     # Message types (MSH-9.1^MSH-9.2, or MSH-9.1 alone for every event) and versions accepted.
     allowed_message_types: list[str] = Field(
         default_factory=lambda: [
-            "ADT", "ORU", "OUL", "ORM", "OML", "OMG", "RDE", "RDS", "SIU", "MDM", "VXU", "PPR", "BAR", "DFT",
-            "REF", "ACK",
+            "ADT",
+            "ORU",
+            "OUL",
+            "ORM",
+            "OML",
+            "OMG",
+            "RDE",
+            "RDS",
+            "SIU",
+            "MDM",
+            "VXU",
+            "PPR",
+            "BAR",
+            "DFT",
+            "REF",
+            "ACK",
         ]
     )
     allowed_versions: list[str] = Field(
-        default_factory=lambda: ["2.1", "2.2", "2.3", "2.3.1", "2.4", "2.5", "2.5.1", "2.6", "2.7", "2.7.1", "2.8",
-                                 "2.8.1", "2.8.2", "2.9"]
+        default_factory=lambda: [
+            "2.1",
+            "2.2",
+            "2.3",
+            "2.3.1",
+            "2.4",
+            "2.5",
+            "2.5.1",
+            "2.6",
+            "2.7",
+            "2.7.1",
+            "2.8",
+            "2.8.1",
+            "2.8.2",
+            "2.9",
+        ]
     )
     # Charset used when MSH-18 is empty, by sending application[^facility] (MSH-3 or MSH-3^MSH-4).
     sender_charsets: dict[str, str] = Field(default_factory=dict)

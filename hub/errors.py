@@ -102,7 +102,11 @@ class Hl7Error(HubError):
     hl7_code = "207"
 
     def __init__(
-        self, message: str, *, hl7_code: str | None = None, location: str | None = None,
+        self,
+        message: str,
+        *,
+        hl7_code: str | None = None,
+        location: str | None = None,
         expression: str | None = None,
     ) -> None:
         super().__init__(message, expression=expression)

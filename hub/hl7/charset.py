@@ -71,8 +71,7 @@ def codec_for(name: str) -> str:
     try:
         return codecs.lookup(key).name
     except LookupError:
-        raise Hl7ParseError(f"unknown character set {name!r} in MSH-18", hl7_code="103",
-                            location="MSH^1^18") from None
+        raise Hl7ParseError(f"unknown character set {name!r} in MSH-18", hl7_code="103", location="MSH^1^18") from None
 
 
 def read_msh_fields(raw: bytes) -> list[str]:
@@ -85,8 +84,7 @@ def read_msh_fields(raw: bytes) -> list[str]:
         raw = raw[3:]
     raw = raw.lstrip(b"\r\n\t \x0b")
     if len(raw) < 8 or raw[:3] not in (b"MSH", b"BHS", b"FHS"):
-        raise Hl7ParseError("the message does not start with an MSH segment", hl7_code="100",
-                            location="MSH^1")
+        raise Hl7ParseError("the message does not start with an MSH segment", hl7_code="100", location="MSH^1")
     end = len(raw)
     for term in (b"\r", b"\n"):
         pos = raw.find(term)
@@ -128,6 +126,7 @@ def decode(raw: bytes, msh18: str, fallback: str) -> tuple[str, str]:
             except UnicodeDecodeError:
                 pass
         raise Hl7ParseError(
-            f"the message is not valid {msh18 or fallback} text (byte {exc.start})", hl7_code="102",
+            f"the message is not valid {msh18 or fallback} text (byte {exc.start})",
+            hl7_code="102",
             location="MSH^1^18",
         ) from None

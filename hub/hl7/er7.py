@@ -51,8 +51,7 @@ def read_delimiters(text: str) -> Delimiters:
         raise Hl7ParseError("the message does not start with an MSH segment", hl7_code="100", location="MSH^1")
     fs = text[3]
     if fs.isalnum() or fs in "\r\n ":
-        raise Hl7ParseError("MSH-1 (field separator) is not a usable separator", hl7_code="102",
-                            location="MSH^1^1")
+        raise Hl7ParseError("MSH-1 (field separator) is not a usable separator", hl7_code="102", location="MSH^1^1")
     end = text.find(fs, 4)
     line_end = len(text)
     for term in ("\r", "\n"):
@@ -176,8 +175,7 @@ class Message:
     def unescape(self, value: str) -> str:
         return unescape(value, self.delimiters)
 
-    def get(self, segment: Segment, field: int, component: int = 0, subcomponent: int = 0,
-            repetition: int = 0) -> str:
+    def get(self, segment: Segment, field: int, component: int = 0, subcomponent: int = 0, repetition: int = 0) -> str:
         """One unescaped leaf; component and subcomponent are 1-based, 0 means 'whole'."""
         value = segment[field]
         if not value:
@@ -234,7 +232,7 @@ def unescape(value: str, d: Delimiters = DEFAULT_DELIMITERS) -> str:
         if close == -1:
             out.append(value[i:])
             break
-        seq = value[i + 1:close]
+        seq = value[i + 1 : close]
         i = close + 1
         if seq == "F":
             out.append(d.field)
