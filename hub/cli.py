@@ -1,0 +1,276 @@
+"""The ``hub`` command: serve, worker, convert, replay, inbox, db upgrade."""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from typing import Annotated
+
+import orjson
+import typer
+from rich.console import Console
+from rich.progress import Progress
+from rich.table import Table
+from sqlalchemy import select
+
+from hub.config import get_settings
+
+app = typer.Typer(help="City health interoperability hub.", no_args_is_help=True, add_completion=False)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+err = Console(stderr=True)
+out = Console()
+
+log = logging.getLogger("hub")
+
+
+def _setup_logging(level: str) -> None:
+    logging.basicConfig(
+        level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
+    )
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: Annotated[str, typer.Argument(help="Alembic revision")] = "head") -> None:
+    """Bring the database schema up to date."""
+    from hub.db import upgrade
+
+    settings = get_settings()
+    upgrade(settings, revision)
+    err.print(f"database at {revision}: {_safe_url(settings.database_url)}")
+
+
+def _safe_url(url: str) -> str:
+    # Never print a password.
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        creds, host = rest.rsplit("@", 1)
+        user = creds.split(":", 1)[0]
+        return f"{scheme}://{user}@{host}"
+    return url
+
+
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
+    # PR_SET_PDEATHSIG: the embedded worker ends when `hub serve` ends, even on SIGKILL.
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)
+    except OSError:
+        pass
+
+
+class _EmbeddedWorker:
+    """The Celery worker that `hub serve` runs beside the API on the embedded default; restarted if it dies."""
+
+    def __init__(self, concurrency: int) -> None:
+        self.argv = [sys.executable, "-m", "hub.cli", "worker", "--beat", "--concurrency", str(concurrency)]
+        self.proc: subprocess.Popen[bytes] | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, name="embedded-worker", daemon=True)
+
+    def start(self) -> None:
+        self._spawn()
+        self._thread.start()
+
+    def _spawn(self) -> None:
+        self.proc = subprocess.Popen(self.argv, env=os.environ.copy(), preexec_fn=_die_with_parent)  # noqa: S603
+
+    def _watch(self) -> None:
+        while not self._stop.wait(2.0):
+            if self.proc is not None and self.proc.poll() is not None:
+                log.warning("embedded worker exited with %s; restarting it", self.proc.returncode)
+                self._spawn()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+
+
+@app.command()
+def serve(
+    worker: Annotated[bool, typer.Option(help="Run a Celery worker beside the API (the embedded default).")] = True,
+    mllp: Annotated[bool, typer.Option(help="Run the MLLP listener.")] = True,
+    concurrency: Annotated[int, typer.Option(help="Embedded worker processes.")] = 1,
+    log_level: Annotated[str, typer.Option(help="Log level.")] = "info",
+) -> None:
+    """Run the hub: HTTP API, MLLP listener and (by default) a worker, after upgrading the schema."""
+    import uvicorn
+
+    from hub.app import create_app
+    from hub.db import session_scope, upgrade
+    from hub.tasks import enqueue_conversion
+    from hub.tasks.sweeper import unconverted
+
+    _setup_logging(log_level)
+    settings = get_settings()
+    upgrade(settings)
+    # Crash recovery: whatever was stored (and ACKed) but not converted before a stop is queued again.
+    with session_scope(settings) as session:
+        pending = unconverted(session, older_than_s=0)
+    if pending:
+        log.info("re-enqueueing %d messages stored before the last stop", len(pending))
+        enqueue_conversion(pending, settings)
+    embedded = _EmbeddedWorker(concurrency) if worker else None
+    if embedded:
+        embedded.start()
+    try:
+        application = create_app(settings, mllp=mllp)
+        config = uvicorn.Config(
+            application, host=settings.http_host, port=settings.http_port, log_level=log_level, lifespan="on"
+        )
+        uvicorn.Server(config).run()
+    finally:
+        if embedded:
+            embedded.stop()
+
+
+@app.command()
+def worker(
+    concurrency: Annotated[int, typer.Option(help="Worker processes.")] = 2,
+    beat: Annotated[bool, typer.Option(help="Also run the periodic scheduler (sweeper, outbox).")] = False,
+    log_level: Annotated[str, typer.Option(help="Log level.")] = "info",
+) -> None:
+    """Run a Celery worker that converts messages and dispatches outbox events."""
+    from celery.signals import worker_process_init
+
+    from hub.db import dispose_engines, upgrade
+    from hub.tasks import configure
+
+    settings = get_settings()
+    upgrade(settings)
+    celery = configure(settings)
+
+    @worker_process_init.connect(weak=False)
+    def _fresh_connections(**_: object) -> None:
+        dispose_engines()
+
+    argv = [
+        "worker",
+        "--concurrency",
+        str(concurrency),
+        "--loglevel",
+        log_level,
+        "--without-gossip",
+        "--without-mingle",
+    ]
+    if beat:
+        argv.append("--beat")
+    celery.worker_main(argv)
+
+
+@app.command()
+def convert(
+    files: Annotated[list[Path], typer.Argument(help="HL7 v2 message files (one message each).", exists=False)],
+) -> None:
+    """Print the FHIR Bundle of each message (one JSON document per line when there are several)."""
+    from hub.errors import HubError
+    from hub.mapping import convert_bytes
+
+    settings = get_settings()
+    failures = 0
+    for path in files:
+        try:
+            raw = path.read_bytes()
+            bundle = convert_bytes(raw, settings)
+        except OSError as exc:
+            err.print(f"{path}: cannot read: {exc.strerror}", markup=False, highlight=False)
+            failures += 1
+            continue
+        except HubError as exc:
+            where = getattr(exc, "location", None)
+            err.print(f"{path}: {exc.message}" + (f" (at {where})" if where else ""), markup=False, highlight=False)
+            failures += 1
+            continue
+        option = orjson.OPT_INDENT_2 if len(files) == 1 else 0
+        sys.stdout.buffer.write(orjson.dumps(bundle, option=option) + b"\n")
+    sys.stdout.flush()
+    if failures:
+        raise typer.Exit(code=1)
+
+
+@app.command()
+def replay(
+    ids: Annotated[list[int] | None, typer.Argument(help="Inbox ids to convert again.")] = None,
+    failed: Annotated[bool, typer.Option("--failed", help="Every failed message.")] = False,
+    now: Annotated[bool, typer.Option("--now", help="Convert here and now instead of queueing.")] = False,
+) -> None:
+    """Convert stored messages again (after a mapping fix)."""
+    from hub.conversion import convert_message, reset_for_replay
+    from hub.db import session_scope, upgrade
+    from hub.tasks import enqueue_conversion
+
+    if not ids and not failed:
+        err.print("name inbox ids or --failed")
+        raise typer.Exit(code=2)
+    settings = get_settings()
+    upgrade(settings)
+    with session_scope(settings) as session:
+        reset = reset_for_replay(session, ids=ids or None, failed=failed)
+    if not reset:
+        err.print("nothing to replay")
+        return
+    if not now:
+        enqueue_conversion(reset, settings)
+        err.print(f"queued {len(reset)} messages for conversion")
+        return
+    counts: dict[str, int] = {}
+    with Progress(console=err, transient=False) as progress:
+        task = progress.add_task("converting", total=len(reset))
+        for inbox_id in reset:
+            with session_scope(settings) as session:
+                outcome = convert_message(session, inbox_id, settings)
+            counts[outcome.status] = counts.get(outcome.status, 0) + 1
+            progress.advance(task)
+    err.print(", ".join(f"{n} {status}" for status, n in sorted(counts.items())))
+    if counts.get("failed"):
+        raise typer.Exit(code=1)
+
+
+@app.command()
+def inbox(
+    limit: Annotated[int, typer.Option(help="How many, newest first.")] = 20,
+    status: Annotated[str | None, typer.Option(help="received | converted | failed | rejected")] = None,
+) -> None:
+    """Recent messages and their status (no patient data is shown)."""
+    from hub.db import session_scope, upgrade
+    from hub.db.tables import InboxMessage
+
+    settings = get_settings()
+    upgrade(settings)
+    query = select(InboxMessage).order_by(InboxMessage.id.desc()).limit(limit)
+    if status:
+        query = query.where(InboxMessage.status == status)
+    table = Table("id", "received", "via", "sender", "type", "control id", "ack", "status", "error")
+    with session_scope(settings) as session:
+        for row in session.execute(query).scalars():
+            table.add_row(
+                str(row.id),
+                row.received_at.strftime("%Y-%m-%d %H:%M:%S"),
+                row.transport,
+                f"{row.sending_application or ''}^{row.sending_facility or ''}",
+                row.message_type or "",
+                row.control_id or "",
+                row.ack_code or "",
+                row.status,
+                ((row.error or "") + (f" @{row.error_location}" if row.error_location else ""))[:80],
+            )
+    out.print(table)
+
+
+def main() -> None:
+    """Console script entry point."""
+    app()
+
+
+if __name__ == "__main__":
+    main()

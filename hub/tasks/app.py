@@ -1,0 +1,60 @@
+"""The Celery application. One code path for every broker: only ``HUB_BROKER_URL`` differs.
+
+Embedded default: kombu's SQLAlchemy transport on a SQLite file beside the database (no server). Production:
+``redis://…`` or ``amqp://…``. Tasks are thin (arguments, retries, logging); their logic lives in plain
+functions (:mod:`hub.conversion`, :mod:`hub.tasks.sweeper`, :mod:`hub.events`).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+from celery import Celery
+
+from hub.config import Settings, get_settings
+
+celery_app = Celery("hub", include=["hub.tasks.jobs"])
+_configured_for: str | None = None
+
+
+def configure(settings: Settings | None = None) -> Celery:
+    """Point the Celery app at the settings' broker (idempotent per broker URL).
+
+    Args:
+        settings: the settings to use (default: the process settings).
+
+    Returns:
+        The configured Celery app.
+    """
+    global _configured_for
+    settings = settings or get_settings()
+    key = f"{settings.broker_url}|{settings.database_url}"
+    if _configured_for == key:
+        return celery_app
+    options: dict[str, object] = {}
+    if settings.broker_url.startswith("sqla+"):
+        Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
+        options = {"polling_interval": 0.2}
+    celery_app.conf.update(
+        broker_url=settings.broker_url,
+        broker_transport_options=options,
+        broker_connection_retry_on_startup=True,
+        task_serializer="json",
+        accept_content=["json"],
+        result_serializer="json",
+        task_ignore_result=True,
+        result_backend=settings.result_backend,
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=4,
+        worker_hijack_root_logger=False,
+        timezone="UTC",
+        beat_schedule={
+            "sweep-unconverted": {"task": "hub.sweep", "schedule": timedelta(seconds=settings.sweep_interval_s)},
+            "dispatch-outbox": {"task": "hub.dispatch_outbox", "schedule": timedelta(seconds=5)},
+        },
+        beat_schedule_filename=str(Path(settings.data_dir) / "celerybeat-schedule"),
+    )
+    _configured_for = key
+    return celery_app
