@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 _REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -18,6 +19,76 @@ DEFAULT_MAPPINGS_DIR = _REPO_ROOT / "mappings"
 
 def _default_data_dir() -> Path:
     return Path.cwd() / "var"
+
+
+# Secrets that must never reach a production deployment (compared case-insensitively).
+_PLACEHOLDER_SECRETS = {"", "changeme", "change-me", "changethis", "secret", "password", "demo", "dev", "test", "x"}
+
+
+class AuthClient(BaseModel):
+    """A system registered with the built-in token endpoint (OAuth 2 client_credentials)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    secret: SecretStr
+    organization: str | None = None  # the Organization id whose data this system produces and reads
+    scopes: list[str] = Field(default_factory=lambda: ["system/*.cruds"])  # the most it may be granted
+    purposes: list[str] = Field(default_factory=list)  # v3 ActReason purposes of use it may assert (TREAT …)
+    role: Literal["system", "operator"] = "system"  # operator: hub-wide, not bound to one organisation
+
+
+class DemoUser(BaseModel):
+    """A documented demo person for the built-in token endpoint (password grant; never in production)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    role: Literal["patient", "practitioner", "pharmacist", "operator"]
+    scopes: list[str]
+    organization: str | None = None
+    patient: str | None = None  # the Patient id of a patient user
+    fhir_user: str | None = None  # SMART fhirUser, e.g. Practitioner/demo-doctor
+    purposes: list[str] = Field(default_factory=list)
+
+
+def _default_demo_users() -> dict[str, DemoUser]:
+    return {
+        "patient": DemoUser(
+            role="patient",
+            patient="demo-patient",
+            fhir_user="Patient/demo-patient",
+            scopes=["patient/*.rs", "patient/Consent.cruds", "patient/Appointment.cruds"],
+        ),
+        "doctor": DemoUser(
+            role="practitioner",
+            organization="demo-hospital",
+            fhir_user="Practitioner/demo-doctor",
+            scopes=["user/*.cruds"],
+            purposes=["TREAT"],
+        ),
+        "pharmacist": DemoUser(
+            role="pharmacist",
+            organization="demo-pharmacy",
+            fhir_user="Practitioner/demo-pharmacist",
+            scopes=[
+                "user/Patient.rs",
+                "user/Medication.rs",
+                "user/MedicationRequest.rs",
+                "user/MedicationDispense.cruds",
+                "user/Organization.rs",
+                "user/Practitioner.rs",
+            ],
+            purposes=["TREAT"],
+        ),
+        "operator": DemoUser(role="operator", fhir_user="Practitioner/demo-operator", scopes=["user/*.cruds"]),
+    }
+
+
+def _default_purpose_grants() -> dict[str, list[str]]:
+    return {
+        "TREAT": ["*"],
+        "ETREAT": ["*"],
+        "PUBHLTH": ["Immunization", "Observation", "DiagnosticReport", "Condition"],
+    }
 
 
 class Settings(BaseSettings):
@@ -98,8 +169,57 @@ class Settings(BaseSettings):
     # FHIR
     fhir_base_url: str = "http://127.0.0.1:8000/fhir"
 
-    # Security (issue 4 builds on these)
+    # Security (issue 4 builds on these; hub/security/README.md explains the model)
+    environment: Literal["development", "test", "production"] = "development"
     secret_key: SecretStr = SecretStr("")
+    # Tokens: issuer and audience the hub expects (default: the FHIR base's origin, and the FHIR base).
+    auth_issuer: str = ""
+    auth_audience: str = ""
+    # Production: the identity provider's keys, from a URL (cached) or a local JWKS file. With neither and
+    # outside production, the hub runs its built-in token endpoint with a key generated into data_dir.
+    auth_jwks_url: str = ""
+    auth_jwks_file: Path | None = None
+    auth_jwks_cache_s: float = 300.0
+    auth_token_url: str = ""  # the external token endpoint advertised in SMART discovery
+    auth_algorithms: list[str] = Field(default_factory=lambda: ["ES256", "RS256"])
+    auth_signing_alg: Literal["ES256", "RS256"] = "ES256"  # the built-in endpoint's key
+    auth_token_ttl_s: int = 3600
+    auth_leeway_s: int = 30
+    auth_clients: dict[str, AuthClient] = Field(default_factory=dict)
+    auth_demo_users: dict[str, DemoUser] = Field(default_factory=_default_demo_users)
+    auth_demo_password: SecretStr = SecretStr("demo")
+    # Purpose of use (v3 ActReason) → resource types it lets an organisation read from other organisations.
+    auth_purpose_grants: dict[str, list[str]] = Field(default_factory=_default_purpose_grants)
+    # Rate limit per client: a token bucket of `burst` requests refilled at `per_s`; 0 turns it off.
+    rate_limit_per_s: float = 50.0
+    rate_limit_burst: int = 200
+    rate_limit_redis_url: str = ""  # empty: in-process buckets (one replica); set it when running several
+
+    @model_validator(mode="after")
+    def _security_defaults(self) -> Settings:
+        origin = self.fhir_base_url.rstrip("/").removesuffix("/fhir")
+        if not self.auth_issuer:
+            self.auth_issuer = origin
+        if not self.auth_audience:
+            self.auth_audience = self.fhir_base_url.rstrip("/")
+        if self.environment == "production":
+            if self.secret_key.get_secret_value().strip().lower() in _PLACEHOLDER_SECRETS:
+                raise ValueError("HUB_SECRET_KEY must be set to a real secret in production")
+            if len(self.secret_key.get_secret_value()) < 32:
+                raise ValueError("HUB_SECRET_KEY must be at least 32 characters in production")
+            if not (self.auth_jwks_url or self.auth_jwks_file):
+                raise ValueError(
+                    "production needs the identity provider's keys: HUB_AUTH_JWKS_URL or HUB_AUTH_JWKS_FILE"
+                )
+            for client_id, client in self.auth_clients.items():
+                if client.secret.get_secret_value().strip().lower() in _PLACEHOLDER_SECRETS:
+                    raise ValueError(f"HUB_AUTH_CLIENTS: client {client_id!r} has a placeholder secret")
+        return self
+
+    @property
+    def auth_builtin(self) -> bool:
+        """Whether the built-in token endpoint issues tokens (never in production, nor with an external IdP)."""
+        return self.environment != "production" and not (self.auth_jwks_url or self.auth_jwks_file)
 
     @model_validator(mode="after")
     def _fill_defaults(self) -> Settings:
