@@ -169,6 +169,16 @@ def worker(
 
 
 @app.command()
+def beat(log_level: Annotated[str, typer.Option(help="Log level.")] = "info") -> None:
+    """Run the periodic scheduler (sweeper, outbox) alone: exactly one per deployment."""
+    from hub.tasks import configure
+
+    settings = get_settings()
+    celery = configure(settings)
+    celery.start(["beat", "--loglevel", log_level])
+
+
+@app.command()
 def convert(
     files: Annotated[list[Path], typer.Argument(help="HL7 v2 message files (one message each).", exists=False)],
 ) -> None:
