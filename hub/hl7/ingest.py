@@ -1,0 +1,509 @@
+"""Durable receipt of HL7 v2 messages: store, commit, then acknowledge.
+
+Every transport (MLLP, HTTP, the CLI) hands the bytes of one message to :class:`Ingestor`. The header is
+read and judged on the caller's event loop (tens of microseconds); the message then waits in a bounded
+queue for the one writer task, which takes whatever is waiting (up to ``ingest_batch_max``, waiting at
+most ``ingest_batch_wait_ms`` for more) and stores it in one transaction in a worker thread: a group
+commit. Only after the commit are the waiting callers given their ACKs; if the database fails, they get
+AR (CE in enhanced mode) with HL7 error 206, so the sender resends.
+
+Dedup: ``INSERT … ON CONFLICT (sending application, facility, control id) DO NOTHING … RETURNING`` tells
+the new rows from retransmissions; a retransmission gets the ACK text stored with the first copy
+(``inbox.ack``), verbatim, also when both copies are in the same batch.
+
+Rejected messages (unreadable or unusable header, type or version not accepted) are answered AR with an ERR
+segment. Those with a readable MSH are kept in ``inbox`` with status ``rejected`` and no dedup key (their
+``control_id`` is NULL; MSH-10 is in ``raw``) for the operator; over-size ones and bytes without an MSH are
+not stored.
+
+After each commit the ids of newly stored messages go to ``on_stored`` (the coordinator wires it to the
+conversion queue), called in a thread of its own so a slow broker never holds up an ACK; a failure there
+is logged and left to the sweeper, which re-enqueues committed rows that were never converted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, cast
+
+from sqlalchemy import Engine, Table, insert, select, tuple_
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
+
+from hub.config import Settings
+from hub.db import get_engine
+from hub.db.tables import InboxMessage
+from hub.errors import Hl7Error, Hl7ParseError, Hl7Rejected
+from hub.hl7.ack import accept_ack_due, ack_code_for_error, build_ack, version_tuple
+from hub.hl7.header import MessageHeader, check_header, parse_header, salvage_header
+
+log = logging.getLogger(__name__)
+
+OnStored = Callable[[list[int]], None]
+
+_INBOX = cast(Table, InboxMessage.__table__)
+_KEY_COLUMNS = (_INBOX.c.sending_application, _INBOX.c.sending_facility, _INBOX.c.control_id)
+# The MSH of an over-size message is looked for in its first bytes only.
+_OVERSIZE_HEADER_BYTES = 65_536
+# Ids waiting for on_stored beyond this are dropped (with a warning): the sweeper finds them anyway, and a
+# broker outage must not grow the process without bound.
+_MAX_PENDING_NOTIFICATIONS = 100_000
+_TRANSIENT_ERRORS = (OperationalError, InterfaceError)
+
+Key = tuple[str, str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class AckResult:
+    """The answer to one received message."""
+
+    data: bytes  # the ACK in the message's charset, without MLLP framing; b"" when no accept ACK is due
+    code: str  # MSA-1 (AA, AR, CA, CE, CR …), also when no ACK is sent
+    codec: str  # the Python codec of ``data``
+    inbox_id: int | None = None  # the stored row (the first copy's for a duplicate); None if not stored
+    duplicate: bool = False  # a retransmission of a stored message, answered with the stored ACK
+    transient: bool = False  # not stored because the database failed: the sender should resend
+
+
+@dataclass(frozen=True, slots=True)
+class _Stored:
+    inbox_id: int | None
+    ack: str | None
+    ack_code: str
+    new: bool  # newly stored accepted message (reported to on_stored)
+
+
+class _ShuttingDown(Exception):
+    """The ingestor stopped before the message could be stored."""
+
+
+_NOT_STORED = _Stored(None, None, "", new=False)
+
+
+@dataclass(slots=True, eq=False)
+class _Pending:
+    raw: bytes
+    transport: str
+    peer: str | None
+    header: MessageHeader | None
+    accepted: bool  # False: rejected, stored only for the operator
+    ack: str | None  # None: no accept ACK due (enhanced mode, MSH-15)
+    ack_code: str
+    error: Hl7Error | None
+    received_at: datetime
+    future: asyncio.Future[_Stored | BaseException] | None = None
+
+    @property
+    def key(self) -> Key:
+        assert self.header is not None
+        return self.header.dedup_key
+
+    def row(self) -> dict[str, Any]:
+        h = self.header
+        assert h is not None
+        app: str | None
+        fac: str | None
+        control: str | None
+        if self.accepted:
+            app, fac, control = h.sending_application, h.sending_facility, h.control_id
+        else:
+            app, fac, control = _clean(h.sending_application, 227), _clean(h.sending_facility, 227), None
+        return {
+            "received_at": self.received_at,
+            "transport": self.transport[:8],
+            "peer": _clean(self.peer, 128),
+            "sending_application": app,
+            "sending_facility": fac,
+            "control_id": control,
+            "message_type": _clean(h.message_type, 32),
+            "structure": _clean(h.structure, 16),
+            "version": _clean(h.version, 16),
+            "charset": _clean(h.codec, 32),
+            "raw": self.raw,
+            "ack": _clean(self.ack, None),
+            "ack_code": self.ack_code,
+            "status": "received" if self.accepted else "rejected",
+            "error": _clean(self.error.message, None) if self.error is not None else None,
+            "error_location": _clean(self.error.location, 64) if self.error is not None else None,
+            "attempts": 0,
+        }
+
+
+def _clean(value: str | None, limit: int | None) -> str | None:
+    """A value fit for a text column: no NUL (PostgreSQL refuses it), cut to the column size."""
+    if value is None:
+        return None
+    if "\x00" in value:
+        value = value.replace("\x00", "\ufffd")
+    return value[:limit] if limit is not None else value
+
+
+def _encode(text: str | None, codec: str) -> bytes:
+    if not text:
+        return b""
+    try:
+        return text.encode(codec, errors="replace")
+    except LookupError:  # pragma: no cover - codecs come from charset.codec_for
+        return text.encode("utf-8", errors="replace")
+
+
+def _too_long_code(header: MessageHeader | None) -> str:
+    # Table 0357 has "104 Value too long" from v2.7 on; earlier versions only have the catch-all 207.
+    version = header.version if header is not None else ""
+    return "104" if version_tuple(version) >= (2, 7) else "207"
+
+
+class Ingestor:
+    """Receives messages from any transport; stores each durably before it is acknowledged.
+
+    Args:
+        settings: limits, allow-lists, charsets, the database and the group-commit sizes.
+        on_stored: called, in a thread, with the inbox ids of newly stored messages after each commit.
+    """
+
+    def __init__(self, settings: Settings, *, on_stored: OnStored | None = None) -> None:
+        self._settings = settings
+        self._on_stored = on_stored
+        self._engine: Engine = get_engine(settings)
+        dialect = self._engine.dialect.name
+        base: postgresql.Insert | sqlite.Insert
+        if dialect == "postgresql":
+            base = postgresql.insert(_INBOX)
+        elif dialect == "sqlite":
+            base = sqlite.insert(_INBOX)
+        else:  # pragma: no cover - the hub supports these two
+            raise RuntimeError(f"ingestion needs PostgreSQL or SQLite, not {dialect}")
+        self._insert_accepted = base.on_conflict_do_nothing(index_elements=list(_KEY_COLUMNS)).returning(
+            _INBOX.c.id, *_KEY_COLUMNS
+        )
+        self._insert_rejected = insert(_INBOX)
+        self._batch_max = max(1, settings.ingest_batch_max)
+        self._batch_wait = max(0.0, settings.ingest_batch_wait_ms / 1000.0)
+        self._queue: asyncio.Queue[_Pending | None] | None = None
+        self._writer: asyncio.Task[None] | None = None
+        self._notifier: asyncio.Task[None] | None = None
+        self._db_pool: ThreadPoolExecutor | None = None
+        self._notify_pool: ThreadPoolExecutor | None = None
+        self._notify_ids: list[int] = []
+        self._notify_wakeup: asyncio.Event | None = None
+        self._accepting = False
+        self._stopping = False
+        self._closed = False
+
+    # Lifecycle ------------------------------------------------------------------------------------
+    async def start(self) -> None:
+        """Start the group-commit writer (and the on_stored notifier) on the running event loop."""
+        if self._writer is not None:
+            raise RuntimeError("the ingestor is already started")
+        self._queue = asyncio.Queue(maxsize=4 * self._batch_max)
+        self._db_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hub-ingest-db")
+        self._notify_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hub-ingest-notify")
+        self._notify_wakeup = asyncio.Event()
+        self._stopping = False
+        self._closed = False
+        self._accepting = True
+        self._writer = asyncio.create_task(self._run_writer(), name="hub-ingest-writer")
+        self._notifier = asyncio.create_task(self._run_notifier(), name="hub-ingest-notifier")
+
+    async def stop(self) -> None:
+        """Store what is already queued, answer it, then stop; later messages get a transient AR."""
+        if self._writer is None or self._queue is None:
+            return
+        self._accepting = False
+        await self._queue.put(None)
+        await self._writer
+        self._closed = True
+        while not self._queue.empty():  # queued behind the sentinel by receivers that raced stop()
+            item = self._queue.get_nowait()
+            if item is not None and item.future is not None and not item.future.done():
+                item.future.set_result(_ShuttingDown("the hub stopped before storing the message"))
+        self._stopping = True
+        assert self._notify_wakeup is not None and self._notifier is not None
+        self._notify_wakeup.set()
+        try:
+            await asyncio.wait_for(self._notifier, timeout=10.0)
+        except TimeoutError:
+            log.warning("on_stored did not finish in time; the sweeper will enqueue what it missed")
+        for pool in (self._db_pool, self._notify_pool):
+            if pool is not None:
+                pool.shutdown(wait=False, cancel_futures=True)
+        self._writer = self._notifier = None
+        self._queue = None
+
+    @property
+    def running(self) -> bool:
+        return self._accepting
+
+    # Receiving ------------------------------------------------------------------------------------
+    async def receive(self, raw: bytes, *, transport: str, peer: str | None = None) -> bytes:
+        """Store one message and return its ACK.
+
+        Args:
+            raw: the message bytes as received, without MLLP framing.
+            transport: ``mllp``, ``http`` or ``cli`` (kept in ``inbox.transport``).
+            peer: the sender's address, for the operator.
+
+        Returns:
+            The ACK bytes in the message's charset, or ``b""`` when the message's MSH-15 says no accept
+            ACK is wanted for this outcome (enhanced mode: NE, or ER on success, or SU on failure).
+        """
+        return (await self.receive_ack(raw, transport=transport, peer=peer)).data
+
+    async def receive_ack(self, raw: bytes, *, transport: str, peer: str | None = None) -> AckResult:
+        """Like :meth:`receive`, with the outcome (code, inbox id, duplicate, transient) alongside the ACK."""
+        pending = self._prepare(raw, transport, peer)
+        if isinstance(pending, AckResult):
+            return pending
+        if not pending.accepted and pending.header is None:
+            return self._result(pending, _NOT_STORED)  # nothing an operator could read: not kept
+        queue = self._queue
+        if not self._accepting or queue is None:
+            return self._result(pending, _ShuttingDown("the hub is not accepting messages now"))
+        future: asyncio.Future[_Stored | BaseException] = asyncio.get_running_loop().create_future()
+        pending.future = future
+        await queue.put(pending)
+        if self._closed and not future.done():
+            # Queued behind the writer's last batch while stop() ran: nobody will store it.
+            return self._result(pending, _ShuttingDown("the hub stopped before storing the message"))
+        return self._result(pending, await future)
+
+    def receive_sync(self, raw: bytes, *, transport: str, peer: str | None = None) -> bytes:
+        """:meth:`receive` without the writer task: stores the message in a transaction of its own."""
+        return self.receive_ack_sync(raw, transport=transport, peer=peer).data
+
+    def receive_ack_sync(self, raw: bytes, *, transport: str, peer: str | None = None) -> AckResult:
+        pending = self._prepare(raw, transport, peer)
+        if isinstance(pending, AckResult):
+            return pending
+        if not pending.accepted and pending.header is None:
+            return self._result(pending, _NOT_STORED)
+        outcome = self._store([pending])[0]
+        if isinstance(outcome, _Stored) and outcome.new and outcome.inbox_id is not None:
+            self._notify([outcome.inbox_id])
+        return self._result(pending, outcome)
+
+    # Reading and judging (on the caller's loop) --------------------------------------------------
+    def _prepare(self, raw: bytes, transport: str, peer: str | None) -> _Pending | AckResult:
+        now = datetime.now(UTC)
+        settings = self._settings
+        if len(raw) > settings.max_message_bytes:
+            header = salvage_header(raw[:_OVERSIZE_HEADER_BYTES])
+            error: Hl7Error = Hl7Rejected(
+                f"the message is {len(raw)} bytes, more than the {settings.max_message_bytes} accepted",
+                hl7_code=_too_long_code(header),
+                location="MSH^1",
+            )
+            pending = self._rejection(raw, transport, peer, header, error, now)
+            log.info("rejected an over-size message (%d bytes) from %s", len(raw), peer)
+            return self._result(pending, _NOT_STORED)
+        try:
+            header, _text = parse_header(raw, settings)
+        except Hl7Error as exc:
+            return self._rejection(raw, transport, peer, salvage_header(raw), exc, now)
+        except Exception as exc:  # a reader bug must cost one AR, never the listener
+            log.warning("unreadable message header (%s)", type(exc).__name__)
+            error = Hl7ParseError("the message header cannot be read", hl7_code="100", location="MSH^1")
+            return self._rejection(raw, transport, peer, salvage_header(raw), error, now)
+        try:
+            check_header(header, settings)
+        except Hl7Error as exc:
+            return self._rejection(raw, transport, peer, header, exc, now)
+        code = "CA" if header.enhanced_mode else "AA"
+        ack = build_ack(header, code) if accept_ack_due(header, code) else None
+        return _Pending(raw, transport, peer, header, True, ack, code, None, now)
+
+    def _rejection(
+        self,
+        raw: bytes,
+        transport: str,
+        peer: str | None,
+        header: MessageHeader | None,
+        error: Hl7Error,
+        now: datetime,
+    ) -> _Pending:
+        code = ack_code_for_error(header, error)
+        ack = build_ack(header, code, error=error) if accept_ack_due(header, code) else None
+        log.info(
+            "rejected message control id %s type %s: HL7 %s at %s",
+            header.control_id[:40] if header else "?",
+            header.message_type[:20] if header else "?",
+            error.hl7_code,
+            error.location,
+        )
+        return _Pending(raw, transport, peer, header, False, ack, code, error, now)
+
+    def _result(self, pending: _Pending, outcome: _Stored | BaseException) -> AckResult:
+        header = pending.header
+        codec = header.codec if header is not None else "ascii"
+        if not pending.accepted:
+            # Rejected: the AR stands whether or not the copy for the operator could be stored.
+            return AckResult(_encode(pending.ack, codec), pending.ack_code, codec)
+        if isinstance(outcome, BaseException):
+            transient = isinstance(outcome, (*_TRANSIENT_ERRORS, _ShuttingDown))
+            error = Hl7Error(
+                "the hub cannot store the message now; send it again later"
+                if transient
+                else "the hub failed to store the message",
+                hl7_code="206" if transient else "207",
+                location="MSH^1",
+            )
+            code = "CE" if header is not None and header.enhanced_mode else "AR"
+            ack = build_ack(header, code, error=error) if accept_ack_due(header, code) else None
+            return AckResult(_encode(ack, codec), code, codec, transient=True)
+        return AckResult(
+            _encode(outcome.ack, codec), outcome.ack_code, codec, inbox_id=outcome.inbox_id, duplicate=not outcome.new
+        )
+
+    # The writer (event loop side) ----------------------------------------------------------------
+    async def _run_writer(self) -> None:
+        assert self._queue is not None
+        queue = self._queue
+        loop = asyncio.get_running_loop()
+        done = False
+        while not done:
+            first = await queue.get()
+            if first is None:
+                break
+            batch = [first]
+            deadline = loop.time() + self._batch_wait
+            while len(batch) < self._batch_max:
+                try:
+                    item = queue.get_nowait()
+                except asyncio.QueueEmpty:
+                    remaining = deadline - loop.time()
+                    if remaining <= 0:
+                        break
+                    try:
+                        item = await asyncio.wait_for(queue.get(), remaining)
+                    except TimeoutError:
+                        break
+                if item is None:
+                    done = True
+                    break
+                batch.append(item)
+            try:
+                outcomes = await loop.run_in_executor(self._db_pool, self._store, batch)
+            except Exception as exc:  # pragma: no cover - _store returns its failures
+                log.exception("ingest writer failed")
+                outcomes = [exc] * len(batch)
+            new_ids: list[int] = []
+            for item, outcome in zip(batch, outcomes, strict=True):
+                if isinstance(outcome, _Stored) and outcome.new and outcome.inbox_id is not None:
+                    new_ids.append(outcome.inbox_id)
+                future = item.future
+                if future is not None and not future.done():
+                    future.set_result(outcome)
+            if new_ids:
+                self._queue_notification(new_ids)
+
+    # The notifier --------------------------------------------------------------------------------
+    def _queue_notification(self, ids: list[int]) -> None:
+        if self._on_stored is None or self._notify_wakeup is None:
+            return
+        self._notify_ids.extend(ids)
+        excess = len(self._notify_ids) - _MAX_PENDING_NOTIFICATIONS
+        if excess > 0:
+            del self._notify_ids[:excess]
+            log.warning("on_stored is behind; %d inbox ids left to the sweeper", excess)
+        self._notify_wakeup.set()
+
+    async def _run_notifier(self) -> None:
+        assert self._notify_wakeup is not None
+        wakeup = self._notify_wakeup
+        loop = asyncio.get_running_loop()
+        while True:
+            if not self._notify_ids:
+                if self._stopping:
+                    return
+                await wakeup.wait()
+                wakeup.clear()
+                continue
+            ids, self._notify_ids = self._notify_ids, []
+            await loop.run_in_executor(self._notify_pool, self._notify, ids)
+
+    def _notify(self, ids: list[int]) -> None:
+        if self._on_stored is None:
+            return
+        try:
+            self._on_stored(ids)
+        except Exception as exc:
+            log.warning(
+                "on_stored failed for %d stored messages (%s); the sweeper will enqueue them",
+                len(ids),
+                type(exc).__name__,
+            )
+
+    # The database (worker thread) ----------------------------------------------------------------
+    def _store(self, items: Sequence[_Pending]) -> list[_Stored | BaseException]:
+        """Store a batch in one transaction; one result per item, failures as exception objects."""
+        try:
+            return self._store_batch(items)
+        except _TRANSIENT_ERRORS as exc:
+            log.warning("cannot store %d messages: database unavailable (%s)", len(items), type(exc).__name__)
+            return [exc] * len(items)
+        except SQLAlchemyError as exc:
+            if len(items) == 1:
+                log.error("cannot store a message (%s)", type(exc).__name__)
+                return [exc]
+        except Exception as exc:
+            log.exception("unexpected failure storing %d messages", len(items))
+            return [exc] * len(items)
+        # One row the database refuses must not fail its neighbours: store them one by one.
+        log.warning("batch of %d messages failed; storing them one by one", len(items))
+        results: list[_Stored | BaseException] = []
+        for item in items:
+            results.extend(self._store([item]))
+        return results
+
+    def _store_batch(self, items: Sequence[_Pending]) -> list[_Stored | BaseException]:
+        first_of: dict[Key, _Pending] = {}
+        accepted_rows: list[dict[str, Any]] = []
+        rejected_rows: list[dict[str, Any]] = []
+        for item in items:
+            if item.accepted:
+                key = item.key
+                if key not in first_of:
+                    first_of[key] = item
+                    accepted_rows.append(item.row())
+            elif item.header is not None:
+                rejected_rows.append(item.row())
+        inserted: dict[Key, int] = {}
+        existing: dict[Key, tuple[int, str | None, str]] = {}
+        with self._engine.begin() as conn:
+            if accepted_rows:
+                for row in conn.execute(self._insert_accepted, accepted_rows):
+                    inserted[(row[1], row[2], row[3])] = row[0]
+            missing = [key for key in first_of if key not in inserted]
+            for start in range(0, len(missing), 200):
+                chunk = missing[start : start + 200]
+                query = select(_INBOX.c.id, *_KEY_COLUMNS, _INBOX.c.ack, _INBOX.c.ack_code).where(
+                    tuple_(*_KEY_COLUMNS).in_(chunk)
+                )
+                for row in conn.execute(query):
+                    existing[(row[1], row[2], row[3])] = (row[0], row[4], row[5] or "AA")
+            if rejected_rows:
+                conn.execute(self._insert_rejected, rejected_rows)
+            if len(existing) != len(missing):
+                raise _LostRow("a conflicting inbox row disappeared")
+        results: list[_Stored | BaseException] = []
+        for item in items:
+            if not item.accepted:
+                results.append(_Stored(None, item.ack, item.ack_code, new=False))
+                continue
+            key = item.key
+            first = first_of[key]
+            if key in inserted:
+                results.append(_Stored(inserted[key], first.ack, first.ack_code, new=item is first))
+            else:
+                inbox_id, ack, code = existing[key]
+                results.append(_Stored(inbox_id, ack, code, new=False))
+        return results
+
+
+class _LostRow(SQLAlchemyError):
+    """A retransmission's first copy was not found after its insert conflicted (deleted meanwhile)."""
