@@ -1,0 +1,122 @@
+"""The patient compartment: which resources are a patient's data, and whose.
+
+After the FHIR R4 Patient CompartmentDefinition (http://hl7.org/fhir/R4/compartmentdefinition-patient.html),
+restricted to the elements that reference a Patient. A resource type listed here is *patient data*: reading it
+is subject to compartment, organisation isolation and consent. Other types (Organization, Practitioner,
+Location, HealthcareService, Medication, Slot …) are directory data, shared with anyone holding the scope.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+#: resource type → (the search parameter that selects the compartment, element paths that reference a Patient)
+COMPARTMENT: dict[str, tuple[str, tuple[str, ...]]] = {
+    "Account": ("patient", ("subject",)),
+    "AllergyIntolerance": ("patient", ("patient", "recorder", "asserter")),
+    "Appointment": ("patient", ("participant.actor",)),
+    "AppointmentResponse": ("patient", ("actor",)),
+    "AuditEvent": ("patient", ("agent.who", "entity.what")),
+    "CarePlan": ("patient", ("subject",)),
+    "CareTeam": ("patient", ("subject", "participant.member")),
+    "ClinicalImpression": ("patient", ("subject",)),
+    "Communication": ("patient", ("subject", "sender", "recipient")),
+    "CommunicationRequest": ("patient", ("subject", "sender", "recipient", "requester")),
+    "Composition": ("patient", ("subject", "author", "attester.party")),
+    "Condition": ("patient", ("subject", "asserter")),
+    "Consent": ("patient", ("patient",)),
+    "Coverage": ("patient", ("beneficiary", "subscriber", "policyHolder", "payor")),
+    "DetectedIssue": ("patient", ("patient",)),
+    "DeviceRequest": ("patient", ("subject", "performer")),
+    "DiagnosticReport": ("patient", ("subject",)),
+    "DocumentManifest": ("patient", ("subject", "author", "recipient")),
+    "DocumentReference": ("patient", ("subject", "author")),
+    "Encounter": ("patient", ("subject",)),
+    "EpisodeOfCare": ("patient", ("patient",)),
+    "FamilyMemberHistory": ("patient", ("patient",)),
+    "Flag": ("patient", ("subject",)),
+    "Goal": ("patient", ("subject",)),
+    "ImagingStudy": ("patient", ("subject",)),
+    "Immunization": ("patient", ("patient",)),
+    "List": ("patient", ("subject", "source")),
+    "MedicationAdministration": ("patient", ("subject", "performer.actor")),
+    "MedicationDispense": ("patient", ("subject", "receiver")),
+    "MedicationRequest": ("patient", ("subject",)),
+    "MedicationStatement": ("patient", ("subject",)),
+    "NutritionOrder": ("patient", ("patient",)),
+    "Observation": ("patient", ("subject", "performer")),
+    "Procedure": ("patient", ("subject", "performer.actor")),
+    "Provenance": ("patient", ("target",)),
+    "QuestionnaireResponse": ("patient", ("subject", "author")),
+    "RelatedPerson": ("patient", ("patient",)),
+    "RiskAssessment": ("patient", ("subject",)),
+    "Schedule": ("actor", ("actor",)),
+    "ServiceRequest": ("patient", ("subject", "performer")),
+    "Specimen": ("patient", ("subject",)),
+    "SupplyDelivery": ("patient", ("patient",)),
+    "Task": ("patient", ("for",)),
+    "VisionPrescription": ("patient", ("patient",)),
+}
+
+
+def is_patient_data(resource_type: str) -> bool:
+    """Whether resources of this type belong to a patient (Patient itself included)."""
+    return resource_type == "Patient" or resource_type in COMPARTMENT
+
+
+def compartment_param(resource_type: str) -> str | None:
+    """The search parameter that restricts a search of this type to a patient (``_id`` for Patient)."""
+    if resource_type == "Patient":
+        return "_id"
+    entry = COMPARTMENT.get(resource_type)
+    return entry[0] if entry else None
+
+
+def _walk(value: Any, parts: list[str]) -> Iterable[Any]:
+    if isinstance(value, list):
+        for item in value:
+            yield from _walk(item, parts)
+        return
+    if not parts:
+        yield value
+        return
+    if isinstance(value, Mapping):
+        yield from _walk(value.get(parts[0]), parts[1:])
+
+
+def patient_id_of(reference: Any) -> str | None:
+    """The Patient id of a Reference (``Patient/1``, ``Patient/1/_history/2`` or an absolute URL ending so)."""
+    if not isinstance(reference, Mapping):
+        return None
+    ref = reference.get("reference")
+    if not isinstance(ref, str):
+        return None
+    parts = ref.split("/")
+    for i in range(len(parts) - 1):
+        if parts[i] == "Patient" and parts[i + 1]:
+            tail = parts[i + 2 :]
+            if not tail or tail[0] == "_history":
+                return parts[i + 1]
+    return None
+
+
+def patients_of(resource: Mapping[str, Any]) -> set[str]:
+    """The ids of the Patients whose compartment ``resource`` is in (for a Patient: itself).
+
+    Linked Patients (``Patient.link``) are not followed here; see :mod:`hub.security.access`.
+    """
+    rtype = resource.get("resourceType")
+    if rtype == "Patient":
+        rid = resource.get("id")
+        return {rid} if isinstance(rid, str) else set()
+    entry = COMPARTMENT.get(str(rtype))
+    if entry is None:
+        return set()
+    found: set[str] = set()
+    for path in entry[1]:
+        for ref in _walk(resource, path.split(".")):
+            pid = patient_id_of(ref)
+            if pid is not None:
+                found.add(pid)
+    return found
