@@ -239,6 +239,10 @@ class Ingestor:
     def running(self) -> bool:
         return self._accepting
 
+    @property
+    def settings(self) -> Settings:
+        return self._settings
+
     # Receiving ------------------------------------------------------------------------------------
     async def receive(self, raw: bytes, *, transport: str, peer: str | None = None) -> bytes:
         """Store one message and return its ACK.
@@ -287,20 +291,31 @@ class Ingestor:
             self._notify([outcome.inbox_id])
         return self._result(pending, outcome)
 
+    def oversize_ack(self, head: bytes, size: int, *, transport: str, peer: str | None = None) -> AckResult:
+        """The AR for a message over ``max_message_bytes``, from its first bytes; nothing is stored.
+
+        Args:
+            head: the start of the message (its MSH is read for the ACK, if it is there).
+            size: how many bytes of it were seen (more than the limit).
+            transport: the transport, for the log.
+            peer: the sender's address, for the log.
+        """
+        header = salvage_header(head[:_OVERSIZE_HEADER_BYTES])
+        error = Hl7Rejected(
+            f"the message is larger than the {self._settings.max_message_bytes} bytes accepted",
+            hl7_code=_too_long_code(header),
+            location="MSH^1",
+        )
+        log.info("rejected an over-size message (%d+ bytes) over %s from %s", size, transport, peer)
+        pending = self._rejection(b"", transport, peer, header, error, datetime.now(UTC))
+        return self._result(pending, _NOT_STORED)
+
     # Reading and judging (on the caller's loop) --------------------------------------------------
     def _prepare(self, raw: bytes, transport: str, peer: str | None) -> _Pending | AckResult:
         now = datetime.now(UTC)
         settings = self._settings
         if len(raw) > settings.max_message_bytes:
-            header = salvage_header(raw[:_OVERSIZE_HEADER_BYTES])
-            error: Hl7Error = Hl7Rejected(
-                f"the message is {len(raw)} bytes, more than the {settings.max_message_bytes} accepted",
-                hl7_code=_too_long_code(header),
-                location="MSH^1",
-            )
-            pending = self._rejection(raw, transport, peer, header, error, now)
-            log.info("rejected an over-size message (%d bytes) from %s", len(raw), peer)
-            return self._result(pending, _NOT_STORED)
+            return self.oversize_ack(raw, len(raw), transport=transport, peer=peer)
         try:
             header, _text = parse_header(raw, settings)
         except Hl7Error as exc:
