@@ -111,11 +111,13 @@ def parse_scope(text: str) -> Scope | None:
             raise ScopeError(f"malformed permissions in scope {text!r}")
         permissions = frozenset(perms)
     pairs: tuple[tuple[str, str], ...] = ()
-    if query:
+    if query is not None:
         try:
             parsed = parse_qsl(query, keep_blank_values=False, strict_parsing=True)
         except ValueError as exc:
             raise ScopeError(f"malformed query in scope {text!r}") from exc
+        if not parsed:
+            raise ScopeError(f"empty query in scope {text!r}")
         for name, _value in parsed:
             if name not in QUERY_PARAMS:
                 raise ScopeError(f"unsupported parameter {name!r} in scope {text!r}")
