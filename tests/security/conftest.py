@@ -7,12 +7,17 @@ a Redis URL (as in CI's PostgreSQL + Redis run); they are skipped, loudly, other
 from __future__ import annotations
 
 import os
+import threading
+import time
 import uuid
 import warnings
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
+import httpx
 import pytest
+import uvicorn
 
 from hub.config import AuthClient, Settings
 from hub.security.jwks import load_or_create_signing_key
@@ -131,3 +136,24 @@ def tokens(sec_settings: Settings) -> TokenFactory:
 
 def new_id() -> str:
     return uuid.uuid4().hex[:16]
+
+
+@contextmanager
+def serve(app: Any) -> Iterator[httpx.Client]:
+    """Run ``app`` with uvicorn on a free local port in a thread; yield an httpx client for it."""
+    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off", access_log=False)
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.01)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
+            yield client
+    finally:
+        server.should_exit = True
+        thread.join(10)
