@@ -160,7 +160,8 @@ def _to_pinyin(text: str) -> list[str]:
 def _name_spellings(name: Mapping[str, Any]) -> list[str]:
     out: list[str] = []
     text = name.get("text")
-    family = name.get("family") if isinstance(name.get("family"), str) else ""
+    raw_family = name.get("family")
+    family = raw_family if isinstance(raw_family, str) else ""
     given_list = [g for g in name.get("given") or [] if isinstance(g, str)]
     given = "".join(given_list)
     if family or given:
