@@ -68,10 +68,17 @@ def next_control_id() -> str:
 
 
 def version_tuple(version: str) -> tuple[int, ...]:
-    """``"2.5.1"`` → ``(2, 5, 1)``; anything unreadable counts as the default version."""
+    """``"2.5.1"`` → ``(2, 5, 1)``: the version whose ACK layout to follow.
+
+    Anything that is not a v2 version (unreadable, or outside 2.1 … 2.x, like ``1.0`` or ``3.0``) counts as
+    the default version, so an ACK rejecting such a message still has a layout its sender can read.
+    """
     if not looks_like_version(version):
         version = DEFAULT_VERSION
-    return tuple(int(p) for p in version.split("."))
+    parts = tuple(int(p) for p in version.split("."))
+    if not (2, 1) <= parts < (3,):
+        parts = tuple(int(p) for p in DEFAULT_VERSION.split("."))
+    return parts
 
 
 def ack_code(header: MessageHeader | None, outcome: Outcome) -> str:
