@@ -67,7 +67,7 @@ class PatientDirectory(Protocol):
     """What the policy needs to know about patients beyond the resource in hand (backed by the store)."""
 
     def linked(self, patient_id: str) -> set[str]:
-        """Patients linked from ``patient_id`` if it is a hub-owned master record (empty otherwise)."""
+        """The other Patient records of the same person, by hub-owned links (never a hospital's Patient.link)."""
         ...
 
     def masters_of(self, patient_id: str) -> set[str]:
@@ -168,8 +168,8 @@ class Access:
         self.grant(interaction, resource_type)
 
     def compartment(self) -> frozenset[str]:
-        """The patient ids the principal's patient context covers: the patient and, for a hub-owned master
-        record, the hospital records it links."""
+        """The patient ids the principal's patient context covers: the patient and the person's other records
+        (master and hospital records) according to the master patient index."""
         if self._compartment is None:
             pid = self.principal.patient
             ids = {pid} | self.directory.linked(pid) if pid else set()
