@@ -230,3 +230,15 @@ def test_jwks_url_unreachable_is_transient(sec_settings):
     with pytest.raises(TransientError):
         verifier.principal(_sign(_claims(s), key))
     verifier.keys.close()
+
+
+def test_verified_tokens_are_cached_until_they_expire(sec_settings):
+    verifier = TokenVerifier(sec_settings)
+    now = int(time.time())
+    token = _sign(_claims(sec_settings, iat=now, nbf=now, exp=now + 300), load_or_create_signing_key(sec_settings))
+    first = verifier.principal(token, now=now)
+    assert verifier.principal(token, now=now + 10) is first  # from the cache
+    with pytest.raises(Unauthorized, match="expired"):
+        verifier.principal(token, now=now + 300 + sec_settings.auth_leeway_s + 1)
+    with pytest.raises(Unauthorized, match="not valid yet|issued in the future"):
+        verifier.principal(token, now=now - sec_settings.auth_leeway_s - 10)
