@@ -134,11 +134,11 @@ def _new_master(session: Session, src: MpiSource, basis: str, touched: set[str])
     now = _now()
     mid = new_master_id()
     session.add(MpiMaster(id=mid, status="active", replaced_by=None, created_at=now, updated_at=now))
-    _move(session, src, mid, basis, touched)
+    move_record(session, src, mid, basis, touched)
     return mid
 
 
-def _move(session: Session, src: MpiSource, target: str, basis: str, touched: set[str]) -> None:
+def move_record(session: Session, src: MpiSource, target: str, basis: str, touched: set[str]) -> None:
     """Put ``src`` (and the records merged into it) under ``target``; retire or replace an emptied master."""
     old = src.master_id
     src.master_id = target
@@ -151,10 +151,11 @@ def _move(session: Session, src: MpiSource, target: str, basis: str, touched: se
         touched.add(old)
         session.flush()
         if not _members(session, old):
-            _replace_master(session, old, target)
+            fold_master(session, old, target)
 
 
-def _replace_master(session: Session, old: str, target: str) -> None:
+def fold_master(session: Session, old: str, target: str) -> None:
+    """Mark master ``old`` replaced by ``target``; its merged-away records and earlier masters follow."""
     row = session.get(MpiMaster, old)
     if row is None:
         return
@@ -304,7 +305,7 @@ def sync_patient(
     touched: set[str] = set()
     target = _strong_master(session, src, profile)
     if target is not None:
-        _move(session, src, target, "resident-id", touched)
+        move_record(session, src, target, "resident-id", touched)
     elif src.master_id is None or _number_left_group(session, src, profile):
         _new_master(session, src, "single", touched)
     session.flush()
@@ -471,7 +472,7 @@ def link(session: Session, patient_id: str, other_id: str, *, inbox_id: int | No
     staying = _members(session, target_master)
     touched: set[str] = set()
     for member in moving:
-        _move(session, member, target_master, "operator", touched)
+        move_record(session, member, target_master, "operator", touched)
     session.flush()
     left = [m.patient_id for m in moving]
     right = [m.patient_id for m in staying]

@@ -151,11 +151,11 @@ def merge(session: Session, source_id: str, target_id: str, *, inbox_id: int | N
     touched: set[str] = set(masters)
     if ms and mt and ms != mt:
         for member in [m for m in source_rows if m.master_id == ms and m.status == "linked"]:
-            linking._move(session, member, mt, member.basis, touched)
+            linking.move_record(session, member, mt, member.basis, touched)
         session.flush()
         folded = session.get(MpiMaster, ms)
         if folded is not None and folded.status == "active":
-            linking._replace_master(session, ms, mt)
+            linking.fold_master(session, ms, mt)
     src.master_id = mt
     for rev in pair_reviews:
         if rev.status == "open":
