@@ -176,14 +176,14 @@ def refresh(session: Session, master_ids: Iterable[str | None], *, inbox_id: int
             continue
         current = records.read_patient(session, mid)
         sources: dict[str, dict[str, Any]] = {}
-        if row.status == "active":
+        if row.status != "replaced":
             for member in _members(session, mid):
                 resource = records.read_patient(session, member.patient_id)
                 if resource is not None:
                     sources[member.patient_id] = resource
-            if not sources:
-                row.status = "retired"
-                row.updated_at = _now()
+            status = "active" if sources else "retired"  # a retired master that gains records is active again
+            if row.status != status:
+                row.status, row.updated_at = status, _now()
         if row.status == "replaced" and row.replaced_by:
             desired = records.replaced_master(current, mid, row.replaced_by)
         else:
@@ -426,8 +426,7 @@ def match(
     """
     profile = matching.profile_of(patient)
     best: dict[str, Candidate] = {}
-    exclude = patient.get("id") if isinstance(patient.get("id"), str) else None
-    for cand, m in find_candidates(session, profile, exclude=exclude):
+    for cand, m in find_candidates(session, profile):
         if m.grade is None or m.grade == "certainly-not" or cand.master_id is None:
             continue
         final = _final_master(session, cand.master_id)
