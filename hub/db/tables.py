@@ -31,6 +31,15 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 # Autoincrementing 64-bit keys on PostgreSQL, INTEGER PRIMARY KEY (rowid) on SQLite.
 BigId = BigInteger().with_variant(Integer(), "sqlite")
 
+
+def _bytewise(length: int) -> String:
+    """A string column compared byte by byte on PostgreSQL too (collation "C"), as SQLite's BINARY does.
+
+    The string search index matches prefixes with ``value >= p AND value < p || U+10FFFF`` (an index range
+    scan on both databases); that is only right when the column orders by code point.
+    """
+    return String(length).with_variant(String(length, collation="C"), "postgresql")  # type: ignore[return-value]
+
 NAMING = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",
@@ -93,6 +102,9 @@ class Resource(Base):
     content_hash: Mapped[str] = mapped_column(String(64))
     deleted: Mapped[bool] = mapped_column(Boolean, default=False)
 
+    # _lastUpdated searches and type history.
+    __table_args__ = (Index("ix_resource_type_updated", "resource_type", "last_updated"),)
+
 
 class ResourceVersion(Base):
     """Every version of every resource, for history and vread."""
@@ -107,6 +119,8 @@ class ResourceVersion(Base):
     method: Mapped[str] = mapped_column(String(8))  # POST | PUT | DELETE
     source_inbox_id: Mapped[int | None] = mapped_column(BigId)
 
+    __table_args__ = (Index("ix_resource_version_type_updated", "resource_type", "last_updated"),)
+
 
 class SearchToken(Base):
     __tablename__ = "search_token"
@@ -119,7 +133,7 @@ class SearchToken(Base):
     code: Mapped[str | None] = mapped_column(String(255))
 
     __table_args__ = (
-        Index("ix_search_token_lookup", "resource_type", "param", "code", "system"),
+        Index("ix_search_token_lookup", "resource_type", "param", "code", "system", "resource_id"),
         Index("ix_search_token_owner", "resource_type", "resource_id"),
     )
 
@@ -131,10 +145,11 @@ class SearchString(Base):
     resource_type: Mapped[str] = mapped_column(String(64))
     resource_id: Mapped[str] = mapped_column(String(64))
     param: Mapped[str] = mapped_column(String(64))
-    value: Mapped[str] = mapped_column(String(512))  # normalised: lower case, accents removed
+    value: Mapped[str] = mapped_column(_bytewise(512))  # normalised: case folded, accents removed
+    exact: Mapped[str | None] = mapped_column(_bytewise(512))  # as written (for :exact)
 
     __table_args__ = (
-        Index("ix_search_string_lookup", "resource_type", "param", "value"),
+        Index("ix_search_string_lookup", "resource_type", "param", "value", "resource_id"),
         Index("ix_search_string_owner", "resource_type", "resource_id"),
     )
 
@@ -150,7 +165,7 @@ class SearchDate(Base):
     high: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # exclusive
 
     __table_args__ = (
-        Index("ix_search_date_lookup", "resource_type", "param", "low", "high"),
+        Index("ix_search_date_lookup", "resource_type", "param", "low", "high", "resource_id"),
         Index("ix_search_date_owner", "resource_type", "resource_id"),
     )
 
@@ -166,7 +181,7 @@ class SearchReference(Base):
     target_id: Mapped[str] = mapped_column(String(255))
 
     __table_args__ = (
-        Index("ix_search_reference_lookup", "resource_type", "param", "target_id", "target_type"),
+        Index("ix_search_reference_lookup", "resource_type", "param", "target_id", "target_type", "resource_id"),
         Index("ix_search_reference_owner", "resource_type", "resource_id"),
     )
 
@@ -183,7 +198,7 @@ class SearchQuantity(Base):
     code: Mapped[str | None] = mapped_column(String(64))
 
     __table_args__ = (
-        Index("ix_search_quantity_lookup", "resource_type", "param", "code", "value"),
+        Index("ix_search_quantity_lookup", "resource_type", "param", "code", "value", "resource_id"),
         Index("ix_search_quantity_owner", "resource_type", "resource_id"),
     )
 
