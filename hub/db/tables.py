@@ -40,6 +40,7 @@ def _bytewise(length: int) -> String:
     """
     return String(length).with_variant(String(length, collation="C"), "postgresql")  # type: ignore[return-value]
 
+
 NAMING = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",
