@@ -89,14 +89,15 @@ def test_duplicates_in_one_batch(settings, acks):
 
 
 def test_group_commit_uses_few_transactions(settings):
-    commits = 0
+    statements = 0  # each batch is one INSERT statement (its own transaction on PostgreSQL)
 
-    def count(_conn):
-        nonlocal commits
-        commits += 1
+    def count(_conn, _cursor, statement, *_args):
+        nonlocal statements
+        if statement.startswith("INSERT INTO inbox"):
+            statements += 1
 
     engine = get_engine(settings)
-    event.listen(engine, "commit", count)
+    event.listen(engine, "before_cursor_execute", count)
     try:
         ingestor = Ingestor(settings)
         messages = [adt_a01(f"G{i}").encode() for i in range(300)]
@@ -106,10 +107,13 @@ def test_group_commit_uses_few_transactions(settings):
 
         results = run_async(ingestor, go)
     finally:
-        event.remove(engine, "commit", count)
+        event.remove(engine, "before_cursor_execute", count)
     assert all(r.code == "AA" for r in results)
     assert len(rows(settings)) == 300
-    assert 1 <= commits <= 10, commits  # 300 messages, all waiting at once: a handful of batches
+    stats = ingestor.stats
+    assert (stats.messages, stats.stored, stats.failed) == (300, 300, 0)
+    assert 1 <= stats.batches <= 10, stats  # 300 messages, all waiting at once: a handful of batches
+    assert statements <= 10 * stats.batches  # SQLite: a few power-of-two chunks per batch, one transaction
 
 
 @pytest.mark.parametrize(
@@ -393,3 +397,28 @@ class _Proxy:
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(5)
         self.loop.close()
+
+
+def test_a_row_the_database_refuses_does_not_fail_its_batch(settings, acks, monkeypatch):
+    from hub.hl7 import ingest as ingest_module
+
+    original = ingest_module._Pending.row
+
+    def row(self):
+        values = original(self)
+        if values[5] == "POISON":  # control_id; raw (index 10) is NOT NULL: the database refuses this row
+            return (*values[:10], None, *values[11:])
+        return values
+
+    monkeypatch.setattr(ingest_module._Pending, "row", row)
+    ingestor = Ingestor(settings)
+    names = ["OK1", "POISON", "OK2", "OK3"]
+
+    async def go():
+        return await asyncio.gather(*(ingestor.receive_ack(adt_a01(n).encode(), transport="mllp") for n in names))
+
+    results = dict(zip(names, run_async(ingestor, go), strict=True))
+    assert [acks.msa(results[n].data)[0] for n in names] == ["AA", "AR", "AA", "AA"]
+    assert not results["POISON"].transient and acks.err(results["POISON"].data)[0] == "207"
+    assert sorted(r.control_id for r in rows(settings)) == ["OK1", "OK2", "OK3"]
+    assert all(r.received_at is not None and r.received_at.year >= 2024 for r in rows(settings))
