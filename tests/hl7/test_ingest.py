@@ -321,6 +321,13 @@ def test_database_outage_and_recovery_mid_stream(settings, acks):
         answers: dict[str, str] = {}
         for i in range(10):
             answers[f"UP{i}"] = acks.msa(await ingestor.receive(adt_a01(f"UP{i}").encode(), transport="mllp"))[0]
+        # A database restart between two messages: the writer's connection is dead, the retry on a new
+        # one succeeds, and the sender never sees the blip.
+        connection_before = ingestor._writer_conn
+        await asyncio.to_thread(proxy.cut)
+        await asyncio.to_thread(proxy.restore)
+        answers["BLIP"] = acks.msa(await ingestor.receive(adt_a01("BLIP").encode(), transport="mllp"))[0]
+        assert ingestor._writer_conn is not None and ingestor._writer_conn is not connection_before
         await asyncio.to_thread(proxy.cut)
         down = [await ingestor.receive_ack(adt_a01(f"DN{i}").encode(), transport="mllp") for i in range(10)]
         await asyncio.to_thread(proxy.restore)
