@@ -253,6 +253,10 @@ async def _bench_database(kind: str, url: str | None, args: argparse.Namespace, 
 
     database_url = _prepare_database(kind, url, tmp)
     base = Settings(data_dir=tmp / kind, database_url=database_url, mllp_host="127.0.0.1", mllp_port=0)
+    if args.batch_wait_ms is not None:
+        base = base.model_copy(update={"ingest_batch_wait_ms": args.batch_wait_ms})
+    if args.batch_max is not None:
+        base = base.model_copy(update={"ingest_batch_max": args.batch_max})
     upgrade(base)
     if kind == "postgres":
         with get_engine(base).begin() as conn:
@@ -260,7 +264,10 @@ async def _bench_database(kind: str, url: str | None, args: argparse.Namespace, 
     common = {"kind": args.kind, "connections": args.connections, "window": args.window}
     baseline_settings = base.model_copy(update={"ingest_batch_max": 1, "ingest_batch_wait_ms": 0.0})
 
-    print(f"\n{kind}: {database_url.split('@')[-1]}  ({args.kind.upper()}, {args.connections} connections)")
+    print(
+        f"\n{kind}: {database_url.split('@')[-1]}  ({args.kind.upper()}, {args.connections} connections, "
+        f"batch ≤ {base.ingest_batch_max}, wait ≤ {base.ingest_batch_wait_ms} ms)"
+    )
     await _run_phase(base, "warm-up", {**common, "messages": 2000})
     rss = [("after warm-up", _rss_mib())]
     fixed = await _run_phase(
@@ -299,6 +306,8 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--window", type=int, default=32, help="messages in flight per connection at max rate")
     parser.add_argument("--rate", type=float, default=1000.0, help="the fixed offered rate, msg/s")
+    parser.add_argument("--batch-wait-ms", type=float, help="override ingest_batch_wait_ms")
+    parser.add_argument("--batch-max", type=int, help="override ingest_batch_max")
     args = parser.parse_args()
     if args.client:
         print(json.dumps(asyncio.run(_client_main(json.loads(args.client)))))
