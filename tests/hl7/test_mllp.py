@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
-from hub.hl7.client import AsyncMllpClient
+from hub.hl7.client import AsyncMllpClient, asend_message
 from hub.hl7.mllp import MllpDecoder, Oversize, frame
 from tests.support.messages import adt_a01, oru_r01
 
@@ -245,7 +245,9 @@ def test_tls(start_hub, settings, acks, tls_files):
         assert b"MSA" not in data
     with hub.client(ssl_context=acks.tls_context(cert), server_hostname="127.0.0.1") as c:
         assert acks.msa(c.send(adt_a01("TLS4"))) == ("AA", "TLS4")
-    assert sorted(r.control_id for r in hub.rows()) == ["TLS1", "TLS2", "TLS3", "TLS4"]
+    reply = asyncio.run(asend_message("127.0.0.1", hub.port, adt_a01("TLS5"), ssl_context=acks.tls_context(cert)))
+    assert acks.msa(reply) == ("AA", "TLS5")
+    assert sorted(r.control_id for r in hub.rows()) == ["TLS1", "TLS2", "TLS3", "TLS4", "TLS5"]
 
 
 def test_stop_answers_what_is_in_flight(start_hub, acks):
