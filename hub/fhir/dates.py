@@ -119,3 +119,13 @@ def instant(dt: datetime) -> str:
 def as_utc(dt: datetime) -> datetime:
     """``dt`` as an aware UTC datetime (a naive one, as SQLite returns them, is UTC)."""
     return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
+
+
+def local_zone() -> tzinfo:
+    """The hub's local time zone (``HUB_DEFAULT_TIMEZONE``): the zone of dates and dateTimes without one.
+
+    The index stores ranges computed with it, so changing it needs a re-index of date parameters.
+    """
+    from hub.config import get_settings
+
+    return zone(get_settings().default_timezone)
