@@ -38,7 +38,7 @@ def _bytewise(length: int) -> String:
     The string search index matches prefixes with ``value >= p AND value < p || U+10FFFF`` (an index range
     scan on both databases); that is only right when the column orders by code point.
     """
-    return String(length).with_variant(String(length, collation="C"), "postgresql")  # type: ignore[return-value]
+    return String(length).with_variant(String(length, collation="C"), "postgresql")
 
 
 NAMING = {

@@ -28,7 +28,7 @@ _LOOKUPS = {
 }
 
 
-def _bytewise(length: int) -> sa.types.TypeEngine:
+def _bytewise(length: int) -> sa.types.TypeEngine[str]:
     return sa.String(length=length).with_variant(sa.String(length=length, collation='C'), 'postgresql')
 
 
