@@ -260,7 +260,12 @@ def _consider_reviews(session: Session, src: MpiSource, profile: Profile) -> lis
         if cand.master_id not in best or match.score > best[cand.master_id][1].score:
             best[cand.master_id] = (cand, match)
     opened = []
+    mine = [m.patient_id for m in _members(session, src.master_id)] if src.master_id else [src.patient_id]
     for master_id, (cand, match) in sorted(best.items()):
+        # One open question per pair of people: another record of either side may have raised it already.
+        theirs = [m.patient_id for m in _members(session, master_id)]
+        if any(r.status == "open" for r in review.reviews_between(session, mine, theirs)):
+            continue
         task_id = review.open_review(session, src.patient_id, cand.patient_id, master_id, match)
         if task_id:
             opened.append(task_id)

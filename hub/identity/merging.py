@@ -136,7 +136,10 @@ def merge(session: Session, source_id: str, target_id: str, *, inbox_id: int | N
     master_rows = list(
         session.scalars(select(MpiMaster).where(MpiMaster.id.in_(masters) | MpiMaster.replaced_by.in_(masters)))
     )
-    pair_reviews = review.reviews_between(session, [source_id], [target_id])
+    # Open questions between the two people are answered by the merge (and reopened by an unmerge).
+    side_s = {source_id} | {r.patient_id for r in source_rows if ms and r.master_id == ms}
+    side_t = {target_id} | {r.patient_id for r in source_rows if mt and r.master_id == mt}
+    pair_reviews = [r for r in review.reviews_between(session, side_s, side_t) if r.status == "open"]
     refs = {f"Patient/{r.patient_id}" for r in source_rows if r.status == "linked"} | {f"Patient/{m}" for m in masters}
     refs |= {f"Task/{r.task_id}" for r in pair_reviews if r.task_id}
     before = {

@@ -135,3 +135,20 @@ def test_later_merge_must_be_undone_first(duplicates):
     assert read(mpi, "Patient", "h1-1").get("link") == [
         {"other": {"reference": f"Patient/{linking.master_of(mpi, 'h1-1')}"}, "type": "refer"}
     ]
+
+
+def test_merge_answers_an_open_review_and_unmerge_reopens_it(mpi):
+    put(mpi, hospital_patient("h1", "1", name="张三", birth="1990-03-07", gender="male", resident=ZHANG))
+    put(mpi, hospital_patient("h1", "2", name="章三", birth="1990-03-07", gender="male"))
+    dispatch(mpi)
+    (task,) = store.search(mpi, "Task", [("_tag", "urn:hub:mpi|review"), ("status", "requested")]).resources
+    result = merging.merge(mpi, "h1-2", "h1-1")
+    mpi.commit()
+    dispatch(mpi)
+    done = read(mpi, "Task", task["id"])
+    assert done["status"] == "completed" and done["businessStatus"]["text"] == "linked"
+    merging.unmerge(mpi, result.merge_id)
+    mpi.commit()
+    dispatch(mpi)
+    assert content(read(mpi, "Task", task["id"])) == content(task)
+    assert linking.master_of(mpi, "h1-1") != linking.master_of(mpi, "h1-2")
