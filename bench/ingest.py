@@ -27,6 +27,7 @@ import os
 import resource
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from dataclasses import dataclass
@@ -184,6 +185,13 @@ def _rss_mib() -> float:
     return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
+def _thread_cpu(native_id: int) -> float:
+    """CPU seconds (user + system) of one thread of this process."""
+    with open(f"/proc/self/task/{native_id}/stat") as fh:
+        fields = fh.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
@@ -194,6 +202,8 @@ class Phase:
     result: dict[str, Any]
     batches: int
     server_cpu: float
+    loop_cpu: float
+    writer_cpu: float
 
 
 async def _run_phase(settings: Any, name: str, spec: dict[str, Any]) -> Phase:
@@ -205,17 +215,21 @@ async def _run_phase(settings: Any, name: str, spec: dict[str, Any]) -> Phase:
     server = MllpServer(ingestor, settings)
     await server.start()
     spec = {**spec, "port": server.port, "prefix": f"{name[:2].upper()}{uuid.uuid4().hex[:6]}"}
-    cpu0 = time.process_time()
+    loop = asyncio.get_running_loop()
+    writer_tid = await loop.run_in_executor(ingestor._db_pool, threading.get_native_id)
+    loop_tid = threading.get_native_id()
+    cpu0, loop0, writer0 = time.process_time(), _thread_cpu(loop_tid), _thread_cpu(writer_tid)
     proc = await asyncio.create_subprocess_exec(
         sys.executable, __file__, "--client", json.dumps(spec), stdout=asyncio.subprocess.PIPE
     )
     stdout, _ = await proc.communicate()
     server_cpu = time.process_time() - cpu0
+    loop_cpu, writer_cpu = _thread_cpu(loop_tid) - loop0, _thread_cpu(writer_tid) - writer0
     await server.stop()
     await ingestor.stop()
     if proc.returncode != 0:
         raise RuntimeError(f"client failed in phase {name}")
-    return Phase(name, json.loads(stdout), ingestor.stats.batches, server_cpu)
+    return Phase(name, json.loads(stdout), ingestor.stats.batches, server_cpu, loop_cpu, writer_cpu)
 
 
 def _prepare_database(kind: str, url: str | None, tmp: Path) -> str:
@@ -241,7 +255,8 @@ def _fmt(p: Phase) -> str:
     return (
         f"  {p.name:<28} {r['rate']:8.0f} ACKed msg/s   p50 {r['p50']:7.2f} ms   p99 {r['p99']:7.2f} ms"
         f"   max {r['max']:7.1f} ms   errors {r['errors']}   {per_batch:5.1f} msg/batch"
-        f"   hub CPU {p.server_cpu / r['elapsed'] * 100:4.0f}%"
+        f"   hub CPU {p.server_cpu / r['elapsed'] * 100:3.0f}% (loop {p.loop_cpu / r['acked'] * 1e6:3.0f} µs/msg,"
+        f" writer {p.writer_cpu / r['acked'] * 1e6:3.0f} µs/msg)"
     )
 
 

@@ -129,7 +129,7 @@ class _Pending:
     ack_code: str
     error: Hl7Error | None
     received_at: datetime
-    future: asyncio.Future[_Stored | BaseException] | None = None
+    future: asyncio.Future[AckResult] | None = None
 
     @property
     def key(self) -> Key:
@@ -233,6 +233,7 @@ class Ingestor:
         self._stopping = False
         self._closed = False
         self._writer_conn: Connection | None = None
+        self._waiting_puts = 0
         self.stats = IngestStats()
 
     # Lifecycle ------------------------------------------------------------------------------------
@@ -261,7 +262,7 @@ class Ingestor:
         while not self._queue.empty():  # queued behind the sentinel by receivers that raced stop()
             item = self._queue.get_nowait()
             if item is not None and item.future is not None and not item.future.done():
-                item.future.set_result(_ShuttingDown("the hub stopped before storing the message"))
+                item.future.set_result(self._result(item, _ShuttingDown("the hub stopped before storing it")))
         self._stopping = True
         assert self._notify_wakeup is not None and self._notifier is not None
         self._notify_wakeup.set()
@@ -302,21 +303,46 @@ class Ingestor:
 
     async def receive_ack(self, raw: bytes, *, transport: str, peer: str | None = None) -> AckResult:
         """Like :meth:`receive`, with the outcome (code, inbox id, duplicate, transient) alongside the ACK."""
+        return await self.submit(raw, transport=transport, peer=peer)
+
+    def submit(self, raw: bytes, *, transport: str, peer: str | None = None) -> asyncio.Future[AckResult]:
+        """Read and queue one message now; the future resolves to its :class:`AckResult` after the commit.
+
+        For transports that keep several messages in flight (MLLP pipelining): no task per message, and
+        the messages are queued in the order they are submitted. Call it on the ingestor's event loop.
+        """
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[AckResult] = loop.create_future()
         pending = self._prepare(raw, transport, peer)
         if isinstance(pending, AckResult):
-            return pending
+            future.set_result(pending)
+            return future
         if not pending.accepted and pending.header is None:
-            return self._result(pending, _NOT_STORED)  # nothing an operator could read: not kept
+            future.set_result(self._result(pending, _NOT_STORED))  # nothing an operator could read: not kept
+            return future
         queue = self._queue
         if not self._accepting or queue is None:
-            return self._result(pending, _ShuttingDown("the hub is not accepting messages now"))
-        future: asyncio.Future[_Stored | BaseException] = asyncio.get_running_loop().create_future()
+            future.set_result(self._result(pending, _ShuttingDown("the hub is not accepting messages now")))
+            return future
         pending.future = future
-        await queue.put(pending)
-        if self._closed and not future.done():
+        if queue.full() or self._waiting_puts:
+            # Back-pressure: wait for room (the caller awaits the future, so it waits too), behind the
+            # messages already waiting, so that messages are stored in the order they came.
+            self._waiting_puts += 1
+            loop.create_task(self._enqueue_when_room(queue, pending))
+        else:
+            queue.put_nowait(pending)
+        return future
+
+    async def _enqueue_when_room(self, queue: asyncio.Queue[_Pending | None], pending: _Pending) -> None:
+        try:
+            await queue.put(pending)
+        finally:
+            self._waiting_puts -= 1
+        future = pending.future
+        if self._closed and future is not None and not future.done():
             # Queued behind the writer's last batch while stop() ran: nobody will store it.
-            return self._result(pending, _ShuttingDown("the hub stopped before storing the message"))
-        return self._result(pending, await future)
+            future.set_result(self._result(pending, _ShuttingDown("the hub stopped before storing it")))
 
     def receive_sync(self, raw: bytes, *, transport: str, peer: str | None = None) -> bytes:
         """:meth:`receive` without the writer task: stores the message in a transaction of its own."""
@@ -436,7 +462,8 @@ class Ingestor:
                     if remaining <= 0:
                         break
                     try:
-                        item = await asyncio.wait_for(queue.get(), remaining)
+                        async with asyncio.timeout(remaining):
+                            item = await queue.get()
                     except TimeoutError:
                         break
                 if item is None:
@@ -454,7 +481,7 @@ class Ingestor:
                     new_ids.append(outcome.inbox_id)
                 future = item.future
                 if future is not None and not future.done():
-                    future.set_result(outcome)
+                    future.set_result(self._result(item, outcome))
             stats = self.stats
             stats.batches += 1
             stats.messages += len(batch)

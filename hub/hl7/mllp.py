@@ -25,7 +25,7 @@ import ssl
 from dataclasses import dataclass
 
 from hub.config import Settings
-from hub.hl7.ingest import Ingestor
+from hub.hl7.ingest import AckResult, Ingestor
 
 log = logging.getLogger(__name__)
 
@@ -203,7 +203,7 @@ class MllpServer:
         self._connections.add(task)
         peername = writer.get_extra_info("peername")
         peer = f"{peername[0]}:{peername[1]}" if isinstance(peername, tuple) else None
-        replies: asyncio.Queue[asyncio.Future[bytes] | bytes | None] = asyncio.Queue(maxsize=PIPELINE_DEPTH)
+        replies: asyncio.Queue[asyncio.Future[AckResult] | bytes | None] = asyncio.Queue(maxsize=PIPELINE_DEPTH)
         responder = asyncio.create_task(self._respond(replies, writer))
         decoder = MllpDecoder(self._settings.max_message_bytes)
         idle = self._settings.mllp_idle_timeout
@@ -233,30 +233,35 @@ class MllpServer:
         self,
         reader: asyncio.StreamReader,
         decoder: MllpDecoder,
-        replies: asyncio.Queue[asyncio.Future[bytes] | bytes | None],
+        replies: asyncio.Queue[asyncio.Future[AckResult] | bytes | None],
         peer: str | None,
         idle: float,
     ) -> None:
         ingestor = self._ingestor
-        while True:
-            try:
-                data = await asyncio.wait_for(reader.read(READ_SIZE), timeout=idle)
-            except TimeoutError:
-                log.info("MLLP connection from %s idle for %.0f s: closed", peer, idle)
-                return
-            except (OSError, ssl.SSLError):
-                return
-            if not data:
-                return
-            for item in decoder.feed(data):
-                if isinstance(item, Oversize):
-                    await replies.put(ingestor.oversize_ack(item.head, item.size, transport="mllp", peer=peer).data)
-                    return  # answered AR; the rest of the frame is not read
-                await replies.put(asyncio.ensure_future(ingestor.receive(item, transport="mllp", peer=peer)))
+        loop = asyncio.get_running_loop()
+        try:
+            async with asyncio.timeout(idle) as deadline:
+                while True:
+                    try:
+                        data = await reader.read(READ_SIZE)
+                    except (OSError, ssl.SSLError):
+                        return
+                    if not data:
+                        return
+                    deadline.reschedule(None)  # waiting for our own replies is not idleness
+                    for item in decoder.feed(data):
+                        if isinstance(item, Oversize):
+                            ack = ingestor.oversize_ack(item.head, item.size, transport="mllp", peer=peer)
+                            await replies.put(ack.data)
+                            return  # answered AR; the rest of the frame is not read
+                        await replies.put(ingestor.submit(item, transport="mllp", peer=peer))
+                    deadline.reschedule(loop.time() + idle)
+        except TimeoutError:
+            log.info("MLLP connection from %s idle for %.0f s: closed", peer, idle)
 
     @staticmethod
     async def _respond(
-        replies: asyncio.Queue[asyncio.Future[bytes] | bytes | None], writer: asyncio.StreamWriter
+        replies: asyncio.Queue[asyncio.Future[AckResult] | bytes | None], writer: asyncio.StreamWriter
     ) -> None:
         """Write the ACKs in the order the messages came; after a write failure, only wait for the rest."""
         broken = False
@@ -265,7 +270,7 @@ class MllpServer:
             if item is None:
                 return
             try:
-                data = item if isinstance(item, bytes) else await item
+                data = item if isinstance(item, bytes) else (await item).data
             except Exception:
                 # No ACK can be given for this message: close, so the sender resends instead of waiting.
                 log.exception("MLLP: no ACK for a message")
