@@ -23,6 +23,7 @@ from typing import Any, Protocol
 
 from hub.config import Settings
 from hub.errors import Forbidden
+from hub.fhir.search_params import params_for
 from hub.security import consent
 from hub.security.compartment import compartment_param, is_patient_data, patients_of
 from hub.security.principal import Principal
@@ -277,7 +278,8 @@ class Access:
             if grant.compartment:
                 ids = sorted(self.compartment())
                 param = compartment_param(resource_type)
-                assert param is not None
+                if param is None or param not in params_for(resource_type):
+                    raise Forbidden(f"{resource_type} cannot be searched within a patient compartment yet")
                 values = ids if resource_type == "Patient" else [f"Patient/{i}" for i in ids]
                 params.append((param, ",".join(values)))
             if grant.isolated and not self.principal.is_patient and not self._cross_org_allowed(resource_type):

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import base64
 import logging
-import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -250,8 +249,7 @@ def record(
         query=query,
         description=description,
     )
-    event["id"] = uuid.uuid4().hex
-    store.create(session, event)
+    store.create(session, event)  # assigns the id and meta
     return event
 
 

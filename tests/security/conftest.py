@@ -10,7 +10,6 @@ import os
 import threading
 import time
 import uuid
-import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -33,14 +32,23 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "redis: needs a real Redis (HUB_TEST_REDIS_URL, or a redis:// broker URL)")
 
 
+_skipped: list[str] = []
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    skipped = 0
     for item in items:
         if "redis" in item.keywords and not REDIS_URL:
             item.add_marker(pytest.mark.skip(reason="no Redis: set HUB_TEST_REDIS_URL"))
-            skipped += 1
-    if skipped:
-        warnings.warn(f"{skipped} Redis tests skipped (set HUB_TEST_REDIS_URL)", pytest.PytestWarning, stacklevel=1)
+            _skipped.append(item.nodeid)
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if _skipped:
+        terminalreporter.write_line(
+            f"WARNING: {len(_skipped)} Redis tests skipped (set HUB_TEST_REDIS_URL=redis://127.0.0.1:6379/0)",
+            yellow=True,
+            bold=True,
+        )
 
 
 @pytest.fixture
