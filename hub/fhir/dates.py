@@ -19,8 +19,8 @@ MIN = datetime(1, 1, 1, tzinfo=UTC)
 MAX = datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)
 
 _VALUE = re.compile(
-    r"(?P<y>\d{4})(?:-(?P<m>\d{2})(?:-(?P<d>\d{2})"
-    r"(?:T(?P<H>\d{2}):(?P<M>\d{2})(?::(?P<S>\d{2})(?:\.(?P<f>\d+))?)?(?P<tz>Z|[+-]\d{2}:\d{2})?)?)?)?"
+    r"(?P<y>[0-9]{4})(?:-(?P<m>[0-9]{2})(?:-(?P<d>[0-9]{2})"
+    r"(?:T(?P<H>[0-9]{2}):(?P<M>[0-9]{2})(?::(?P<S>[0-9]{2})(?:\.(?P<f>[0-9]+))?)?(?P<tz>Z|[+-][0-9]{2}:[0-9]{2})?)?)?)?"
 )
 
 
@@ -114,6 +114,14 @@ def instant(dt: datetime) -> str:
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=UTC)
     return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def shift(dt: datetime, delta: timedelta) -> datetime:
+    """``dt + delta``, kept within [MIN, MAX]."""
+    try:
+        return _clamp(dt + delta)
+    except OverflowError:
+        return MIN if delta < timedelta(0) else MAX
 
 
 def as_utc(dt: datetime) -> datetime:

@@ -47,7 +47,7 @@ _HISTORY = re.compile(r"/_history/[^/]*$")
 def normalize(text: str) -> str:
     """A string as the index compares it: compatibility forms unified, accents removed, case folded,
     white space collapsed (http://hl7.org/fhir/R4/search.html#string)."""
-    decomposed = unicodedata.normalize("NFKD", text)
+    decomposed = unicodedata.normalize("NFKD", text.replace("\x00", ""))
     stripped = "".join(c for c in decomposed if not unicodedata.combining(c))
     return _SPACE.sub(" ", stripped.casefold()).strip()[:STRING_MAX]
 
@@ -58,7 +58,7 @@ def parse_reference(reference: str) -> tuple[str | None, str] | None:
     A reference whose tail is not ``Type/id`` (``urn:uuid:…``, an external URL) keeps the whole string as
     its id with no type; a contained reference (``#x``) gives None.
     """
-    ref = reference.strip()
+    ref = reference.replace("\x00", "").strip()
     if not ref or ref.startswith("#"):
         return None
     ref = _HISTORY.sub("", ref)
@@ -82,7 +82,7 @@ class IndexRows:
 def _cut(text: Any, limit: int) -> str | None:
     if text is None or text == "":
         return None
-    return str(text)[:limit]
+    return str(text).replace("\x00", "")[:limit] or None
 
 
 def _tokens(param: SearchParam, value: Any, rows: IndexRows) -> None:
@@ -119,7 +119,7 @@ def _strings(param: SearchParam, value: Any, rows: IndexRows) -> None:
     for text in texts:
         norm = normalize(text)
         if norm:
-            rows.strings.add((param.name, norm, text.strip()[:STRING_MAX]))
+            rows.strings.add((param.name, norm, text.replace("\x00", "").strip()[:STRING_MAX]))
 
 
 def _dates(param: SearchParam, value: Any, suffix: str | None, rows: IndexRows, local: tzinfo) -> None:

@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session
 
 from hub.db.tables import Resource, SearchDate, SearchQuantity, SearchReference, SearchString, SearchToken
 from hub.errors import InvalidInput
-from hub.fhir.dates import parse_range
+from hub.fhir.dates import parse_range, shift
 from hub.fhir.indexer import CODE_MAX, ID_MAX, STRING_MAX, SYSTEM_MAX, UNIT_MAX, normalize, parse_reference
 from hub.fhir.search_params import RESOURCE_TYPES, SearchParam, params_for
 
@@ -57,6 +57,7 @@ _MODIFIERS = {
     "quantity": {"missing"},
 }
 _PREFIXED = re.compile(r"(eq|ne|gt|lt|ge|le|sa|eb|ap)?(.*)", re.DOTALL)
+_NUMBER = re.compile(r"[+-]?([0-9]{1,30}(\.[0-9]{0,30})?|\.[0-9]{1,30})([eE][+-]?[0-9]{1,2})?")
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,7 +179,7 @@ def _date(low: Any, high: Any, prefix: str, qlo: datetime, qhi: datetime) -> Col
     if prefix == "eb":
         return cast(ColumnElement[bool], high <= qlo)
     slack = _approx(qlo)
-    return and_(low < qhi + slack, high > qlo - slack)
+    return and_(low < shift(qhi, slack), high > shift(qlo, -slack))
 
 
 def _instant(column: Any, prefix: str, qlo: datetime, qhi: datetime) -> ColumnElement[bool]:
@@ -197,7 +198,7 @@ def _instant(column: Any, prefix: str, qlo: datetime, qhi: datetime) -> ColumnEl
     if prefix in conditions:
         return conditions[prefix]
     slack = _approx(qlo)
-    return and_(column >= qlo - slack, column < qhi + slack)
+    return and_(column >= shift(qlo, -slack), column < shift(qhi, slack))
 
 
 def _approx(when: datetime) -> timedelta:
@@ -241,8 +242,8 @@ def _quantity(t: Table, raw: str, name: str) -> ColumnElement[bool]:
         number = Decimal(m.group(2))
     except InvalidOperation as exc:
         raise _bad(f"{name}: {m.group(2)!r} is not a number", name) from exc
-    if not number.is_finite():
-        raise _bad(f"{name}: {m.group(2)!r} is not a number", name)
+    if not number.is_finite() or not _NUMBER.fullmatch(m.group(2).strip()) or abs(number.adjusted()) > 30:
+        raise _bad(f"{name}: {m.group(2)!r} is not a number this server compares", name)
     v = t.c.value
     exponent = number.as_tuple().exponent
     assert isinstance(exponent, int)
@@ -372,6 +373,8 @@ def conditions_for(
     applied: list[tuple[str, str]] = []
     ignored: list[str] = []
     for name, value in params:
+        if "\x00" in name or "\x00" in value:
+            raise _bad("a NUL character in a search parameter", name.replace("\x00", ""))
         try:
             ids, negate = _matching(rtype, name, value, local)
         except _Unknown as exc:

@@ -166,6 +166,12 @@ def _check_type(resource_type: str) -> None:
         raise NotFound(f"unknown resource type {resource_type[:64]!r}")
 
 
+def _check_id(resource_type: str, id: str) -> None:
+    """An id that cannot exist is not looked up (and never reaches the database)."""
+    if not ID_PATTERN.fullmatch(id):
+        raise NotFound(f"{resource_type}/{id[:64]!r} is not a valid id")
+
+
 def _validated(resource: Any, *, need_id: bool) -> tuple[str, str | None]:
     if not isinstance(resource, dict):
         raise InvalidInput("a resource is a JSON object")
@@ -545,6 +551,7 @@ def read(session: Session, resource_type: str, id: str) -> dict[str, Any]:
         Gone: the resource is deleted.
     """
     _check_type(resource_type)
+    _check_id(resource_type, id)
     row = session.execute(
         select(RESOURCE.c.content, RESOURCE.c.deleted, RESOURCE.c.version_id).where(
             RESOURCE.c.resource_type == resource_type, RESOURCE.c.id == id
@@ -565,6 +572,7 @@ def vread(session: Session, resource_type: str, id: str, version_id: int) -> dic
         Gone: that version is a deletion.
     """
     _check_type(resource_type)
+    _check_id(resource_type, id)
     row = session.execute(
         select(VERSION.c.content).where(
             VERSION.c.resource_type == resource_type, VERSION.c.id == id, VERSION.c.version_id == version_id
@@ -614,6 +622,8 @@ def history(
         NotFound: an unknown type, or (instance history) a resource never stored.
     """
     _check_type(resource_type)
+    if id is not None:
+        _check_id(resource_type, id)
     query = select(
         VERSION.c.resource_type,
         VERSION.c.id,

@@ -1,0 +1,259 @@
+"""The FHIR REST API (read side): capabilities, read, vread, history, search (http://hl7.org/fhir/R4/http.html).
+
+Each route's ``name`` is its FHIR interaction code; :mod:`hub.fhir.capability` lists what is routed, so a
+route added here (or by another router under ``/fhir``) appears in ``/fhir/metadata`` by itself. Routes are
+plain functions (run in the thread pool): the store is synchronous SQLAlchemy.
+
+Paging is by ``_count`` (default 50, at most 1000) and ``_offset``; ``next``/``previous`` links carry
+both. ``Prefer: handling=lenient`` ignores unknown search parameters (reported in an OperationOutcome entry);
+the default is strict (400).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from email.utils import format_datetime
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Query, Request
+from sqlalchemy.orm import Session
+from starlette.responses import Response
+
+from hub.config import Settings
+from hub.errors import InvalidInput, NotFound
+from hub.fhir import store
+from hub.fhir.capability import capability_statement
+from hub.fhir.deps import SessionDep, SettingsDep
+from hub.fhir.media import FHIR_JSON, FhirResponse, wants_json
+from hub.fhir.outcomes import operation_outcome, outcome_response
+from hub.fhir.search_params import RESOURCE_TYPES
+
+_VERSION = re.compile(r"[0-9]{1,9}")
+DEFAULT_COUNT = 50
+MAX_COUNT = 1000
+# Result parameters handled here, not by the search (http://hl7.org/fhir/R4/search.html#Summary).
+_CONTROL = frozenset({"_count", "_offset", "_format", "_pretty", "_summary", "_total"})
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {"description": f"{text} (OperationOutcome)", "content": {FHIR_JSON: {}}}
+    for status, text in ((400, "Invalid request"), (404, "Unknown resource type or id"), (406, "Not JSON"))
+}
+
+router = APIRouter(prefix="/fhir", tags=["FHIR"], default_response_class=FhirResponse, responses=_ERRORS)
+
+CountParam = Annotated[
+    int | None, Query(alias="_count", ge=0, le=2**31 - 1, description="Page size (at most 1000 are returned)")
+]
+OffsetParam = Annotated[int, Query(alias="_offset", ge=0, le=2**31 - 1, description="Resources to skip (paging)")]
+FormatParam = Annotated[str | None, Query(alias="_format", description="json (the only format served)")]
+PrettyParam = Annotated[bool, Query(alias="_pretty", description="Indent the JSON")]
+
+
+def _base(settings: Settings) -> str:
+    return settings.fhir_base_url.rstrip("/")
+
+
+def _negotiate(request: Request, format_param: str | None) -> Response | None:
+    if wants_json(format_param, request.headers.get("accept")):
+        return None
+    return outcome_response(406, "only FHIR JSON (application/fhir+json) is served", code="not-supported")
+
+
+def _check_type(resource_type: str) -> None:
+    if resource_type not in RESOURCE_TYPES:
+        raise NotFound(f"unknown resource type {resource_type[:64]!r}")
+
+
+def _version_headers(resource: dict[str, Any]) -> dict[str, str]:
+    meta = resource.get("meta") or {}
+    headers = {"ETag": f'W/"{meta.get("versionId", "")}"'}
+    updated = meta.get("lastUpdated")
+    if isinstance(updated, str):
+        headers["Last-Modified"] = format_datetime(datetime.fromisoformat(updated.replace("Z", "+00:00")), usegmt=True)
+    return headers
+
+
+def _resource_response(request: Request, resource: dict[str, Any], pretty: bool) -> Response:
+    headers = _version_headers(resource)
+    if request.headers.get("if-none-match", "").strip() in (headers["ETag"], headers["ETag"][2:]):
+        return Response(status_code=304, headers=headers)
+    return FhirResponse(resource, headers=headers, pretty=pretty)
+
+
+def _link(base: str, path: str, params: list[tuple[str, str]]) -> str:
+    query = urlencode(params)
+    return f"{base}/{path}?{query}" if query else f"{base}/{path}"
+
+
+@router.get("/metadata", name="capabilities", summary="The CapabilityStatement: what this server implements")
+def metadata(
+    request: Request, settings: SettingsDep, format_: FormatParam = None, pretty: PrettyParam = False
+) -> Response:
+    refused = _negotiate(request, format_)
+    if refused is not None:
+        return refused
+    body = capability_statement(request.app, base_url=_base(settings), prefix=router.prefix)
+    return FhirResponse(body, pretty=pretty)
+
+
+@router.get("/{resource_type}/_history", name="history-type", summary="The versions of every resource of a type")
+def history_type(
+    request: Request,
+    resource_type: str,
+    session: SessionDep,
+    settings: SettingsDep,
+    count: CountParam = None,
+    offset: OffsetParam = 0,
+    since: Annotated[str | None, Query(alias="_since", description="Versions at or after this instant")] = None,
+    format_: FormatParam = None,
+    pretty: PrettyParam = False,
+) -> Response:
+    return _history(request, session, settings, resource_type, None, count, offset, since, format_, pretty)
+
+
+@router.get("/{resource_type}/{id}/_history/{version_id}", name="vread", summary="One version of a resource (vread)")
+def vread(
+    request: Request,
+    resource_type: str,
+    id: str,
+    version_id: str,
+    session: SessionDep,
+    format_: FormatParam = None,
+    pretty: PrettyParam = False,
+) -> Response:
+    refused = _negotiate(request, format_)
+    if refused is not None:
+        return refused
+    _check_type(resource_type)
+    if not _VERSION.fullmatch(version_id):
+        raise NotFound(f"{resource_type}/{id[:64]} has no version {version_id[:16]!r}")
+    return _resource_response(request, store.vread(session, resource_type, id, int(version_id)), pretty)
+
+
+@router.get("/{resource_type}/{id}/_history", name="history-instance", summary="The versions of a resource")
+def history_instance(
+    request: Request,
+    resource_type: str,
+    id: str,
+    session: SessionDep,
+    settings: SettingsDep,
+    count: CountParam = None,
+    offset: OffsetParam = 0,
+    since: Annotated[str | None, Query(alias="_since", description="Versions at or after this instant")] = None,
+    format_: FormatParam = None,
+    pretty: PrettyParam = False,
+) -> Response:
+    return _history(request, session, settings, resource_type, id, count, offset, since, format_, pretty)
+
+
+@router.get("/{resource_type}/{id}", name="read", summary="The current version of a resource")
+def read(
+    request: Request,
+    resource_type: str,
+    id: str,
+    session: SessionDep,
+    format_: FormatParam = None,
+    pretty: PrettyParam = False,
+) -> Response:
+    refused = _negotiate(request, format_)
+    if refused is not None:
+        return refused
+    return _resource_response(request, store.read(session, resource_type, id), pretty)
+
+
+@router.get("/{resource_type}", name="search-type", summary="Search resources of a type (searchset Bundle)")
+def search(
+    request: Request,
+    resource_type: str,
+    session: SessionDep,
+    settings: SettingsDep,
+    count: CountParam = None,
+    offset: OffsetParam = 0,
+    summary: Annotated[str | None, Query(alias="_summary", description="count: the total only")] = None,
+    format_: FormatParam = None,
+    pretty: PrettyParam = False,
+) -> Response:
+    refused = _negotiate(request, format_)
+    if refused is not None:
+        return refused
+    _check_type(resource_type)
+    if summary not in (None, "false", "count"):
+        raise InvalidInput(f"_summary={summary[:16]} is not supported (count, false)", expression="_summary")
+    page_size = 0 if summary == "count" else min(count if count is not None else DEFAULT_COUNT, MAX_COUNT)
+    params = [(k, v) for k, v in request.query_params.multi_items() if k not in _CONTROL]
+    lenient = "handling=lenient" in request.headers.get("prefer", "").replace(" ", "")
+    result = store.search(session, resource_type, params, count=page_size, offset=offset, strict=not lenient)
+
+    base = _base(settings)
+    keep = list(result.params) + ([("_summary", "count")] if summary == "count" else [])
+    paging = [("_count", str(page_size))]
+    links = [{"relation": "self", "url": _link(base, resource_type, keep + paging + _offset(offset))}]
+    if page_size:
+        links.append({"relation": "first", "url": _link(base, resource_type, keep + paging)})
+        if offset > 0:
+            previous = max(0, offset - page_size)
+            links.append({"relation": "previous", "url": _link(base, resource_type, keep + paging + _offset(previous))})
+        if offset + page_size < result.total:
+            following = offset + page_size
+            links.append({"relation": "next", "url": _link(base, resource_type, keep + paging + _offset(following))})
+    entries: list[dict[str, Any]] = [
+        {"fullUrl": f"{base}/{resource_type}/{r['id']}", "resource": r, "search": {"mode": "match"}}
+        for r in result.resources
+    ]
+    if result.ignored:
+        names = ", ".join(sorted(set(result.ignored)))
+        outcome = operation_outcome(f"unknown search parameters ignored: {names}", code="not-supported")
+        outcome["issue"][0]["severity"] = "warning"
+        entries.append({"resource": outcome, "search": {"mode": "outcome"}})
+    bundle: dict[str, Any] = {"resourceType": "Bundle", "type": "searchset", "total": result.total, "link": links}
+    if entries:
+        bundle["entry"] = entries
+    return FhirResponse(bundle, pretty=pretty)
+
+
+def _offset(offset: int) -> list[tuple[str, str]]:
+    return [("_offset", str(offset))] if offset else []
+
+
+def _history(
+    request: Request,
+    session: Session,
+    settings: Settings,
+    resource_type: str,
+    id: str | None,
+    count: int | None,
+    offset: int,
+    since: str | None,
+    format_: str | None,
+    pretty: bool,
+) -> Response:
+    refused = _negotiate(request, format_)
+    if refused is not None:
+        return refused
+    _check_type(resource_type)
+    since_at: datetime | None = None
+    if since is not None:
+        try:
+            since_at = datetime.fromisoformat(since.replace("Z", "+00:00"))
+        except ValueError as exc:
+            raise InvalidInput("_since must be an instant (2024-03-01T00:00:00Z)", expression="_since") from exc
+        if since_at.tzinfo is None:
+            raise InvalidInput("_since needs a time zone", expression="_since")
+    page_size = min(count if count is not None else DEFAULT_COUNT, MAX_COUNT)
+    entries = store.history(session, resource_type, id, count=page_size, since=since_at, offset=offset)
+    base = _base(settings)
+    path = f"{resource_type}/{id}/_history" if id is not None else f"{resource_type}/_history"
+    keep = [("_since", since)] if since else []
+    paging = [("_count", str(page_size))]
+    links = [{"relation": "self", "url": _link(base, path, keep + paging + _offset(offset))}]
+    if page_size and len(entries) == page_size:
+        links.append({"relation": "next", "url": _link(base, path, keep + paging + _offset(offset + page_size))})
+    for entry in entries:
+        rid = entry["resource"]["id"] if "resource" in entry else entry["request"]["url"].split("/", 1)[1]
+        entry["fullUrl"] = f"{base}/{resource_type}/{rid}"
+    bundle: dict[str, Any] = {"resourceType": "Bundle", "type": "history", "link": links}
+    if entries:
+        bundle["entry"] = [{"fullUrl": e.pop("fullUrl"), **e} for e in entries]
+    return FhirResponse(bundle, pretty=pretty)
