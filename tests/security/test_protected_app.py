@@ -415,3 +415,55 @@ def test_rate_limit_429(sec_settings, session, tokens):
         )
         other = bearer(tokens("system/*.rs", subject="his-other", organization="org-b"))
         assert client.get("/fhir/Observation/o1", headers=other).status_code == 200
+
+
+# -- one person across hospitals (the master patient index) ----------------------------------------------------------
+
+
+def test_master_patient_compartment_and_consent(app_client, tokens, session):
+    from hub.identity import linking
+
+    for pid in ("p1", "p2", "p3"):
+        linking.sync_patient(session, pid)
+    master = linking.link(session, "p1", "p3")  # an operator decides p1 (hospital B) and p3 (hospital A) are one
+    session.commit()
+    assert linking.master_of(session, "p3") == master
+
+    person = bearer(tokens.patient(master, "patient/*.rs patient/Consent.cruds"))
+    assert ids(app_client.get("/fhir/Observation", headers=person).json()) == ["o1", "o3", "o4"]
+    assert app_client.get("/fhir/Observation/o4", headers=person).status_code == 200
+    assert app_client.get("/fhir/Observation/o2", headers=person).status_code == 403
+    # Logged in through one hospital record, the person is still one person.
+    via_p1 = bearer(tokens.patient("p1", "patient/*.rs"))
+    assert app_client.get("/fhir/Observation/o4", headers=via_p1).status_code == 200
+
+    # A refusal filed on the master covers every hospital record of the person.
+    treat_c = bearer(tokens.system("org-c", "system/*.rs", ("TREAT",)))
+    assert app_client.get("/fhir/Observation/o4", headers=treat_c).status_code == 200
+    consent = {
+        "resourceType": "Consent",
+        "status": "active",
+        "scope": {
+            "coding": [{"system": "http://terminology.hl7.org/CodeSystem/consentscope", "code": "patient-privacy"}]
+        },
+        "category": [{"coding": [{"system": "http://loinc.org", "code": "59284-0"}]}],
+        "patient": {"reference": f"Patient/{master}"},
+        "provision": {"type": "deny", "actor": [{"reference": {"reference": "Organization/org-c"}}]},
+    }
+    assert app_client.post("/fhir/Consent", json=consent, headers=person).status_code == 201
+    assert app_client.get("/fhir/Observation/o4", headers=treat_c).status_code == 403
+    assert app_client.get("/fhir/Observation/o1", headers=treat_c).status_code == 403
+    assert ids(app_client.get("/fhir/Observation", headers=treat_c).json()) == ["o2"]
+
+
+def test_audit_events_are_valid_r4(app_client, tokens, session):
+    from hub.fhir.validation import validate_r4
+
+    doctor = bearer(tokens("user/*.rs", role="practitioner", subject="dr-wang", organization="org-b"))
+    app_client.get("/fhir/Observation/o1", headers=doctor)
+    app_client.get("/fhir/Observation", params={"code": "718-7"}, headers=doctor)
+    app_client.get("/fhir/Observation/o3", headers=doctor)  # refused
+    events = audit_events(session)
+    assert len(events) == 3
+    for event in events:
+        assert validate_r4(event, models=True) == [], event
