@@ -42,7 +42,35 @@ MATCH_GRADE_URL = "http://hl7.org/fhir/StructureDefinition/match-grade"
 DEFAULT_MATCH_COUNT = 10
 MAX_MATCH_COUNT = 100
 
-router = APIRouter(prefix="/fhir", tags=["master patient index"])
+_OBJECT: dict[str, Any] = {"schema": {"type": "object"}}
+_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"description": "A FHIR resource (Bundle or Parameters)", "content": {FHIR_JSON: _OBJECT}},
+    **{
+        status: {"description": f"{text} (OperationOutcome)", "content": {FHIR_JSON: _OBJECT}}
+        for status, text in (
+            (400, "Invalid parameters"),
+            (401, "No or an invalid bearer token"),
+            (403, "Not allowed"),
+            (404, "Unknown record, merge or review"),
+            (409, "Already decided, or a later merge is in the way"),
+            (429, "Rate limited"),
+        )
+    },
+}
+
+
+def _body(description: str) -> dict[str, Any]:
+    """The OpenAPI request body: a Parameters resource (bodies are read as FHIR JSON, not by a model)."""
+    return {
+        "requestBody": {
+            "description": description,
+            "required": False,
+            "content": {FHIR_JSON: _OBJECT, "application/json": _OBJECT},
+        }
+    }
+
+
+router = APIRouter(prefix="/fhir", tags=["master patient index"], default_response_class=Response, responses=_RESPONSES)
 
 
 def _settings(request: Request) -> Settings:
@@ -135,7 +163,12 @@ def _parameters_out(**values: Any) -> dict[str, Any]:
 # -- $match --------------------------------------------------------------------------------------------------
 
 
-@router.post("/Patient/$match", summary="Patient $match: scored candidate master patients")
+@router.post(
+    "/Patient/$match",
+    name="operation-match",
+    summary="Patient $match: scored candidate master patients",
+    openapi_extra=_body("Parameters: resource (Patient), onlyCertainMatches, count"),
+)
 async def patient_match(
     request: Request, principal: PrincipalDep, ctx: RequestContextDep, session: SessionDep
 ) -> Response:
@@ -191,7 +224,15 @@ async def patient_match(
 # -- operator operations -------------------------------------------------------------------------------------
 
 
-@router.post("/Patient/$merge", summary="Merge a hospital record into another (ADT A40)")
+@router.post(
+    "/Patient/$merge",
+    name="operation-merge",
+    summary="Merge a hospital record into another (ADT A40)",
+    openapi_extra={
+        **_body("Parameters: source-patient, target-patient (Reference)"),
+        "x-fhir-operation-definition": "http://hl7.org/fhir/OperationDefinition/Patient-merge",
+    },
+)
 async def patient_merge(
     request: Request, principal: PrincipalDep, ctx: RequestContextDep, session: SessionDep
 ) -> Response:
@@ -221,7 +262,12 @@ async def patient_merge(
     )
 
 
-@router.post("/Patient/$unmerge", summary="Undo the latest merge of a hospital record")
+@router.post(
+    "/Patient/$unmerge",
+    name="operation-unmerge",
+    summary="Undo the latest merge of a hospital record",
+    openapi_extra=_body("Parameters: source-patient (Reference)"),
+)
 async def patient_unmerge(
     request: Request, principal: PrincipalDep, ctx: RequestContextDep, session: SessionDep
 ) -> Response:
@@ -244,7 +290,12 @@ async def patient_unmerge(
     )
 
 
-@router.post("/Patient/{patient_id}/$mpi-link", summary="Operator: two records are the same person")
+@router.post(
+    "/Patient/{patient_id}/$mpi-link",
+    name="operation-mpi-link",
+    summary="Operator: two records are the same person",
+    openapi_extra=_body("Parameters: other (Reference to a Patient record or master)"),
+)
 async def patient_link(
     patient_id: str, request: Request, principal: PrincipalDep, ctx: RequestContextDep, session: SessionDep
 ) -> Response:
@@ -266,7 +317,11 @@ async def patient_link(
     return _response(_parameters_out(master=records.patient_ref(master)))
 
 
-@router.post("/Patient/{patient_id}/$mpi-unlink", summary="Operator: a record is not the person its master is")
+@router.post(
+    "/Patient/{patient_id}/$mpi-unlink",
+    name="operation-mpi-unlink",
+    summary="Operator: a record is not the person its master is",
+)
 async def patient_unlink(
     patient_id: str, request: Request, principal: PrincipalDep, ctx: RequestContextDep, session: SessionDep
 ) -> Response:
@@ -281,7 +336,12 @@ async def patient_unlink(
     return _response(_parameters_out(master=records.patient_ref(master)))
 
 
-@router.post("/Task/{task_id}/$mpi-resolve", summary="Operator: decide a patient-match review Task")
+@router.post(
+    "/Task/{task_id}/$mpi-resolve",
+    name="operation-mpi-resolve",
+    summary="Operator: decide a patient-match review Task",
+    openapi_extra=_body("Parameters: decision (code same | distinct)"),
+)
 async def task_resolve(
     task_id: str, request: Request, principal: PrincipalDep, ctx: RequestContextDep, session: SessionDep
 ) -> Response:

@@ -143,6 +143,11 @@ class Match:
 # -- profile -------------------------------------------------------------------------------------------------
 
 
+def as_list(value: Any) -> list[Any]:
+    """A JSON array element as a list; anything else (malformed input) as an empty one."""
+    return value if isinstance(value, list) else []
+
+
 def _clean_name(value: str) -> str:
     return _NAME_DROP.sub("", unicodedata.normalize("NFKC", value)).lower()
 
@@ -162,7 +167,7 @@ def _name_spellings(name: Mapping[str, Any]) -> list[str]:
     text = name.get("text")
     raw_family = name.get("family")
     family = raw_family if isinstance(raw_family, str) else ""
-    given_list = [g for g in name.get("given") or [] if isinstance(g, str)]
+    given_list = [g for g in as_list(name.get("given")) if isinstance(g, str)]
     given = "".join(given_list)
     if family or given:
         out.append(_clean_name(family + given))  # Chinese order, and pinyin written family first
@@ -210,7 +215,7 @@ def _address_text(address: Mapping[str, Any]) -> str:
         for key in ("state", "city", "district"):
             if isinstance(address.get(key), str):
                 parts.append(address[key])
-        parts.extend(x for x in address.get("line") or [] if isinstance(x, str))
+        parts.extend(x for x in as_list(address.get("line")) if isinstance(x, str))
     return _ADDRESS_DROP.sub("", unicodedata.normalize("NFKC", "".join(parts))).lower()
 
 
@@ -218,7 +223,7 @@ def profile_of(patient: Mapping[str, Any], *, today: date | None = None) -> Prof
     """The matching profile of a Patient resource (a dict)."""
     rids: set[str] = set()
     others: set[str] = set()
-    for ident in patient.get("identifier") or []:
+    for ident in as_list(patient.get("identifier")):
         if not resident_id.is_resident_id_identifier(ident):
             continue
         value = ident.get("value")
@@ -240,17 +245,17 @@ def profile_of(patient: Mapping[str, Any], *, today: date | None = None) -> Prof
             sex = sex or parsed.sex
     phones = {
         p
-        for t in patient.get("telecom") or []
+        for t in as_list(patient.get("telecom"))
         if isinstance(t, Mapping) and t.get("system") in (None, "phone", "sms") and isinstance(t.get("value"), str)
         for p in [normalize_phone(t["value"])]
         if p
     }
-    texts = (_address_text(x) for x in patient.get("address") or [] if isinstance(x, Mapping))
+    texts = (_address_text(x) for x in as_list(patient.get("address")) if isinstance(x, Mapping))
     addresses = tuple(dict.fromkeys(a for a in texts if a))
     return Profile(
         resident_ids=frozenset(rids),
         other_ids=frozenset(others - rids),
-        names=name_forms(patient.get("name") or []),
+        names=name_forms(as_list(patient.get("name"))),
         birth_date=birth[:10] if birth and len(birth) >= 10 else None,
         sex=sex,
         phones=frozenset(phones),

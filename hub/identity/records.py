@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 from hub.errors import NotFound
 from hub.fhir import store
 from hub.identity import resident_id
+from hub.identity.matching import as_list
 
 MPI_SYSTEM = "urn:hub:mpi"
 MASTER_TAG = {"system": MPI_SYSTEM, "code": "master", "display": "Master patient record (hub-owned)"}
@@ -66,7 +67,7 @@ def is_master(resource: Mapping[str, Any]) -> bool:
     meta = resource.get("meta")
     tags = meta.get("tag") if isinstance(meta, Mapping) else None
     return any(
-        isinstance(t, Mapping) and t.get("system") == MPI_SYSTEM and t.get("code") == "master" for t in tags or []
+        isinstance(t, Mapping) and t.get("system") == MPI_SYSTEM and t.get("code") == "master" for t in as_list(tags)
     )
 
 
@@ -91,7 +92,7 @@ def ref_id(reference: Any) -> str | None:
 def links_of(resource: Mapping[str, Any], link_type: str) -> list[str]:
     """Patient ids that ``resource.link`` points to with ``link_type``."""
     out: list[str] = []
-    for link in resource.get("link") or []:
+    for link in as_list(resource.get("link")):
         if isinstance(link, Mapping) and link.get("type") == link_type:
             pid = ref_id(link.get("other"))
             if pid:
@@ -106,7 +107,7 @@ def with_links(
     dropped = set(drop)
     links: list[Any] = []
     seen: set[tuple[str, str]] = set()
-    for link in resource.get("link") or []:
+    for link in as_list(resource.get("link")):
         key = (str(link.get("type")), ref_id(link.get("other")) or "") if isinstance(link, Mapping) else None
         if key is not None and key in dropped:
             continue
@@ -138,7 +139,7 @@ def _completeness(resource: Mapping[str, Any]) -> int:
 
 def _valid_resident_ids(resource: Mapping[str, Any]) -> list[str]:
     out = []
-    for ident in resource.get("identifier") or []:
+    for ident in as_list(resource.get("identifier")):
         if resident_id.is_resident_id_identifier(ident):
             parsed = resident_id.parse(ident.get("value"))
             if parsed is not None:

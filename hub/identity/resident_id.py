@@ -185,9 +185,8 @@ def is_resident_id_identifier(identifier: Any) -> bool:
     system = identifier.get("system")
     if isinstance(system, str) and system in ALIAS_SYSTEMS:
         return True
-    codes = {
-        c.get("code")
-        for c in (identifier.get("type") or {}).get("coding") or []
-        if isinstance(c, dict) and isinstance(c.get("code"), str)
-    }
-    return bool(codes & {"NNCHN"})
+    id_type = identifier.get("type")
+    codings = id_type.get("coding") if isinstance(id_type, dict) else None
+    if not isinstance(codings, list):
+        return False
+    return any(isinstance(c, dict) and c.get("code") == "NNCHN" for c in codings)

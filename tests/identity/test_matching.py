@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from hub.identity import matching, resident_id
 from hub.identity.matching import Profile, blocking_keys, compare, jaro_winkler, profile_of
@@ -146,3 +148,27 @@ def test_profile_json_round_trip():
 def test_jaro_winkler_reference_values(a, b, expected):
     # Values from Winkler's paper examples.
     assert jaro_winkler(a, b) == pytest.approx(expected, abs=0.001)
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=20),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4),
+    max_leaves=20,
+)
+patient_like = st.fixed_dictionaries(
+    {"resourceType": st.just("Patient")},
+    optional=dict.fromkeys(
+        ("identifier", "name", "birthDate", "gender", "telecom", "address", "id", "link", "meta"), json_values
+    ),
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(patient_like, patient_like)
+def test_any_json_patient_profiles_and_compares_without_error(a, b):
+    # $match takes client input as it comes: malformed elements are ignored, never a server error.
+    pa, pb = profile_of(a), profile_of(b)
+    blocking_keys(pa)
+    m = compare(pa, pb)
+    assert 0.0 <= m.score <= 1.0
+    assert Profile.from_json(pa.to_json()) == pa
