@@ -17,8 +17,9 @@ What goes where, by version of the acknowledged message:
 
 Acknowledgment modes: original mode (MSH-15 and MSH-16 both empty) answers AA/AE/AR. Enhanced mode answers
 the accept acknowledgment CA/CE/CR, and only when MSH-15 asks for it: AL always, NE never, ER only for
-CE/CR, SU only for CA; an empty MSH-15 in enhanced mode is taken as AL. The application acknowledgment that
-MSH-16 asks for belongs to the conversion, not to this receipt.
+CE/CR, SU only for CA; an empty MSH-15 in enhanced mode is taken as AL. An incoming ACK in original mode is
+stored but not answered (acknowledgments are not acknowledged). The application acknowledgment that MSH-16
+asks for belongs to the conversion, not to this receipt.
 """
 
 from __future__ import annotations
@@ -95,12 +96,15 @@ def ack_code_for_error(header: MessageHeader | None, error: Hl7Error) -> str:
 def accept_ack_due(header: MessageHeader | None, code: str) -> bool:
     """Whether an accept acknowledgment with MSA-1 ``code`` is to be sent (MSH-15, table 0155).
 
-    Original mode always answers. In enhanced mode: AL (or empty) always, NE never, ER only on CE/CR,
-    SU only on CA. Over MLLP this means a message with MSH-15 = NE gets no reply frame at all, as the
-    standard says; a sender that wants one must not send NE.
+    Original mode always answers, except an ACK message: acknowledgments are not themselves acknowledged
+    (a deferred application ACK that wants a commit ACK says so in its MSH-15). In enhanced mode: AL (or
+    empty) always, NE never, ER only on CE/CR, SU only on CA. Over MLLP this means a message with
+    MSH-15 = NE gets no reply frame at all, as the standard says; a sender that wants one must not send NE.
     """
-    if header is None or not header.enhanced_mode:
+    if header is None:
         return True
+    if not header.enhanced_mode:
+        return header.message_code != "ACK"
     condition = header.accept_ack_type
     if condition == "NE":
         return False

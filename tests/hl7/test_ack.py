@@ -305,3 +305,10 @@ def test_original_mode_always_answers(settings):
     assert not header.enhanced_mode
     assert all(accept_ack_due(header, code) for code in ("AA", "AE", "AR"))
     assert accept_ack_due(None, "AR")
+
+
+def test_an_ack_is_not_acknowledged_unless_it_asks(settings):
+    ack, _ = read_header(message(msh9="ACK^A01^ACK").encode(), settings)
+    assert not any(accept_ack_due(ack, code) for code in ("AA", "AE", "AR"))
+    asking, _ = read_header(message(msh9="ACK^A01^ACK", msh15="AL", msh16="NE").encode(), settings)
+    assert accept_ack_due(asking, "CA")

@@ -222,6 +222,14 @@ def test_enhanced_mode_accept_acks(settings, acks):
     assert [r.status for r in rows(settings)] == ["received"] * 3 + ["rejected"] * 2
 
 
+def test_an_incoming_ack_is_stored_and_not_answered(settings):
+    ack = adt_a01("APPACK1").replace("ADT^A01^ADT_A01", "ACK^A01^ACK") + "MSA|AA|HUB00042\r"
+    result = Ingestor(settings).receive_ack_sync(ack.encode(), transport="mllp")
+    assert result.data == b"" and result.code == "AA" and result.inbox_id is not None
+    [row] = rows(settings)
+    assert (row.message_type, row.structure, row.status) == ("ACK^A01", "ACK", "received")
+
+
 def test_database_unreachable_means_no_aa(settings, acks):
     down = settings.model_copy(update={"database_url": acks.unreachable_database_url})
     stored: list[int] = []
