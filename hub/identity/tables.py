@@ -26,7 +26,7 @@ class MpiMaster(Base):
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     status: Mapped[str] = mapped_column(String(12))  # active | replaced | retired (no sources left)
-    replaced_by: Mapped[str | None] = mapped_column(String(64))
+    replaced_by: Mapped[str | None] = mapped_column(String(64), index=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
@@ -41,7 +41,7 @@ class MpiSource(Base):
     status: Mapped[str] = mapped_column(String(12))
     # resident-id | single (own master, no strong match) | operator | merge
     basis: Mapped[str] = mapped_column(String(12))
-    replaced_by: Mapped[str | None] = mapped_column(String(64))
+    replaced_by: Mapped[str | None] = mapped_column(String(64), index=True)
     profile: Mapped[str] = mapped_column(Text)  # matching.Profile.to_json() as JSON
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
