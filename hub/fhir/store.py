@@ -530,7 +530,10 @@ def _bundle_ops(bundle: dict[str, Any], inbox_id: int | None) -> list[_Op]:
         if resource is None:
             ops.append(_Op("DELETE", rtype, rid, None, "", inbox_id))
             continue
-        _rewrite_references(resource, targets, f"{where}.resource")
+        try:
+            _rewrite_references(resource, targets, f"{where}.resource")
+        except RecursionError as exc:
+            raise InvalidInput("the resource is nested too deeply", expression=f"{where}.resource") from exc
         ops.append(_put_op(resource, cast(Literal["PUT", "POST"], method), inbox_id))
     return ops
 
