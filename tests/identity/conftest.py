@@ -4,7 +4,6 @@ dispatched to the index's subscriber as the worker would."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import date
 from typing import Any
 
 import pytest
@@ -106,6 +105,3 @@ def mpi(session: Session) -> Iterator[Session]:
         yield session
     finally:
         subscriber.uninstall()
-
-
-TODAY = date(2026, 1, 1)
