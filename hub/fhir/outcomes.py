@@ -2,20 +2,22 @@
 
 :func:`install_error_handlers` makes every :class:`~hub.errors.HubError` an OperationOutcome with the
 error's HTTP status, FHIR issue code and ``expression``; under ``/fhir`` also FastAPI's request validation
-errors (400), Starlette's own 404/405, and anything unexpected (500, without internals). Headers an error
-carries (``WWW-Authenticate``, ``Retry-After``) are sent.
+errors (400), Starlette's own 404/405, and anything unexpected (500, without internals, logged without its
+message). Headers an error carries (``WWW-Authenticate``, ``Retry-After``) are sent.
 """
 
 from __future__ import annotations
 
 import logging
+import traceback
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exception_handlers import http_exception_handler, request_validation_exception_handler
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from hub.errors import HubError
 from hub.fhir.media import FhirResponse
@@ -107,9 +109,50 @@ async def _unexpected(request: Request, exc: Exception) -> Response:
     return outcome_response(500, "internal error", code="exception")
 
 
+class ContainUnexpectedErrors:
+    """ASGI middleware: an unexpected exception becomes a 500 (an OperationOutcome under ``/fhir``) and is
+    logged by type and traceback frames only.
+
+    Starlette's last-resort handler answers too, but then re-raises so that the server logs the exception
+    with its message, and a message can carry PHI (a database error quotes the row it failed on).
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception as exc:
+            path: str = scope.get("path", "")
+            where = "/".join(path.split("/")[:3])  # /fhir/<Type>: no ids
+            frames = "".join(traceback.format_tb(exc.__traceback__))
+            log.error("unexpected %s on %s %s\n%s", type(exc).__name__, scope.get("method"), where, frames)
+            if started:
+                return  # too late for a response; the server closes the connection
+            if path == FHIR_PREFIX or path.startswith(FHIR_PREFIX + "/"):
+                response: Response = outcome_response(500, "internal error", code="exception")
+            else:
+                response = JSONResponse({"detail": "Internal Server Error"}, status_code=500)
+            await response(scope, receive, send)
+
+
 def install_error_handlers(app: FastAPI) -> None:
-    """Install the handlers that answer errors with OperationOutcomes (see the module docstring)."""
+    """Install the handlers that answer errors with OperationOutcomes (see the module docstring), and
+    :class:`ContainUnexpectedErrors` (call before the app starts)."""
     app.add_exception_handler(HubError, _hub_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(Exception, _unexpected)
+    app.add_middleware(ContainUnexpectedErrors)

@@ -295,3 +295,41 @@ def test_accept_variants(data: Session, client: httpx.Client) -> None:
     for accept in ("application/json", "application/fhir+json;q=0.9", "text/html,*/*;q=0.8", ""):
         assert client.get("/fhir/Patient/p1", headers={"Accept": accept}).status_code == 200
     assert client.get("/fhir/Patient/p1", params={"_format": "json"}).status_code == 200
+
+
+SECRET = "Zh" + "ang San"  # not spelled out in the source lines a traceback shows
+
+
+def test_unexpected_errors_are_500_outcomes_logged_without_their_message(app, client: httpx.Client, caplog) -> None:
+    from fastapi import APIRouter
+
+    from hub.errors import TooManyRequests
+
+    extra = APIRouter()
+
+    @extra.get("/fhir/Boom/{id}/explode")
+    def explode(id: str) -> None:
+        raise RuntimeError(f"row for patient {SECRET} {id}")
+
+    @extra.get("/other/explode")
+    def other() -> None:
+        raise RuntimeError(SECRET)
+
+    @extra.get("/fhir/Slow/{id}/down")
+    def slow(id: str) -> None:
+        error = TooManyRequests("slow down")
+        error.headers = {"Retry-After": "7"}  # type: ignore[attr-defined]
+        raise error
+
+    app.include_router(extra)
+    with caplog.at_level("ERROR"):
+        issue = outcome(client.get("/fhir/Boom/MRN123/explode"), 500)
+        plain = client.get("/other/explode")
+    assert issue["code"] == "exception" and "Zhang" not in issue["diagnostics"]
+    assert plain.status_code == 500 and "Zhang" not in plain.text
+    assert "RuntimeError" in caplog.text
+    assert "Zhang" not in caplog.text and "MRN123" not in caplog.text
+
+    limited = client.get("/fhir/Slow/1/down")
+    assert outcome(limited, 429)["code"] == "throttled"
+    assert limited.headers["retry-after"] == "7"
