@@ -60,6 +60,7 @@ __all__ = [
     "history",
     "put",
     "read",
+    "reindex",
     "search",
     "vread",
 ]
@@ -407,6 +408,37 @@ def _reindex(session: Session, changes: list[_Change]) -> None:
         (QUANTITY, quantities),
     ):
         _insert_rows(session, table, batch)
+
+
+def reindex(
+    session: Session, resource_type: str, *, after_id: str | None = None, limit: int = 1000
+) -> tuple[int, str | None]:
+    """Rebuild the search index rows of current resources of one type (after search parameters changed).
+
+    Works in id order, ``limit`` resources per call, so that a large table is re-indexed in many short
+    transactions: call again with the returned id until it is None. The caller commits each batch.
+
+    Returns:
+        How many resources were re-indexed, and the last id (None when the type is done).
+
+    Raises:
+        NotFound: an unknown type.
+    """
+    _check_type(resource_type)
+    query = select(RESOURCE.c.id, RESOURCE.c.version_id, RESOURCE.c.content).where(
+        RESOURCE.c.resource_type == resource_type, RESOURCE.c.deleted.is_(False)
+    )
+    if after_id is not None:
+        query = query.where(RESOURCE.c.id > after_id)
+    rows = session.execute(query.order_by(RESOURCE.c.id).limit(limit)).all()
+    changes = [
+        _Change(
+            _Op("PUT", resource_type, row.id, orjson.loads(row.content), "", None), row.version_id, "update", True, None
+        )
+        for row in rows
+    ]
+    _reindex(session, changes)
+    return len(rows), (rows[-1].id if len(rows) == limit else None)
 
 
 def put(session: Session, resource: dict[str, Any], *, source_inbox_id: int | None = None) -> WriteResult:

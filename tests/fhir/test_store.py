@@ -352,3 +352,32 @@ def test_bad_bundles_are_refused_whole(session: Session, mutate, expression) -> 
         store.apply_bundle(session, bundle)
     assert info.value.expression == expression
     assert session.execute(select(func.count()).select_from(Resource)).scalar_one() == 0
+
+
+def test_reindex_rebuilds_the_rows_of_current_resources(session: Session) -> None:
+    for n in range(5):
+        store.put(session, patient(f"p{n}"))
+    store.delete(session, "Patient", "p4")
+    session.commit()
+    # As if the index were built before a parameter existed: drop every Patient row, then re-index.
+    from sqlalchemy import delete
+
+    for table in (SearchToken, SearchReference):
+        session.execute(delete(table))
+    session.commit()
+    assert store.search(session, "Patient", [("identifier", "MRN-p1")]).total == 0
+    done, after = store.reindex(session, "Patient", limit=2)
+    assert (done, after) == (2, "p1")
+    total = done
+    while after is not None:
+        done, after = store.reindex(session, "Patient", after_id=after, limit=2)
+        total += done
+    session.commit()
+    assert total == 4  # the deleted one stays out
+    assert store.search(session, "Patient", [("identifier", "MRN-p1")]).total == 1
+    assert store.search(session, "Patient", [("identifier", "MRN-p4")]).total == 0
+    # Re-indexing again leaves the same rows (no duplicates).
+    before = session.execute(select(func.count()).select_from(SearchToken)).scalar_one()
+    store.reindex(session, "Patient")
+    session.commit()
+    assert session.execute(select(func.count()).select_from(SearchToken)).scalar_one() == before
