@@ -36,9 +36,24 @@ MAX_COUNT = 1000
 # Result parameters handled here, not by the search (http://hl7.org/fhir/R4/search.html#Summary).
 _CONTROL = frozenset({"_count", "_offset", "_format", "_pretty", "_summary", "_total"})
 
+_JSON_OBJECT = {FHIR_JSON: {"schema": {"type": "object"}}}
 _ERRORS: dict[int | str, dict[str, Any]] = {
-    status: {"description": f"{text} (OperationOutcome)", "content": {FHIR_JSON: {}}}
-    for status, text in ((400, "Invalid request"), (404, "Unknown resource type or id"), (406, "Not JSON"))
+    200: {"description": "A FHIR resource (JSON)", "content": _JSON_OBJECT},
+    **{
+        status: {"description": f"{text} (OperationOutcome)", "content": _JSON_OBJECT}
+        for status, text in (
+            (400, "Invalid request or parameter"),
+            (404, "Unknown resource type or id"),
+            (406, "A format other than JSON asked for"),
+        )
+    },
+    # Also stands for FastAPI's 422: request validation errors are answered 400 here.
+    "4XX": {"description": "Other client errors (OperationOutcome)", "content": _JSON_OBJECT},
+    500: {"description": "Server error (OperationOutcome)", "content": _JSON_OBJECT},
+}
+_VERSIONED: dict[int | str, dict[str, Any]] = {
+    304: {"description": "Not modified (If-None-Match matched the version)"},
+    410: {"description": "Deleted (OperationOutcome)", "content": _JSON_OBJECT},
 }
 
 router = APIRouter(prefix="/fhir", tags=["FHIR"], default_response_class=FhirResponse, responses=_ERRORS)
@@ -148,7 +163,7 @@ def history_instance(
     return _history(request, session, settings, resource_type, id, count, offset, since, format_, pretty)
 
 
-@router.get("/{resource_type}/{id}", name="read", summary="The current version of a resource")
+@router.get("/{resource_type}/{id}", name="read", summary="The current version of a resource", responses=_VERSIONED)
 def read(
     request: Request,
     resource_type: str,
