@@ -1,0 +1,450 @@
+"""Conversions written in Python, named by templates: primitives, a few composite parsers, finishers, checks.
+
+Templates do the mapping; these do what a template cannot express as data: parse a number or a date,
+split a structured numeric (SN) or a reference range, compose a telephone number, tell a Chinese name's
+family name from the given name. Each is registered by name with the FHIR type it produces and the
+arguments it takes, so the compiler can check a template's use of it at load time.
+
+* :data:`BUILTINS` — ``type:`` names (``string``, ``dateTime``, ``NM_Quantity`` …);
+* :data:`FINISHERS` — ``finish:`` names of datatype templates (``human_name``);
+* :data:`VALIDATORS` — ``valid:`` names of conditions (``resident-id``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from hub.identity import resident_id
+from hub.mapping import datetimes
+from hub.mapping.runtime import COMPONENT_LEVEL, FIELD_LEVEL, Ctx, Item, leaf, split
+
+Conv = Callable[[Ctx, Item, dict[str, Any] | None], Any]
+
+# Whitespace other than space, tab, CR and LF is not allowed in FHIR strings by the R4 JSON schema
+# (``^[ \r\n\t\S]+$``); ideographic spaces (U+3000) are common in Chinese text. They become plain spaces.
+_ODD_SPACE = {cp: " " for cp in range(0x3001) if chr(cp).isspace() and chr(cp) not in " \t\r\n"}
+_ODD_SPACE.update(dict.fromkeys((8287, 8232, 8233), " "))
+
+_DECIMAL = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)")
+_COMPARATOR_NUMBER = re.compile(r"(<=|>=|<|>|≤|≥)?\s*([+-]?(?:\d+(?:\.\d*)?|\.\d+))")
+_RANGE = re.compile(
+    r"\s*([+-]?(?:\d+(?:\.\d*)?|\.\d+))\s*(?:-|~|～|–|—|至|到)\s*([+-]?(?:\d+(?:\.\d*)?|\.\d+))\s*(\S.*)?"
+)
+_BOUND = re.compile(r"\s*(<=|>=|<|>|≤|≥)\s*([+-]?(?:\d+(?:\.\d*)?|\.\d+))\s*(\S.*)?")
+_FHIR_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
+_TRUE = frozenset({"Y", "YES", "T", "TRUE", "1"})
+_FALSE = frozenset({"N", "NO", "F", "FALSE", "0"})
+_COMPARATORS = {"<": "<", "<=": "<=", ">": ">", ">=": ">=", "≤": "<=", "≥": ">="}
+
+
+def fhir_string(text: str) -> str | None:
+    """Text fit for a FHIR ``string``: odd whitespace made plain, trimmed; None when empty."""
+    text = text.translate(_ODD_SPACE).strip()
+    return text or None
+
+
+def fhir_code(text: str) -> str | None:
+    """Text fit for a FHIR ``code``: no leading, trailing or repeated whitespace; None when empty."""
+    return " ".join(text.split()) or None
+
+
+def number(text: str) -> int | float:
+    """A FHIR decimal from an HL7 NM: an int when there is no decimal point.
+
+    Raises:
+        ValueError: not a number.
+    """
+    text = text.strip()
+    if not _DECIMAL.fullmatch(text):
+        raise ValueError("not a number")
+    if "." in text:
+        return float(text)
+    return int(text)
+
+
+def _number_or_none(text: str) -> int | float | None:
+    try:
+        return number(text)
+    except ValueError:
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class Builtin:
+    """A conversion a template can name in ``type:``."""
+
+    name: str
+    fhir: str  # the FHIR type it produces (a schema definition name)
+    make: Callable[[], Conv]
+    args: dict[str, str]  # argument name → FHIR type the argument's rule must produce
+    description: str
+    memo: bool = False  # worth keeping per message: the same value converts to the same result
+
+
+BUILTINS: dict[str, Builtin] = {}
+
+
+def _register(
+    name: str, fhir: str, description: str, args: dict[str, str] | None = None, *, memo: bool = False
+) -> Callable[[Conv], Conv]:
+    def deco(conv: Conv) -> Conv:
+        BUILTINS[name] = Builtin(name, fhir, lambda: conv, args or {}, description, memo)
+        return conv
+
+    return deco
+
+
+def _leaf(ctx: Ctx, item: Item) -> str:
+    raw = item[1]
+    return leaf(ctx.env, raw, item[2]) if raw is not None else ""
+
+
+# Primitives ------------------------------------------------------------------------------------------
+
+
+@_register("string", "string", "the value as text (first component of a composite), unescaped and trimmed")
+def _string(ctx: Ctx, item: Item, _args: dict[str, Any] | None) -> Any:
+    return fhir_string(_leaf(ctx, item))
+
+
+@_register("markdown", "markdown", "the value as markdown text")
+def _markdown(ctx: Ctx, item: Item, _args: dict[str, Any] | None) -> Any:
+    return fhir_string(_leaf(ctx, item))
+
+
+@_register("code", "code", "the value as a code (whitespace collapsed)")
+def _code(ctx: Ctx, item: Item, _args: dict[str, Any] | None) -> Any:
+    return fhir_code(_leaf(ctx, item))
+
+
+@_register("id", "id", "the value as a FHIR id; an error when it is not one")
+def _id(ctx: Ctx, item: Item, _args: dict[str, Any] | None) -> Any:
+    text = _leaf(ctx, item)
+    if not text:
+        return None
+    if not _FHIR_ID.fullmatch(text):
+        raise ValueError("not a valid FHIR id")
+    return text
+
+
+@_register("uri", "uri", "the value as a URI (spaces percent-encoded)")
+def _uri(ctx: Ctx, item: Item, _args: dict[str, Any] | None) -> Any:
+    text = _leaf(ctx, item)
+    return text.replace(" ", "%20") or None
+
+
+@_register("decimal", "decimal", "an HL7 NM as a FHIR decimal; an error when it is not a number")
+def _decimal(ctx: Ctx, item: Item, _args: dict[str, Any] | None) -> Any:
+    text = _leaf(ctx, item)
+    return number(text) if text else None
+
+
+def _int_conv(minimum: int) -> Conv:
+    def conv(ctx: Ctx, item: Item, _args: dict[str, Any] | None) -> Any:
+        text = _leaf(ctx, item)
+        if not text:
+            return None
+        if not re.fullmatch(r"[+-]?\d{1,10}", text):
+            raise ValueError("not an integer")
+        value = int(text)
+        if value < minimum or value > 2_147_483_647:
+            raise ValueError("integer out of range")
+        return value
+
+    return conv
+
+
+BUILTINS["integer"] = Builtin("integer", "integer", lambda: _int_conv(-2_147_483_648), {}, "an integer")
+BUILTINS["positiveInt"] = Builtin("positiveInt", "positiveInt", lambda: _int_conv(1), {}, "an integer ≥ 1")
+BUILTINS["unsignedInt"] = Builtin("unsignedInt", "unsignedInt", lambda: _int_conv(0), {}, "an integer ≥ 0")
+
+
+@_register("boolean", "boolean", "Y/N (also YES/NO, T/F, TRUE/FALSE, 1/0) as a boolean")
+def _boolean(ctx: Ctx, item: Item, _args: dict[str, Any] | None) -> Any:
+    text = _leaf(ctx, item).upper()
+    if not text:
+        return None
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise ValueError("not a boolean (Y/N)")
+
+
+@_register("date", "date", "a DTM/DT as a FHIR date (YYYY, YYYY-MM or YYYY-MM-DD), time of day dropped", memo=True)
+def _date(ctx: Ctx, item: Item, _args: dict[str, Any] | None) -> Any:
+    text = _leaf(ctx, item)
+    return datetimes.to_date(text) if text else None
+
+
+@_register("dateTime", "dateTime", "a DTM as a FHIR dateTime at its own precision, in the sender's zone", memo=True)
+def _datetime(ctx: Ctx, item: Item, _args: dict[str, Any] | None) -> Any:
+    text = _leaf(ctx, item)
+    return datetimes.to_datetime(text, ctx.env.tz) if text else None
+
+
+@_register("instant", "instant", "a DTM with a time of day as a FHIR instant (a date alone gives nothing)", memo=True)
+def _instant(ctx: Ctx, item: Item, _args: dict[str, Any] | None) -> Any:
+    text = _leaf(ctx, item)
+    return datetimes.to_instant(text, ctx.env.tz) if text else None
+
+
+@_register("time", "time", "an HL7 TM as a FHIR time (hh:mm:ss)", memo=True)
+def _time(ctx: Ctx, item: Item, _args: dict[str, Any] | None) -> Any:
+    text = _leaf(ctx, item)
+    return datetimes.to_time(text) if text else None
+
+
+# Composites ------------------------------------------------------------------------------------------
+
+
+def _parts(ctx: Ctx, item: Item) -> list[str]:
+    raw = item[1]
+    if raw is None:
+        return []
+    return [leaf(ctx.env, p, item[2] + 1) for p in split(ctx.env, raw, item[2])]
+
+
+def _part(parts: list[str], n: int) -> str:
+    return parts[n - 1] if n <= len(parts) else ""
+
+
+@_register(
+    "XTN_value", "string", "a telephone number or e-mail address from an XTN (ST, e-mail, or its parts)", memo=True
+)
+def _xtn_value(ctx: Ctx, item: Item, _args: dict[str, Any] | None) -> Any:
+    parts = _parts(ctx, item)
+    if not parts:
+        return None
+    equipment = _part(parts, 3).upper()
+    email = _part(parts, 4)
+    if email and equipment in ("INTERNET", "X.400", "NET"):
+        return fhir_string(email)
+    if parts[0]:
+        return fhir_string(parts[0])
+    if email:
+        return fhir_string(email)
+    unformatted = _part(parts, 12)
+    if unformatted:
+        return fhir_string(unformatted)
+    country, area, local, ext = _part(parts, 5), _part(parts, 6), _part(parts, 7), _part(parts, 8)
+    if not local:
+        return None
+    text = (f"+{country} " if country else "") + (f"({area}) " if area else "") + local
+    if ext:
+        text += f" ext {ext}"
+    return fhir_string(text)
+
+
+def _with_unit(value: dict[str, Any], unit: Any) -> dict[str, Any]:
+    if isinstance(unit, dict):
+        for key in ("unit", "system", "code"):
+            if key in unit:
+                value[key] = unit[key]
+    return value
+
+
+@_register(
+    "NM_Quantity",
+    "Quantity",
+    "an NM (a comparator such as '<' before the number is kept) as a Quantity with the unit argument; "
+    "nothing when the text is not a number",
+    {"unit": "Quantity"},
+)
+def _nm_quantity(ctx: Ctx, item: Item, args: dict[str, Any] | None) -> Any:
+    text = _leaf(ctx, item)
+    m = _COMPARATOR_NUMBER.fullmatch(text) if text else None
+    if m is None:
+        return None
+    out: dict[str, Any] = {"value": number(m[2])}
+    if m[1]:
+        out["comparator"] = _COMPARATORS[m[1]]
+    return _with_unit(out, (args or {}).get("unit"))
+
+
+def _sn(ctx: Ctx, item: Item) -> tuple[str, int | float | None, str, int | float | None]:
+    parts = _parts(ctx, item)
+    return (
+        _part(parts, 1),
+        _number_or_none(_part(parts, 2)),
+        _part(parts, 3),
+        _number_or_none(_part(parts, 4)),
+    )
+
+
+@_register(
+    "SN_Quantity",
+    "Quantity",
+    "an SN without a second number (e.g. '<^5', '^7.2') as a Quantity",
+    {"unit": "Quantity"},
+)
+def _sn_quantity(ctx: Ctx, item: Item, args: dict[str, Any] | None) -> Any:
+    comparator, num1, separator, num2 = _sn(ctx, item)
+    if num1 is None or separator or num2 is not None:
+        return None
+    out: dict[str, Any] = {"value": num1}
+    if comparator and comparator != "=":
+        if comparator not in _COMPARATORS:
+            return None
+        out["comparator"] = _COMPARATORS[comparator]
+    return _with_unit(out, (args or {}).get("unit"))
+
+
+@_register("SN_Range", "Range", "an SN range ('^10^-^20') as a Range", {"unit": "Quantity"})
+def _sn_range(ctx: Ctx, item: Item, args: dict[str, Any] | None) -> Any:
+    comparator, num1, separator, num2 = _sn(ctx, item)
+    if separator != "-" or num1 is None or num2 is None or comparator not in ("", "="):
+        return None
+    unit = (args or {}).get("unit")
+    return {"low": _with_unit({"value": num1}, unit), "high": _with_unit({"value": num2}, unit)}
+
+
+@_register("SN_Ratio", "Ratio", "an SN ratio ('^1^:^128' or '^1^/^2') as a Ratio")
+def _sn_ratio(ctx: Ctx, item: Item, _args: dict[str, Any] | None) -> Any:
+    comparator, num1, separator, num2 = _sn(ctx, item)
+    if separator not in (":", "/") or num1 is None or num2 is None or comparator not in ("", "="):
+        return None
+    return {"numerator": {"value": num1}, "denominator": {"value": num2}}
+
+
+@_register("SN_string", "string", "an SN as text ('2^+' → '2+', '<>^5' → '<>5')")
+def _sn_string(ctx: Ctx, item: Item, _args: dict[str, Any] | None) -> Any:
+    return fhir_string("".join(_parts(ctx, item)))
+
+
+@_register(
+    "ReferenceRange",
+    "Observation_ReferenceRange",
+    "an OBX-7 reference range ('3.5-5.0', '<5', '>=10'): low/high with the unit argument, the text kept",
+    {"unit": "Quantity"},
+)
+def _reference_range(ctx: Ctx, item: Item, args: dict[str, Any] | None) -> Any:
+    text = fhir_string(_leaf(ctx, item))
+    if text is None:
+        return None
+    unit = (args or {}).get("unit")
+    out: dict[str, Any] = {}
+    m = _RANGE.fullmatch(text)
+    if m:
+        out["low"] = _with_unit({"value": number(m[1])}, unit)
+        out["high"] = _with_unit({"value": number(m[2])}, unit)
+    else:
+        m = _BOUND.fullmatch(text)
+        if m:
+            side = "high" if m[1] in ("<", "<=", "≤") else "low"
+            out[side] = _with_unit({"value": number(m[2])}, unit)
+    out["text"] = text
+    return out
+
+
+@_register(
+    "XCN_text", "string", "the person name of an XCN/XPN-like composite (components 2–7) as display text", memo=True
+)
+def _xcn_text(ctx: Ctx, item: Item, _args: dict[str, Any] | None) -> Any:
+    raw = item[1]
+    if raw is None:
+        return None
+    parts = split(ctx.env, raw, item[2])
+    env = ctx.env
+    level = item[2] + 1
+    family = leaf(env, parts[1], level) if len(parts) > 1 else ""
+    given = [leaf(env, p, level) for p in parts[2:4]]
+    suffix = [leaf(env, p, level) for p in parts[4:5]] + [leaf(env, p, level) for p in parts[6:7]]
+    prefix = [leaf(env, p, level) for p in parts[5:6]]
+    return name_text(family, [g for g in given if g], [p for p in prefix if p], [s for s in suffix if s])
+
+
+# Names -----------------------------------------------------------------------------------------------
+
+
+def is_cjk(text: str) -> bool:
+    """True when ``text`` contains a CJK ideograph."""
+    for ch in text:
+        cp = ord(ch)
+        if 0x4E00 <= cp <= 0x9FFF or 0x3400 <= cp <= 0x4DBF or 0x20000 <= cp <= 0x3134F or 0xF900 <= cp <= 0xFAFF:
+            return True
+    return False
+
+
+def name_text(family: str, given: list[str], prefix: list[str], suffix: list[str]) -> str | None:
+    """The display form of a name: ``张三`` for a Chinese name (no spaces), ``Dr. Adam Everyman III`` otherwise."""
+    if is_cjk(family) or any(is_cjk(g) for g in given):
+        return fhir_string(family + "".join(given)) if (family or given) else None
+    words = [*prefix, *given, family, *suffix]
+    return fhir_string(" ".join(w for w in words if w))
+
+
+def split_chinese_name(full: str, compound_surnames: frozenset[str]) -> tuple[str, str] | None:
+    """Family and given name of an unsplit Chinese name (``欧阳娜娜`` → ``欧阳``, ``娜娜``), or None.
+
+    Only names of 2 to 5 ideographs are split; a name with a middle dot (transliterated names of minority or
+    foreign origin, ``阿卜杜·热合曼``) is left as it is, its family name cannot be told by position.
+    """
+    if not 2 <= len(full) <= 5 or not all(is_cjk(ch) for ch in full):
+        return None
+    if len(full) >= 3 and full[:2] in compound_surnames:
+        return full[:2], full[2:]
+    return full[:1], full[1:]
+
+
+Finisher = Callable[[dict[str, Any], Ctx], dict[str, Any] | None]
+FinisherFactory = Callable[[Callable[[str], frozenset[str]]], Finisher]
+
+
+def _human_name_factory(table_codes: Callable[[str], frozenset[str]]) -> Finisher:
+    compound = table_codes("chinese-compound-surnames")
+
+    def finish(name: dict[str, Any], _ctx: Ctx) -> dict[str, Any] | None:
+        family = name.get("family") or ""
+        given = name.get("given") or []
+        if family and not given:
+            parts = split_chinese_name(family, compound)
+            if parts is not None:
+                name.setdefault("text", family)
+                name["family"] = parts[0]
+                name["given"] = [parts[1]]
+        if "text" not in name:
+            text = name_text(
+                name.get("family") or "", name.get("given") or [], name.get("prefix") or [], name.get("suffix") or []
+            )
+            if text:
+                name["text"] = text
+        return name
+
+    return finish
+
+
+FINISHERS: dict[str, tuple[FinisherFactory, tuple[str, ...], str]] = {
+    "human_name": (
+        _human_name_factory,
+        ("chinese-compound-surnames",),
+        "HumanName: splits an unsplit Chinese name into family and given (compound surnames from the table "
+        "chinese-compound-surnames) and sets text (张三 / Adam Everyman)",
+    ),
+}
+
+
+VALIDATORS: dict[str, tuple[Callable[[str], bool], str]] = {
+    "resident-id": (
+        resident_id.validate,
+        "a Chinese resident identity card number: 18 characters, GB 11643 check character, region and birth date",
+    ),
+}
+
+__all__ = [
+    "BUILTINS",
+    "COMPONENT_LEVEL",
+    "FIELD_LEVEL",
+    "FINISHERS",
+    "VALIDATORS",
+    "Builtin",
+    "Conv",
+    "fhir_code",
+    "fhir_string",
+    "name_text",
+    "number",
+    "split_chinese_name",
+]

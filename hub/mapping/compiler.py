@@ -1,0 +1,866 @@
+"""Templates → Python closures, once, at load time.
+
+Every rule of every template becomes a small function; a resource template becomes a list of "appliers"
+that each set one element of the output dict. Checking happens here too, with file and line: element paths
+against the FHIR R4 schema (name, cardinality, type), names of datatypes, built-ins, tables, finishers and
+validators, source paths, constant codes against required value sets, and the shape of constants (each
+complex constant is validated against its FHIR type with the R4 schema).
+
+At conversion time nothing of this remains but the closures: no YAML, no pydantic, no schema.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import fastjsonschema
+
+from hub.errors import ConversionError, MappingTemplateError
+from hub.fhir.validation import validator_for
+from hub.mapping.builtins import BUILTINS, FINISHERS, VALIDATORS, Conv, Finisher, fhir_code, fhir_string
+from hub.mapping.codegen import RulePlan, generate
+from hub.mapping.fhirschema import FhirSchema
+from hub.mapping.runtime import (
+    Ctx,
+    Getter,
+    Item,
+    SourcePath,
+    compile_getter,
+    current_item,
+    deep_copy,
+    leaf,
+    parse_path,
+    segment_seq,
+)
+from hub.mapping.templates import Condition, DatatypeTemplate, TemplateModel, ValueSpec
+from hub.mapping.terminology import Table
+
+ValueFn = Callable[[Ctx, str | None, int], list[Any]]
+CondFn = Callable[[Ctx, str | None, int], bool]
+Applier = Callable[[dict[str, Any], Ctx, str | None, int], None]
+ObjectFn = Callable[[Ctx, str | None, int], dict[str, Any] | None]
+
+ANY = "*"  # a pseudo FHIR type: key parts and arguments whose type is not fixed by an element
+_EMPTY: list[Any] = []
+
+# Which FHIR primitive types a built-in's output may fill, besides its own.
+_PRIMITIVE_COMPAT: dict[str, frozenset[str]] = {
+    "string": frozenset({"string", "markdown"}),
+    "code": frozenset({"code", "string"}),
+    "id": frozenset({"id", "string", "code"}),
+    "uri": frozenset({"uri", "url", "canonical"}),
+}
+# The built-in that fills a primitive element when a rule names no type.
+_DEFAULT_PRIMITIVE = {"url": "uri", "canonical": "uri"}
+_STRINGISH = frozenset({"string", "markdown", "code", "id", "uri", "url", "canonical", "oid", "uuid"})
+_PLACEHOLDER = re.compile(r"\{([^{}|]+)(?:\|([a-z]+))?\}")
+_FORMAT_FILTERS: dict[str, Callable[[str], str]] = {
+    "upper": str.upper,
+    "lower": str.lower,
+    "uri": lambda s: re.sub(
+        r"[^A-Za-z0-9\-._~:/@!$&'()*+,;=]", lambda m: "".join(f"%{b:02X}" for b in m[0].encode()), s
+    ),
+    "nospace": lambda s: "".join(s.split()),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """The FHIR element a rule fills."""
+
+    type: str
+    is_list: bool = False
+    enum: frozenset[str] | None = None
+    choice: tuple[str, ...] = ()
+    name: str = ""
+
+
+@dataclass(slots=True)
+class Unit:
+    """Where a template came from, for errors; and what its rules read besides their own value."""
+
+    file: str
+    refs: set[str] = field(default_factory=set)
+    # False once a rule reads something that differs within a message (a segment other than MSH, a
+    # reference): then a datatype's result cannot be reused for the same value elsewhere in the message.
+    context_free: bool = True
+
+
+class Compiler:
+    """Compiles templates against a set of datatypes and tables (one per loaded mappings directory)."""
+
+    def __init__(
+        self,
+        schema: FhirSchema,
+        datatypes: dict[str, tuple[DatatypeTemplate, Path]],
+        tables: dict[str, tuple[Table, Path]],
+    ) -> None:
+        self.schema = schema
+        self.datatypes = datatypes
+        self.tables = tables
+        self._datatype_cache: dict[str, tuple[str, Conv]] = {}
+        self._datatype_context_free: dict[str, bool] = {}
+        self._datatype_refs: dict[str, set[str]] = {}
+        self._compiling: list[str] = []
+
+    # Errors ----------------------------------------------------------------------------------------
+    @staticmethod
+    def error(unit: Unit, model: TemplateModel | None, message: str) -> MappingTemplateError:
+        return MappingTemplateError(
+            message, file=unit.file, line=model.line if model is not None and model.line else None
+        )
+
+    # Tables ----------------------------------------------------------------------------------------
+    def table(self, name: str, unit: Unit, model: TemplateModel) -> Table:
+        found = self.tables.get(name)
+        if found is None:
+            raise self.error(unit, model, f"unknown terminology table {name!r}")
+        return found[0]
+
+    def table_codes(self, name: str) -> frozenset[str]:
+        found = self.tables.get(name)
+        if found is None:
+            raise MappingTemplateError(f"a built-in needs the terminology table {name!r}, which is missing")
+        return found[0].source_codes()
+
+    # Paths -----------------------------------------------------------------------------------------
+    def path(self, text: str, unit: Unit, model: TemplateModel, relative_ok: bool) -> SourcePath:
+        try:
+            path = parse_path(text)
+        except ValueError as exc:
+            raise self.error(unit, model, str(exc)) from None
+        if path.is_relative and not relative_ok:
+            raise self.error(unit, model, f"{text!r} is relative (a component); here a path needs a segment: PID-3.1")
+        if path.segment is not None and path.segment != "MSH":
+            unit.context_free = False
+        return path
+
+    # Conditions ------------------------------------------------------------------------------------
+    def condition(self, cond: Condition, unit: Unit, relative_ok: bool) -> CondFn:
+        if cond.event is not None:
+            events = frozenset(e.upper() for e in cond.event)
+
+            def event(ctx: Ctx, _raw: str | None, _level: int) -> bool:
+                return ctx.env.event in events
+
+            return event
+        if cond.all_ is not None:
+            return _all([self.condition(c, unit, relative_ok) for c in cond.all_])
+        if cond.any_ is not None:
+            return _any([self.condition(c, unit, relative_ok) for c in cond.any_])
+        if cond.not_ is not None:
+            inner = self.condition(cond.not_, unit, relative_ok)
+            return lambda ctx, raw, level: not inner(ctx, raw, level)
+        assert cond.from_ is not None
+        path = self.path(cond.from_, unit, cond, relative_ok)
+        getter = compile_getter(path, cond.scope)
+        test: Callable[[str], bool]
+        if cond.present is not None:
+            wanted = cond.present
+
+            def present(ctx: Ctx, raw: str | None, level: int) -> bool:
+                env = ctx.env
+                for item in getter(ctx, raw, level):
+                    if item[1] is None or leaf(env, item[1], item[2]):
+                        return wanted
+                return not wanted
+
+            return present
+        if cond.in_ is not None or cond.not_in is not None:
+            values = frozenset(v.upper() for v in (cond.in_ if cond.in_ is not None else cond.not_in or []))
+            negate = cond.in_ is None
+            test = values.__contains__
+            upper = True
+        elif cond.equals is not None:
+            expected = cond.equals.upper()
+            test = expected.__eq__
+            upper = True
+            negate = False
+        elif cond.matches is not None:
+            regex = re.compile(cond.matches)
+            test = lambda s: regex.search(s) is not None  # noqa: E731
+            upper = False
+            negate = False
+        elif cond.valid is not None:
+            found = VALIDATORS.get(cond.valid)
+            if found is None:
+                raise self.error(unit, cond, f"unknown validator {cond.valid!r} (known: {', '.join(VALIDATORS)})")
+            test = found[0]
+            upper = False
+            negate = False
+        else:
+            assert cond.in_table is not None
+            table = self.table(cond.in_table, unit, cond)
+            test = table.contains
+            upper = False
+            negate = False
+
+        def check(ctx: Ctx, raw: str | None, level: int) -> bool:
+            env = ctx.env
+            for item in getter(ctx, raw, level):
+                value = item[1]
+                if value is None:
+                    continue
+                text = leaf(env, value, item[2])
+                if text and test(text.upper() if upper else text):
+                    return not negate
+            return negate
+
+        return check
+
+    # Elements --------------------------------------------------------------------------------------
+    def resolve_path(self, owner: str, path: str, unit: Unit, model: TemplateModel) -> tuple[list[str], Target]:
+        steps = path.split(".")
+        type_name = owner
+        for i, step in enumerate(steps):
+            info = self.schema.element(type_name, step)
+            if info is None:
+                raise self.error(unit, model, f"{type_name} has no element {step!r} (path {path!r})")
+            if i < len(steps) - 1:
+                if info.is_list:
+                    raise self.error(
+                        unit, model, f"path {path!r} goes through the repeating element {step!r}; use 'elements'"
+                    )
+                if self.schema.is_primitive(info.type):
+                    raise self.error(unit, model, f"{step!r} is a primitive ({info.type}); {path!r} cannot go on")
+                type_name = info.type
+            else:
+                return steps, Target(info.type, info.is_list, info.enum, info.choice, path)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def elements(self, specs: list[ValueSpec], owner: str, unit: Unit, relative_ok: bool) -> list[Applier]:
+        """The rules of one object as one generated function (see :mod:`hub.mapping.codegen`)."""
+        plans = []
+        for spec in specs:
+            if spec.path is None:
+                raise self.error(unit, spec, "an element rule needs a 'path'")
+            plans.append(self._plan(spec, owner, unit, relative_ok))
+        if not plans:
+            return []
+        return [generate(plans, f"{unit.file} {owner}")]
+
+    def _plan(
+        self,
+        spec: ValueSpec,
+        owner: str,
+        unit: Unit,
+        relative_ok: bool,
+        resolved: tuple[list[str], Target] | None = None,
+    ) -> RulePlan:
+        if resolved is None:
+            assert spec.path is not None
+            resolved = self.resolve_path(owner, spec.path, unit, spec)
+        steps, target = resolved
+        element_path = spec.path or target.name
+        source = parse_path(spec.from_) if spec.from_ and not spec.from_[0].isdigit() else None
+        error_fn = None
+        if source is not None and not source.is_relative:
+            src = source
+
+            def error_fn(ctx: Ctx, exc: ValueError) -> ConversionError:
+                return _conversion_error(ctx, src, f"{src.text} → {element_path}: {exc}")
+
+        def missing(ctx: Ctx) -> ConversionError:
+            where = source.location(_seq(ctx, source)) if source is not None else _here(ctx)
+            what = f" from {source.text}" if source is not None else ""
+            return ConversionError(f"{element_path} is required but has no value{what}", hl7_code="101", location=where)
+
+        plan = RulePlan(
+            steps=steps,
+            is_list=target.is_list,
+            choice=target.choice,
+            unique=spec.unique,
+            required=spec.required,
+            error=error_fn,
+            missing=missing,
+        )
+        simple = (
+            self._is_from(spec)
+            and spec.where is None
+            and spec.prefer is None
+            and not spec.args
+            and spec.join is None
+            and (spec.repeat is None or spec.repeat == ("all" if target.is_list else "first"))
+        )
+        if not simple:
+            plan.values = self.value(spec, target, unit, relative_ok)
+            return plan
+        path = self.path(spec.from_, unit, spec, relative_ok) if spec.from_ is not None else None
+        whole_segments = path is not None and path.is_segment
+        if path is None and not relative_ok and spec.elements is None:
+            raise self.error(unit, spec, "a rule needs a source: 'from', 'value', 'format', 'ref' or 'refs'")
+        if whole_segments and spec.elements is None:
+            raise self.error(unit, spec, f"{spec.from_!r} is a whole segment; map it with 'elements'")
+        plan.when = self.condition(spec.when, unit, relative_ok) if spec.when is not None else None
+        plan.conv = self._converter(spec, target, unit, whole_segments)
+        if path is not None and path.is_relative:
+            assert path.component is not None
+            plan.relative = (path.component - 1, path.subcomponent - 1 if path.subcomponent else None)
+        elif path is not None:
+            plan.getter = compile_getter(path, spec.scope)
+            if path.field is not None and path.segment not in ("MSH", "BHS", "FHS"):
+                plan.own = (path.segment or "", path.field, path.component, path.subcomponent)
+        else:
+            plan.getter = current_item
+        return plan
+
+    def object(
+        self,
+        specs: list[ValueSpec],
+        owner: str,
+        unit: Unit,
+        relative_ok: bool,
+        require: list[str],
+        finish: Finisher | None,
+        model: TemplateModel,
+    ) -> ObjectFn:
+        if self.schema.is_primitive(owner) or owner == ANY:
+            raise self.error(unit, model, f"'elements' builds a complex value, but the target is {owner}")
+        fills = self.elements(specs, owner, unit, relative_ok)
+        fill = fills[0] if fills else None
+        for name in require:
+            if self.schema.element(owner, name) is None:
+                raise self.error(unit, model, f"'require' names {name!r}, which {owner} does not have")
+        required = tuple(require)
+
+        def build(ctx: Ctx, raw: str | None, level: int) -> dict[str, Any] | None:
+            obj: dict[str, Any] = {}
+            if fill is not None:
+                fill(obj, ctx, raw, level)
+            if not obj:
+                return None
+            for name in required:
+                if name not in obj:
+                    return None
+            if finish is not None:
+                return finish(obj, ctx)
+            return obj
+
+        return build
+
+    # Values ----------------------------------------------------------------------------------------
+    def value(self, spec: ValueSpec, target: Target, unit: Unit, relative_ok: bool) -> ValueFn:
+        """The function producing the values of one rule (a list; empty when there is none)."""
+        when = self.condition(spec.when, unit, relative_ok) if spec.when is not None else None
+        if self._is_from(spec):
+            # A rule that reads a source checks its condition only when the source has a value.
+            return self._from(spec, target, unit, relative_ok, when)
+        produce = self._produce(spec, target, unit, relative_ok)
+        if when is None:
+            return produce
+
+        def guarded(ctx: Ctx, raw: str | None, level: int) -> list[Any]:
+            if not when(ctx, raw, level):
+                return _EMPTY
+            return produce(ctx, raw, level)
+
+        return guarded
+
+    @staticmethod
+    def _is_from(spec: ValueSpec) -> bool:
+        return "value" not in spec.model_fields_set and spec.ref is None and spec.refs is None and spec.format is None
+
+    def _produce(self, spec: ValueSpec, target: Target, unit: Unit, relative_ok: bool) -> ValueFn:
+        if "value" in spec.model_fields_set:
+            return self._constant(spec, target, unit)
+        if spec.ref is not None or spec.refs is not None:
+            return self._reference(spec, target, unit)
+        assert spec.format is not None
+        return self._format(spec, target, unit, relative_ok)
+
+    def _constant(self, spec: ValueSpec, target: Target, unit: Unit) -> ValueFn:
+        value = spec.value
+        if value is None:
+            raise self.error(unit, spec, "'value' is empty")
+        self._check_constant(value, target, unit, spec)
+        if isinstance(value, dict | list):
+            return lambda ctx, raw, level: [deep_copy(value)]
+        constant = [value]
+        return lambda ctx, raw, level: list(constant)
+
+    def _check_constant(self, value: Any, target: Target, unit: Unit, spec: TemplateModel) -> None:
+        if target.type == ANY:
+            return
+        if target.enum is not None and value not in target.enum:
+            raise self.error(unit, spec, f"{value!r} is not one of the codes of {target.name}: {sorted(target.enum)}")
+        try:
+            validator_for(target.type)(value)
+        except fastjsonschema.JsonSchemaValueException as exc:
+            raise self.error(unit, spec, f"the constant is not a valid {target.type}: {exc.message}") from None
+
+    def _reference(self, spec: ValueSpec, target: Target, unit: Unit) -> ValueFn:
+        if target.type not in ("Reference", ANY):
+            raise self.error(unit, spec, f"'ref'/'refs' make a Reference, but {target.name} is {target.type}")
+        name = spec.ref or spec.refs
+        assert name is not None
+        unit.refs.add(name)
+        unit.context_free = False
+        if spec.ref is not None:
+
+            def one(ctx: Ctx, _raw: str | None, _level: int) -> list[Any]:
+                found = ctx.node.lookup(name)
+                if not found:
+                    return _EMPTY
+                rtype, rid = found[0]
+                return [{"reference": f"{rtype}/{rid}"}]
+
+            return one
+
+        def every(ctx: Ctx, _raw: str | None, _level: int) -> list[Any]:
+            return [{"reference": f"{rtype}/{rid}"} for rtype, rid in ctx.node.lookup(name)]
+
+        return every
+
+    def _format(self, spec: ValueSpec, target: Target, unit: Unit, relative_ok: bool) -> ValueFn:
+        if target.type not in _STRINGISH and target.type != ANY:
+            raise self.error(unit, spec, f"'format' makes text, but {target.name} is {target.type}")
+        assert spec.format is not None
+        pieces: list[str | tuple[Getter, Callable[[str], str] | None]] = []
+        pos = 0
+        text = spec.format
+        for m in _PLACEHOLDER.finditer(text):
+            if m.start() > pos:
+                pieces.append(text[pos : m.start()])
+            path = self.path(m[1].strip(), unit, spec, relative_ok)
+            if path.is_segment:
+                raise self.error(unit, spec, f"a placeholder needs a field or component, not a segment: {m[0]}")
+            flt = None
+            if m[2]:
+                flt = _FORMAT_FILTERS.get(m[2])
+                if flt is None:
+                    raise self.error(
+                        unit, spec, f"unknown format filter {m[2]!r} (known: {', '.join(_FORMAT_FILTERS)})"
+                    )
+            pieces.append((compile_getter(path, spec.scope), flt))
+            pos = m.end()
+        if pos < len(text):
+            pieces.append(text[pos:])
+        if not any(isinstance(p, tuple) for p in pieces):
+            raise self.error(unit, spec, "'format' has no {placeholder}; use 'value' for a constant")
+        normalise = fhir_code if target.type in ("code", "id") else fhir_string
+
+        def render(ctx: Ctx, raw: str | None, level: int) -> list[Any]:
+            out: list[str] = []
+            filled = False
+            env = ctx.env
+            for piece in pieces:
+                if isinstance(piece, str):
+                    out.append(piece)
+                    continue
+                getter, flt = piece
+                items = getter(ctx, raw, level)
+                part = leaf(env, items[0][1], items[0][2]) if items and items[0][1] is not None else ""
+                if part:
+                    filled = True
+                    out.append(flt(part) if flt is not None else part)
+            if not filled:
+                return _EMPTY
+            result = normalise(" ".join(word for word in "".join(out).split(" ") if word))
+            return [result] if result is not None else _EMPTY
+
+        return render
+
+    def _from(
+        self, spec: ValueSpec, target: Target, unit: Unit, relative_ok: bool, when: CondFn | None = None
+    ) -> ValueFn:
+        if spec.from_ is not None:
+            path = self.path(spec.from_, unit, spec, relative_ok)
+            getter = compile_getter(path, spec.scope)
+            whole_segments = path.is_segment
+        else:
+            if not relative_ok and spec.elements is None:
+                raise self.error(unit, spec, "a rule needs a source: 'from', 'value', 'format', 'ref' or 'refs'")
+            getter = current_item
+            whole_segments = False
+        if whole_segments and spec.elements is None:
+            raise self.error(unit, spec, f"{spec.from_!r} is a whole segment; map it with 'elements'")
+        conv = self._converter(spec, target, unit, whole_segments)
+        where = self.condition(spec.where, unit, True) if spec.where is not None else None
+        prefer = self.condition(spec.prefer, unit, True) if spec.prefer is not None else None
+        args: list[tuple[str, ValueFn]] = []
+        if spec.args:
+            builtin = BUILTINS.get(spec.type or "")
+            if builtin is None or not builtin.args:
+                raise self.error(unit, spec, f"'args' are for built-ins that take arguments; {spec.type!r} takes none")
+            for name, arg in spec.args.items():
+                if name not in builtin.args:
+                    known = ", ".join(builtin.args)
+                    raise self.error(unit, arg, f"{spec.type} takes no argument {name!r} (it takes: {known})")
+                args.append((name, self.value(arg, Target(builtin.args[name], name=name), unit, relative_ok)))
+        join = spec.join
+        if join is not None and target.type not in _STRINGISH and target.type != ANY:
+            raise self.error(unit, spec, f"'join' makes one text, but {target.name} is {target.type}")
+        if spec.repeat is not None:
+            single = spec.repeat == "first"
+        else:
+            single = not target.is_list and join is None
+
+        if when is None and where is None and prefer is None and not args and join is None and single:
+            # The common case, kept short: one value from the first item that gives one.
+            def first(ctx: Ctx, raw: str | None, level: int) -> list[Any]:
+                for item in getter(ctx, raw, level):
+                    value = conv(ctx, item, None)
+                    if value is not None:
+                        return [value]
+                return _EMPTY
+
+            return first
+
+        def produce(ctx: Ctx, raw: str | None, level: int) -> list[Any]:
+            items = getter(ctx, raw, level)
+            if not items:
+                return _EMPTY
+            if when is not None and not when(ctx, raw, level):
+                return _EMPTY
+            if where is not None:
+                items = [it for it in items if where(_item_ctx(ctx, it), it[1], it[2])]
+            if prefer is not None and len(items) > 1:
+                items.sort(key=lambda it: not prefer(_item_ctx(ctx, it), it[1], it[2]))
+            argv = None
+            if args:
+                argv = {}
+                for name, fn in args:
+                    values = fn(ctx, raw, level)
+                    if values:
+                        argv[name] = values[0]
+            out = []
+            for item in items:
+                value = conv(ctx, item, argv)
+                if value is not None:
+                    out.append(value)
+                    if single:
+                        break
+            if join is not None and out:
+                return [join.join(out)]
+            return out
+
+        return produce
+
+    def _converter(self, spec: ValueSpec, target: Target, unit: Unit, whole_segments: bool) -> Conv:
+        if spec.elements is not None:
+            build = self.object(spec.elements, target.type, unit, True, spec.require, None, spec)
+
+            def on_segment(ctx: Ctx, item: Item, _args: dict[str, Any] | None) -> Any:
+                seg = item[0]
+                if item[1] is None and seg is not None and seg is not ctx.seg:
+                    return build(Ctx(ctx.env, ctx.node, seg), None, 0)
+                return build(ctx, item[1], item[2])
+
+            return on_segment
+        base: Conv | None = None
+        base_type: str | None = None
+        # Whether the same value always converts to the same result within a message (then the result is
+        # kept for the message: OBR-7 as a dateTime is worked out once, not once per OBX).
+        pure = True
+        if spec.type is not None:
+            if spec.type in self.datatypes:
+                base_type, base = self.datatype(spec.type, unit, spec)
+                pure = self._datatype_context_free[spec.type]
+            elif spec.type in BUILTINS:
+                builtin = BUILTINS[spec.type]
+                base_type, base = builtin.fhir, builtin.make()
+                if builtin.memo and not spec.args:
+                    base = _memoized(f"b:{builtin.name}", base)
+            else:
+                raise self.error(unit, spec, f"unknown type {spec.type!r}: not a datatype template nor a built-in")
+            if target.type != ANY and not self._compatible(base_type, target.type):
+                raise self.error(unit, spec, f"{spec.type} makes {base_type}, but {target.name} is {target.type}")
+        if spec.table is not None:
+            table = self.table(spec.table, unit, spec)
+            conv = self._table_converter(table, target, base, base_type, unit, spec)
+            if pure:
+                conv = _memoized(f"t:{table.name}:{target.type}:{spec.type or ''}", conv)
+            return conv
+        if base is None:
+            primitive = "string" if target.type == ANY else ("code" if target.enum is not None else target.type)
+            default = BUILTINS.get(_DEFAULT_PRIMITIVE.get(primitive, primitive))
+            if default is None:
+                raise self.error(unit, spec, f"{target.name} is a {target.type}: name a 'type' or give 'elements'")
+            base = default.make()
+            if default.memo:
+                base = _memoized(f"b:{default.name}", base)
+        if target.enum is not None:
+            return _enum_filter(base, target.enum)
+        return base
+
+    def _compatible(self, produced: str, wanted: str) -> bool:
+        if produced == wanted:
+            return True
+        return wanted in _PRIMITIVE_COMPAT.get(produced, frozenset())
+
+    def _table_converter(
+        self,
+        table: Table,
+        target: Target,
+        base: Conv | None,
+        base_type: str | None,
+        unit: Unit,
+        spec: ValueSpec,
+    ) -> Conv:
+        wanted = target.type
+        if wanted == "CodeableConcept":
+            if base is not None and base_type != "CodeableConcept":
+                raise self.error(unit, spec, "with a table, 'type' of a CodeableConcept must make a CodeableConcept")
+            keep = table.unmapped == "keep"
+
+            def to_concept(ctx: Ctx, item: Item, args: dict[str, Any] | None) -> Any:
+                raw = item[1]
+                code = leaf(ctx.env, raw, item[2]) if raw is not None else ""
+                concept: dict[str, Any] | None = base(ctx, item, args) if base is not None else None
+                found = table.resolve(code) if code else None
+                if found is None:
+                    if concept is None and keep and code:
+                        return {"text": fhir_string(code)}
+                    return concept
+                coding = found.coding()
+                original = table.is_source_code(code)
+                if concept is None:
+                    codings = [coding]
+                    if original and (table.source_system != coding.get("system") or code != coding["code"]):
+                        codings.append({"system": table.source_system, "code": fhir_code(code)})
+                    return {"coding": codings}
+                others = []
+                for other in concept.get("coding") or ():
+                    if original and "system" not in other and other.get("code") == code:
+                        # The sender's code without its system: it is a code of the table's source system.
+                        other = {"system": table.source_system, **other}
+                    if other.get("system") == coding.get("system") and other.get("code") == coding["code"]:
+                        continue
+                    others.append(other)
+                out = {"coding": [coding, *others]}
+                for key, value in concept.items():
+                    if key != "coding":
+                        out[key] = value
+                return out
+
+            return to_concept
+        if base is not None:
+            raise self.error(unit, spec, f"a table fills {target.name} ({wanted}) from the code itself; drop 'type'")
+        if wanted == "Coding":
+            keep = table.unmapped == "keep"
+
+            def to_coding(ctx: Ctx, item: Item, _args: dict[str, Any] | None) -> Any:
+                raw = item[1]
+                code = leaf(ctx.env, raw, item[2]) if raw is not None else ""
+                if not code:
+                    return None
+                found = table.resolve(code)
+                if found is not None:
+                    return found.coding()
+                return {"code": fhir_code(code)} if keep else None
+
+            return to_coding
+        if wanted in _STRINGISH or wanted == ANY:
+            if target.enum is not None:
+                outside = sorted({t.code for t in table.targets()} - target.enum)
+                if outside:
+                    raise self.error(
+                        unit, spec, f"table {table.name} can produce {outside}, not codes of {target.name}"
+                    )
+                if table.unmapped == "keep" or table.has_patterns:
+                    raise self.error(
+                        unit,
+                        spec,
+                        f"{target.name} has a required value set: table {table.name} needs "
+                        "'unmapped: default' or 'omit' and no patterns",
+                    )
+            keep = table.unmapped == "keep"
+            normalise = fhir_code if wanted in ("code", "id") else fhir_string
+
+            def to_code(ctx: Ctx, item: Item, _args: dict[str, Any] | None) -> Any:
+                raw = item[1]
+                code = leaf(ctx.env, raw, item[2]) if raw is not None else ""
+                if not code:
+                    return None
+                found = table.resolve(code)
+                if found is not None:
+                    return found.code
+                return normalise(code) if keep else None
+
+            return to_code
+        raise self.error(unit, spec, f"a table cannot fill {target.name} ({wanted})")
+
+    # Datatype templates ----------------------------------------------------------------------------
+    def datatype(self, name: str, unit: Unit | None = None, model: TemplateModel | None = None) -> tuple[str, Conv]:
+        """The compiled conversion of a datatype template (compiled on first use, cached)."""
+        cached = self._datatype_cache.get(name)
+        if cached is not None:
+            if unit is not None and not self._datatype_context_free[name]:
+                unit.context_free = False
+            if unit is not None:
+                unit.refs |= self._datatype_refs[name]
+            return cached
+        found = self.datatypes.get(name)
+        if found is None:
+            raise MappingTemplateError(f"unknown datatype template {name!r}", file=unit.file if unit else None)
+        template, path = found
+        here = Unit(str(path))
+        if name in self._compiling:
+            chain = " → ".join([*self._compiling, name])
+            raise self.error(here, template, f"datatype templates refer to each other in a cycle: {chain}")
+        self._compiling.append(name)
+        try:
+            compiled = self._datatype(template, here)
+        finally:
+            self._compiling.pop()
+        if unit is not None:
+            unit.refs |= here.refs
+            if not here.context_free:
+                unit.context_free = False
+        if here.context_free:
+            compiled = (compiled[0], _memoized(name, compiled[1]))
+        self._datatype_cache[name] = compiled
+        self._datatype_context_free[name] = here.context_free
+        self._datatype_refs[name] = set(here.refs)
+        return compiled
+
+    def _datatype(self, template: DatatypeTemplate, unit: Unit) -> tuple[str, Conv]:
+        fhir = template.fhir
+        if not self.schema.is_type(fhir):
+            raise self.error(unit, template, f"'fhir' must be a FHIR R4 type, not {fhir!r}")
+        if template.elements is not None:
+            finish: Finisher | None = None
+            if template.finish is not None:
+                found = FINISHERS.get(template.finish)
+                if found is None:
+                    raise self.error(
+                        unit, template, f"unknown finisher {template.finish!r} (known: {', '.join(FINISHERS)})"
+                    )
+                factory, needs, _doc = found
+                for table in needs:
+                    if table not in self.tables:
+                        raise self.error(unit, template, f"finisher {template.finish} needs the table {table!r}")
+                finish = factory(self.table_codes)
+            build = self.object(template.elements, fhir, unit, True, template.require, finish, template)
+
+            def complex_conv(ctx: Ctx, item: Item, _args: dict[str, Any] | None) -> Any:
+                if item[1] is None:
+                    return None
+                return build(ctx, item[1], item[2])
+
+            return fhir, complex_conv
+        if template.finish is not None or template.require:
+            raise self.error(unit, template, "'finish' and 'require' are for templates with 'elements'")
+        if not self.schema.is_primitive(fhir):
+            raise self.error(unit, template, f"'rules' make a primitive value, but {fhir} is complex; use 'elements'")
+        # The rules fill one slot, first value wins: the same code as a single-valued element.
+        target = Target(fhir, name=template.datatype)
+        plans = [self._plan(rule, fhir, unit, True, (["value"], target)) for rule in template.rules or []]
+        fill = generate(plans, f"{unit.file} {template.datatype}")
+
+        def primitive_conv(ctx: Ctx, item: Item, _args: dict[str, Any] | None) -> Any:
+            slot: dict[str, Any] = {}
+            fill(slot, ctx, item[1], item[2])
+            return slot.get("value")
+
+        return fhir, primitive_conv
+
+    # Keys ------------------------------------------------------------------------------------------
+    def key_part(self, spec: ValueSpec, unit: Unit) -> ValueFn:
+        if spec.path is not None:
+            raise self.error(unit, spec, "a key part takes no 'path'")
+        target_type = ANY
+        if spec.type is not None and spec.type in self.datatypes:
+            target_type = self.datatypes[spec.type][0].fhir
+        elif spec.type is not None and spec.type in BUILTINS:
+            target_type = BUILTINS[spec.type].fhir
+        target = Target(target_type, name="id key")
+        fill = generate([self._plan(spec, ANY, unit, False, (["value"], target))], f"{unit.file} id key")
+
+        def part(ctx: Ctx, raw: str | None, level: int) -> list[Any]:
+            slot: dict[str, Any] = {}
+            fill(slot, ctx, raw, level)
+            value = slot.get("value")
+            return [value] if value is not None else _EMPTY
+
+        return part
+
+
+_MISS = object()
+
+
+def _memoized(name: str, conv: Conv) -> Conv:
+    """Reuse a datatype's result for the same value within one message (a copy when it is a dict or list)."""
+
+    def memo(ctx: Ctx, item: Item, args: dict[str, Any] | None) -> Any:
+        raw = item[1]
+        if raw is None:
+            return conv(ctx, item, args)
+        key = (name, raw, item[2])
+        cache = ctx.env.memo
+        found = cache.get(key, _MISS)
+        if found is _MISS:
+            found = cache[key] = conv(ctx, item, args)
+            return found
+        return deep_copy(found) if isinstance(found, dict | list) else found
+
+    return memo
+
+
+def _all(parts: list[CondFn]) -> CondFn:
+    if len(parts) == 1:
+        return parts[0]
+    if len(parts) == 2:
+        first, second = parts
+        return lambda ctx, raw, level: first(ctx, raw, level) and second(ctx, raw, level)
+
+    def every(ctx: Ctx, raw: str | None, level: int) -> bool:
+        for part in parts:
+            if not part(ctx, raw, level):
+                return False
+        return True
+
+    return every
+
+
+def _any(parts: list[CondFn]) -> CondFn:
+    if len(parts) == 1:
+        return parts[0]
+    if len(parts) == 2:
+        first, second = parts
+        return lambda ctx, raw, level: first(ctx, raw, level) or second(ctx, raw, level)
+
+    def some(ctx: Ctx, raw: str | None, level: int) -> bool:
+        for part in parts:
+            if part(ctx, raw, level):
+                return True
+        return False
+
+    return some
+
+
+def _enum_filter(conv: Conv, allowed: frozenset[str]) -> Conv:
+    def filtered(ctx: Ctx, item: Item, args: dict[str, Any] | None) -> Any:
+        value = conv(ctx, item, args)
+        return value if value in allowed else None
+
+    return filtered
+
+
+def _item_ctx(ctx: Ctx, item: Item) -> Ctx:
+    seg = item[0]
+    if item[1] is None and seg is not None and seg is not ctx.seg:
+        return Ctx(ctx.env, ctx.node, seg)
+    return ctx
+
+
+def _seq(ctx: Ctx, source: SourcePath) -> int:
+    seg = ctx.seg
+    if seg is not None and seg.name == source.segment:
+        return segment_seq(ctx.env.message, seg)
+    return 1
+
+
+def _here(ctx: Ctx) -> str | None:
+    seg = ctx.seg
+    if seg is None:
+        return None
+    return f"{seg.name}^{segment_seq(ctx.env.message, seg)}"
+
+
+def _conversion_error(ctx: Ctx, source: SourcePath, message: str) -> ConversionError:
+    return ConversionError(message, hl7_code="102", location=source.location(_seq(ctx, source)))

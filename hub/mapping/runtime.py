@@ -1,0 +1,296 @@
+"""What compiled templates run on: the per-message environment, the evaluation context, and source paths.
+
+A source path names where a value comes from:
+
+* ``PID-3`` a field (each repetition is one item), ``PID-3.4`` a component of each repetition, ``PID-3.4.2``
+  a subcomponent; ``NK1`` a whole segment (each occurrence is one item);
+* ``4`` or ``4.2`` (inside a datatype template or an ``elements`` block) a component, or a subcomponent of
+  it, of the current value.
+
+A segment named by a path is the current segment if it has that name; otherwise the nearest one: in the
+current group instance, then in the enclosing ones (``scope: up``, the default), or only in the current
+group (``scope: group``), or only the current segment (``scope: own``).
+
+Values stay escaped until a leaf is read (:func:`leaf`): splitting before unescaping is always safe
+(2.5.1 §2.7). The HL7 null ``""`` reads as empty: in a full-resource PUT "delete the value" means "omit".
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import tzinfo
+from typing import Any
+
+from hub.hl7.er7 import Delimiters, Message, Segment, unescape
+from hub.mapping.structure import Node
+
+Item = tuple[Segment | None, str | None, int]  # (segment, raw value or None for a whole segment, level)
+Getter = Callable[["Ctx", str | None, int], list[Item]]
+
+FIELD_LEVEL = 0  # a field repetition: split by the component separator
+COMPONENT_LEVEL = 1  # a component: split by the subcomponent separator
+SUBCOMPONENT_LEVEL = 2  # a subcomponent: a leaf
+
+_ABSOLUTE = re.compile(
+    r"^(?P<seg>[A-Z][A-Z0-9]{2})(?:-(?P<field>[1-9]\d*)(?:\.(?P<comp>[1-9]\d*)(?:\.(?P<sub>[1-9]\d*))?)?)?$"
+)
+_RELATIVE = re.compile(r"^(?P<comp>[1-9]\d*)(?:\.(?P<sub>[1-9]\d*))?$")
+_HEADER_SEGMENTS = ("MSH", "BHS", "FHS")
+
+
+class Env:
+    """Everything about one message that templates read besides segments."""
+
+    __slots__ = ("message", "delims", "comp", "rep", "sub", "esc", "tz", "event", "structure", "root", "memo")
+
+    def __init__(self, message: Message, tz: tzinfo, event: str, structure: str, root: Node) -> None:
+        d = message.delimiters
+        self.message = message
+        self.delims: Delimiters = d
+        self.comp = d.component
+        self.rep = d.repetition
+        self.sub = d.subcomponent
+        self.esc = d.escape or "\x00"
+        self.tz = tz
+        self.event = event
+        self.structure = structure
+        self.root = root
+        # Results of datatype templates that depend on nothing but their value and the message header, by
+        # (template, value, level): MSH-4 as a system URI or a patient's CX is worked out once per message.
+        self.memo: dict[tuple[str, str, int], Any] = {}
+
+
+class Ctx:
+    """Where a template is being evaluated: the message, the group instance and the current segment."""
+
+    __slots__ = ("env", "node", "seg")
+
+    def __init__(self, env: Env, node: Node, seg: Segment | None) -> None:
+        self.env = env
+        self.node = node
+        self.seg = seg
+
+
+def leaf(env: Env, raw: str, level: int) -> str:
+    """The unescaped text of a value read as a primitive: its first component and subcomponent, trimmed."""
+    if level < 1:
+        cut = raw.find(env.comp)
+        if cut >= 0:
+            raw = raw[:cut]
+    if level < 2:
+        cut = raw.find(env.sub)
+        if cut >= 0:
+            raw = raw[:cut]
+    if not raw or raw == '""':
+        return ""
+    if env.esc in raw:
+        raw = unescape(raw, env.delims)
+    return raw.strip()
+
+
+def split(env: Env, raw: str, level: int) -> list[str]:
+    """The parts of a value one level down (components of a field, subcomponents of a component)."""
+    if level == FIELD_LEVEL:
+        return raw.split(env.comp)
+    if level == COMPONENT_LEVEL:
+        return raw.split(env.sub)
+    return [raw]
+
+
+@dataclass(frozen=True, slots=True)
+class SourcePath:
+    """A parsed source path."""
+
+    text: str
+    segment: str | None  # None for a relative path
+    field: int | None
+    component: int | None
+    subcomponent: int | None
+
+    @property
+    def is_relative(self) -> bool:
+        return self.segment is None
+
+    @property
+    def is_segment(self) -> bool:
+        return self.segment is not None and self.field is None
+
+    def location(self, seq: int = 1) -> str:
+        """An ERR-2 style location, ``SEG^seq^field``."""
+        if self.segment is None:
+            return ""
+        if self.field is None:
+            return f"{self.segment}^{seq}"
+        return f"{self.segment}^{seq}^{self.field}"
+
+
+def parse_path(text: str) -> SourcePath:
+    """Parse a source path.
+
+    Raises:
+        ValueError: not a source path.
+    """
+    m = _ABSOLUTE.match(text)
+    if m:
+        return SourcePath(
+            text,
+            m["seg"],
+            int(m["field"]) if m["field"] else None,
+            int(m["comp"]) if m["comp"] else None,
+            int(m["sub"]) if m["sub"] else None,
+        )
+    m = _RELATIVE.match(text)
+    if m:
+        return SourcePath(text, None, None, int(m["comp"]), int(m["sub"]) if m["sub"] else None)
+    raise ValueError(
+        f"{text!r} is not a source path (SEG, SEG-field, SEG-field.component[.subcomponent], or component[.sub])"
+    )
+
+
+def _segments_getter(name: str, scope: str) -> Callable[[Ctx], list[Segment]]:
+    if scope == "own":
+
+        def own(ctx: Ctx) -> list[Segment]:
+            seg = ctx.seg
+            return [seg] if seg is not None and seg.name == name else []
+
+        return own
+    if scope == "group":
+
+        def group(ctx: Ctx) -> list[Segment]:
+            seg = ctx.seg
+            if seg is not None and seg.name == name:
+                return [seg]
+            return ctx.node.segs.get(name) or []
+
+        return group
+
+    def up(ctx: Ctx) -> list[Segment]:
+        seg = ctx.seg
+        if seg is not None and seg.name == name:
+            return [seg]
+        if name == "MSH":
+            return [ctx.env.message.segments[0]]
+        return ctx.node.find(name)
+
+    return up
+
+
+def compile_getter(path: SourcePath, scope: str = "up") -> Getter:
+    """A function ``(ctx, raw, level) -> items`` for a source path; empty items are left out."""
+    comp = path.component
+    sub = path.subcomponent
+    if path.segment is None:
+        assert comp is not None
+
+        def relative(ctx: Ctx, raw: str | None, level: int) -> list[Item]:
+            if raw is None:
+                return []
+            env = ctx.env
+            if level >= SUBCOMPONENT_LEVEL:
+                value = raw if comp == 1 else ""
+                out_level = level
+            else:
+                parts = raw.split(env.comp) if level == FIELD_LEVEL else raw.split(env.sub)
+                value = parts[comp - 1] if comp <= len(parts) else ""
+                out_level = level + 1
+                if sub is not None and value:
+                    if out_level == COMPONENT_LEVEL:
+                        subs = value.split(env.sub)
+                        value = subs[sub - 1] if sub <= len(subs) else ""
+                        out_level = SUBCOMPONENT_LEVEL
+                    elif sub != 1:
+                        value = ""
+            if not value or value == '""':
+                return []
+            return [(ctx.seg, value, out_level)]
+
+        return relative
+
+    segments = _segments_getter(path.segment, scope)
+    field = path.field
+    if field is None:
+
+        def whole(ctx: Ctx, _raw: str | None, _level: int) -> list[Item]:
+            return [(seg, None, FIELD_LEVEL) for seg in segments(ctx)]
+
+        return whole
+
+    header = path.segment in _HEADER_SEGMENTS and field <= 2
+    name = path.segment
+
+    def absolute(ctx: Ctx, _raw: str | None, _level: int) -> list[Item]:
+        seg = ctx.seg
+        if seg is None or seg.name != name:
+            found = segments(ctx)
+            if not found:
+                return []
+            seg = found[0]
+        value = seg[field]
+        if not value or value == '""':
+            return []
+        if header:
+            return [(seg, value, SUBCOMPONENT_LEVEL)]
+        return field_items(ctx.env, seg, value, comp, sub)
+
+    return absolute
+
+
+def field_items(env: Env, seg: Segment, value: str, comp: int | None, sub: int | None) -> list[Item]:
+    """The items of one field's text: each repetition, or the component/subcomponent of each."""
+    if value == '""':
+        return []
+    reps = value.split(env.rep) if env.rep in value else [value]
+    items: list[Item] = []
+    for rep in reps:
+        if not rep or rep == '""':
+            continue
+        if comp is None:
+            items.append((seg, rep, FIELD_LEVEL))
+            continue
+        parts = rep.split(env.comp)
+        part = parts[comp - 1] if comp <= len(parts) else ""
+        if sub is None:
+            if part and part != '""':
+                items.append((seg, part, COMPONENT_LEVEL))
+            continue
+        subs = part.split(env.sub)
+        piece = subs[sub - 1] if sub <= len(subs) else ""
+        if piece and piece != '""':
+            items.append((seg, piece, SUBCOMPONENT_LEVEL))
+    return items
+
+
+def current_item(ctx: Ctx, raw: str | None, level: int) -> list[Item]:
+    """The current value as the only item (rules without a source inside datatypes and ``elements``)."""
+    if raw is None:
+        return [(ctx.seg, None, level)] if ctx.seg is not None else []
+    if not raw or raw == '""':
+        return []
+    return [(ctx.seg, raw, level)]
+
+
+def segment_seq(message: Message, seg: Segment) -> int:
+    """The 1-based occurrence number of ``seg`` among the message's segments of its name (for ERR-2)."""
+    n = 0
+    for s in message.segments:
+        if s.name == seg.name:
+            n += 1
+            if s is seg:
+                return n
+    return 1
+
+
+def deep_copy(value: Any) -> Any:
+    """A copy of JSON-like data (constants and reused results must not be shared between outputs)."""
+    kind = type(value)
+    if kind is dict:
+        return {k: v if type(v) in _ATOMS else deep_copy(v) for k, v in value.items()}
+    if kind is list:
+        return [v if type(v) in _ATOMS else deep_copy(v) for v in value]
+    return value
+
+
+_ATOMS = frozenset({str, int, float, bool, type(None)})

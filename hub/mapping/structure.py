@@ -1,0 +1,251 @@
+"""Message structures (the abstract message syntax of HL7 v2, chapter 2.12) and the grouping of segments.
+
+A message template declares its structure as data, in the standard's notation made YAML::
+
+    structure:
+      - MSH
+      - SFT*                       # optional, repeating  (HL7: [{SFT}])
+      - PATIENT_RESULT+:           # a group, required, repeating  (HL7: {PATIENT_RESULT})
+          - PATIENT?:
+              - PID
+              - NTE*
+          - ORDER_OBSERVATION+:
+              - ORC?
+              - OBR
+              - OBSERVATION*: [OBX, NTE*]
+
+Suffixes: none = required once, ``?`` optional, ``*`` optional repeating, ``+`` required repeating.
+
+:func:`group_segments` assigns the segments of a received message to group instances in one pass. Real
+senders put segments out of order, add segments the structure does not name, and leave required ones out,
+so the pass is tolerant: a segment goes to the innermost open group that accepts it in order (opening a
+new group instance where a group's first segment appears); failing that, to the innermost group that names
+it at all; failing that it is left out of the tree (templates never see it). A required segment that is
+missing is not an error here; a resource rule marked ``required`` reports it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from hub.hl7.er7 import Segment
+
+_ITEM = re.compile(r"^(?P<name>[A-Z][A-Z0-9_]*?)(?P<suffix>[?*+]?)$")
+_SEGMENT_NAME = re.compile(r"^[A-Z][A-Z0-9]{2}$")
+
+
+class StructureError(ValueError):
+    """A structure declaration that cannot be used (reported with the template's file and line)."""
+
+
+@dataclass(slots=True)
+class Item:
+    name: str
+    optional: bool
+    repeat: bool
+    group: GroupDef | None  # None for a segment
+
+
+@dataclass(slots=True, eq=False)
+class GroupDef:
+    name: str
+    items: list[Item] = field(default_factory=list)
+    # segment name → indexes of the items that are this segment (a segment may appear twice, e.g. ROL)
+    segment_at: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    # segment name → (index, child group) for each child group that can start with the segment
+    starts_child: dict[str, list[tuple[int, GroupDef]]] = field(default_factory=dict)
+    first: frozenset[str] = frozenset()
+    children: dict[str, GroupDef] = field(default_factory=dict)
+
+    def segment_names(self) -> set[str]:
+        names = set(self.segment_at)
+        for child in self.children.values():
+            names |= child.segment_names()
+        return names
+
+
+def parse_structure(items: Any, name: str = "ROOT") -> GroupDef:
+    """Build a group definition from the YAML list of a message template's ``structure``.
+
+    Raises:
+        StructureError: a malformed item.
+    """
+    if not isinstance(items, list) or not items:
+        raise StructureError(f"group {name} must be a non-empty list of segments and groups")
+    group = GroupDef(name)
+    seen_groups: set[str] = set()
+    for raw in items:
+        if isinstance(raw, str):
+            m = _ITEM.match(raw.strip())
+            if not m or not _SEGMENT_NAME.match(m["name"]):
+                raise StructureError(f"{raw!r} is not a segment id with an optional ?, * or + suffix")
+            suffix = m["suffix"]
+            item = Item(m["name"], suffix in ("?", "*"), suffix in ("*", "+"), None)
+        elif isinstance(raw, dict) and len(raw) == 1:
+            ((key, value),) = raw.items()
+            m = _ITEM.match(str(key).strip())
+            if not m or _SEGMENT_NAME.match(m["name"]):
+                raise StructureError(f"{key!r} is not a group name (upper case, not a 3-character segment id)")
+            if m["name"] in seen_groups:
+                raise StructureError(f"group {m['name']} appears twice in {name}")
+            seen_groups.add(m["name"])
+            suffix = m["suffix"]
+            child = parse_structure(value, m["name"])
+            item = Item(m["name"], suffix in ("?", "*"), suffix in ("*", "+"), child)
+            group.children[m["name"]] = child
+        else:
+            raise StructureError(f"an item of {name} must be a segment id or a one-key mapping GROUP: [items]")
+        index = len(group.items)
+        group.items.append(item)
+        if item.group is None:
+            group.segment_at[item.name] = (*group.segment_at.get(item.name, ()), index)
+    first: set[str] = set()
+    for index, item in enumerate(group.items):
+        if item.group is not None:
+            for seg in item.group.first:
+                group.starts_child.setdefault(seg, []).append((index, item.group))
+    for item in group.items:
+        first |= item.group.first if item.group is not None else {item.name}
+        if not item.optional:
+            break
+    group.first = frozenset(first)
+    return group
+
+
+class Node:
+    """One instance of a group in a received message."""
+
+    __slots__ = ("gdef", "parent", "segs", "children", "pos", "made")
+
+    def __init__(self, gdef: GroupDef, parent: Node | None) -> None:
+        self.gdef = gdef
+        self.parent = parent
+        self.segs: dict[str, list[Segment]] = {}
+        self.children: dict[str, list[Node]] = {}
+        self.pos = -1
+        # resource name → [(type, id)] of the resources made from segments in this subtree
+        self.made: dict[str, list[tuple[str, str]]] | None = None
+
+    def find(self, name: str) -> list[Segment]:
+        """The segments ``name`` of the nearest group, from this one outwards, that has any."""
+        node: Node | None = self
+        while node is not None:
+            found = node.segs.get(name)
+            if found:
+                return found
+            node = node.parent
+        return []
+
+    def register(self, name: str, rtype: str, rid: str) -> None:
+        node: Node | None = self
+        while node is not None:
+            made = node.made
+            if made is None:
+                made = node.made = {}
+            made.setdefault(name, []).append((rtype, rid))
+            node = node.parent
+
+    def lookup(self, name: str) -> list[tuple[str, str]]:
+        node: Node | None = self
+        while node is not None:
+            made = node.made
+            if made is not None and name in made:
+                return made[name]
+            node = node.parent
+        return []
+
+    def __repr__(self) -> str:
+        return f"<Node {self.gdef.name}>"
+
+
+def _append(node: Node, seg: Segment, index: int) -> None:
+    node.segs.setdefault(seg.name, []).append(seg)
+    if index > node.pos:
+        node.pos = index
+
+
+def _open(parent: Node, index: int, gdef: GroupDef, seg: Segment, stack: list[Node]) -> None:
+    node = Node(gdef, parent)
+    parent.children.setdefault(gdef.name, []).append(node)
+    if index > parent.pos:
+        parent.pos = index
+    stack.append(node)
+    indexes = gdef.segment_at.get(seg.name)
+    if indexes:
+        _append(node, seg, indexes[0])
+        return
+    child_index, child = gdef.starts_child[seg.name][0]
+    _open(node, child_index, child, seg, stack)
+
+
+def _accept_in_order(node: Node, seg: Segment, stack: list[Node], depth: int) -> bool:
+    gdef = node.gdef
+    pos = node.pos
+    for index in gdef.segment_at.get(seg.name, ()):
+        if index > pos or (index == pos and gdef.items[index].repeat):
+            del stack[depth + 1 :]
+            _append(node, seg, index)
+            return True
+    for index, child in gdef.starts_child.get(seg.name, ()):
+        if index > pos or (index == pos and gdef.items[index].repeat):
+            del stack[depth + 1 :]
+            _open(node, index, child, seg, stack)
+            return True
+    return False
+
+
+def group_segments(root_def: GroupDef, segments: list[Segment]) -> tuple[Node, list[Segment]]:
+    """Place the segments of a message in group instances.
+
+    Returns:
+        The root node and the segments that no group of the structure names (left out).
+    """
+    root = Node(root_def, None)
+    stack = [root]
+    unplaced: list[Segment] = []
+    for seg in segments:
+        placed = False
+        for depth in range(len(stack) - 1, -1, -1):
+            if _accept_in_order(stack[depth], seg, stack, depth):
+                placed = True
+                break
+        if placed:
+            continue
+        # Out of order: the innermost group that names the segment takes it where it is.
+        for depth in range(len(stack) - 1, -1, -1):
+            node = stack[depth]
+            indexes = node.gdef.segment_at.get(seg.name)
+            if indexes:
+                del stack[depth + 1 :]
+                node.segs.setdefault(seg.name, []).append(seg)
+                placed = True
+                break
+            starts = node.gdef.starts_child.get(seg.name)
+            if starts:
+                del stack[depth + 1 :]
+                _open(node, starts[0][0], starts[0][1], seg, stack)
+                placed = True
+                break
+        if not placed:
+            unplaced.append(seg)
+    return root, unplaced
+
+
+def iter_path(root: Node, groups: tuple[str, ...], segment: str) -> list[tuple[Segment, Node]]:
+    """Every segment ``segment`` in the group instances at ``groups`` (a path from the root), in order."""
+    nodes = [root]
+    for name in groups:
+        nodes = [child for node in nodes for child in node.children.get(name, ())]
+    return [(seg, node) for node in nodes for seg in node.segs.get(segment, ())]
+
+
+def has_path(root_def: GroupDef, groups: tuple[str, ...], segment: str) -> bool:
+    gdef = root_def
+    for name in groups:
+        child = gdef.children.get(name)
+        if child is None:
+            return False
+        gdef = child
+    return segment in gdef.segment_at

@@ -1,0 +1,247 @@
+"""The template files as pydantic models: every key documented in mappings/README.md, unknown keys rejected.
+
+Four kinds of file, one per folder of ``mappings/``:
+
+* ``message/<STRUCTURE>.yaml`` → :class:`MessageTemplate` (which resources a message structure produces),
+* ``resource/<Name>.yaml`` → :class:`ResourceTemplate` (segment fields → one FHIR resource),
+* ``datatype/<Name>.yaml`` → :class:`DatatypeTemplate` (a v2 data type → a FHIR data type),
+* ``terminology/<name>.yaml`` → :class:`TerminologyTable` (codes → codes).
+
+The models only check shape; :mod:`hub.mapping.compiler` checks meaning (paths against the FHIR R4
+schema, names of templates and tables, source paths) and reports both with file and line.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
+from pydantic_core.core_schema import ValidatorFunctionWrapHandler
+
+SEGMENT_RE = re.compile(r"^[A-Z][A-Z0-9]{2}$")
+
+
+class TemplateModel(BaseModel):
+    """Base: unknown keys are errors; the YAML line of each object is kept for later errors."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    _line: int = PrivateAttr(default=0)
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _keep_line(cls, data: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+        model = handler(data)
+        line = getattr(data, "line", 0)
+        if line and isinstance(model, TemplateModel):
+            model._line = line
+        return model
+
+    @property
+    def line(self) -> int:
+        return self._line
+
+
+_CONDITION_OPERATORS = ("present", "in_", "not_in", "equals", "matches", "valid", "in_table")
+_CONDITION_COMBINATORS = ("event", "all_", "any_", "not_")
+
+
+class Condition(TemplateModel):
+    """A test on the message, compiled to a predicate (see mappings/README.md, "Conditions").
+
+    Exactly one operator: ``present``, ``in``, ``not_in``, ``equals``, ``matches``, ``valid``, ``in_table``
+    (each with ``from``), or ``event``, ``all``, ``any``, ``not``.
+    """
+
+    from_: str | None = Field(default=None, alias="from")
+    scope: Literal["up", "group", "own"] = "up"
+    present: bool | None = None
+    in_: list[str] | None = Field(default=None, alias="in")
+    not_in: list[str] | None = None
+    equals: str | None = None
+    matches: str | None = None
+    valid: str | None = None
+    in_table: str | None = None
+    event: list[str] | None = None
+    all_: list[Condition] | None = Field(default=None, alias="all")
+    any_: list[Condition] | None = Field(default=None, alias="any")
+    not_: Condition | None = Field(default=None, alias="not")
+
+    @model_validator(mode="after")
+    def _one_operator(self) -> Condition:
+        given = [name for name in (*_CONDITION_OPERATORS, *_CONDITION_COMBINATORS) if getattr(self, name) is not None]
+        if len(given) != 1:
+            names = ", ".join(n.rstrip("_") for n in given) or "none"
+            raise ValueError(f"a condition needs exactly one operator, found: {names}")
+        needs_from = given[0] in _CONDITION_OPERATORS
+        if needs_from and not self.from_:
+            raise ValueError(f"condition '{given[0].rstrip('_')}' needs 'from'")
+        if not needs_from and self.from_:
+            raise ValueError(f"condition '{given[0].rstrip('_')}' takes no 'from'")
+        if self.matches is not None:
+            try:
+                re.compile(self.matches)
+            except re.error as exc:
+                raise ValueError(f"'matches' is not a valid regular expression: {exc}") from None
+        return self
+
+
+class ValueSpec(TemplateModel):
+    """One element rule (with ``path``), key part, argument or datatype rule (without).
+
+    Sources (at most one): ``from``, ``value``, ``format``, ``ref``, ``refs``; with none, the rule works
+    on the current value (inside a datatype template or an ``elements`` block).
+    """
+
+    path: str | None = None
+    from_: str | None = Field(default=None, alias="from")
+    value: Any = None
+    format: str | None = None
+    ref: str | None = None
+    refs: str | None = None
+    scope: Literal["up", "group", "own"] = "up"
+    repeat: Literal["first", "all"] | None = None
+    where: Condition | None = None
+    prefer: Condition | None = None
+    type: str | None = None
+    table: str | None = None
+    args: dict[str, ValueSpec] | None = None
+    elements: list[ValueSpec] | None = None
+    require: list[str] = Field(default_factory=list)
+    join: str | None = None
+    when: Condition | None = None
+    required: bool = False
+    unique: bool = False
+    optional: bool = False
+    comment: str | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> ValueSpec:
+        sources = [n for n in ("from_", "format", "ref", "refs") if getattr(self, n) is not None]
+        if "value" in self.model_fields_set:
+            sources.append("value")
+        if len(sources) > 1:
+            raise ValueError("a rule takes one source: " + ", ".join(s.rstrip("_") for s in sources))
+        if (self.ref or self.refs or "value" in self.model_fields_set) and (self.type or self.table or self.elements):
+            raise ValueError("'value', 'ref' and 'refs' take no 'type', 'table' or 'elements'")
+        if self.elements is not None and self.type:
+            raise ValueError("'elements' builds the value itself; it takes no 'type'")
+        if self.require and self.elements is None:
+            raise ValueError("'require' is for rules with 'elements'")
+        return self
+
+
+class ResourceTemplate(TemplateModel):
+    """``resource/<Name>.yaml``: the fields of one segment (and segments near it) → one FHIR resource."""
+
+    resource: str
+    description: str | None = None
+    segment: str
+    id: list[list[ValueSpec]]
+    elements: list[ValueSpec]
+
+    @model_validator(mode="after")
+    def _source(self) -> ResourceTemplate:
+        if not SEGMENT_RE.match(self.segment):
+            raise ValueError(f"'segment' must be a segment id such as PID, not {self.segment!r}")
+        if not self.id or any(not alternative for alternative in self.id):
+            raise ValueError("'id' lists one or more keys, each a non-empty list of parts")
+        return self
+
+
+class ResourceRule(TemplateModel):
+    """One entry of a message template's ``resources``."""
+
+    name: str
+    template: str
+    for_: str = Field(alias="for")
+    when: Condition | None = None
+    required: bool = False
+    elements: list[ValueSpec] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _name(self) -> ResourceRule:
+        if not re.match(r"^[a-z][A-Za-z0-9_]*$", self.name):
+            raise ValueError(f"resource names are lower camel case identifiers, not {self.name!r}")
+        return self
+
+
+class MessageTemplate(TemplateModel):
+    """``message/<STRUCTURE>.yaml``: the segment grammar of a structure and the resources it produces."""
+
+    message: str
+    description: str | None = None
+    events: list[str] | None = None
+    structure: list[Any]
+    resources: list[ResourceRule]
+
+
+class DatatypeTemplate(TemplateModel):
+    """``datatype/<Name>.yaml``: a v2 data type → a FHIR data type, by ``elements`` or by ``rules``."""
+
+    datatype: str
+    fhir: str
+    description: str | None = None
+    elements: list[ValueSpec] | None = None
+    rules: list[ValueSpec] | None = None
+    require: list[str] = Field(default_factory=list)
+    finish: str | None = None
+
+    @model_validator(mode="after")
+    def _body(self) -> DatatypeTemplate:
+        if (self.elements is None) == (self.rules is None):
+            raise ValueError("a datatype template has either 'elements' (a complex FHIR type) or 'rules' (a primitive)")
+        for rule in self.rules or []:
+            if rule.path is not None:
+                raise ValueError("'rules' produce the value itself; they take no 'path'")
+        return self
+
+
+class TableEntry(TemplateModel):
+    code: str
+    display: str | None = None
+    system: str | None = None
+    alias: bool = False  # a spelling seen in the wild, not a code of the table's source system
+
+
+class TablePattern(TemplateModel):
+    match: str
+    code: str
+    display: str | None = None
+    system: str | None = None
+
+    @model_validator(mode="after")
+    def _regex(self) -> TablePattern:
+        try:
+            re.compile(self.match)
+        except re.error as exc:
+            raise ValueError(f"'match' is not a valid regular expression: {exc}") from None
+        return self
+
+
+class TerminologyTable(TemplateModel):
+    """``terminology/<name>.yaml``: source codes → target codes, the source kept beside the translation."""
+
+    table: str
+    description: str | None = None
+    source_system: str | None = None
+    target_system: str | None = None
+    ignore_case: bool = False
+    unmapped: Literal["keep", "default", "omit"] = "keep"
+    default: str | None = None
+    codes: dict[str, str | TableEntry] = Field(default_factory=dict)
+    patterns: list[TablePattern] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _default(self) -> TerminologyTable:
+        if self.unmapped == "default" and self.default is None:
+            raise ValueError("unmapped: default needs a 'default' code")
+        if self.ignore_case:
+            seen: dict[str, str] = {}
+            for source, entry in self.codes.items():
+                target = entry if isinstance(entry, str) else entry.code
+                other = seen.setdefault(source.upper(), target)
+                if other != target:
+                    raise ValueError(f"with ignore_case, {source!r} collides with another code mapped to {other!r}")
+        return self

@@ -1,0 +1,129 @@
+"""Terminology tables compiled to dict lookups: a source code → a target coding.
+
+A table is data (``mappings/terminology/<name>.yaml``). What a lookup returns depends on the FHIR element
+it fills: a ``code`` (``gender``), a ``Coding`` (``Encounter.class``), a ``CodeableConcept`` (the
+translation first, then the sender's original coding, so nothing the sender said is lost), or a plain
+string for tables that translate names (``coding-systems``: ``LN`` → ``http://loinc.org``).
+
+``unmapped`` says what happens to a code that is not in the table: ``keep`` (the code is kept: as the
+``text`` of a CodeableConcept, as a ``Coding`` without a system, or as the code itself), ``default`` (the
+table's ``default`` code), or ``omit``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from hub.mapping.templates import TableEntry, TerminologyTable
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    code: str
+    display: str | None
+    system: str | None
+
+    def coding(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        if self.system:
+            out["system"] = self.system
+        out["code"] = self.code
+        if self.display:
+            out["display"] = self.display
+        return out
+
+
+class Table:
+    """A compiled terminology table."""
+
+    __slots__ = (
+        "name",
+        "source_system",
+        "target_system",
+        "ignore_case",
+        "unmapped",
+        "default",
+        "_codes",
+        "_patterns",
+        "_aliases",
+    )
+
+    def __init__(self, model: TerminologyTable) -> None:
+        self.name = model.table
+        self.source_system = model.source_system
+        self.target_system = model.target_system
+        self.ignore_case = model.ignore_case
+        self.unmapped = model.unmapped
+        codes: dict[str, Target] = {}
+        aliases: set[str] = set()
+        for source, entry in model.codes.items():
+            key = source.upper() if model.ignore_case else source
+            codes[key] = self._target(entry)
+            if isinstance(entry, TableEntry) and entry.alias:
+                aliases.add(key)
+        self._codes = codes
+        self._aliases = frozenset(aliases)
+        self._patterns = [
+            (re.compile(p.match, re.IGNORECASE if model.ignore_case else 0), p.code, p.display, p.system)
+            for p in model.patterns
+        ]
+        self.default: Target | None = None
+        if model.default is not None:
+            self.default = codes.get(model.default.upper() if model.ignore_case else model.default) or Target(
+                model.default, None, model.target_system
+            )
+
+    def _target(self, entry: str | TableEntry) -> Target:
+        if isinstance(entry, str):
+            return Target(entry, None, self.target_system)
+        return Target(entry.code, entry.display, entry.system or self.target_system)
+
+    def targets(self) -> list[Target]:
+        """Every target code the table can produce (for load-time checks against value sets)."""
+        out = list(self._codes.values())
+        if self.default is not None:
+            out.append(self.default)
+        return out
+
+    def source_codes(self) -> frozenset[str]:
+        """The codes the table translates (as written, or upper case for an ``ignore_case`` table)."""
+        return frozenset(self._codes)
+
+    @property
+    def has_patterns(self) -> bool:
+        return bool(self._patterns)
+
+    def lookup(self, code: str) -> Target | None:
+        """The translation of ``code``, or None when it is not in the table (patterns tried after codes)."""
+        key = code.upper() if self.ignore_case else code
+        found = self._codes.get(key)
+        if found is not None:
+            return found
+        for regex, template, display, system in self._patterns:
+            m = regex.fullmatch(code)
+            if m:
+                groups = m.groups()
+                value = template
+                for i, group in enumerate(groups, start=1):
+                    value = value.replace("{" + str(i) + "}", group or "")
+                return Target(value, display, system or self.target_system)
+        return None
+
+    def is_source_code(self, code: str) -> bool:
+        """True when ``code`` is listed as a code of the source system (not a pattern, not an alias)."""
+        key = code.upper() if self.ignore_case else code
+        return self.source_system is not None and key in self._codes and key not in self._aliases
+
+    def contains(self, code: str) -> bool:
+        return self.lookup(code) is not None
+
+    def resolve(self, code: str) -> Target | None:
+        """The translation, or the table's answer for an unmapped code (``default``), or None."""
+        found = self.lookup(code)
+        if found is not None:
+            return found
+        if self.unmapped == "default":
+            return self.default
+        return None
