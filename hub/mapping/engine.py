@@ -187,9 +187,18 @@ class Converter:
         return cls(messages, mappings_dir)
 
     # Queries ---------------------------------------------------------------------------------------
-    def supports(self, structure: str) -> bool:
-        """True when a message template exists for ``structure`` (``ADT_A01``, ``ORU_R01`` …)."""
-        return structure in self._messages
+    def supports(self, structure: str, event: str | None = None) -> bool:
+        """True when a message template exists for ``structure`` (``ADT_A01``, ``ORU_R01`` …).
+
+        Args:
+            structure: the message structure.
+            event: also require that the template maps this trigger event (a template may name the events
+                it maps, e.g. ADT_A21 leaves A29 out).
+        """
+        compiled = self._messages.get(structure)
+        if compiled is None:
+            return False
+        return event is None or compiled.events is None or event.upper() in compiled.events
 
     @property
     def structures(self) -> list[str]:
