@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -77,6 +78,7 @@ _OVERSIZE_HEADER_BYTES = 65_536
 # broker outage must not grow the process without bound.
 _MAX_PENDING_NOTIFICATIONS = 100_000
 _TRANSIENT_ERRORS = (OperationalError, InterfaceError)
+_NOTIFY_FAILURE_LOG_INTERVAL = 10.0  # seconds between two reports of on_stored failures
 
 Key = tuple[str, str, str]
 
@@ -234,6 +236,8 @@ class Ingestor:
         self._closed = False
         self._writer_conn: Connection | None = None
         self._waiting_puts = 0
+        self._notify_failures = 0
+        self._notify_failure_logged = float("-inf")
         self.stats = IngestStats()
 
     # Lifecycle ------------------------------------------------------------------------------------
@@ -521,11 +525,19 @@ class Ingestor:
         try:
             self._on_stored(ids)
         except Exception as exc:
-            log.warning(
-                "on_stored failed for %d stored messages (%s); the sweeper will enqueue them",
-                len(ids),
-                type(exc).__name__,
-            )
+            # A broker outage fails every batch: say so once per interval, with how many were missed.
+            self._notify_failures += len(ids)
+            now = time.monotonic()
+            if now - self._notify_failure_logged >= _NOTIFY_FAILURE_LOG_INTERVAL:
+                log.warning(
+                    "on_stored failed for %d stored messages since the last report (%s: %.200s); "
+                    "the sweeper will enqueue them",
+                    self._notify_failures,
+                    type(exc).__name__,
+                    exc,
+                )
+                self._notify_failures = 0
+                self._notify_failure_logged = now
 
     # The database (worker thread) ----------------------------------------------------------------
     #

@@ -183,7 +183,7 @@ def test_sender_default_charset(settings, acks):
     assert result.codec == "gb18030" and acks.msa(result.data, "gb18030") == ("AA", "GB3")
 
 
-def test_on_stored_runs_off_the_event_loop_and_its_failure_never_spoils_an_aa(settings, acks):
+def test_on_stored_runs_off_the_event_loop_and_its_failure_never_spoils_an_aa(settings, acks, caplog):
     threads: list[str] = []
 
     def broken(ids):
@@ -197,8 +197,11 @@ def test_on_stored_runs_off_the_event_loop_and_its_failure_never_spoils_an_aa(se
         results = [await ingestor.receive_ack(adt_a01(f"N{i}").encode(), transport="mllp") for i in range(3)]
         return loop_thread, results
 
-    loop_thread, results = run_async(ingestor, go)
+    with caplog.at_level("WARNING", logger="hub.hl7.ingest"):
+        loop_thread, results = run_async(ingestor, go)
     assert [acks.msa(r.data)[0] for r in results] == ["AA"] * 3
+    reports = [r.getMessage() for r in caplog.records if "on_stored failed" in r.getMessage()]
+    assert len(reports) == 1 and "broker down" in reports[0]  # one report per interval, not one per batch
     assert threads and all(name != loop_thread and name.startswith("hub-ingest-notify") for name in threads)
     assert len(rows(settings)) == 3
     # receive_sync has the same rule
