@@ -256,7 +256,10 @@ class Compiler:
             resolved = self.resolve_path(owner, spec.path, unit, spec)
         steps, target = resolved
         element_path = spec.path or target.name
-        source = parse_path(spec.from_) if spec.from_ and not spec.from_[0].isdigit() else None
+        source = None
+        if spec.from_ is not None:
+            parsed = self.path(spec.from_, unit, spec, relative_ok)
+            source = None if parsed.is_relative else parsed
         error_fn = None
         if source is not None and not source.is_relative:
             src = source
