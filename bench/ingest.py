@@ -323,12 +323,18 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=1000.0, help="the fixed offered rate, msg/s")
     parser.add_argument("--batch-wait-ms", type=float, help="override ingest_batch_wait_ms")
     parser.add_argument("--batch-max", type=int, help="override ingest_batch_max")
+    parser.add_argument("--switch-interval", type=float, help="sys.setswitchinterval for the hub process (s)")
     args = parser.parse_args()
     if args.client:
         print(json.dumps(asyncio.run(_client_main(json.loads(args.client)))))
         return
     kinds = ["sqlite", "postgres"] if args.db == "both" else [args.db]
-    print(f"bench/ingest.py on {os.cpu_count()} CPUs, Python {sys.version.split()[0]}")
+    if args.switch_interval is not None:
+        sys.setswitchinterval(args.switch_interval)
+    print(
+        f"bench/ingest.py on {os.cpu_count()} CPUs, Python {sys.version.split()[0]},"
+        f" GIL switch interval {sys.getswitchinterval() * 1000:g} ms"
+    )
     with tempfile.TemporaryDirectory(prefix="hub-bench-") as tmp:
         for kind in kinds:
             asyncio.run(_bench_database(kind, args.database_url, args, Path(tmp)))
