@@ -3,22 +3,43 @@
 A closure per rule costs four or five Python calls before any work is done (check the target, evaluate the
 condition, get the source, convert, set); a resource with fifty rules, most of whose fields are empty,
 spends its time in calls. So the rules of one object are written out as the straight-line body of one
-function, compiled once at load with :func:`compile`/``exec``: the current value is split into components
-once, a rule whose source is empty costs a list index and a test, and only real conversions call out (to
-the built-in, table and datatype closures that :mod:`hub.mapping.compiler` made, passed in by name).
+function, compiled once at load with :func:`compile`/``exec``:
 
-The generated source is kept on the function (``__source__``) for debugging; no template text ever
-reaches it as code: names of elements are written with :func:`repr`, everything else is a closure.
+* the current value is split into components once; a rule whose source is empty costs an index and a test;
+* text, codes and table lookups are done in line (string methods and one dict lookup, no calls);
+* a datatype is a generated function of its own, called directly with the component's text;
+* only the rest (dates, numbers, composites) calls out, to the closures that :mod:`hub.mapping.compiler`
+  made and passed in by name.
+
+The generated source is kept on each function (``__source__``) for debugging. No template text reaches it as
+code: element names and codes are written with :func:`repr`, everything else is passed in by name.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from hub.errors import ConversionError
-from hub.mapping.runtime import Ctx, current_item, field_items
+from hub.hl7.er7 import unescape
+from hub.mapping.builtins import fhir_code, fhir_string
+from hub.mapping.runtime import Ctx, current_item, deep_copy, field_items, leaf
+
+# How a conversion can be written in line instead of called:
+#   ("string",) / ("code",)                      the leaf as text or as a code
+#   ("table", mapping, ignore_case, fallback)   a code looked up; fallback: ("default", code) | ("keep",) | ("omit",)
+#   ("direct", build)                           a generated datatype builder: build(ctx, raw, level)
+Hint = tuple[Any, ...]
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def hint(conv: F, value: Hint) -> F:
+    """Mark a conversion closure with the way codegen may write it in line."""
+    conv.hint = value  # type: ignore[attr-defined]
+    return conv
 
 
 @dataclass(slots=True)
@@ -32,15 +53,17 @@ class RulePlan:
     required: bool
     # Exactly one of the three ways to get values:
     relative: tuple[int, int | None] | None = None  # (component, subcomponent) of the current value, 0-based
+    current: bool = False  # the current value itself (a rule without a source in a datatype or elements block)
     getter: Callable[..., Any] | None = None  # items from an absolute path (or the current value)
     values: Callable[..., list[Any]] | None = None  # a full value function (constants, formats, references …)
     conv: Callable[..., Any] | None = None  # item → value, with relative/getter
     when: Callable[..., bool] | None = None
-    # (segment, field, component, subcomponent) of an absolute path, read inline when the current segment
-    # is that segment (the getter is the fallback for other segments)
-    own: tuple[str, int, int | None, int | None] | None = None
     error: Callable[[Ctx, ValueError], ConversionError] | None = None  # wraps a ValueError with a location
     missing: Callable[[Ctx], ConversionError] | None = None  # for required rules
+    # (segment, field, component, subcomponent) of an absolute path, read in line when the current segment
+    # is that segment (the getter is the fallback for other segments)
+    own: tuple[str, int, int | None, int | None] | None = None
+    enum: frozenset[str] | None = None  # the codes a required binding allows (others are dropped)
 
 
 @dataclass(slots=True)
@@ -59,10 +82,10 @@ class _Writer:
         self.lines.append("    " * indent + text)
 
 
-def _container_expr(w: _Writer, indent: int, steps: list[str], create: bool) -> tuple[str, int]:
-    """Emit code that puts the dict holding the last step into ``_c``; returns (name, indent)."""
+def _container(w: _Writer, indent: int, steps: list[str], create: bool) -> str:
+    """Emit code that puts the dict holding the last step into ``_c``; returns its name."""
     if not steps[:-1]:
-        return "out", indent
+        return "out"
     w.emit(indent, "_c = out")
     for step in steps[:-1]:
         if create:
@@ -72,11 +95,15 @@ def _container_expr(w: _Writer, indent: int, steps: list[str], create: bool) -> 
             w.emit(indent, "_c = _n")
         else:
             w.emit(indent, f"_c = _c.get({step!r}) if _c is not None else None")
-    return "_c", indent
+    return "_c"
 
 
 def _emit_set(w: _Writer, indent: int, plan: RulePlan, value: str) -> None:
-    target, indent = _container_expr(w, indent, plan.steps, create=True)
+    if plan.enum is not None:
+        allowed = w.name("ENUM", plan.enum)
+        w.emit(indent, f"if {value} in {allowed}:")
+        indent += 1
+    target = _container(w, indent, plan.steps, create=True)
     last = plan.steps[-1]
     if plan.is_list:
         w.emit(indent, f"_l = {target}.get({last!r})")
@@ -91,20 +118,93 @@ def _emit_set(w: _Writer, indent: int, plan: RulePlan, value: str) -> None:
         w.emit(indent, f"{target}[{last!r}] = {value}")
 
 
+def _emit_text(w: _Writer, indent: int, raw: str, level: str | None, kind: str) -> int:
+    """Emit code reading the leaf ``raw`` (at ``level``; None = already a leaf) into ``_t`` as text or code.
+
+    Returns the indent inside ``if _t:``.
+    """
+    w.emit(indent, f"_t = {raw}")
+    if level is not None:
+        # leaf(): the first component and subcomponent, the HL7 null as empty, escapes resolved, trimmed
+        if level not in ("1", "2", "nl"):
+            w.emit(indent, f"if {level} < 1:")
+            w.emit(indent + 1, "_k = _t.find(env.comp)")
+            w.emit(indent + 1, "if _k >= 0:")
+            w.emit(indent + 2, "_t = _t[:_k]")
+        if level != "2":
+            w.emit(indent, f"if {level} < 2:")
+            w.emit(indent + 1, "_k = _t.find(env.sub)")
+            w.emit(indent + 1, "if _k >= 0:")
+            w.emit(indent + 2, "_t = _t[:_k]")
+        w.emit(indent, "if _t == '\"\"':")
+        w.emit(indent + 1, "_t = ''")
+        w.emit(indent, "elif env.esc in _t:")
+        w.emit(indent + 1, "_t = unescape(_t, env.delims)")
+        w.emit(indent, "_t = _t.strip()")
+    w.emit(indent, "if _t:")
+    indent += 1
+    if kind == "code":
+        w.emit(indent, "_t = ' '.join(_t.split())")
+    else:
+        w.emit(indent, "if not _t.isprintable():")
+        w.emit(indent + 1, "_t = fhir_string(_t) or ''")
+    w.emit(indent, "if _t:")
+    return indent + 1
+
+
+def _emit_convert(w: _Writer, indent: int, plan: RulePlan, raw: str, level: str, item: str) -> None:
+    """Emit the conversion of one item (text ``raw`` at ``level``; ``item`` the tuple expression) and the set."""
+    conv = plan.conv
+    how: Hint | None = getattr(conv, "hint", None)
+    if how is not None and how[0] in ("string", "code"):
+        inner = _emit_text(w, indent, raw, level, how[0])
+        _emit_set(w, inner, plan, "_t")
+        if not plan.is_list:
+            w.emit(inner, "_done = True")
+        return
+    if how is not None and how[0] == "table":
+        _kind, mapping, ignore_case, fallback = how
+        table = w.name("TBL", mapping)
+        inner = _emit_text(w, indent, raw, level, "code")
+        w.emit(inner, f"_x = {table}.get(_t.upper() if {ignore_case!r} else _t)")
+        if fallback[0] == "default":
+            w.emit(inner, "if _x is None:")
+            w.emit(inner + 1, f"_x = {fallback[1]!r}")
+        elif fallback[0] == "keep":
+            w.emit(inner, "if _x is None:")
+            w.emit(inner + 1, "_x = _t")
+        elif fallback[0] == "call":
+            slow = w.name("C", conv)
+            w.emit(inner, "if _x is None:")
+            w.emit(inner + 1, f"_x = {slow}(ctx, {item}, None)")
+        w.emit(inner, "if _x is not None:")
+        _emit_set(w, inner + 1, plan, "_x")
+        if not plan.is_list:
+            w.emit(inner + 1, "_done = True")
+        return
+    if how is not None and how[0] == "direct":
+        build = w.name("D", how[1])
+        w.emit(indent, f"_x = {build}(ctx, {raw}, {level})")
+    else:
+        name = w.name("C", conv)
+        w.emit(indent, f"_x = {name}(ctx, {item}, None)")
+    w.emit(indent, "if _x is not None:")
+    _emit_set(w, indent + 1, plan, "_x")
+    if not plan.is_list:
+        w.emit(indent + 1, "_done = True")
+
+
 def _emit_rule(w: _Writer, plan: RulePlan) -> None:
     indent = 1
     last = plan.steps[-1]
     if not plan.is_list:
         # A single-valued element already set (or another variant of its choice) is left alone: the
         # first rule that yields a value wins, later rules are fallbacks.
-        holder, _ = _container_expr(w, indent, plan.steps, create=False)
+        holder = _container(w, indent, plan.steps, create=False)
         tests = " and ".join(f"{key!r} not in {holder}" for key in plan.choice or (last,))
-        if holder == "out":
-            w.emit(indent, f"if {tests}:")
-        else:
-            w.emit(indent, f"if _c is None or ({tests}):")
+        w.emit(indent, f"if {tests}:" if holder == "out" else f"if _c is None or ({tests}):")
         indent += 1
-    body_start = len(w.lines)
+    start = len(w.lines)
     if plan.error is not None:
         w.emit(indent, "try:")
         indent += 1
@@ -117,113 +217,205 @@ def _emit_rule(w: _Writer, plan: RulePlan) -> None:
         else:
             w.emit(indent, "if _vals:")
             _emit_set(w, indent + 1, plan, "_vals[0]")
+    elif plan.current:
+        w.emit(indent, "if raw is not None:")
+        w.emit(indent + 1, "if raw and raw != '\"\"':")
+        inner = indent + 2
+        if plan.when is not None:
+            cond = w.name("W", plan.when)
+            w.emit(inner, f"if {cond}(ctx, raw, level):")
+            inner += 1
+        _emit_convert(w, inner, plan, "raw", "level", "(cseg, raw, level)")
+        w.emit(indent, "elif cseg is not None:")
+        # the current segment as a whole (an 'elements' block over the segment): only a closure handles it
+        whole = w.name("C", plan.conv)
+        inner = indent + 1
+        if plan.when is not None:
+            cond = w.name("W", plan.when)
+            w.emit(inner, f"if {cond}(ctx, raw, level):")
+            inner += 1
+        w.emit(inner, f"_x = {whole}(ctx, (cseg, None, 0), None)")
+        w.emit(inner, "if _x is not None:")
+        _emit_set(w, inner + 1, plan, "_x")
+    elif plan.relative is not None:
+        comp, sub = plan.relative
+        w.emit(indent, f"_v = parts[{comp}] if n > {comp} else ''")
+        level = "nl"
+        if sub is not None:
+            w.emit(indent, "if _v and nl == 1:")
+            w.emit(indent + 1, "_w = _v.split(env.sub)")
+            w.emit(indent + 1, f"_v = _w[{sub}] if len(_w) > {sub} else ''")
+            if sub:
+                w.emit(indent, "elif nl > 1:")
+                w.emit(indent + 1, "_v = ''")
+            level = "2"
+        w.emit(indent, "if _v and _v != '\"\"':")
+        inner = indent + 1
+        if plan.when is not None:
+            cond = w.name("W", plan.when)
+            w.emit(inner, f"if {cond}(ctx, raw, level):")
+            inner += 1
+        _emit_convert(w, inner, plan, "_v", level, f"(cseg, _v, {level})")
     else:
-        conv = w.name("C", plan.conv)
-        inner = indent
-        if plan.relative is not None:
-            comp, sub = plan.relative
-            w.emit(indent, f"_v = parts[{comp}] if n > {comp} else ''")
-            if sub is not None:
-                w.emit(indent, "if _v and nl == 1:")
-                w.emit(indent + 1, "_w = _v.split(env.sub)")
-                w.emit(indent + 1, f"_v = _w[{sub}] if len(_w) > {sub} else ''")
-                if sub:
-                    w.emit(indent, "elif nl > 1:")
-                    w.emit(indent + 1, "_v = ''")
-                w.emit(indent, "if _v and _v != '\"\"':")
-                item_level = "2"
-            else:
-                w.emit(indent, "if _v and _v != '\"\"':")
-                item_level = "nl"
-            inner = indent + 1
-            if plan.when is not None:
-                cond = w.name("W", plan.when)
-                w.emit(inner, f"if {cond}(ctx, raw, level):")
-                inner += 1
-            w.emit(inner, f"_x = {conv}(ctx, (cseg, _v, {item_level}), None)")
-            w.emit(inner, "if _x is not None:")
-            _emit_set(w, inner + 1, plan, "_x")
+        assert plan.getter is not None
+        getter = w.name("G", plan.getter)
+        if plan.own is not None:
+            segname, fieldno, own_comp, own_sub = plan.own
+            w.emit(indent, f"if sname == {segname!r}:")
+            w.emit(indent + 1, f"_r = sfields[{fieldno}] if nsf > {fieldno} else ''")
+            w.emit(indent + 1, f"_items = field_items(env, cseg, _r, {own_comp!r}, {own_sub!r}) if _r else ()")
+            w.emit(indent, "else:")
+            w.emit(indent + 1, f"_items = {getter}(ctx, raw, level)")
         else:
-            assert plan.getter is not None
-            getter = w.name("G", plan.getter)
-            if plan.own is not None:
-                segname, fieldno, own_comp, own_sub = plan.own
-                w.emit(indent, f"if sname == {segname!r}:")
-                w.emit(indent + 1, f"_r = sfields[{fieldno}] if nsf > {fieldno} else ''")
-                w.emit(indent + 1, f"_items = field_items(env, cseg, _r, {own_comp!r}, {own_sub!r}) if _r else ()")
-                w.emit(indent, "else:")
-                w.emit(indent + 1, f"_items = {getter}(ctx, raw, level)")
-            else:
-                w.emit(indent, f"_items = {getter}(ctx, raw, level)")
-            test = "_items"
-            if plan.when is not None:
-                cond = w.name("W", plan.when)
-                test = f"_items and {cond}(ctx, raw, level)"
-            w.emit(indent, f"if {test}:")
-            w.emit(indent + 1, "for _it in _items:")
-            w.emit(indent + 2, f"_x = {conv}(ctx, _it, None)")
-            w.emit(indent + 2, "if _x is not None:")
-            _emit_set(w, indent + 3, plan, "_x")
-            if not plan.is_list:
-                w.emit(indent + 3, "break")
+            w.emit(indent, f"_items = {getter}(ctx, raw, level)")
+        test = "_items"
+        if plan.when is not None:
+            cond = w.name("W", plan.when)
+            test = f"_items and {cond}(ctx, raw, level)"
+        w.emit(indent, f"if {test}:")
+        w.emit(indent + 1, "_done = False")
+        w.emit(indent + 1, "for _it in _items:")
+        loop = indent + 2
+        if not plan.is_list:
+            w.emit(loop, "if _done:")
+            w.emit(loop + 1, "break")
+        w.emit(loop, "if _it[1] is None:")
+        # a whole segment (a rule with 'elements' over segments): only a closure handles it
+        whole = w.name("C", plan.conv)
+        w.emit(loop + 1, f"_x = {whole}(ctx, _it, None)")
+        w.emit(loop + 1, "if _x is not None:")
+        _emit_set(w, loop + 2, plan, "_x")
+        if not plan.is_list:
+            w.emit(loop + 2, "_done = True")
+        w.emit(loop + 1, "continue")
+        _emit_convert(w, loop, plan, "_it[1]", "_it[2]", "_it")
     if plan.error is not None:
         indent -= 1
         err = w.name("E", plan.error)
         w.emit(indent, "except ValueError as _e:")
         w.emit(indent + 1, f"raise {err}(ctx, _e) from None")
-    if len(w.lines) == body_start:  # pragma: no cover - every plan emits something
+    if len(w.lines) == start:  # pragma: no cover - every plan emits something
         w.emit(indent, "pass")
     if plan.required:
         miss = w.name("M", plan.missing)
-        holder, _ = _container_expr(w, 1, plan.steps, create=False)
+        holder = _container(w, 1, plan.steps, create=False)
         if plan.is_list:
-            if holder == "out":
-                w.emit(1, f"if not out.get({last!r}):")
-            else:
-                w.emit(1, f"if {holder} is None or not {holder}.get({last!r}):")
+            w.emit(1, f"if not out.get({last!r}):" if holder == "out" else f"if _c is None or not _c.get({last!r}):")
         else:
             tests = " and ".join(f"{key!r} not in {holder}" for key in plan.choice or (last,))
-            w.emit(1, f"if {holder} is None or ({tests}):" if holder != "out" else f"if {tests}:")
+            w.emit(1, f"if {tests}:" if holder == "out" else f"if _c is None or ({tests}):")
         w.emit(2, f"raise {miss}(ctx)")
 
 
 Fill = Callable[[dict[str, Any], Ctx, "str | None", int], None]
+Build = Callable[[Ctx, "str | None", int], Any]
+
+_MISS = object()
+
+
+def _prologue(w: _Writer, plans: list[RulePlan], indent: int) -> None:
+    w.emit(indent, "env = ctx.env")
+    w.emit(indent, "cseg = ctx.seg")
+    if any(p.own is not None for p in plans):
+        w.emit(indent, "if cseg is not None:")
+        w.emit(indent + 1, "sname = cseg.name")
+        w.emit(indent + 1, "sfields = cseg.fields")
+        w.emit(indent + 1, "nsf = len(sfields)")
+        w.emit(indent, "else:")
+        w.emit(indent + 1, "sname = None")
+    if any(p.relative is not None for p in plans):
+        # The current value split once into its components (subcomponents below the field level).
+        w.emit(indent, "if raw is None:")
+        w.emit(indent + 1, "parts = ()")
+        w.emit(indent, "elif level == 0:")
+        w.emit(indent + 1, "parts = raw.split(env.comp)")
+        w.emit(indent, "elif level == 1:")
+        w.emit(indent + 1, "parts = raw.split(env.sub)")
+        w.emit(indent, "else:")
+        w.emit(indent + 1, "parts = (raw,)")
+        w.emit(indent, "n = len(parts)")
+        w.emit(indent, "nl = level + 1 if level < 2 else 2")
+
+
+def _compile(w: _Writer, name: str, label: str) -> Any:
+    source = "\n".join(w.lines) + "\n"
+    namespace: dict[str, Any] = dict(w.names)
+    namespace.update(
+        current_item=current_item,
+        field_items=field_items,
+        leaf=leaf,
+        unescape=unescape,
+        fhir_string=fhir_string,
+        fhir_code=fhir_code,
+        deep_copy=deep_copy,
+        MISS=_MISS,
+    )
+    code = compile(source, f"<mapping {label}>", "exec")
+    exec(code, namespace)  # noqa: S102 - our own generated code; template text appears only as repr() literals
+    function = namespace[name]
+    function.__source__ = source
+    return function
 
 
 def generate(plans: list[RulePlan], label: str) -> Fill:
     """One function ``fill(out, ctx, raw, level)`` that applies the rules in order to ``out``."""
     w = _Writer()
     w.emit(0, "def fill(out, ctx, raw, level):")
-    w.emit(1, "env = ctx.env")
-    w.emit(1, "cseg = ctx.seg")
-    if any(p.own is not None for p in plans):
-        w.emit(1, "if cseg is not None:")
-        w.emit(2, "sname = cseg.name")
-        w.emit(2, "sfields = cseg.fields")
-        w.emit(2, "nsf = len(sfields)")
-        w.emit(1, "else:")
-        w.emit(2, "sname = None")
-    if any(p.relative is not None for p in plans):
-        # The current value split once into its components (subcomponents below the field level).
-        w.emit(1, "if raw is None:")
-        w.emit(2, "parts = ()")
-        w.emit(1, "elif level == 0:")
-        w.emit(2, "parts = raw.split(env.comp)")
-        w.emit(1, "elif level == 1:")
-        w.emit(2, "parts = raw.split(env.sub)")
-        w.emit(1, "else:")
-        w.emit(2, "parts = (raw,)")
-        w.emit(1, "n = len(parts)")
-        w.emit(1, "nl = level + 1 if level < 2 else 2")
+    _prologue(w, plans, 1)
     for plan in plans:
         _emit_rule(w, plan)
     w.emit(1, "return None")
-    source = "\n".join(w.lines) + "\n"
-    namespace: dict[str, Any] = dict(w.names)
-    namespace["current_item"] = current_item
-    namespace["field_items"] = field_items
-    code = compile(source, f"<mapping {label}>", "exec")
-    exec(code, namespace)  # noqa: S102 - our own generated code; template text appears only as repr() literals
-    fill: Fill = namespace["fill"]
-    fill.__source__ = source  # type: ignore[attr-defined]
+    fill: Fill = _compile(w, "fill", label)
     return fill
+
+
+def generate_builder(
+    plans: list[RulePlan],
+    label: str,
+    *,
+    require: tuple[str, ...] = (),
+    finish: Callable[[dict[str, Any], Ctx], Any] | None = None,
+    memo: str | None = None,
+    slot: str | None = None,
+) -> Build:
+    """One function ``build(ctx, raw, level)`` that makes a new value from the rules.
+
+    Args:
+        plans: the rules.
+        label: for tracebacks.
+        require: keys without which the object is no value (None).
+        finish: a finisher applied to the object.
+        memo: a key under which results are kept per message (the same text gives the same value).
+        slot: for a primitive datatype, the one key the rules fill; its value is the result.
+    """
+    w = _Writer()
+    w.emit(0, "def build(ctx, raw, level):")
+    if memo is not None:
+        key = w.name("MK", memo)
+        w.emit(1, "if raw is not None:")
+        w.emit(2, f"_mk = ({key}, raw, level)")
+        w.emit(2, "_hit = ctx.env.memo.get(_mk, MISS)")
+        w.emit(2, "if _hit is not MISS:")
+        w.emit(3, "return deep_copy(_hit) if type(_hit) is dict or type(_hit) is list else _hit")
+    w.emit(1, "out = {}")
+    _prologue(w, plans, 1)
+    for plan in plans:
+        _emit_rule(w, plan)
+    if slot is not None:
+        w.emit(1, f"result = out.get({slot!r})")
+    else:
+        w.emit(1, "result = out or None")
+        if require:
+            tests = " or ".join(f"{key!r} not in out" for key in require)
+            w.emit(1, f"if result is not None and ({tests}):")
+            w.emit(2, "result = None")
+        if finish is not None:
+            fin = w.name("FIN", finish)
+            w.emit(1, "if result is not None:")
+            w.emit(2, f"result = {fin}(result, ctx)")
+    if memo is not None:
+        w.emit(1, "if raw is not None:")
+        w.emit(2, "ctx.env.memo[_mk] = result")
+    w.emit(1, "return result")
+    build: Build = _compile(w, "build", label)
+    return build

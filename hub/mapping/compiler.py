@@ -21,8 +21,8 @@ import fastjsonschema
 
 from hub.errors import ConversionError, MappingTemplateError
 from hub.fhir.validation import validator_for
-from hub.mapping.builtins import BUILTINS, FINISHERS, VALIDATORS, Conv, Finisher, fhir_code, fhir_string
-from hub.mapping.codegen import RulePlan, generate
+from hub.mapping.builtins import BUILTINS, FINISHERS, VALIDATORS, Builtin, Conv, Finisher, fhir_code, fhir_string
+from hub.mapping.codegen import RulePlan, generate, generate_builder, hint
 from hub.mapping.fhirschema import FhirSchema
 from hub.mapping.runtime import (
     Ctx,
@@ -158,6 +158,9 @@ class Compiler:
         assert cond.from_ is not None
         path = self.path(cond.from_, unit, cond, relative_ok)
         getter = compile_getter(path, cond.scope)
+        if path.is_relative and path.subcomponent is None:
+            assert path.component is not None
+            getter = _component_getter(path.component - 1)
         test: Callable[[str], bool]
         if cond.present is not None:
             wanted = cond.present
@@ -234,14 +237,18 @@ class Compiler:
 
     def elements(self, specs: list[ValueSpec], owner: str, unit: Unit, relative_ok: bool) -> list[Applier]:
         """The rules of one object as one generated function (see :mod:`hub.mapping.codegen`)."""
+        plans = self._plans(specs, owner, unit, relative_ok)
+        if not plans:
+            return []
+        return [generate(plans, f"{unit.file} {owner}")]
+
+    def _plans(self, specs: list[ValueSpec], owner: str, unit: Unit, relative_ok: bool) -> list[RulePlan]:
         plans = []
         for spec in specs:
             if spec.path is None:
                 raise self.error(unit, spec, "an element rule needs a 'path'")
             plans.append(self._plan(spec, owner, unit, relative_ok))
-        if not plans:
-            return []
-        return [generate(plans, f"{unit.file} {owner}")]
+        return plans
 
     def _plan(
         self,
@@ -280,6 +287,7 @@ class Compiler:
             required=spec.required,
             error=error_fn,
             missing=missing,
+            enum=target.enum,
         )
         simple = (
             self._is_from(spec)
@@ -308,7 +316,7 @@ class Compiler:
             if path.field is not None and path.segment not in ("MSH", "BHS", "FHS"):
                 plan.own = (path.segment or "", path.field, path.component, path.subcomponent)
         else:
-            plan.getter = current_item
+            plan.current = True
         return plan
 
     def object(
@@ -320,30 +328,22 @@ class Compiler:
         require: list[str],
         finish: Finisher | None,
         model: TemplateModel,
+        memo: str | None = None,
     ) -> ObjectFn:
+        """A generated builder of one complex value (an ``elements`` block, a datatype template)."""
         if self.schema.is_primitive(owner) or owner == ANY:
             raise self.error(unit, model, f"'elements' builds a complex value, but the target is {owner}")
-        fills = self.elements(specs, owner, unit, relative_ok)
-        fill = fills[0] if fills else None
+        plans = self._plans(specs, owner, unit, relative_ok)
         for name in require:
             if self.schema.element(owner, name) is None:
                 raise self.error(unit, model, f"'require' names {name!r}, which {owner} does not have")
-        required = tuple(require)
-
-        def build(ctx: Ctx, raw: str | None, level: int) -> dict[str, Any] | None:
-            obj: dict[str, Any] = {}
-            if fill is not None:
-                fill(obj, ctx, raw, level)
-            if not obj:
-                return None
-            for name in required:
-                if name not in obj:
-                    return None
-            if finish is not None:
-                return finish(obj, ctx)
-            return obj
-
-        return build
+        return generate_builder(
+            plans,
+            f"{unit.file} {owner}",
+            require=tuple(require),
+            finish=finish,
+            memo=memo if memo is not None and unit.context_free else None,
+        )
 
     # Values ----------------------------------------------------------------------------------------
     def value(self, spec: ValueSpec, target: Target, unit: Unit, relative_ok: bool) -> ValueFn:
@@ -553,7 +553,8 @@ class Compiler:
                     return build(Ctx(ctx.env, ctx.node, seg), None, 0)
                 return build(ctx, item[1], item[2])
 
-            return on_segment
+            # a value (not a segment) goes straight to the builder
+            return hint(on_segment, ("direct", build))
         base: Conv | None = None
         base_type: str | None = None
         # Whether the same value always converts to the same result within a message (then the result is
@@ -565,9 +566,7 @@ class Compiler:
                 pure = self._datatype_context_free[spec.type]
             elif spec.type in BUILTINS:
                 builtin = BUILTINS[spec.type]
-                base_type, base = builtin.fhir, builtin.make()
-                if builtin.memo and not spec.args:
-                    base = _memoized(f"b:{builtin.name}", base)
+                base_type, base = builtin.fhir, self._builtin(builtin, bool(spec.args))
             else:
                 raise self.error(unit, spec, f"unknown type {spec.type!r}: not a datatype template nor a built-in")
             if target.type != ANY and not self._compatible(base_type, target.type):
@@ -575,6 +574,20 @@ class Compiler:
         if spec.table is not None:
             table = self.table(spec.table, unit, spec)
             conv = self._table_converter(table, target, base, base_type, unit, spec)
+            if target.type in _STRINGISH or target.type == ANY:
+                # a code looked up in line: one dict lookup (patterns and odd cases call the closure)
+                mapping = {key: t.code for key, t in table.entries().items()}
+                if table.has_patterns:
+                    fallback: tuple[str, ...] = ("call",)
+                elif table.unmapped == "default" and table.default is not None:
+                    fallback = ("default", table.default.code)
+                elif table.unmapped == "keep" and target.type in ("code", "id"):
+                    fallback = ("keep",)
+                elif table.unmapped == "keep":
+                    fallback = ("call",)
+                else:
+                    fallback = ("omit",)
+                return hint(conv, ("table", mapping, table.ignore_case, fallback))
             if pure:
                 conv = _memoized(f"t:{table.name}:{target.type}:{spec.type or ''}", conv)
             return conv
@@ -583,12 +596,21 @@ class Compiler:
             default = BUILTINS.get(_DEFAULT_PRIMITIVE.get(primitive, primitive))
             if default is None:
                 raise self.error(unit, spec, f"{target.name} is a {target.type}: name a 'type' or give 'elements'")
-            base = default.make()
-            if default.memo:
-                base = _memoized(f"b:{default.name}", base)
+            base = self._builtin(default, False)
         if target.enum is not None:
             return _enum_filter(base, target.enum)
         return base
+
+    @staticmethod
+    def _builtin(builtin: Builtin, with_args: bool) -> Conv:
+        conv: Conv = builtin.make()
+        if builtin.name in ("string", "markdown"):
+            return hint(conv, ("string",))
+        if builtin.name == "code":
+            return hint(conv, ("code",))
+        if builtin.memo and not with_args:
+            return _memoized(f"b:{builtin.name}", conv)
+        return conv
 
     def _compatible(self, produced: str, wanted: str) -> bool:
         if produced == wanted:
@@ -714,8 +736,6 @@ class Compiler:
             unit.refs |= here.refs
             if not here.context_free:
                 unit.context_free = False
-        if here.context_free:
-            compiled = (compiled[0], _memoized(name, compiled[1]))
         self._datatype_cache[name] = compiled
         self._datatype_context_free[name] = here.context_free
         self._datatype_refs[name] = set(here.refs)
@@ -725,42 +745,38 @@ class Compiler:
         fhir = template.fhir
         if not self.schema.is_type(fhir):
             raise self.error(unit, template, f"'fhir' must be a FHIR R4 type, not {fhir!r}")
+        memo = f"d:{template.datatype}"
         if template.elements is not None:
             finish: Finisher | None = None
             if template.finish is not None:
                 found = FINISHERS.get(template.finish)
                 if found is None:
-                    raise self.error(
-                        unit, template, f"unknown finisher {template.finish!r} (known: {', '.join(FINISHERS)})"
-                    )
+                    known = ", ".join(FINISHERS)
+                    raise self.error(unit, template, f"unknown finisher {template.finish!r} (known: {known})")
                 factory, needs, _doc = found
                 for table in needs:
                     if table not in self.tables:
                         raise self.error(unit, template, f"finisher {template.finish} needs the table {table!r}")
                 finish = factory(self.table_codes)
-            build = self.object(template.elements, fhir, unit, True, template.require, finish, template)
+            build = self.object(template.elements, fhir, unit, True, template.require, finish, template, memo)
+        else:
+            if template.finish is not None or template.require:
+                raise self.error(unit, template, "'finish' and 'require' are for templates with 'elements'")
+            if not self.schema.is_primitive(fhir):
+                raise self.error(unit, template, f"'rules' make a primitive, but {fhir} is complex; use 'elements'")
+            # The rules fill one slot, first value wins: the same code as a single-valued element.
+            target = Target(fhir, name=template.datatype)
+            plans = [self._plan(rule, fhir, unit, True, (["value"], target)) for rule in template.rules or []]
+            build = generate_builder(
+                plans, f"{unit.file} {template.datatype}", memo=memo if unit.context_free else None, slot="value"
+            )
 
-            def complex_conv(ctx: Ctx, item: Item, _args: dict[str, Any] | None) -> Any:
-                if item[1] is None:
-                    return None
-                return build(ctx, item[1], item[2])
+        def conv(ctx: Ctx, item: Item, _args: dict[str, Any] | None) -> Any:
+            if item[1] is None:
+                return None
+            return build(ctx, item[1], item[2])
 
-            return fhir, complex_conv
-        if template.finish is not None or template.require:
-            raise self.error(unit, template, "'finish' and 'require' are for templates with 'elements'")
-        if not self.schema.is_primitive(fhir):
-            raise self.error(unit, template, f"'rules' make a primitive value, but {fhir} is complex; use 'elements'")
-        # The rules fill one slot, first value wins: the same code as a single-valued element.
-        target = Target(fhir, name=template.datatype)
-        plans = [self._plan(rule, fhir, unit, True, (["value"], target)) for rule in template.rules or []]
-        fill = generate(plans, f"{unit.file} {template.datatype}")
-
-        def primitive_conv(ctx: Ctx, item: Item, _args: dict[str, Any] | None) -> Any:
-            slot: dict[str, Any] = {}
-            fill(slot, ctx, item[1], item[2])
-            return slot.get("value")
-
-        return fhir, primitive_conv
+        return fhir, hint(conv, ("direct", build))
 
     # Keys ------------------------------------------------------------------------------------------
     def key_part(self, spec: ValueSpec, unit: Unit) -> ValueFn:
@@ -784,6 +800,26 @@ class Compiler:
 
 
 _MISS = object()
+
+
+def _component_getter(index: int) -> Getter:
+    """The item of one component of the current value (what compile_getter gives, without its generality)."""
+
+    def component(ctx: Ctx, raw: str | None, level: int) -> list[Item]:
+        if raw is None:
+            return _EMPTY
+        if level == 0:
+            parts = raw.split(ctx.env.comp)
+        elif level == 1:
+            parts = raw.split(ctx.env.sub)
+        else:
+            parts = [raw]
+        value = parts[index] if index < len(parts) else ""
+        if not value or value == '""':
+            return _EMPTY
+        return [(ctx.seg, value, level + 1 if level < 2 else 2)]
+
+    return component
 
 
 def _memoized(name: str, conv: Conv) -> Conv:
@@ -841,7 +877,8 @@ def _enum_filter(conv: Conv, allowed: frozenset[str]) -> Conv:
         value = conv(ctx, item, args)
         return value if value in allowed else None
 
-    return filtered
+    how = getattr(conv, "hint", None)
+    return hint(filtered, how) if how is not None else filtered
 
 
 def _item_ctx(ctx: Ctx, item: Item) -> Ctx:

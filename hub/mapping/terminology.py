@@ -87,6 +87,10 @@ class Table:
             out.append(self.default)
         return out
 
+    def entries(self) -> dict[str, Target]:
+        """Source code (upper case for an ``ignore_case`` table) → translation."""
+        return dict(self._codes)
+
     def source_codes(self) -> frozenset[str]:
         """The codes the table translates (as written, or upper case for an ``ignore_case`` table)."""
         return frozenset(self._codes)
