@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 from hub.errors import ConversionError
 from hub.hl7.er7 import unescape
 from hub.mapping.builtins import fhir_code, fhir_string
-from hub.mapping.runtime import Ctx, current_item, deep_copy, field_items, leaf
+from hub.mapping.runtime import Ctx, current_item, deep_copy, field_items, json_copy, leaf
 
 # How a conversion can be written in line instead of called:
 #   ("string",) / ("code",)                      the leaf as text or as a code
@@ -64,6 +64,8 @@ class RulePlan:
     # is that segment (the getter is the fallback for other segments)
     own: tuple[str, int, int | None, int | None] | None = None
     enum: frozenset[str] | None = None  # the codes a required binding allows (others are dropped)
+    when_tree: tuple[Any, ...] | None = None  # the condition in a form codegen writes in line (else: when())
+    constant: tuple[Any] | None = None  # a constant under a condition: (value,)
 
 
 @dataclass(slots=True)
@@ -194,6 +196,50 @@ def _emit_convert(w: _Writer, indent: int, plan: RulePlan, raw: str, level: str,
         w.emit(indent + 1, "_done = True")
 
 
+def _tree_indexes(tree: tuple[Any, ...], into: set[int]) -> set[int]:
+    kind = tree[0]
+    if kind in ("all", "any"):
+        for part in tree[1]:
+            _tree_indexes(part, into)
+    elif kind == "not":
+        _tree_indexes(tree[1], into)
+    elif kind in ("present", "in", "test"):
+        into.add(tree[1])
+    return into
+
+
+def _tree_expr(w: _Writer, tree: tuple[Any, ...]) -> str:
+    kind = tree[0]
+    if kind == "event":
+        return f"(env.event in {w.name('EV', tree[1])})"
+    if kind == "all":
+        return "(" + " and ".join(_tree_expr(w, part) for part in tree[1]) + ")"
+    if kind == "any":
+        return "(" + " or ".join(_tree_expr(w, part) for part in tree[1]) + ")"
+    if kind == "not":
+        return f"(not {_tree_expr(w, tree[1])})"
+    leaf_var = f"_q{tree[1]}"
+    if kind == "present":
+        return f"({leaf_var} != '')" if tree[2] else f"({leaf_var} == '')"
+    if kind == "in":
+        return f"({leaf_var} != '' and {leaf_var}.upper() in {w.name('IN', tree[2])})"
+    return f"({leaf_var} != '' and bool({w.name('T', tree[2])}({leaf_var})))"
+
+
+def _emit_condition(w: _Writer, indent: int, plan: RulePlan) -> str | None:
+    """Emit what the rule's condition needs and return the test expression (None: no condition)."""
+    if plan.when_tree is not None:
+        for index in sorted(_tree_indexes(plan.when_tree, set())):
+            # the leaf text of component <index> of the current value
+            w.emit(indent, f"_q{index} = parts[{index}] if n > {index} else ''")
+            w.emit(indent, f"if _q{index}:")
+            w.emit(indent + 1, f"_q{index} = leaf(env, _q{index}, nl)")
+        return _tree_expr(w, plan.when_tree)
+    if plan.when is not None:
+        return f"{w.name('W', plan.when)}(ctx, raw, level)"
+    return None
+
+
 def _emit_rule(w: _Writer, plan: RulePlan) -> None:
     indent = 1
     last = plan.steps[-1]
@@ -208,9 +254,22 @@ def _emit_rule(w: _Writer, plan: RulePlan) -> None:
     if plan.error is not None:
         w.emit(indent, "try:")
         indent += 1
-    if plan.values is not None:
+    if plan.constant is not None:
+        value = plan.constant[0]
+        const = w.name("K", value)
+        test = _emit_condition(w, indent, plan)
+        w.emit(indent, f"if {test}:")
+        if isinstance(value, dict | list):
+            _emit_set(w, indent + 1, plan, f"deep_copy({const})")
+        else:
+            _emit_set(w, indent + 1, plan, const)
+    elif plan.values is not None:
         fn = w.name("V", plan.values)
-        w.emit(indent, f"_vals = {fn}(ctx, raw, level)")
+        test = _emit_condition(w, indent, plan)
+        if test is not None:
+            w.emit(indent, f"_vals = {fn}(ctx, raw, level) if {test} else ()")
+        else:
+            w.emit(indent, f"_vals = {fn}(ctx, raw, level)")
         if plan.is_list:
             w.emit(indent, "for _x in _vals:")
             _emit_set(w, indent + 1, plan, "_x")
@@ -221,9 +280,9 @@ def _emit_rule(w: _Writer, plan: RulePlan) -> None:
         w.emit(indent, "if raw is not None:")
         w.emit(indent + 1, "if raw and raw != '\"\"':")
         inner = indent + 2
-        if plan.when is not None:
-            cond = w.name("W", plan.when)
-            w.emit(inner, f"if {cond}(ctx, raw, level):")
+        test = _emit_condition(w, inner, plan)
+        if test is not None:
+            w.emit(inner, f"if {test}:")
             inner += 1
         _emit_convert(w, inner, plan, "raw", "level", "(cseg, raw, level)")
         w.emit(indent, "elif cseg is not None:")
@@ -251,9 +310,9 @@ def _emit_rule(w: _Writer, plan: RulePlan) -> None:
             level = "2"
         w.emit(indent, "if _v and _v != '\"\"':")
         inner = indent + 1
-        if plan.when is not None:
-            cond = w.name("W", plan.when)
-            w.emit(inner, f"if {cond}(ctx, raw, level):")
+        test = _emit_condition(w, inner, plan)
+        if test is not None:
+            w.emit(inner, f"if {test}:")
             inner += 1
         _emit_convert(w, inner, plan, "_v", level, f"(cseg, _v, {level})")
     else:
@@ -268,10 +327,8 @@ def _emit_rule(w: _Writer, plan: RulePlan) -> None:
             w.emit(indent + 1, f"_items = {getter}(ctx, raw, level)")
         else:
             w.emit(indent, f"_items = {getter}(ctx, raw, level)")
-        test = "_items"
-        if plan.when is not None:
-            cond = w.name("W", plan.when)
-            test = f"_items and {cond}(ctx, raw, level)"
+        cond_test = _emit_condition(w, indent, plan)
+        test = "_items" if cond_test is None else f"_items and {cond_test}"
         w.emit(indent, f"if {test}:")
         w.emit(indent + 1, "_done = False")
         w.emit(indent + 1, "for _it in _items:")
@@ -323,7 +380,7 @@ def _prologue(w: _Writer, plans: list[RulePlan], indent: int) -> None:
         w.emit(indent + 1, "nsf = len(sfields)")
         w.emit(indent, "else:")
         w.emit(indent + 1, "sname = None")
-    if any(p.relative is not None for p in plans):
+    if any(p.relative is not None or p.when_tree is not None for p in plans):
         # The current value split once into its components (subcomponents below the field level).
         w.emit(indent, "if raw is None:")
         w.emit(indent + 1, "parts = ()")
@@ -348,6 +405,7 @@ def _compile(w: _Writer, name: str, label: str) -> Any:
         fhir_string=fhir_string,
         fhir_code=fhir_code,
         deep_copy=deep_copy,
+        json_copy=json_copy,
         MISS=_MISS,
     )
     code = compile(source, f"<mapping {label}>", "exec")
@@ -396,7 +454,7 @@ def generate_builder(
         w.emit(2, f"_mk = ({key}, raw, level)")
         w.emit(2, "_hit = ctx.env.memo.get(_mk, MISS)")
         w.emit(2, "if _hit is not MISS:")
-        w.emit(3, "return deep_copy(_hit) if type(_hit) is dict or type(_hit) is list else _hit")
+        w.emit(3, "return json_copy(_hit) if type(_hit) is dict or type(_hit) is list else _hit")
     w.emit(1, "out = {}")
     _prologue(w, plans, 1)
     for plan in plans:

@@ -32,6 +32,7 @@ from hub.mapping.runtime import (
     compile_getter,
     current_item,
     deep_copy,
+    json_copy,
     leaf,
     parse_path,
     segment_seq,
@@ -44,6 +45,7 @@ CondFn = Callable[[Ctx, str | None, int], bool]
 Applier = Callable[[dict[str, Any], Ctx, str | None, int], None]
 ObjectFn = Callable[[Ctx, str | None, int], dict[str, Any] | None]
 
+CondTree = tuple[Any, ...]  # see Compiler.condition_inline
 ANY = "*"  # a pseudo FHIR type: key parts and arguments whose type is not fixed by an element
 _EMPTY: list[Any] = []
 
@@ -58,12 +60,19 @@ _PRIMITIVE_COMPAT: dict[str, frozenset[str]] = {
 _DEFAULT_PRIMITIVE = {"url": "uri", "canonical": "uri"}
 _STRINGISH = frozenset({"string", "markdown", "code", "id", "uri", "url", "canonical", "oid", "uuid"})
 _PLACEHOLDER = re.compile(r"\{([^{}|]+)(?:\|([a-z]+))?\}")
+_URI_UNSAFE = re.compile(r"[^A-Za-z0-9\-._~:/@!$&'()*+,;=]")
+
+
+def _uri_escape(text: str) -> str:
+    if _URI_UNSAFE.search(text) is None:
+        return text
+    return _URI_UNSAFE.sub(lambda m: "".join(f"%{b:02X}" for b in m[0].encode()), text)
+
+
 _FORMAT_FILTERS: dict[str, Callable[[str], str]] = {
     "upper": str.upper,
     "lower": str.lower,
-    "uri": lambda s: re.sub(
-        r"[^A-Za-z0-9\-._~:/@!$&'()*+,;=]", lambda m: "".join(f"%{b:02X}" for b in m[0].encode()), s
-    ),
+    "uri": _uri_escape,
     "nospace": lambda s: "".join(s.split()),
 }
 
@@ -215,6 +224,48 @@ class Compiler:
 
         return check
 
+    def condition_inline(self, cond: Condition, unit: Unit) -> CondTree | None:
+        """The condition as a tree codegen can write in line, when it only reads components of the current
+        value and the event; None otherwise (then the closure is called)."""
+        if cond.event is not None:
+            return ("event", frozenset(e.upper() for e in cond.event))
+        if cond.all_ is not None or cond.any_ is not None:
+            parts = [self.condition_inline(c, unit) for c in (cond.all_ or cond.any_ or [])]
+            if any(p is None for p in parts):
+                return None
+            return ("all" if cond.all_ is not None else "any", tuple(parts))
+        if cond.not_ is not None:
+            inner = self.condition_inline(cond.not_, unit)
+            return None if inner is None else ("not", inner)
+        assert cond.from_ is not None
+        try:
+            path = parse_path(cond.from_)
+        except ValueError:
+            return None
+        if not path.is_relative or path.subcomponent is not None or cond.scope != "up":
+            return None
+        assert path.component is not None
+        index = path.component - 1
+        if cond.present is not None:
+            return ("present", index, cond.present)
+        if cond.in_ is not None:
+            return ("in", index, frozenset(v.upper() for v in cond.in_))
+        if cond.not_in is not None:
+            return ("not", ("in", index, frozenset(v.upper() for v in cond.not_in)))
+        if cond.equals is not None:
+            return ("in", index, frozenset({cond.equals.upper()}))
+        if cond.matches is not None:
+            return ("test", index, re.compile(cond.matches).search)
+        if cond.valid is not None:
+            found = VALIDATORS.get(cond.valid)
+            return None if found is None else ("test", index, found[0])
+        if cond.in_table is not None:
+            table = self.tables.get(cond.in_table)
+            if table is None:
+                return None
+            return ("test", index, table[0].contains)
+        return None  # pragma: no cover - Condition guarantees one operator
+
     # Elements --------------------------------------------------------------------------------------
     def resolve_path(self, owner: str, path: str, unit: Unit, model: TemplateModel) -> tuple[list[str], Target]:
         steps = path.split(".")
@@ -297,8 +348,23 @@ class Compiler:
             and spec.join is None
             and (spec.repeat is None or spec.repeat == ("all" if target.is_list else "first"))
         )
+        if spec.when is not None and relative_ok:
+            plan.when_tree = self.condition_inline(spec.when, unit)
+        if "value" in spec.model_fields_set and spec.when is not None:
+            # a constant under a condition: written in line (the condition too, when it can be)
+            self._constant(spec, target, unit)  # checks it
+            plan.when = self.condition(spec.when, unit, relative_ok)
+            plan.constant = (spec.value,)
+            return plan
+        if not self._is_from(spec):
+            # format, ref, refs, an unconditional constant: their function, the condition written in line
+            plan.values = self._produce(spec, target, unit, relative_ok)
+            if spec.when is not None:
+                plan.when = self.condition(spec.when, unit, relative_ok)
+            return plan
         if not simple:
             plan.values = self.value(spec, target, unit, relative_ok)
+            plan.when_tree = None  # value() checks the condition itself, after the source
             return plan
         path = self.path(spec.from_, unit, spec, relative_ok) if spec.from_ is not None else None
         whole_segments = path is not None and path.is_segment
@@ -779,24 +845,37 @@ class Compiler:
         return fhir, hint(conv, ("direct", build))
 
     # Keys ------------------------------------------------------------------------------------------
-    def key_part(self, spec: ValueSpec, unit: Unit) -> ValueFn:
-        if spec.path is not None:
-            raise self.error(unit, spec, "a key part takes no 'path'")
-        target_type = ANY
-        if spec.type is not None and spec.type in self.datatypes:
-            target_type = self.datatypes[spec.type][0].fhir
-        elif spec.type is not None and spec.type in BUILTINS:
-            target_type = BUILTINS[spec.type].fhir
-        target = Target(target_type, name="id key")
-        fill = generate([self._plan(spec, ANY, unit, False, (["value"], target))], f"{unit.file} id key")
+    def key(self, parts: list[ValueSpec], unit: Unit) -> Callable[[Ctx], list[Any] | None]:
+        """One id key alternative as one generated function: the parts' values, or None when a part that
+        is not ``optional`` has none."""
+        plans = []
+        for i, spec in enumerate(parts):
+            if spec.path is not None:
+                raise self.error(unit, spec, "a key part takes no 'path'")
+            target_type = ANY
+            if spec.type is not None and spec.type in self.datatypes:
+                target_type = self.datatypes[spec.type][0].fhir
+            elif spec.type is not None and spec.type in BUILTINS:
+                target_type = BUILTINS[spec.type].fhir
+            target = Target(target_type, name="id key")
+            plans.append(self._plan(spec, ANY, unit, False, ([f"p{i}"], target)))
+        fill = generate(plans, f"{unit.file} id key")
+        slots = [(f"p{i}", spec.optional) for i, spec in enumerate(parts)]
 
-        def part(ctx: Ctx, raw: str | None, level: int) -> list[Any]:
-            slot: dict[str, Any] = {}
-            fill(slot, ctx, raw, level)
-            value = slot.get("value")
-            return [value] if value is not None else _EMPTY
+        def key(ctx: Ctx) -> list[Any] | None:
+            found: dict[str, Any] = {}
+            fill(found, ctx, None, 0)
+            values = []
+            for slot, optional in slots:
+                value = found.get(slot)
+                if value is None:
+                    if not optional:
+                        return None
+                    value = ""
+                values.append(value)
+            return values
 
-        return part
+        return key
 
 
 _MISS = object()
@@ -835,7 +914,7 @@ def _memoized(name: str, conv: Conv) -> Conv:
         if found is _MISS:
             found = cache[key] = conv(ctx, item, args)
             return found
-        return deep_copy(found) if isinstance(found, dict | list) else found
+        return json_copy(found) if type(found) is dict or type(found) is list else found
 
     return memo
 

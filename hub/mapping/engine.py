@@ -17,6 +17,7 @@ location (``SEG^seq^field``) and never a field value (values may be PHI).
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -27,7 +28,7 @@ from hub.errors import ConversionError, MappingTemplateError
 from hub.hl7 import er7
 from hub.hl7.header import derive_structure
 from hub.mapping import datetimes
-from hub.mapping.compiler import Applier, Compiler, CondFn, Unit, ValueFn
+from hub.mapping.compiler import Applier, Compiler, CondFn, Unit
 from hub.mapping.fhirschema import FhirSchema
 from hub.mapping.ids import key_text, make_id
 from hub.mapping.runtime import Ctx, Env, parse_path, segment_seq
@@ -55,7 +56,8 @@ class CompiledResource:
     rtype: str
     segment: str
     file: str
-    keys: list[list[tuple[ValueFn, bool, str | None]]]
+    keys: list[Callable[[Ctx], list[Any] | None]]
+    first_source: str | None  # the first required source of the first key, for the error location
     body: list[Applier]
     refs: set[str]
 
@@ -66,18 +68,11 @@ class CompiledResource:
             ConversionError: no alternative has its parts.
         """
         for alternative in self.keys:
-            parts: list[str] = []
-            for fn, optional, _source in alternative:
-                values = fn(ctx, None, 0)
-                if not values:
-                    if optional:
-                        parts.append("")
-                        continue
-                    break
-                parts.append(key_text(values[0]))
-            else:
+            values = alternative(ctx)
+            if values is not None:
+                parts = [key_text(value) for value in values]
                 return make_id(self.rtype, parts), parts
-        first_source = next((src for _fn, opt, src in self.keys[0] if src and not opt), None)
+        first_source = self.first_source
         location = None
         if first_source is not None:
             path = parse_path(first_source)
@@ -325,11 +320,10 @@ def _compile_resource(compiler: Compiler, name: str, template: ResourceTemplate,
     unit = Unit(str(path))
     if template.resource not in compiler.schema.resource_types:
         raise compiler.error(unit, template, f"{template.resource!r} is not a FHIR R4 resource type")
-    keys: list[list[tuple[ValueFn, bool, str | None]]] = []
-    for alternative in template.id:
-        keys.append([(compiler.key_part(part, unit), part.optional, part.from_) for part in alternative])
+    keys = [compiler.key(alternative, unit) for alternative in template.id]
+    first_source = next((part.from_ for part in template.id[0] if part.from_ and not part.optional), None)
     body = compiler.elements(template.elements, template.resource, unit, False)
-    return CompiledResource(name, template.resource, template.segment, str(path), keys, body, unit.refs)
+    return CompiledResource(name, template.resource, template.segment, str(path), keys, first_source, body, unit.refs)
 
 
 def _compile_message(
