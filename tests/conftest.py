@@ -8,7 +8,6 @@ Tests marked ``postgres`` or ``broker`` are skipped, loudly, without them.
 from __future__ import annotations
 
 import os
-import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -27,6 +26,7 @@ CORPUS = SHARED / "corpus" / "hl7v2"
 FHIR_SCHEMA = SHARED / "fhir" / "fhir.r4.schema.json"
 
 _pg_migrated = False
+_SKIPPED_KEY = pytest.StashKey[list[str]]()
 
 
 def pytest_report_header() -> list[str]:
@@ -44,12 +44,18 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if "broker" in item.keywords and not TEST_BROKER_URL:
             item.add_marker(pytest.mark.skip(reason="HUB_TEST_BROKER_URL is not set"))
             skipped.append(item.nodeid)
+    config.stash[_SKIPPED_KEY] = skipped
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
+    skipped = config.stash.get(_SKIPPED_KEY, [])
     if skipped:
-        warnings.warn(
-            f"{len(skipped)} tests skipped: they need a real PostgreSQL/broker "
+        terminalreporter.write_sep(
+            "!",
+            f"{len(skipped)} tests SKIPPED: they need a real PostgreSQL/broker "
             "(set HUB_TEST_DATABASE_URL / HUB_TEST_BROKER_URL, as .ci/run does)",
-            pytest.PytestWarning,
-            stacklevel=1,
+            yellow=True,
+            bold=True,
         )
 
 

@@ -1,7 +1,7 @@
 """Crash test: a stream of messages into `hub serve`, SIGKILL in the middle, restart; nothing ACKed is lost.
 
-The sender is python-hl7's MLLP client (an independent implementation), behaving like an interface engine:
-it resends a message until it gets an ACK, reconnecting when the hub is down.
+The sender frames MLLP by hand (independent of the hub's client) and parses ACKs with python-hl7, behaving like
+an interface engine: it resends a message until it gets an ACK, reconnecting when the hub is down.
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ from pathlib import Path
 
 import hl7
 import pytest
-from hl7.client import MLLPClient
 from sqlalchemy import func, select
 
 from hub.config import Settings
@@ -77,17 +76,29 @@ def _kill_group(proc: subprocess.Popen[bytes]) -> None:
     proc.wait(timeout=30)
 
 
+def _mllp_exchange(port: int, message: str) -> str:
+    """One MLLP exchange on a fresh connection, framed by hand (independent of the hub's own client)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(b"\x0b" + message.encode("utf-8") + b"\x1c\r")
+        reply = b""
+        while b"\x1c\r" not in reply:
+            chunk = sock.recv(65536)
+            if not chunk:
+                raise ConnectionError("the hub closed the connection before a complete ACK")
+            reply += chunk
+    start = reply.index(b"\x0b") + 1
+    return reply[start : reply.index(b"\x1c\r")].decode("utf-8")
+
+
 def _send_until_acked(port: int, message: str, deadline: float) -> str:
     """Send one message until an ACK comes back (reconnecting as needed); return MSA-1."""
     while time.monotonic() < deadline:
         try:
-            with MLLPClient("127.0.0.1", port) as client:
-                client.socket.settimeout(10)
-                ack = client.send_message(message)
-            parsed = hl7.parse(ack.decode("utf-8") if isinstance(ack, bytes) else ack)
-            return str(parsed.segment("MSA")[1])
-        except (OSError, ConnectionError):
+            ack = _mllp_exchange(port, message)
+        except OSError:  # refused, reset, timed out or closed early: the hub is down or restarting
             time.sleep(0.2)
+            continue
+        return str(hl7.parse(ack).segment("MSA")[1])
     raise AssertionError("no ACK before the deadline")
 
 

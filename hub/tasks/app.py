@@ -32,13 +32,11 @@ def configure(settings: Settings | None = None) -> Celery:
     key = f"{settings.broker_url}|{settings.database_url}"
     if _configured_for == key:
         return celery_app
-    options: dict[str, object] = {}
     if settings.broker_url.startswith("sqla+"):
+        # kombu hands every transport option of the SQLAlchemy transport to create_engine(), so none are set here
         Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
-        options = {"polling_interval": 0.2}
     celery_app.conf.update(
         broker_url=settings.broker_url,
-        broker_transport_options=options,
         broker_connection_retry_on_startup=True,
         task_serializer="json",
         accept_content=["json"],

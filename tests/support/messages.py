@@ -15,7 +15,8 @@ def adt_a01(
 ) -> str:
     segments = [
         # MSH-3/4 sender (dedup key with MSH-10), MSH-9 type, MSH-10 control id, MSH-12 version, MSH-18 charset
-        f"MSH|^~\\&|HIS|{facility}|HUB|CITY|20260315083000||ADT^{event}^ADT_A01|{control_id}|P|2.5.1||||||UNICODE UTF-8",
+        f"MSH|^~\\&|HIS|{facility}|HUB|CITY|20260315083000||ADT^{event}^ADT_A01|{control_id}|P|2.5.1"
+        "||||||UNICODE UTF-8",
         "EVN|A01|20260315083000",
         # PID-3 MRN with assigning authority, PID-5 name, PID-7 birth date, PID-8 sex
         f"PID|1||{mrn}^^^{facility}^MR||{family}^{given}||19800101|M|||Jianshe Road 1^^Shenzhen^GD^518000^CHN",
@@ -35,7 +36,5 @@ def oru_r01(control_id: str, *, mrn: str = "MRN0001", facility: str = "HOSP_A", 
     ]
     for i in range(1, observations + 1):
         # OBX-2 value type, OBX-3 code, OBX-5 value, OBX-6 unit, OBX-7 range, OBX-8 flag, OBX-11 status
-        segments.append(
-            f"OBX|{i}|NM|2345-7^Glucose^LN||{90 + i}|mg/dL^mg/dL^UCUM|70-99|N|||F|||20260315090000"
-        )
+        segments.append(f"OBX|{i}|NM|2345-7^Glucose^LN||{90 + i}|mg/dL^mg/dL^UCUM|70-99|N|||F|||20260315090000")
     return "\r".join(segments) + "\r"
