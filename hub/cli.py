@@ -277,6 +277,42 @@ def inbox(
     out.print(table)
 
 
+@app.command()
+def reindex(
+    types: Annotated[list[str] | None, typer.Argument(help="Resource types (default: every type in the store).")] = None,
+    batch: Annotated[int, typer.Option(help="Resources per transaction.")] = 1000,
+) -> None:
+    """Rebuild the search index of current resources (after search parameters changed)."""
+    from sqlalchemy import func
+
+    from hub.db import session_scope, upgrade
+    from hub.fhir import store
+    from hub.fhir.store import RESOURCE
+
+    settings = get_settings()
+    upgrade(settings)
+    with session_scope(settings) as session:
+        counts = dict(
+            session.execute(
+                select(RESOURCE.c.resource_type, func.count())
+                .where(RESOURCE.c.deleted.is_(False))
+                .group_by(RESOURCE.c.resource_type)
+            ).all()
+        )
+    wanted = types or sorted(counts)
+    with Progress(console=err, transient=False) as progress:
+        for rtype in wanted:
+            task = progress.add_task(rtype, total=counts.get(rtype, 0))
+            after: str | None = None
+            while True:
+                with session_scope(settings) as session:
+                    n, after = store.reindex(session, rtype, after_id=after, limit=batch)
+                progress.advance(task, n)
+                if after is None:
+                    break
+    err.print(f"re-indexed {sum(counts.get(t, 0) for t in wanted)} resources of {len(wanted)} types")
+
+
 def main() -> None:
     """Console script entry point."""
     app()
