@@ -279,7 +279,7 @@ def inbox(
 
 @app.command()
 def reindex(
-    types: Annotated[list[str] | None, typer.Argument(help="Resource types (default: every type in the store).")] = None,
+    types: Annotated[list[str] | None, typer.Argument(help="Resource types (default: all stored types).")] = None,
     batch: Annotated[int, typer.Option(help="Resources per transaction.")] = 1000,
 ) -> None:
     """Rebuild the search index of current resources (after search parameters changed)."""
