@@ -18,10 +18,10 @@ from sqlalchemy.orm import Session
 from hub.config import Settings, get_settings
 from hub.db import dispose_engines, get_engine, get_sessionmaker, upgrade
 from hub.db.tables import Base
+from tests.support.paths import SHARED
 
 TEST_DATABASE_URL = os.environ.get("HUB_TEST_DATABASE_URL", "")
 TEST_BROKER_URL = os.environ.get("HUB_TEST_BROKER_URL", "")
-SHARED = Path(__file__).resolve().parent.parent.parent / "shared"
 CORPUS = SHARED / "corpus" / "hl7v2"
 FHIR_SCHEMA = SHARED / "fhir" / "fhir.r4.schema.json"
 

@@ -21,8 +21,8 @@ from typing import Any
 import pytest
 
 from hub.hl7 import er7
+from tests.support.paths import CORPUS
 
-CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus" / "hl7v2"
 MESSAGES = sorted(p for p in CORPUS.rglob("*") if p.suffix in (".hl7", ".txt") and not p.name.startswith("LICENSE"))
 UNKNOWN_SEGMENT = "ZZZ"  # a segment id no HL7 version defines
 

@@ -10,8 +10,7 @@ import pytest
 from hub.errors import ConversionError
 from hub.fhir.validation import validate_bundle
 from hub.hl7 import er7
-
-CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus" / "hl7v2"
+from tests.support.paths import CORPUS
 
 
 def _messages() -> list[Path]:

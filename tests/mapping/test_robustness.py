@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -11,12 +10,13 @@ from hypothesis import strategies as st
 from hub.errors import ConversionError, Hl7ParseError
 from hub.fhir.validation import validate_bundle
 from hub.hl7 import er7
+from tests.support.paths import CORPUS
 
 from .test_adt import adt
 from .test_oru import oru
 
 LOCATION = re.compile(r"^[A-Z][A-Z0-9]{2}\^\d+(\^\d+)*$")
-CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus" / "hl7v2"
+
 SEEDS = [adt("A01"), adt("A04"), adt("A08"), oru()]
 for _path in sorted(CORPUS.glob("*/*.hl7")):
     _text = _path.read_bytes().decode("utf-8-sig")
