@@ -292,7 +292,7 @@ def reindex(
     settings = get_settings()
     upgrade(settings)
     with session_scope(settings) as session:
-        counts = dict(
+        counts: dict[str, int] = dict(
             session.execute(
                 select(RESOURCE.c.resource_type, func.count())
                 .where(RESOURCE.c.deleted.is_(False))
