@@ -31,6 +31,8 @@ from hub.mapping import datetimes
 from hub.mapping.compiler import Applier, Compiler, CondFn, Unit
 from hub.mapping.fhirschema import FhirSchema
 from hub.mapping.ids import key_text, make_id
+from hub.mapping.nulls import HL7_NULL, NULL_EXTENSION_URL, NullMarks, compile_marks
+from hub.mapping.nulls import split as split_nulls
 from hub.mapping.runtime import Ctx, Env, parse_path, segment_seq
 from hub.mapping.structure import GroupDef, StructureError, group_segments, has_path, iter_path, parse_structure
 from hub.mapping.templates import (
@@ -60,6 +62,7 @@ class CompiledResource:
     first_source: str | None  # the first required source of the first key, for the error location
     body: list[Applier]
     refs: set[str]
+    nulls: NullMarks
 
     def make_id(self, ctx: Ctx) -> tuple[str, list[str]]:
         """The resource's id and key parts, from the first key alternative whose parts are all present.
@@ -95,6 +98,8 @@ class CompiledRule:
     when: CondFn | None
     required: bool
     body: list[Applier]
+    nulls: NullMarks
+    delete: bool = False
 
 
 @dataclass(slots=True)
@@ -257,6 +262,7 @@ class Converter:
             raise ConversionError(str(exc), location=None) from None
         root, _unplaced = group_segments(compiled.root, message.segments)
         env = Env(message, tz, event, structure, root)
+        has_null = any(HL7_NULL in seg.line for seg in message.segments)
 
         made: list[tuple[CompiledRule, Ctx, str]] = []
         taken: dict[tuple[str, str], int] = {}  # (type, id) → how many resources share that key
@@ -291,6 +297,9 @@ class Converter:
         entries = []
         for rule, ctx, rid in made:
             rtype = rule.resource.rtype
+            if rule.delete:
+                entries.append({"fullUrl": f"urn:uuid:{rid}", "request": {"method": "DELETE", "url": f"{rtype}/{rid}"}})
+                continue
             resource: dict[str, Any] = {"resourceType": rtype, "id": rid}
             try:
                 for apply in rule.body:
@@ -299,13 +308,17 @@ class Converter:
                 current = ctx.seg
                 where = f"{current.name}^{segment_seq(message, current)}" if current is not None else None
                 raise ConversionError(f"{rtype}: {exc}", hl7_code="102", location=where) from None
-            entries.append(
-                {
-                    "fullUrl": f"urn:uuid:{rid}",
-                    "resource": resource,
-                    "request": {"method": "PUT", "url": f"{rtype}/{rid}"},
-                }
-            )
+            entry: dict[str, Any] = {
+                "fullUrl": f"urn:uuid:{rid}",
+                "resource": resource,
+                "request": {"method": "PUT", "url": f"{rtype}/{rid}"},
+            }
+            if rule.nulls:
+                marks = rule.nulls.marks(resource, ctx, has_null)
+                if marks:
+                    # the HL7 null: elements this message deletes (hub.mapping.nulls, applied by hub.conversion)
+                    entry["extension"] = [{"url": NULL_EXTENSION_URL, "valueString": m} for m in marks]
+            entries.append(entry)
         return {"resourceType": "Bundle", "type": "transaction", "entry": entries}
 
 
@@ -322,8 +335,12 @@ def _compile_resource(compiler: Compiler, name: str, template: ResourceTemplate,
         raise compiler.error(unit, template, f"{template.resource!r} is not a FHIR R4 resource type")
     keys = [compiler.key(alternative, unit) for alternative in template.id]
     first_source = next((part.from_ for part in template.id[0] if part.from_ and not part.optional), None)
-    body = compiler.elements(template.elements, template.resource, unit, False)
-    return CompiledResource(name, template.resource, template.segment, str(path), keys, first_source, body, unit.refs)
+    specs, deletes = split_nulls(template.elements, unit)
+    body = compiler.elements(specs, template.resource, unit, False)
+    nulls = compile_marks(compiler, unit, template.resource, specs, deletes)
+    return CompiledResource(
+        name, template.resource, template.segment, str(path), keys, first_source, body, unit.refs, nulls
+    )
 
 
 def _compile_message(
@@ -358,10 +375,22 @@ def _compile_message(
                 unit, rule, f"template {rule.template} reads {resource.segment} segments, but 'for' names {segment}"
             )
         when = compiler.condition(rule.when, unit, False) if rule.when is not None else None
-        overrides = compiler.elements(rule.elements, resource.rtype, unit, False)
+        specs, deletes = split_nulls(rule.elements, unit)
+        overrides = compiler.elements(specs, resource.rtype, unit, False)
+        nulls = compile_marks(compiler, unit, resource.rtype, specs, deletes) + resource.nulls
         all_refs |= resource.refs
         rules.append(
-            CompiledRule(rule.name, resource, tuple(groups), segment, when, rule.required, overrides + resource.body)
+            CompiledRule(
+                rule.name,
+                resource,
+                tuple(groups),
+                segment,
+                when,
+                rule.required,
+                overrides + resource.body,
+                nulls,
+                rule.delete,
+            )
         )
     all_refs |= unit.refs
     missing = sorted(all_refs - names)

@@ -158,6 +158,7 @@ class ResourceRule(TemplateModel):
     for_: str = Field(alias="for")
     when: Condition | None = None
     required: bool = False
+    delete: bool = False  # the Bundle entry is DELETE <Type>/<id> (A29 delete person, PPR^PC3 …)
     elements: list[ValueSpec] = Field(default_factory=list)
 
     @model_validator(mode="after")
