@@ -11,9 +11,14 @@ Concurrency: two writers of one resource serialise on its row. The loser's condi
 so version ids never repeat; after :data:`MAX_ATTEMPTS` it raises :class:`~hub.errors.Conflict`. Under
 PostgreSQL's default READ COMMITTED isolation each retry sees the winner's commit.
 
-    put / create / delete / apply_bundle  ─▶  _write: decide per resource, claim rows, then bulk-insert
+    put / create / delete / write /
+    apply_bundle                          ─▶  _write: decide per resource, claim rows, then bulk-insert
                                               versions, outbox events and index rows
-    read / vread / history / search       ─▶  plain SELECTs (search: hub.fhir.search)
+    read / vread / load / history / search ─▶ plain SELECTs (search: hub.fhir.search)
+
+A write may name the version it expects to replace (``If-Match``): the check is made on the row the
+conditional ``UPDATE`` claims, so a concurrent writer in between makes it fail with
+:class:`~hub.errors.PreconditionFailed` instead of being overwritten.
 """
 
 from __future__ import annotations
@@ -43,7 +48,7 @@ from hub.db.tables import (
     SearchString,
     SearchToken,
 )
-from hub.errors import Conflict, Gone, InvalidInput, NotFound
+from hub.errors import Conflict, Gone, InvalidInput, NotFound, PreconditionFailed
 from hub.fhir import indexer
 from hub.fhir.dates import as_utc, instant, local_zone
 from hub.fhir.search import SearchResult, run_search
@@ -53,16 +58,20 @@ __all__ = [
     "ID_PATTERN",
     "History",
     "SearchResult",
+    "Stored",
+    "Write",
     "WriteResult",
     "apply_bundle",
     "create",
     "delete",
     "history",
+    "load",
     "put",
     "read",
     "reindex",
     "search",
     "vread",
+    "write",
 ]
 
 ID_PATTERN = re.compile(r"[A-Za-z0-9\-\.]{1,64}")
@@ -123,6 +132,7 @@ class _Op:
     resource: dict[str, Any] | None
     content_hash: str
     inbox_id: int | None
+    expected_version: int | None = None  # If-Match: the current version must be this one
 
     @property
     def key(self) -> Key:
@@ -190,10 +200,24 @@ def _validated(resource: Any, *, need_id: bool) -> tuple[str, str | None]:
     return rtype, rid
 
 
-def _put_op(resource: dict[str, Any], method: Literal["PUT", "POST"], inbox_id: int | None) -> _Op:
+def _put_op(
+    resource: dict[str, Any], method: Literal["PUT", "POST"], inbox_id: int | None, expected: int | None = None
+) -> _Op:
     rtype, rid = _validated(resource, need_id=True)
     assert rid is not None
-    return _Op(method, rtype, rid, resource, _canonical_hash(resource), inbox_id)
+    return _Op(method, rtype, rid, resource, _canonical_hash(resource), inbox_id, expected)
+
+
+def _check_expected(op: _Op, cur: _Current | None) -> None:
+    """If-Match: the resource's current version must be the one the writer read."""
+    if op.expected_version is None:
+        return
+    if cur is None or cur.deleted or cur.version_id != op.expected_version:
+        now = "none" if cur is None else ("deleted" if cur.deleted else str(cur.version_id))
+        raise PreconditionFailed(
+            f"{op.resource_type}/{op.id} is at version {now}, not {op.expected_version} (If-Match)",
+            expression="If-Match",
+        )
 
 
 def _load_current(session: Session, keys: Iterable[Key]) -> dict[Key, _Current]:
@@ -265,6 +289,7 @@ def _write(session: Session, ops: list[_Op]) -> list[WriteResult]:
         for i in pending:
             op = ops[i]
             cur = current.get(op.key)
+            _check_expected(op, cur)
             if op.method == "DELETE":
                 if cur is None or cur.deleted:
                     results[i] = WriteResult(op.resource_type, op.id, cur.version_id if cur else 0, False, None)
@@ -518,6 +543,101 @@ def delete(session: Session, resource_type: str, id: str, *, source_inbox_id: in
     return _write(session, [_Op("DELETE", resource_type, id, None, "", source_inbox_id)])[0]
 
 
+@dataclass(frozen=True, slots=True)
+class Write:
+    """One write of :func:`write`.
+
+    Attributes:
+        method: ``PUT`` (create or update at ``id``), ``POST`` (create; the caller chose a fresh ``id``), or
+            ``DELETE``.
+        resource: the content (``resourceType`` and ``id`` as in the write); None for ``DELETE``.
+        if_match: the version the resource must be at (``If-Match``), or None.
+    """
+
+    method: Literal["PUT", "POST", "DELETE"]
+    resource_type: str
+    id: str
+    resource: dict[str, Any] | None = None
+    if_match: int | None = None
+
+
+def write(session: Session, writes: list[Write], *, source_inbox_id: int | None = None) -> list[WriteResult]:
+    """Apply several writes in the caller's transaction, in the order given, in one batch of statements.
+
+    Each resource's ``meta`` is set as by :func:`put`. Either every write is made or (on an error) the caller
+    rolls back: the caller owns the transaction.
+
+    Returns:
+        One :class:`WriteResult` per write, in order.
+
+    Raises:
+        InvalidInput: an unknown type, an invalid id, a resource whose type or id differs from the write's,
+            the same resource written twice.
+        PreconditionFailed: a write's ``if_match`` is not the resource's current version.
+        Conflict: other writers kept changing one of the resources.
+    """
+    ops: list[_Op] = []
+    seen: set[Key] = set()
+    for w in writes:
+        if w.resource_type not in RESOURCE_TYPES:
+            raise InvalidInput(f"unknown resource type {w.resource_type[:64]!r}", expression="resourceType")
+        if (w.resource_type, w.id) in seen:
+            raise InvalidInput(f"{w.resource_type}/{w.id[:64]} is written twice")
+        seen.add((w.resource_type, w.id))
+        if w.method == "DELETE":
+            if not ID_PATTERN.fullmatch(w.id):
+                raise InvalidInput(f"{w.resource_type}/{w.id[:64]!r} is not a valid id", expression="id")
+            ops.append(_Op("DELETE", w.resource_type, w.id, None, "", source_inbox_id, w.if_match))
+            continue
+        if w.resource is None or w.resource.get("resourceType") != w.resource_type or w.resource.get("id") != w.id:
+            raise InvalidInput(f"the resource is not {w.resource_type}/{w.id[:64]}", expression=w.resource_type)
+        ops.append(_put_op(w.resource, w.method, source_inbox_id, w.if_match))
+    return _write(session, ops)
+
+
+@dataclass(frozen=True, slots=True)
+class Stored:
+    """A resource's current row (see :func:`load`).
+
+    Attributes:
+        content: the current content, or for a deleted resource the content it had before the deletion.
+    """
+
+    version_id: int
+    deleted: bool
+    last_updated: datetime
+    content: dict[str, Any]
+
+
+def load(session: Session, keys: Iterable[Key]) -> dict[Key, Stored]:
+    """The current rows of several resources in one query (what writers need to check before writing).
+
+    Args:
+        keys: ``(resource type, id)`` pairs; invalid ids are skipped.
+
+    Returns:
+        The stored ones, by key (deleted ones included, with ``deleted`` set).
+    """
+    by_type: dict[str, set[str]] = defaultdict(set)
+    for rtype, rid in keys:
+        if rtype in RESOURCE_TYPES and ID_PATTERN.fullmatch(rid):
+            by_type[rtype].add(rid)
+    if not by_type:
+        return {}
+    query = select(
+        RESOURCE.c.resource_type,
+        RESOURCE.c.id,
+        RESOURCE.c.version_id,
+        RESOURCE.c.deleted,
+        RESOURCE.c.last_updated,
+        RESOURCE.c.content,
+    ).where(or_(*(and_(RESOURCE.c.resource_type == t, RESOURCE.c.id.in_(sorted(ids))) for t, ids in by_type.items())))
+    return {
+        (r[0], r[1]): Stored(r[2], r[3], as_utc(r[4]), cast(dict[str, Any], orjson.loads(r[5])))
+        for r in session.execute(query)
+    }
+
+
 # -- bundles --------------------------------------------------------------------------------------------------
 
 _METHOD_ORDER = {"DELETE": 0, "POST": 1, "PUT": 2}
@@ -549,7 +669,7 @@ def _bundle_ops(bundle: dict[str, Any], inbox_id: int | None) -> list[_Op]:
     if not isinstance(entries, list):
         raise InvalidInput("Bundle.entry must be an array", expression="Bundle.entry")
     targets: dict[str, str] = {}
-    planned: list[tuple[str, str, str, dict[str, Any] | None, str]] = []
+    planned: list[tuple[str, str, str, dict[str, Any] | None, str, int | None]] = []
     seen: set[Key] = set()
     for n, entry in enumerate(entries):
         where = f"Bundle.entry[{n}]"
@@ -585,23 +705,38 @@ def _bundle_ops(bundle: dict[str, Any], inbox_id: int | None) -> list[_Op]:
         full_url = entry.get("fullUrl")
         if isinstance(full_url, str) and full_url:
             targets[full_url] = f"{rtype}/{rid}"
-        planned.append((method, rtype, rid, resource if method != "DELETE" else None, where))
+        expected = _if_match(request.get("ifMatch"), f"{where}.request.ifMatch")
+        planned.append((method, rtype, rid, resource if method != "DELETE" else None, where, expected))
     ops: list[_Op] = []
-    for method, rtype, rid, resource, where in planned:
+    for method, rtype, rid, resource, where, expected in planned:
         if resource is None:
-            ops.append(_Op("DELETE", rtype, rid, None, "", inbox_id))
+            ops.append(_Op("DELETE", rtype, rid, None, "", inbox_id, expected))
             continue
         try:
             _rewrite_references(resource, targets, f"{where}.resource")
         except RecursionError as exc:
             raise InvalidInput("the resource is nested too deeply", expression=f"{where}.resource") from exc
-        ops.append(_put_op(resource, cast(Literal["PUT", "POST"], method), inbox_id))
+        ops.append(_put_op(resource, cast(Literal["PUT", "POST"], method), inbox_id, expected))
     return ops
+
+
+_ETAG = re.compile(r'(?:W/)?"([0-9]{1,9})"')
+
+
+def _if_match(value: Any, where: str) -> int | None:
+    """The version of an ETag (``W/"3"``) in ``Bundle.entry.request.ifMatch``."""
+    if value is None:
+        return None
+    match = _ETAG.fullmatch(value.strip()) if isinstance(value, str) else None
+    if match is None:
+        raise InvalidInput('ifMatch must be an ETag such as W/"3"', expression=where)
+    return int(match.group(1))
 
 
 def apply_bundle(session: Session, bundle: dict[str, Any], *, source_inbox_id: int | None = None) -> list[WriteResult]:
     """Apply a transaction (or batch) Bundle's PUT, POST and DELETE entries in the caller's transaction.
 
+    An entry's ``request.ifMatch`` (``W/"3"``) makes its write conditional on that version.
     References to an entry's ``fullUrl`` (``urn:uuid:…`` in the mapper's bundles) are rewritten in place to
     ``Type/id``; POST entries get a new id. Applying the same bundle twice changes nothing the second time.
 
@@ -611,6 +746,7 @@ def apply_bundle(session: Session, bundle: dict[str, Any], *, source_inbox_id: i
     Raises:
         InvalidInput: a malformed bundle or entry (the error's expression names it), an unresolved
             ``urn:uuid`` reference, the same resource twice.
+        PreconditionFailed: an entry's ``ifMatch`` is not the resource's current version.
         Conflict: other writers kept changing one of the resources.
     """
     ops = _bundle_ops(bundle, source_inbox_id)
@@ -738,22 +874,39 @@ def search(
     count: int = 50,
     offset: int = 0,
     strict: bool = True,
+    scope: list[tuple[str, str]] | tuple[tuple[str, str], ...] = (),
+    expand_patients: bool = True,
 ) -> SearchResult:
     """Search the current versions of one type (see :mod:`hub.fhir.search` for the parameter syntax).
 
     Args:
         params: ``(name, value)`` pairs as in a query string (``name:modifier``, comma-separated ORs);
-            repeated names AND together.
+            repeated names AND together. Result parameters (``_sort``, ``_include``, ``_revinclude``,
+            ``_elements``, ``_summary``, ``_total``, ``_cursor``) are read from them too.
         count: at most this many resources (0: only the total).
-        offset: skip this many (paging).
+        offset: skip this many (paging without cursors).
         strict: an unknown parameter is an error (``Prefer: handling=strict``); else it is ignored.
+        scope: filter parameters ANDed in whatever the handling (access control's ``search_scope``); they
+            are not listed in ``SearchResult.params``, so paging links do not repeat them.
+        expand_patients: a reference to a Patient stands for every linked record of the person (MPI).
 
     Returns:
-        The page of resources, the total, and the parameters applied.
+        The page of matches, the included resources, the total, the parameters applied and the cursors of
+        the neighbouring pages.
 
     Raises:
         NotFound: an unknown type.
-        InvalidInput: an unknown parameter (strict) or modifier, or an invalid value.
+        InvalidInput: an unknown parameter (strict) or modifier, an invalid value or cursor.
     """
     _check_type(resource_type)
-    return run_search(session, resource_type, params, count=count, offset=offset, strict=strict, local=local_zone())
+    return run_search(
+        session,
+        resource_type,
+        params,
+        count=count,
+        offset=offset,
+        strict=strict,
+        local=local_zone(),
+        scope=scope,
+        expand_patients=expand_patients,
+    )
