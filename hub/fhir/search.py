@@ -1,63 +1,35 @@
-"""FHIR search parameters (http://hl7.org/fhir/R4/search.html) turned into SQL over the index tables.
+"""FHIR search (http://hl7.org/fhir/R4/search.html): one page of matches, what they include, the total, and the
+cursors of the neighbouring pages.
 
-Each ``(name, value)`` pair becomes ``resource.id IN (SELECT resource_id FROM search_<type> WHERE
-resource_type = … AND param = … AND (<value 1> OR <value 2> …))``; repeated names AND together, a comma
-ORs values within one. The lookup indexes (resource type, param, value…, resource_id) answer each subquery
-from the index alone, and the database intersects them from the most selective one.
+    params ──▶ search_controls.split_controls   _sort _include _revinclude _elements _summary _total _cursor
+           ──▶ search_filters.conditions_for    every other parameter → WHERE conditions (index subqueries)
+           ──▶ the page: ORDER BY the sort keys and the id, keyset from the cursor (search_paging), LIMIT n + 1
+           ──▶ search_include.resolve           _include / _revinclude of the page's matches
+           ──▶ the total (COUNT, unless _total=none or the first page already holds every match)
 
-Supported, by parameter type:
-
-* token ``[system]|[code]``, ``code``, ``|code``, ``system|``; modifiers ``:not``, ``:missing``.
-* string (starts with, after case folding and accent removal); ``:exact``, ``:contains``, ``:missing``.
-* date with prefixes ``eq ne gt lt ge le sa eb ap`` against [low, high) ranges; partial dates; ``:missing``.
-* reference ``id``, ``Type/id``, an absolute URL; ``:Type``; chained ``subject:Patient.identifier=…``
-  (``subject.identifier`` when the parameter has one target type); ``:missing``.
-* quantity ``[prefix]number[|system[|code]]`` with the number's implicit precision for ``eq``/``ne``.
-* uri (exact).
-* ``_id`` (token, ``:not``) and ``_lastUpdated`` (date), answered from the resource row.
+Results are whole resources: ``_elements`` and ``_summary`` are applied by :meth:`SearchResult.shaped` after
+access control has seen the whole resource (it needs the references that ``_elements`` may cut).
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta, tzinfo
-from decimal import Decimal, InvalidOperation
+from datetime import tzinfo
 from typing import Any, cast
 
 import orjson
-from sqlalchemy import ColumnElement, Select, Table, and_, func, not_, or_, select
+from sqlalchemy import ColumnElement, Select, Table, func, select
 from sqlalchemy.orm import Session
 
-from hub.db.tables import Resource, SearchDate, SearchQuantity, SearchReference, SearchString, SearchToken
+from hub.db.tables import Resource
 from hub.errors import InvalidInput
-from hub.fhir.dates import parse_range, shift
-from hub.fhir.indexer import CODE_MAX, ID_MAX, STRING_MAX, SYSTEM_MAX, UNIT_MAX, normalize, parse_reference
-from hub.fhir.search_params import RESOURCE_TYPES, SearchParam, params_for
+from hub.fhir import search_include
+from hub.fhir.search_controls import split_controls
+from hub.fhir.search_filters import PREFIXES, conditions_for, split_unescaped, unescape
+from hub.fhir.search_paging import Cursor, SortKey, beyond, decode, edge, encode, order_by, sort_expression
+from hub.fhir.subsetting import Summary, subset
 
 RESOURCE = cast(Table, Resource.__table__)
-_TABLES: dict[str, Table] = {
-    "token": cast(Table, SearchToken.__table__),
-    "uri": cast(Table, SearchToken.__table__),
-    "string": cast(Table, SearchString.__table__),
-    "date": cast(Table, SearchDate.__table__),
-    "reference": cast(Table, SearchReference.__table__),
-    "quantity": cast(Table, SearchQuantity.__table__),
-}
-PREFIXES = ("eq", "ne", "gt", "lt", "ge", "le", "sa", "eb", "ap")
-MAX_VALUES = 1000  # values ORed in one parameter
-MAX_CHAIN = 3
-_TOP = "\U0010ffff"  # sorts after every other code point: [p, p + _TOP) holds every string starting with p
-_MODIFIERS = {
-    "token": {"not", "missing"},
-    "uri": {"missing"},
-    "string": {"exact", "contains", "missing"},
-    "date": {"missing"},
-    "reference": {"missing"},
-    "quantity": {"missing"},
-}
-_PREFIXED = re.compile(r"(eq|ne|gt|lt|ge|le|sa|eb|ap)?(.*)", re.DOTALL)
-_NUMBER = re.compile(r"[+-]?([0-9]{1,30}(\.[0-9]{0,30})?|\.[0-9]{1,30})([eE][+-]?[0-9]{1,2})?")
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,326 +37,88 @@ class SearchResult:
     """One page of a search.
 
     Attributes:
-        resources: the matching resources on this page, ordered by id.
-        total: how many resources match in all.
-        count, offset: the page asked for.
-        params: the ``(name, value)`` pairs applied (for self and next links).
-        ignored: the names of unknown parameters ignored in lenient handling.
+        resources: the matches on this page (``search.mode = match``), in the sort order (by id without
+            ``_sort``); whole resources (see :meth:`shaped`). :attr:`matches` is the same list.
+        total: how many resources match in all; None with ``_total=none``.
+        count, offset: the page size asked for, and the offset (plain ``offset`` paging; links use cursors).
+        params: the ``(name, value)`` pairs applied, filters then result parameters, for the paging links
+            (without ``_count`` and ``_cursor``; scope parameters are never listed).
+        ignored: the names of parameters ignored under lenient handling.
+        included: ``_include`` / ``_revinclude`` resources (``search.mode = include``), none of them a match,
+            each once, whole.
+        cursor: the ``_cursor`` of this page (None for the first page).
+        next_cursor, previous_cursor, last_cursor: the ``_cursor`` of the next, previous and last pages, or None
+            when there is no such page.
+        elements, summary: ``_elements`` / ``_summary`` as applied, for :meth:`shaped`.
+        warnings: things the client should know (included resources cut at the limit).
     """
 
     resources: list[dict[str, Any]]
-    total: int
+    total: int | None
     count: int
     offset: int
     params: list[tuple[str, str]] = field(default_factory=list)
     ignored: list[str] = field(default_factory=list)
+    included: list[dict[str, Any]] = field(default_factory=list)
+    cursor: str | None = None
+    next_cursor: str | None = None
+    previous_cursor: str | None = None
+    last_cursor: str | None = None
+    elements: frozenset[str] | None = None
+    summary: Summary | None = None
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def matches(self) -> list[dict[str, Any]]:
+        return self.resources
+
+    def shaped(self, resource: dict[str, Any]) -> dict[str, Any]:
+        """A match as the client asked for it: ``_elements`` / ``_summary`` applied (tagged SUBSETTED)."""
+        return subset(resource, elements=self.elements, summary=self.summary)
 
 
-class _Unknown(Exception):
-    pass
+@dataclass(slots=True)
+class _Page:
+    rows: list[Any]
+    more: bool  # another row lies beyond the page, in the direction read
 
 
-def split_unescaped(value: str, sep: str) -> list[str]:
-    """Split on ``sep`` where it is not escaped with a backslash (escapes are kept)."""
-    parts: list[str] = []
-    current: list[str] = []
-    chars = iter(value)
-    for c in chars:
-        if c == "\\":
-            current.append(c)
-            current.append(next(chars, ""))
-        elif c == sep:
-            parts.append("".join(current))
-            current = []
-        else:
-            current.append(c)
-    parts.append("".join(current))
-    return parts
-
-
-def unescape(value: str) -> str:
-    return re.sub(r"\\(.)", r"\1", value)
-
-
-def _bad(message: str, name: str) -> InvalidInput:
-    return InvalidInput(message, expression=name)
-
-
-# -- one value ------------------------------------------------------------------------------------------------
-
-
-def _token(t: Table, raw: str, param: SearchParam, name: str) -> ColumnElement[bool]:
-    if param.type == "uri":
-        return t.c.code == unescape(raw)[:CODE_MAX]
-    parts = split_unescaped(raw, "|")
-    if len(parts) == 1:
-        code = unescape(parts[0])
-        if not code:
-            raise _bad(f"{name}: an empty code", name)
-        return t.c.code == code[:CODE_MAX]
-    if len(parts) != 2:
-        raise _bad(f"{name}: a token is [system]|[code]", name)
-    system, code = unescape(parts[0]), unescape(parts[1])
-    conditions = [t.c.system.is_(None) if not system else t.c.system == system[:SYSTEM_MAX]]
-    if code:
-        conditions.append(t.c.code == code[:CODE_MAX])
-    elif not system:
-        raise _bad(f"{name}: '|' alone names no token", name)
-    return and_(*conditions)
-
-
-def _string(t: Table, raw: str, modifier: str, name: str) -> ColumnElement[bool]:
-    text = unescape(raw)
-    if modifier == "exact":
-        if not text.strip():
-            raise _bad(f"{name}: an empty string", name)
-        return t.c.exact == text.strip()[:STRING_MAX]
-    norm = normalize(text)
-    if not norm:
-        raise _bad(f"{name}: an empty string", name)
-    if modifier == "contains":
-        pattern = "%" + norm.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        return t.c.value.like(pattern, escape="\\")
-    return and_(t.c.value >= norm, t.c.value < norm + _TOP)
-
-
-def _date_range(raw: str, name: str, local: tzinfo) -> tuple[str, datetime, datetime]:
-    m = _PREFIXED.fullmatch(unescape(raw).strip())
-    assert m is not None
-    prefix, text = m.group(1) or "eq", m.group(2)
-    try:
-        low, high = parse_range(text, local)
-    except ValueError as exc:
-        raise _bad(f"{name}: {text!r} is not a date (YYYY, YYYY-MM, YYYY-MM-DD, or a dateTime)", name) from exc
-    return prefix, low, high
-
-
-def _date(low: Any, high: Any, prefix: str, qlo: datetime, qhi: datetime) -> ColumnElement[bool]:
-    """A stored range [low, high) against the search range [qlo, qhi), per the prefix (R4 search §2.1.1.5)."""
-    inside = and_(low >= qlo, high <= qhi)
-    if prefix == "eq":
-        return inside
-    if prefix == "ne":
-        return not_(inside)
-    if prefix == "gt":
-        return cast(ColumnElement[bool], high > qhi)
-    if prefix == "lt":
-        return cast(ColumnElement[bool], low < qlo)
-    if prefix == "ge":
-        return or_(high > qhi, inside)
-    if prefix == "le":
-        return or_(low < qlo, inside)
-    if prefix == "sa":
-        return cast(ColumnElement[bool], low >= qhi)
-    if prefix == "eb":
-        return cast(ColumnElement[bool], high <= qlo)
-    slack = _approx(qlo)
-    return and_(low < shift(qhi, slack), high > shift(qlo, -slack))
-
-
-def _instant(column: Any, prefix: str, qlo: datetime, qhi: datetime) -> ColumnElement[bool]:
-    """A stored instant (to the microsecond) against [qlo, qhi): :func:`_date` with high = column + 1 µs."""
-    inside = and_(column >= qlo, column < qhi)
-    conditions: dict[str, ColumnElement[bool]] = {
-        "eq": inside,
-        "ne": not_(inside),
-        "gt": cast(ColumnElement[bool], column >= qhi),
-        "lt": cast(ColumnElement[bool], column < qlo),
-        "ge": cast(ColumnElement[bool], column >= qlo),
-        "le": cast(ColumnElement[bool], column < qhi),
-        "sa": cast(ColumnElement[bool], column >= qhi),
-        "eb": cast(ColumnElement[bool], column < qlo),
-    }
-    if prefix in conditions:
-        return conditions[prefix]
-    slack = _approx(qlo)
-    return and_(column >= shift(qlo, -slack), column < shift(qhi, slack))
-
-
-def _approx(when: datetime) -> timedelta:
-    """``ap``: 10% of the distance between now and the value, at least a day."""
-    return max(abs(datetime.now(UTC) - when) / 10, timedelta(days=1))
-
-
-def _reference(t: Table, raw: str, modifier: str, param: SearchParam, name: str) -> ColumnElement[bool]:
-    value = unescape(raw).strip()
-    if not value:
-        raise _bad(f"{name}: an empty reference", name)
-    rtype: str | None = modifier or None
-    if "/" in value:
-        parsed = parse_reference(value)
-        if parsed is None:
-            raise _bad(f"{name}: {value!r} is not a reference", name)
-        ref_type, rid = parsed
-        if ref_type is not None:
-            if rtype is not None and ref_type != rtype:
-                raise _bad(f"{name}: {value!r} is not a {rtype}", name)
-            rtype = ref_type
-    else:
-        rid = value[:ID_MAX]
-    if rtype is None and len(param.targets) == 1:
-        rtype = param.targets[0]
-    if rtype is not None and param.targets and rtype not in param.targets:
-        raise _bad(f"{name} refers to {' or '.join(param.targets)}, not {rtype}", name)
-    if rtype is None:
-        return t.c.target_id == rid
-    return and_(t.c.target_id == rid, t.c.target_type == rtype)
-
-
-def _quantity(t: Table, raw: str, name: str) -> ColumnElement[bool]:
-    parts = [unescape(p) for p in split_unescaped(raw, "|")]
-    if len(parts) not in (1, 3):
-        raise _bad(f"{name}: a quantity is [prefix]number[|system|code]", name)
-    m = _PREFIXED.fullmatch(parts[0].strip())
-    assert m is not None
-    prefix = m.group(1) or "eq"
-    try:
-        number = Decimal(m.group(2))
-    except InvalidOperation as exc:
-        raise _bad(f"{name}: {m.group(2)!r} is not a number", name) from exc
-    if not number.is_finite() or not _NUMBER.fullmatch(m.group(2).strip()) or abs(number.adjusted()) > 30:
-        raise _bad(f"{name}: {m.group(2)!r} is not a number this server compares", name)
-    v = t.c.value
-    exponent = number.as_tuple().exponent
-    assert isinstance(exponent, int)
-    half = Decimal(5).scaleb(exponent - 1)
-    within = and_(v >= number - half, v < number + half)
-    conditions: list[ColumnElement[bool]]
-    if prefix == "eq":
-        conditions = [within]
-    elif prefix == "ne":
-        conditions = [not_(within)]
-    elif prefix in ("gt", "sa"):
-        conditions = [v > number]
-    elif prefix in ("lt", "eb"):
-        conditions = [v < number]
-    elif prefix == "ge":
-        conditions = [v >= number]
-    elif prefix == "le":
-        conditions = [v <= number]
-    else:  # ap: within 10%
-        slack = abs(number) / 10
-        conditions = [and_(v >= number - slack, v <= number + slack)]
-    if len(parts) == 3:
-        system, code = parts[1], parts[2]
-        if system:
-            conditions.append(t.c.system == system[:SYSTEM_MAX])
-        if code:
-            conditions.append(t.c.code == code[:UNIT_MAX])
-    return and_(*conditions)
-
-
-# -- one parameter --------------------------------------------------------------------------------------------
-
-
-def _matching(rtype: str, full_name: str, raw_value: str, local: tzinfo, depth: int = 0) -> tuple[Select[Any], bool]:
-    """The ids of ``rtype`` resources that match one parameter, and whether the match is negated (:not,
-    :missing=true): then the parameter matches the resources *not* in the set."""
-    head, dot, rest = full_name.partition(".")
-    name, _, modifier = head.partition(":")
-    param = params_for(rtype).get(name)
-    if param is None:
-        raise _Unknown(name)
-    if dot:
-        return _chain(rtype, param, modifier, rest, raw_value, local, depth, full_name), False
-    if modifier and modifier not in _MODIFIERS[param.type]:
-        if not (param.type == "reference" and modifier in RESOURCE_TYPES):
-            raise _bad(f"{name}: the modifier :{modifier} is not supported", full_name)
-    if modifier == "missing":
-        if raw_value not in ("true", "false"):
-            raise _bad(f"{full_name}: true or false", full_name)
-        if param.column is not None:
-            raise _bad(f"{name} is never missing", full_name)
-        t = _TABLES[param.type]
-        present = select(t.c.resource_id).where(t.c.resource_type == rtype, t.c.param == name)
-        return present, raw_value == "true"
-    values = split_unescaped(raw_value, ",")
-    if len(values) > MAX_VALUES:
-        raise _bad(f"{name}: at most {MAX_VALUES} values", full_name)
-    if any(not v.strip() for v in values):
-        raise _bad(f"{name}: an empty value", full_name)
-    negate = modifier == "not"
-    if param.column == "id":
-        ids = [unescape(v).strip() for v in values]
-        return select(RESOURCE.c.id).where(RESOURCE.c.resource_type == rtype, RESOURCE.c.id.in_(ids)), negate
-    if param.column == "last_updated":
-        conditions = [_instant(RESOURCE.c.last_updated, *_date_range(v, full_name, local)) for v in values]
-        return select(RESOURCE.c.id).where(RESOURCE.c.resource_type == rtype, or_(*conditions)), negate
-    t = _TABLES[param.type]
-    if param.type in ("token", "uri"):
-        ors = [_token(t, v, param, full_name) for v in values]
-    elif param.type == "string":
-        ors = [_string(t, v, modifier, full_name) for v in values]
-    elif param.type == "date":
-        ors = [_date(t.c.low, t.c.high, *_date_range(v, full_name, local)) for v in values]
-    elif param.type == "reference":
-        ors = [_reference(t, v, modifier, param, full_name) for v in values]
-    else:
-        ors = [_quantity(t, v, full_name) for v in values]
-    query = select(t.c.resource_id).where(t.c.resource_type == rtype, t.c.param == name, or_(*ors))
-    return query, negate
-
-
-def _chain(
+def _read_page(
+    session: Session,
     rtype: str,
-    param: SearchParam,
-    modifier: str,
-    rest: str,
-    raw_value: str,
-    local: tzinfo,
-    depth: int,
-    full_name: str,
-) -> Select[Any]:
-    if param.type != "reference":
-        raise _bad(f"{param.name} is not a reference: it cannot be chained", full_name)
-    if depth + 1 >= MAX_CHAIN:
-        raise _bad(f"at most {MAX_CHAIN} chained parameters", full_name)
-    target = modifier or (param.targets[0] if len(param.targets) == 1 else "")
-    if target not in RESOURCE_TYPES:
-        raise _bad(f"name the target type of {param.name}, as {param.name}:Patient.{rest}", full_name)
-    if param.targets and target not in param.targets:
-        raise _bad(f"{param.name} refers to {' or '.join(param.targets)}, not {target}", full_name)
-    try:
-        inner, negate = _matching(target, rest, raw_value, local, depth + 1)
-    except _Unknown as exc:
-        raise _bad(f"{target} has no search parameter {exc}", full_name) from exc
-    if negate:
-        inner = select(RESOURCE.c.id).where(
-            RESOURCE.c.resource_type == target, RESOURCE.c.deleted.is_(False), RESOURCE.c.id.not_in(inner)
+    where: list[ColumnElement[bool]],
+    keys: tuple[SortKey, ...],
+    cursor: Cursor | None,
+    size: int,
+    offset: int,
+) -> _Page:
+    """Up to ``size`` rows (id, content, sort values…) after/before ``cursor``, in the sort order."""
+    columns: list[ColumnElement[Any]] = [sort_expression(rtype, k) for k in keys]
+    query: Select[Any]
+    if keys:
+        inner = (
+            select(RESOURCE.c.id, RESOURCE.c.content, *(c.label(f"k{i}") for i, c in enumerate(columns)))
+            .where(*where)
+            .subquery()
         )
-    t = _TABLES["reference"]
-    return select(t.c.resource_id).where(
-        t.c.resource_type == rtype, t.c.param == param.name, t.c.target_type == target, t.c.target_id.in_(inner)
-    )
-
-
-# -- the search -----------------------------------------------------------------------------------------------
-
-
-def conditions_for(
-    rtype: str, params: list[tuple[str, str]], *, local: tzinfo, strict: bool = True
-) -> tuple[list[ColumnElement[bool]], list[tuple[str, str]], list[str]]:
-    """The WHERE conditions on ``resource`` for ``params``, the pairs applied and the names ignored.
-
-    Raises:
-        InvalidInput: an unknown parameter (strict), an unsupported modifier, an invalid value.
-    """
-    conditions: list[ColumnElement[bool]] = []
-    applied: list[tuple[str, str]] = []
-    ignored: list[str] = []
-    for name, value in params:
-        if "\x00" in name or "\x00" in value:
-            raise _bad("a NUL character in a search parameter", name.replace("\x00", ""))
-        try:
-            ids, negate = _matching(rtype, name, value, local)
-        except _Unknown as exc:
-            if strict:
-                raise _bad(f"unknown search parameter {name!r} for {rtype}", name) from exc
-            ignored.append(name)
-            continue
-        conditions.append(RESOURCE.c.id.not_in(ids) if negate else RESOURCE.c.id.in_(ids))
-        applied.append((name, value))
-    return conditions, applied, ignored
+        id_column: ColumnElement[Any] = inner.c.id
+        columns = [inner.c[f"k{i}"] for i in range(len(keys))]
+        query = select(inner.c.id, inner.c.content, *columns)
+    else:
+        id_column = RESOURCE.c.id
+        query = select(RESOURCE.c.id, RESOURCE.c.content).where(*where)
+    reverse = cursor is not None and cursor.direction == "before"
+    if cursor is not None and not cursor.at_end:
+        query = query.where(beyond(keys, columns, id_column, cursor))
+    query = query.order_by(*order_by(keys, columns, id_column, reverse=reverse)).limit(size + 1)
+    if offset and cursor is None:
+        query = query.offset(offset)
+    rows = list(session.execute(query).all())
+    more = len(rows) > size
+    rows = rows[:size]
+    if reverse:
+        rows.reverse()
+    return _Page(rows, more)
 
 
 def run_search(
@@ -396,23 +130,92 @@ def run_search(
     offset: int,
     strict: bool,
     local: tzinfo,
+    scope: list[tuple[str, str]] | tuple[tuple[str, str], ...] = (),
+    expand_patients: bool = True,
 ) -> SearchResult:
     """Run a search (see :func:`hub.fhir.store.search`)."""
     if count < 0 or offset < 0:
         raise InvalidInput("_count and the offset are not negative")
-    conditions, applied, ignored = conditions_for(rtype, params, local=local, strict=strict)
-    where = [RESOURCE.c.resource_type == rtype, RESOURCE.c.deleted.is_(False), *conditions]
-    resources: list[dict[str, Any]] = []
-    if count > 0:
-        page = session.execute(
-            select(RESOURCE.c.content).where(*where).order_by(RESOURCE.c.id).limit(count).offset(offset)
-        ).scalars()
-        resources = [orjson.loads(content) for content in page]
-    if count > 0 and len(resources) < count and (resources or offset == 0):
-        total = offset + len(resources)
+    for name, value in (*params, *scope):
+        if "\x00" in name or "\x00" in value:
+            raise InvalidInput("a NUL character in a search parameter", expression=name.replace("\x00", ""))
+    controls, filters, ignored = split_controls(rtype, params, strict=strict)
+    mpi = session if expand_patients else None
+    conditions, applied, skipped = conditions_for(rtype, filters, local=local, strict=strict, session=mpi)
+    scoped, _, _ = conditions_for(rtype, list(scope), local=local, strict=True, session=mpi)
+    where = [RESOURCE.c.resource_type == rtype, RESOURCE.c.deleted.is_(False), *conditions, *scoped]
+    size = 0 if controls.summary == "count" else count
+    keys = controls.sort
+    cursor = decode(keys, controls.cursor) if controls.cursor is not None else None
+
+    links = _Links(keys)
+    rows: list[Any] = []
+    all_here = False  # the page holds every match from the start (so the total is known without a COUNT)
+    if size > 0:
+        page = _read_page(session, rtype, where, keys, cursor, size, offset)
+        if cursor is not None and cursor.direction == "before" and not page.more:
+            # Fewer rows than a page before the cursor: that is the start; answer the (full) first page.
+            cursor = None
+            page = _read_page(session, rtype, where, keys, None, size, 0)
+            offset = 0
+        rows = page.rows
+        width = len(keys)
+        if cursor is None or cursor.direction == "after":
+            if page.more and rows:
+                links.next = edge("after", rows[-1], width)
+            if cursor is not None or offset > 0:
+                links.previous = edge("before", rows[0], width) if rows else Cursor("before")
+            all_here = cursor is None and not page.more and (offset == 0 or bool(rows))
+        else:
+            links.previous = edge("before", rows[0], width)
+            links.next = edge("after", rows[-1], width)
+    resources = [orjson.loads(row[1]) for row in rows]
+    if controls.total == "none":
+        total: int | None = None
+    elif all_here:
+        total = offset + len(rows)
     else:
         total = session.execute(select(func.count()).select_from(RESOURCE).where(*where)).scalar_one()
-    return SearchResult(resources, total, count, offset, applied, ignored)
+
+    included: list[dict[str, Any]] = []
+    warnings: list[str] = []
+    if controls.includes and resources:
+        included, limited = search_include.resolve(session, resources, controls.includes)
+        if limited:
+            warnings.append(f"only the first {search_include.MAX_INCLUDED} included resources are returned")
+    return SearchResult(
+        resources,
+        total,
+        count,
+        offset,
+        params=applied + controls.applied,
+        ignored=ignored + skipped,
+        included=included,
+        cursor=encode(keys, cursor) if cursor is not None else None,
+        next_cursor=links.encoded(links.next),
+        previous_cursor=links.encoded(links.previous),
+        last_cursor=links.encoded(Cursor("before")) if links.next is not None else None,
+        elements=controls.elements,
+        summary=controls.summary,
+        warnings=warnings,
+    )
 
 
-__all__ = ["PREFIXES", "SearchResult", "conditions_for", "run_search", "split_unescaped", "unescape"]
+@dataclass(slots=True)
+class _Links:
+    keys: tuple[SortKey, ...]
+    next: Cursor | None = None
+    previous: Cursor | None = None
+
+    def encoded(self, cursor: Cursor | None) -> str | None:
+        return encode(self.keys, cursor) if cursor is not None else None
+
+
+__all__ = [
+    "PREFIXES",
+    "SearchResult",
+    "conditions_for",
+    "run_search",
+    "split_unescaped",
+    "unescape",
+]

@@ -5,8 +5,9 @@ Every R4 resource type that can be stored has the common parameters (``_id``, ``
 SearchParameter definitions (http://hl7.org/fhir/R4/searchparameter-registry.html), written in the path
 language: ``X.where(resolve() is Patient)`` becomes a reference parameter with ``targets=("Patient",)``.
 
-To add a parameter, add a line here: the indexer extracts it on the next write of a resource (existing
-resources are re-indexed by writing them again), the search builder and the CapabilityStatement pick it up.
+To add a parameter, add a line here: the index tables are generic (one per parameter *type*), so no schema
+migration is needed; the indexer extracts it on the next write of a resource, ``hub reindex`` (``store.reindex``)
+rebuilds the rows of resources already stored, and the search builder and the CapabilityStatement pick it up.
 """
 
 from __future__ import annotations
@@ -148,6 +149,9 @@ _BY_TYPE: dict[str, list[SearchParam]] = {
         _p("address", "string", "Patient.address", "individual-address"),
         _p("address-city", "string", "Patient.address.city", "individual-address-city"),
         _p("address-postalcode", "string", "Patient.address.postalCode", "individual-address-postalcode"),
+        _p("address-state", "string", "Patient.address.state", "individual-address-state"),
+        _p("address-country", "string", "Patient.address.country", "individual-address-country"),
+        _p("language", "token", "Patient.communication.language", "Patient-language"),
         _p("active", "token", "Patient.active", "Patient-active"),
         _p("death-date", "date", "Patient.deceasedDateTime", "Patient-death-date"),
         _p("organization", "reference", "Patient.managingOrganization", "Patient-organization"),
@@ -162,6 +166,11 @@ _BY_TYPE: dict[str, list[SearchParam]] = {
         _p("telecom", "token", "Practitioner.telecom", "individual-telecom", shape=_TELECOM),
         _p("gender", "token", "Practitioner.gender", "individual-gender", system=_GENDER),
         _p("active", "token", "Practitioner.active", "Practitioner-active"),
+        _p("phone", "token", "Practitioner.telecom.where(system='phone')", "individual-phone", shape=_TELECOM),
+        _p("email", "token", "Practitioner.telecom.where(system='email')", "individual-email", shape=_TELECOM),
+        _p("address", "string", "Practitioner.address", "individual-address"),
+        _p("address-city", "string", "Practitioner.address.city", "individual-address-city"),
+        _p("communication", "token", "Practitioner.communication", "Practitioner-communication"),
     ],
     "PractitionerRole": [
         _p("identifier", "token", "PractitionerRole.identifier", "PractitionerRole-identifier"),
@@ -172,6 +181,23 @@ _BY_TYPE: dict[str, list[SearchParam]] = {
         _p("role", "token", "PractitionerRole.code", "PractitionerRole-role"),
         _p("specialty", "token", "PractitionerRole.specialty", "PractitionerRole-specialty"),
         _p("active", "token", "PractitionerRole.active", "PractitionerRole-active"),
+        _p("date", "date", "PractitionerRole.period", "PractitionerRole-date"),
+        _p("telecom", "token", "PractitionerRole.telecom", "PractitionerRole-telecom", shape=_TELECOM),
+        _p(
+            "phone",
+            "token",
+            "PractitionerRole.telecom.where(system='phone')",
+            "PractitionerRole-phone",
+            shape=_TELECOM,
+        ),
+        _p(
+            "email",
+            "token",
+            "PractitionerRole.telecom.where(system='email')",
+            "PractitionerRole-email",
+            shape=_TELECOM,
+        ),
+        _p("endpoint", "reference", "PractitionerRole.endpoint", "PractitionerRole-endpoint"),
     ],
     "Organization": [
         _p("identifier", "token", "Organization.identifier", "Organization-identifier"),
@@ -180,6 +206,8 @@ _BY_TYPE: dict[str, list[SearchParam]] = {
         _p("active", "token", "Organization.active", "Organization-active"),
         _p("partof", "reference", "Organization.partOf", "Organization-partof"),
         _p("address", "string", "Organization.address", "Organization-address"),
+        _p("address-city", "string", "Organization.address.city", "Organization-address-city"),
+        _p("endpoint", "reference", "Organization.endpoint", "Organization-endpoint"),
     ],
     "Location": [
         _p("identifier", "token", "Location.identifier", "Location-identifier"),
@@ -189,6 +217,9 @@ _BY_TYPE: dict[str, list[SearchParam]] = {
         _p("organization", "reference", "Location.managingOrganization", "Location-organization"),
         _p("partof", "reference", "Location.partOf", "Location-partof"),
         _p("address", "string", "Location.address", "Location-address"),
+        _p("address-city", "string", "Location.address.city", "Location-address-city"),
+        _p("operational-status", "token", "Location.operationalStatus", "Location-operational-status"),
+        _p("endpoint", "reference", "Location.endpoint", "Location-endpoint"),
     ],
     "HealthcareService": [
         _p("identifier", "token", "HealthcareService.identifier", "HealthcareService-identifier"),
@@ -198,6 +229,10 @@ _BY_TYPE: dict[str, list[SearchParam]] = {
         _p("service-type", "token", "HealthcareService.type", "HealthcareService-service-type"),
         _p("specialty", "token", "HealthcareService.specialty", "HealthcareService-specialty"),
         _p("active", "token", "HealthcareService.active", "HealthcareService-active"),
+        _p("service-category", "token", "HealthcareService.category", "HealthcareService-service-category"),
+        _p("characteristic", "token", "HealthcareService.characteristic", "HealthcareService-characteristic"),
+        _p("program", "token", "HealthcareService.program", "HealthcareService-program"),
+        _p("endpoint", "reference", "HealthcareService.endpoint", "HealthcareService-endpoint"),
     ],
     "Encounter": [
         _p("identifier", "token", "Encounter.identifier", "clinical-identifier"),
@@ -219,6 +254,20 @@ _BY_TYPE: dict[str, list[SearchParam]] = {
         _p("service-provider", "reference", "Encounter.serviceProvider", "Encounter-service-provider"),
         _p("episode-of-care", "reference", "Encounter.episodeOfCare", "Encounter-episode-of-care"),
         _p("based-on", "reference", "Encounter.basedOn", "Encounter-based-on"),
+        _p("reason-code", "token", "Encounter.reasonCode", "Encounter-reason-code"),
+        _p("reason-reference", "reference", "Encounter.reasonReference", "Encounter-reason-reference"),
+        _p("diagnosis", "reference", "Encounter.diagnosis.condition", "Encounter-diagnosis"),
+        _p("appointment", "reference", "Encounter.appointment", "Encounter-appointment"),
+        _p("part-of", "reference", "Encounter.partOf", "Encounter-part-of"),
+        _p("account", "reference", "Encounter.account", "Encounter-account"),
+        _p("length", "quantity", "Encounter.length", "Encounter-length"),
+        _p("location-period", "date", "Encounter.location.period", "Encounter-location-period"),
+        _p(
+            "special-arrangement",
+            "token",
+            "Encounter.hospitalization.specialArrangement",
+            "Encounter-special-arrangement",
+        ),
     ],
     "Observation": [
         *_clinical("Observation"),
@@ -237,6 +286,35 @@ _BY_TYPE: dict[str, list[SearchParam]] = {
         _p("has-member", "reference", "Observation.hasMember", "Observation-has-member"),
         _p("derived-from", "reference", "Observation.derivedFrom", "Observation-derived-from"),
         _p("device", "reference", "Observation.device", "Observation-device"),
+        _p("focus", "reference", "Observation.focus", "Observation-focus"),
+        _p("method", "token", "Observation.method", "Observation-method"),
+        _p("data-absent-reason", "token", "Observation.dataAbsentReason", "Observation-data-absent-reason"),
+        _p("component-code", "token", "Observation.component.code", "Observation-component-code"),
+        _p(
+            "component-value-quantity",
+            "quantity",
+            "Observation.component.valueQuantity",
+            "Observation-component-value-quantity",
+        ),
+        _p(
+            "component-value-concept",
+            "token",
+            "Observation.component.valueCodeableConcept",
+            "Observation-component-value-concept",
+        ),
+        _p("combo-code", "token", "Observation.code | Observation.component.code", "Observation-combo-code"),
+        _p(
+            "combo-value-quantity",
+            "quantity",
+            "Observation.valueQuantity | Observation.component.valueQuantity",
+            "Observation-combo-value-quantity",
+        ),
+        _p(
+            "combo-value-concept",
+            "token",
+            "Observation.valueCodeableConcept | Observation.component.valueCodeableConcept",
+            "Observation-combo-value-concept",
+        ),
     ],
     "DiagnosticReport": [
         *_clinical("DiagnosticReport"),
@@ -256,6 +334,7 @@ _BY_TYPE: dict[str, list[SearchParam]] = {
         ),
         _p("based-on", "reference", "DiagnosticReport.basedOn", "DiagnosticReport-based-on"),
         _p("conclusion", "token", "DiagnosticReport.conclusionCode", "DiagnosticReport-conclusion"),
+        _p("media", "reference", "DiagnosticReport.media.link", "DiagnosticReport-media"),
     ],
     "Specimen": [
         _p("identifier", "token", "Specimen.identifier", "Specimen-identifier"),
@@ -268,6 +347,8 @@ _BY_TYPE: dict[str, list[SearchParam]] = {
         _p("bodysite", "token", "Specimen.collection.bodySite", "Specimen-bodysite"),
         _p("collector", "reference", "Specimen.collection.collector", "Specimen-collector"),
         _p("parent", "reference", "Specimen.parent", "Specimen-parent"),
+        _p("container", "token", "Specimen.container.type", "Specimen-container"),
+        _p("container-id", "token", "Specimen.container.identifier", "Specimen-container-id"),
     ],
     "ServiceRequest": [
         *_clinical("ServiceRequest"),
@@ -283,6 +364,9 @@ _BY_TYPE: dict[str, list[SearchParam]] = {
         _p("specimen", "reference", "ServiceRequest.specimen", "ServiceRequest-specimen"),
         _p("based-on", "reference", "ServiceRequest.basedOn", "ServiceRequest-based-on"),
         _p("requisition", "token", "ServiceRequest.requisition", "ServiceRequest-requisition"),
+        _p("body-site", "token", "ServiceRequest.bodySite", "ServiceRequest-body-site"),
+        _p("replaces", "reference", "ServiceRequest.replaces", "ServiceRequest-replaces"),
+        _p("instantiates-uri", "uri", "ServiceRequest.instantiatesUri", "ServiceRequest-instantiates-uri"),
     ],
     "Condition": [
         *_clinical("Condition"),
@@ -293,6 +377,18 @@ _BY_TYPE: dict[str, list[SearchParam]] = {
         _p("severity", "token", "Condition.severity", "Condition-severity"),
         _p("onset-date", "date", "Condition.onsetDateTime | Condition.onsetPeriod", "Condition-onset-date"),
         _p("recorded-date", "date", "Condition.recordedDate", "Condition-recorded-date"),
+        _p(
+            "abatement-date",
+            "date",
+            "Condition.abatementDateTime | Condition.abatementPeriod",
+            "Condition-abatement-date",
+        ),
+        _p("onset-info", "string", "Condition.onsetString", "Condition-onset-info"),
+        _p("asserter", "reference", "Condition.asserter", "Condition-asserter"),
+        _p("body-site", "token", "Condition.bodySite", "Condition-body-site"),
+        _p("evidence", "token", "Condition.evidence.code", "Condition-evidence"),
+        _p("evidence-detail", "reference", "Condition.evidence.detail", "Condition-evidence-detail"),
+        _p("stage", "token", "Condition.stage.summary", "Condition-stage"),
     ],
     "AllergyIntolerance": [
         _p("identifier", "token", "AllergyIntolerance.identifier", "clinical-identifier"),
@@ -316,6 +412,16 @@ _BY_TYPE: dict[str, list[SearchParam]] = {
         _p("date", "date", "AllergyIntolerance.recordedDate", "clinical-date"),
         _p("recorder", "reference", "AllergyIntolerance.recorder", "AllergyIntolerance-recorder"),
         _p("asserter", "reference", "AllergyIntolerance.asserter", "AllergyIntolerance-asserter"),
+        _p("onset", "date", "AllergyIntolerance.reaction.onset", "AllergyIntolerance-onset"),
+        _p("last-date", "date", "AllergyIntolerance.lastOccurrence", "AllergyIntolerance-last-date"),
+        _p(
+            "manifestation",
+            "token",
+            "AllergyIntolerance.reaction.manifestation",
+            "AllergyIntolerance-manifestation",
+        ),
+        _p("severity", "token", "AllergyIntolerance.reaction.severity", "AllergyIntolerance-severity"),
+        _p("route", "token", "AllergyIntolerance.reaction.exposureRoute", "AllergyIntolerance-route"),
     ],
     "Immunization": [
         _p("identifier", "token", "Immunization.identifier", "clinical-identifier"),
@@ -327,6 +433,18 @@ _BY_TYPE: dict[str, list[SearchParam]] = {
         _p("performer", "reference", "Immunization.performer.actor", "Immunization-performer"),
         _p("manufacturer", "reference", "Immunization.manufacturer", "Immunization-manufacturer"),
         _p("lot-number", "string", "Immunization.lotNumber", "Immunization-lot-number"),
+        _p("status-reason", "token", "Immunization.statusReason", "Immunization-status-reason"),
+        _p("reason-code", "token", "Immunization.reasonCode", "Immunization-reason-code"),
+        _p("reason-reference", "reference", "Immunization.reasonReference", "Immunization-reason-reference"),
+        _p("reaction", "reference", "Immunization.reaction.detail", "Immunization-reaction"),
+        _p("reaction-date", "date", "Immunization.reaction.date", "Immunization-reaction-date"),
+        _p("series", "string", "Immunization.protocolApplied.series", "Immunization-series"),
+        _p(
+            "target-disease",
+            "token",
+            "Immunization.protocolApplied.targetDisease",
+            "Immunization-target-disease",
+        ),
     ],
     "DocumentReference": [
         _p("identifier", "token", "DocumentReference.identifier | DocumentReference.masterIdentifier"),
@@ -340,6 +458,24 @@ _BY_TYPE: dict[str, list[SearchParam]] = {
         _p("custodian", "reference", "DocumentReference.custodian", "DocumentReference-custodian"),
         _p("encounter", "reference", "DocumentReference.context.encounter", "clinical-encounter"),
         _p("period", "date", "DocumentReference.context.period", "DocumentReference-period"),
+        _p("description", "string", "DocumentReference.description", "DocumentReference-description"),
+        _p("event", "token", "DocumentReference.context.event", "DocumentReference-event"),
+        _p("facility", "token", "DocumentReference.context.facilityType", "DocumentReference-facility"),
+        _p("setting", "token", "DocumentReference.context.practiceSetting", "DocumentReference-setting"),
+        _p("related", "reference", "DocumentReference.context.related", "DocumentReference-related"),
+        _p("format", "token", "DocumentReference.content.format", "DocumentReference-format"),
+        _p(
+            "contenttype",
+            "token",
+            "DocumentReference.content.attachment.contentType",
+            "DocumentReference-contenttype",
+        ),
+        _p("language", "token", "DocumentReference.content.attachment.language", "DocumentReference-language"),
+        _p("location", "uri", "DocumentReference.content.attachment.url", "DocumentReference-location"),
+        _p("relatesto", "reference", "DocumentReference.relatesTo.target", "DocumentReference-relatesto"),
+        _p("relation", "token", "DocumentReference.relatesTo.code", "DocumentReference-relation"),
+        _p("security-label", "token", "DocumentReference.securityLabel", "DocumentReference-security-label"),
+        _p("authenticator", "reference", "DocumentReference.authenticator", "DocumentReference-authenticator"),
     ],
     "ImagingStudy": [
         _p("identifier", "token", "ImagingStudy.identifier", "clinical-identifier"),
@@ -350,6 +486,15 @@ _BY_TYPE: dict[str, list[SearchParam]] = {
         _p("modality", "token", "ImagingStudy.series.modality", "ImagingStudy-modality"),
         _p("basedon", "reference", "ImagingStudy.basedOn", "ImagingStudy-basedon"),
         _p("encounter", "reference", "ImagingStudy.encounter", "ImagingStudy-encounter"),
+        _p("series", "token", "ImagingStudy.series.uid", "ImagingStudy-series"),
+        _p("instance", "token", "ImagingStudy.series.instance.uid", "ImagingStudy-instance"),
+        _p("bodysite", "token", "ImagingStudy.series.bodySite", "ImagingStudy-bodysite"),
+        _p("dicom-class", "token", "ImagingStudy.series.instance.sopClass", "ImagingStudy-dicom-class"),
+        _p("performer", "reference", "ImagingStudy.series.performer.actor", "ImagingStudy-performer"),
+        _p("interpreter", "reference", "ImagingStudy.interpreter", "ImagingStudy-interpreter"),
+        _p("referrer", "reference", "ImagingStudy.referrer", "ImagingStudy-referrer"),
+        _p("reason", "token", "ImagingStudy.reasonCode", "ImagingStudy-reason"),
+        _p("endpoint", "reference", "ImagingStudy.endpoint | ImagingStudy.series.endpoint", "ImagingStudy-endpoint"),
     ],
     "Schedule": [
         _p("identifier", "token", "Schedule.identifier", "Schedule-identifier"),
@@ -387,6 +532,11 @@ _BY_TYPE: dict[str, list[SearchParam]] = {
         _p("service-type", "token", "Appointment.serviceType", "Appointment-service-type"),
         _p("appointment-type", "token", "Appointment.appointmentType", "Appointment-appointment-type"),
         _p("based-on", "reference", "Appointment.basedOn", "Appointment-based-on"),
+        _p("reason-code", "token", "Appointment.reasonCode", "Appointment-reason-code"),
+        _p("reason-reference", "reference", "Appointment.reasonReference", "Appointment-reason-reference"),
+        _p("specialty", "token", "Appointment.specialty", "Appointment-specialty"),
+        _p("service-category", "token", "Appointment.serviceCategory", "Appointment-service-category"),
+        _p("supporting-info", "reference", "Appointment.supportingInformation", "Appointment-supporting-info"),
     ],
     "Medication": [
         _p("identifier", "token", "Medication.identifier", "Medication-identifier"),
@@ -402,6 +552,7 @@ _BY_TYPE: dict[str, list[SearchParam]] = {
         ),
         _p("manufacturer", "reference", "Medication.manufacturer", "Medication-manufacturer"),
         _p("lot-number", "token", "Medication.batch.lotNumber", "Medication-lot-number"),
+        _p("expiration-date", "date", "Medication.batch.expirationDate", "Medication-expiration-date"),
     ],
     "MedicationRequest": [
         *_clinical("MedicationRequest"),
@@ -441,6 +592,12 @@ _BY_TYPE: dict[str, list[SearchParam]] = {
         _p("whenprepared", "date", "MedicationDispense.whenPrepared", "MedicationDispense-whenprepared"),
         _p("destination", "reference", "MedicationDispense.destination", "MedicationDispense-destination"),
         _p("receiver", "reference", "MedicationDispense.receiver", "MedicationDispense-receiver"),
+        _p(
+            "responsibleparty",
+            "reference",
+            "MedicationDispense.substitution.responsibleParty",
+            "MedicationDispense-responsibleparty",
+        ),
     ],
     "Provenance": [
         _p("target", "reference", "Provenance.target", "Provenance-target"),
@@ -450,6 +607,9 @@ _BY_TYPE: dict[str, list[SearchParam]] = {
         _p("location", "reference", "Provenance.location", "Provenance-location"),
         _p("recorded", "date", "Provenance.recorded", "Provenance-recorded"),
         _p("when", "date", "Provenance.occurredDateTime", "Provenance-when"),
+        _p("agent-type", "token", "Provenance.agent.type", "Provenance-agent-type"),
+        _p("agent-role", "token", "Provenance.agent.role", "Provenance-agent-role"),
+        _p("signature-type", "token", "Provenance.signature.type", "Provenance-signature-type"),
     ],
     "AuditEvent": [
         _p("date", "date", "AuditEvent.recorded", "AuditEvent-date"),
@@ -491,6 +651,8 @@ _BY_TYPE: dict[str, list[SearchParam]] = {
         _p("data", "reference", "Consent.provision.data.reference", "Consent-data"),
         _p("organization", "reference", "Consent.organization", "Consent-organization"),
         _p("consentor", "reference", "Consent.performer", "Consent-consentor"),
+        _p("security-label", "token", "Consent.provision.securityLabel", "Consent-security-label"),
+        _p("source-reference", "reference", "Consent.sourceReference", "Consent-source-reference"),
     ],
     "Task": [
         _p("identifier", "token", "Task.identifier", "Task-identifier"),
@@ -511,6 +673,7 @@ _BY_TYPE: dict[str, list[SearchParam]] = {
         _p("authored-on", "date", "Task.authoredOn", "Task-authored-on"),
         _p("modified", "date", "Task.lastModified", "Task-modified"),
         _p("period", "date", "Task.executionPeriod", "Task-period"),
+        _p("performer", "token", "Task.performerType", "Task-performer"),
     ],
     "Communication": [
         _p("identifier", "token", "Communication.identifier", "Communication-identifier"),
@@ -582,3 +745,38 @@ def indexed_params(resource_type: str) -> tuple[SearchParam, ...]:
 _INDEXED: dict[str, tuple[SearchParam, ...]] = {
     rtype: tuple(p for p in params.values() if p.paths) for rtype, params in REGISTRY.items()
 }
+
+
+#: Parameter types a search can be sorted by (``_sort``), besides ``_id`` and ``_lastUpdated``.
+SORTABLE_TYPES: frozenset[str] = frozenset({"date", "string", "token", "uri", "quantity"})
+
+
+def sort_param(resource_type: str, name: str) -> SearchParam | None:
+    """The parameter ``_sort=name`` sorts ``resource_type`` by, or None when it cannot sort by it."""
+    param = params_for(resource_type).get(name)
+    if param is None or not (param.column is not None or param.type in SORTABLE_TYPES):
+        return None
+    return param
+
+
+def reference_params(resource_type: str) -> tuple[SearchParam, ...]:
+    """The reference parameters of ``resource_type`` (what ``_include=Type:*`` follows)."""
+    return tuple(p for p in params_for(resource_type).values() if p.type == "reference")
+
+
+def include_values(resource_type: str) -> list[str]:
+    """``_include`` values a search of ``resource_type`` accepts (CapabilityStatement ``searchInclude``)."""
+    params = reference_params(resource_type)
+    return [f"{resource_type}:{p.name}" for p in params] + ([f"{resource_type}:*"] if params else [])
+
+
+def revinclude_values(resource_type: str) -> list[str]:
+    """``_revinclude`` values that name ``resource_type`` as their parameter's only kind of target
+    (``Observation:patient`` for Patient); every other reference parameter of every type is accepted too, but
+    listing each for every type would make the CapabilityStatement enormous."""
+    return sorted(
+        f"{source}:{p.name}"
+        for source in _BY_TYPE
+        for p in reference_params(source)
+        if p.targets and resource_type in p.targets
+    )

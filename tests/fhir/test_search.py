@@ -241,8 +241,8 @@ def test_last_updated_tag_and_paging(session: Session) -> None:
         ([("organization.nope", "x")], "organization.nope"),
         ([("general-practitioner.name", "x")], "general-practitioner.name"),
         ([("_id:missing", "true")], "_id:missing"),
-        ([("_sort", "name")], "_sort"),
-        ([("_include", "Patient:organization")], "_include"),
+        ([("_sort", "organization")], "_sort"),
+        ([("_include", "Observation:patient")], "_include"),
     ],
 )
 def test_invalid_searches_are_refused(session: Session, params, expression) -> None:
