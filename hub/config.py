@@ -167,7 +167,9 @@ class Settings(BaseSettings):
     mappings_dir: Path = DEFAULT_MAPPINGS_DIR
 
     # FHIR
-    fhir_base_url: str = "http://127.0.0.1:8000/fhir"
+    fhir_base_url: str = "http://127.0.0.1:8000/fhir"  # empty: links use the base of each request
+    fhir_search_default_count: int = Field(default=50, ge=1)  # search page size without _count
+    fhir_search_max_count: int = Field(default=1000, ge=1)  # larger _count values are cut to this
 
     # Security (issue 4 builds on these; hub/security/README.md explains the model)
     environment: Literal["development", "test", "production"] = "development"

@@ -4,9 +4,11 @@ Each route's ``name`` is its FHIR interaction code; :mod:`hub.fhir.capability` l
 route added here (or by another router under ``/fhir``) appears in ``/fhir/metadata`` by itself. Routes are
 plain functions (run in the thread pool): the store is synchronous SQLAlchemy.
 
-Paging is by ``_count`` (default 50, at most 1000) and ``_offset``; ``next``/``previous`` links carry
-both. ``Prefer: handling=lenient`` ignores unknown search parameters (reported in an OperationOutcome entry);
-the default is strict (400).
+Search pages are ``_count`` long (``HUB_FHIR_SEARCH_DEFAULT_COUNT``, at most ``HUB_FHIR_SEARCH_MAX_COUNT``);
+the ``previous``/``next``/``last`` links carry a keyset ``_cursor`` (:mod:`hub.fhir.search_paging`), so pages
+stay right while data changes. ``Prefer: handling=lenient`` ignores unknown or unsupported search parameters
+(reported in an OperationOutcome entry, left out of the self link); the default is strict (400). History pages
+use ``_count`` and ``_offset``.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ _VERSION = re.compile(r"[0-9]{1,9}")
 DEFAULT_COUNT = 50
 MAX_COUNT = 1000
 # Result parameters handled here, not by the search (http://hl7.org/fhir/R4/search.html#Summary).
-_CONTROL = frozenset({"_count", "_offset", "_format", "_pretty", "_summary", "_total"})
+_CONTROL = frozenset({"_count", "_offset", "_format", "_pretty"})
 
 _JSON_OBJECT = {FHIR_JSON: {"schema": {"type": "object"}}}
 _ERRORS: dict[int | str, dict[str, Any]] = {
@@ -66,7 +68,10 @@ FormatParam = Annotated[str | None, Query(alias="_format", description="json (th
 PrettyParam = Annotated[bool, Query(alias="_pretty", description="Indent the JSON")]
 
 
-def _base(settings: Settings) -> str:
+def _base(settings: Settings, request: Request | None = None) -> str:
+    """The configured FHIR base URL; when it is empty, the base of ``request`` (the FHIR prefix under it)."""
+    if not settings.fhir_base_url and request is not None:
+        return str(request.base_url).rstrip("/") + router.prefix
     return settings.fhir_base_url.rstrip("/")
 
 
@@ -186,7 +191,6 @@ def search(
     settings: SettingsDep,
     count: CountParam = None,
     offset: OffsetParam = 0,
-    summary: Annotated[str | None, Query(alias="_summary", description="count: the total only")] = None,
     format_: FormatParam = None,
     pretty: PrettyParam = False,
 ) -> Response:
@@ -194,38 +198,62 @@ def search(
     if refused is not None:
         return refused
     _check_type(resource_type)
-    if summary not in (None, "false", "count"):
-        raise InvalidInput(f"_summary={summary[:16]} is not supported (count, false)", expression="_summary")
-    page_size = 0 if summary == "count" else min(count if count is not None else DEFAULT_COUNT, MAX_COUNT)
+    wanted = count if count is not None else settings.fhir_search_default_count
+    page_size = min(wanted, settings.fhir_search_max_count)
     params = [(k, v) for k, v in request.query_params.multi_items() if k not in _CONTROL]
     lenient = "handling=lenient" in request.headers.get("prefer", "").replace(" ", "")
     result = store.search(session, resource_type, params, count=page_size, offset=offset, strict=not lenient)
 
-    base = _base(settings)
-    keep = list(result.params) + ([("_summary", "count")] if summary == "count" else [])
-    paging = [("_count", str(page_size))]
-    links = [{"relation": "self", "url": _link(base, resource_type, keep + paging + _offset(offset))}]
-    if page_size:
-        links.append({"relation": "first", "url": _link(base, resource_type, keep + paging)})
-        if offset > 0:
-            previous = max(0, offset - page_size)
-            links.append({"relation": "previous", "url": _link(base, resource_type, keep + paging + _offset(previous))})
-        if offset + page_size < result.total:
-            following = offset + page_size
-            links.append({"relation": "next", "url": _link(base, resource_type, keep + paging + _offset(following))})
+    base = _base(settings, request)
     entries: list[dict[str, Any]] = [
-        {"fullUrl": f"{base}/{resource_type}/{r['id']}", "resource": r, "search": {"mode": "match"}}
-        for r in result.resources
+        {"fullUrl": f"{base}/{resource_type}/{r['id']}", "resource": result.shaped(r), "search": {"mode": "match"}}
+        for r in result.matches
     ]
+    entries.extend(
+        {"fullUrl": f"{base}/{r['resourceType']}/{r['id']}", "resource": r, "search": {"mode": "include"}}
+        for r in result.included
+    )
+    notes = list(result.warnings)
     if result.ignored:
-        names = ", ".join(sorted(set(result.ignored)))
-        outcome = operation_outcome(f"unknown search parameters ignored: {names}", code="not-supported")
+        notes.insert(
+            0, f"search parameters ignored (unknown or not supported): {', '.join(sorted(set(result.ignored)))}"
+        )
+    if notes:
+        outcome = operation_outcome("; ".join(notes), code="not-supported")
         outcome["issue"][0]["severity"] = "warning"
         entries.append({"resource": outcome, "search": {"mode": "outcome"}})
-    bundle: dict[str, Any] = {"resourceType": "Bundle", "type": "searchset", "total": result.total, "link": links}
+    bundle: dict[str, Any] = {"resourceType": "Bundle", "type": "searchset"}
+    if result.total is not None:
+        bundle["total"] = result.total
+    bundle["link"] = _search_links(base, resource_type, result, page_size)
     if entries:
         bundle["entry"] = entries
     return FhirResponse(bundle, pretty=pretty)
+
+
+def _search_links(base: str, resource_type: str, result: store.SearchResult, page_size: int) -> list[dict[str, str]]:
+    """self, first, previous, next and last: the applied parameters, ``_count``, and the page's ``_cursor``."""
+    keep = [*result.params, ("_count", str(page_size))]
+
+    def url(cursor: str | None) -> str:
+        return _link(base, resource_type, keep + ([("_cursor", cursor)] if cursor else []))
+
+    here = (
+        url(result.cursor)
+        if result.cursor or not result.offset
+        else _link(base, resource_type, keep + _offset(result.offset))
+    )
+    links = [{"relation": "self", "url": here}]
+    if page_size and result.summary != "count":
+        links.append({"relation": "first", "url": url(None)})
+        for relation, cursor in (
+            ("previous", result.previous_cursor),
+            ("next", result.next_cursor),
+            ("last", result.last_cursor),
+        ):
+            if cursor is not None:
+                links.append({"relation": relation, "url": url(cursor)})
+    return links
 
 
 def _offset(offset: int) -> list[tuple[str, str]]:
