@@ -19,7 +19,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
 
-from hub.fhir.search_params import REGISTRY
+from hub.fhir.search_params import REGISTRY, include_values, revinclude_values
 
 TYPE_INTERACTIONS = (
     "read",
@@ -115,6 +115,12 @@ def capability_statement(app: FastAPI, *, base_url: str, prefix: str = "/fhir") 
                 }
                 for p in params.values()
             ]
+            for key, values in (
+                ("searchInclude", include_values(rtype)),
+                ("searchRevInclude", revinclude_values(rtype)),
+            ):
+                if values:  # FHIR JSON has no empty arrays
+                    entry[key] = values
         if rtype in operations:
             entry["operation"] = [{"name": n, "definition": d} for n, d in sorted(operations[rtype].items())]
         resources.append(entry)

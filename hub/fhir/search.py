@@ -168,7 +168,8 @@ def run_search(
             all_here = cursor is None and not page.more and (offset == 0 or bool(rows))
         else:
             links.previous = edge("before", rows[0], width)
-            links.next = edge("after", rows[-1], width)
+            if not cursor.at_end:  # a page read back from the end is the last one
+                links.next = edge("after", rows[-1], width)
     resources = [orjson.loads(row[1]) for row in rows]
     if controls.total == "none":
         total: int | None = None
