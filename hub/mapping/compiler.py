@@ -54,7 +54,7 @@ _PRIMITIVE_COMPAT: dict[str, frozenset[str]] = {
     "string": frozenset({"string", "markdown"}),
     "code": frozenset({"code", "string"}),
     "id": frozenset({"id", "string", "code"}),
-    "uri": frozenset({"uri", "url", "canonical"}),
+    "uri": frozenset({"uri", "url", "canonical", "string"}),
 }
 # The built-in that fills a primitive element when a rule names no type.
 _DEFAULT_PRIMITIVE = {"url": "uri", "canonical": "uri"}
@@ -610,6 +610,37 @@ class Compiler:
         return produce
 
     def _converter(self, spec: ValueSpec, target: Target, unit: Unit, whole_segments: bool) -> Conv:
+        conv = self._base_converter(spec, target, unit, whole_segments)
+        if not spec.defaults:
+            return conv
+        if target.type == ANY or self.schema.is_primitive(target.type):
+            raise self.error(unit, spec, f"'defaults' complete a complex value, but {target.name} is {target.type}")
+        defaults: list[tuple[str, Any]] = []
+        for name, value in spec.defaults.items():
+            info = self.schema.element(target.type, name)
+            if info is None:
+                raise self.error(unit, spec, f"'defaults': {target.type} has no element {name!r}")
+            self._check_constant(
+                value, Target(info.type, info.is_list, info.enum, name=f"{target.name}.{name}"), unit, spec
+            )
+            defaults.append((name, value))
+        inner = conv
+
+        def with_defaults(ctx: Ctx, item: Item, args: dict[str, Any] | None) -> Any:
+            value = inner(ctx, item, args)
+            if type(value) is not dict:
+                return value
+            missing = [(k, v) for k, v in defaults if k not in value]
+            if not missing:
+                return value
+            value = dict(value)  # results may be kept for reuse within the message: never change them
+            for k, v in missing:
+                value[k] = deep_copy(v) if isinstance(v, dict | list) else v
+            return value
+
+        return with_defaults
+
+    def _base_converter(self, spec: ValueSpec, target: Target, unit: Unit, whole_segments: bool) -> Conv:
         if spec.elements is not None:
             build = self.object(spec.elements, target.type, unit, True, spec.require, None, spec)
 
@@ -697,13 +728,19 @@ class Compiler:
             if base is not None and base_type != "CodeableConcept":
                 raise self.error(unit, spec, "with a table, 'type' of a CodeableConcept must make a CodeableConcept")
             keep = table.unmapped == "keep"
+            local_codes = table.local_codes
+            source = spec.from_
 
             def to_concept(ctx: Ctx, item: Item, args: dict[str, Any] | None) -> Any:
                 raw = item[1]
                 code = leaf(ctx.env, raw, item[2]) if raw is not None else ""
                 concept: dict[str, Any] | None = base(ctx, item, args) if base is not None else None
+                if local_codes and code and not _is_local_coding(concept, code):
+                    return concept  # a standard code (LOINC, ICD-10 …) is not a sender's local code
                 found = table.resolve(code) if code else None
                 if found is None:
+                    if local_codes and code:
+                        _report_unmapped(ctx, item, table.name, code, source)
                     if concept is None and keep and code:
                         return {"text": fhir_string(code)}
                     return concept
@@ -729,6 +766,8 @@ class Compiler:
                 return out
 
             return to_concept
+        if table.local_codes:
+            raise self.error(unit, spec, f"table {table.name} holds local codes: it fills a CodeableConcept (type CWE)")
         if base is not None:
             raise self.error(unit, spec, f"a table fills {target.name} ({wanted}) from the code itself; drop 'type'")
         if wanted == "Coding":
@@ -983,3 +1022,39 @@ def _here(ctx: Ctx) -> str | None:
 
 def _conversion_error(ctx: Ctx, source: SourcePath, message: str) -> ConversionError:
     return ConversionError(message, hl7_code="102", location=source.location(_seq(ctx, source)))
+
+
+def _is_local_coding(concept: dict[str, Any] | None, code: str) -> bool:
+    """Whether the sender's coding of ``code`` has no standard system (the coding-systems table gave none)."""
+    if concept is None:
+        return True
+    for coding in concept.get("coding") or ():
+        if coding.get("code") == code:
+            return "system" not in coding
+    return True
+
+
+def _report_unmapped(ctx: Ctx, item: Item, table: str, code: str, source: str | None) -> None:
+    env = ctx.env
+    raw = item[1] or ""
+    parts = raw.split(env.comp) if item[2] == 0 else [raw]
+    system = leaf(env, parts[2], 1) if len(parts) > 2 else ""
+    display = leaf(env, parts[1], 1) if len(parts) > 1 else ""
+    seg = item[0] if item[0] is not None else ctx.seg
+    location = None
+    if seg is not None:
+        location = f"{seg.name}^{segment_seq(env.message, seg)}"
+        if source is not None:
+            try:
+                path = parse_path(source)
+            except ValueError:
+                path = None
+            if path is not None and path.segment == seg.name and path.field is not None:
+                location += f"^{path.field}"
+    entry: dict[str, Any] = {"code": "unmapped-local-code", "table": table, "value": code, "location": location}
+    if system:
+        entry["system"] = system
+    if display:
+        entry["display"] = display
+    if entry not in env.report:
+        env.report.append(entry)

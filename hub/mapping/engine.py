@@ -20,9 +20,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
-
-from pydantic import BaseModel, ValidationError
+from typing import Any
 
 from hub.errors import ConversionError, MappingTemplateError
 from hub.hl7 import er7
@@ -31,25 +29,17 @@ from hub.mapping import datetimes
 from hub.mapping.compiler import Applier, Compiler, CondFn, Unit
 from hub.mapping.fhirschema import FhirSchema
 from hub.mapping.ids import key_text, make_id
+from hub.mapping.library import Library, Overlay, merge, read_library, read_overlay
+from hub.mapping.library import overlay_files as overlay_files_in
 from hub.mapping.nulls import HL7_NULL, NULL_EXTENSION_URL, NullMarks, compile_marks
 from hub.mapping.nulls import split as split_nulls
 from hub.mapping.runtime import Ctx, Env, parse_path, segment_seq
 from hub.mapping.structure import GroupDef, StructureError, group_segments, has_path, iter_path, parse_structure
-from hub.mapping.templates import (
-    DatatypeTemplate,
-    MessageTemplate,
-    ResourceTemplate,
-    TemplateModel,
-    TerminologyTable,
-)
+from hub.mapping.templates import MessagePatch, MessageTemplate, ResourceRule, ResourceTemplate, ValueSpec
 from hub.mapping.terminology import Table
-from hub.mapping.yamlload import line_of, load_yaml
+from hub.mapping.yamlload import line_of
 
 log = logging.getLogger(__name__)
-
-M = TypeVar("M", bound=BaseModel)
-
-FOLDERS = ("message", "resource", "datatype", "terminology")
 
 
 @dataclass(slots=True)
@@ -111,80 +101,134 @@ class CompiledMessage:
     rules: list[CompiledRule]
 
 
-def _validate(model: type[M], data: Any, path: Path) -> M:
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        loc = tuple(first["loc"])
-        where = ".".join(str(p) for p in loc)
-        message = first["msg"].removeprefix("Value error, ")
+@dataclass(slots=True)
+class CompiledOverlay:
+    """A sender's overlay, compiled: the message templates as its senders see them."""
+
+    name: str
+    file: str
+    senders: list[tuple[str | None, str | None]]  # (application, facility), upper case
+    messages: dict[str, CompiledMessage]
+
+    def specificity(self, app: tuple[str, str], facility: tuple[str, str]) -> int:
+        """How well the overlay names this sender: 2 both fields, 1 one field, 0 not at all."""
+        best = 0
+        for want_app, want_facility in self.senders:
+            if want_app is not None and want_app not in app:
+                continue
+            if want_facility is not None and want_facility not in facility:
+                continue
+            best = max(best, (want_app is not None) + (want_facility is not None))
+        return best
+
+
+@dataclass(slots=True)
+class Conversion:
+    """A conversion's Bundle, with what the operator should know about it (plain JSON, no patient data)."""
+
+    bundle: dict[str, Any]
+    report: list[dict[str, Any]]
+    overlay: str | None  # the sender overlay that was used, if any
+
+
+# The resource template every message makes first: the sending facility's Organization, whose id is the producer
+# of every resource of the message (meta.tag, see hub/security/access.py).
+SENDER_TEMPLATE = "SendingFacility"
+SENDER_RULE = "sendingFacility"
+PRODUCER_TAG_SYSTEM = "urn:hub:producer"
+
+
+def _compile_library(schema: FhirSchema, lib: Library, overlay: Overlay | None) -> dict[str, CompiledMessage]:
+    tables = {name: (Table(model), path) for name, (model, path) in lib.tables.items()}
+    compiler = Compiler(schema, lib.datatypes, tables)
+    for name in lib.datatypes:
+        compiler.datatype(name)  # every datatype is checked, used or not
+    patches = overlay.model if overlay is not None else None
+    resources: dict[str, CompiledResource] = {}
+    for stem, (template, path) in lib.resources.items():
+        extra = patches.resources.get(stem) if patches is not None else None
+        resources[stem] = _compile_resource(
+            compiler, stem, template, path, extra.elements if extra else [], overlay.path if overlay else None
+        )
+    if SENDER_TEMPLATE not in resources:
         raise MappingTemplateError(
-            f"{where}: {message}" if where else message, file=str(path), line=line_of(data, loc)
-        ) from None
+            f"resource/{SENDER_TEMPLATE}.yaml is missing: every message makes the sending facility's Organization",
+            file=str(lib.directory),
+        )
+    messages: dict[str, CompiledMessage] = {}
+    for name, (message_template, data, path) in lib.messages.items():
+        mpatch = patches.messages.get(name) if patches is not None else None
+        messages[name] = _compile_message(
+            compiler, message_template, data, path, resources, mpatch, overlay.path if overlay else None
+        )
+    return messages
 
 
 class Converter:
-    """HL7 v2 → FHIR R4 conversion by the templates of one mappings directory."""
+    """HL7 v2 → FHIR R4 conversion by the templates of one mappings directory (and its sender overlays)."""
 
-    def __init__(self, messages: dict[str, CompiledMessage], mappings_dir: Path) -> None:
+    def __init__(
+        self,
+        messages: dict[str, CompiledMessage],
+        mappings_dir: Path,
+        overlays: list[CompiledOverlay] | None = None,
+    ) -> None:
         self._messages = messages
         self.mappings_dir = mappings_dir
+        self._overlays = overlays or []
 
     # Loading ---------------------------------------------------------------------------------------
     @classmethod
-    def load(cls, mappings_dir: Path) -> Converter:
-        """Read, check and compile every template under ``mappings_dir``.
+    def load(cls, mappings_dir: Path, *, overlay_files: list[Path] | None = None) -> Converter:
+        """Read, check and compile every template under ``mappings_dir``, and each sender overlay.
 
         Args:
-            mappings_dir: a directory with ``message/``, ``resource/``, ``datatype/`` and ``terminology/``.
+            mappings_dir: a directory with ``message/``, ``resource/``, ``datatype/`` and ``terminology/``, and
+                optionally ``overlays/`` (one file per sender variant).
+            overlay_files: overlays to load besides those of ``mappings_dir/overlays`` (one with the same name
+                replaces the directory's).
 
         Returns:
             A converter ready for :meth:`convert`.
 
         Raises:
-            MappingTemplateError: an invalid template, with its file and line.
+            MappingTemplateError: an invalid template or overlay, with its file and line.
         """
         mappings_dir = Path(mappings_dir)
-        if not mappings_dir.is_dir():
-            raise MappingTemplateError("the mappings directory does not exist", file=str(mappings_dir))
-        raw: dict[str, dict[str, tuple[Any, Path]]] = {folder: {} for folder in FOLDERS}
-        for folder in FOLDERS:
-            for path in sorted((mappings_dir / folder).glob("*.yaml")):
-                raw[folder][path.stem] = (load_yaml(path), path)
-
-        tables: dict[str, tuple[Table, Path]] = {}
-        for stem, (data, path) in raw["terminology"].items():
-            model = _validate(TerminologyTable, data, path)
-            _check_name(model.table, stem, path, model, "table")
-            tables[model.table] = (Table(model), path)
-        datatypes: dict[str, tuple[DatatypeTemplate, Path]] = {}
-        for stem, (data, path) in raw["datatype"].items():
-            dt = _validate(DatatypeTemplate, data, path)
-            _check_name(dt.datatype, stem, path, dt, "datatype")
-            datatypes[dt.datatype] = (dt, path)
-
-        compiler = Compiler(FhirSchema(), datatypes, tables)
-        for name in datatypes:
-            compiler.datatype(name)  # every datatype is checked, used or not
-
-        resources: dict[str, CompiledResource] = {}
-        for stem, (data, path) in raw["resource"].items():
-            resources[stem] = _compile_resource(compiler, stem, _validate(ResourceTemplate, data, path), path)
-
-        messages: dict[str, CompiledMessage] = {}
-        for stem, (data, path) in raw["message"].items():
-            mt = _validate(MessageTemplate, data, path)
-            _check_name(mt.message, stem, path, mt, "message")
-            messages[mt.message] = _compile_message(compiler, mt, data, path, resources)
+        schema = FhirSchema()
+        lib = read_library(mappings_dir)
+        messages = _compile_library(schema, lib, None)
+        found: dict[str, Overlay] = {}
+        for path in [*overlay_files_in(mappings_dir), *(overlay_files or [])]:
+            overlay = read_overlay(Path(path))
+            found[overlay.model.overlay] = overlay
+        overlays: list[CompiledOverlay] = []
+        claimed: dict[tuple[str | None, str | None], str] = {}
+        for name in sorted(found):
+            overlay = found[name]
+            senders = []
+            for sender in overlay.model.senders:
+                key = (
+                    sender.application.upper() if sender.application else None,
+                    sender.facility.upper() if sender.facility else None,
+                )
+                if key in claimed:
+                    raise MappingTemplateError(
+                        f"overlay {claimed[key]!r} already names this sender", file=str(overlay.path), line=sender.line
+                    )
+                claimed[key] = name
+                senders.append(key)
+            compiled = _compile_library(schema, merge(lib, overlay), overlay)
+            overlays.append(CompiledOverlay(name, str(overlay.path), senders, compiled))
         log.info(
-            "mappings loaded: %d message structures, %d resource templates, %d datatypes, %d tables",
+            "mappings loaded: %d message structures, %d resource templates, %d datatypes, %d tables, %d overlays",
             len(messages),
-            len(resources),
-            len(datatypes),
-            len(tables),
+            len(lib.resources),
+            len(lib.datatypes),
+            len(lib.tables),
+            len(overlays),
         )
-        return cls(messages, mappings_dir)
+        return cls(messages, mappings_dir, overlays)
 
     # Queries ---------------------------------------------------------------------------------------
     def supports(self, structure: str, event: str | None = None) -> bool:
@@ -204,6 +248,11 @@ class Converter:
     def structures(self) -> list[str]:
         return sorted(self._messages)
 
+    @property
+    def overlays(self) -> list[str]:
+        """The names of the sender overlays loaded."""
+        return [o.name for o in self._overlays]
+
     def structure_of(self, message: er7.Message) -> tuple[str, str, str]:
         """(message code, trigger event, structure) of a message: MSH-9.3 if a template has that name, else
         the structure of HL7 table 0354 for MSH-9.1/MSH-9.2."""
@@ -215,23 +264,79 @@ class Converter:
             return code, event, given
         return code, event, derive_structure(code, event) or given
 
+    def overlay_for(self, message: er7.Message) -> str | None:
+        """The name of the overlay that the message's sender (MSH-3, MSH-4) gets, if any: the one naming both
+        fields wins over one naming a single field."""
+        if not self._overlays or not message.segments:
+            return None
+        found = self._select(message)
+        return found.name if found is not None else None
+
+    def _select(self, message: er7.Message) -> CompiledOverlay | None:
+        msh = message.msh
+        app = (message.get(msh, 3).strip().upper(), message.get(msh, 3, 1).strip().upper())
+        facility = (message.get(msh, 4).strip().upper(), message.get(msh, 4, 1).strip().upper())
+        best: CompiledOverlay | None = None
+        best_score = 0
+        for overlay in self._overlays:
+            score = overlay.specificity(app, facility)
+            if score > best_score:
+                best, best_score = overlay, score
+        return best
+
     # Converting ------------------------------------------------------------------------------------
-    def convert(self, message: er7.Message, *, sender_timezone: str = "Asia/Shanghai") -> dict[str, Any]:
+    def convert(
+        self, message: er7.Message, *, sender_timezone: str = "Asia/Shanghai", overlay: str | None = None
+    ) -> dict[str, Any]:
         """Convert one message to a FHIR R4 transaction Bundle (plain JSON data).
 
         Args:
             message: the tokenised message.
             sender_timezone: the IANA zone of timestamps that carry no offset.
+            overlay: use this sender overlay whoever the sender is (default: the overlay naming the sender).
 
         Returns:
-            The Bundle: ``type`` transaction, one ``PUT`` entry per resource, references as ``Type/id``.
+            The Bundle: ``type`` transaction, one ``PUT`` entry per resource, references as ``Type/id``; every
+            resource carries the producer tag (the sending facility's Organization id).
 
         Raises:
             ConversionError: the message cannot be converted (unsupported structure, a required segment or
                 field missing, an invalid value); ``location`` says where (``SEG^seq^field``).
+            KeyError: ``overlay`` names no loaded overlay.
         """
+        return self.convert_with_report(message, sender_timezone=sender_timezone, overlay=overlay).bundle
+
+    def convert_with_report(
+        self, message: er7.Message, *, sender_timezone: str = "Asia/Shanghai", overlay: str | None = None
+    ) -> Conversion:
+        """Convert one message, and say what the operator should know about it.
+
+        The report lists, as plain JSON without patient data: local codes no table translates
+        (``unmapped-local-code``: the table, the code and where it was) and identifiers kept but flagged
+        (``invalid-resident-id``: where it was).
+
+        Args:
+            message: the tokenised message.
+            sender_timezone: the IANA zone of timestamps that carry no offset.
+            overlay: use this sender overlay whoever the sender is (default: the overlay naming the sender).
+
+        Returns:
+            The Bundle, the report and the name of the overlay used.
+
+        Raises:
+            ConversionError: as :meth:`convert`.
+            KeyError: ``overlay`` names no loaded overlay.
+        """
+        chosen: CompiledOverlay | None
+        if overlay is not None:
+            chosen = next((o for o in self._overlays if o.name == overlay), None)
+            if chosen is None:
+                raise KeyError(f"no sender overlay named {overlay!r}")
+        else:
+            chosen = self._select(message) if self._overlays and message.segments else None
+        messages = chosen.messages if chosen is not None else self._messages
         try:
-            return self._convert(message, sender_timezone)
+            bundle, report = self._convert(messages, message, sender_timezone)
         except ConversionError:
             raise
         except ValueError as exc:
@@ -239,12 +344,15 @@ class Converter:
         except Exception as exc:  # the contract: nothing but ConversionError escapes
             log.exception("mapping engine failure (%s)", type(exc).__name__)
             raise ConversionError(f"internal mapping error ({type(exc).__name__})", location=None) from exc
+        return Conversion(bundle, report, chosen.name if chosen is not None else None)
 
-    def _convert(self, message: er7.Message, sender_timezone: str) -> dict[str, Any]:
+    def _convert(
+        self, messages: dict[str, CompiledMessage], message: er7.Message, sender_timezone: str
+    ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         if not message.segments or message.msh.name != "MSH":
             raise ConversionError("not a single message (no MSH segment first)", hl7_code="100", location="MSH^1")
         code, event, structure = self.structure_of(message)
-        compiled = self._messages.get(structure)
+        compiled = messages.get(structure)
         if compiled is None:
             what = f"{code}^{event}" if code else "(empty MSH-9)"
             raise ConversionError(
@@ -266,6 +374,7 @@ class Converter:
 
         made: list[tuple[CompiledRule, Ctx, str]] = []
         taken: dict[tuple[str, str], int] = {}  # (type, id) → how many resources share that key
+        producer: str | None = None
         for rule in compiled.rules:
             instances = iter_path(root, rule.groups, rule.segment)
             if not instances and rule.required:
@@ -291,6 +400,8 @@ class Converter:
                         n += 1
                         rid = make_id(rtype, [*parts, f"#{n}"])
                     taken[(rtype, rid)] = 1
+                if producer is None and rule.resource.name == SENDER_TEMPLATE:
+                    producer = rid
                 node.register(rule.name, rtype, rid)
                 made.append((rule, ctx, rid))
 
@@ -308,6 +419,13 @@ class Converter:
                 current = ctx.seg
                 where = f"{current.name}^{segment_seq(message, current)}" if current is not None else None
                 raise ConversionError(f"{rtype}: {exc}", hl7_code="102", location=where) from None
+            # Every resource names its producer, the sending facility's Organization (the access policy reads it).
+            tag = {"system": PRODUCER_TAG_SYSTEM, "code": producer}
+            meta = resource.get("meta")
+            if meta is None:
+                resource["meta"] = {"tag": [tag]}
+            else:
+                meta.setdefault("tag", []).append(tag)
             entry: dict[str, Any] = {
                 "fullUrl": f"urn:uuid:{rid}",
                 "resource": resource,
@@ -319,17 +437,17 @@ class Converter:
                     # the HL7 null: elements this message deletes (hub.mapping.nulls, applied by hub.conversion)
                     entry["extension"] = [{"url": NULL_EXTENSION_URL, "valueString": m} for m in marks]
             entries.append(entry)
-        return {"resourceType": "Bundle", "type": "transaction", "entry": entries}
+        return {"resourceType": "Bundle", "type": "transaction", "entry": entries}, env.report
 
 
-def _check_name(name: str, stem: str, path: Path, model: TemplateModel, kind: str) -> None:
-    if name != stem:
-        raise MappingTemplateError(
-            f"{kind} {name!r} must be in a file named {name}.yaml", file=str(path), line=model.line
-        )
-
-
-def _compile_resource(compiler: Compiler, name: str, template: ResourceTemplate, path: Path) -> CompiledResource:
+def _compile_resource(
+    compiler: Compiler,
+    name: str,
+    template: ResourceTemplate,
+    path: Path,
+    extra: list[ValueSpec],
+    extra_path: Path | None,
+) -> CompiledResource:
     unit = Unit(str(path))
     if template.resource not in compiler.schema.resource_types:
         raise compiler.error(unit, template, f"{template.resource!r} is not a FHIR R4 resource type")
@@ -338,9 +456,15 @@ def _compile_resource(compiler: Compiler, name: str, template: ResourceTemplate,
     specs, deletes = split_nulls(template.elements, unit)
     body = compiler.elements(specs, template.resource, unit, False)
     nulls = compile_marks(compiler, unit, template.resource, specs, deletes)
-    return CompiledResource(
-        name, template.resource, template.segment, str(path), keys, first_source, body, unit.refs, nulls
-    )
+    refs = set(unit.refs)
+    if extra:
+        # A sender overlay's rules for this template: before the template's own, so that they win.
+        overlay_unit = Unit(str(extra_path))
+        extra_specs, extra_deletes = split_nulls(extra, overlay_unit)
+        body = compiler.elements(extra_specs, template.resource, overlay_unit, False) + body
+        nulls = compile_marks(compiler, overlay_unit, template.resource, extra_specs, extra_deletes) + nulls
+        refs |= overlay_unit.refs
+    return CompiledResource(name, template.resource, template.segment, str(path), keys, first_source, body, refs, nulls)
 
 
 def _compile_message(
@@ -349,6 +473,8 @@ def _compile_message(
     data: Any,
     path: Path,
     resources: dict[str, CompiledResource],
+    patch: MessagePatch | None = None,
+    patch_path: Path | None = None,
 ) -> CompiledMessage:
     unit = Unit(str(path))
     try:
@@ -360,24 +486,48 @@ def _compile_message(
     rules: list[CompiledRule] = []
     names: set[str] = set()
     all_refs: set[str] = set()
-    for rule in template.resources:
+    patch_unit = Unit(str(patch_path)) if patch is not None else unit
+    declared = [(rule, unit) for rule in template.resources]
+    if patch is not None:
+        declared += [(rule, patch_unit) for rule in patch.resources]
+        known = {rule.name for rule, _ in declared} | {SENDER_RULE}
+        for rule_name in patch.elements:
+            if rule_name not in known:
+                raise compiler.error(
+                    patch_unit, patch, f"messages.{template.message}.elements: no resource rule {rule_name!r}"
+                )
+    if not any(rule.template == SENDER_TEMPLATE for rule, _ in declared):
+        # Every message makes the sending facility's Organization first: it is the producer of the others.
+        sender = ResourceRule.model_validate({"name": SENDER_RULE, "template": SENDER_TEMPLATE, "for": "MSH"})
+        declared.insert(0, (sender, unit))
+    for rule, rule_unit in declared:
         if rule.name in names:
-            raise compiler.error(unit, rule, f"two resource rules are named {rule.name!r}")
+            raise compiler.error(rule_unit, rule, f"two resource rules are named {rule.name!r}")
         names.add(rule.name)
         resource = resources.get(rule.template)
         if resource is None:
-            raise compiler.error(unit, rule, f"no resource template {rule.template!r} (resource/{rule.template}.yaml)")
+            raise compiler.error(
+                rule_unit, rule, f"no resource template {rule.template!r} (resource/{rule.template}.yaml)"
+            )
         *groups, segment = rule.for_.split(".")
         if not has_path(root, tuple(groups), segment):
-            raise compiler.error(unit, rule, f"'for: {rule.for_}' is not a segment of the structure (GROUP.GROUP.SEG)")
+            raise compiler.error(
+                rule_unit, rule, f"'for: {rule.for_}' is not a segment of the structure (GROUP.GROUP.SEG)"
+            )
         if segment != resource.segment:
             raise compiler.error(
-                unit, rule, f"template {rule.template} reads {resource.segment} segments, but 'for' names {segment}"
+                rule_unit,
+                rule,
+                f"template {rule.template} reads {resource.segment} segments, but 'for' names {segment}",
             )
-        when = compiler.condition(rule.when, unit, False) if rule.when is not None else None
-        specs, deletes = split_nulls(rule.elements, unit)
-        overrides = compiler.elements(specs, resource.rtype, unit, False)
-        nulls = compile_marks(compiler, unit, resource.rtype, specs, deletes) + resource.nulls
+        when = compiler.condition(rule.when, rule_unit, False) if rule.when is not None else None
+        specs, deletes = split_nulls(rule.elements, rule_unit)
+        overrides = compiler.elements(specs, resource.rtype, rule_unit, False)
+        nulls = compile_marks(compiler, rule_unit, resource.rtype, specs, deletes)
+        if patch is not None and rule.name in patch.elements:
+            extra_specs, extra_deletes = split_nulls(patch.elements[rule.name], patch_unit)
+            overrides = compiler.elements(extra_specs, resource.rtype, patch_unit, False) + overrides
+            nulls = compile_marks(compiler, patch_unit, resource.rtype, extra_specs, extra_deletes) + nulls
         all_refs |= resource.refs
         rules.append(
             CompiledRule(
@@ -388,11 +538,11 @@ def _compile_message(
                 when,
                 rule.required,
                 overrides + resource.body,
-                nulls,
+                nulls + resource.nulls,
                 rule.delete,
             )
         )
-    all_refs |= unit.refs
+    all_refs |= unit.refs | patch_unit.refs
     missing = sorted(all_refs - names)
     if missing:
         raise MappingTemplateError(
@@ -405,4 +555,4 @@ def _compile_message(
     return CompiledMessage(template.message, str(path), root, events, rules)
 
 
-__all__ = ["CompiledMessage", "CompiledResource", "CompiledRule", "Converter"]
+__all__ = ["CompiledMessage", "CompiledOverlay", "CompiledResource", "CompiledRule", "Conversion", "Converter"]

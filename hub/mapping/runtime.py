@@ -45,7 +45,20 @@ _HEADER_SEGMENTS = ("MSH", "BHS", "FHS")
 class Env:
     """Everything about one message that templates read besides segments."""
 
-    __slots__ = ("message", "delims", "comp", "rep", "sub", "esc", "tz", "event", "structure", "root", "memo")
+    __slots__ = (
+        "message",
+        "delims",
+        "comp",
+        "rep",
+        "sub",
+        "esc",
+        "tz",
+        "event",
+        "structure",
+        "root",
+        "memo",
+        "report",
+    )
 
     def __init__(self, message: Message, tz: tzinfo, event: str, structure: str, root: Node) -> None:
         d = message.delimiters
@@ -62,6 +75,9 @@ class Env:
         # Results of datatype templates that depend on nothing but their value and the message header, by
         # (template, value, level): MSH-4 as a system URI or a patient's CX is worked out once per message.
         self.memo: dict[tuple[str, str, int], Any] = {}
+        # What the conversion wants the operator to know (unmapped local codes, invalid identifiers …): plain
+        # JSON entries, no patient data (see Converter.convert_with_report).
+        self.report: list[dict[str, Any]] = []
 
 
 class Ctx:

@@ -20,7 +20,8 @@ Suffixes: none = required once, ``?`` optional, ``*`` optional repeating, ``+`` 
 senders put segments out of order, add segments the structure does not name, and leave required ones out,
 so the pass is tolerant: a segment goes to the innermost open group that accepts it in order (opening a
 new group instance where a group's first segment appears); failing that, to the innermost group that names
-it at all; failing that it is left out of the tree (templates never see it). A required segment that is
+it at all; a Z-segment the structure does not name joins the group instance that is open (it extends the
+segment before it); anything else is left out of the tree (templates never see it). A required segment that is
 missing is not an error here; a resource rule marked ``required`` reports it.
 """
 
@@ -228,6 +229,11 @@ def group_segments(root_def: GroupDef, segments: list[Segment]) -> tuple[Node, l
                 _open(node, starts[0][0], starts[0][1], seg, stack)
                 placed = True
                 break
+        if not placed and seg.name[0] == "Z" and len(stack) > 0:
+            # A Z-segment (a site's own segment) extends the segment it follows (v2.5.1 §2.8.3): it joins the
+            # group instance that is open, where templates (or a sender's overlay) find it by `scope: up`.
+            stack[-1].segs.setdefault(seg.name, []).append(seg)
+            placed = True
         if not placed:
             unplaced.append(seg)
     return root, unplaced

@@ -114,6 +114,7 @@ class ValueSpec(TemplateModel):
     required: bool = False
     unique: bool = False
     optional: bool = False
+    defaults: dict[str, Any] | None = None
     comment: str | None = None
 
     @model_validator(mode="after")
@@ -129,6 +130,8 @@ class ValueSpec(TemplateModel):
             raise ValueError("'elements' builds the value itself; it takes no 'type'")
         if self.require and self.elements is None:
             raise ValueError("'require' is for rules with 'elements'")
+        if self.defaults is not None and (self.ref or self.refs or "value" in self.model_fields_set or self.format):
+            raise ValueError("'defaults' complete a converted value; a constant, 'format' or 'ref' takes none")
         return self
 
 
@@ -233,6 +236,7 @@ class TerminologyTable(TemplateModel):
     default: str | None = None
     codes: dict[str, str | TableEntry] = Field(default_factory=dict)
     patterns: list[TablePattern] = Field(default_factory=list)
+    local_codes: bool = False
 
     @model_validator(mode="after")
     def _default(self) -> TerminologyTable:
@@ -245,4 +249,65 @@ class TerminologyTable(TemplateModel):
                 other = seen.setdefault(source.upper(), target)
                 if other != target:
                     raise ValueError(f"with ignore_case, {source!r} collides with another code mapped to {other!r}")
+        return self
+
+
+class TablePatch(TemplateModel):
+    """An overlay's change to a terminology table: ``codes`` added (or replaced), ``patterns`` tried first, and
+    any other key replacing the library's value. For a table the library does not have, the patch is the table."""
+
+    description: str | None = None
+    source_system: str | None = None
+    target_system: str | None = None
+    ignore_case: bool | None = None
+    unmapped: Literal["keep", "default", "omit"] | None = None
+    default: str | None = None
+    codes: dict[str, str | TableEntry] = Field(default_factory=dict)
+    patterns: list[TablePattern] = Field(default_factory=list)
+    local_codes: bool | None = None
+
+
+class ResourcePatch(TemplateModel):
+    """An overlay's element rules for a resource template, run before the template's own (so they win)."""
+
+    elements: list[ValueSpec]
+
+
+class MessagePatch(TemplateModel):
+    """An overlay's change to a message template: resource rules appended, element rules per resource rule."""
+
+    resources: list[ResourceRule] = Field(default_factory=list)
+    elements: dict[str, list[ValueSpec]] = Field(default_factory=dict)
+
+
+class SenderMatch(TemplateModel):
+    """Which messages an overlay is for: MSH-3 (sending application) and/or MSH-4 (sending facility), each
+    compared with the field's first component (the namespace id) or the whole field, ignoring case."""
+
+    application: str | None = None
+    facility: str | None = None
+
+    @model_validator(mode="after")
+    def _some(self) -> SenderMatch:
+        if not self.application and not self.facility:
+            raise ValueError("a sender needs 'application' (MSH-3), 'facility' (MSH-4) or both")
+        return self
+
+
+class OverlayTemplate(TemplateModel):
+    """``overlays/<name>.yaml``: one hospital's variant of the library, merged over it at load."""
+
+    overlay: str
+    description: str | None = None
+    senders: list[SenderMatch] = Field(min_length=1)
+    tables: dict[str, TablePatch] = Field(default_factory=dict)
+    datatypes: dict[str, DatatypeTemplate] = Field(default_factory=dict)
+    resources: dict[str, ResourcePatch] = Field(default_factory=dict)
+    messages: dict[str, MessagePatch] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _names(self) -> OverlayTemplate:
+        for key, datatype in self.datatypes.items():
+            if datatype.datatype != key:
+                raise ValueError(f"datatypes.{key}: the template is named {datatype.datatype!r}, not {key!r}")
         return self

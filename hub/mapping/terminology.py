@@ -8,6 +8,10 @@ string for tables that translate names (``coding-systems``: ``LN`` → ``http://
 ``unmapped`` says what happens to a code that is not in the table: ``keep`` (the code is kept: as the
 ``text`` of a CodeableConcept, as a ``Coding`` without a system, or as the code itself), ``default`` (the
 table's ``default`` code), or ``omit``.
+
+A table of a sender's *local codes* (``local_codes: true``: lab tests → LOINC, diagnoses → ICD-10 clinical
+edition …) translates only codings that carry no standard system (a LOINC code is never looked up in a table
+of local codes), and each local code it cannot translate is kept and reported in the conversion report.
 """
 
 from __future__ import annotations
@@ -45,6 +49,7 @@ class Table:
         "ignore_case",
         "unmapped",
         "default",
+        "local_codes",
         "_codes",
         "_patterns",
         "_aliases",
@@ -56,6 +61,8 @@ class Table:
         self.target_system = model.target_system
         self.ignore_case = model.ignore_case
         self.unmapped = model.unmapped
+        # A sender's own codes: looked up only for codings without a standard system, misses reported.
+        self.local_codes = model.local_codes
         codes: dict[str, Target] = {}
         aliases: set[str] = set()
         for source, entry in model.codes.items():

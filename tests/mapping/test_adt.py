@@ -204,7 +204,10 @@ def test_a08_keeps_the_status_the_visit_data_say(converter, times, status):
 def test_a08_without_pv1_updates_the_patient_only(converter):
     text = adt("A08").replace("\rPV1|", "\rZZZ|").replace("\rPV2|", "\rZZY|")
     bundle = convert(converter, text)
-    assert [e["resource"]["resourceType"] for e in bundle["entry"]] == ["Patient"]
+    kinds = [e["resource"]["resourceType"] for e in bundle["entry"]]
+    assert kinds[0] == "Organization"  # the sending facility, producer of the rest
+    assert "Patient" in kinds
+    assert "Encounter" not in kinds
 
 
 def test_a03_discharge_finishes_the_encounter(converter):

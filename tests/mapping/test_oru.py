@@ -88,7 +88,7 @@ def by_code(bundle, code):
 
 def test_resources_and_references(bundle):
     kinds = [e["resource"]["resourceType"] for e in bundle["entry"]]
-    assert kinds == ["Patient", "Encounter", "DiagnosticReport", "Specimen", *["Observation"] * 20]
+    assert kinds == ["Organization", "Patient", "Encounter", "DiagnosticReport", "Specimen", *["Observation"] * 20]
     report = one(bundle, "DiagnosticReport")
     observations = resources(bundle, "Observation")
     assert report["result"] == [ref(o) for o in observations]  # in message order

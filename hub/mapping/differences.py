@@ -1,0 +1,115 @@
+"""The documented, deliberate differences from other converters' expected outputs (``mappings/DIFFERENCES.md``).
+
+``hub conformance`` compares our Bundles with expected ones; where we differ on purpose (the expected output
+contradicts the HL7 v2-to-FHIR implementation guide or the v2 standard), the difference is listed in the
+table of ``DIFFERENCES.md`` with its reason, and the tool counts every disagreement it covers as *excluded*,
+separately and by rule id, instead of as a disagreement. The table is the only input: a rule that is not in
+the file does not exist, and a rule that matches nothing is reported as unused.
+
+The table has the columns ``id | resource | field | result | value | messages | reason``:
+
+* ``resource`` — a resource type; ``field`` — a compared field (:data:`hub.mapping.compare.FIELDS`) or ``*``;
+* ``result`` — ``missing`` (expected has it, we do not), ``extra`` (we have it, expected does not),
+  ``different`` (both have it, unequal) or ``any``;
+* ``value`` — a glob over the value as printed (the expected one, or ours for ``extra``), ``*`` for any;
+* ``messages`` — space-separated globs over the message's path relative to the compared directory
+  (``google-healthcare-data-harmonization/*``) or its type (``ORU_R01``);
+* values are written in backticks; ``\\|`` is a literal bar inside a cell.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from fnmatch import fnmatchcase
+from pathlib import Path
+from typing import Any
+
+from hub.errors import MappingTemplateError
+
+_COLUMNS = ("id", "resource", "field", "result", "value", "messages", "reason")
+_RESULTS = frozenset({"missing", "extra", "different", "any"})
+_CELL_SPLIT = re.compile(r"(?<!\\)\|")
+
+
+@dataclass(frozen=True, slots=True)
+class Difference:
+    """One documented difference: which disagreements it covers, and why."""
+
+    id: str
+    resource: str
+    field: str
+    result: str
+    value: str
+    messages: tuple[str, ...]
+    reason: str
+    line: int
+
+    def covers(self, resource: str, field: str, result: str, value: Any, path: str, message_type: str) -> bool:
+        """Whether a disagreement (``result`` on ``resource.field``, shown value ``value``) is this one."""
+        if self.resource not in ("*", resource) or self.field not in ("*", field):
+            return False
+        if self.result != "any" and self.result != result:
+            return False
+        if self.value != "*" and not fnmatchcase("" if value is None else str(value), self.value):
+            return False
+        return any(fnmatchcase(path, glob) or fnmatchcase(message_type, glob) for glob in self.messages)
+
+
+def _cell(text: str) -> str:
+    text = text.strip().replace("\\|", "|")
+    if len(text) >= 2 and text.startswith("`") and text.endswith("`"):
+        text = text[1:-1]
+    return text
+
+
+def load(path: Path) -> list[Difference]:
+    """Read the differences table of a DIFFERENCES.md file (an absent file means no differences).
+
+    Raises:
+        MappingTemplateError: a malformed row (with file and line).
+    """
+    if not path.is_file():
+        return []
+    rules: list[Difference] = []
+    header_seen = False
+    seen_ids: set[str] = set()
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        stripped = line.strip()
+        if not stripped.startswith("|"):
+            continue
+        cells = [_cell(c) for c in _CELL_SPLIT.split(stripped.strip("|"))]
+        if [c.lower() for c in cells] == list(_COLUMNS):
+            header_seen = True
+            continue
+        if not header_seen or all(set(c) <= set("-: ") for c in cells):
+            continue
+        if len(cells) != len(_COLUMNS):
+            raise MappingTemplateError(
+                f"a differences row has {len(cells)} cells, not {len(_COLUMNS)}", file=str(path), line=number
+            )
+        row = dict(zip(_COLUMNS, cells, strict=True))
+        if row["result"] not in _RESULTS:
+            raise MappingTemplateError(
+                f"result must be one of {', '.join(sorted(_RESULTS))}, not {row['result']!r}",
+                file=str(path),
+                line=number,
+            )
+        if not row["id"] or row["id"] in seen_ids:
+            raise MappingTemplateError(f"missing or repeated id {row['id']!r}", file=str(path), line=number)
+        if not row["reason"]:
+            raise MappingTemplateError("a difference needs its reason", file=str(path), line=number)
+        seen_ids.add(row["id"])
+        rules.append(
+            Difference(
+                id=row["id"],
+                resource=row["resource"] or "*",
+                field=row["field"] or "*",
+                result=row["result"],
+                value=row["value"] or "*",
+                messages=tuple(row["messages"].split()) or ("*",),
+                reason=row["reason"],
+                line=number,
+            )
+        )
+    return rules
