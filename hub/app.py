@@ -19,6 +19,9 @@ from hub.fhir.outcomes import install_error_handlers
 from hub.hl7.http import router as hl7_router
 from hub.hl7.ingest import Ingestor
 from hub.hl7.mllp import MllpServer
+from hub.identity import subscriber
+from hub.identity.api import router as identity_router
+from hub.security.token_endpoint import build_router as security_router
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +55,8 @@ def create_app(
         The FastAPI application; its state holds ``ingestor`` (and ``mllp``) while it runs.
     """
     settings = settings or get_settings()
+    # The master patient index follows Patient changes (outbox events dispatched in this process too).
+    subscriber.install()
     if on_stored is None:
         from hub.tasks import enqueue_conversion
 
@@ -85,6 +90,9 @@ def create_app(
     app.state.settings = settings
     install_error_handlers(app)
     app.include_router(hl7_router)
+    # Order matters: the literal /fhir paths (SMART discovery, Patient/$match …) before /fhir/{type}/{id}.
+    app.include_router(security_router(settings))
+    app.include_router(identity_router)
     app.include_router(fhir_router)
     for router in (*routers, *(_plugin_routers() if plugins else [])):
         app.include_router(router)

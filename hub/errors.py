@@ -11,8 +11,11 @@ HTTP status it deserves; :mod:`hub.fhir.outcomes` turns any of them into an Oper
     ├── Forbidden               forbidden    403
     ├── NotFound                not-found    404
     │   └── Gone                deleted      410
+    ├── MethodNotAllowed        not-supported 405
     ├── Conflict                conflict     409
     ├── PreconditionFailed      conflict     412
+    ├── PayloadTooLarge         too-long     413
+    ├── UnsupportedMediaType    not-supported 415
     ├── TooManyRequests         throttled    429
     ├── TransientError          transient    503   (database or broker unavailable; retry)
     ├── Hl7Error                             (ACK AE/AR with an HL7 table 0357 error code)
@@ -67,6 +70,13 @@ class Gone(NotFound):
     status = 410
 
 
+class MethodNotAllowed(HubError):
+    """The interaction is not offered for this resource type (AuditEvents are written by the hub alone)."""
+
+    code = "not-supported"
+    status = 405
+
+
 class Conflict(HubError):
     code = "conflict"
     status = 409
@@ -75,6 +85,18 @@ class Conflict(HubError):
 class PreconditionFailed(HubError):
     code = "conflict"
     status = 412
+
+
+class PayloadTooLarge(HubError):
+    code = "too-long"
+    status = 413
+
+
+class UnsupportedMediaType(HubError):
+    """A request body in a format other than FHIR JSON."""
+
+    code = "not-supported"
+    status = 415
 
 
 class TooManyRequests(HubError):

@@ -253,7 +253,9 @@ def _model_in(annotation: Any) -> Any:
     return None
 
 
-def check_resource(resource: Any, resource_type: str, *, where: str | None = None) -> dict[str, Any]:
+def check_resource(
+    resource: Any, resource_type: str, *, where: str | None = None, models: bool = True
+) -> dict[str, Any]:
     """Check a resource sent to the REST API; return it.
 
     1. It must be a JSON object of ``resource_type`` (the URL's type): else :class:`InvalidInput` (400).
@@ -267,6 +269,7 @@ def check_resource(resource: Any, resource_type: str, *, where: str | None = Non
         resource: the parsed body (or a Bundle entry's resource).
         resource_type: the type the request names.
         where: the expression of the resource itself (default: the type; ``Bundle.entry[2].resource`` …).
+        models: also apply the R4B model (step 3).
 
     Raises:
         InvalidInput, UnprocessableEntity: with ``expression`` naming the offending element.
@@ -282,6 +285,8 @@ def check_resource(resource: Any, resource_type: str, *, where: str | None = Non
         )
     try:
         validator_for(resource_type)(resource)
+    except RecursionError as exc:
+        raise InvalidInput("the resource is nested too deeply", expression=root) from exc
     except fastjsonschema.JsonSchemaValueException as exc:
         expression = _schema_expression(exc, root)
         message = (exc.message or "invalid").replace(exc.name or "data", _path(root, (exc.path or [])[1:]), 1)
@@ -291,12 +296,14 @@ def check_resource(resource: Any, resource_type: str, *, where: str | None = Non
             error = UnprocessableEntity(message, expression=expression)
         error.code = code
         raise error from None
-    if models_agree(resource_type):
+    if models and models_agree(resource_type):
         from fhir.resources.R4B import get_fhir_model_class
         from pydantic import ValidationError
 
         try:
             get_fhir_model_class(resource_type).model_validate(resource)
+        except RecursionError as exc:
+            raise InvalidInput("the resource is nested too deeply", expression=root) from exc
         except ValidationError as exc:
             first = exc.errors()[0]
             expression = _model_expression(first, root)

@@ -1,5 +1,7 @@
 """Fixtures for the FHIR API tests: the FHIR router and the error handlers in an app served by uvicorn on a real
-socket, and an httpx client for it."""
+socket, and an httpx client for it that carries a hub operator's bearer token (hub-wide: the access policy lets
+it see everything, so these tests are about the API itself; tests/fhir/test_rest_*.py and
+tests/security/test_fhir_routes_*.py test the policy)."""
 
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ def app(settings: Settings) -> FastAPI:
     from hub.fhir.outcomes import install_error_handlers
 
     application = FastAPI()
+    application.state.settings = settings
     install_error_handlers(application)
     application.include_router(router)
     return application
@@ -38,8 +41,19 @@ def client(app: FastAPI) -> Iterator[httpx.Client]:
         time.sleep(0.01)
     port = server.servers[0].sockets[0].getsockname()[1]
     try:
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as c:
+        headers = {"Authorization": f"Bearer {operator_token(app.state.settings)}"}
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10, headers=headers) as c:
             yield c
     finally:
         server.should_exit = True
         thread.join(10)
+
+
+def operator_token(settings: Settings) -> str:
+    """A token of a hub operator (role operator, ``user/*.cruds``) signed with the built-in key."""
+    from hub.security.scopes import ScopeSet
+    from hub.security.tokens import issue_token
+
+    return issue_token(
+        settings, subject="test-operator", client_id="tests", role="operator", scopes=ScopeSet.parse("user/*.cruds")
+    ).access_token

@@ -86,11 +86,25 @@ def test_metadata_is_true_to_the_routes_and_parameters(client: httpx.Client) -> 
     assert [i["code"] for i in patient_entry["interaction"]] == [
         "read",
         "vread",
+        "update",
+        "delete",
+        "history-instance",
+        "history-type",
+        "create",
+        "search-type",
+    ]
+    assert patient_entry["readHistory"] is True and patient_entry["updateCreate"] is True
+    assert patient_entry["conditionalCreate"] is True and patient_entry["conditionalUpdate"] is True
+    assert patient_entry["conditionalRead"] == "not-match" and patient_entry["conditionalDelete"] == "not-supported"
+    # AuditEvents are written by the hub alone: read and search only.
+    assert [i["code"] for i in resources["AuditEvent"]["interaction"]] == [
+        "read",
+        "vread",
         "history-instance",
         "history-type",
         "search-type",
     ]
-    assert patient_entry["readHistory"] is True and patient_entry["updateCreate"] is False
+    assert "conditionalCreate" not in resources["AuditEvent"]
     params = {p["name"]: p for p in patient_entry["searchParam"]}
     assert params["identifier"]["type"] == "token"
     assert params["identifier"]["definition"] == "http://hl7.org/fhir/SearchParameter/Patient-identifier"
@@ -101,7 +115,8 @@ def test_metadata_is_true_to_the_routes_and_parameters(client: httpx.Client) -> 
     assert observation_params["value-quantity"] == "quantity"
     assert observation_params["date"] == "date" and observation_params["patient"] == "reference"
     assert {"Encounter", "DiagnosticReport", "Specimen", "Task", "AuditEvent"} <= set(resources)
-    assert "interaction" not in cs["rest"][0]  # no system-level interaction is routed
+    assert cs["rest"][0]["interaction"] == [{"code": "transaction"}, {"code": "batch"}]
+    assert cs["rest"][0]["security"]["service"][0]["coding"][0]["code"] == "SMART-on-FHIR"
 
 
 def test_metadata_follows_routes_added_later(app, client: httpx.Client) -> None:
@@ -109,24 +124,28 @@ def test_metadata_follows_routes_added_later(app, client: httpx.Client) -> None:
 
     extra = APIRouter(prefix="/fhir")
 
-    @extra.post("/{resource_type}", name="create")
-    def create() -> None: ...
+    @extra.patch("/{resource_type}/{id}", name="patch")
+    def patch() -> None: ...
 
     @extra.post("/Patient/$match")
     def match() -> None: ...
 
-    @extra.post("/", name="transaction")
-    def transaction() -> None: ...
+    @extra.get("/_history", name="history-system")
+    def history_system() -> None: ...
 
+    before = client.get("/fhir/metadata").json()
+    assert "patch" not in [
+        i["code"] for i in {r["type"]: r for r in before["rest"][0]["resource"]}["Observation"]["interaction"]
+    ]
     app.include_router(extra)
     cs = client.get("/fhir/metadata").json()
     valid_r4(cs)
     resources = {r["type"]: r for r in cs["rest"][0]["resource"]}
-    assert "create" in [i["code"] for i in resources["Observation"]["interaction"]]
+    assert "patch" in [i["code"] for i in resources["Observation"]["interaction"]]
     assert resources["Patient"]["operation"] == [
         {"name": "match", "definition": "http://hl7.org/fhir/OperationDefinition/Patient-match"}
     ]
-    assert cs["rest"][0]["interaction"] == [{"code": "transaction"}]
+    assert cs["rest"][0]["interaction"] == [{"code": "transaction"}, {"code": "batch"}, {"code": "history-system"}]
 
 
 def test_read_with_etag_and_last_modified(data: Session, client: httpx.Client) -> None:
@@ -263,8 +282,9 @@ ERROR_CASES = [
     ("GET", "/fhir/Patient/p1", {"_format": "xml"}, {}, 406, "not-supported"),
     ("GET", "/fhir/Patient", {}, {"Accept": "application/fhir+xml"}, 406, "not-supported"),
     ("GET", "/fhir/metadata", {"_format": "application/fhir+xml"}, {}, 406, "not-supported"),
-    ("POST", "/fhir/Patient", {}, {}, 405, "not-supported"),
-    ("DELETE", "/fhir/Patient/p1", {}, {}, 405, "not-supported"),
+    ("POST", "/fhir/Patient", {}, {}, 415, "not-supported"),
+    ("PATCH", "/fhir/Patient/p1", {}, {}, 405, "not-supported"),
+    ("DELETE", "/fhir/AuditEvent/a1", {}, {}, 405, "not-supported"),
 ]
 
 

@@ -1,4 +1,4 @@
-"""Alembic environment: migrates the hub core's tables."""
+"""Alembic environment: migrates the hub core's tables (the FHIR store, the inbox, the master patient index)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from sqlalchemy import pool
 
 from hub.db.engine import make_engine
 from hub.db.tables import Base
+from hub.identity import tables as _identity_tables  # noqa: F401  (registers the MPI tables on Base.metadata)
 
 config = context.config
 target_metadata = Base.metadata

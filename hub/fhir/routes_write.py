@@ -1,0 +1,214 @@
+"""create, update and delete (http://hl7.org/fhir/R4/http.html#create, #update, #delete).
+
+``POST /fhir/{type}``           create with a server-assigned id: 201, ``Location`` (with the version), ``ETag``;
+                                ``If-None-Exist: <criteria>``: 0 visible matches → create, 1 → 200 with it, 2+ → 412.
+``PUT /fhir/{type}/{id}``       update, or create at that id (201); ``If-Match: W/"n"`` → 412 unless current; the
+                                body's id must be the URL's (400).
+``PUT /fhir/{type}?<criteria>`` conditional update: 0 visible matches → create, 1 → update it, 2+ → 412.
+``DELETE /fhir/{type}/{id}``    204 (200 with ``Prefer: return=OperationOutcome``); reading it then is 410;
+                                deleting it again is 204; an id never stored is 404.
+
+``Prefer: return=minimal | representation | OperationOutcome`` chooses the body of creates and updates. Each
+write is audited in its own transaction (refused and failed attempts too), after the access policy has checked
+it (``hub/security/README.md``). AuditEvents are read-only here (405).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import parse_qsl
+
+from fastapi import APIRouter, Request
+from starlette.responses import Response
+
+from hub.errors import InvalidInput
+from hub.fhir.call import Call, CallDep
+from hub.fhir.media import FhirResponse
+from hub.fhir.rest import (
+    WRITES,
+    BodyDep,
+    FormatParam,
+    PrettyParam,
+    body_spec,
+    informational,
+    negotiate,
+    parse_etag,
+    prefer_return,
+    write_response,
+)
+from hub.fhir.writes import READ_ONLY_TYPES, WriteOutcome, WriteRequest, apply
+from hub.security.compartment import patients_of
+
+router = APIRouter()
+
+_NOT_FOR = {"x-fhir-not-for": sorted(READ_ONLY_TYPES)}  # read by capability.py: no writes of these types
+_CREATED: dict[int | str, dict[str, Any]] = {201: {"description": "Created: the resource (or per Prefer)"}}
+_UPDATED: dict[int | str, dict[str, Any]] = {
+    201: {"description": "Created at the URL's id"},
+    200: {"description": "Updated (or unchanged)"},
+}
+
+
+def _criteria(request: Request, header: str | None = None) -> list[tuple[str, str]]:
+    if header is not None:
+        items = parse_qsl(header.lstrip("?"), keep_blank_values=True)
+    else:
+        items = [(k, v) for k, v in request.query_params.multi_items() if k not in ("_format", "_pretty")]
+    if not items:
+        raise InvalidInput("conditional criteria are empty", expression="If-None-Exist" if header is not None else None)
+    return items
+
+
+def _text(outcome: WriteOutcome) -> str:
+    what = f"{outcome.resource_type}/{outcome.id}"
+    if outcome.status == 201:
+        return f"created {what} (version {outcome.version_id})"
+    if outcome.interaction == "create":
+        return f"{what} already exists (If-None-Exist); nothing created"
+    return f"updated {what} (version {outcome.version_id})"
+
+
+@router.post(
+    "/{resource_type}",
+    name="create",
+    summary="Create a resource (server-assigned id; If-None-Exist for a conditional create)",
+    status_code=201,
+    responses={**_CREATED, **WRITES},
+    openapi_extra={
+        **body_spec("The resource (FHIR JSON)"),
+        **_NOT_FOR,
+        "x-fhir-capability": {"conditionalCreate": True},
+    },
+)
+def create(
+    request: Request,
+    resource_type: str,
+    call: CallDep,
+    body: BodyDep,
+    format_: FormatParam = None,
+    pretty: PrettyParam = False,
+) -> Response:
+    refused = negotiate(request, format_)
+    if refused is not None:
+        return refused
+    header = request.headers.get("if-none-exist")
+    write = WriteRequest(
+        "POST", resource_type, resource=body, if_none_exist=_criteria(request, header) if header is not None else None
+    )
+    with call.audited("create") as trail:
+        outcome = apply(call, [write])[0]
+        assert outcome.resource is not None
+        trail.add(outcome.resource)
+    call.session.commit()
+    return write_response(
+        outcome.resource, outcome.status, prefer_return(request), call.base, _text(outcome), pretty=pretty
+    )
+
+
+def _update(request: Request, call: Call, write: WriteRequest, pretty: bool) -> Response:
+    refs = [f"{write.resource_type}/{write.id}"] if write.id else []
+    with call.audited("update", refs=refs) as trail:
+        outcome = apply(call, [write])[0]
+        assert outcome.resource is not None
+        trail.add(outcome.resource)
+    call.session.commit()
+    return write_response(
+        outcome.resource, outcome.status, prefer_return(request), call.base, _text(outcome), pretty=pretty
+    )
+
+
+@router.put(
+    "/{resource_type}/{id}",
+    name="update",
+    summary="Update a resource, or create it at this id (If-Match for versioned updates)",
+    responses={**_UPDATED, **WRITES},
+    openapi_extra={
+        **body_spec("The resource (FHIR JSON), with the URL's id"),
+        **_NOT_FOR,
+        "x-fhir-capability": {"updateCreate": True},
+    },
+)
+def update(
+    request: Request,
+    resource_type: str,
+    id: str,
+    call: CallDep,
+    body: BodyDep,
+    format_: FormatParam = None,
+    pretty: PrettyParam = False,
+) -> Response:
+    refused = negotiate(request, format_)
+    if refused is not None:
+        return refused
+    write = WriteRequest(
+        "PUT", resource_type, id=id, resource=body, if_match=parse_etag(request.headers.get("if-match"))
+    )
+    return _update(request, call, write, pretty)
+
+
+@router.put(
+    "/{resource_type}",
+    name="update",
+    summary="Conditional update: the resource the search criteria (the query) find, or a new one",
+    responses={**_UPDATED, **WRITES},
+    openapi_extra={
+        **body_spec("The resource (FHIR JSON)"),
+        **_NOT_FOR,
+        "x-fhir-capability": {"conditionalUpdate": True},
+    },
+)
+def conditional_update(
+    request: Request,
+    resource_type: str,
+    call: CallDep,
+    body: BodyDep,
+    format_: FormatParam = None,
+    pretty: PrettyParam = False,
+) -> Response:
+    refused = negotiate(request, format_)
+    if refused is not None:
+        return refused
+    write = WriteRequest(
+        "PUT",
+        resource_type,
+        resource=body,
+        criteria=_criteria(request),
+        if_match=parse_etag(request.headers.get("if-match")),
+    )
+    return _update(request, call, write, pretty)
+
+
+@router.delete(
+    "/{resource_type}/{id}",
+    name="delete",
+    summary="Delete a resource (its history stays; a read then answers 410)",
+    status_code=204,
+    responses={
+        204: {"description": "Deleted (or already deleted)"},
+        200: {"description": "Deleted (Prefer: return=OperationOutcome)", "content": WRITES[405]["content"]},
+        **WRITES,
+    },
+    openapi_extra={**_NOT_FOR, "x-fhir-capability": {"conditionalDelete": "not-supported"}},
+)
+def delete(
+    request: Request,
+    resource_type: str,
+    id: str,
+    call: CallDep,
+    format_: FormatParam = None,
+    pretty: PrettyParam = False,
+) -> Response:
+    refused = negotiate(request, format_)
+    if refused is not None:
+        return refused
+    write = WriteRequest("DELETE", resource_type, id=id, if_match=parse_etag(request.headers.get("if-match")))
+    with call.audited("delete", refs=[f"{resource_type}/{id}"]) as trail:
+        outcome = apply(call, [write])[0]
+        if outcome.previous is not None:
+            trail.patients.extend(sorted(patients_of(outcome.previous)))
+    call.session.commit()
+    headers = {"ETag": f'W/"{outcome.version_id}"'}
+    if prefer_return(request) == "OperationOutcome":
+        text = f"deleted {resource_type}/{id}" if outcome.previous is not None else f"{resource_type}/{id} was deleted"
+        return FhirResponse(informational(text), headers=headers, pretty=pretty)
+    return Response(status_code=204, headers=headers)
