@@ -101,6 +101,7 @@ class Settings(BaseSettings):
     database_url: str = ""  # empty: sqlite file in data_dir
     broker_url: str = ""  # empty: embedded kombu SQLAlchemy transport on a sqlite file in data_dir
     result_backend: str | None = None
+    task_queue: str = "hub"  # the Celery queue; hubs sharing one broker need different names
 
     # Listeners
     http_host: str = "127.0.0.1"
@@ -160,6 +161,8 @@ class Settings(BaseSettings):
     default_timezone: str = "Asia/Shanghai"
     ingest_batch_max: int = 500  # group commit: at most this many messages per transaction
     ingest_batch_wait_ms: float = 2.0  # and wait at most this long to fill a batch
+    # conversion: messages per transaction (each in its own savepoint); fewer commits, same outcome per message
+    convert_group: int = Field(default=20, ge=1, le=500)
     sweep_interval_s: float = 30.0  # how often committed-but-unconverted messages are re-enqueued
     sweep_grace_s: float = 10.0  # a row younger than this is left to its own task
 

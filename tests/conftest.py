@@ -8,6 +8,7 @@ Tests marked ``postgres`` or ``broker`` are skipped, loudly, without them.
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -76,6 +77,8 @@ def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settin
         "HUB_BROKER_URL": TEST_BROKER_URL or f"sqla+sqlite:///{(tmp_path / 'var' / 'broker.db').as_posix()}",
         "HUB_HTTP_PORT": "0",
         "HUB_MLLP_PORT": "0",
+        # a queue of its own: workers of other test runs on the same broker never take this test's tasks
+        "HUB_TASK_QUEUE": f"hub-test-{uuid.uuid4().hex[:12]}",
     }
     for key, value in env.items():
         monkeypatch.setenv(key, value)

@@ -42,6 +42,7 @@ def _start_hub(settings: Settings, http_port: int, mllp_port: int, log: Path) ->
         HUB_DATA_DIR=str(settings.data_dir),
         HUB_DATABASE_URL=settings.database_url,
         HUB_BROKER_URL=settings.broker_url,
+        HUB_TASK_QUEUE=settings.task_queue,
         HUB_HTTP_PORT=str(http_port),
         HUB_MLLP_PORT=str(mllp_port),
         HUB_SWEEP_INTERVAL_S="2",

@@ -11,6 +11,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from celery import Celery
+from kombu import pools as kombu_pools
 
 from hub.config import Settings, get_settings
 
@@ -29,15 +30,22 @@ def configure(settings: Settings | None = None) -> Celery:
     """
     global _configured_for
     settings = settings or get_settings()
-    key = f"{settings.broker_url}|{settings.database_url}"
+    key = f"{settings.broker_url}|{settings.database_url}|{settings.task_queue}"
     if _configured_for == key:
         return celery_app
+    if _configured_for is not None:
+        # Reconfigured (tests; a process switching hubs): drop what Celery built from the old configuration —
+        # the broker connection pool and the amqp helper that holds the queues, router and producer pool.
+        kombu_pools.reset()  # closes every pooled broker connection and empties kombu's pool registry
+        celery_app._pool = None
+        celery_app.__dict__.pop("amqp", None)
     if settings.broker_url.startswith("sqla+"):
         # kombu hands every transport option of the SQLAlchemy transport to create_engine(), so none are set here
         Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
     celery_app.conf.update(
         broker_url=settings.broker_url,
         broker_connection_retry_on_startup=True,
+        task_default_queue=settings.task_queue,
         task_serializer="json",
         accept_content=["json"],
         result_serializer="json",

@@ -30,13 +30,21 @@ CONVERT_CHUNK = 200
     max_retries=8,
 )
 def convert_messages(self: Task, ids: list[int]) -> dict[str, int]:  # noqa: ARG001 - bound for retries
-    """Convert inbox rows, each in its own transaction, in id order."""
+    """Convert inbox rows in id order, ``settings.convert_group`` rows per transaction.
+
+    Each row converts in a savepoint of its own (a mapping error fails that row alone); a database error rolls
+    the group back and the task retries it, which converts again only what was not committed.
+    """
     settings = get_settings()
     counts: dict[str, int] = {}
-    for inbox_id in sorted(ids):
+    ordered = sorted(ids)
+    for start in range(0, len(ordered), settings.convert_group):
+        outcomes = []
         with session_scope(settings) as session:
-            outcome = convert_message(session, inbox_id, settings)
-        counts[outcome.status] = counts.get(outcome.status, 0) + 1
+            for inbox_id in ordered[start : start + settings.convert_group]:
+                outcomes.append(convert_message(session, inbox_id, settings))
+        for outcome in outcomes:
+            counts[outcome.status] = counts.get(outcome.status, 0) + 1
     if counts.get("converted"):
         dispatch_outbox.delay()
     return counts
