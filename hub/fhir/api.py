@@ -94,7 +94,7 @@ def search(
     check_type(resource_type)
     params = [(k, v) for k, v in request.query_params.multi_items() if k not in _CONTROL]
     bundle = search_bundle(call, resource_type, params, count=count, offset=offset, lenient=lenient(request))
-    call.session.commit()
+    call.commit()
     return FhirResponse(bundle, pretty=pretty)
 
 
@@ -137,7 +137,7 @@ async def search_post(
     bundle = await run_in_threadpool(
         search_bundle, call, resource_type, params, count=count, offset=offset, lenient=lenient(request)
     )
-    await run_in_threadpool(call.session.commit)
+    await run_in_threadpool(call.commit)
     return FhirResponse(bundle, pretty=pretty)
 
 

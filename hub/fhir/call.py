@@ -7,15 +7,17 @@ one :class:`~hub.security.access.Access` (see ``hub/security/README.md``, "How r
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from contextlib import AbstractContextManager
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from hub.config import Settings
+from hub.errors import Conflict
 from hub.fhir.deps import SessionDep, SettingsDep
 from hub.fhir.outcomes import FHIR_PREFIX
 from hub.security.access import Access
@@ -36,10 +38,32 @@ class Call:
     access: Access
     base: str  # the FHIR base URL without a trailing slash, for fullUrl, Location and links
 
+    def commit(self) -> None:
+        """Commit the request's work (a lock conflict at commit time is a 409, like one while writing)."""
+        with database_conflicts():
+            self.session.commit()
+
     def audited(self, interaction: str, refs: Sequence[str] = ()) -> AbstractContextManager[Trail]:
         """:func:`hub.security.audit.audited` for this request (success recorded in the session; the route
         commits)."""
         return audited(self.session, principal=self.principal, interaction=interaction, context=self.context, refs=refs)
+
+
+# SQLSTATEs of transactions that lost a race: serialization failure, deadlock, lock not available.
+_RACE_STATES = frozenset({"40001", "40P01", "55P03"})
+
+
+@contextmanager
+def database_conflicts() -> Iterator[None]:
+    """Turn a database's verdict on concurrent writers (PostgreSQL deadlock or serialization failure, SQLite
+    ``database is locked``) into :class:`~hub.errors.Conflict` (409: try again); other errors pass."""
+    try:
+        yield
+    except DBAPIError as exc:
+        state = getattr(exc.orig, "sqlstate", None)
+        if state in _RACE_STATES or "database is locked" in str(exc.orig):
+            raise Conflict("another request is changing the same resources; try again") from exc
+        raise
 
 
 def fhir_base(settings: Settings, request: Request) -> str:

@@ -257,7 +257,7 @@ def _transaction(call: Call, entries: list[_Entry], prefer: Return) -> dict[str,
             if entry.write is None:
                 with at(entry.where):
                     out[id(entry)] = _read_entry(call, entry)
-    call.session.commit()
+    call.commit()
     return {"resourceType": "Bundle", "type": "transaction-response", "entry": [out[id(e)] for e in entries]}
 
 
@@ -269,7 +269,7 @@ def _batch(call: Call, raw: list[dict[str, Any]], prefer: Return) -> dict[str, A
             if entry.write is None:
                 with at(entry.where):
                     results.append(_read_entry(call, entry))
-                call.session.commit()
+                call.commit()
                 continue
             write = entry.write
             interaction = {"POST": "create", "PUT": "update", "DELETE": "delete"}[write.method]
@@ -280,7 +280,7 @@ def _batch(call: Call, raw: list[dict[str, Any]], prefer: Return) -> dict[str, A
                     trail.add(outcome.resource)
                 elif outcome.previous is not None:
                     trail.patients.extend(sorted(patients_of(outcome.previous)))
-            call.session.commit()
+            call.commit()
             results.append(_write_entry(call, outcome, prefer))
         except HubError as exc:
             call.session.rollback()

@@ -91,7 +91,7 @@ def vread(
     check_type(resource_type)
     version = parse_version(version_id, f"{resource_type}/{id[:64]}")
     resource = read_resource(call, resource_type, id, version)
-    call.session.commit()
+    call.commit()
     return resource_response(request, resource, pretty)
 
 
@@ -130,7 +130,7 @@ def read(
         return refused
     check_type(resource_type)
     resource = read_resource(call, resource_type, id)
-    call.session.commit()
+    call.commit()
     return resource_response(request, resource, pretty)
 
 
@@ -196,7 +196,7 @@ def _history(
         trail.add(*(e["resource"] for e in visible if "resource" in e))
         if id is not None and entries and not visible:
             raise Forbidden(f"no version of this {resource_type} is the caller's to see")
-    call.session.commit()
+    call.commit()
     base = call.base
     path = f"{resource_type}/{id}/_history" if id is not None else f"{resource_type}/_history"
     keep = [("_since", since)] if since else []

@@ -99,7 +99,7 @@ def create(
         outcome = apply(call, [write])[0]
         assert outcome.resource is not None
         trail.add(outcome.resource)
-    call.session.commit()
+    call.commit()
     return write_response(
         outcome.resource, outcome.status, prefer_return(request), call.base, _text(outcome), pretty=pretty
     )
@@ -111,7 +111,7 @@ def _update(request: Request, call: Call, write: WriteRequest, pretty: bool) -> 
         outcome = apply(call, [write])[0]
         assert outcome.resource is not None
         trail.add(outcome.resource)
-    call.session.commit()
+    call.commit()
     return write_response(
         outcome.resource, outcome.status, prefer_return(request), call.base, _text(outcome), pretty=pretty
     )
@@ -206,7 +206,7 @@ def delete(
         outcome = apply(call, [write])[0]
         if outcome.previous is not None:
             trail.patients.extend(sorted(patients_of(outcome.previous)))
-    call.session.commit()
+    call.commit()
     headers = {"ETag": f'W/"{outcome.version_id}"'}
     if prefer_return(request) == "OperationOutcome":
         text = f"deleted {resource_type}/{id}" if outcome.previous is not None else f"{resource_type}/{id} was deleted"

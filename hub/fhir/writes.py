@@ -31,7 +31,7 @@ from urllib.parse import parse_qsl
 
 from hub.errors import HubError, InvalidInput, MethodNotAllowed, NotFound, PreconditionFailed
 from hub.fhir import store
-from hub.fhir.call import Call
+from hub.fhir.call import Call, database_conflicts
 from hub.fhir.rest import check_type
 from hub.fhir.search_params import RESOURCE_TYPES
 from hub.fhir.validation import check_resource
@@ -262,6 +262,11 @@ def apply(call: Call, requests: list[WriteRequest]) -> list[WriteOutcome]:
         PreconditionFailed: ``If-Match``, ``If-None-Exist`` or a conditional reference failed (412).
         Conflict: concurrent writers (409).
     """
+    with database_conflicts():
+        return _apply(call, requests)
+
+
+def _apply(call: Call, requests: list[WriteRequest]) -> list[WriteOutcome]:
     found: list[dict[str, Any] | None] = []
     for request in requests:
         with at(request.where):
