@@ -289,11 +289,13 @@ def _apply(call: Call, requests: list[WriteRequest]) -> list[WriteOutcome]:
     seen: set[tuple[str, str]] = set()
     references = _References(call, targets)
     for request, rid, existing in zip(requests, ids, found, strict=True):
+        if existing is not None:
+            continue  # a conditional create that found its resource writes nothing
         key = (request.resource_type, rid)
         if key in seen:
             raise InvalidInput(f"{request.resource_type}/{rid} is written twice", expression=request.where or None)
         seen.add(key)
-        if request.resource is not None and existing is None:
+        if request.resource is not None:
             request.resource["id"] = rid
             with at(request.where):
                 references.rewrite(request.resource, request.root)
