@@ -20,10 +20,13 @@ from rich.table import Table
 from sqlalchemy import select
 
 from hub.config import get_settings
+from hub.mapping.commands import conformance, mappings_app
 
 app = typer.Typer(help="City health interoperability hub.", no_args_is_help=True, add_completion=False)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+app.add_typer(mappings_app, name="mappings")
+app.command("conformance")(conformance)
 err = Console(stderr=True)
 out = Console()
 
@@ -181,17 +184,24 @@ def beat(log_level: Annotated[str, typer.Option(help="Log level.")] = "info") ->
 @app.command()
 def convert(
     files: Annotated[list[Path], typer.Argument(help="HL7 v2 message files (one message each).", exists=False)],
+    sender_overlay: Annotated[
+        Path | None, typer.Option("--sender-overlay", help="Apply this sender overlay file whoever the sender is.")
+    ] = None,
 ) -> None:
-    """Print the FHIR Bundle of each message (one JSON document per line when there are several)."""
+    """Print the FHIR Bundle of each message (one JSON document per line when there are several); the
+    conversion report (unmapped local codes, flagged identifiers) goes to stderr."""
     from hub.errors import HubError
-    from hub.mapping import convert_bytes
+    from hub.mapping import convert_bytes_with_report
 
     settings = get_settings()
     failures = 0
     for path in files:
         try:
             raw = path.read_bytes()
-            bundle = convert_bytes(raw, settings)
+            result = convert_bytes_with_report(raw, settings, overlay_file=sender_overlay)
+            bundle = result.bundle
+            for entry in result.report:
+                err.print(f"{path}: report: {orjson.dumps(entry).decode()}", markup=False, highlight=False)
         except OSError as exc:
             err.print(f"{path}: cannot read: {exc.strerror}", markup=False, highlight=False)
             failures += 1

@@ -1,12 +1,14 @@
 """The declarative HL7 v2 → FHIR R4 mapping engine.
 
 Templates are data in ``mappings/`` (see mappings/README.md); :meth:`Converter.load` compiles them once into
-Python closures, and :meth:`Converter.convert` runs them on a tokenised message with no YAML, no hl7apy and
-no fhir.resources on the way.
+Python functions (the library, and each sender overlay of ``mappings/overlays/`` merged over it), and
+:meth:`Converter.convert` runs them on a tokenised message with no YAML, no hl7apy and no fhir.resources on the
+way.
 
     converter = get_converter(settings)                    # cached per mappings directory
     bundle = converter.convert(er7.parse(text), sender_timezone="Asia/Shanghai")
     bundle = convert_bytes(raw, settings)                  # decode (MSH-18) + parse + convert
+    result = convert_bytes_with_report(raw, settings)      # … and the conversion report (unmapped codes …)
 """
 
 from __future__ import annotations
@@ -17,29 +19,79 @@ from typing import Any
 
 from hub.config import Settings
 from hub.hl7 import charset, er7
-from hub.mapping.engine import Converter
+from hub.mapping.engine import Conversion, Converter
 
-__all__ = ["Converter", "convert_bytes", "get_converter"]
+__all__ = ["Conversion", "Converter", "convert_bytes", "convert_bytes_with_report", "get_converter"]
 
-_cache: dict[Path, Converter] = {}
+_cache: dict[tuple[Path, Path | None], Converter] = {}
 _lock = threading.Lock()
 
 
-def get_converter(settings: Settings) -> Converter:
-    """The converter for ``settings.mappings_dir``, loaded on first use and kept for the process.
+def get_converter(settings: Settings, *, overlay_file: Path | None = None) -> Converter:
+    """The converter for ``settings.mappings_dir`` (and its ``overlays/``), loaded on first use and kept for the
+    process.
+
+    Args:
+        settings: names the mappings directory.
+        overlay_file: an overlay to load besides the directory's (``hub convert --sender-overlay``).
 
     Raises:
-        MappingTemplateError: an invalid template (with file and line).
+        MappingTemplateError: an invalid template or overlay (with file and line).
     """
-    key = Path(settings.mappings_dir).resolve()
+    key = (Path(settings.mappings_dir).resolve(), Path(overlay_file).resolve() if overlay_file else None)
     found = _cache.get(key)
     if found is not None:
         return found
     with _lock:
         found = _cache.get(key)
         if found is None:
-            found = _cache[key] = Converter.load(key)
+            extra = [key[1]] if key[1] is not None else None
+            found = _cache[key] = Converter.load(key[0], overlay_files=extra)
         return found
+
+
+def decode(raw: bytes, settings: Settings) -> tuple[er7.Message, str, str]:
+    """Decode a message by MSH-18 (or the sender's configured charset) and tokenise it.
+
+    Returns:
+        The message, its sending application (MSH-3) and sending facility (MSH-4) as sent.
+
+    Raises:
+        Hl7ParseError: the bytes are not a readable message in their charset.
+    """
+    fields = charset.read_msh_fields(raw)
+    repetition = fields[2][1] if len(fields) > 2 and len(fields[2]) > 1 else "~"
+    msh18 = fields[18].split(repetition)[0].strip() if len(fields) > 18 else ""
+    app = fields[3] if len(fields) > 3 else ""
+    facility = fields[4] if len(fields) > 4 else ""
+    text, _codec = charset.decode(raw, msh18, settings.charset_for(app, facility))
+    return er7.parse(text), app, facility
+
+
+def convert_bytes_with_report(raw: bytes, settings: Settings, *, overlay_file: Path | None = None) -> Conversion:
+    """Decode, tokenise and convert a message, with the conversion report.
+
+    Args:
+        raw: the message as received.
+        settings: charsets and time zones per sender, and the mappings directory.
+        overlay_file: a sender overlay to apply whoever the sender is (else the overlay naming the sender).
+
+    Returns:
+        The Bundle, the report (unmapped local codes, flagged identifiers …) and the overlay used.
+
+    Raises:
+        Hl7ParseError: the bytes are not a readable message in their charset.
+        ConversionError: the message cannot be converted.
+        MappingTemplateError: the mappings directory or the overlay has an invalid template.
+    """
+    message, app, facility = decode(raw, settings)
+    converter = get_converter(settings, overlay_file=overlay_file)
+    overlay = None
+    if overlay_file is not None:
+        from hub.mapping.library import read_overlay
+
+        overlay = read_overlay(Path(overlay_file)).model.overlay
+    return converter.convert_with_report(message, sender_timezone=settings.timezone_for(app, facility), overlay=overlay)
 
 
 def convert_bytes(raw: bytes, settings: Settings) -> dict[str, Any]:
@@ -57,11 +109,4 @@ def convert_bytes(raw: bytes, settings: Settings) -> dict[str, Any]:
         ConversionError: the message cannot be converted.
         MappingTemplateError: the mappings directory has an invalid template.
     """
-    fields = charset.read_msh_fields(raw)
-    repetition = fields[2][1] if len(fields) > 2 and len(fields[2]) > 1 else "~"
-    msh18 = fields[18].split(repetition)[0].strip() if len(fields) > 18 else ""
-    app = fields[3] if len(fields) > 3 else ""
-    facility = fields[4] if len(fields) > 4 else ""
-    text, _codec = charset.decode(raw, msh18, settings.charset_for(app, facility))
-    message = er7.parse(text)
-    return get_converter(settings).convert(message, sender_timezone=settings.timezone_for(app, facility))
+    return convert_bytes_with_report(raw, settings).bundle

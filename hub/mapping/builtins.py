@@ -19,7 +19,7 @@ from typing import Any
 
 from hub.identity import resident_id
 from hub.mapping import datetimes
-from hub.mapping.runtime import COMPONENT_LEVEL, FIELD_LEVEL, Ctx, Item, leaf, split
+from hub.mapping.runtime import COMPONENT_LEVEL, FIELD_LEVEL, Ctx, Item, leaf, segment_seq, split
 
 Conv = Callable[[Ctx, Item, dict[str, Any] | None], Any]
 
@@ -174,6 +174,19 @@ def _boolean(ctx: Ctx, item: Item, _args: dict[str, Any] | None) -> Any:
     raise ValueError("not a boolean (Y/N)")
 
 
+@_register(
+    "resident_id_value",
+    "string",
+    "a resident identity card number: normalised (full-width folded, spaces removed, x → X) when it passes "
+    "GB 11643, else the text as sent",
+)
+def _resident_id_value(ctx: Ctx, item: Item, _args: dict[str, Any] | None) -> Any:
+    text = _leaf(ctx, item)
+    if not text:
+        return None
+    return resident_id.normalize(text) if resident_id.validate(text) else fhir_string(text)
+
+
 @_register("date", "date", "a DTM/DT as a FHIR date (YYYY, YYYY-MM or YYYY-MM-DD), time of day dropped", memo=True)
 def _date(ctx: Ctx, item: Item, _args: dict[str, Any] | None) -> Any:
     text = _leaf(ctx, item)
@@ -213,7 +226,12 @@ def _part(parts: list[str], n: int) -> str:
 
 
 @_register(
-    "XTN_value", "string", "a telephone number or e-mail address from an XTN (ST, e-mail, or its parts)", memo=True
+    "XTN_value",
+    "string",
+    "a telephone number or e-mail address from an XTN, as the v2-to-FHIR IG orders it: XTN.4 for an Internet or "
+    "X.400 address, else XTN.12 (unformatted number), else XTN.5–8 composed (+country area local Xextension), "
+    "else XTN.1",
+    memo=True,
 )
 def _xtn_value(ctx: Ctx, item: Item, _args: dict[str, Any] | None) -> Any:
     parts = _parts(ctx, item)
@@ -221,22 +239,20 @@ def _xtn_value(ctx: Ctx, item: Item, _args: dict[str, Any] | None) -> Any:
         return None
     equipment = _part(parts, 3).upper()
     email = _part(parts, 4)
-    if email and equipment in ("INTERNET", "X.400", "NET"):
-        return fhir_string(email)
-    if parts[0]:
-        return fhir_string(parts[0])
-    if email:
-        return fhir_string(email)
+    if equipment in ("INTERNET", "X.400", "NET"):
+        return fhir_string(email or parts[0])
     unformatted = _part(parts, 12)
     if unformatted:
         return fhir_string(unformatted)
     country, area, local, ext = _part(parts, 5), _part(parts, 6), _part(parts, 7), _part(parts, 8)
-    if not local:
-        return None
-    text = (f"+{country} " if country else "") + (f"({area}) " if area else "") + local
-    if ext:
-        text += f" ext {ext}"
-    return fhir_string(text)
+    if local:
+        text = (f"+{country} " if country else "") + (f"{area} " if area else "") + local
+        if ext:
+            text += f" X{ext}"
+        return fhir_string(text)
+    if parts[0]:
+        return fhir_string(parts[0])
+    return fhir_string(email) if email else None
 
 
 def _with_unit(value: dict[str, Any], unit: Any) -> dict[str, Any]:
@@ -400,12 +416,20 @@ def _human_name_factory(table_codes: Callable[[str], frozenset[str]]) -> Finishe
     def finish(name: dict[str, Any], _ctx: Ctx) -> dict[str, Any] | None:
         family = name.get("family") or ""
         given = name.get("given") or []
-        if family and not given:
-            parts = split_chinese_name(family, compound)
-            if parts is not None:
-                name.setdefault("text", family)
-                name["family"] = parts[0]
-                name["given"] = [parts[1]]
+        # The whole name in one component: in XPN.1 (张三, 欧阳娜娜, or 张 三 with a space the sender put between
+        # family and given name), or, from a few HIS, in XPN.2 with XPN.1 empty.
+        whole = family if family and not given else given[0] if not family and len(given) == 1 else ""
+        if whole:
+            words = whole.split()
+            if len(words) == 2 and all(is_cjk(w) for w in words):
+                name.setdefault("text", "".join(words))
+                name["family"], name["given"] = words[0], [words[1]]
+            else:
+                parts = split_chinese_name(whole, compound)
+                if parts is not None:
+                    name.setdefault("text", whole)
+                    name["family"] = parts[0]
+                    name["given"] = [parts[1]]
         if "text" not in name:
             text = name_text(
                 name.get("family") or "", name.get("given") or [], name.get("prefix") or [], name.get("suffix") or []
@@ -417,12 +441,40 @@ def _human_name_factory(table_codes: Callable[[str], frozenset[str]]) -> Finishe
     return finish
 
 
+# Flags a datatype template may set on an Identifier (an extension), each reported in the conversion report.
+FLAG_EXTENSIONS = {"urn:hub:fhir:StructureDefinition:resident-id-invalid": "invalid-resident-id"}
+
+
+def _report_flags_factory(_table_codes: Callable[[str], frozenset[str]]) -> Finisher:
+    def finish(value: dict[str, Any], ctx: Ctx) -> dict[str, Any] | None:
+        for extension in value.get("extension") or ():
+            code = FLAG_EXTENSIONS.get(extension.get("url", ""))
+            if code is None:
+                continue
+            seg = ctx.seg
+            # Where, never what: the value may be personal data.
+            where = f"{seg.name}^{segment_seq(ctx.env.message, seg)}" if seg is not None else None
+            entry = {"code": code, "location": where}
+            if entry not in ctx.env.report:
+                ctx.env.report.append(entry)
+        return value
+
+    return finish
+
+
 FINISHERS: dict[str, tuple[FinisherFactory, tuple[str, ...], str]] = {
     "human_name": (
         _human_name_factory,
         ("chinese-compound-surnames",),
         "HumanName: splits an unsplit Chinese name into family and given (compound surnames from the table "
-        "chinese-compound-surnames) and sets text (张三 / Adam Everyman)",
+        "chinese-compound-surnames; 张 三 at its space; the whole name in XPN.2 too) and sets text "
+        "(张三 / Adam Everyman)",
+    ),
+    "report_flags": (
+        _report_flags_factory,
+        (),
+        "Identifier: reports each flag extension (resident-id-invalid → invalid-resident-id) in the conversion "
+        "report, with the segment it came from and never the value",
     ),
 }
 

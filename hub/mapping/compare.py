@@ -632,6 +632,18 @@ class Outcome:
     normalisation: str = ""
     expected: Any = None
     ours: Any = None
+    key: str | None = None  # the key of a keyed field (the identifier value of identifier.system …)
+
+    def probe(self) -> str:
+        """The text of the message this value most likely came from: the key of a keyed field, else the value
+        (a code without its system, the first word of a composite)."""
+        if self.key is not None:
+            return self.key
+        shown = self.ours if self.result == "extra" else self.expected
+        text_value = "" if shown is None else str(shown)
+        if "|" in text_value and " " not in text_value.split("|")[-1]:
+            text_value = text_value.split(", ")[0].split("|")[-1]
+        return text_value
 
 
 def compare(
@@ -681,18 +693,18 @@ def _compare_values(
             for i, candidate in enumerate(mine):
                 how = spec.equal(value, candidate)
                 if how is not None:
-                    out.append(Outcome(spec.name, "agree", how, _show(value), _show(candidate)))
+                    out.append(Outcome(spec.name, "agree", how, _show(value), _show(candidate), key))
                     del mine[i]
                     break
             else:
                 left.append(value)
         paired = min(len(left), len(mine))
         for value, candidate in zip(left[:paired], mine[:paired], strict=True):
-            out.append(Outcome(spec.name, "different", "", _show(value), _show(candidate)))
+            out.append(Outcome(spec.name, "different", "", _show(value), _show(candidate), key))
         for value in left[paired:]:
-            out.append(Outcome(spec.name, "missing", "", _show(value), None))
+            out.append(Outcome(spec.name, "missing", "", _show(value), None, key))
         for candidate in mine[paired:]:
-            out.append(Outcome(spec.name, "extra", "", None, _show(candidate)))
+            out.append(Outcome(spec.name, "extra", "", None, _show(candidate), key))
     return out
 
 

@@ -251,13 +251,19 @@ def compare_bundles(expected: Mapping[str, Any], ours: Mapping[str, Any]) -> lis
 
 
 def _excluded_by(
-    differences: list[Difference], rtype: str, outcome: compare.Outcome, path: str, message_type: str
+    differences: list[Difference],
+    rtype: str,
+    outcome: compare.Outcome,
+    path: str,
+    message_type: str,
+    segment_lines: list[str],
 ) -> str | None:
     if outcome.result == "agree":
         return None
     shown = outcome.ours if outcome.result == "extra" else outcome.expected
+    probe = outcome.probe()
     for rule in differences:
-        if rule.covers(rtype, outcome.field, outcome.result, shown, path, message_type):
+        if rule.covers(rtype, outcome.field, outcome.result, shown, path, message_type, probe, segment_lines):
             return rule.id
     return None
 
@@ -291,15 +297,17 @@ def run(
         expected = orjson.loads(expected_path.read_bytes().decode("utf-8-sig"))
         result = MessageResult(rel, "?")
         ours: Mapping[str, Any] = {"entry": []}
+        segment_lines: list[str] = []
         try:
             message = er7.parse(_decode(message_path.read_bytes(), default_charset))
+            segment_lines = [seg.line for seg in message.segments]
             result.message_type = _message_type(message)
             ours = converter.convert(message, sender_timezone=timezone)
         except HubError as exc:
             where = getattr(exc, "location", None)
             result.error = exc.message + (f" (at {where})" if where else "")
         for rtype, outcome in compare_bundles(expected, ours):
-            rule = _excluded_by(differences, rtype, outcome, rel, result.message_type)
+            rule = _excluded_by(differences, rtype, outcome, rel, result.message_type, segment_lines)
             result.values.append(Compared(rtype, outcome, rule))
             if rule is not None:
                 exclusions[rule] += 1
@@ -314,3 +322,79 @@ def run(
         if result.error is None:
             converted_only.add(result)
     return Report(results, differences, by_type, overall, converted_only, normalisations, exclusions, skipped)
+
+
+def render(report: Report, console: Any, *, details: bool = False) -> None:
+    """Print the report as tables: per message type, overall, normalisations, exclusions, failures.
+
+    Args:
+        report: what :func:`run` returned.
+        console: a ``rich`` console.
+        details: also list every disagreement, message by message.
+    """
+    from rich.table import Table as RichTable
+
+    table = RichTable("message type", "messages", "not converted", "fields", "agree", "differ", "missing", "extra")
+    table.add_column("excluded")
+    table.add_column("agreement", justify="right")
+    for name, tally in sorted(report.by_type.items()):
+        table.add_row(
+            name,
+            str(tally.messages),
+            str(tally.not_converted),
+            str(tally.compared),
+            str(tally.agree),
+            str(tally.different),
+            str(tally.missing),
+            str(tally.extra),
+            str(tally.excluded),
+            f"{tally.score:.1f}%",
+        )
+    for label, tally in (("overall", report.overall), ("converted messages only", report.converted_only)):
+        table.add_row(
+            f"[bold]{label}[/bold]",
+            str(tally.messages),
+            str(tally.not_converted),
+            str(tally.compared),
+            str(tally.agree),
+            str(tally.different),
+            str(tally.missing),
+            str(tally.extra),
+            str(tally.excluded),
+            f"[bold]{tally.score:.1f}%[/bold]",
+        )
+    console.print(table)
+    if report.normalisations:
+        console.print(
+            "agreements reached through a normalisation: "
+            + ", ".join(f"{name} {n}" for name, n in sorted(report.normalisations.items()))
+        )
+    excluded = RichTable("difference", "excluded values", "resource.field", "reason", title="documented differences")
+    for rule in report.differences:
+        excluded.add_row(
+            rule.id, str(report.exclusions.get(rule.id, 0)), f"{rule.resource}.{rule.field}", rule.reason[:100]
+        )
+    if report.differences:
+        console.print(excluded)
+        unused = [d.id for d in report.differences if not report.exclusions.get(d.id)]
+        if unused:
+            console.print(f"differences that matched nothing: {', '.join(unused)}")
+    for result in report.results:
+        if result.error is not None:
+            console.print(f"not converted: {result.path}: {result.error}", markup=False, highlight=False)
+    if report.skipped:
+        console.print(f"{len(report.skipped)} messages have no expected JSON output and were not compared")
+    if details:
+        for result in report.results:
+            rows = [v for v in result.values if v.outcome.result != "agree"]
+            if not rows:
+                continue
+            console.print(f"\n{result.path} ({result.message_type})", markup=False, highlight=False)
+            for v in rows:
+                o = v.outcome
+                tag = f" [excluded by {v.excluded_by}]" if v.excluded_by else ""
+                console.print(
+                    f"  {v.resource}.{o.field} {o.result}: expected {o.expected!r}, ours {o.ours!r}{tag}",
+                    markup=False,
+                    highlight=False,
+                )

@@ -6,12 +6,15 @@ table of ``DIFFERENCES.md`` with its reason, and the tool counts every disagreem
 separately and by rule id, instead of as a disagreement. The table is the only input: a rule that is not in
 the file does not exist, and a rule that matches nothing is reported as unused.
 
-The table has the columns ``id | resource | field | result | value | messages | reason``:
+The table has the columns ``id | resource | field | result | value | found only in | messages | reason``:
 
 * ``resource`` — a resource type; ``field`` — a compared field (:data:`hub.mapping.compare.FIELDS`) or ``*``;
 * ``result`` — ``missing`` (expected has it, we do not), ``extra`` (we have it, expected does not),
   ``different`` (both have it, unequal) or ``any``;
 * ``value`` — a glob over the value as printed (the expected one, or ours for ``extra``), ``*`` for any;
+* ``found only in`` — segment ids (``GT1 IN2``): the rule holds only when the value's text (for a keyed field
+  its key, for a code the code) occurs in the message in one of these segments and in no other; ``*`` for
+  anywhere. This is how a rule says *where* the other converter took a value from, without listing values;
 * ``messages`` — space-separated globs over the message's path relative to the compared directory
   (``google-healthcare-data-harmonization/*``) or its type (``ORU_R01``);
 * values are written in backticks; ``\\|`` is a literal bar inside a cell.
@@ -27,7 +30,7 @@ from typing import Any
 
 from hub.errors import MappingTemplateError
 
-_COLUMNS = ("id", "resource", "field", "result", "value", "messages", "reason")
+_COLUMNS = ("id", "resource", "field", "result", "value", "found only in", "messages", "reason")
 _RESULTS = frozenset({"missing", "extra", "different", "any"})
 _CELL_SPLIT = re.compile(r"(?<!\\)\|")
 
@@ -41,19 +44,43 @@ class Difference:
     field: str
     result: str
     value: str
+    segments: tuple[str, ...]  # () = anywhere
     messages: tuple[str, ...]
     reason: str
     line: int
 
-    def covers(self, resource: str, field: str, result: str, value: Any, path: str, message_type: str) -> bool:
-        """Whether a disagreement (``result`` on ``resource.field``, shown value ``value``) is this one."""
+    def covers(
+        self,
+        resource: str,
+        field: str,
+        result: str,
+        value: Any,
+        path: str,
+        message_type: str,
+        probe: str = "",
+        segment_lines: list[str] | None = None,
+    ) -> bool:
+        """Whether a disagreement (``result`` on ``resource.field``, shown value ``value``) is this one.
+
+        Args:
+            probe: the text the value came from (see :meth:`hub.mapping.compare.Outcome.probe`).
+            segment_lines: the message's segments as text, for ``found only in``.
+        """
         if self.resource not in ("*", resource) or self.field not in ("*", field):
             return False
         if self.result != "any" and self.result != result:
             return False
         if self.value != "*" and not fnmatchcase("" if value is None else str(value), self.value):
             return False
-        return any(fnmatchcase(path, glob) or fnmatchcase(message_type, glob) for glob in self.messages)
+        if not any(fnmatchcase(path, glob) or fnmatchcase(message_type, glob) for glob in self.messages):
+            return False
+        if self.segments:
+            if not probe or segment_lines is None:
+                return False
+            holders = {line[:3] for line in segment_lines if probe in line[4:]}
+            if not holders or not holders <= set(self.segments):
+                return False
+        return True
 
 
 def _cell(text: str) -> str:
@@ -107,6 +134,7 @@ def load(path: Path) -> list[Difference]:
                 field=row["field"] or "*",
                 result=row["result"],
                 value=row["value"] or "*",
+                segments=tuple(s for s in row["found only in"].split() if s != "*"),
                 messages=tuple(row["messages"].split()) or ("*",),
                 reason=row["reason"],
                 line=number,

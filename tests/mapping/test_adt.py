@@ -105,7 +105,8 @@ def test_a01_patient_field_by_field(converter):
         }
     ]
     assert patient["telecom"] == [
-        {"system": "phone", "value": "13800138000", "use": "mobile"},
+        # PID-13 is the home number (IG PID[Patient]: use home when XTN.2 is empty), a mobile phone too
+        {"system": "phone", "value": "13800138000", "use": "home"},
         {"system": "email", "value": "zs@example.cn", "use": "home"},
     ]
     # The translation first, the sender's v2 coding kept beside it.
@@ -193,7 +194,9 @@ def test_a04_registers_an_arrived_outpatient_visit(converter):
     [
         ({"f44": "20260315083000"}, "in-progress"),  # admitted (PV1-44)
         ({"f44": "20260315083000", "f45": "20260320120000"}, "finished"),  # discharged (PV1-45)
-        ({}, "unknown"),  # nothing said
+        ({}, "in-progress"),  # no times: the patient class (I) says in progress (IG PatientClass[EncounterStatus])
+        ({"f2": "P"}, "planned"),  # a preadmit
+        ({"f2": "U"}, "unknown"),  # the class is unknown
     ],
 )
 def test_a08_keeps_the_status_the_visit_data_say(converter, times, status):
@@ -216,7 +219,8 @@ def test_a03_discharge_finishes_the_encounter(converter):
     encounter = one(convert(converter, text), "Encounter")
     assert encounter["status"] == "finished"
     assert encounter["period"] == {"start": "2026-03-15T08:30:00+08:00", "end": "2026-03-20T11:30:00+08:00"}
-    assert encounter["location"][0]["status"] == "completed"
+    # the assigned location (PV1-3) stays active, as the IG maps it (PV1[Encounter]); the visit is finished
+    assert encounter["location"][0]["status"] == "active"
 
 
 def test_hl7_null_means_no_value(converter):
@@ -260,9 +264,10 @@ def test_resident_id_in_pid_19(converter):
         k: identifiers[1][k] for k in ("system", "value")
     }
     assert identifiers[1]["type"]["coding"][0]["code"] == "NNCHN"
+    # Anything else is what the IG makes of PID-19 outside the US: type SB, no system.
     other = one(convert(converter, adt(pid=pid(f19="123-45-6789"))), "Patient")["identifier"][1]
     assert other == {
-        "type": {"coding": [{"system": V2_0203, "code": "SS", "display": "Social Security number"}]},
+        "type": {"coding": [{"system": V2_0203, "code": "SB", "display": "Social Beneficiary Identifier"}]},
         "value": "123-45-6789",
     }
 
