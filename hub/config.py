@@ -162,7 +162,7 @@ class Settings(BaseSettings):
     ingest_batch_max: int = 500  # group commit: at most this many messages per transaction
     ingest_batch_wait_ms: float = 2.0  # and wait at most this long to fill a batch
     # conversion: messages per transaction (each in its own savepoint); fewer commits, same outcome per message
-    convert_group: int = Field(default=20, ge=1, le=500)
+    convert_group: int = Field(default=1, ge=1, le=500)
     sweep_interval_s: float = 30.0  # how often committed-but-unconverted messages are re-enqueued
     sweep_grace_s: float = 10.0  # a row younger than this is left to its own task
 
