@@ -99,10 +99,11 @@ class Tokens:
 
 
 def audit_events(session: Session, patient_id: str | None = None) -> list[dict[str, Any]]:
-    """The stored AuditEvents (of one patient's records), read through the store (not the API)."""
+    """The stored AuditEvents (of one patient's records), oldest first, read through the store (not the API)."""
     session.rollback()
     params = [("patient", f"Patient/{patient_id}")] if patient_id else []
-    return [dict(r) for r in store.search(session, "AuditEvent", params, count=1000).resources]
+    events = [dict(r) for r in store.search(session, "AuditEvent", params, count=1000).resources]
+    return sorted(events, key=lambda e: (e["recorded"], e["meta"]["lastUpdated"]))
 
 
 def subtype(event: dict[str, Any]) -> str:
