@@ -405,7 +405,7 @@ def conditions_for(
         InvalidInput: an unknown parameter or unsupported modifier (strict), an invalid value.
     """
     ctx = Context(local, session)
-    conditions: list[ColumnElement[bool]] = []
+    matched: list[tuple[Select[Any], bool]] = []
     applied: list[tuple[str, str]] = []
     ignored: list[str] = []
     for name, value in params:
@@ -413,7 +413,7 @@ def conditions_for(
             raise _bad("a NUL character in a search parameter", name.replace("\x00", ""))
         try:
             try:
-                ids, negate = _matching(ctx, rtype, name, value)
+                matched.append(_matching(ctx, rtype, name, value))
             except _Unknown as exc:
                 raise Unsupported(f"unknown search parameter {name[:64]!r} for {rtype}", expression=name) from exc
         except Unsupported:
@@ -421,9 +421,37 @@ def conditions_for(
                 raise
             ignored.append(name)
             continue
-        conditions.append(RESOURCE.c.id.not_in(ids) if negate else RESOURCE.c.id.in_(ids))
         applied.append((name, value))
-    return conditions, applied, ignored
+    return _conditions(matched), applied, ignored
+
+
+# The index table a search is best driven from, when several parameters could: a reference or a token names few
+# resources; a date range (``ge2024``) may name most of them.
+_DRIVE_ORDER = {"search_reference": 0, "search_token": 1, "search_string": 2, "search_quantity": 3, "search_date": 4}
+
+
+def _index_table(ids: Select[Any]) -> Table | None:
+    froms = ids.get_final_froms()
+    if len(froms) == 1 and isinstance(froms[0], Table) and froms[0].name in _DRIVE_ORDER:
+        return froms[0]
+    return None
+
+
+def _conditions(matched: list[tuple[Select[Any], bool]]) -> list[ColumnElement[bool]]:
+    """WHERE conditions on ``resource``: the likely most selective index parameter as ``id IN (…)``, the others
+    as correlated ``EXISTS`` probes of the owner index. PostgreSQL plans both as semi-joins whatever the form;
+    SQLite materialises every ``IN`` list, so a date range as an ``IN`` would read every date row of the type."""
+    candidates = [i for i, (ids, negate) in enumerate(matched) if not negate and _index_table(ids) is not None]
+    driver = min(candidates, key=lambda i: _DRIVE_ORDER[cast(Table, _index_table(matched[i][0])).name], default=None)
+    out: list[ColumnElement[bool]] = []
+    for i, (ids, negate) in enumerate(matched):
+        t = _index_table(ids)
+        if t is None or i == driver:
+            out.append(RESOURCE.c.id.not_in(ids) if negate else RESOURCE.c.id.in_(ids))
+            continue
+        probe = ids.where(t.c.resource_id == RESOURCE.c.id).exists()
+        out.append(not_(probe) if negate else probe)
+    return out
 
 
 __all__ = ["PREFIXES", "Context", "conditions_for", "split_unescaped", "unescape"]
