@@ -500,3 +500,106 @@ __all__ = [
     "number",
     "split_chinese_name",
 ]
+
+
+# Timing: repeat patterns of orders (RPT, TQ1-3; TQ.2.1 of RXE-1, ORC-7) --------------------------------------
+
+_RPT_UNITS = {"S": "s", "M": "min", "H": "h", "D": "d", "W": "wk", "L": "mo", "Y": "a"}
+_RPT_UNIT_WORDS = {
+    **{u: u for u in ("s", "min", "h", "d", "wk", "mo", "a")},
+    **{k.lower(): v for k, v in _RPT_UNITS.items()},
+    "sec": "s",
+    "hr": "h",
+    "hour": "h",
+    "day": "d",
+    "week": "wk",
+    "month": "mo",
+    "year": "a",
+}
+_RPT_EVERY = re.compile(r"Q(\d{1,3})([SMHDWLY])")  # Q6H: every 6 hours, Q2D: every 2 days
+_RPT_WEEKDAYS = re.compile(r"QJ([1-7]{1,7})")  # QJ135: Monday, Wednesday and Friday
+_RPT_PER_DAY = {"QD": 1, "QDAY": 1, "DAILY": 1, "OD": 1, "BID": 2, "TID": 3, "QID": 4}
+_RPT_PER_WEEK = {"QW": 1, "BIW": 2, "TIW": 3}
+_RPT_WHEN = {"QAM": "MORN", "QPM": "EVE", "QHS": "HS", "QN": "NIGHT", "每晚": "NIGHT", "每早": "MORN", "每晨": "MORN"}
+_WEEKDAY_CODES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+# Chinese prescriptions write the frequency out: 每日三次 (three times a day), 每8小时一次 (every 8 hours),
+# 每2日1次 and 隔日一次 (every other day), 每周两次 (twice a week), 一日三次 (three times a day).
+_CN_NUMBER = "(\\d{1,3}|[一二两三四五六七八九十]{1,3})"
+_CN_EVERY = re.compile(f"(?:每{_CN_NUMBER}?|一)(日|天|周|星期|小时|时|h|H|分钟)(?:{_CN_NUMBER}次)?")
+_CN_UNITS = {"日": "d", "天": "d", "周": "wk", "星期": "wk", "小时": "h", "时": "h", "h": "h", "H": "h", "分钟": "min"}
+_CN_DIGITS = {"一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
+
+
+def _cn_number(text: str | None) -> int | None:
+    """1 for None; 3 for '3' or '三'; 12 for '十二'; None for what is not a small number."""
+    if not text:
+        return 1
+    if text.isdigit():
+        return int(text)
+    if text == "十":
+        return 10
+    if text.startswith("十"):
+        return 10 + _CN_DIGITS.get(text[1:], 0) if text[1:] in _CN_DIGITS else None
+    if len(text) == 2 and text.endswith("十") and text[0] in _CN_DIGITS:
+        return _CN_DIGITS[text[0]] * 10
+    if len(text) == 3 and text[1] == "十" and text[0] in _CN_DIGITS and text[2] in _CN_DIGITS:
+        return _CN_DIGITS[text[0]] * 10 + _CN_DIGITS[text[2]]
+    return _CN_DIGITS.get(text) if len(text) == 1 else None
+
+
+def repeat_pattern(code: str) -> dict[str, Any] | None:
+    """Timing.repeat of a repeat pattern code (HL7 table 0335 and its common spellings, or Chinese text).
+
+    ``Q6H`` → every 6 hours, ``BID`` → twice a day, ``QOD`` → every other day, ``QJ135`` → Monday, Wednesday,
+    Friday, ``QAM`` → every morning, ``每日三次`` → three times a day; None for what it does not know (``PRN``
+    says when, not how often: it is Dosage.asNeeded).
+    """
+    text = "".join(code.split())
+    upper = text.upper()
+    if not upper:
+        return None
+    if upper in _RPT_PER_DAY:
+        return {"frequency": _RPT_PER_DAY[upper], "period": 1, "periodUnit": "d"}
+    if upper in _RPT_PER_WEEK:
+        return {"frequency": _RPT_PER_WEEK[upper], "period": 1, "periodUnit": "wk"}
+    if upper == "QOD" or text.startswith("隔日"):
+        return {"frequency": 1, "period": 2, "periodUnit": "d"}
+    if upper in _RPT_WHEN or text in _RPT_WHEN:
+        return {"frequency": 1, "period": 1, "periodUnit": "d", "when": [_RPT_WHEN.get(upper) or _RPT_WHEN[text]]}
+    if upper in ("ONCE", "1X"):
+        return {"count": 1}
+    m = _RPT_EVERY.fullmatch(upper)
+    if m and int(m[1]) > 0:
+        return {"frequency": 1, "period": int(m[1]), "periodUnit": _RPT_UNITS[m[2]]}
+    m = _RPT_WEEKDAYS.fullmatch(upper)
+    if m:
+        days = sorted({int(d) for d in m[1]})
+        return {"dayOfWeek": [_WEEKDAY_CODES[d - 1] for d in days]}
+    m = _CN_EVERY.fullmatch(text)
+    if m:
+        period, frequency = _cn_number(m[1]), _cn_number(m[3])
+        if period and frequency:
+            return {"frequency": frequency, "period": period, "periodUnit": _CN_UNITS[m[2]]}
+    return None
+
+
+@_register(
+    "RPT_TimingRepeat",
+    "Timing_Repeat",
+    "a repeat pattern (RPT, TQ1-3, or the repeat pattern of a TQ: Q6H, BID, QOD, QJ135, QAM, 每日三次 …) as "
+    "Timing.repeat (frequency, period, periodUnit, dayOfWeek, when); an RPT without a known code but with a "
+    "period quantity and units (RPT.5, RPT.6) gives once per that period",
+)
+def _rpt_timing_repeat(ctx: Ctx, item: Item, _args: dict[str, Any] | None) -> Any:
+    parts = _parts(ctx, item)
+    if not parts:
+        return None
+    found = repeat_pattern(parts[0])
+    if found is not None or item[2] != FIELD_LEVEL:
+        return found
+    # RPT.5 period quantity, RPT.6 period units (h, d, wk … or the HL7 letters S M H D W L)
+    quantity, units = _part(parts, 5), _part(parts, 6)
+    unit = _RPT_UNIT_WORDS.get(units.lower()) or _RPT_UNIT_WORDS.get(units)
+    if quantity.isdigit() and int(quantity) > 0 and unit:
+        return {"frequency": 1, "period": int(quantity), "periodUnit": unit}
+    return None
