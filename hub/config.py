@@ -170,7 +170,9 @@ class Settings(BaseSettings):
     mappings_dir: Path = DEFAULT_MAPPINGS_DIR
 
     # FHIR
-    fhir_base_url: str = "http://127.0.0.1:8000/fhir"  # empty: links use the base of each request
+    # The public FHIR base (behind a proxy: its address). Empty: links use the base of each request, and tokens
+    # name http://<HUB_HTTP_HOST>:<HUB_HTTP_PORT>/fhir as their audience.
+    fhir_base_url: str = ""
     fhir_search_default_count: int = Field(default=50, ge=1)  # search page size without _count
     fhir_search_max_count: int = Field(default=1000, ge=1)  # larger _count values are cut to this
 
@@ -202,11 +204,11 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _security_defaults(self) -> Settings:
-        origin = self.fhir_base_url.rstrip("/").removesuffix("/fhir")
+        base = (self.fhir_base_url or f"http://{self.http_host}:{self.http_port}/fhir").rstrip("/")
         if not self.auth_issuer:
-            self.auth_issuer = origin
+            self.auth_issuer = base.removesuffix("/fhir")
         if not self.auth_audience:
-            self.auth_audience = self.fhir_base_url.rstrip("/")
+            self.auth_audience = base
         if self.environment == "production":
             if self.secret_key.get_secret_value().strip().lower() in _PLACEHOLDER_SECRETS:
                 raise ValueError("HUB_SECRET_KEY must be set to a real secret in production")
