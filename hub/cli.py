@@ -270,20 +270,30 @@ def inbox(
     query = select(InboxMessage).order_by(InboxMessage.id.desc()).limit(limit)
     if status:
         query = query.where(InboxMessage.status == status)
-    table = Table("id", "received", "via", "sender", "type", "control id", "ack", "status", "error")
+    header = ("id", "received", "via", "sender", "type", "control id", "ack", "status", "error")
+    rows: list[tuple[str, ...]] = []
     with session_scope(settings) as session:
         for row in session.execute(query).scalars():
-            table.add_row(
-                str(row.id),
-                row.received_at.strftime("%Y-%m-%d %H:%M:%S"),
-                row.transport,
-                f"{row.sending_application or ''}^{row.sending_facility or ''}",
-                row.message_type or "",
-                row.control_id or "",
-                row.ack_code or "",
-                row.status,
-                ((row.error or "") + (f" @{row.error_location}" if row.error_location else ""))[:80],
+            rows.append(
+                (
+                    str(row.id),
+                    row.received_at.strftime("%Y-%m-%d %H:%M:%S"),
+                    row.transport,
+                    f"{row.sending_application or ''}^{row.sending_facility or ''}",
+                    row.message_type or "",
+                    row.control_id or "",
+                    row.ack_code or "",
+                    row.status,
+                    ((row.error or "") + (f" @{row.error_location}" if row.error_location else ""))[:80],
+                )
             )
+    if not out.is_terminal:  # piped or redirected: whole values, tab-separated, for grep and scripts
+        for line in (header, *rows):
+            sys.stdout.write("\t".join(line) + "\n")
+        return
+    table = Table(*header)
+    for line in rows:
+        table.add_row(*line)
     out.print(table)
 
 
