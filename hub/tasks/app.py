@@ -36,7 +36,7 @@ def configure(settings: Settings | None = None) -> Celery:
     if _configured_for is not None:
         # Reconfigured (tests; a process switching hubs): drop what Celery built from the old configuration —
         # the broker connection pool and the amqp helper that holds the queues, router and producer pool.
-        kombu_pools.reset()  # closes every pooled broker connection and empties kombu's pool registry
+        kombu_pools.reset()  # type: ignore[no-untyped-call]  # closes every pooled broker connection and empties kombu's pool registry
         celery_app._pool = None
         celery_app.__dict__.pop("amqp", None)
     if settings.broker_url.startswith("sqla+"):
