@@ -6,8 +6,9 @@ whose ``target`` rows name a resource of the page. ``:iterate`` applies a rule a
 included (``MedicationDispense?_include=MedicationDispense:prescription&_include:iterate=MedicationRequest:
 medication``), for at most :data:`MAX_ROUNDS` rounds. ``Type:*`` follows every reference parameter of the type.
 
-Included resources are de-duplicated (none is also a match), current and not deleted, in (type, id) order, and
-at most :data:`MAX_INCLUDED` per page; the caller passes them through access control like the matches.
+Included resources are de-duplicated (none is also a match), current and not deleted, round by round and in
+(type, id) order within a round, at most :data:`MAX_INCLUDED` per page; the caller passes them through access
+control like the matches.
 """
 
 from __future__ import annotations
