@@ -82,3 +82,13 @@ def test_chains_on_patient_expand_too(linked) -> None:
 def test_patient_searches_themselves_are_not_expanded(linked) -> None:
     session, _ = linked
     assert found(session, "Patient", ("_id", "h1-1")) == ["h1-1"]
+
+
+def test_over_http(linked, client) -> None:
+    _, master = linked
+    response = client.get("/fhir/Observation", params={"patient": master, "_include": "Observation:patient"})
+    assert response.status_code == 200, response.text
+    bundle = response.json()
+    assert bundle["total"] == 2
+    assert [e["resource"]["id"] for e in bundle["entry"] if e["search"]["mode"] == "match"] == ["o1", "o2"]
+    assert [e["resource"]["id"] for e in bundle["entry"] if e["search"]["mode"] == "include"] == ["h1-1", "h2-2"]
