@@ -269,3 +269,47 @@ def test_concurrent_updates_never_lose_a_version(hub: httpx.Client) -> None:
     codes = sorted(r.status_code for r in results)
     assert codes == [200] + [412] * 5, [r.text for r in results]
     assert hub.get("/fhir/Patient/busy").headers["etag"] == 'W/"8"'
+
+
+@pytest.mark.postgres
+def test_a_deadlock_with_another_writer_is_a_409(hub: httpx.Client, settings) -> None:
+    import time
+
+    from sqlalchemy import text
+
+    from hub.db import get_engine
+
+    for pid in ("dl-a", "dl-b"):
+        hub.put(f"/fhir/Patient/{pid}", json=patient(id=pid))
+    tx = {
+        "resourceType": "Bundle",
+        "type": "transaction",
+        "entry": [
+            {"resource": patient(id=pid, gender="other"), "request": {"method": "PUT", "url": f"Patient/{pid}"}}
+            for pid in ("dl-a", "dl-b")
+        ],
+    }
+    lock = "SELECT id FROM resource WHERE resource_type = 'Patient' AND id = :id FOR UPDATE"
+    waiting = "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()"
+    result: dict[str, httpx.Response] = {}
+    engine = get_engine(settings)
+    with engine.connect() as other:
+        other.begin()
+        other.execute(text(lock), {"id": "dl-b"})  # another writer holds dl-b …
+        thread = threading.Thread(target=lambda: result.update(r=hub.post("/fhir", json=tx)))
+        thread.start()
+        deadline = time.monotonic() + 20
+        with engine.connect() as probe:
+            # pg_stat_activity is a snapshot per transaction: a new one for each look.
+            while probe.execute(text(waiting)).scalar_one() == 0:  # … the transaction has dl-a and waits for dl-b
+                probe.rollback()
+                assert time.monotonic() < deadline, ("the transaction never waited", result)
+                time.sleep(0.05)
+        other.execute(text(lock), {"id": "dl-a"})  # … and now waits for dl-a: PostgreSQL breaks the cycle
+        other.rollback()
+    thread.join(30)
+    r = result["r"]
+    assert r.status_code == 409, r.text
+    assert r.json()["issue"][0]["code"] == "conflict"
+    assert all(hub.get(f"/fhir/Patient/{pid}").headers["etag"] == 'W/"1"' for pid in ("dl-a", "dl-b"))
+    assert hub.post("/fhir", json=tx).status_code == 200  # trying again succeeds
