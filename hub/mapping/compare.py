@@ -35,12 +35,19 @@ Normalisations (each agreement reached through one of them is counted under its 
 ``local-system``
     a namespace that a converter had to invent a URI for (a sender's local coding system or assigning
     authority: ``http://example.com/v2-to-fhir-converter/CodeSystem/ACR``, ``urn:hub:id:HCD``) is compared by
-    its name; a coding without a system agrees with one whose system is such an invented local URI.
+    its name, and so is a "system" that is not a URI at all (a CWE.3 name such as ``WinPath`` copied as is); a
+    coding without a system agrees with one whose system is such a local one.
 ``location-name``
     an encounter location agrees when the expected Location's name occurs in our location reference's
     display (we make display references from the PL components; others make Location resources named by PL.1).
 ``range-text``
     a reference range agrees when its text agrees, or when both low and high agree.
+``expected-without-system``
+    an expected coding without a system agrees with ours of the same code that has one (the other converter
+    left the system out; ours says which code system the code is from). The reverse never agrees.
+
+Values of one field that disagree are paired, for the *different* count, first by relation (a location with
+the same name, an identifier with the same value), then in order.
 """
 
 from __future__ import annotations
@@ -105,6 +112,8 @@ def system(value: Any) -> str | None:
     if uri is None:
         return None
     uri = SYSTEM_ALIASES.get(uri, uri)
+    if ":" not in uri:
+        return "local:" + uri.upper()  # not a URI: the name of a local coding system (CWE.3 copied as is)
     for prefix in _LOCAL_PREFIXES:
         if uri.startswith(prefix):
             return "local:" + uri[len(prefix) :].strip("/").upper()
@@ -209,7 +218,9 @@ def same_system(a: str, b: str) -> str | None:
 
 
 def same_concept(a: Concept, b: Concept) -> str | None:
-    """Concepts agree when they share a coding: the same code, and the same system or no standard one."""
+    """Concepts agree when they share a coding: the same code, and the same system or no standard one. ``a`` is
+    the expected concept: an expected coding without a system agrees with ours of the same code whatever our
+    system (``expected-without-system``); ours without a system never agrees with an expected standard one."""
     for sa, ca in a.codings:
         for sb, cb in b.codings:
             if ca != cb:
@@ -218,6 +229,8 @@ def same_concept(a: Concept, b: Concept) -> str | None:
                 return "local-system" if sa is not None and sa.startswith("local:") else ""
             if _is_local(sa) and _is_local(sb):
                 return "local-system"
+            if sa is None:
+                return "expected-without-system"
     if not a.codings and not b.codings and a.text is not None and a.text == b.text:
         return ""
     if (not a.codings or not b.codings) and a.text is not None and a.text == b.text:
@@ -235,6 +248,10 @@ def same_location(a: tuple[str, str | None], b: tuple[str, str | None]) -> str |
     if name_a.casefold() in name_b.casefold() or name_b.casefold() in name_a.casefold():
         return "location-name"
     return None
+
+
+def _same_place(a: tuple[str, str | None], b: tuple[str, str | None]) -> bool:
+    return a[0].casefold() in b[0].casefold() or b[0].casefold() in a[0].casefold()
 
 
 def same_range(a: tuple[Any, ...], b: tuple[Any, ...]) -> str | None:
@@ -327,6 +344,7 @@ class Field:
     extract: Extract
     equal: Equal = same_text
     key: bool = field(default=False)  # whether values are keyed (compared only under the same key)
+    related: Callable[[Any, Any], bool] | None = None  # pairs disagreeing values before pairing them in order
 
 
 def texts(*path: str) -> Extract:
@@ -485,7 +503,7 @@ def _locations(r: Resource, resolve: Resolve) -> list[tuple[str | None, Any]]:
         if name is None and isinstance(reference, Mapping):
             name = text(reference.get("display"))
         if name is not None:
-            out.append((None, (name, text(item.get("status")))))
+            out.append((None, (name, f"[{text(item.get('status')) or '-'}]")))
     return out
 
 
@@ -526,6 +544,22 @@ def _content(r: Resource, _res: Resolve) -> list[tuple[str | None, Any]]:
     return out
 
 
+def _by_address(element: str) -> Extract:
+    """An address part under its address's first line (or city): parts of one address are compared together."""
+
+    def extract(r: Resource, _res: Resolve) -> list[tuple[str | None, Any]]:
+        out: list[tuple[str | None, Any]] = []
+        for address in each(r, "address"):
+            lines = [text(x) for x in each(address, "line")]
+            key = next((x for x in lines if x), None) or text(address.get("city")) or text(address.get("text")) or ""
+            value = text(address.get(element))
+            if value is not None:
+                out.append((key, value))
+        return out
+
+    return extract
+
+
 def _system_of(item: Any) -> str | None:
     return system(item.get("system")) if isinstance(item, Mapping) else None
 
@@ -551,11 +585,11 @@ FIELDS: dict[str, list[Field]] = {
         Field("birthDate", times(("birthDate",)), same_when),
         Field("gender", codes("gender")),
         Field("address.line", texts("address", "line")),
-        Field("address.city", texts("address", "city")),
-        Field("address.district", texts("address", "district")),
-        Field("address.state", texts("address", "state")),
-        Field("address.postalCode", texts("address", "postalCode")),
-        Field("address.country", texts("address", "country")),
+        Field("address.city", _by_address("city"), key=True),
+        Field("address.district", _by_address("district"), key=True),
+        Field("address.state", _by_address("state"), key=True),
+        Field("address.postalCode", _by_address("postalCode"), key=True),
+        Field("address.country", _by_address("country"), key=True),
         Field("telecom.value", texts("telecom", "value")),
         Field("telecom.system", keyed(("telecom",), _telecom_value, lambda t: text(t.get("system"))), key=True),
         Field("telecom.use", keyed(("telecom",), _telecom_value, lambda t: text(t.get("use"))), key=True),
@@ -565,7 +599,7 @@ FIELDS: dict[str, list[Field]] = {
         Field("status", codes("status")),
         Field("period.start", times(("period", "start")), same_when),
         Field("period.end", times(("period", "end")), same_when),
-        Field("location", _locations, same_location),
+        Field("location", _locations, same_location, related=_same_place),
     ],
     "Observation": [
         Field("code", concepts(("code",)), same_concept),
@@ -633,17 +667,12 @@ class Outcome:
     expected: Any = None
     ours: Any = None
     key: str | None = None  # the key of a keyed field (the identifier value of identifier.system …)
+    source: str = ""  # the text of the message the value most likely came from (see probe)
 
     def probe(self) -> str:
-        """The text of the message this value most likely came from: the key of a keyed field, else the value
-        (a code without its system, the first word of a composite)."""
-        if self.key is not None:
-            return self.key
-        shown = self.ours if self.result == "extra" else self.expected
-        text_value = "" if shown is None else str(shown)
-        if "|" in text_value and " " not in text_value.split("|")[-1]:
-            text_value = text_value.split(", ")[0].split("|")[-1]
-        return text_value
+        """The text of the message this value most likely came from: the key of a keyed field, else the value's
+        own text (a code without its system, a location's name)."""
+        return self.key if self.key is not None else self.source
 
 
 def compare(
@@ -693,19 +722,42 @@ def _compare_values(
             for i, candidate in enumerate(mine):
                 how = spec.equal(value, candidate)
                 if how is not None:
-                    out.append(Outcome(spec.name, "agree", how, _show(value), _show(candidate), key))
+                    out.append(Outcome(spec.name, "agree", how, _show(value), _show(candidate), key, _source(value)))
                     del mine[i]
                     break
             else:
                 left.append(value)
+        if spec.related is not None:
+            unpaired: list[Any] = []
+            for value in left:
+                match = next((i for i, c in enumerate(mine) if spec.related(value, c)), None)
+                if match is None:
+                    unpaired.append(value)
+                    continue
+                candidate = mine.pop(match)
+                out.append(Outcome(spec.name, "different", "", _show(value), _show(candidate), key, _source(value)))
+            left = unpaired
         paired = min(len(left), len(mine))
         for value, candidate in zip(left[:paired], mine[:paired], strict=True):
-            out.append(Outcome(spec.name, "different", "", _show(value), _show(candidate), key))
+            out.append(Outcome(spec.name, "different", "", _show(value), _show(candidate), key, _source(value)))
         for value in left[paired:]:
-            out.append(Outcome(spec.name, "missing", "", _show(value), None, key))
+            out.append(Outcome(spec.name, "missing", "", _show(value), None, key, _source(value)))
         for candidate in mine[paired:]:
-            out.append(Outcome(spec.name, "extra", "", None, _show(candidate), key))
+            out.append(Outcome(spec.name, "extra", "", None, _show(candidate), key, _source(candidate)))
     return out
+
+
+def _source(value: Any) -> str:
+    """The text a value was most likely read from in the message (for ``found only in``)."""
+    if isinstance(value, When):
+        # the date's digits as v2 writes them (the time may have been moved to another zone)
+        return value.wall[:10].replace("-", "")
+    if isinstance(value, Concept):
+        return value.codings[0][1] if value.codings else (value.text or "")
+    if isinstance(value, tuple):
+        first = next((v for v in value if v is not None), "")
+        return _source(first) if not isinstance(first, str) else first
+    return "" if value is None else str(value)
 
 
 def _show(value: Any) -> Any:

@@ -11,7 +11,8 @@ The table has the columns ``id | resource | field | result | value | found only 
 * ``resource`` — a resource type; ``field`` — a compared field (:data:`hub.mapping.compare.FIELDS`) or ``*``;
 * ``result`` — ``missing`` (expected has it, we do not), ``extra`` (we have it, expected does not),
   ``different`` (both have it, unequal) or ``any``;
-* ``value`` — a glob over the value as printed (the expected one, or ours for ``extra``), ``*`` for any;
+* ``value`` — a glob over the value as printed (the expected one, or ours for ``extra``) or over its probe (for
+  a keyed field, the key), ``*`` for any;
 * ``found only in`` — segment ids (``GT1 IN2``): the rule holds only when the value's text (for a keyed field
   its key, for a code the code) occurs in the message in one of these segments and in no other; ``*`` for
   anywhere. This is how a rule says *where* the other converter took a value from, without listing values;
@@ -66,11 +67,15 @@ class Difference:
             probe: the text the value came from (see :meth:`hub.mapping.compare.Outcome.probe`).
             segment_lines: the message's segments as text, for ``found only in``.
         """
-        if self.resource not in ("*", resource) or self.field not in ("*", field):
+        if not fnmatchcase(resource, self.resource) or not fnmatchcase(field, self.field):
             return False
         if self.result != "any" and self.result != result:
             return False
-        if self.value != "*" and not fnmatchcase("" if value is None else str(value), self.value):
+        if (
+            self.value != "*"
+            and not fnmatchcase("" if value is None else str(value), self.value)
+            and not (probe and fnmatchcase(probe, self.value))
+        ):
             return False
         if not any(fnmatchcase(path, glob) or fnmatchcase(message_type, glob) for glob in self.messages):
             return False
