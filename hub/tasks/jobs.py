@@ -12,6 +12,7 @@ from hub.conversion import convert_message
 from hub.db import session_scope
 from hub.errors import TransientError
 from hub.events import dispatch_pending
+from hub.identity import subscriber
 from hub.tasks.app import celery_app, configure
 from hub.tasks.sweeper import unconverted
 
@@ -66,7 +67,8 @@ def sweep() -> int:
     name="hub.dispatch_outbox", acks_late=True, autoretry_for=(TransientError,), retry_backoff=True, max_retries=8
 )
 def dispatch_outbox() -> int:
-    """Hand pending outbox events to the subscribed handlers."""
+    """Hand pending outbox events to the subscribed handlers (the master patient index among them)."""
+    subscriber.install()  # idempotent; the worker process has no app factory to do it
     settings = get_settings()
     total = 0
     while True:

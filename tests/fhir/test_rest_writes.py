@@ -313,3 +313,15 @@ def test_a_deadlock_with_another_writer_is_a_409(hub: httpx.Client, settings) ->
     assert r.json()["issue"][0]["code"] == "conflict"
     assert all(hub.get(f"/fhir/Patient/{pid}").headers["etag"] == 'W/"1"' for pid in ("dl-a", "dl-b"))
     assert hub.post("/fhir", json=tx).status_code == 200  # trying again succeeds
+
+
+def test_the_worker_dispatch_syncs_rest_patients_into_the_master_index(hub: httpx.Client, session) -> None:
+    from hub.identity import linking, subscriber
+    from hub.tasks.jobs import dispatch_outbox
+
+    created = hub.post("/fhir/Patient", json=patient(identifier=[{"system": MRN, "value": "900"}]))
+    pid = created.json()["id"]
+    subscriber.uninstall()  # a worker process starts without the app factory's subscription
+    assert dispatch_outbox() >= 1  # the task's body, run here (not eagerly through Celery)
+    session.rollback()
+    assert linking.master_of(session, pid) is not None
