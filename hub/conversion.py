@@ -3,6 +3,18 @@
 One inbox row is converted in one transaction: the Bundle's resources, the row's new status and the outbox
 events commit together. Converting a row twice changes nothing (deterministic ids, a new version only when
 content changed, and a converted row is skipped unless it is being replayed).
+
+The Bundle is stored with HL7 v2 update semantics (:func:`apply_converted`):
+
+* a resource a message describes only in part (:data:`hub.updates.MERGED_TYPES`: Patient, Encounter …) is merged
+  into its stored version: what the message leaves empty is kept, what it sends as ``""`` (marked on the entry
+  by the engine, :mod:`hub.mapping.nulls`) is deleted (:func:`hub.updates.merge_update`);
+* a Patient the Bundle marks ``replaced-by`` another Patient of the Bundle (A40 merge, A47 identifier change:
+  resource template MergedPatient) is not written as such: the replacement goes through the master patient index
+  (:func:`hub.identity.merging.merge`), which records ``replaced-by``/``replaces`` on both records and moves the
+  replaced record under the survivor's master. A replaced record the hub has never seen is first stored as the
+  message names it; a survivor the hub has never seen starts from the replaced record's content;
+* DELETE entries (A29, PPR^PC3 …) delete.
 """
 
 from __future__ import annotations
@@ -10,19 +22,27 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
+import orjson
 from sqlalchemy import select, update
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session
 
 from hub.config import Settings
-from hub.db.tables import InboxMessage
+from hub.db.tables import InboxMessage, Resource
 from hub.errors import HubError, TransientError
 from hub.fhir import store
 from hub.hl7 import charset, er7
+from hub.identity import merging, records
 from hub.mapping import get_converter
+from hub.mapping.nulls import entry_marks
+from hub.updates import MERGED_TYPES, merge_update
 
 log = logging.getLogger(__name__)
+
+# What a survivor new to the hub does not take over from the record it replaces: that record's own identity.
+_NOT_SEEDED = frozenset({"id", "meta", "identifier", "link", "active"})
 
 RECEIVED = "received"
 CONVERTED = "converted"
@@ -75,7 +95,7 @@ def convert_message(session: Session, inbox_id: int, settings: Settings) -> Conv
             message = er7.parse(text)
             timezone = settings.timezone_for(row.sending_application or "", row.sending_facility or "")
             bundle = get_converter(settings).convert(message, sender_timezone=timezone)
-            results = store.apply_bundle(session, bundle, source_inbox_id=row.id)
+            results, merges = apply_converted(session, bundle, inbox_id=row.id)
     except (OperationalError, DBAPIError) as exc:
         raise TransientError(f"database error while converting inbox {inbox_id}: {type(exc).__name__}") from exc
     except HubError as exc:
@@ -88,9 +108,112 @@ def convert_message(session: Session, inbox_id: int, settings: Settings) -> Conv
     row.error = None
     row.error_location = None
     row.converted_at = datetime.now(UTC)
-    row.resource_count = len(results)
-    changed = sum(1 for r in results if r.changed)
-    return ConversionOutcome(inbox_id, CONVERTED, resources=len(results), changed=changed)
+    row.resource_count = len(results) + len(merges)
+    changed = sum(1 for r in results if r.changed) + sum(1 for m in merges if not m.already)
+    return ConversionOutcome(inbox_id, CONVERTED, resources=row.resource_count, changed=changed)
+
+
+def apply_converted(
+    session: Session, bundle: dict[str, Any], *, inbox_id: int | None = None
+) -> tuple[list[store.WriteResult], list[merging.MergeResult]]:
+    """Store a converted Bundle with HL7 v2 update semantics and record its merges (see the module docstring).
+
+    Args:
+        session: the caller's session; the caller commits.
+        bundle: the converter's transaction Bundle; its entries are changed in place (null marks removed,
+            merged contents, replaced records taken out).
+        inbox_id: the message the Bundle comes from (kept on the versions written).
+
+    Returns:
+        The store's result per entry written, and the result of each merge (A40, A47 …).
+
+    Raises:
+        InvalidInput: a malformed Bundle. NotFound, Conflict: a merge the index refuses (the replaced record was
+            merged into another one before, the survivor was itself merged away …).
+    """
+    entries: list[dict[str, Any]] = bundle.get("entry") or []
+    marked = [(entry, entry_marks(entry)) for entry in entries]
+    patients = {str(_resource(e).get("id")) for e in entries if _put_of(e, "Patient")}
+    replacements: list[tuple[dict[str, Any], str]] = []
+    kept: list[tuple[dict[str, Any], list[str]]] = []
+    for entry, marks in marked:
+        target = _replaced_by(entry, patients)
+        if target is not None:
+            replacements.append((_resource(entry), target))
+        else:
+            kept.append((entry, marks))
+    bundle["entry"] = [entry for entry, _ in kept]
+
+    lock = session.get_bind().dialect.name != "sqlite"
+    seeds: dict[str, dict[str, Any]] = {}
+    for source, target in replacements:
+        replaced = _current(session, "Patient", str(source["id"]), lock)
+        if replaced is not None:
+            # what the replaced record knew, for a survivor the hub has not seen yet (A47 to a new number)
+            seeds[target] = {k: v for k, v in replaced.items() if k not in _NOT_SEEDED}
+    for entry, marks in kept:
+        resource = entry.get("resource")
+        request = entry.get("request") or {}
+        if not isinstance(resource, dict) or request.get("method") != "PUT":
+            continue
+        rtype, rid = str(resource.get("resourceType")), str(resource.get("id"))
+        if rtype not in MERGED_TYPES:
+            continue
+        stored = _current(session, rtype, rid, lock)
+        if stored is None and rtype == "Patient":
+            stored = seeds.get(rid)
+        if stored is not None:
+            entry["resource"] = merge_update(stored, resource, marks)
+    results = store.apply_bundle(session, bundle, source_inbox_id=inbox_id)
+    merges = [_replace(session, source, target, inbox_id) for source, target in replacements]
+    return results, merges
+
+
+def _resource(entry: Any) -> dict[str, Any]:
+    resource = entry.get("resource") if isinstance(entry, dict) else None
+    return resource if isinstance(resource, dict) else {}
+
+
+def _put_of(entry: Any, rtype: str) -> bool:
+    request = entry.get("request") if isinstance(entry, dict) else None
+    return (
+        isinstance(request, dict) and request.get("method") == "PUT" and _resource(entry).get("resourceType") == rtype
+    )
+
+
+def _replaced_by(entry: dict[str, Any], patients: set[str]) -> str | None:
+    """The id of the Patient of the Bundle that this Patient entry is marked ``replaced-by``, if any."""
+    if not _put_of(entry, "Patient"):
+        return None
+    resource = _resource(entry)
+    for link in resource.get("link") or []:
+        if not isinstance(link, dict) or link.get("type") != "replaced-by":
+            continue
+        target = records.ref_id(link.get("other"))
+        if target is not None and target in patients and target != resource.get("id"):
+            return target
+    return None
+
+
+def _current(session: Session, rtype: str, rid: str, lock: bool) -> dict[str, Any] | None:
+    """The stored current version (locked until commit on PostgreSQL: the merge reads what it overwrites)."""
+    query = select(Resource.content, Resource.deleted).where(Resource.resource_type == rtype, Resource.id == rid)
+    if lock:
+        query = query.with_for_update()
+    row = session.execute(query).first()
+    if row is None or row.deleted:
+        return None
+    content = orjson.loads(row.content)
+    return content if isinstance(content, dict) else None
+
+
+def _replace(session: Session, source: dict[str, Any], target: str, inbox_id: int | None) -> merging.MergeResult:
+    """Record that Patient ``source`` is replaced by ``target`` (stored already) in the master patient index."""
+    source_id = str(source["id"])
+    if records.read_patient(session, source_id) is None:
+        # A record the hub never saw: store it as the message names it, so that the index can mark it replaced.
+        store.put(session, {k: v for k, v in source.items() if k not in ("link", "active")}, source_inbox_id=inbox_id)
+    return merging.merge(session, source_id, target, inbox_id=inbox_id)
 
 
 def reset_for_replay(session: Session, *, ids: list[int] | None = None, failed: bool = False) -> list[int]:

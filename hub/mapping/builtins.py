@@ -12,11 +12,14 @@ arguments it takes, so the compiler can check a template's use of it at load tim
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from hub.hl7.er7 import unescape
 from hub.identity import resident_id
 from hub.mapping import datetimes
 from hub.mapping.runtime import COMPONENT_LEVEL, FIELD_LEVEL, Ctx, Item, leaf, segment_seq, split
@@ -500,6 +503,58 @@ __all__ = [
     "number",
     "split_chinese_name",
 ]
+
+
+# Attachments (MDM document content) ------------------------------------------------------------------------
+
+
+@_register(
+    "base64",
+    "base64Binary",
+    "text as base64 of its UTF-8: the value (unescaped, all its components), or the argument "
+    "`text` (e.g. all repetitions of a field joined)",
+    {"text": "string"},
+)
+def _base64(ctx: Ctx, item: Item, args: dict[str, Any] | None) -> Any:
+    if args and args.get("text"):
+        text = str(args["text"])
+    else:
+        raw = item[1]
+        if raw is None:
+            return None
+        # All of the value, not only its first component: a line of text may hold the component separator.
+        text = unescape(raw, ctx.env.delims) if ctx.env.esc in raw else raw
+    text = text.strip()
+    return base64.b64encode(text.encode("utf-8")).decode("ascii") if text else None
+
+
+@_register(
+    "ED_data",
+    "base64Binary",
+    "an ED (encapsulated data) as base64: ED.5 by its encoding ED.4 (Base64 kept, Hex and text encoded); "
+    "data that is not what its encoding says (a placeholder such as `<Base64 encoded>`) gives nothing",
+)
+def _ed_data(ctx: Ctx, item: Item, _args: dict[str, Any] | None) -> Any:
+    parts = _parts(ctx, item)
+    encoding = _part(parts, 4).strip().upper()
+    data = _part(parts, 5)
+    if not data:
+        return None
+    # Bad data is left out rather than refusing the message: the rest of the document is still worth having,
+    # and the attachment keeps its content type.
+    if encoding == "BASE64":
+        compact = "".join(data.split())
+        try:
+            base64.b64decode(compact, validate=True)
+        except (binascii.Error, ValueError):
+            return None
+        return compact or None
+    if encoding == "HEX":
+        try:
+            return base64.b64encode(bytes.fromhex(data)).decode("ascii")
+        except ValueError:
+            return None
+    return base64.b64encode(data.encode("utf-8")).decode("ascii")
 
 
 # Timing: repeat patterns of orders (RPT, TQ1-3; TQ.2.1 of RXE-1, ORC-7) --------------------------------------

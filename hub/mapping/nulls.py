@@ -147,7 +147,7 @@ def has_path(resource: dict[str, Any], path: str) -> bool:
         node = node.get(step)
         if node is None:
             return False
-    return node != [] and node != {}
+    return bool(node != [] and node != {})
 
 
 def _raw_field(ctx: Ctx, rule: _FieldRule) -> str:

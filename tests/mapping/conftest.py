@@ -27,7 +27,8 @@ def convert(converter: Converter, text: str, tz: str = "Asia/Shanghai") -> dict[
 
 
 def resources(bundle: dict[str, Any], rtype: str) -> list[dict[str, Any]]:
-    return [e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == rtype]
+    # DELETE entries (A29, PPR^PC3 …) have no resource
+    return [e["resource"] for e in bundle["entry"] if "resource" in e and e["resource"]["resourceType"] == rtype]
 
 
 def one(bundle: dict[str, Any], rtype: str) -> dict[str, Any]:

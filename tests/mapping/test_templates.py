@@ -202,16 +202,17 @@ def test_a_required_element_without_a_value_is_a_conversion_error(tmp_path):
 
 
 def test_unsupported_structures_and_events(converter):
-    siu = "MSH|^~\\&|RIS|H|HUB|CITY|20260315083000||SIU^S12^SIU_S12|1|P|2.5.1\rSCH|1\rPID|1||M1\r"
+    mfn = "MSH|^~\\&|HIS|H|HUB|CITY|20260315083000||MFN^M02^MFN_M02|1|P|2.5.1\rMFI|PRA\r"
     with pytest.raises(ConversionError) as caught:
-        converter.convert(er7.parse(siu))
-    assert caught.value.location == "MSH^1^9" and "SIU_S12" in caught.value.message
-    a29 = "MSH|^~\\&|HIS|H|HUB|CITY|20260315083000||ADT^A29^ADT_A21|1|P|2.5.1\rEVN|A29\rPID|1||M1\rPV1|1|I\r"
+        converter.convert(er7.parse(mfn))
+    assert caught.value.location == "MSH^1^9" and "MFN_M02" in caught.value.message
+    # A42 (merge visit) shares ADT_A39 with A40/A41, but the template leaves it out
+    a42 = "MSH|^~\\&|HIS|H|HUB|CITY|20260315083000||ADT^A42^ADT_A39|1|P|2.5.1\rEVN|A42\rPID|1||M1\rMRG|M2\r"
     with pytest.raises(ConversionError) as caught:
-        converter.convert(er7.parse(a29))
+        converter.convert(er7.parse(a42))
     assert caught.value.location == "MSH^1^9^2"
-    assert not converter.supports("SIU_S12") and converter.supports("ADT_A21")
-    assert not converter.supports("ADT_A21", "A29") and converter.supports("ADT_A21", "A21")
+    assert not converter.supports("MFN_M02") and converter.supports("ADT_A39")
+    assert not converter.supports("ADT_A39", "A42") and converter.supports("ADT_A39", "A40")
     empty = "MSH|^~\\&|HIS|H|HUB|CITY|20260315083000|||1|P|2.5.1\r"
     with pytest.raises(ConversionError):
         converter.convert(er7.parse(empty))

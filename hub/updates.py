@@ -1,0 +1,155 @@
+"""HL7 v2 update semantics for stored resources: an empty field keeps what is stored, the HL7 null deletes it.
+
+A v2 message describes what it knows. A PID inside an ORU carries the identifiers and the name, not the address,
+the contacts or the general practitioner; an A08 may leave the admit reason empty because it did not change.
+HL7 v2 (v2.5.1 §2.5.3) says so: an empty field means "no information: keep what you have", and ``""`` (the HL7
+null) means "delete what you have". The mapping engine writes a whole resource per segment, and marks on the
+Bundle entry the elements the message deleted with ``""`` (:mod:`hub.mapping.nulls`). :func:`merge_update` then
+makes the version to store from the stored one and the converted one:
+
+1. every top-level element the converted resource has replaces the stored one, except
+   * ``identifier``: the lists are united (the converted identifiers first, then the stored ones whose
+     ``system|value`` it does not have): a thin PID must not lose the resident ID number of a richer one;
+   * a value that only says "unknown" (a ``status`` of ``unknown``; a Coding or CodeableConcept of the v3
+     NullFlavor or data-absent-reason code systems): the stored value stays (an ORU's PV1 without an admit time does not
+     turn a visit in progress into a visit of unknown status);
+   * a variant of a choice element (``deceasedBoolean``) replaces every stored variant (``deceasedDateTime``);
+2. every top-level element the converted resource does not have stays as stored;
+3. every element path marked deleted (``gender``, ``period.end``) is removed, unless the converted resource has
+   its top-level element (then 1. has replaced it already).
+
+This applies to the resource types a message only ever describes in part (:data:`MERGED_TYPES`); the others
+(results, documents, appointments, charges …) are sent whole and replaced whole.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Iterable, Mapping
+from functools import cache
+from typing import Any
+
+from hub.mapping.fhirschema import FhirSchema
+
+# Types whose stored version an update is merged into; every other type is replaced by the converted version.
+MERGED_TYPES = frozenset({"Patient", "Encounter", "Account", "RelatedPerson", "Practitioner", "Organization"})
+
+_UNKNOWN_SYSTEMS = frozenset(
+    {
+        "http://terminology.hl7.org/CodeSystem/v3-NullFlavor",
+        "http://terminology.hl7.org/CodeSystem/data-absent-reason",
+    }
+)
+_KEPT = ("resourceType", "id")
+
+ChoiceOf = Callable[[str, str], tuple[str, ...]]
+
+
+@cache
+def _schema() -> FhirSchema:
+    return FhirSchema()
+
+
+def choice_variants(resource_type: str, element: str) -> tuple[str, ...]:
+    """Every variant of the choice element ``element`` belongs to (``deceasedBoolean`` → ``deceasedDateTime``, …),
+    or () for an element that is not a choice."""
+    info = _schema().element(resource_type, element)
+    return tuple(info.choice) if info is not None else ()
+
+
+def uninformative(element: str, value: Any) -> bool:
+    """True for a value that only says "unknown": a ``status`` of ``unknown``, or a Coding / CodeableConcept whose
+    codings are all of v3-NullFlavor or data-absent-reason (and that has no text)."""
+    if element == "status":
+        return isinstance(value, str) and value == "unknown"
+    if not isinstance(value, Mapping):
+        return False
+    if "coding" in value:
+        codings = value.get("coding") or []
+        unknown = all(isinstance(c, Mapping) and c.get("system") in _UNKNOWN_SYSTEMS for c in codings)
+        return bool(codings) and unknown and not value.get("text")
+    return bool(value.get("system") in _UNKNOWN_SYSTEMS)
+
+
+def _identifier_key(identifier: Any) -> tuple[str, str] | None:
+    if not isinstance(identifier, Mapping) or not isinstance(identifier.get("value"), str):
+        return None
+    return (str(identifier.get("system", "")), identifier["value"])
+
+
+def _united(new: list[Any], stored: Iterable[Any]) -> list[Any]:
+    seen = {_identifier_key(i) for i in new}
+    out = list(new)
+    for identifier in stored:
+        key = _identifier_key(identifier)
+        if key is None or key not in seen:
+            out.append(identifier)
+            seen.add(key)
+    return out
+
+
+def _remove_path(resource: dict[str, Any], path: str) -> None:
+    steps = path.split(".")
+    parents: list[tuple[dict[str, Any], str]] = []
+    node: Any = resource
+    for step in steps[:-1]:
+        child = node.get(step) if isinstance(node, dict) else None
+        if not isinstance(child, dict):
+            return
+        parents.append((node, step))
+        node = child
+    if isinstance(node, dict):
+        node.pop(steps[-1], None)
+    # an object left empty goes too (FHIR elements must have a value or children)
+    for parent, step in reversed(parents):
+        if parent.get(step) == {}:
+            del parent[step]
+
+
+def merge_update(
+    stored: Mapping[str, Any],
+    new: Mapping[str, Any],
+    deleted: Iterable[str] = (),
+    choice_of: ChoiceOf = choice_variants,
+) -> dict[str, Any]:
+    """The version to store when ``new`` (converted from a message) updates ``stored`` (see the module docstring).
+
+    Args:
+        stored: the current stored version (``meta.versionId``/``lastUpdated`` are the store's to set).
+        new: the converted resource (same type and id).
+        deleted: element paths the message deleted with the HL7 null.
+        choice_of: the variants of a choice element (from the R4 schema by default).
+
+    Returns:
+        A new dict; neither argument is changed.
+    """
+    rtype = str(new.get("resourceType"))
+    out = {key: copy.deepcopy(value) for key, value in stored.items() if key not in _KEPT}
+    meta = out.get("meta")
+    if isinstance(meta, dict):
+        meta.pop("versionId", None)
+        meta.pop("lastUpdated", None)
+        if not meta:
+            del out["meta"]
+    for key in _KEPT:
+        if key in new:
+            out[key] = new[key]
+    for key, value in new.items():
+        if key in _KEPT:
+            continue
+        if key in out and uninformative(key, value):
+            continue
+        for variant in choice_of(rtype, key):
+            if variant != key:
+                out.pop(variant, None)
+        if key == "identifier" and isinstance(value, list) and isinstance(out.get(key), list):
+            out[key] = _united(copy.deepcopy(value), out[key])
+        else:
+            out[key] = copy.deepcopy(value)
+    for path in deleted:
+        if path.split(".", 1)[0] not in new:
+            _remove_path(out, path)
+    return {"resourceType": out.pop("resourceType", rtype), "id": out.pop("id", new.get("id")), **out}
+
+
+__all__ = ["MERGED_TYPES", "choice_variants", "merge_update", "uninformative"]

@@ -1,0 +1,349 @@
+"""HL7 v2 update semantics through the real pipeline: inbox row → convert_message → store (and the MPI).
+
+An empty field keeps what is stored, ``""`` deletes it; A03 ends a visit and A13/A11 undo or cancel it; A40 and
+A47 go through the master patient index; A29 and PPR^PC3 delete. Runs on SQLite and on PostgreSQL
+(HUB_TEST_DATABASE_URL).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from hub.conversion import CONVERTED, FAILED, convert_message, reset_for_replay
+from hub.db.tables import InboxMessage
+from hub.errors import Gone
+from hub.events import dispatch_pending
+from hub.fhir import store
+from hub.hl7 import er7
+from hub.identity import linking, records, subscriber
+from hub.identity import tables as _tables  # noqa: F401  (registers the MPI tables for truncation)
+from hub.identity.tables import MpiMerge, MpiSource
+from hub.mapping import get_converter
+
+HOSPITAL = "SZRMYY^2.16.156.10011.1.5.1^ISO"
+VALID_RESIDENT_ID = "440305198001011235"
+
+
+def msh(event: str, control: str, structure: str = "") -> str:
+    code = {"S": "SIU", "P": "PPR", "T": "MDM"}.get(event[0], "ADT")
+    return f"MSH|^~\\&|HIS|{HOSPITAL}|HUB|CITY|20260315083000||{code}^{event}^{structure}|{control}|P|2.5.1"
+
+
+def rich_pid(mrn: str = "MRN0001") -> str:
+    # PID-3 MRN and resident ID number; PID-5 name; PID-7 birth; PID-8 sex; PID-11 address; PID-13 phone;
+    # PID-16 marital status
+    return (
+        f"PID|1||{mrn}^^^SZRMYY^MR~{VALID_RESIDENT_ID}^^^^NNCHN||张三||19800101|M|||深南大道1号^^深圳市^广东省^518000"
+        "||13800138000^PRN^CP|||M^已婚^HL70002"
+    )
+
+
+def pv1(**fields: str) -> str:
+    # PV1-2 class, PV1-3 location, PV1-19 visit number, PV1-36 discharge disposition, PV1-44 admit, PV1-45 discharge
+    values = {2: "I", 3: "内科^301^2", 19: "V0001^^^SZRMYY^VN", 44: "20260315083000"}
+    values.update({int(k[1:]): v for k, v in fields.items()})
+    return "|".join(["PV1", "1", *[values.get(i, "") for i in range(2, max(values) + 1)]])
+
+
+def message(*segments: str) -> bytes:
+    return ("\r".join(segments) + "\r").encode("utf-8")
+
+
+def receive(session: Session, raw: bytes) -> int:
+    """An inbox row as ingestion stores it (status received)."""
+    parsed = er7.parse(raw.decode("utf-8"))
+    msh9 = parsed.msh[9].split("^")
+    row = InboxMessage(
+        received_at=datetime.now(UTC),
+        transport="cli",
+        sending_application="HIS",
+        sending_facility=HOSPITAL,
+        control_id=parsed.msh[10],
+        message_type="^".join(msh9[:2]),
+        structure=msh9[2] if len(msh9) > 2 else None,
+        version="2.5.1",
+        charset="UNICODE UTF-8",
+        raw=raw,
+        status="received",
+        attempts=0,
+    )
+    session.add(row)
+    session.flush()
+    return row.id
+
+
+def convert(session: Session, settings: Any, raw: bytes) -> int:
+    inbox_id = receive(session, raw)
+    outcome = convert_message(session, inbox_id, settings)
+    assert outcome.status == CONVERTED, outcome.error
+    session.commit()
+    # the index follows Patient changes through the outbox, as the worker's dispatcher does
+    for _ in range(20):
+        if dispatch_pending(session) == 0:
+            break
+        session.commit()
+    return inbox_id
+
+
+def ids(settings: Any, raw: bytes) -> dict[str, str]:
+    """Type → id of the first resource of that type the message makes (the ids are deterministic)."""
+    bundle = get_converter(settings).convert(er7.parse(raw.decode("utf-8")))
+    out: dict[str, str] = {}
+    for entry in bundle["entry"]:
+        rtype, rid = entry["request"]["url"].split("/")
+        out.setdefault(rtype, rid)
+    return out
+
+
+def read(session: Session, rtype: str, rid: str) -> dict[str, Any]:
+    return dict(store.read(session, rtype, rid))
+
+
+@pytest.fixture
+def mpi(session: Session):
+    subscriber.install()
+    try:
+        yield session
+    finally:
+        subscriber.uninstall()
+
+
+def test_a_thin_oru_pid_keeps_the_richer_stored_patient(mpi, settings):
+    a01 = message(msh("A01", "C1", "ADT_A01"), "EVN|A01", rich_pid(), "NK1|1|李四|SPO^配偶^HL70063||13900139000", pv1())
+    convert(mpi, settings, a01)
+    pid = ids(settings, a01)["Patient"]
+    before = read(mpi, "Patient", pid)
+    assert records.links_of(before, "refer"), "the index linked the record to its master"
+
+    # The laboratory knows the MRN and the name, nothing else; its PV1 says only the visit number.
+    oru = message(
+        "MSH|^~\\&|LIS|SZRMYY^2.16.156.10011.1.5.1^ISO|HUB|CITY|20260315093000||ORU^R01^ORU_R01|R1|P|2.5.1",
+        "PID|1||MRN0001^^^SZRMYY^MR||张三",
+        "PV1|1|I|||||||||||||||||V0001^^^SZRMYY^VN",
+        "OBR|1|P1|F1|2345-7^Glucose^LN|||20260315090000||||||||||||||||||F",
+        "OBX|1|NM|2345-7^Glucose^LN||5.6|mmol/L|||||F",
+    )
+    convert(mpi, settings, oru)
+    assert ids(settings, oru)["Patient"] == pid
+    after = read(mpi, "Patient", pid)
+    for element in ("birthDate", "gender", "address", "telecom", "maritalStatus", "contact", "link"):
+        assert after[element] == before[element], element
+    # the resident ID number the ORU did not repeat is still there, after the MRN the ORU sent
+    values = [i["value"] for i in after["identifier"]]
+    assert values[0] == "MRN0001" and VALID_RESIDENT_ID in values
+    # the Encounter keeps its status and class (the ORU's PV1 says nothing about them)
+    encounter = read(mpi, "Encounter", ids(settings, a01)["Encounter"])
+    assert encounter["status"] == "in-progress" and encounter["class"]["code"] == "IMP"
+
+
+def test_the_hl7_null_deletes_and_an_empty_field_keeps(mpi, settings):
+    a01 = message(msh("A01", "C1", "ADT_A01"), "EVN|A01", rich_pid(), pv1(f36="01^Home"))
+    convert(mpi, settings, a01)
+    pid = ids(settings, a01)["Patient"]
+    # A08: PID-11 (address) and PID-16 (marital status) sent as "", PID-13 (phone) left empty; PV1-36 ""
+    a08 = message(
+        msh("A08", "C2", "ADT_A01"),
+        "EVN|A08",
+        'PID|1||MRN0001^^^SZRMYY^MR||张三||19800101|M|||""|||||""',
+        pv1(f36='""'),
+    )
+    bundle = get_converter(settings).convert(er7.parse(a08.decode()))
+    marks = {
+        e["request"]["url"].split("/")[0]: [x["valueString"] for x in e.get("extension", [])] for e in bundle["entry"]
+    }
+    assert marks["Patient"] == ["address", "maritalStatus"]
+    assert marks["Encounter"] == ["hospitalization.dischargeDisposition"]
+    convert(mpi, settings, a08)
+    after = read(mpi, "Patient", pid)
+    assert "address" not in after and "maritalStatus" not in after
+    assert after["telecom"][0]["value"] == "13800138000"  # empty: kept
+    encounter = read(mpi, "Encounter", ids(settings, a01)["Encounter"])
+    assert "hospitalization" not in encounter  # its only element was deleted
+
+
+def test_a03_ends_the_visit_and_a13_reopens_it(mpi, settings):
+    a01 = message(msh("A01", "C1", "ADT_A01"), "EVN|A01", rich_pid(), pv1())
+    convert(mpi, settings, a01)
+    eid = ids(settings, a01)["Encounter"]
+    a03 = message(msh("A03", "C2", "ADT_A03"), "EVN|A03", rich_pid(), pv1(f36="01^Home", f45="20260320100000"))
+    convert(mpi, settings, a03)
+    ended = read(mpi, "Encounter", eid)
+    assert ended["status"] == "finished"
+    assert ended["period"] == {"start": "2026-03-15T08:30:00+08:00", "end": "2026-03-20T10:00:00+08:00"}
+    assert ended["hospitalization"]["dischargeDisposition"]["coding"][0]["code"] == "01"
+
+    # A13 cancels the discharge; its PV1 repeats the visit without the admit time: the stored start stays,
+    # the end and the disposition are deleted.
+    a13 = message(msh("A13", "C3", "ADT_A01"), "EVN|A13", rich_pid(), pv1(f44=""))
+    convert(mpi, settings, a13)
+    reopened = read(mpi, "Encounter", eid)
+    assert reopened["status"] == "in-progress"
+    assert reopened["period"] == {"start": "2026-03-15T08:30:00+08:00"}
+    assert "hospitalization" not in reopened
+    assert [loc["status"] for loc in reopened["location"]] == ["active"]
+
+
+def test_a11_cancels_the_admission_and_a03_without_a_discharge_time_ends_at_the_event(mpi, settings):
+    a01 = message(msh("A01", "C1", "ADT_A01"), "EVN|A01", rich_pid(), pv1())
+    convert(mpi, settings, a01)
+    eid = ids(settings, a01)["Encounter"]
+    # EVN-6: when the event occurred
+    a03 = message(msh("A03", "C2", "ADT_A03"), "EVN|A03|20260316090000||||20260316083000", rich_pid(), pv1())
+    convert(mpi, settings, a03)
+    assert read(mpi, "Encounter", eid)["period"]["end"] == "2026-03-16T08:30:00+08:00"
+    a11 = message(msh("A11", "C3", "ADT_A09"), "EVN|A11", rich_pid(), pv1())
+    convert(mpi, settings, a11)
+    cancelled = read(mpi, "Encounter", eid)
+    assert cancelled["status"] == "cancelled"
+
+
+def test_a40_merges_through_the_store_and_the_index(mpi, settings):
+    first = message(msh("A04", "C1", "ADT_A01"), "EVN|A04", rich_pid("MRN0001"), pv1(f2="O"))
+    second = message(
+        msh("A04", "C2", "ADT_A01"),
+        "EVN|A04",
+        "PID|1||MRN0002^^^SZRMYY^MR||张三||19800101|M",
+        pv1(f2="O", f19="V0002^^^SZRMYY^VN"),
+    )
+    convert(mpi, settings, first)
+    convert(mpi, settings, second)
+    source, target = ids(settings, first)["Patient"], ids(settings, second)["Patient"]
+    # A40: MRN0001 (MRG-1) is a duplicate of MRN0002 (PID-3)
+    a40 = message(
+        msh("A40", "C3", "ADT_A39"),
+        "EVN|A40",
+        "PID|1||MRN0002^^^SZRMYY^MR||张三||19800101|M",
+        "MRG|MRN0001^^^SZRMYY^MR",
+    )
+    inbox_id = convert(mpi, settings, a40)
+
+    merged = read(mpi, "Patient", source)
+    assert merged["active"] is False
+    assert records.links_of(merged, "replaced-by") == [target]
+    assert merged["address"], "the merged-away record keeps its content"
+    survivor = read(mpi, "Patient", target)
+    assert records.links_of(survivor, "replaces") == [source]
+    assert survivor.get("active") is not False
+    row = mpi.get(MpiSource, source)
+    assert row is not None and (row.status, row.replaced_by) == ("replaced", target)
+    assert linking.master_of(mpi, source) == linking.master_of(mpi, target)
+    merge = mpi.scalars(select(MpiMerge).where(MpiMerge.source_id == source)).one()
+    assert merge.target_id == target and merge.inbox_id == inbox_id
+
+    # The same A40 replayed: the merge is found, not made again.
+    assert reset_for_replay(mpi, ids=[inbox_id]) == [inbox_id]
+    mpi.commit()
+    outcome = convert_message(mpi, inbox_id, settings)
+    mpi.commit()
+    assert outcome.status == CONVERTED
+    assert len(mpi.scalars(select(MpiMerge).where(MpiMerge.source_id == source)).all()) == 1
+
+    # A later A08 about the survivor keeps the links the merge and the index made.
+    a08 = message(msh("A08", "C4", "ADT_A01"), "EVN|A08", "PID|1||MRN0002^^^SZRMYY^MR||张三丰||19800101|M", pv1())
+    convert(mpi, settings, a08)
+    updated = read(mpi, "Patient", target)
+    assert updated["name"][0]["text"] == "张三丰"
+    assert records.links_of(updated, "replaces") == [source]
+
+
+def test_an_a40_for_a_record_the_hub_never_saw(mpi, settings):
+    a40 = message(msh("A40", "C1", "ADT_A39"), "EVN|A40", rich_pid("MRN0002"), "MRG|MRN0009^^^SZRMYY^MR^^^^^^^^")
+    convert(mpi, settings, a40)
+    bundle = get_converter(settings).convert(er7.parse(a40.decode()))
+    patients = [e["resource"] for e in bundle["entry"] if e["request"]["url"].startswith("Patient/")]
+    target = patients[0]["id"]
+    source = patients[1]["id"]
+    replaced = read(mpi, "Patient", source)
+    assert replaced["identifier"][0]["value"] == "MRN0009"
+    assert replaced["active"] is False and records.links_of(replaced, "replaced-by") == [target]
+
+
+def test_a40_conflicting_with_an_earlier_merge_fails_the_message(mpi, settings):
+    for control, mrn in (("C1", "MRN0001"), ("C2", "MRN0002"), ("C3", "MRN0003")):
+        convert(mpi, settings, message(msh("A28", control, "ADT_A05"), "EVN|A28", rich_pid(mrn), "PV1|1|N"))
+    into2 = message(msh("A40", "C4", "ADT_A39"), "EVN|A40", rich_pid("MRN0002"), "MRG|MRN0001^^^SZRMYY^MR")
+    convert(mpi, settings, into2)
+    # MRN0001 was merged into MRN0002 already: merging it into MRN0003 too is refused, nothing is written.
+    into3 = message(msh("A40", "C5", "ADT_A39"), "EVN|A40", rich_pid("MRN0003"), "MRG|MRN0001^^^SZRMYY^MR")
+    inbox_id = receive(mpi, into3)
+    outcome = convert_message(mpi, inbox_id, settings)
+    mpi.commit()
+    assert outcome.status == FAILED and "merged" in (outcome.error or "")
+    source = ids(settings, message(msh("A28", "C1", "ADT_A05"), "EVN|A28", rich_pid("MRN0001"), "PV1|1|N"))["Patient"]
+    assert records.links_of(read(mpi, "Patient", source), "replaced-by") == [ids(settings, into2)["Patient"]]
+    assert records.links_of(read(mpi, "Patient", ids(settings, into3)["Patient"]), "replaces") == []
+
+
+def test_a47_moves_the_record_to_its_new_identifier(mpi, settings):
+    old = message(msh("A04", "C1", "ADT_A01"), "EVN|A04", rich_pid("MRN0001"), pv1(f2="O"))
+    convert(mpi, settings, old)
+    old_id = ids(settings, old)["Patient"]
+    a47 = message(msh("A47", "C2", "ADT_A30"), "EVN|A47", "PID|1||MRN9001^^^SZRMYY^MR||张三", "MRG|MRN0001^^^SZRMYY^MR")
+    convert(mpi, settings, a47)
+    new_id = ids(settings, a47)["Patient"]
+    assert new_id != old_id
+    moved = read(mpi, "Patient", new_id)
+    assert [i["value"] for i in moved["identifier"]] == ["MRN9001"]
+    assert moved["birthDate"] == "1980-01-01" and moved["address"][0]["city"] == "深圳市"  # from the old record
+    assert records.links_of(moved, "replaces") == [old_id]
+    assert records.links_of(read(mpi, "Patient", old_id), "replaced-by") == [new_id]
+
+
+def test_a29_deletes_the_person(mpi, settings):
+    a28 = message(msh("A28", "C1", "ADT_A05"), "EVN|A28", rich_pid(), "PV1|1|N")
+    convert(mpi, settings, a28)
+    pid = ids(settings, a28)["Patient"]
+    assert read(mpi, "Patient", pid)["gender"] == "male"
+    a29 = message(msh("A29", "C2", "ADT_A21"), "EVN|A29", rich_pid(), "PV1|1|N")
+    convert(mpi, settings, a29)
+    with pytest.raises(Gone):
+        store.read(mpi, "Patient", pid)
+    assert mpi.get(MpiSource, pid) is None or mpi.get(MpiSource, pid).status == "deleted"
+
+
+def test_a_problem_is_added_updated_and_deleted(session, settings):
+    def ppr(event: str, control: str, action: str, status: str) -> bytes:
+        # PRB-1 action, PRB-3 problem, PRB-4 problem instance id, PRB-14 life cycle status
+        return message(
+            msh(event, control, "PPR_PC1"),
+            "PID|1||MRN0001^^^SZRMYY^MR||张三||19800101|M",
+            f"PRB|{action}|20260315|I10^Essential hypertension^I10|P-77|||20260315|||||||{status}",
+        )
+
+    pc1 = ppr("PC1", "C1", "AD", "ACTIVE")
+    convert(session, settings, pc1)
+    cid = ids(settings, pc1)["Condition"]
+    assert read(session, "Condition", cid)["clinicalStatus"]["coding"][0]["code"] == "active"
+    convert(session, settings, ppr("PC2", "C2", "UP", "RESOLVED"))
+    assert read(session, "Condition", cid)["clinicalStatus"]["coding"][0]["code"] == "resolved"
+    convert(session, settings, ppr("PC3", "C3", "DE", "RESOLVED"))
+    with pytest.raises(Gone):
+        store.read(session, "Condition", cid)
+
+
+def test_an_appointment_booked_then_cancelled(session, settings):
+    def siu(event: str, control: str, status: str) -> bytes:
+        # SCH-1/2 placer/filler appointment ids, SCH-25 filler status; TQ1-7/8 start and end; AIP-3 the doctor
+        return message(
+            msh(event, control, "SIU_S12"),
+            f"SCH|P1|F1||||||||||||||||||||||||{status}",
+            "TQ1|||||||20260401090000|20260401093000",
+            "PID|1||MRN0001^^^SZRMYY^MR||张三",
+            "RGS|1",
+            "AIP|1||D001^王^五|||20260401090000|||||Booked",
+        )
+
+    s12 = siu("S12", "C1", "Booked")
+    convert(session, settings, s12)
+    aid = ids(settings, s12)["Appointment"]
+    booked = read(session, "Appointment", aid)
+    assert booked["status"] == "booked" and booked["start"] == "2026-04-01T09:00:00+08:00"
+    convert(session, settings, siu("S15", "C2", "Cancelled"))
+    assert read(session, "Appointment", aid)["status"] == "cancelled"
+    convert(session, settings, siu("S26", "C3", "Noshow"))
+    assert read(session, "Appointment", aid)["status"] == "noshow"
