@@ -44,13 +44,13 @@ from hub.fhir.capability import capability_statement
 from hub.fhir.deps import SettingsDep
 from hub.fhir.media import FhirResponse
 from hub.fhir.outcomes import operation_outcome
-from hub.fhir.rest import RESPONSES, FormatParam, PrettyParam, check_type, lenient, link, negotiate
+from hub.fhir.rest import BODIES, COMMON, RESPONSES, FormatParam, PrettyParam, check_type, lenient, link, negotiate
 
 # Result parameters handled here, not by the search (http://hl7.org/fhir/R4/search.html#Summary).
 _CONTROL = frozenset({"_count", "_offset", "_format", "_pretty"})
 _MAX_FORM_BYTES = 1024 * 1024
 
-router = APIRouter(prefix="/fhir", tags=["FHIR"], default_response_class=FhirResponse, responses=RESPONSES)
+router = APIRouter(prefix="/fhir", tags=["FHIR"], default_response_class=FhirResponse, responses=COMMON)
 
 CountParam = Annotated[
     int | None, Query(alias="_count", ge=0, le=2**31 - 1, description="Page size (at most 1000 are returned)")
@@ -78,7 +78,9 @@ router.add_api_route("", routes_bundle.process_bundle, methods=["POST"], **route
 router.include_router(routes_read.router)
 
 
-@router.get("/{resource_type}", name="search-type", summary="Search resources of a type (searchset Bundle)")
+@router.get(
+    "/{resource_type}", name="search-type", summary="Search resources of a type (searchset Bundle)", responses=RESPONSES
+)
 def search(
     request: Request,
     resource_type: str,
@@ -102,6 +104,7 @@ def search(
     "/{resource_type}/_search",
     name="search-type",
     summary="Search by POST (parameters in an application/x-www-form-urlencoded body, and the query)",
+    responses={**RESPONSES, **{k: v for k, v in BODIES.items() if k in (413, 415)}},
     openapi_extra={
         "requestBody": {
             "required": False,

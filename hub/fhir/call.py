@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
@@ -73,8 +74,17 @@ def fhir_base(settings: Settings, request: Request) -> str:
     return str(request.base_url).rstrip("/") + FHIR_PREFIX
 
 
+# Declares the bearer scheme in the OpenAPI document (authentication itself is PrincipalDep's: 401 with a challenge).
+_BEARER = HTTPBearer(auto_error=False, description="An access token from the token endpoint (SMART scopes)")
+
+
 def fhir_call(
-    request: Request, principal: PrincipalDep, context: RequestContextDep, session: SessionDep, settings: SettingsDep
+    request: Request,
+    principal: PrincipalDep,
+    context: RequestContextDep,
+    session: SessionDep,
+    settings: SettingsDep,
+    _scheme: Annotated[HTTPAuthorizationCredentials | None, Depends(_BEARER)] = None,
 ) -> Call:
     """The :class:`Call` of a request (the principal is resolved first: no token, no database work)."""
     access = Access(principal, settings, StoreDirectory(session))

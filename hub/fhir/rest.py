@@ -42,29 +42,34 @@ def _outcomes(*statuses: tuple[int | str, str]) -> dict[int | str, dict[str, Any
     return {status: {"description": f"{text} (OperationOutcome)", "content": JSON_OBJECT} for status, text in statuses}
 
 
-#: Every authenticated route's responses.
-RESPONSES: dict[int | str, dict[str, Any]] = {
+#: Every /fhir route's responses (the router's).
+COMMON: dict[int | str, dict[str, Any]] = {
     200: {"description": "A FHIR resource (JSON)", "content": JSON_OBJECT},
-    **_outcomes(
-        (400, "Invalid request or parameter"),
-        (401, "No or an invalid bearer token (with a WWW-Authenticate challenge)"),
-        (403, "Not allowed: scope, patient compartment, organisation isolation or consent"),
-        (404, "Unknown resource type or id"),
-        (406, "A format other than JSON asked for"),
-        (429, "Rate limited (with Retry-After)"),
-    ),
+    **_outcomes((406, "A format other than JSON asked for")),
     # Also stands for FastAPI's 422: request validation errors are answered 400 here.
     "4XX": {"description": "Other client errors (OperationOutcome)", "content": JSON_OBJECT},
     500: {"description": "Server error (OperationOutcome)", "content": JSON_OBJECT},
 }
+#: The responses of every authenticated route (all but metadata).
+RESPONSES: dict[int | str, dict[str, Any]] = _outcomes(
+    (400, "Invalid request or parameter"),
+    (401, "No or an invalid bearer token (with a WWW-Authenticate challenge)"),
+    (403, "Not allowed: scope, patient compartment, organisation isolation or consent"),
+    (404, "Unknown resource type or id"),
+    (429, "Rate limited (with Retry-After)"),
+)
 VERSIONED: dict[int | str, dict[str, Any]] = {
     304: {"description": "Not modified (If-None-Match matched the version)"},
     **_outcomes((410, "Deleted")),
 }
+#: The responses of writes.
 WRITES: dict[int | str, dict[str, Any]] = _outcomes(
     (405, "AuditEvents are written by the hub only"),
     (409, "Concurrent writers: try again"),
     (412, "If-Match is not the current version, or conditional criteria matched several resources"),
+)
+#: The responses of requests with a body.
+BODIES: dict[int | str, dict[str, Any]] = _outcomes(
     (413, "Body too large"),
     (415, "Body not FHIR JSON"),
     (422, "The resource breaks an R4 rule (expression names the element)"),

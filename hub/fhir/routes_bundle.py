@@ -34,6 +34,9 @@ from hub.fhir.call import Call, CallDep
 from hub.fhir.media import FhirResponse
 from hub.fhir.outcomes import operation_outcome
 from hub.fhir.rest import (
+    BODIES,
+    JSON_OBJECT,
+    RESPONSES,
     WRITES,
     BodyDep,
     FormatParam,
@@ -58,7 +61,12 @@ MAX_ENTRIES = 10_000
 ROUTE: dict[str, Any] = {
     "name": "transaction",
     "summary": "Process a transaction (all or nothing) or batch (each entry on its own) Bundle",
-    "responses": {200: {"description": "transaction-response or batch-response Bundle"}, **WRITES},
+    "responses": {
+        200: {"description": "transaction-response or batch-response Bundle", "content": JSON_OBJECT},
+        **RESPONSES,
+        **WRITES,
+        **BODIES,
+    },
     "openapi_extra": {
         **body_spec("A Bundle of type transaction or batch"),
         "x-fhir-interactions": ["transaction", "batch"],

@@ -19,6 +19,7 @@ from hub.fhir import store
 from hub.fhir.call import Call, CallDep
 from hub.fhir.media import FhirResponse
 from hub.fhir.rest import (
+    RESPONSES,
     VERSIONED,
     FormatParam,
     PrettyParam,
@@ -32,7 +33,7 @@ from hub.fhir.rest import (
 DEFAULT_COUNT = 50
 MAX_COUNT = 1000
 
-router = APIRouter()
+router = APIRouter(responses=RESPONSES)
 
 CountParam = Annotated[
     int | None, Query(alias="_count", ge=0, le=2**31 - 1, description="Page size (at most 1000 are returned)")
@@ -75,7 +76,12 @@ def history_type(
     return _history(request, call, resource_type, None, count, offset, since, format_, pretty)
 
 
-@router.get("/{resource_type}/{id}/_history/{version_id}", name="vread", summary="One version of a resource (vread)")
+@router.get(
+    "/{resource_type}/{id}/_history/{version_id}",
+    name="vread",
+    summary="One version of a resource (vread)",
+    responses=VERSIONED,
+)
 def vread(
     request: Request,
     resource_type: str,

@@ -25,6 +25,9 @@ from hub.errors import InvalidInput
 from hub.fhir.call import Call, CallDep
 from hub.fhir.media import FhirResponse
 from hub.fhir.rest import (
+    BODIES,
+    JSON_OBJECT,
+    RESPONSES,
     WRITES,
     BodyDep,
     FormatParam,
@@ -39,13 +42,13 @@ from hub.fhir.rest import (
 from hub.fhir.writes import READ_ONLY_TYPES, WriteOutcome, WriteRequest, apply
 from hub.security.compartment import patients_of
 
-router = APIRouter()
+router = APIRouter(responses=RESPONSES)
 
 _NOT_FOR = {"x-fhir-not-for": sorted(READ_ONLY_TYPES)}  # read by capability.py: no writes of these types
 _CREATED: dict[int | str, dict[str, Any]] = {201: {"description": "Created: the resource (or per Prefer)"}}
 _UPDATED: dict[int | str, dict[str, Any]] = {
-    201: {"description": "Created at the URL's id"},
-    200: {"description": "Updated (or unchanged)"},
+    201: {"description": "Created at the URL's id (the resource, or per Prefer)", "content": JSON_OBJECT},
+    200: {"description": "Updated, or unchanged (the resource, or per Prefer)", "content": JSON_OBJECT},
 }
 
 
@@ -73,7 +76,7 @@ def _text(outcome: WriteOutcome) -> str:
     name="create",
     summary="Create a resource (server-assigned id; If-None-Exist for a conditional create)",
     status_code=201,
-    responses={**_CREATED, **WRITES},
+    responses={**_CREATED, **WRITES, **BODIES},
     openapi_extra={
         **body_spec("The resource (FHIR JSON)"),
         **_NOT_FOR,
@@ -121,7 +124,7 @@ def _update(request: Request, call: Call, write: WriteRequest, pretty: bool) -> 
     "/{resource_type}/{id}",
     name="update",
     summary="Update a resource, or create it at this id (If-Match for versioned updates)",
-    responses={**_UPDATED, **WRITES},
+    responses={**_UPDATED, **WRITES, **BODIES},
     openapi_extra={
         **body_spec("The resource (FHIR JSON), with the URL's id"),
         **_NOT_FOR,
@@ -150,7 +153,7 @@ def update(
     "/{resource_type}",
     name="update",
     summary="Conditional update: the resource the search criteria (the query) find, or a new one",
-    responses={**_UPDATED, **WRITES},
+    responses={**_UPDATED, **WRITES, **BODIES},
     openapi_extra={
         **body_spec("The resource (FHIR JSON)"),
         **_NOT_FOR,
@@ -185,7 +188,7 @@ def conditional_update(
     status_code=204,
     responses={
         204: {"description": "Deleted (or already deleted)"},
-        200: {"description": "Deleted (Prefer: return=OperationOutcome)", "content": WRITES[405]["content"]},
+        200: {"description": "Deleted (Prefer: return=OperationOutcome)", "content": JSON_OBJECT},
         **WRITES,
     },
     openapi_extra={**_NOT_FOR, "x-fhir-capability": {"conditionalDelete": "not-supported"}},
