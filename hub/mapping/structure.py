@@ -126,8 +126,8 @@ class Node:
         self.segs: dict[str, list[Segment]] = {}
         self.children: dict[str, list[Node]] = {}
         self.pos = -1
-        # resource name → [(type, id)] of the resources made from segments in this subtree
-        self.made: dict[str, list[tuple[str, str]]] | None = None
+        # resource name → [(type, id, the group it was made in)] of the resources made from segments in this subtree
+        self.made: dict[str, list[tuple[str, str, Node]]] | None = None
 
     def find(self, name: str) -> list[Segment]:
         """The segments ``name`` of the nearest group, from this one outwards, that has any."""
@@ -145,17 +145,46 @@ class Node:
             made = node.made
             if made is None:
                 made = node.made = {}
-            made.setdefault(name, []).append((rtype, rid))
+            made.setdefault(name, []).append((rtype, rid, self))
             node = node.parent
 
     def lookup(self, name: str) -> list[tuple[str, str]]:
+        """The resources ``name`` made in this group, else in the nearest enclosing group that has any; but
+        never one made inside another instance of a repeating group this group is not in: the results of an
+        order without OBX are none, not the order before it's (nor is another patient's PID anyone's patient)."""
         node: Node | None = self
         while node is not None:
             made = node.made
             if made is not None and name in made:
-                return made[name]
+                found = [(rtype, rid) for rtype, rid, origin in made[name] if self._related(origin)]
+                if found:
+                    return found
             node = node.parent
         return []
+
+    def _related(self, origin: Node) -> bool:
+        """False when ``origin`` and this group lie in two instances of one group (below their nearest common
+        group): two orders of a message, two patients' results."""
+        mine: set[int] = set()
+        node: Node | None = self
+        while node is not None:
+            mine.add(id(node))
+            node = node.parent
+        common: Node = origin
+        while id(common) not in mine and common.parent is not None:
+            common = common.parent
+        ours = self._child_towards(common)
+        theirs = origin._child_towards(common)
+        return ours is None or theirs is None or ours.gdef is not theirs.gdef
+
+    def _child_towards(self, ancestor: Node) -> Node | None:
+        """The child of ``ancestor`` on the way up from this group (None: this group is ``ancestor``)."""
+        if self is ancestor:
+            return None
+        node: Node = self
+        while node.parent is not None and node.parent is not ancestor:
+            node = node.parent
+        return node
 
     def __repr__(self) -> str:
         return f"<Node {self.gdef.name}>"
