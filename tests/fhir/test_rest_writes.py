@@ -34,7 +34,8 @@ def test_create_assigns_an_id_and_answers_201_with_location_and_etag(hub: httpx.
     body = r.json()
     assert body["id"] != "client-chosen" and len(body["id"]) == 36  # the server's id, not the client's
     assert body["meta"]["versionId"] == "1" and validate_r4(body) == []
-    assert r.headers["location"] == f"http://127.0.0.1:8000/fhir/Patient/{body['id']}/_history/1"
+    base = str(hub.base_url).rstrip("/") + "/fhir"  # no configured base URL: the request's
+    assert r.headers["location"] == f"{base}/Patient/{body['id']}/_history/1"
     assert r.headers["etag"] == 'W/"1"' and r.headers["last-modified"].endswith("GMT")
     assert r.headers["content-type"] == FHIR_JSON
     read = hub.get(f"/fhir/Patient/{body['id']}")
