@@ -201,7 +201,9 @@ def convert(
             result = convert_bytes_with_report(raw, settings, overlay_file=sender_overlay)
             bundle = result.bundle
             for entry in result.report:
-                err.print(f"{path}: report: {orjson.dumps(entry).decode()}", markup=False, highlight=False)
+                err.print(
+                    f"{path}: report: {orjson.dumps(entry).decode()}", markup=False, highlight=False, soft_wrap=True
+                )
         except OSError as exc:
             err.print(f"{path}: cannot read: {exc.strerror}", markup=False, highlight=False)
             failures += 1

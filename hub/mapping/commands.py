@@ -62,10 +62,10 @@ def check(
     root = directory or get_settings().mappings_dir
     problems, summary = _problems(Path(root), list(overlay or []))
     for problem in problems:
-        err.print(problem, markup=False, highlight=False)
+        typer.echo(problem, err=True)  # one line each, never wrapped: file:line: reason
     if problems:
         raise typer.Exit(code=1)
-    err.print(f"{root}: {summary}", markup=False, highlight=False)
+    typer.echo(f"{root}: {summary}", err=True)
 
 
 @mappings_app.command("producer-id")

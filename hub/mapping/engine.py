@@ -17,6 +17,7 @@ location (``SEG^seq^field``) and never a field value (values may be PHI).
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -164,6 +165,22 @@ def _compile_library(schema: FhirSchema, lib: Library, overlay: Overlay | None) 
     return messages
 
 
+def _compile_overlay(schema: FhirSchema, lib: Library, overlay: Overlay) -> dict[str, CompiledMessage]:
+    """The library with the overlay merged in, compiled; every error is the overlay's (its file, and the line of
+    the table or datatype it changed when the error is about one)."""
+    try:
+        return _compile_library(schema, merge(lib, overlay), overlay)
+    except MappingTemplateError as exc:
+        if exc.file == str(overlay.path):
+            raise
+        line = None
+        for section in ("tables", "datatypes"):
+            for name in getattr(overlay.model, section):
+                if re.search(rf"(?<![\w-]){re.escape(name)}(?![\w-])", exc.message):
+                    line = line_of(overlay.data, (section, name))
+        raise MappingTemplateError(f"with this overlay: {exc.message}", file=str(overlay.path), line=line) from None
+
+
 class Converter:
     """HL7 v2 → FHIR R4 conversion by the templates of one mappings directory (and its sender overlays)."""
 
@@ -218,7 +235,7 @@ class Converter:
                     )
                 claimed[key] = name
                 senders.append(key)
-            compiled = _compile_library(schema, merge(lib, overlay), overlay)
+            compiled = _compile_overlay(schema, lib, overlay)
             overlays.append(CompiledOverlay(name, str(overlay.path), senders, compiled))
         log.info(
             "mappings loaded: %d message structures, %d resource templates, %d datatypes, %d tables, %d overlays",

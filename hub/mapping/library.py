@@ -127,24 +127,29 @@ def merge(lib: Library, overlay: Overlay) -> Library:
     model, path = overlay.model, overlay.path
     merged = Library(lib.directory, dict(lib.tables), dict(lib.datatypes), dict(lib.resources), dict(lib.messages))
     for name, patch in model.tables.items():
-        merged.tables[name] = (_merge_table(name, lib.tables.get(name), patch, path), path)
+        line = line_of(overlay.data, ("tables", name))
+        merged.tables[name] = (_merge_table(name, lib.tables.get(name), patch, path, line), path)
     for name, datatype in model.datatypes.items():
         merged.datatypes[name] = (datatype, path)
     for name, rpatch in model.resources.items():
         if name not in lib.resources:
             raise MappingTemplateError(
-                f"resources.{name}: no resource template {name!r} to add rules to", file=str(path), line=rpatch.line
+                f"resources.{name}: no resource template {name!r} to add rules to",
+                file=str(path),
+                line=line_of(overlay.data, ("resources", name)) or rpatch.line,
             )
     for name, mpatch in model.messages.items():
         if name not in lib.messages:
             raise MappingTemplateError(
-                f"messages.{name}: no message template {name!r} to change", file=str(path), line=mpatch.line
+                f"messages.{name}: no message template {name!r} to change",
+                file=str(path),
+                line=line_of(overlay.data, ("messages", name)) or mpatch.line,
             )
     return merged
 
 
 def _merge_table(
-    name: str, base: tuple[TerminologyTable, Path] | None, patch: TablePatch, path: Path
+    name: str, base: tuple[TerminologyTable, Path] | None, patch: TablePatch, path: Path, line: int | None
 ) -> TerminologyTable:
     given = patch.model_dump(exclude_unset=True, exclude={"codes", "patterns"})
     if base is None:
@@ -162,5 +167,5 @@ def _merge_table(
         where = ".".join(str(p) for p in first["loc"])
         message = first["msg"].removeprefix("Value error, ")
         raise MappingTemplateError(
-            f"tables.{name}: {where + ': ' if where else ''}{message}", file=str(path), line=patch.line
+            f"tables.{name}: {where + ': ' if where else ''}{message}", file=str(path), line=line or patch.line
         ) from None
