@@ -24,6 +24,7 @@ from hub.identity import linking, records, subscriber
 from hub.identity import tables as _tables  # noqa: F401  (registers the MPI tables for truncation)
 from hub.identity.tables import MpiMerge, MpiSource
 from hub.mapping import get_converter
+from hub.updates import merge_update, uninformative
 
 HOSPITAL = "SZRMYY^2.16.156.10011.1.5.1^ISO"
 VALID_RESIDENT_ID = "440305198001011235"
@@ -347,3 +348,85 @@ def test_an_appointment_booked_then_cancelled(session, settings):
     assert read(session, "Appointment", aid)["status"] == "cancelled"
     convert(session, settings, siu("S26", "C3", "Noshow"))
     assert read(session, "Appointment", aid)["status"] == "noshow"
+
+
+def test_a_result_after_the_discharge_does_not_reopen_the_visit(mpi, settings):
+    convert(mpi, settings, message(msh("A01", "C1", "ADT_A01"), "EVN|A01", rich_pid(), pv1()))
+    a03 = message(msh("A03", "C2", "ADT_A03"), "EVN|A03", rich_pid(), pv1(f45="20260320100000"))
+    convert(mpi, settings, a03)
+    # the laboratory's PV1 names the visit and its class (inpatient), no discharge time
+    oru = message(
+        "MSH|^~\\&|LIS|SZRMYY^2.16.156.10011.1.5.1^ISO|HUB|CITY|20260321093000||ORU^R01^ORU_R01|R2|P|2.5.1",
+        "PID|1||MRN0001^^^SZRMYY^MR||张三",
+        "PV1|1|I|||||||||||||||||V0001^^^SZRMYY^VN",
+        "OBR|1|P2|F2|2345-7^Glucose^LN|||20260321090000||||||||||||||||||F",
+        "OBX|1|NM|2345-7^Glucose^LN||5.6|mmol/L|||||F",
+    )
+    convert(mpi, settings, oru)
+    encounter = read(mpi, "Encounter", ids(settings, a03)["Encounter"])
+    assert encounter["status"] == "finished" and encounter["period"]["end"] == "2026-03-20T10:00:00+08:00"
+
+
+# hub.updates.merge_update, on its own ---------------------------------------------------------------------------
+
+
+def test_merge_update_keeps_unites_replaces_and_deletes():
+    stored = {
+        "resourceType": "Patient",
+        "id": "p1",
+        "meta": {"versionId": "3", "lastUpdated": "2026-01-01T00:00:00Z", "tag": [{"code": "old"}]},
+        "identifier": [{"system": "urn:a", "value": "1"}, {"system": "urn:rid", "value": "R"}],
+        "name": [{"text": "张三"}],
+        "address": [{"city": "深圳市"}],
+        "deceasedDateTime": "2026-01-01",
+        "maritalStatus": {"coding": [{"code": "M"}]},
+        "link": [{"other": {"reference": "Patient/m1"}, "type": "refer"}],
+    }
+    new = {
+        "resourceType": "Patient",
+        "id": "p1",
+        "meta": {"tag": [{"code": "new"}]},
+        "identifier": [{"system": "urn:a", "value": "1", "type": {"text": "MR"}}],
+        "name": [{"text": "张三丰"}],
+        "deceasedBoolean": False,
+    }
+    merged = merge_update(stored, new, ["maritalStatus", "name"])
+    assert merged == {
+        "resourceType": "Patient",
+        "id": "p1",
+        "meta": {"tag": [{"code": "new"}]},
+        # the message's identifiers first, then the stored ones it did not repeat
+        "identifier": [{"system": "urn:a", "value": "1", "type": {"text": "MR"}}, {"system": "urn:rid", "value": "R"}],
+        "name": [{"text": "张三丰"}],  # a mark does not remove what the message gives
+        "address": [{"city": "深圳市"}],  # not in the message: kept
+        "deceasedBoolean": False,  # a choice variant replaces the others
+        "link": [{"other": {"reference": "Patient/m1"}, "type": "refer"}],
+    }
+    assert "maritalStatus" not in merged
+    assert stored["deceasedDateTime"] == "2026-01-01"  # the arguments are not changed
+
+
+def test_merge_update_does_not_let_unknown_replace_a_value_and_removes_nested_paths():
+    stored = {
+        "resourceType": "Encounter",
+        "id": "e1",
+        "status": "finished",
+        "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "IMP"},
+        "period": {"start": "2026-03-15", "end": "2026-03-20"},
+        "hospitalization": {"dischargeDisposition": {"text": "home"}},
+    }
+    new = {
+        "resourceType": "Encounter",
+        "id": "e1",
+        "status": "unknown",
+        "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-NullFlavor", "code": "UNK"},
+    }
+    merged = merge_update(stored, new, ["period.end", "hospitalization.dischargeDisposition"])
+    assert merged["status"] == "finished" and merged["class"]["code"] == "IMP"
+    assert merged["period"] == {"start": "2026-03-15"}
+    assert "hospitalization" not in merged
+    # an unknown status with nothing stored is kept: it is all there is
+    assert merge_update({"resourceType": "Encounter", "id": "e1"}, new)["status"] == "unknown"
+    assert uninformative("status", "unknown") and not uninformative("status", "finished")
+    assert uninformative("code", {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/data-absent-reason"}]})
+    assert not uninformative("code", {"coding": [{"system": "http://loinc.org", "code": "1-8"}]})

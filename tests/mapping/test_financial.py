@@ -1,0 +1,105 @@
+"""BAR^P01/P02/P12 and DFT^P03/P11 → Account, Coverage, ChargeItem, Encounter, Condition, Procedure."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.support.paths import CORPUS
+
+from .conftest import convert, one, ref, resources
+
+HEADER = (
+    "MSH|^~\\&|HIS|SZRMYY^2.16.156.10011.1.5.1^ISO|HUB|CITY|20260315083000||{code}^{event}^{structure}|F{event}|P|2.5.1"
+)
+# PID-18 the patient account number
+PID = "PID|1||MRN0001^^^SZRMYY^MR||张三||19800101|M||||||||||ACC1^^^SZRMYY^AN"
+PV1 = "PV1|1|I|内科^301^2||||||||||||||||V0001^^^SZRMYY^VN"
+IN1 = "IN1|1|PLAN1^城镇职工医保|C001^^^SZRMYY|深圳医保局||||||||20260101|||||SEL^Self^HL70063"
+DG1 = "DG1|1||I10^Essential hypertension^I10|||F"
+PR1 = "PR1|1||0DTJ4ZZ^Appendectomy^I10P||20260316100000"
+
+
+def message(code: str, event: str, structure: str, *segments: str) -> str:
+    head = HEADER.format(code=code, event=event, structure=structure)
+    return "\r".join([head, f"EVN|{event}|20260315083000", PID, *segments]) + "\r"
+
+
+def test_bar_p01_adds_the_account_with_its_coverage(converter):
+    bundle = convert(
+        converter, message("BAR", "P01", "BAR_P01", PV1, "AL1|1|DA|70618^Penicillin^RXNORM", DG1, PR1, IN1)
+    )
+    account, patient, coverage = one(bundle, "Account"), one(bundle, "Patient"), one(bundle, "Coverage")
+    assert account["identifier"][0]["value"] == "ACC1" and account["status"] == "active"
+    assert account["subject"] == [ref(patient)]
+    assert account["coverage"] == [{"coverage": ref(coverage)}]
+    assert coverage["beneficiary"] == ref(patient) and coverage["subscriber"] == ref(patient)
+    for rtype in ("Encounter", "AllergyIntolerance", "Condition", "Procedure"):
+        assert one(bundle, rtype)
+    # the same account as an ADT names it
+    adt = message("ADT", "A08", "ADT_A01", PV1)
+    assert one(convert(converter, adt), "Account")["id"] == account["id"]
+
+
+def test_bar_p02_purges_accounts(converter):
+    bundle = convert(converter, message("BAR", "P02", "BAR_P02", PV1))
+    assert one(bundle, "Account")["status"] == "inactive"
+
+
+def test_bar_p12_updates_diagnoses_and_procedures(converter):
+    deleted = "DG1|2||E11^Type 2 diabetes^I10|||F|||||||||||||||D"
+    bundle = convert(converter, message("BAR", "P12", "BAR_P12", PV1, DG1, deleted, PR1))
+    assert one(bundle, "Condition")["code"]["coding"][0]["code"] == "I10"
+    methods = sorted(e["request"]["method"] for e in bundle["entry"] if e["request"]["url"].startswith("Condition/"))
+    assert methods == ["DELETE", "PUT"]
+    assert one(bundle, "Procedure")["code"]["coding"][0]["code"] == "0DTJ4ZZ"
+
+
+# FT1-2 transaction id, FT1-4 date, FT1-5 posting date, FT1-6 type, FT1-7 code, FT1-10 quantity,
+# FT1-11 extended amount (price&currency), FT1-19 diagnosis, FT1-20 performed by, FT1-24 entered by
+FT1 = "FT1|1|T-100||20260316|20260317|CG|71045^Chest X-ray^C4|||2|120&RMB||||||||R05^Cough^I10|D001^王^五||||D002^赵^六"
+
+
+@pytest.mark.parametrize(("event", "structure"), [("P03", "DFT_P03"), ("P11", "DFT_P11")])
+def test_dft_charges_field_by_field(converter, event, structure):
+    if structure == "DFT_P03":
+        segments = (PV1, FT1, PR1, DG1, IN1)
+    else:
+        segments = (PV1, DG1, IN1, FT1, PR1)
+    bundle = convert(converter, message("DFT", event, structure, *segments))
+    charge, patient = one(bundle, "ChargeItem"), one(bundle, "Patient")
+    assert charge["identifier"] == [{"system": "urn:oid:2.16.156.10011.1.5.1", "value": "T-100"}]
+    assert charge["status"] == "billable"
+    assert charge["code"]["coding"][0] == {
+        "system": "http://www.ama-assn.org/go/cpt",
+        "code": "71045",
+        "display": "Chest X-ray",
+    }
+    assert charge["subject"] == ref(patient) and charge["context"] == ref(one(bundle, "Encounter"))
+    assert charge["account"] == [ref(one(bundle, "Account"))]
+    assert charge["occurrenceDateTime"] == "2026-03-16" and charge["enteredDate"] == "2026-03-17"
+    assert charge["quantity"] == {"value": 2}
+    assert charge["priceOverride"] == {"value": 120, "currency": "CNY"}  # RMB, the spelling, is the yuan
+    assert charge["reason"][0]["coding"][0]["code"] == "R05"
+    assert charge["performer"] == [{"actor": {"identifier": {"value": "D001"}, "display": "王五"}}]
+    assert charge["enterer"] == {"identifier": {"value": "D002"}, "display": "赵六"}
+    assert one(bundle, "Procedure") and one(bundle, "Condition") and one(bundle, "Coverage")
+
+
+def test_a_charge_without_a_code_says_so(converter):
+    bundle = convert(converter, message("DFT", "P03", "DFT_P03", PV1, "FT1|1|T-101||20260316||CG"))
+    assert one(bundle, "ChargeItem")["code"]["coding"][0]["code"] == "unknown"
+
+
+def test_every_corpus_financial_message_converts(converter):
+    from hub.hl7 import er7
+
+    wanted = {"BAR": "Account", "DFT": "ChargeItem"}
+    count = 0
+    for path in sorted(CORPUS.rglob("*.hl7")):
+        text = path.read_bytes().decode("utf-8-sig")
+        message_ = er7.parse(text)
+        code = message_.get(message_.msh, 9, 1)
+        if code in wanted:
+            assert resources(convert(converter, text), wanted[code]), path.name
+            count += 1
+    assert count == 7

@@ -1,0 +1,87 @@
+"""REF^I12…I15 → the referral ServiceRequest, its providers (Practitioner, Organization from PRD) and context."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.support.paths import CORPUS
+
+from .conftest import convert, one, ref, resources
+
+
+def ref_message(event: str, rf1: str | None = None) -> str:
+    segments = [
+        f"MSH|^~\\&|HIS|SZRMYY^2.16.156.10011.1.5.1^ISO|HUB|CITY|20260315083000||REF^{event}^REF_I12|R{event}|P|2.5.1",
+        # RF1-1 status (0283), RF1-2 priority (0280), RF1-3 type (0281), RF1-6 originating referral id,
+        # RF1-7 effective date, RF1-10 reason, RF1-11 external referral id
+        rf1
+        or "RF1|A^Accepted^HL70283|S^STAT^HL70280|Med^Medical^HL70281|||R-1^HIS|20260315|||C^Consult^HL70336|X-9^CITY",
+        # PRD-1 role (RP referring, RT referred to), PRD-2 name, PRD-3 address, PRD-5 phone, PRD-7 identifier
+        # (number^type), PRD-10 organization (v2.7+)
+        "PRD|RP^Referring Provider^HL70286|王^五|深南大道1号^^深圳市||0755-1234^WPN^PH||D001^SL",
+        "PRD|RT^Referred to Provider^HL70286|李^四|||||D777^SL|||市人民医院^^^^^^^^^ORG-9",
+        "PID|1||MRN0001^^^SZRMYY^MR||张三||19800101|M",
+        "DG1|1||I10^Essential hypertension^I10|||F",
+        "IN1|1|PLAN1|C001^^^SZRMYY|深圳医保局",
+        "PV1|1|O|||||||||||||||||V0001^^^SZRMYY^VN",
+    ]
+    return "\r".join(segments) + "\r"
+
+
+def test_i12_referral_field_by_field(converter):
+    bundle = convert(converter, ref_message("I12"))
+    referral, patient = one(bundle, "ServiceRequest"), one(bundle, "Patient")
+    referring, referred = resources(bundle, "Practitioner")
+    [organization] = [o for o in resources(bundle, "Organization") if o.get("name") == "市人民医院"]
+    assert referral["status"] == "active" and referral["intent"] == "order"
+    assert referral["priority"] == "stat"
+    assert referral["identifier"][0]["value"] == "R-1"
+    assert referral["identifier"][0]["type"]["coding"][0]["code"] == "PLAC"
+    assert referral["identifier"][1] == {"system": "urn:hub:id:CITY", "value": "X-9"}
+    assert referral["category"][0]["coding"][0] == {
+        "system": "http://terminology.hl7.org/CodeSystem/v2-0281",
+        "code": "Med",
+        "display": "Medical",
+    }
+    assert referral["subject"] == ref(patient)
+    assert referral["encounter"] == ref(one(bundle, "Encounter"))
+    assert referral["authoredOn"] == "2026-03-15"
+    assert referral["reasonCode"][0]["coding"][0]["code"] == "C"
+    assert referral["requester"] == ref(referring)
+    assert referral["performer"] == [ref(referred), ref(organization)]
+    assert referral["reasonReference"] == [ref(one(bundle, "Condition"))]
+    assert referral["insurance"] == [ref(one(bundle, "Coverage"))]
+    assert referring["name"][0]["text"] == "王五"
+    assert referring["identifier"][0]["value"] == "D001" and referring["identifier"][0]["type"] == {"text": "SL"}
+    assert referring["telecom"][0]["value"] == "0755-1234"
+    assert organization["identifier"][0]["value"] == "ORG-9"
+
+
+@pytest.mark.parametrize(("event", "status"), [("I12", "active"), ("I13", "active"), ("I14", "revoked")])
+def test_events_name_the_same_referral(converter, event, status):
+    referral = one(convert(converter, ref_message(event)), "ServiceRequest")
+    assert referral["status"] == status
+    assert referral["id"] == one(convert(converter, ref_message("I12")), "ServiceRequest")["id"]
+
+
+@pytest.mark.parametrize(("code", "status"), [("P", "draft"), ("R", "revoked"), ("E", "revoked"), ("", "unknown")])
+def test_referral_status(converter, code, status):
+    rf1 = f"RF1|{code}|||||R-1^HIS"
+    assert one(convert(converter, ref_message("I12", rf1)), "ServiceRequest")["status"] == status
+
+
+def test_the_same_provider_in_two_referrals_is_one_practitioner(converter):
+    first = resources(convert(converter, ref_message("I12")), "Practitioner")
+    other = ref_message("I12", "RF1|A|||||R-2^HIS")
+    assert [p["id"] for p in resources(convert(converter, other), "Practitioner")] == [p["id"] for p in first]
+
+
+def test_every_corpus_referral_converts(converter):
+    count = 0
+    for path in sorted(CORPUS.rglob("REF-*.hl7")):
+        bundle = convert(converter, path.read_bytes().decode("utf-8-sig"))
+        referral = one(bundle, "ServiceRequest")
+        assert referral["requester"]["reference"].startswith("Practitioner/"), path.name
+        assert resources(bundle, "Practitioner")
+        count += 1
+    assert count == 4

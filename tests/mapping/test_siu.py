@@ -1,0 +1,148 @@
+"""SIU^S12…S26 → Appointment (status by event, participants from AIS/AIG/AIL/AIP, start and end), field by field."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.support.paths import CORPUS
+
+from .conftest import convert, one, ref, resources
+
+V2_0203 = "http://terminology.hl7.org/CodeSystem/v2-0203"
+
+
+def siu(event: str, *, sch: str | None = None, tq1: str | None = None, extra: tuple[str, ...] = ()) -> str:
+    segments = [
+        f"MSH|^~\\&|RIS|SZRMYY^2.16.156.10011.1.5.1^ISO|HUB|CITY|20260315083000||SIU^{event}^SIU_S12|S{event}|P|2.5.1",
+        # SCH-1/2 placer/filler appointment id, SCH-6 event reason, SCH-7 appointment reason (0276),
+        # SCH-8 appointment type (0277), SCH-9/10 duration and unit, SCH-25 filler status (0278)
+        sch or "SCH|P77^HIS|F88^RIS||||复诊^Follow-up|FOLLOWUP^Follow up^HL70276|NORMAL|30|min|||||||||||||||Booked",
+        # TQ1-7 start, TQ1-8 end
+        tq1 if tq1 is not None else "TQ1|||||||202604010900|202604010930",
+        "NTE|1||空腹",
+        "PID|1||MRN0001^^^SZRMYY^MR||张三||19800101|M",
+        "PV1|1|O|门诊^^^SZRMYY||||||||||||||||V0009^^^SZRMYY^VN",
+        "RGS|1",
+        # AIS-3 service, AIS-4 start, AIS-7/8 duration, AIS-10 filler status
+        "AIS|1||73030^X-ray shoulder^C4|202604010900|||30|min^Minutes^ISO||Booked",
+        "NTE|1||左肩",
+        "AIS|2||76700^Ultrasound abdomen^C4|202604010915",
+        # AIG-3 resource id, AIG-4 type, AIG-14 filler status
+        "AIG|1||XR-2^X-ray room 2 unit|EQ^Equipment||||||||||Booked",
+        # AIL-3 location, AIL-12 filler status (this room is no longer booked)
+        "AIL|1||放射科^201^^SZRMYY|||||||||Cancelled",
+        # AIP-3 person, AIP-4 role, AIP-12 filler status
+        "AIP|1||D001^王^五|RAD^Radiologist||||||||Pending",
+        *extra,
+    ]
+    return "\r".join(segments) + "\r"
+
+
+def test_s12_appointment_field_by_field(converter):
+    bundle = convert(converter, siu("S12"))
+    appointment, patient = one(bundle, "Appointment"), one(bundle, "Patient")
+    assert appointment["identifier"] == [
+        {
+            "type": {"coding": [{"system": V2_0203, "code": "FILL", "display": "Filler Identifier"}]},
+            "system": "urn:hub:id:RIS",
+            "value": "F88",
+        },
+        {
+            "type": {"coding": [{"system": V2_0203, "code": "PLAC", "display": "Placer Identifier"}]},
+            "system": "urn:hub:id:HIS",
+            "value": "P77",
+        },
+    ]
+    assert appointment["status"] == "booked"
+    assert appointment["appointmentType"]["coding"][0] == {
+        "system": "http://terminology.hl7.org/CodeSystem/v2-0276",
+        "code": "FOLLOWUP",
+        "display": "A follow up visit from a previous appointment",
+    }
+    assert appointment["start"] == "2026-04-01T09:00:00+08:00"
+    assert appointment["end"] == "2026-04-01T09:30:00+08:00"
+    assert appointment["minutesDuration"] == 30
+    assert appointment["comment"] == "空腹"
+    assert [s["coding"][0]["code"] for s in appointment["serviceType"]] == ["73030", "76700"]
+    assert appointment["serviceType"][0]["coding"][0]["system"] == "http://www.ama-assn.org/go/cpt"
+    participants = appointment["participant"]
+    assert participants[0] == {"actor": ref(patient), "status": "accepted"}
+    doctor = next(p for p in participants if p["actor"].get("identifier", {}).get("value") == "D001")
+    assert doctor["status"] == "tentative"  # AIP-12 Pending
+    assert doctor["actor"]["display"] == "王五" and doctor["type"][0]["coding"][0]["code"] == "RAD"
+    room = next(p for p in participants if "放射科" in p["actor"].get("display", ""))
+    assert room["status"] == "declined"
+    device = next(p for p in participants if p["actor"].get("identifier", {}).get("value") == "XR-2")
+    assert device["actor"]["display"] == "X-ray room 2 unit" and device["status"] == "accepted"
+    assert len(participants) == 4
+    assert one(bundle, "Encounter")["subject"] == ref(patient)
+
+
+@pytest.mark.parametrize(
+    ("event", "status"),
+    [
+        ("S12", "booked"),
+        ("S13", "booked"),  # rescheduled: booked at its new time
+        ("S14", "booked"),  # modified
+        ("S15", "cancelled"),
+        ("S16", "cancelled"),  # discontinued
+        ("S17", "entered-in-error"),  # deleted
+        ("S26", "noshow"),
+    ],
+)
+def test_the_event_decides_the_status(converter, event, status):
+    bundle = convert(converter, siu(event))
+    appointment = one(bundle, "Appointment")
+    assert appointment["status"] == status
+    # every event names the same appointment
+    assert appointment["id"] == one(convert(converter, siu("S12")), "Appointment")["id"]
+
+
+def test_a_cancellation_keeps_its_reason(converter):
+    sch = "SCH|P77^HIS|F88^RIS||||PATCAN^Patient cancelled^L|ROUTINE||||||||||||||||||||Cancelled"
+    appointment = one(convert(converter, siu("S15", sch=sch)), "Appointment")
+    assert appointment["cancelationReason"]["coding"][0]["code"] == "PATCAN"
+    assert appointment["status"] == "cancelled"
+
+
+@pytest.mark.parametrize(
+    ("sch25", "sch8", "status"),
+    [("Pending", "", "pending"), ("Waitlist", "", "waitlist"), ("", "Tentative", "pending"), ("", "", "booked")],
+)
+def test_s14_status_from_the_filler_status_then_the_appointment_type(converter, sch25, sch8, status):
+    sch = f"SCH|P77^HIS|F88^RIS||||||{sch8}|||||||||||||||||{sch25}"
+    assert one(convert(converter, siu("S14", sch=sch)), "Appointment")["status"] == status
+
+
+def test_start_and_end_come_together(converter):
+    # no TQ1: SCH-11 (TQ: 4 start, 5 end) gives both
+    sch = "SCH|P77^HIS|F88^RIS|||||||||^^^202604020800^202604020830|||||||||||||||Booked"
+    appointment = one(convert(converter, siu("S12", sch=sch, tq1="")), "Appointment")
+    assert (appointment["start"], appointment["end"]) == ("2026-04-02T08:00:00+08:00", "2026-04-02T08:30:00+08:00")
+    # a start without an end gives neither (app-2); TQ1 wins over SCH-11 only when it has both
+    appointment = one(convert(converter, siu("S12", sch=sch, tq1="TQ1|||||||202604010900")), "Appointment")
+    assert appointment["start"] == "2026-04-02T08:00:00+08:00"
+    lone = "SCH|P77^HIS|F88^RIS|||||||||^^^202604020800|||||||||||||||Booked"
+    appointment = one(convert(converter, siu("S12", sch=lone, tq1="")), "Appointment")
+    assert "start" not in appointment and "end" not in appointment
+
+
+def test_every_corpus_siu_converts(converter):
+    from hub.hl7 import er7
+
+    seen = {}
+    for path in sorted(CORPUS.rglob("SIU*.hl7")):
+        text = path.read_bytes().decode("utf-8-sig")
+        if er7.parse(text).get(er7.parse(text).msh, 9, 1) != "SIU":
+            continue  # SIU_12.hl7 is an ADT^A60
+        bundle = convert(converter, text)
+        [appointment] = resources(bundle, "Appointment")
+        seen[path.name] = appointment["status"]
+        assert any(
+            p["actor"]["reference"].startswith("Patient/")
+            for p in appointment["participant"]
+            if "reference" in p["actor"]
+        )
+    assert seen["SIU-S15-01.hl7"] == "cancelled" and seen["SIU-S26-01.hl7"] == "noshow"
+    assert seen["SIU-S17-01.hl7"] == "entered-in-error" and seen["SIU-S12-01.hl7"] == "booked"
+    assert len(seen) == 8
