@@ -45,7 +45,10 @@ from hub.security.compartment import patients_of
 router = APIRouter(responses=RESPONSES)
 
 _NOT_FOR = {"x-fhir-not-for": sorted(READ_ONLY_TYPES)}  # read by capability.py: no writes of these types
-_CREATED: dict[int | str, dict[str, Any]] = {201: {"description": "Created: the resource (or per Prefer)"}}
+_CREATED: dict[int | str, dict[str, Any]] = {
+    201: {"description": "Created: the resource (or per Prefer)", "content": JSON_OBJECT},
+    200: {"description": "If-None-Exist found it: the resource (or per Prefer)", "content": JSON_OBJECT},
+}
 _UPDATED: dict[int | str, dict[str, Any]] = {
     201: {"description": "Created at the URL's id (the resource, or per Prefer)", "content": JSON_OBJECT},
     200: {"description": "Updated, or unchanged (the resource, or per Prefer)", "content": JSON_OBJECT},

@@ -1,0 +1,361 @@
+"""The hub's OpenAPI document against the hub itself, by schemathesis (an independent OpenAPI fuzzer).
+
+The whole app (``create_app``, lifespan on: the HL7 ingestor runs) is served by uvicorn on a real socket; the
+schema is its own ``/openapi.json``; every request carries the token of the documented demo operator from the
+built-in token endpoint (``POST /auth/token``). Schemathesis's engine runs its phases (examples, coverage,
+fuzzing with valid and invalid data, stateful sequences it infers from ``Location`` headers) over every
+operation under ``/fhir`` (REST, MPI operations) and ``POST /hl7/v2``, and checks each answer: no 5xx, a status
+the operation declares, a ``Content-Type`` it declares and a body matching the declared schema of that status.
+
+The test's copy of the schema (the app's is left as it is) narrows ``resource_type`` to the served types and
+adds request examples (a Patient, an Observation, transaction and batch Bundles, MPI Parameters, an ADT^A01), so
+the generated requests reach the store and the MPI instead of stopping at 404 or 400.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import httpx
+import pytest
+import schemathesis
+import uvicorn
+from schemathesis.checks import not_a_server_error
+from schemathesis.engine import events, from_schema
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
+
+from hub.config import Settings
+from hub.fhir.search_params import RESOURCE_TYPES
+from tests.support.messages import adt_a01
+
+log = logging.getLogger(__name__)
+
+HL7_MEDIA_TYPE = "x-application/hl7-v2+er7"
+CHECKS = (
+    "not_a_server_error",
+    "status_code_conformance",
+    "content_type_conformance",
+    "response_schema_conformance",
+)
+MAX_EXAMPLES = 12  # per operation and phase: the run stays well under a minute on the 2-core machine
+TESTED_PATHS = ("/fhir", "/hl7/v2")
+
+# An ER7 message is text: schemathesis sends it as it sends text/plain bodies.
+schemathesis.serializer.alias(HL7_MEDIA_TYPE, "text/plain")
+
+PATIENT = {
+    "resourceType": "Patient",
+    "identifier": [{"system": "urn:oid:2.16.840.1.113883.2.4.6.3", "value": "A-1001"}],
+    "name": [{"family": "Wang", "given": ["Fang"]}],
+    "gender": "female",
+    "birthDate": "1980-02-03",
+}
+OBSERVATION = {
+    "resourceType": "Observation",
+    "status": "final",
+    "code": {"coding": [{"system": "http://loinc.org", "code": "2345-7"}]},
+    "subject": {"reference": "Patient/seed-1"},
+    "effectiveDateTime": "2024-03-01T08:00:00+08:00",
+    "valueQuantity": {"value": 5.4, "unit": "mmol/L", "system": "http://unitsofmeasure.org", "code": "mmol/L"},
+}
+TRANSACTION = {
+    "resourceType": "Bundle",
+    "type": "transaction",
+    "entry": [
+        {
+            "fullUrl": "urn:uuid:2b1e8a43-7d3c-4f43-9a51-0f7f9a8c1d11",
+            "resource": {**PATIENT, "identifier": [{"system": "urn:test", "value": "T-1"}]},
+            "request": {"method": "POST", "url": "Patient", "ifNoneExist": "identifier=urn:test|T-1"},
+        },
+        {
+            "resource": {**OBSERVATION, "subject": {"reference": "urn:uuid:2b1e8a43-7d3c-4f43-9a51-0f7f9a8c1d11"}},
+            "request": {"method": "POST", "url": "Observation"},
+        },
+        {"request": {"method": "GET", "url": "Patient?gender=female"}},
+    ],
+}
+BATCH = {
+    "resourceType": "Bundle",
+    "type": "batch",
+    "entry": [
+        {"resource": PATIENT, "request": {"method": "POST", "url": "Patient"}},
+        {"request": {"method": "GET", "url": "Patient/seed-1"}},
+        {"request": {"method": "DELETE", "url": "Observation/none"}},
+    ],
+}
+
+
+def _parameters(**values: Any) -> dict[str, Any]:
+    params = []
+    for name, value in values.items():
+        if isinstance(value, dict) and "resourceType" in value:
+            params.append({"name": name.replace("_", "-"), "resource": value})
+        elif isinstance(value, dict):
+            params.append({"name": name.replace("_", "-"), "valueReference": value})
+        else:
+            params.append({"name": name.replace("_", "-"), "valueCode": value})
+    return {"resourceType": "Parameters", "parameter": params}
+
+
+#: (method, path) → (path parameter examples, body examples by media type)
+EXAMPLES: dict[tuple[str, str], tuple[dict[str, str], dict[str, list[Any]]]] = {
+    ("post", "/fhir/{resource_type}"): (
+        {"resource_type": "Patient"},
+        {"application/fhir+json": [PATIENT]},
+    ),
+    ("put", "/fhir/{resource_type}/{id}"): (
+        {"resource_type": "Patient", "id": "seed-2"},
+        {"application/fhir+json": [{**PATIENT, "id": "seed-2"}]},
+    ),
+    ("get", "/fhir/{resource_type}/{id}"): ({"resource_type": "Patient", "id": "seed-1"}, {}),
+    ("get", "/fhir/{resource_type}/{id}/_history"): ({"resource_type": "Patient", "id": "seed-1"}, {}),
+    ("get", "/fhir/{resource_type}/{id}/_history/{version_id}"): (
+        {"resource_type": "Patient", "id": "seed-1", "version_id": "1"},
+        {},
+    ),
+    ("delete", "/fhir/{resource_type}/{id}"): ({"resource_type": "Observation", "id": "seed-obs"}, {}),
+    ("post", "/fhir"): ({}, {"application/fhir+json": [TRANSACTION, BATCH]}),
+    ("post", "/fhir/{resource_type}/_search"): (
+        {"resource_type": "Patient"},
+        {"application/x-www-form-urlencoded": [{"gender": "female", "_count": "2"}]},
+    ),
+    ("post", "/fhir/Patient/$match"): ({}, {"application/fhir+json": [_parameters(resource=PATIENT)]}),
+    ("post", "/fhir/Patient/$merge"): (
+        {},
+        {
+            "application/fhir+json": [
+                _parameters(
+                    source_patient={"reference": "Patient/seed-3"}, target_patient={"reference": "Patient/seed-1"}
+                )
+            ]
+        },
+    ),
+    ("post", "/fhir/Patient/$unmerge"): (
+        {},
+        {"application/fhir+json": [_parameters(source_patient={"reference": "Patient/seed-3"})]},
+    ),
+    ("post", "/fhir/Patient/{patient_id}/$mpi-link"): (
+        {"patient_id": "seed-1"},
+        {"application/fhir+json": [_parameters(other={"reference": "Patient/seed-2"})]},
+    ),
+    ("post", "/fhir/Patient/{patient_id}/$mpi-unlink"): ({"patient_id": "seed-2"}, {}),
+    ("post", "/fhir/Task/{task_id}/$mpi-resolve"): (
+        {"task_id": "none"},
+        {"application/fhir+json": [_parameters(decision="distinct")]},
+    ),
+    ("post", "/hl7/v2"): ({}, {HL7_MEDIA_TYPE: [adt_a01("EXAMPLE1"), adt_a01("EXAMPLE2", event="A08")]}),
+}
+
+
+@contextmanager
+def _running_hub(settings: Settings) -> Iterator[str]:
+    """The whole app with its lifespan (the ingestor behind ``/hl7/v2``) on a free port; yields its base URL."""
+    from hub.app import create_app
+
+    app = create_app(settings, on_stored=lambda _ids: None, plugins=False)
+    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on", access_log=False)
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        assert time.monotonic() < deadline and thread.is_alive(), "uvicorn did not start"
+        time.sleep(0.01)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(20)
+
+
+def _operator_token(base_url: str) -> str:
+    """A token of the documented demo operator, from the built-in token endpoint."""
+    answer = httpx.post(
+        f"{base_url}/auth/token",
+        data={"grant_type": "password", "username": "operator", "password": "demo", "client_id": "hub-demo"},
+        timeout=10,
+    )
+    assert answer.status_code == 200, answer.text
+    return str(answer.json()["access_token"])
+
+
+def _seed(base_url: str, headers: dict[str, str]) -> None:
+    """The resources the examples name (patients seed-1..3, observation seed-obs)."""
+    with httpx.Client(base_url=base_url, headers=headers, timeout=10) as client:
+        for n in (1, 2, 3):
+            body = {**PATIENT, "id": f"seed-{n}", "identifier": [{"system": "urn:test", "value": f"S-{n}"}]}
+            answer = client.put(f"/fhir/Patient/seed-{n}", json=body)
+            assert answer.status_code in (200, 201), answer.text
+        answer = client.put("/fhir/Observation/seed-obs", json={**OBSERVATION, "id": "seed-obs"})
+        assert answer.status_code in (200, 201), answer.text
+
+
+def _schema_under_test(document: dict[str, Any]) -> dict[str, Any]:
+    """The tested operations of the app's schema, ``resource_type`` narrowed to the served types, with examples."""
+    document = copy.deepcopy(document)
+    paths = {p: ops for p, ops in document["paths"].items() if p.startswith(TESTED_PATHS)}
+    for path, ops in paths.items():
+        for method, op in ops.items():
+            params, bodies = EXAMPLES.get((method, path), ({}, {}))
+            for param in op.get("parameters", []):
+                if param["name"] == "resource_type":
+                    param["schema"] = {"type": "string", "enum": sorted(RESOURCE_TYPES)}
+                if param["name"] in params:
+                    param["example"] = params[param["name"]]
+            content = op.get("requestBody", {}).get("content", {})
+            for media_type, values in bodies.items():
+                assert media_type in content, (method, path, media_type)
+                content[media_type]["examples"] = {f"example{n}": {"value": v} for n, v in enumerate(values)}
+    return {**document, "paths": paths}
+
+
+def _config(base_url: str, token: str) -> schemathesis.Config:
+    return schemathesis.Config.from_dict(
+        {
+            "base-url": base_url,
+            "headers": {"Authorization": f"Bearer {token}"},
+            "workers": 1,
+            "seed": 20240301,
+            "generation": {"max-examples": MAX_EXAMPLES, "mode": "all"},
+            "checks": {"enabled": False, **{name: {"enabled": True} for name in CHECKS}},
+            "phases": {"stateful": {"max-steps": 6}},
+            "request-timeout": 30,
+            "suppress-health-check": ["all"],
+        }
+    )
+
+
+def _run(schema: schemathesis.BaseSchema) -> tuple[dict[str, Any], list[str]]:
+    """Run the engine; the figures (operations, test cases, checks, statuses) and the failures, as text."""
+    operations: set[str] = set()
+    cases = 0
+    checks: Counter[str] = Counter()
+    statuses: Counter[int] = Counter()
+    failures: list[str] = []
+    phases: dict[str, float] = {}
+    for event in from_schema(schema).execute():
+        if isinstance(event, events.PhaseStarted):
+            phases[event.phase.name.value] = time.monotonic()
+        elif isinstance(event, events.PhaseFinished) and event.phase.name.value in phases:
+            phases[event.phase.name.value] = round(time.monotonic() - phases[event.phase.name.value], 1)
+        elif isinstance(event, events.ScenarioFinished):
+            recorder = event.recorder
+            operations.add(recorder.label)
+            cases += len(recorder.cases)
+            for interaction in recorder.interactions.values():
+                if interaction.response is not None:
+                    statuses[interaction.response.status_code] += 1
+            for case_id, nodes in recorder.checks.items():
+                for node in nodes:
+                    checks[node.name] += 1
+                    if node.failure_info is not None:
+                        failure = node.failure_info.failure
+                        failures.append(f"{recorder.label} [{case_id}] {node.name}: {failure.title}: {failure.message}")
+        elif isinstance(event, events.NonFatalError):
+            failures.append(f"{event.label}: error {event.info.title}: {event.info.message}")
+        elif isinstance(event, events.FatalError):
+            failures.append(f"fatal: {event.exception!r}")
+    figures = {
+        "phases_s": phases,
+        "operations": len(operations),
+        "cases": cases,
+        "checks": dict(checks),
+        "statuses": dict(statuses),
+    }
+    return figures, failures
+
+
+@pytest.mark.slow
+def test_openapi_conformance(settings: Settings, record_property: Callable[[str, object], None]) -> None:
+    settings = settings.model_copy(update={"rate_limit_per_s": 0.0})
+    with _running_hub(settings) as base_url:
+        token = _operator_token(base_url)
+        _seed(base_url, {"Authorization": f"Bearer {token}"})
+        document = httpx.get(f"{base_url}/openapi.json", timeout=10).json()
+        schema = schemathesis.openapi.from_dict(_schema_under_test(document), config=_config(base_url, token))
+        figures, failures = _run(schema)
+    log.info("schemathesis: %s", figures)  # shown with -o log_cli=true; also in the JUnit XML properties
+    record_property("schemathesis", figures)
+    assert not failures, "\n".join(sorted(set(failures))[:50])
+    # Every tested operation ran, and the hub answered more than refusals.
+    assert figures["operations"] >= len(EXAMPLES) + 4, figures
+    assert any(200 <= status < 300 for status in figures["statuses"]), figures
+
+
+def test_real_answers_match_the_schema(settings: Settings) -> None:
+    """Successful interactions, checked one by one (regression: a create's 201 was documented as a JSON string)."""
+    checks = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
+    settings = settings.model_copy(update={"rate_limit_per_s": 0.0})
+    with _running_hub(settings) as base_url:
+        token = _operator_token(base_url)
+        auth = {"Authorization": f"Bearer {token}"}
+        _seed(base_url, auth)
+        document = httpx.get(f"{base_url}/openapi.json", timeout=10).json()
+        schema = schemathesis.openapi.from_dict(document)
+        fhir = "application/fhir+json"
+        patient = {"resource_type": "Patient"}
+        one = {"resource_type": "Patient", "id": "seed-1"}
+        interactions: list[tuple[str, str, dict[str, Any], int]] = [
+            ("POST", "/fhir/{resource_type}", {"path_parameters": patient, "body": PATIENT, "media_type": fhir}, 201),
+            (
+                "POST",
+                "/fhir/{resource_type}",
+                {
+                    "path_parameters": patient,
+                    "body": PATIENT,
+                    "media_type": fhir,
+                    "headers": {"If-None-Exist": "identifier=S-1"},
+                },
+                200,
+            ),
+            (
+                "PUT",
+                "/fhir/{resource_type}/{id}",
+                {"path_parameters": one, "body": {**PATIENT, "id": "seed-1", "gender": "male"}, "media_type": fhir},
+                200,
+            ),
+            ("GET", "/fhir/{resource_type}/{id}", {"path_parameters": one}, 200),
+            (
+                "GET",
+                "/fhir/{resource_type}/{id}/_history/{version_id}",
+                {"path_parameters": {**one, "version_id": "1"}},
+                200,
+            ),
+            ("GET", "/fhir/{resource_type}/{id}/_history", {"path_parameters": one}, 200),
+            ("GET", "/fhir/{resource_type}/_history", {"path_parameters": patient}, 200),
+            ("GET", "/fhir/{resource_type}", {"path_parameters": patient, "query": {"_count": 1}}, 200),
+            ("POST", "/fhir", {"body": TRANSACTION, "media_type": fhir}, 200),
+            ("POST", "/fhir", {"body": BATCH, "media_type": fhir}, 200),
+            ("POST", "/fhir/Patient/$match", {"body": _parameters(resource=PATIENT), "media_type": fhir}, 200),
+            (
+                "DELETE",
+                "/fhir/{resource_type}/{id}",
+                {"path_parameters": {"resource_type": "Observation", "id": "seed-obs"}},
+                204,
+            ),
+            (
+                "GET",
+                "/fhir/{resource_type}/{id}",
+                {"path_parameters": {"resource_type": "Observation", "id": "seed-obs"}},
+                410,
+            ),
+            ("GET", "/fhir/metadata", {}, 200),
+            ("POST", "/hl7/v2", {"body": adt_a01("REAL1"), "media_type": HL7_MEDIA_TYPE}, 200),
+        ]
+        for method, path, data, expected in interactions:
+            case = schema[path][method].Case(**data)
+            response = case.call(base_url=base_url, headers=auth, timeout=30)
+            assert response.status_code == expected, (method, path, response.status_code, response.text[:300])
+            case.validate_response(response, checks=checks, headers=auth)
