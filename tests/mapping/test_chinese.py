@@ -1,0 +1,151 @@
+"""Chinese senders: names split whether or not the sender splits them, resident identity card numbers wherever they
+are sent (valid ones on the national system, invalid ones kept and flagged, never promoted), local times in the
+sender's zone — in UTF-8, GBK and GB18030 messages alike."""
+
+from __future__ import annotations
+
+import pytest
+
+from hub.config import Settings
+from hub.hl7 import er7
+from hub.identity.resident_id import is_resident_id_identifier
+from hub.mapping import convert_bytes, convert_bytes_with_report
+
+from .conftest import convert, one
+
+RESIDENT_ID_SYSTEM = "urn:oid:2.16.156.10011.1.3"
+VALID = "11010519491231002X"  # GB 11643 example (region 110105, born 1949-12-31, check character X)
+VALID_2 = "440305198001011235"
+INVALID = "110105194912310021"  # the same with a wrong check character
+FLAG = {"url": "urn:hub:fhir:StructureDefinition:resident-id-invalid", "valueBoolean": True}
+
+
+def message(*, name: str = "张三", pid3: str = "MRN0001^^^SZRMYY^MR", pid19: str = "", msh18: str = "") -> str:
+    return (
+        f"MSH|^~\\&|HIS|SZRMYY|HUB|CITY|20260315083000||ADT^A01^ADT_A01|C1|P|2.5.1||||||{msh18}\r"
+        "EVN|A01|20260315083000\r"
+        # PID-5 name, PID-7 birth date (a date), PID-11 address as Chinese HIS send it (all in XAD.1)
+        f"PID|1||{pid3}||{name}||19800101|M|||广东省深圳市福田区深南大道1号^^深圳市^广东省^518000^CHN^H"
+        f"||||||||{pid19}\r"
+        # PV1-44 admit time without an offset: the sender's local time
+        "PV1|1|I|内科^301^2||||||||||||||||V0001^^^SZRMYY^VN|||||||||||||||||||||||||202603150830\r"
+    )
+
+
+@pytest.mark.parametrize(
+    ("sent", "family", "given", "text"),
+    [
+        ("张三", "张", ["三"], "张三"),  # unsplit, in XPN.1
+        ("欧阳娜娜", "欧阳", ["娜娜"], "欧阳娜娜"),  # compound surname
+        ("诸葛孔明", "诸葛", ["孔明"], "诸葛孔明"),
+        ("司马相如", "司马", ["相如"], "司马相如"),
+        ("张 三", "张", ["三"], "张三"),  # the sender put a space between family and given name
+        ("^张三", "张", ["三"], "张三"),  # the whole name in XPN.2, XPN.1 empty
+        ("张^三", "张", ["三"], "张三"),  # split by the sender: kept as sent
+        ("欧^阳娜娜", "欧", ["阳娜娜"], "欧阳娜娜"),  # the sender's split is trusted, even of a compound surname
+        ("王^小^明", "王", ["小", "明"], "王小明"),  # XPN.3: second given name
+    ],
+)
+def test_chinese_names_are_split_and_keep_their_text(converter, sent, family, given, text):
+    name = one(convert(converter, message(name=sent)), "Patient")["name"][0]
+    assert (name["family"], name["given"], name["text"]) == (family, given, text)
+
+
+def test_a_name_with_a_middle_dot_is_not_split(converter):
+    name = one(convert(converter, message(name="阿卜杜·热合曼")), "Patient")["name"][0]
+    assert name == {"family": "阿卜杜·热合曼", "text": "阿卜杜·热合曼"}
+
+
+def test_a_latin_name_keeps_its_text_order(converter):
+    name = one(convert(converter, message(name="Everyman^Adam^A^III^Dr")), "Patient")["name"][0]
+    assert name["text"] == "Dr Adam A Everyman III"
+
+
+@pytest.mark.parametrize("codec", ["utf-8", "gbk", "gb18030"])
+def test_names_and_addresses_in_every_chinese_charset(tmp_path, codec):
+    declared = {"utf-8": "UNICODE UTF-8", "gbk": "GBK", "gb18030": "GB18030"}[codec]
+    raw = message(name="欧阳娜娜", msh18=declared).encode(codec)
+    bundle = convert_bytes(raw, Settings(data_dir=tmp_path))
+    patient = one(bundle, "Patient")
+    assert patient["name"] == [{"family": "欧阳", "given": ["娜娜"], "text": "欧阳娜娜"}]
+    assert patient["address"][0]["line"] == ["广东省深圳市福田区深南大道1号"]
+    assert patient["address"][0]["city"] == "深圳市"
+
+
+def test_gb18030_four_byte_characters(tmp_path):
+    # 𬭚 (U+2CB5A) is outside GBK: GB18030 writes it in four bytes
+    raw = message(name="李𬭚", msh18="GB18030").encode("gb18030")
+    name = one(convert_bytes(raw, Settings(data_dir=tmp_path)), "Patient")["name"][0]
+    assert (name["family"], name["given"], name["text"]) == ("李", ["𬭚"], "李𬭚")
+
+
+# Resident identity card numbers ------------------------------------------------------------------------------
+
+
+def _national(patient: dict) -> list[dict]:
+    return [i for i in patient["identifier"] if i.get("system") == RESIDENT_ID_SYSTEM]
+
+
+@pytest.mark.parametrize("declared", ["NNCHN", "RI", "SFZ", "身份证", "idcard"])
+def test_a_valid_number_declared_in_pid_3_gets_the_national_system(converter, declared):
+    patient = one(convert(converter, message(pid3=f"MRN0001^^^SZRMYY^MR~{VALID}^^^^{declared}")), "Patient")
+    national = _national(patient)
+    assert [i["value"] for i in national] == [VALID]
+    assert national[0]["type"]["coding"][0]["code"] == "NNCHN"
+    assert is_resident_id_identifier(national[0])
+
+
+def test_a_lower_case_check_character_and_full_width_digits_are_normalised(converter):
+    sent = "１１０１０５１９４９１２３１００２x"  # full-width digits, lower-case x
+    patient = one(convert(converter, message(pid3=f"{sent}^^^^NNCHN")), "Patient")
+    assert [i["value"] for i in _national(patient)] == [VALID]
+
+
+@pytest.mark.parametrize("where", ["pid3", "pid19"])
+def test_an_invalid_number_is_kept_flagged_reported_and_never_promoted(tmp_path, where):
+    text = message(pid3=f"MRN0001^^^SZRMYY^MR~{INVALID}^^^^NNCHN") if where == "pid3" else message(pid19=INVALID)
+    result = convert_bytes_with_report(text.encode(), Settings(data_dir=tmp_path))
+    patient = one(result.bundle, "Patient")
+    kept = [i for i in patient["identifier"] if i["value"] == INVALID]
+    assert len(kept) == 1
+    identifier = kept[0]
+    assert identifier.get("system") != RESIDENT_ID_SYSTEM
+    assert identifier["type"] == {"text": "NNCHN"}  # the declared type only as text: never the NNCHN coding
+    assert identifier["extension"] == [FLAG]
+    assert not is_resident_id_identifier(identifier)  # the patient index never trusts it
+    assert _national(patient) == []
+    assert {"code": "invalid-resident-id", "location": "PID^1"} in result.report
+    assert INVALID not in str(result.report)  # the report never holds the number
+
+
+def test_pid_19_valid_invalid_and_other(converter):
+    valid = one(convert(converter, message(pid19=VALID_2)), "Patient")
+    assert [i["value"] for i in _national(valid)] == [VALID_2]
+    ssn = one(convert(converter, message(pid19="123-45-6789")), "Patient")
+    other = next(i for i in ssn["identifier"] if i["value"] == "123-45-6789")
+    assert "extension" not in other and "system" not in other
+    assert other["type"]["coding"][0]["code"] == "SB"
+
+
+def test_a_valid_number_in_pid_3_and_pid_19_is_one_identifier(converter):
+    patient = one(convert(converter, message(pid3=f"MRN0001^^^SZRMYY^MR~{VALID}^^^^NNCHN", pid19=VALID)), "Patient")
+    assert len(_national(patient)) == 1
+
+
+# Time zones ---------------------------------------------------------------------------------------------------
+
+
+def test_local_times_are_the_senders_zone_with_the_offset_and_dates_stay_dates(tmp_path):
+    default = convert_bytes(message().encode(), Settings(data_dir=tmp_path))
+    assert one(default, "Encounter")["period"]["start"] == "2026-03-15T08:30:00+08:00"  # Asia/Shanghai
+    assert one(default, "Patient")["birthDate"] == "1980-01-01"
+    urumqi = Settings(data_dir=tmp_path, sender_timezones={"HIS^SZRMYY": "Asia/Urumqi"})
+    bundle = convert_bytes(message().encode(), urumqi)
+    assert one(bundle, "Encounter")["period"]["start"] == "2026-03-15T08:30:00+06:00"
+    assert one(bundle, "Patient")["birthDate"] == "1980-01-01"
+
+
+def test_an_offset_sent_is_kept(converter):
+    text = message().replace("|202603150830\r", "|202603150830+0900\r")
+    bundle = converter.convert(er7.parse(text), sender_timezone="Asia/Shanghai")
+    assert one(bundle, "Encounter")["period"]["start"] == "2026-03-15T08:30:00+09:00"
