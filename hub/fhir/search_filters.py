@@ -30,7 +30,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, tzinfo
 from decimal import Decimal, InvalidOperation
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 from sqlalchemy import ColumnElement, Select, Table, and_, not_, or_, select
 from sqlalchemy.orm import Session
@@ -293,16 +293,25 @@ def _quantity(t: Table, raw: str, name: str) -> ColumnElement[bool]:
 # -- one parameter --------------------------------------------------------------------------------------------
 
 
-def _matching(ctx: Context, rtype: str, full_name: str, raw_value: str, depth: int = 0) -> tuple[Select[Any], bool]:
-    """The ids of ``rtype`` resources that match one parameter, and whether the match is negated (:not,
-    :missing=true): then the parameter matches the resources *not* in the set."""
+class _Match(NamedTuple):
+    """The ids of the resources one parameter names; ``negate``: it matches the resources *not* among them
+    (``:not``, ``:missing=true``); ``table``: the index table the ids come from alone (None: from ``resource``,
+    or through a chain)."""
+
+    ids: Select[Any]
+    negate: bool
+    table: Table | None
+
+
+def _matching(ctx: Context, rtype: str, full_name: str, raw_value: str, depth: int = 0) -> _Match:
+    """What ``rtype`` resources one parameter matches (see :class:`_Match`)."""
     head, dot, rest = full_name.partition(".")
     name, _, modifier = head.partition(":")
     param = params_for(rtype).get(name)
     if param is None:
         raise _Unknown(name)
     if dot:
-        return _chain(ctx, rtype, param, modifier, rest, raw_value, depth, full_name), False
+        return _Match(_chain(ctx, rtype, param, modifier, rest, raw_value, depth, full_name), False, None)
     if modifier and modifier not in _MODIFIERS[param.type]:
         if not (param.type == "reference" and modifier in RESOURCE_TYPES):
             raise Unsupported(f"{name}: the modifier :{modifier[:32]} is not supported", expression=full_name)
@@ -313,7 +322,7 @@ def _matching(ctx: Context, rtype: str, full_name: str, raw_value: str, depth: i
             raise _bad(f"{name} is never missing", full_name)
         t = _TABLES[param.type]
         present = select(t.c.resource_id).where(t.c.resource_type == rtype, t.c.param == name)
-        return present, raw_value == "true"
+        return _Match(present, raw_value == "true", t)
     values = split_unescaped(raw_value, ",")
     if len(values) > MAX_VALUES:
         raise _bad(f"{name}: at most {MAX_VALUES} values", full_name)
@@ -322,10 +331,13 @@ def _matching(ctx: Context, rtype: str, full_name: str, raw_value: str, depth: i
     negate = modifier == "not"
     if param.column == "id":
         ids = [unescape(v).strip() for v in values]
-        return select(RESOURCE.c.id).where(RESOURCE.c.resource_type == rtype, RESOURCE.c.id.in_(ids)), negate
+        return _Match(
+            select(RESOURCE.c.id).where(RESOURCE.c.resource_type == rtype, RESOURCE.c.id.in_(ids)), negate, None
+        )
     if param.column == "last_updated":
         conditions = [_instant(RESOURCE.c.last_updated, *_date_range(v, full_name, ctx.local)) for v in values]
-        return select(RESOURCE.c.id).where(RESOURCE.c.resource_type == rtype, or_(*conditions)), negate
+        query = select(RESOURCE.c.id).where(RESOURCE.c.resource_type == rtype, or_(*conditions))
+        return _Match(query, negate, None)
     t = _TABLES[param.type]
     if param.type in ("token", "uri"):
         ors = [_token(t, v, param, full_name) for v in values]
@@ -338,7 +350,7 @@ def _matching(ctx: Context, rtype: str, full_name: str, raw_value: str, depth: i
     else:
         ors = [_quantity(t, v, full_name) for v in values]
     query = select(t.c.resource_id).where(t.c.resource_type == rtype, t.c.param == name, or_(*ors))
-    return query, negate
+    return _Match(query, negate, t)
 
 
 def _chain(
@@ -361,7 +373,7 @@ def _chain(
     if param.targets and target not in param.targets:
         raise _bad(f"{param.name} refers to {' or '.join(param.targets)}, not {target}", full_name)
     try:
-        inner, negate = _matching(ctx, target, rest, raw_value, depth + 1)
+        inner, negate, _ = _matching(ctx, target, rest, raw_value, depth + 1)
     except _Unknown as exc:
         raise Unsupported(f"{target} has no search parameter {exc}", expression=full_name) from exc
     if negate:
@@ -405,7 +417,7 @@ def conditions_for(
         InvalidInput: an unknown parameter or unsupported modifier (strict), an invalid value.
     """
     ctx = Context(local, session)
-    matched: list[tuple[Select[Any], bool]] = []
+    matched: list[_Match] = []
     applied: list[tuple[str, str]] = []
     ignored: list[str] = []
     for name, value in params:
@@ -430,27 +442,35 @@ def conditions_for(
 _DRIVE_ORDER = {"search_reference": 0, "search_token": 1, "search_string": 2, "search_quantity": 3, "search_date": 4}
 
 
-def _index_table(ids: Select[Any]) -> Table | None:
-    froms = ids.get_final_froms()
-    if len(froms) == 1 and isinstance(froms[0], Table) and froms[0].name in _DRIVE_ORDER:
-        return froms[0]
-    return None
+def _conditions(matched: list[_Match]) -> list[ColumnElement[bool]]:
+    """WHERE conditions on ``resource`` for the matched parameters.
 
-
-def _conditions(matched: list[tuple[Select[Any], bool]]) -> list[ColumnElement[bool]]:
-    """WHERE conditions on ``resource``: the likely most selective index parameter as ``id IN (…)``, the others
-    as correlated ``EXISTS`` probes of the owner index. PostgreSQL plans both as semi-joins whatever the form;
-    SQLite materialises every ``IN`` list, so a date range as an ``IN`` would read every date row of the type."""
-    candidates = [i for i, (ids, negate) in enumerate(matched) if not negate and _index_table(ids) is not None]
-    driver = min(candidates, key=lambda i: _DRIVE_ORDER[cast(Table, _index_table(matched[i][0])).name], default=None)
+    The index parameter likely to name the fewest resources drives: ``resource.id IN (SELECT resource_id FROM
+    <its table> WHERE … AND EXISTS (<each other index parameter, probed for that resource_id>))``, so the other
+    parameters are checked in the index (index-only probes of the lookup indexes) before any resource row is
+    read. Behind a reference (a patient's records: few rows) the probes stay per-row (``OFFSET 0`` keeps
+    PostgreSQL from turning them into a join that reads every row of a common code: its estimate of a code's
+    rows is low when the same code is indexed under several parameters); behind another parameter PostgreSQL
+    chooses. SQLite probes per row either way, and no longer materialises every date row of the type.
+    """
+    candidates = [i for i, m in enumerate(matched) if not m.negate and m.table is not None]
+    if not candidates:
+        return [RESOURCE.c.id.not_in(m.ids) if m.negate else RESOURCE.c.id.in_(m.ids) for m in matched]
+    driver = min(candidates, key=lambda i: _DRIVE_ORDER[cast(Table, matched[i].table).name])
+    drive = matched[driver].ids.subquery("drive")
+    per_row = cast(Table, matched[driver].table).name == "search_reference"
+    probes: list[ColumnElement[bool]] = []
     out: list[ColumnElement[bool]] = []
-    for i, (ids, negate) in enumerate(matched):
-        t = _index_table(ids)
-        if t is None or i == driver:
+    for i, (ids, negate, t) in enumerate(matched):
+        if i == driver:
+            continue
+        if t is None:
             out.append(RESOURCE.c.id.not_in(ids) if negate else RESOURCE.c.id.in_(ids))
             continue
-        probe = ids.where(t.c.resource_id == RESOURCE.c.id).exists()
-        out.append(not_(probe) if negate else probe)
+        probe = ids.where(t.c.resource_id == drive.c.resource_id)
+        exists = (probe.offset(0) if per_row else probe).exists()
+        probes.append(not_(exists) if negate else exists)
+    out.insert(0, RESOURCE.c.id.in_(select(drive.c.resource_id).where(*probes)))
     return out
 
 
