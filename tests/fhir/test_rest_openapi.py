@@ -46,7 +46,7 @@ def test_openapi_documents_what_the_routes_answer(settings) -> None:
             hub.post("/fhir/Patient", json={"resourceType": "Patient", "x": 1}, headers=auth),  # 400
             hub.post("/fhir/Patient", json={"resourceType": "Patient"}, headers=patient_only),  # 403
             hub.get("/fhir/Patient/p1", headers=auth),
-            hub.get("/fhir/Patient/p1", headers={**auth, "If-None-Match": 'W/"3"'}),  # 304 (the conditional PUT made v3)
+            hub.get("/fhir/Patient/p1", headers={**auth, "If-None-Match": 'W/"3"'}),  # 304 (v3: the conditional PUT)
             hub.get("/fhir/Patient/p1/_history/1", headers=auth),
             hub.get("/fhir/Patient/p1/_history", headers=auth),
             hub.get("/fhir/Patient/_history", headers=auth),
