@@ -377,7 +377,12 @@ def test_a_dispense_field_by_field(converter, dispense):
 
 
 def test_the_dispense_updates_the_order_it_fills(converter, dispense):
-    assert one(dispense, "MedicationRequest")["id"] == one(convert(converter, rde()), "MedicationRequest")["id"]
+    request = one(dispense, "MedicationRequest")
+    assert request["id"] == one(convert(converter, rde()), "MedicationRequest")["id"]
+    # ORC-1 RE (a dispense follows) says nothing of the order's status, but the order is in force
+    assert request["status"] == "active"
+    discontinued = rds(orc(f1="DC", f2="RX100^HIS", f3=""), rxe(), rxd(), ROUTE)
+    assert one(convert(converter, discontinued), "MedicationRequest")["status"] == "stopped"
 
 
 def test_each_fill_is_its_own_dispense(converter, dispense):

@@ -1,0 +1,186 @@
+"""Order and result events through the real pipeline: inbox row → convert_message → store, version by version.
+
+A corrected result (OBX-11 C) is the next version of the same Observation, a withdrawn one (D, W) its
+entered-in-error version; a cancelled order (ORC-1 CA, OC) the revoked version of its ServiceRequest; a
+discontinued prescription (RDE or RDS with ORC-1 DC) the stopped version of its MedicationRequest; a deleted
+vaccination (RXA-21 D) the entered-in-error version of its Immunization. Runs on SQLite and on PostgreSQL
+(HUB_TEST_DATABASE_URL).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from hub.conversion import CONVERTED, convert_message
+from hub.db.tables import InboxMessage
+from hub.fhir import store
+from hub.hl7 import er7
+
+from .order_messages import HOSPITAL, message, msh, obr, orc, orm, pid, pv1, segment
+
+
+def receive(session: Session, text: str) -> int:
+    """An inbox row as ingestion stores it (status received)."""
+    parsed = er7.parse(text)
+    msh9 = parsed.msh[9].split("^")
+    row = InboxMessage(
+        received_at=datetime.now(UTC),
+        transport="cli",
+        sending_application="HIS",
+        sending_facility=HOSPITAL,
+        control_id=parsed.msh[10],
+        message_type="^".join(msh9[:2]),
+        structure=msh9[2] if len(msh9) > 2 else None,
+        version="2.5.1",
+        charset="UNICODE UTF-8",
+        raw=text.encode("utf-8"),
+        status="received",
+        attempts=0,
+    )
+    session.add(row)
+    session.flush()
+    return row.id
+
+
+def deliver(session: Session, settings: Any, text: str) -> None:
+    outcome = convert_message(session, receive(session, text), settings)
+    assert outcome.status == CONVERTED, outcome.error
+    session.commit()
+
+
+def current(session: Session, rtype: str, rid: str) -> tuple[int, dict[str, Any]]:
+    """(number of versions, current version) of one resource."""
+    versions = store.history(session, rtype, rid).resources
+    return len(versions), store.read(session, rtype, rid)
+
+
+def ids(settings: Any, text: str, rtype: str) -> list[str]:
+    from hub.mapping import get_converter
+
+    bundle = get_converter(settings).convert(er7.parse(text))
+    return [e["request"]["url"].split("/")[1] for e in bundle["entry"] if e["request"]["url"].startswith(f"{rtype}/")]
+
+
+def oul(control: str, status: str) -> str:
+    # one specimen, one order, two results; OBX-11 (and OBR-25) the result status
+    return message(
+        msh("OUL", "R22", "OUL_R22", control),
+        pid(),
+        pv1(),
+        "SPM|1|S100&HIS^S900&LIS||SER^血清^HL70487",
+        obr(f25="C" if status == "C" else "F"),
+        orc(f1="RE"),
+        f"OBX|1|NM|2345-7^葡萄糖^LN||{'6.1' if status == 'C' else '5.6'}|mmol/L|||||{status}",
+        "OBX|2|NM|2160-0^肌酐^LN||80|umol/L|||||F",
+    )
+
+
+def test_a_corrected_then_withdrawn_result_is_versions_of_one_observation(session, settings):
+    deliver(session, settings, oul("U1", "F"))
+    glucose, creatinine = ids(settings, oul("U1", "F"), "Observation")
+    (report,) = ids(settings, oul("U1", "F"), "DiagnosticReport")
+    assert current(session, "Observation", glucose)[0] == 1
+    assert current(session, "Observation", glucose)[1]["status"] == "final"
+
+    deliver(session, settings, oul("U2", "C"))  # the laboratory corrects the glucose
+    versions, observation = current(session, "Observation", glucose)
+    assert versions == 2
+    assert observation["status"] == "corrected"
+    assert observation["valueQuantity"]["value"] == 6.1
+    assert store.vread(session, "Observation", glucose, 1)["valueQuantity"]["value"] == 5.6
+    assert current(session, "DiagnosticReport", report)[1]["status"] == "corrected"
+    # the other result was sent again unchanged: still one version
+    assert current(session, "Observation", creatinine)[0] == 1
+
+    deliver(session, settings, oul("U3", "W"))  # and then withdraws it
+    versions, observation = current(session, "Observation", glucose)
+    assert versions == 3
+    assert observation["status"] == "entered-in-error"
+
+
+def test_a_cancelled_order_is_the_revoked_version_of_its_service_request(session, settings):
+    placed = orm(control="O1")
+    (request_id,) = ids(settings, placed, "ServiceRequest")
+    deliver(session, settings, placed)
+    assert current(session, "ServiceRequest", request_id)[1]["status"] == "active"
+
+    deliver(session, settings, orm(orc(f1="CA", f9="20260315110000"), obr(), control="O2"))
+    versions, request = current(session, "ServiceRequest", request_id)
+    assert versions == 2
+    assert request["status"] == "revoked"
+    assert request["code"]["coding"][0]["code"] == "58410-2"
+
+    # the filler confirms with a bare ORC: the same order, still revoked
+    deliver(session, settings, orm(orc(f1="CR"), control="O3"))
+    versions, request = current(session, "ServiceRequest", request_id)
+    assert versions == 3
+    assert request["status"] == "revoked"
+
+
+def rxe(**fields: str) -> str:
+    # RXE-2 drug, RXE-3/5 dose, RXE-10/11 dispense amount, RXE-12 refills, RXE-15 prescription number,
+    # RXE-32 when the order was written (every message about the order repeats it)
+    base = {2: "X0001^阿莫西林胶囊^L", 3: "0.5", 5: "g", 10: "24", 11: "粒", 12: "2", 15: "RX2026-0001"}
+    base[32] = "20260315083000"
+    return segment("RXE", base, **fields)
+
+
+def pharmacy(code: str, event: str, control: str, *order: str) -> str:
+    return message(msh(code, event, f"{code}_{event}", control), pid(), pv1(), *order)
+
+
+def test_a_discontinued_prescription_is_the_stopped_version_of_its_medication_request(session, settings):
+    placed = pharmacy("RDE", "O11", "R1", orc(f2="RX100^HIS", f3=""), rxe(), "TQ1|1||TID", "RXR|PO")
+    (request_id,) = ids(settings, placed, "MedicationRequest")
+    deliver(session, settings, placed)
+    assert current(session, "MedicationRequest", request_id)[1]["status"] == "active"
+
+    # the pharmacy dispenses the first fill: the dispense names the prescription it fills
+    dispensed = pharmacy(
+        "RDS",
+        "O13",
+        "R2",
+        orc(f1="RE", f2="RX100^HIS", f3=""),
+        rxe(),
+        "TQ1|1||TID",
+        "RXR|PO",
+        "RXD|1|X0001^阿莫西林胶囊^L|20260315100000|24|粒",
+        "RXR|PO",
+    )
+    deliver(session, settings, dispensed)
+    (dispense_id,) = ids(settings, dispensed, "MedicationDispense")
+    dispense = store.read(session, "MedicationDispense", dispense_id)
+    assert dispense["authorizingPrescription"] == [{"reference": f"MedicationRequest/{request_id}"}]
+    assert dispense["status"] == "completed"
+
+    # the doctor discontinues it (ORC-1 DC) in a dispense-side message of the same order
+    deliver(session, settings, pharmacy("RDE", "O11", "R3", orc(f1="DC", f2="RX100^HIS", f3=""), rxe(), "RXR|PO"))
+    versions, request = current(session, "MedicationRequest", request_id)
+    assert request["status"] == "stopped"
+    assert request["authoredOn"] == "2026-03-15T08:30:00+08:00"
+    # placed; sent again with the dispense (unchanged: no new version); stopped
+    assert versions == 2
+    assert [v["status"] for v in store.history(session, "MedicationRequest", request_id).resources] == [
+        "stopped",
+        "active",
+    ]
+
+
+def test_a_deleted_vaccination_is_the_entered_in_error_version_of_its_immunization(session, settings):
+    def vxu(control: str, action: str) -> str:
+        rxa = segment(
+            "RXA",
+            {1: "0", 2: "1", 3: "20260315093000", 5: "45^Hep B^HL70292", 6: "1", 7: "mL", 20: "CP", 21: action},
+        )
+        return message(msh("VXU", "V04", "VXU_V04", control), pid(), orc(f1="RE", f2="", f3="IZ-1001"), rxa)
+
+    (shot_id,) = ids(settings, vxu("V1", "A"), "Immunization")
+    deliver(session, settings, vxu("V1", "A"))
+    assert current(session, "Immunization", shot_id)[1]["status"] == "completed"
+    deliver(session, settings, vxu("V2", "D"))
+    versions, shot = current(session, "Immunization", shot_id)
+    assert versions == 2
+    assert shot["status"] == "entered-in-error"
