@@ -266,7 +266,7 @@ def _transaction(call: Call, entries: list[_Entry], prefer: Return) -> dict[str,
                 with at(entry.where):
                     out[id(entry)] = _read_entry(call, entry)
     call.commit()
-    return {"resourceType": "Bundle", "type": "transaction-response", "entry": [out[id(e)] for e in entries]}
+    return _response("transaction-response", [out[id(e)] for e in entries])
 
 
 def _batch(call: Call, raw: list[dict[str, Any]], prefer: Return) -> dict[str, Any]:
@@ -295,11 +295,11 @@ def _batch(call: Call, raw: list[dict[str, Any]], prefer: Return) -> dict[str, A
             if exc.expression is None or not exc.expression.startswith("Bundle"):
                 exc.expression = f"Bundle.entry[{n}]"
             results.append(_error_entry(exc))
-    return (
-        {"resourceType": "Bundle", "type": "batch-response", "entry": results}
-        if results
-        else {
-            "resourceType": "Bundle",
-            "type": "batch-response",
-        }
-    )
+    return _response("batch-response", results)
+
+
+def _response(kind: str, entries: list[dict[str, Any]]) -> dict[str, Any]:
+    bundle: dict[str, Any] = {"resourceType": "Bundle", "type": kind}
+    if entries:  # FHIR JSON has no empty arrays
+        bundle["entry"] = entries
+    return bundle

@@ -231,5 +231,6 @@ def test_bundle_level_errors(hub: httpx.Client) -> None:
         assert r.status_code == status, (body, r.text)
         if expression:
             assert r.json()["issue"][0]["expression"] == [expression]
-    empty = hub.post("/fhir", json={"resourceType": "Bundle", "type": "batch"})
-    assert empty.status_code == 200 and empty.json() == {"resourceType": "Bundle", "type": "batch-response"}
+    for kind in ("batch", "transaction"):
+        empty = hub.post("/fhir", json={"resourceType": "Bundle", "type": kind})
+        assert empty.status_code == 200 and empty.json() == {"resourceType": "Bundle", "type": f"{kind}-response"}
