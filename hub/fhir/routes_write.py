@@ -2,6 +2,8 @@
 
 ``POST /fhir/{type}``           create with a server-assigned id: 201, ``Location`` (with the version), ``ETag``;
                                 ``If-None-Exist: <criteria>``: 0 visible matches → create, 1 → 200 with it, 2+ → 412.
+``POST /fhir/{type}?<criteria>`` the same conditional create, the criteria in the query (as some clients send them,
+                                e.g. fhirpy's ``get_or_create``) rather than ignored; not both (400).
 ``PUT /fhir/{type}/{id}``       update, or create at that id (201); ``If-Match: W/"n"`` → 412 unless current; the
                                 body's id must be the URL's (400).
 ``PUT /fhir/{type}?<criteria>`` conditional update: 0 visible matches → create, 1 → update it, 2+ → 412.
@@ -98,8 +100,16 @@ def create(
     if refused is not None:
         return refused
     header = request.headers.get("if-none-exist")
+    query = [(k, v) for k, v in request.query_params.multi_items() if k not in ("_format", "_pretty")]
+    if header is not None and query:
+        raise InvalidInput(
+            "conditional create criteria in both If-None-Exist and the query", expression="If-None-Exist"
+        )
     write = WriteRequest(
-        "POST", resource_type, resource=body, if_none_exist=_criteria(request, header) if header is not None else None
+        "POST",
+        resource_type,
+        resource=body,
+        if_none_exist=_criteria(request, header) if header is not None else query or None,
     )
     with call.audited("create") as trail:
         outcome = apply(call, [write])[0]
