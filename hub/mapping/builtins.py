@@ -17,6 +17,8 @@ import binascii
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import date
+from functools import lru_cache
 from typing import Any
 
 from hub.hl7.er7 import unescape
@@ -187,7 +189,7 @@ def _resident_id_value(ctx: Ctx, item: Item, _args: dict[str, Any] | None) -> An
     text = _leaf(ctx, item)
     if not text:
         return None
-    return resident_id.normalize(text) if resident_id.validate(text) else fhir_string(text)
+    return resident_id.normalize(text) if _valid_resident_id(text) else fhir_string(text)
 
 
 @_register("date", "date", "a DTM/DT as a FHIR date (YYYY, YYYY-MM or YYYY-MM-DD), time of day dropped", memo=True)
@@ -482,9 +484,20 @@ FINISHERS: dict[str, tuple[FinisherFactory, tuple[str, ...], str]] = {
 }
 
 
+def _valid_resident_id(text: str) -> bool:
+    # a CX declared as a resident ID is checked by four rules (type, system, flag, value): once a day is enough
+    # (the check depends on the day: a birth date may not be in the future)
+    return _valid_resident_id_on(text, date.today())
+
+
+@lru_cache(maxsize=4096)
+def _valid_resident_id_on(text: str, today: date) -> bool:
+    return resident_id.validate(text, today=today)
+
+
 VALIDATORS: dict[str, tuple[Callable[[str], bool], str]] = {
     "resident-id": (
-        resident_id.validate,
+        _valid_resident_id,
         "a Chinese resident identity card number: 18 characters, GB 11643 check character, region and birth date",
     ),
 }

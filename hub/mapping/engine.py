@@ -422,6 +422,7 @@ class Converter:
                 node.register(rule.name, rtype, rid)
                 made.append((rule, ctx, rid))
 
+        root.freeze()  # every resource is registered: references may be looked up once per group and name
         entries = []
         for rule, ctx, rid in made:
             rtype = rule.resource.rtype

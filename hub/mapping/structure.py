@@ -118,16 +118,30 @@ def parse_structure(items: Any, name: str = "ROOT") -> GroupDef:
 class Node:
     """One instance of a group in a received message."""
 
-    __slots__ = ("gdef", "parent", "segs", "children", "pos", "made")
+    __slots__ = ("gdef", "parent", "path", "segs", "children", "pos", "made", "cache")
 
     def __init__(self, gdef: GroupDef, parent: Node | None) -> None:
         self.gdef = gdef
         self.parent = parent
+        # the group instances from the root down to this one (for _related, without walking the tree each time)
+        self.path: tuple[Node, ...] = (*parent.path, self) if parent is not None else (self,)
         self.segs: dict[str, list[Segment]] = {}
         self.children: dict[str, list[Node]] = {}
         self.pos = -1
         # resource name → [(type, id, the group it was made in)] of the resources made from segments in this subtree
         self.made: dict[str, list[tuple[str, str, Node]]] | None = None
+        # lookup results, once every resource of the message is registered (freeze): a report's twenty
+        # Observations ask for the same patient twenty times
+        self.cache: dict[str, list[tuple[str, str]]] | None = None
+
+    def freeze(self) -> None:
+        """No more resources will be registered in this tree: lookups may be remembered from now on."""
+        stack = [self]
+        while stack:
+            node = stack.pop()
+            node.cache = {}
+            for children in node.children.values():
+                stack.extend(children)
 
     def find(self, name: str) -> list[Segment]:
         """The segments ``name`` of the nearest group, from this one outwards, that has any."""
@@ -152,39 +166,34 @@ class Node:
         """The resources ``name`` made in this group, else in the nearest enclosing group that has any; but
         never one made inside another instance of a repeating group this group is not in: the results of an
         order without OBX are none, not the order before it's (nor is another patient's PID anyone's patient)."""
+        cache = self.cache
+        if cache is not None:
+            known = cache.get(name)
+            if known is not None:
+                return known
+        result: list[tuple[str, str]] = []
         node: Node | None = self
         while node is not None:
             made = node.made
             if made is not None and name in made:
                 found = [(rtype, rid) for rtype, rid, origin in made[name] if self._related(origin)]
                 if found:
-                    return found
+                    result = found
+                    break
             node = node.parent
-        return []
+        if cache is not None:
+            cache[name] = result
+        return result
 
     def _related(self, origin: Node) -> bool:
         """False when ``origin`` and this group lie in two instances of one group (below their nearest common
         group): two orders of a message, two patients' results."""
-        mine: set[int] = set()
-        node: Node | None = self
-        while node is not None:
-            mine.add(id(node))
-            node = node.parent
-        common: Node = origin
-        while id(common) not in mine and common.parent is not None:
-            common = common.parent
-        ours = self._child_towards(common)
-        theirs = origin._child_towards(common)
-        return ours is None or theirs is None or ours.gdef is not theirs.gdef
-
-    def _child_towards(self, ancestor: Node) -> Node | None:
-        """The child of ``ancestor`` on the way up from this group (None: this group is ``ancestor``)."""
-        if self is ancestor:
-            return None
-        node: Node = self
-        while node.parent is not None and node.parent is not ancestor:
-            node = node.parent
-        return node
+        mine, theirs = self.path, origin.path
+        for ours_node, their_node in zip(mine, theirs, strict=False):
+            if ours_node is not their_node:
+                # the children of the nearest common group on the way to each: two instances of one group?
+                return ours_node.gdef is not their_node.gdef
+        return True  # one is the other or encloses it
 
     def __repr__(self) -> str:
         return f"<Node {self.gdef.name}>"
