@@ -125,7 +125,8 @@ def conformance(
     if json_out:
         sys.stdout.buffer.write(orjson.dumps(report.as_json(details=True), option=orjson.OPT_INDENT_2) + b"\n")
     else:
-        runner.render(report, Console(), details=details)
+        console = Console()
+        runner.render(report, Console(width=max(console.width, 140)), details=details)
     if report.overall.score < min_score:
         err.print(f"overall agreement {report.overall.score:.1f}% is below {min_score:.1f}%")
         raise typer.Exit(code=1)

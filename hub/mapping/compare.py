@@ -544,6 +544,20 @@ def _content(r: Resource, _res: Resolve) -> list[tuple[str | None, Any]]:
     return out
 
 
+def _by_family(element: str) -> Extract:
+    """A name part (given, prefix, suffix) under its name's family name: the parts of one name are compared
+    together, and a name another converter took from another segment is told by its family name."""
+
+    def extract(r: Resource, _res: Resolve) -> list[tuple[str | None, Any]]:
+        out: list[tuple[str | None, Any]] = []
+        for name in each(r, "name"):
+            key = text(name.get("family")) or ""
+            out.extend((key, v) for v in (text(x) for x in each(name, element)) if v is not None)
+        return out
+
+    return extract
+
+
 def _by_address(element: str) -> Extract:
     """An address part under its address's first line (or city): parts of one address are compared together."""
 
@@ -579,9 +593,9 @@ FIELDS: dict[str, list[Field]] = {
         Field("identifier.system", keyed(("identifier",), _identifier_value, _system_of), same_system, key=True),
         Field("identifier.type", keyed(("identifier",), _identifier_value, _type_code), same_concept, key=True),
         Field("name.family", texts("name", "family")),
-        Field("name.given", texts("name", "given")),
-        Field("name.prefix", texts("name", "prefix")),
-        Field("name.suffix", texts("name", "suffix")),
+        Field("name.given", _by_family("given"), key=True),
+        Field("name.prefix", _by_family("prefix"), key=True),
+        Field("name.suffix", _by_family("suffix"), key=True),
         Field("birthDate", times(("birthDate",)), same_when),
         Field("gender", codes("gender")),
         Field("address.line", texts("address", "line")),
@@ -695,7 +709,18 @@ def compare(
         exp_values = spec.extract(expected, resolve_expected)
         our_values = spec.extract(ours, resolve_ours) if ours is not None else []
         outcomes.extend(_compare_values(spec, exp_values, our_values))
+    if ours is None:
+        _anchor(outcomes)
     return outcomes
+
+
+def _anchor(outcomes: list[Outcome]) -> None:
+    """A resource with no counterpart: every value of it is probed by the resource's first value (its code, its
+    identifier …), so that ``found only in`` tells where the whole resource came from."""
+    anchor = next((o.source for o in outcomes if o.source), "")
+    for outcome in outcomes:
+        if outcome.key is None:
+            outcome.source = anchor
 
 
 def extra(rtype: str, ours: Resource, resolve_ours: Resolve) -> list[Outcome]:
@@ -703,6 +728,7 @@ def extra(rtype: str, ours: Resource, resolve_ours: Resolve) -> list[Outcome]:
     outcomes: list[Outcome] = []
     for spec in FIELDS.get(rtype, []):
         outcomes.extend(_compare_values(spec, [], spec.extract(ours, resolve_ours)))
+    _anchor(outcomes)
     return outcomes
 
 

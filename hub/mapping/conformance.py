@@ -334,7 +334,7 @@ def render(report: Report, console: Any, *, details: bool = False) -> None:
     """
     from rich.table import Table as RichTable
 
-    table = RichTable("message type", "messages", "not converted", "fields", "agree", "differ", "missing", "extra")
+    table = RichTable("message type", "msgs", "not conv.", "fields", "agree", "differ", "missing", "extra")
     table.add_column("excluded")
     table.add_column("agreement", justify="right")
     for name, tally in sorted(report.by_type.items()):
@@ -350,7 +350,7 @@ def render(report: Report, console: Any, *, details: bool = False) -> None:
             str(tally.excluded),
             f"{tally.score:.1f}%",
         )
-    for label, tally in (("overall", report.overall), ("converted messages only", report.converted_only)):
+    for label, tally in (("overall", report.overall), ("converted only", report.converted_only)):
         table.add_row(
             f"[bold]{label}[/bold]",
             str(tally.messages),

@@ -14,8 +14,9 @@ The table has the columns ``id | resource | field | result | value | found only 
 * ``value`` — a glob over the value as printed (the expected one, or ours for ``extra``) or over its probe (for
   a keyed field, the key), ``*`` for any;
 * ``found only in`` — segment ids (``GT1 IN2``): the rule holds only when the value's text (for a keyed field
-  its key, for a code the code) occurs in the message in one of these segments and in no other; ``*`` for
-  anywhere. This is how a rule says *where* the other converter took a value from, without listing values;
+  its key, for a code the code) occurs in the message in one of these segments and in no other; with ids
+  marked ``!`` (``GT1 IN2 !PID``), when it occurs in one of the others and in none of the marked ones; ``*``
+  for anywhere. This is how a rule says *where* the other converter took a value from, without listing values;
 * ``messages`` — space-separated globs over the message's path relative to the compared directory
   (``google-healthcare-data-harmonization/*``) or its type (``ORU_R01``);
 * values are written in backticks; ``\\|`` is a literal bar inside a cell.
@@ -83,7 +84,14 @@ class Difference:
             if not probe or segment_lines is None:
                 return False
             holders = {line[:3] for line in segment_lines if probe in line[4:]}
-            if not holders or not holders <= set(self.segments):
+            wanted = {s for s in self.segments if not s.startswith("!")}
+            excluded = {s[1:] for s in self.segments if s.startswith("!")}
+            if wanted and not holders & wanted:
+                return False
+            if excluded:
+                if holders & excluded:
+                    return False
+            elif not holders or not holders <= wanted:
                 return False
         return True
 
@@ -103,10 +111,20 @@ def load(path: Path) -> list[Difference]:
     """
     if not path.is_file():
         return []
+    return load_rows(path.read_text(encoding="utf-8"), path)
+
+
+def load_rows(text: str, path: Path | None = None) -> list[Difference]:
+    """The differences of a Markdown text (the first table whose header has the columns).
+
+    Raises:
+        MappingTemplateError: a malformed row (with file and line).
+    """
+    where = str(path) if path is not None else None
     rules: list[Difference] = []
     header_seen = False
     seen_ids: set[str] = set()
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    for number, line in enumerate(text.splitlines(), start=1):
         stripped = line.strip()
         if not stripped.startswith("|"):
             continue
@@ -118,19 +136,19 @@ def load(path: Path) -> list[Difference]:
             continue
         if len(cells) != len(_COLUMNS):
             raise MappingTemplateError(
-                f"a differences row has {len(cells)} cells, not {len(_COLUMNS)}", file=str(path), line=number
+                f"a differences row has {len(cells)} cells, not {len(_COLUMNS)}", file=where, line=number
             )
         row = dict(zip(_COLUMNS, cells, strict=True))
         if row["result"] not in _RESULTS:
             raise MappingTemplateError(
                 f"result must be one of {', '.join(sorted(_RESULTS))}, not {row['result']!r}",
-                file=str(path),
+                file=where,
                 line=number,
             )
         if not row["id"] or row["id"] in seen_ids:
-            raise MappingTemplateError(f"missing or repeated id {row['id']!r}", file=str(path), line=number)
+            raise MappingTemplateError(f"missing or repeated id {row['id']!r}", file=where, line=number)
         if not row["reason"]:
-            raise MappingTemplateError("a difference needs its reason", file=str(path), line=number)
+            raise MappingTemplateError("a difference needs its reason", file=where, line=number)
         seen_ids.add(row["id"])
         rules.append(
             Difference(

@@ -40,7 +40,7 @@ class LineList(list[Any]):
 
 # libyaml's parser when PyYAML was built with it (ten times faster: the library is read at every start), the pure
 # Python one otherwise; both give node marks (lines), and the constructors and resolvers below are Python either way.
-_Base: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # type: ignore[assignment]
+_Base: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 class _Loader(_Base):  # type: ignore[valid-type,misc]
