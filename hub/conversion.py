@@ -22,10 +22,10 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import orjson
-from sqlalchemy import select, update
+from sqlalchemy import Table, bindparam, select, tuple_, update
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session
 
@@ -144,26 +144,28 @@ def apply_converted(
             kept.append((entry, marks))
     bundle["entry"] = [entry for entry, _ in kept]
 
-    lock = session.get_bind().dialect.name != "sqlite"
+    merging_ = [
+        (entry, marks, str(entry["resource"]["resourceType"]), str(entry["resource"].get("id")))
+        for entry, marks in kept
+        if isinstance(entry.get("resource"), dict)
+        and (entry.get("request") or {}).get("method") == "PUT"
+        and entry["resource"].get("resourceType") in MERGED_TYPES
+    ]
+    keys = {(rtype, rid) for _, _, rtype, rid in merging_} | {("Patient", str(s["id"])) for s, _ in replacements}
+    stored = _stored(session, keys, lock=False)
     seeds: dict[str, dict[str, Any]] = {}
     for source, target in replacements:
-        replaced = _current(session, "Patient", str(source["id"]), lock)
+        replaced = stored.get(("Patient", str(source["id"])))
         if replaced is not None:
             # what the replaced record knew, for a survivor the hub has not seen yet (A47 to a new number)
             seeds[target] = {k: v for k, v in replaced.items() if k not in _NOT_SEEDED}
-    for entry, marks in kept:
-        resource = entry.get("resource")
-        request = entry.get("request") or {}
-        if not isinstance(resource, dict) or request.get("method") != "PUT":
-            continue
-        rtype, rid = str(resource.get("resourceType")), str(resource.get("id"))
-        if rtype not in MERGED_TYPES:
-            continue
-        stored = _current(session, rtype, rid, lock)
-        if stored is None and rtype == "Patient":
-            stored = seeds.get(rid)
-        if stored is not None:
-            entry["resource"] = merge_update(stored, resource, marks)
+    converted = {(rtype, rid): entry["resource"] for entry, _, rtype, rid in merging_}
+    changing = _merge_entries(merging_, converted, stored, seeds)
+    if changing and session.get_bind().dialect.name != "sqlite":
+        # What will change is read again, locked until commit (PostgreSQL), and merged again: a concurrent
+        # conversion of the same record waits, and neither loses the other's elements. What does not change is
+        # not locked: a message sent again writes nothing.
+        _merge_entries(merging_, converted, _stored(session, changing, lock=True), seeds, only=changing)
     results = store.apply_bundle(session, bundle, source_inbox_id=inbox_id)
     merges = [_replace(session, source, target, inbox_id) for source, target in replacements]
     return results, merges
@@ -195,16 +197,58 @@ def _replaced_by(entry: dict[str, Any], patients: set[str]) -> str | None:
     return None
 
 
-def _current(session: Session, rtype: str, rid: str, lock: bool) -> dict[str, Any] | None:
-    """The stored current version (locked until commit on PostgreSQL: the merge reads what it overwrites)."""
-    query = select(Resource.content, Resource.deleted).where(Resource.resource_type == rtype, Resource.id == rid)
-    if lock:
-        query = query.with_for_update()
-    row = session.execute(query).first()
-    if row is None or row.deleted:
-        return None
-    content = orjson.loads(row.content)
-    return content if isinstance(content, dict) else None
+def _merge_entries(
+    entries: list[tuple[dict[str, Any], list[str], str, str]],
+    converted: dict[tuple[str, str], dict[str, Any]],
+    stored: dict[tuple[str, str], dict[str, Any]],
+    seeds: dict[str, dict[str, Any]],
+    only: set[tuple[str, str]] | None = None,
+) -> set[tuple[str, str]]:
+    """Put the merge of each converted resource with its stored version in its entry; return the keys of the
+    stored versions it changes."""
+    changing: set[tuple[str, str]] = set()
+    for entry, marks, rtype, rid in entries:
+        key = (rtype, rid)
+        if only is not None and key not in only:
+            continue
+        current = stored.get(key)
+        base = current if current is not None else (seeds.get(rid) if rtype == "Patient" else None)
+        entry["resource"] = merge_update(base, converted[key], marks) if base is not None else converted[key]
+        # a new resource cannot be locked (it has no row yet): the store's insert decides between two writers
+        if current is not None and _content(current) != _content(entry["resource"]):
+            changing.add(key)
+    return changing
+
+
+def _content(resource: dict[str, Any]) -> bytes:
+    """A resource's content without what the store stamps, comparable byte for byte."""
+    meta = resource.get("meta")
+    if isinstance(meta, dict) and ("versionId" in meta or "lastUpdated" in meta):
+        meta = {k: v for k, v in meta.items() if k not in ("versionId", "lastUpdated")}
+        resource = {**resource, "meta": meta} if meta else {k: v for k, v in resource.items() if k != "meta"}
+    return orjson.dumps(resource, option=orjson.OPT_SORT_KEYS)
+
+
+# One statement, built once (compiled once): the message's (type, id) keys as an expanding IN of row values.
+_RESOURCE = cast(Table, Resource.__table__)  # Core, not ORM: this runs once per message
+_STORED = select(_RESOURCE.c.resource_type, _RESOURCE.c.id, _RESOURCE.c.content).where(
+    tuple_(_RESOURCE.c.resource_type, _RESOURCE.c.id).in_(bindparam("keys", expanding=True)),
+    _RESOURCE.c.deleted.is_(False),
+)
+_STORED_LOCKED = _STORED.with_for_update()
+
+
+def _stored(session: Session, keys: set[tuple[str, str]], lock: bool) -> dict[tuple[str, str], dict[str, Any]]:
+    """The stored current versions of ``keys`` (type, id); locked until commit (PostgreSQL) with ``lock``, so that
+    what the merge reads is what it overwrites."""
+    if not keys:
+        return {}
+    out: dict[tuple[str, str], dict[str, Any]] = {}
+    for rtype, rid, content in session.execute(_STORED_LOCKED if lock else _STORED, {"keys": sorted(keys)}):
+        resource = orjson.loads(content)
+        if isinstance(resource, dict):
+            out[(rtype, rid)] = resource
+    return out
 
 
 def _replace(session: Session, source: dict[str, Any], target: str, inbox_id: int | None) -> merging.MergeResult:

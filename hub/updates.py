@@ -24,10 +24,11 @@ This applies to the resource types a message only ever describes in part (:data:
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable, Iterable, Mapping
 from functools import cache
 from typing import Any
+
+import orjson
 
 from hub.mapping.fhirschema import FhirSchema
 
@@ -121,10 +122,11 @@ def merge_update(
         choice_of: the variants of a choice element (from the R4 schema by default).
 
     Returns:
-        A new dict; neither argument is changed.
+        A new dict; neither argument is changed (the result shares the values it takes from ``new``).
     """
     rtype = str(new.get("resourceType"))
-    out = {key: copy.deepcopy(value) for key, value in stored.items() if key not in _KEPT}
+    # a JSON copy: several times faster than copy.deepcopy, and stored resources are JSON
+    out = {key: value for key, value in orjson.loads(orjson.dumps(stored)).items() if key not in _KEPT}
     meta = out.get("meta")
     if isinstance(meta, dict):
         meta.pop("versionId", None)
@@ -143,9 +145,9 @@ def merge_update(
             if variant != key:
                 out.pop(variant, None)
         if key == "identifier" and isinstance(value, list) and isinstance(out.get(key), list):
-            out[key] = _united(copy.deepcopy(value), out[key])
+            out[key] = _united(value, out[key])
         else:
-            out[key] = copy.deepcopy(value)
+            out[key] = value
     for path in deleted:
         if path.split(".", 1)[0] not in new:
             _remove_path(out, path)
