@@ -466,7 +466,10 @@ class Compiler:
             raise self.error(unit, spec, f"'ref'/'refs' make a Reference, but {target.name} is {target.type}")
         name = spec.ref or spec.refs
         assert name is not None
-        unit.refs.add(name)
+        if not spec.optional:
+            # a message that uses the template must make a resource of that name (a typo is an error at load);
+            # `optional: true`: the message may make none (a result of an ADT has no report)
+            unit.refs.add(name)
         unit.context_free = False
         if spec.ref is not None:
 

@@ -469,7 +469,11 @@ def _compile_resource(
     unit = Unit(str(path))
     if template.resource not in compiler.schema.resource_types:
         raise compiler.error(unit, template, f"{template.resource!r} is not a FHIR R4 resource type")
-    keys = [compiler.key(alternative, unit) for alternative in template.id]
+    # A ref in an id key is needed only when every alternative has it (else a message without that resource
+    # falls back to an alternative without it).
+    key_units = [Unit(str(path)) for _ in template.id]
+    keys = [compiler.key(alternative, key_unit) for alternative, key_unit in zip(template.id, key_units, strict=True)]
+    unit.refs |= set.intersection(*(u.refs for u in key_units))
     first_source = next((part.from_ for part in template.id[0] if part.from_ and not part.optional), None)
     specs, deletes = split_nulls(template.elements, unit)
     body = compiler.elements(specs, template.resource, unit, False)

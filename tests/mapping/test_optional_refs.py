@@ -1,0 +1,72 @@
+"""A resource template's `ref` marked `optional` (and a ref in only some id-key alternatives) lets a message without
+that resource use the template: an Observation per OBX of an ADT, which has no report and no specimen."""
+
+from __future__ import annotations
+
+import pytest
+
+from hub.errors import MappingTemplateError
+from hub.hl7 import er7
+from hub.mapping import Converter
+
+from .conftest import convert, mappings_copy, one, resources
+
+ADT = (
+    "MSH|^~\\&|HIS|SZRMYY|HUB|CITY|20260315083000||ADT^A01^ADT_A01|C1|P|2.5.1\r"
+    "EVN|A01|20260315083000\r"
+    "PID|1||MRN0001^^^SZRMYY^MR||张三||19800101|M\r"
+    "PV1|1|I|内科^301^2||||||||||||||||V0001^^^SZRMYY^VN\r"
+    "OBX|1|NM|8302-2^Body height^LN||172|cm|||||F|||20260315083000\r"
+    "OBX|2|NM|29463-7^Body weight^LN||65|kg|||||F|||20260315083000\r"
+)
+
+
+def _with_observations(tmp_path, rule: str):
+    root = mappings_copy(tmp_path)
+    path = root / "message" / "ADT_A01.yaml"
+    text = path.read_text(encoding="utf-8")
+    assert "\nresources:\n" in text
+    path.write_text(text.replace("\nresources:\n", "\nresources:\n" + rule, 1), encoding="utf-8")
+    return root
+
+
+def test_an_adt_makes_observations_without_report_or_specimen(tmp_path):
+    rule = "  - name: observation\n    template: Observation\n    for: OBX\n"
+    converter = Converter.load(_with_observations(tmp_path, rule))
+    bundle = convert(converter, ADT)
+    observations = resources(bundle, "Observation")
+    assert [o["code"]["coding"][0]["code"] for o in observations] == ["8302-2", "29463-7"]
+    patient, encounter = one(bundle, "Patient"), one(bundle, "Encounter")
+    for observation in observations:
+        assert observation["subject"] == {"reference": f"Patient/{patient['id']}"}
+        assert observation["encounter"] == {"reference": f"Encounter/{encounter['id']}"}
+        assert "specimen" not in observation
+    assert observations[0]["valueQuantity"] == {
+        "value": 172,
+        "unit": "cm",
+        "system": "http://unitsofmeasure.org",
+        "code": "cm",
+    }
+    # keyed without a report: the message and the OBX (the other key alternatives need the report)
+    again = convert(converter, ADT)
+    assert [o["id"] for o in resources(again, "Observation")] == [o["id"] for o in observations]
+
+
+def test_a_required_ref_the_message_does_not_make_is_still_refused(tmp_path):
+    root = mappings_copy(tmp_path)
+    path = root / "resource" / "Observation.yaml"
+    text = path.read_text(encoding="utf-8")
+    path.write_text(text.replace("    ref: specimen\n    optional: true\n", "    ref: specimen\n"), encoding="utf-8")
+    rule = "  - name: observation\n    template: Observation\n    for: OBX\n"
+    (root / "message" / "ADT_A01.yaml").write_text(
+        (root / "message" / "ADT_A01.yaml")
+        .read_text(encoding="utf-8")
+        .replace("\nresources:\n", "\nresources:\n" + rule, 1),
+        encoding="utf-8",
+    )
+    with pytest.raises(MappingTemplateError, match="specimen"):
+        Converter.load(root)
+
+
+def test_the_shipped_adt_converts_either_way(converter):
+    assert one(converter.convert(er7.parse(ADT)), "Patient")
