@@ -430,3 +430,57 @@ def test_merge_update_does_not_let_unknown_replace_a_value_and_removes_nested_pa
     assert uninformative("status", "unknown") and not uninformative("status", "finished")
     assert uninformative("code", {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/data-absent-reason"}]})
     assert not uninformative("code", {"coding": [{"system": "http://loinc.org", "code": "1-8"}]})
+
+
+@pytest.mark.postgres
+def test_two_updates_of_one_patient_at_once_lose_nothing(settings):
+    """Two workers convert two A08s of one patient at the same moment, each with an element the other lacks:
+    the second merge waits for the first (the row is locked once a merge changes it) and keeps its element."""
+    import threading
+
+    from hub.db import get_sessionmaker
+
+    maker = get_sessionmaker(settings)
+    with maker() as session:
+        convert(session, settings, message(msh("A28", "C0", "ADT_A05"), "EVN|A28", "PID|1||MRN0001^^^SZRMYY^MR||张三"))
+    rounds = 6
+    updates = []
+    for n in range(rounds):
+        # one sends the address (PID-11), the other the phone (PID-13); neither sends the other's field
+        address = f"PID|1||MRN0001^^^SZRMYY^MR||张三||||||街道{n}号^^深圳市"
+        phone = f"PID|1||MRN0001^^^SZRMYY^MR||张三||||||||1380013800{n}"
+        updates.append(
+            (
+                message(msh("A31", f"A{n}", "ADT_A05"), "EVN|A31", address),
+                message(msh("A31", f"P{n}", "ADT_A05"), "EVN|A31", phone),
+            )
+        )
+    pid = ids(settings, updates[0][0])["Patient"]
+    for address, phone in updates:
+        with maker() as session:
+            rows = [receive(session, address), receive(session, phone)]
+            session.commit()
+        barrier = threading.Barrier(2)
+        errors: list[BaseException] = []
+
+        def work(inbox_id: int, barrier: threading.Barrier = barrier, errors: list[BaseException] = errors) -> None:
+            try:
+                with maker() as session:
+                    barrier.wait()
+                    outcome = convert_message(session, inbox_id, settings)
+                    session.commit()
+                    assert outcome.status == CONVERTED, outcome.error
+            except BaseException as exc:  # noqa: BLE001 - reported by the test thread
+                errors.append(exc)
+
+        threads = [threading.Thread(target=work, args=(row,)) for row in rows]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(30)
+        assert errors == []
+        with maker() as session:
+            patient = read(session, "Patient", pid)
+        n = updates.index((address, phone))
+        assert patient["address"][0]["line"] == [f"街道{n}号"], patient.get("address")
+        assert patient["telecom"][0]["value"] == f"1380013800{n}", patient.get("telecom")
