@@ -70,3 +70,19 @@ def test_a_required_ref_the_message_does_not_make_is_still_refused(tmp_path):
 
 def test_the_shipped_adt_converts_either_way(converter):
     assert one(converter.convert(er7.parse(ADT)), "Patient")
+
+
+def test_an_oru_patient_observation_is_no_result_of_the_report(converter):
+    text = (
+        "MSH|^~\\&|LIS|SZRMYY|HUB|CITY|20260315093000||ORU^R01^ORU_R01|C1|P|2.5.1\r"
+        "PID|1||MRN0001^^^SZRMYY^MR||张三||19800101|M\r"
+        "OBX|1|NM|8302-2^Body height^LN||172|cm|||||F\r"  # about the patient (IG ORU_R01 row 4.1.7.1)
+        "OBR|1|P100^HIS|F200^LIS|2345-7^Glucose^LN|||20260315090000\r"
+        "OBX|1|NM|2345-7^Glucose^LN||5.6|mmol/L|3.9-6.1|N|||F\r"
+    )
+    bundle = convert(converter, text)
+    by_code = {o["code"]["coding"][0]["code"]: o for o in resources(bundle, "Observation")}
+    assert set(by_code) == {"8302-2", "2345-7"}
+    report = one(bundle, "DiagnosticReport")
+    assert report["result"] == [{"reference": f"Observation/{by_code['2345-7']['id']}"}]
+    assert by_code["8302-2"]["subject"] == {"reference": f"Patient/{one(bundle, 'Patient')['id']}"}
