@@ -52,6 +52,11 @@ def resource_types() -> frozenset[str]:
 def _definitions() -> dict[str, Any]:
     definitions: dict[str, Any] = copy.deepcopy(load_schema()["definitions"])
     definitions["ResourceList"] = {"type": "object"}
+    # The official schema's complex types and backbone elements name their properties but not "type": "object",
+    # so a number or a list where an element belongs ("identifier": [1]) would pass; R4 JSON has them as objects.
+    for definition in definitions.values():
+        if "properties" in definition and "type" not in definition:
+            definition["type"] = "object"
     return definitions
 
 

@@ -7,9 +7,11 @@ fuzzing with valid and invalid data, stateful sequences it infers from ``Locatio
 operation under ``/fhir`` (REST, MPI operations) and ``POST /hl7/v2``, and checks each answer: no 5xx, a status
 the operation declares, a ``Content-Type`` it declares and a body matching the declared schema of that status.
 
-The test's copy of the schema (the app's is left as it is) narrows ``resource_type`` to the served types and
-adds request examples (a Patient, an Observation, transaction and batch Bundles, MPI Parameters, an ADT^A01), so
-the generated requests reach the store and the MPI instead of stopping at 404 or 400.
+The test's copy of the schema (the app's is left as it is) narrows ``resource_type`` to the served types (to
+Patient and Observation for writes) and ``_format`` to the JSON ones, gives write bodies the rough shape of a Patient,
+an Observation or a Bundle of them, and adds request examples (a Patient, an Observation,
+transaction and batch Bundles, MPI Parameters, an ADT^A01), so the generated requests reach validation, the
+store and the MPI instead of stopping at 404 or 400.
 """
 
 from __future__ import annotations
@@ -48,7 +50,7 @@ CHECKS = (
     "content_type_conformance",
     "response_schema_conformance",
 )
-MAX_EXAMPLES = 12  # per operation and phase: the run stays well under a minute on the 2-core machine
+MAX_EXAMPLES = 25  # per operation and phase: the run stays well under a minute on the 2-core machine
 TESTED_PATHS = ("/fhir", "/hl7/v2")
 
 # An ER7 message is text: schemathesis sends it as it sends text/plain bodies.
@@ -158,6 +160,90 @@ EXAMPLES: dict[tuple[str, str], tuple[dict[str, str], dict[str, list[Any]]]] = {
 }
 
 
+# Request bodies shaped like FHIR resources, so that generated writes get past "not a Patient" and reach validation,
+# the search index and the store with odd but well-typed values (the negative phase sends any other JSON).
+_TEXT: dict[str, Any] = {"type": "string", "maxLength": 24}
+_DATE: dict[str, Any] = {
+    "anyOf": [{"type": "string", "pattern": "^(19|20)[0-9]{2}(-(0[1-9]|1[0-2])(-(0[1-9]|1[0-9]|2[0-8]))?)?$"}, _TEXT]
+}
+_CODING: dict[str, Any] = {"type": "object", "properties": {"system": _TEXT, "code": _TEXT}}
+_SHAPES: dict[str, dict[str, Any]] = {
+    "Patient": {
+        "type": "object",
+        "required": ["resourceType"],
+        "properties": {
+            "resourceType": {"const": "Patient"},
+            "gender": {"anyOf": [{"enum": ["male", "female", "other", "unknown"]}, _TEXT]},
+            "birthDate": _DATE,
+            "active": {"type": "boolean"},
+            "name": {
+                "type": "array",
+                "maxItems": 2,
+                "items": {
+                    "type": "object",
+                    "properties": {"family": _TEXT, "given": {"type": "array", "maxItems": 2, "items": _TEXT}},
+                },
+            },
+            "identifier": {
+                "type": "array",
+                "maxItems": 2,
+                "items": {"type": "object", "properties": {"system": _TEXT, "value": _TEXT}},
+            },
+        },
+    },
+    "Observation": {
+        "type": "object",
+        "required": ["resourceType", "status", "code"],
+        "properties": {
+            "resourceType": {"const": "Observation"},
+            "status": {"anyOf": [{"enum": ["final", "amended", "preliminary"]}, _TEXT]},
+            "code": {"type": "object", "properties": {"coding": {"type": "array", "maxItems": 2, "items": _CODING}}},
+            "subject": {"type": "object", "properties": {"reference": {"anyOf": [{"const": "Patient/seed-1"}, _TEXT]}}},
+            "effectiveDateTime": _DATE,
+            "valueQuantity": {"type": "object", "properties": {"value": {"type": "number"}, "unit": _TEXT}},
+        },
+    },
+}
+_RESOURCE_BODY: dict[str, Any] = {"anyOf": list(_SHAPES.values())}
+_BUNDLE_BODY: dict[str, Any] = {
+    "anyOf": [
+        {
+            "type": "object",
+            "required": ["resourceType", "type", "entry"],
+            "properties": {
+                "resourceType": {"const": "Bundle"},
+                "type": {"enum": ["transaction", "batch"]},
+                "entry": {
+                    "type": "array",
+                    "maxItems": 3,
+                    "items": {
+                        "type": "object",
+                        "required": ["resource", "request"],
+                        "properties": {
+                            "resource": {"anyOf": list(_SHAPES.values())},
+                            "request": {
+                                "type": "object",
+                                "required": ["method", "url"],
+                                "properties": {"method": {"const": "POST"}, "url": {"enum": sorted(_SHAPES)}},
+                            },
+                        },
+                    },
+                },
+            },
+        },
+    ]
+}
+#: (method, path) → the body schema in the test's copy, and the resource types its writes are narrowed to
+_BODIES: dict[tuple[str, str], dict[str, Any]] = {
+    ("post", "/fhir/{resource_type}"): _RESOURCE_BODY,
+    ("put", "/fhir/{resource_type}/{id}"): _RESOURCE_BODY,
+    ("put", "/fhir/{resource_type}"): _RESOURCE_BODY,
+    ("post", "/fhir"): _BUNDLE_BODY,
+}
+_WRITTEN_TYPES = sorted(_SHAPES)
+_FORMATS = ["json", "application/fhir+json", "application/json"]  # others (406) come from the negative phase
+
+
 @contextmanager
 def _running_hub(settings: Settings) -> Iterator[str]:
     """The whole app with its lifespan (the ingestor behind ``/hl7/v2``) on a free port; yields its base URL."""
@@ -209,12 +295,19 @@ def _schema_under_test(document: dict[str, Any]) -> dict[str, Any]:
     for path, ops in paths.items():
         for method, op in ops.items():
             params, bodies = EXAMPLES.get((method, path), ({}, {}))
+            body = _BODIES.get((method, path))
             for param in op.get("parameters", []):
                 if param["name"] == "resource_type":
-                    param["schema"] = {"type": "string", "enum": sorted(RESOURCE_TYPES)}
+                    types = _WRITTEN_TYPES if body is not None else sorted(RESOURCE_TYPES)
+                    param["schema"] = {"type": "string", "enum": types}
+                if param["name"] == "_format":
+                    param["schema"] = {"type": "string", "enum": _FORMATS}
                 if param["name"] in params:
                     param["example"] = params[param["name"]]
             content = op.get("requestBody", {}).get("content", {})
+            if body is not None:
+                for media in content.values():
+                    media["schema"] = body
             for media_type, values in bodies.items():
                 assert media_type in content, (method, path, media_type)
                 content[media_type]["examples"] = {f"example{n}": {"value": v} for n, v in enumerate(values)}
@@ -262,7 +355,11 @@ def _run(schema: schemathesis.BaseSchema) -> tuple[dict[str, Any], list[str]]:
                     checks[node.name] += 1
                     if node.failure_info is not None:
                         failure = node.failure_info.failure
-                        failures.append(f"{recorder.label} [{case_id}] {node.name}: {failure.title}: {failure.message}")
+                        sent = recorder.interactions.get(case_id)
+                        request = f"{sent.request.method} {sent.request.uri} {sent.request.body!r:.600}" if sent else ""
+                        failures.append(
+                            f"{recorder.label} [{case_id}] {node.name}: {failure.title}: {failure.message}\n  {request}"
+                        )
         elif isinstance(event, events.NonFatalError):
             failures.append(f"{event.label}: error {event.info.title}: {event.info.message}")
         elif isinstance(event, events.FatalError):
@@ -359,3 +456,32 @@ def test_real_answers_match_the_schema(settings: Settings) -> None:
             response = case.call(base_url=base_url, headers=auth, timeout=30)
             assert response.status_code == expected, (method, path, response.status_code, response.text[:300])
             case.validate_response(response, checks=checks, headers=auth)
+
+
+def test_elements_that_are_not_objects_are_refused(settings: Settings) -> None:
+    """Regression (found by the fuzzing above): a Bundle entry that is not an object was a 500, and for the types
+    whose R4B model disagrees with R4 (PlanDefinition …) a number where an element belongs was stored."""
+    settings = settings.model_copy(update={"rate_limit_per_s": 0.0})
+    with _running_hub(settings) as base_url:
+        auth = {"Authorization": f"Bearer {_operator_token(base_url)}"}
+        with httpx.Client(base_url=base_url, headers=auth, timeout=10) as client:
+            for kind in ("transaction", "batch"):
+                for entry in ([None, None], None, 1):
+                    answer = client.post("/fhir", json={"resourceType": "Bundle", "type": kind, "entry": [entry]})
+                    assert answer.status_code == 400, (kind, entry, answer.text)
+                    assert answer.json()["issue"][0]["expression"] == ["Bundle.entry[0]"]
+            for body, where in (
+                ({"identifier": [1]}, "PlanDefinition.identifier[0]"),
+                ({"useContext": [None]}, "PlanDefinition.useContext[0]"),
+                ({"subjectCodeableConcept": "x"}, "PlanDefinition.subjectCodeableConcept"),
+                ({"meta": {"tag": [1]}}, "PlanDefinition.meta.tag[0]"),
+            ):
+                answer = client.post(
+                    "/fhir/PlanDefinition", json={"resourceType": "PlanDefinition", "status": "draft", **body}
+                )
+                assert answer.status_code == 400, (body, answer.text)
+                assert answer.json()["issue"][0]["code"] == "structure"
+                assert answer.json()["issue"][0]["expression"] == [where]
+            assert client.get("/fhir/PlanDefinition").json().get("entry") is None
+            good = {"resourceType": "PlanDefinition", "status": "draft", "identifier": [{"value": "pd-1"}]}
+            assert client.post("/fhir/PlanDefinition", json=good).status_code == 201
