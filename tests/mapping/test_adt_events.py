@@ -7,7 +7,6 @@ from __future__ import annotations
 import pytest
 
 from hub.errors import MappingTemplateError
-from hub.hl7 import er7
 from hub.mapping import Converter
 from hub.mapping.nulls import NULL_EXTENSION_URL
 
@@ -280,4 +279,3 @@ def test_a_delete_rule_names_an_element_of_the_resource(tmp_path):
     with pytest.raises(MappingTemplateError) as caught:
         Converter.load(mappings)
     assert "no element 'ended'" in caught.value.message
-    assert er7  # the module's parser is what convert() uses
