@@ -33,7 +33,19 @@ import orjson
 from hub.mapping.fhirschema import FhirSchema
 
 # Types whose stored version an update is merged into; every other type is replaced by the converted version.
-MERGED_TYPES = frozenset({"Patient", "Encounter", "Account", "RelatedPerson", "Practitioner", "Organization"})
+MERGED_TYPES = frozenset(
+    {
+        "Patient",
+        "Encounter",
+        "Account",
+        "RelatedPerson",
+        "Practitioner",
+        "Organization",
+        # orders: a status message (a bare ORC) describes the order in part
+        "ServiceRequest",
+        "MedicationRequest",
+    }
+)
 
 _UNKNOWN_SYSTEMS = frozenset(
     {

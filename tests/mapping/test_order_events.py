@@ -116,8 +116,10 @@ def test_a_cancelled_order_is_the_revoked_version_of_its_service_request(session
     # the filler confirms with a bare ORC: the same order, still revoked
     deliver(session, settings, orm(orc(f1="CR"), control="O3"))
     versions, request = current(session, "ServiceRequest", request_id)
-    assert versions == 3
+    assert versions == 2  # the confirmation changes nothing stored: no new version
     assert request["status"] == "revoked"
+    # a bare ORC describes the order in part: what it does not carry (the test code) is kept
+    assert request["code"]["coding"][0]["code"] == "58410-2"
 
 
 def rxe(**fields: str) -> str:
