@@ -30,6 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from hub.config import DEFAULT_MAPPINGS_DIR  # noqa: E402
+from hub.errors import ConversionError  # noqa: E402
 from hub.fhir.validation import validate_bundle  # noqa: E402
 from hub.hl7 import er7  # noqa: E402
 from hub.mapping import Converter  # noqa: E402
@@ -157,8 +158,13 @@ def main() -> None:
             text = path.read_bytes().decode("utf-8-sig")
             message = er7.parse(text)
             code, event, structure = converter.structure_of(message)
-            if converter.supports(structure, event):
-                (oru if code == "ORU" else adt).append(text)
+            if code not in ("ADT", "ORU") or not converter.supports(structure, event):
+                continue
+            try:
+                converter.convert(message)
+            except ConversionError:
+                continue  # a malformed sample (two segments on one line): refused, not measured
+            (oru if code == "ORU" else adt).append(text)
         cases += [(f"corpus ADT ({len(adt)} msgs)", adt), (f"corpus ORU ({len(oru)} msgs)", oru)]
 
     print(f"python {sys.version.split()[0]}, one core, best of 3 × {args.seconds / 3:.1f} s CPU time per figure")
