@@ -7,7 +7,8 @@ class, status, period and locations of an Encounter; code, value, unit, interpre
 status and time of an Observation; code, status and results of a DiagnosticReport; code and status of an
 order; start, end, status and participants of an Appointment; medication, dose, quantity and repeats;
 document type and content). Resource ids and Bundle mechanics are not compared: the resources of one type are
-paired by content (each expected resource with the one of ours that agrees with it on the most fields).
+paired by content (each expected resource with the one of ours that agrees with it on the most fields), and the
+resources of DELETE entries are left out (a deletion names what goes, not what it holds).
 
 Disagreements the project makes on purpose are listed in ``mappings/DIFFERENCES.md``; each is counted as
 *excluded*, by rule, and printed separately. The score of a message type is ``agree / (agree + disagree)``.
@@ -198,6 +199,9 @@ class _Index:
             resource = entry.get("resource") if isinstance(entry, Mapping) else None
             if not isinstance(resource, Mapping):
                 continue
+            request = entry.get("request")
+            if isinstance(request, Mapping) and request.get("method") == "DELETE":
+                continue  # a deletion says which resource goes, not what it holds: nothing to compare
             self.resources.append(resource)
             if isinstance(entry.get("fullUrl"), str):
                 self.by_key[entry["fullUrl"]] = resource

@@ -155,3 +155,11 @@ def test_a_malformed_row_names_its_line(tmp_path):
         differences.load(path)
     assert caught.value.line == 4
     assert "result must be one of" in caught.value.message
+
+
+def test_deleted_resources_are_not_compared(ours):
+    expected = copy.deepcopy(ours)
+    for entry in expected["entry"]:
+        entry["request"] = {"method": "DELETE", "url": entry["request"]["url"]}
+    mine = {"entry": [e for e in ours["entry"] if e["resource"]["resourceType"] == "Organization"]}
+    assert conformance.compare_bundles(expected, mine) == []
