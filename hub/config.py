@@ -6,6 +6,7 @@ its values from :func:`get_settings` and passes them down; nothing else reads ``
 
 from __future__ import annotations
 
+import sys
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -14,7 +15,22 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 _REPO_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_MAPPINGS_DIR = _REPO_ROOT / "mappings"
+
+
+def _shipped_mappings_dir() -> Path:
+    """The mapping library that came with this installation.
+
+    A source checkout (or an editable install) has it beside the package; a wheel installs it as data files
+    under ``<prefix>/share/hub/mappings`` (``[tool.setuptools.data-files]`` in pyproject.toml).
+    """
+    checkout = _REPO_ROOT / "mappings"
+    if (checkout / "message").is_dir():
+        return checkout
+    installed = Path(sys.prefix) / "share" / "hub" / "mappings"
+    return installed if (installed / "message").is_dir() else checkout
+
+
+DEFAULT_MAPPINGS_DIR = _shipped_mappings_dir()
 
 
 def _default_data_dir() -> Path:
