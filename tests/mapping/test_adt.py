@@ -8,7 +8,7 @@ from hub.errors import ConversionError
 from hub.hl7 import er7
 from hub.identity.resident_id import SYSTEM as RESIDENT_ID_SYSTEM
 
-from .conftest import convert, one, ref
+from .conftest import convert, one, ref, resources
 
 V2_0203 = "http://terminology.hl7.org/CodeSystem/v2-0203"
 VALID_RESIDENT_ID = "440305198001011235"  # GB 11643 check character 5
@@ -322,3 +322,60 @@ def test_an_impossible_date_names_the_field(converter):
 def test_unknown_sender_timezone(converter):
     with pytest.raises(ConversionError, match="time zone"):
         converter.convert(er7.parse(adt()), sender_timezone="Mars/Olympus_Mons")
+
+
+def test_obx_of_an_adt_is_an_observation_of_the_patient_and_visit(converter):
+    # OBX-2 NM, OBX-3 LOINC body weight, OBX-5 value, OBX-6 unit, OBX-11 F final, OBX-14 time measured
+    weight = "OBX|1|NM|29463-7^Body weight^LN||62.5|kg^kilogram^UCUM|||||F|||20260315082000"
+    # OBX-2 CWE: a coded answer (OBX-5 is a CWE); no OBX-11 and no time
+    smoker = "OBX|2|CWE|72166-2^Tobacco smoking status^LN||8517006^Ex-smoker^SCT"
+    for event in ("A01", "A04", "A08"):
+        bundle = convert(converter, adt(event, extra=(weight, smoker)))
+        patient, encounter = one(bundle, "Patient"), one(bundle, "Encounter")
+        by_code = {o["code"]["coding"][0]["code"]: o for o in resources(bundle, "Observation")}
+        assert set(by_code) == {"29463-7", "72166-2"}
+        body_weight = by_code["29463-7"]
+        assert body_weight["status"] == "final"
+        assert body_weight["subject"] == ref(patient) and body_weight["encounter"] == ref(encounter)
+        assert body_weight["valueQuantity"]["value"] == 62.5
+        assert body_weight["valueQuantity"]["unit"] == "kilogram"
+        assert body_weight["effectiveDateTime"] == "2026-03-15T08:20:00+08:00"
+        smoking = by_code["72166-2"]
+        assert smoking["status"] == "unknown"  # OBX-11 is required in v2; absent, FHIR's status is unknown
+        assert smoking["valueCodeableConcept"]["coding"][0] == {
+            "system": "http://snomed.info/sct",
+            "code": "8517006",
+            "display": "Ex-smoker",
+        }
+        assert "effectiveDateTime" not in smoking
+
+
+def test_obx_of_a_person_only_message_has_no_encounter(converter):
+    # A28 adds a person; its PV1 (class N, not applicable) describes no visit: the observation is the patient's
+    obx = "OBX|1|NM|8302-2^Body height^LN||172|cm^centimeter^UCUM|||||F"
+    text = adt("A28", pv1="PV1|1|N", extra=(obx,)).replace("ADT^A28^ADT_A01", "ADT^A28^ADT_A05")
+    bundle = convert(converter, text)
+    assert resources(bundle, "Encounter") == []
+    observation = one(bundle, "Observation")
+    assert observation["subject"] == ref(one(bundle, "Patient"))
+    assert "encounter" not in observation
+    assert observation["valueQuantity"]["value"] == 172
+
+
+@pytest.mark.parametrize("event", ["A28", "A31"])
+def test_person_message_with_a_described_visit_makes_the_encounter(converter, event):
+    # IG ADT_A05 row 16: the PV1 is an Encounter. PV1-2 P (preadmit) → planned, by the visit data, not by the event
+    visit = pv1(f2="P", f19="V0009^^^SZRMYY^VN")
+    text = adt(event, pv1=visit).replace(f"ADT^{event}^ADT_A01", f"ADT^{event}^ADT_A05")
+    encounter = one(convert(converter, text), "Encounter")
+    assert encounter["status"] == "planned"
+    assert encounter["class"]["code"] == "PRENC"
+    # discharged (PV1-45): finished, with its end
+    visit = pv1(f2="I", f44="20260301080000", f45="20260305100000")
+    text = adt(event, pv1=visit).replace(f"ADT^{event}^ADT_A01", f"ADT^{event}^ADT_A05")
+    encounter = one(convert(converter, text), "Encounter")
+    assert encounter["status"] == "finished"
+    assert encounter["period"]["end"] == "2026-03-05T10:00:00+08:00"
+    # an empty PV1 (only its set id) is no visit
+    text = adt(event, pv1="PV1|1").replace(f"ADT^{event}^ADT_A01", f"ADT^{event}^ADT_A05")
+    assert resources(convert(converter, text), "Encounter") == []
