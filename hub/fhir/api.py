@@ -182,6 +182,9 @@ def search_bundle(
         matches = call.access.filter(result.matches)
         included = call.access.filter(result.included)
         trail.add(*matches, *included)
+        total = result.total
+        if total is not None and not call.access.search_is_exact(resource_type):
+            total = _visible_total(call, resource_type, params, scope.params, result, len(matches), lenient=lenient)
 
     base = call.base
     entries: list[dict[str, Any]] = [
@@ -206,12 +209,49 @@ def search_bundle(
         outcome["issue"][0]["severity"] = "warning"
         entries.append({"resource": outcome, "search": {"mode": "outcome"}})
     bundle: dict[str, Any] = {"resourceType": "Bundle", "type": "searchset"}
-    if result.total is not None:
-        bundle["total"] = result.total
+    if total is not None:
+        bundle["total"] = total
     bundle["link"] = _search_links(base, resource_type, result, page_size)
     if entries:
         bundle["entry"] = entries
     return bundle
+
+
+# Searches whose count the access filter may change are counted through it up to this many matches.
+VISIBLE_TOTAL_LIMIT = 1000
+# Result parameters that do not change which resources match (dropped when counting the visible matches).
+_NOT_FILTERS = frozenset({"_sort", "_include", "_revinclude", "_elements", "_summary", "_total", "_cursor", "_count"})
+
+
+def _visible_total(
+    call: Call,
+    resource_type: str,
+    params: list[tuple[str, str]],
+    scope: tuple[tuple[str, str], ...],
+    result: store.SearchResult,
+    visible_here: int,
+    *,
+    lenient: bool,
+) -> int | None:
+    """The number of matches the caller may see, when the search's own count may include hidden ones.
+
+    ``access.filter`` may hide matches the search parameters cannot exclude (a patient's Consent refusing the
+    caller's organisation, several granular scopes), so the count of the search is never disclosed as such:
+    the matches are counted through the filter when there are at most :data:`VISIBLE_TOTAL_LIMIT` of them
+    (one page holding them all is counted as it is), and the total is left out (FHIR allows it) otherwise.
+    """
+    whole_page = result.count > 0 and result.summary != "count" and result.cursor is None and not result.offset
+    if whole_page and result.next_cursor is None:
+        return visible_here
+    limit = VISIBLE_TOTAL_LIMIT
+    if result.total is None or result.total > limit:
+        return None
+    filters = [(n, v) for n, v in params if n.split(":", 1)[0] not in _NOT_FILTERS]
+    filters.append(("_total", "none"))
+    every = store.search(call.session, resource_type, filters, count=limit, offset=0, strict=not lenient, scope=scope)
+    if every.next_cursor is not None:  # more matched meanwhile
+        return None
+    return len(call.access.filter(every.matches))
 
 
 def _search_links(base: str, resource_type: str, result: store.SearchResult, page_size: int) -> list[dict[str, str]]:

@@ -267,13 +267,7 @@ class Access:
             Forbidden: no scope grants searching this type, or the principal can see none of it.
         """
         grant = self.grant("search-type", resource_type)
-        params: list[tuple[str, str]] = []
-        if len(grant.queries) == 1:
-            params.extend(grant.queries[0])
-        elif grant.queries:
-            names = {n for q in grant.queries for n, _ in q}
-            if all(len(q) == 1 for q in grant.queries) and len(names) == 1:
-                params.append((names.pop(), ",".join(v for q in grant.queries for _, v in q)))
+        params: list[tuple[str, str]] = list(_scope_query(grant) or ())
         if is_patient_data(resource_type):
             if grant.compartment:
                 ids = sorted(self.compartment())
@@ -288,6 +282,23 @@ class Access:
                     raise Forbidden(f"a principal without an organisation cannot search {resource_type}")
                 params.append(producer_param(org))
         return SearchScope(tuple(params))
+
+    def search_is_exact(self, resource_type: str) -> bool:
+        """Whether :meth:`search_scope`'s parameters alone decide what the principal sees of ``resource_type``.
+
+        When they do not, :meth:`filter` may still take matches away (several granular scopes that no one
+        parameter expresses; another organisation's data read under a purpose of use, where a patient's Consent
+        may refuse it), and a count of the search's matches would count what the principal may not see.
+        """
+        grant = self.grant("search-type", resource_type)
+        if grant.queries and _scope_query(grant) is None:
+            return False
+        return not (
+            is_patient_data(resource_type)
+            and grant.isolated
+            and not self.principal.is_patient
+            and self._cross_org_allowed(resource_type)
+        )
 
     # -- writes ----------------------------------------------------------------------------------------------
 
@@ -341,3 +352,16 @@ class Access:
         if claimed is not None and claimed != p.organization:
             raise Forbidden("a resource cannot be marked as produced by another organisation")
         return stamp_producer(resource, p.organization)
+
+
+def _scope_query(grant: Grant) -> tuple[tuple[str, str], ...] | None:
+    """The search parameters that express the grant's granular scopes (``()`` for none), or None when no
+    parameter list can (several queries on different parameters: :meth:`Access.filter` checks those)."""
+    if not grant.queries:
+        return ()
+    if len(grant.queries) == 1:
+        return tuple(grant.queries[0])
+    names = {n for q in grant.queries for n, _ in q}
+    if all(len(q) == 1 for q in grant.queries) and len(names) == 1:
+        return ((names.pop(), ",".join(v for q in grant.queries for _, v in q)),)
+    return None

@@ -14,6 +14,7 @@ import pytest
 from fastapi.routing import iter_route_contexts
 from sqlalchemy.orm import Session
 
+from hub.fhir import api as fhir_api
 from hub.fhir import store
 from hub.security.access import producer_of, stamp_producer
 from tests.support.fhir_client import FHIR_JSON, ids, serve_hub
@@ -266,7 +267,7 @@ def test_isolation_between_organisations(hub, tokens, session) -> None:
     assert ids(hub.get("/fhir/AuditEvent", headers=treat_a).json()) == []
 
 
-def test_consent_refusal_is_enforced(hub, tokens) -> None:
+def test_consent_refusal_is_enforced(hub, tokens, monkeypatch) -> None:
     treat_a = bearer(tokens.system("org-a", "system/*.rs", ("TREAT",)))
     assert hub.get("/fhir/Observation/o1", headers=treat_a).status_code == 200
     p1 = bearer(tokens.patient("p1"))
@@ -277,6 +278,21 @@ def test_consent_refusal_is_enforced(hub, tokens) -> None:
     assert hub.get("/fhir/Patient/p1", headers=treat_a).status_code == 403
     assert hub.get("/fhir/Observation/o3", headers=treat_a).status_code == 200  # A's own record of p1
     assert ids(hub.get("/fhir/Observation", headers=treat_a).json()) == ["o2", "o3", "o4"]
+    # The count never discloses the refused record, whether one page holds every match or not.
+    assert hub.get("/fhir/Observation", headers=treat_a).json()["total"] == 3
+    paged = hub.get("/fhir/Observation?_count=2", headers=treat_a).json()
+    assert (paged["total"], ids(paged)) == (3, ["o2"])
+    assert hub.get("/fhir/Observation?_summary=count", headers=treat_a).json()["total"] == 3
+    assert hub.get("/fhir/Observation?_count=0", headers=treat_a).json()["total"] == 3
+    # Beyond the counting limit the total is left out rather than disclosed unfiltered.
+    monkeypatch.setattr(fhir_api, "VISIBLE_TOTAL_LIMIT", 3)
+    assert "total" not in hub.get("/fhir/Observation?_count=2", headers=treat_a).json()
+    assert hub.get("/fhir/Observation", headers=treat_a).json()["total"] == 3  # one page: counted as it is
+    monkeypatch.undo()
+    own = bearer(tokens.system("org-a", "system/*.rs"))  # no purpose: only A's own records, counted exactly
+    assert hub.get("/fhir/Observation?_summary=count", headers=own).json()["total"] == len(
+        ids(hub.get("/fhir/Observation", headers=own).json())
+    )
     assert (
         hub.get("/fhir/Observation/o1", headers=bearer(tokens.system("org-c", "system/*.rs", ("TREAT",)))).status_code
         == 200
