@@ -473,3 +473,24 @@ def test_corpus_rds_fills_the_corpus_rde_order(converter):
     assert given["authorizingPrescription"] == [ref(request)]
     assert given["quantity"] == {"value": 10, "unit": "Tablet"}
     assert given["type"]["coding"][0]["code"] == "R"
+
+
+def test_the_orders_observations_are_observations(converter):
+    # OBX after the encoded order: the patient's weight the dose was worked out from (OBX-2 NM, OBX-6 kg)
+    weight = "OBX|1|NM|29463-7^Body weight^LN||62.5|kg^kg^UCUM|||||F|||20260315080000"
+    for bundle in (
+        convert(converter, rde(orc(f2="RX100^HIS", f3=""), rxe(), tq1(), ROUTE, weight)),
+        convert(converter, rds(orc(f1="RE", f2="RX100^HIS", f3=""), rxe(), rxd(), ROUTE, weight)),
+    ):
+        observation = one(bundle, "Observation")
+        assert observation["code"]["coding"][0] == {
+            "system": "http://loinc.org",
+            "code": "29463-7",
+            "display": "Body weight",
+        }
+        assert observation["valueQuantity"] == {"value": 62.5, "unit": "kg", "system": UCUM, "code": "kg"}
+        assert observation["status"] == "final"
+        assert observation["subject"] == ref(one(bundle, "Patient"))
+        assert observation["encounter"] == ref(one(bundle, "Encounter"))
+    # without OBX there is none
+    assert resources(convert(converter, rde()), "Observation") == []
