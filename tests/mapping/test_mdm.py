@@ -8,7 +8,7 @@ import pytest
 
 from tests.support.paths import CORPUS
 
-from .conftest import convert, one, ref
+from .conftest import convert, one, ref, resources
 
 LOINC = "http://loinc.org"
 
@@ -148,3 +148,32 @@ def test_every_corpus_mdm_converts(converter):
         assert document["content"], path.name
         count += 1
     assert count == 11
+
+
+def test_the_orders_of_a_document_are_service_requests(converter):
+    # IG MDM_T02 rows 7.1/7.3 (ORC, OBR → ServiceRequest) and 8 (DocumentReference.context.related → them)
+    text = mdm("T02", "OBX|1|TX|DS||正文||||||F")
+    order = (
+        "ORC|SC|ORD-7^HIS|F-7^RIS\r"
+        "TQ1|1||||||202603200800|202603200830\r"
+        "OBR|1|ORD-7^HIS|F-7^RIS|US01^腹部超声^L\r"
+        "NTE|1||空腹\r"
+        "ORC|NW|ORD-8^HIS\r"
+        "OBR|1|ORD-8^HIS||CT02^胸部CT^L\r"
+    )
+    text = text.replace("TXA|", order + "TXA|", 1)
+    bundle = convert(converter, text)
+    first, second = resources(bundle, "ServiceRequest")
+    patient, encounter = one(bundle, "Patient"), one(bundle, "Encounter")
+    assert first["identifier"][0]["value"] == "ORD-7" and first["code"]["coding"][0]["code"] == "US01"
+    assert first["status"] == "unknown"  # SC only says the status changed; ORC-5 is empty
+    assert second["status"] == "active"  # NW
+    assert first["subject"] == ref(patient) and first["encounter"] == ref(encounter)
+    # TQ1 of its own order only
+    assert first["occurrencePeriod"] == {"start": "2026-03-20T08:00:00+08:00", "end": "2026-03-20T08:30:00+08:00"}
+    assert "occurrencePeriod" not in second
+    assert first["note"] == [{"text": "空腹"}] and "note" not in second
+    document = one(bundle, "DocumentReference")
+    assert document["context"]["related"] == [ref(first), ref(second)]
+    # a document without orders names none
+    assert "related" not in one(convert(converter, mdm("T01")), "DocumentReference")["context"]

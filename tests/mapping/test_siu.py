@@ -146,3 +146,43 @@ def test_every_corpus_siu_converts(converter):
     assert seen["SIU-S15-01.hl7"] == "cancelled" and seen["SIU-S26-01.hl7"] == "noshow"
     assert seen["SIU-S17-01.hl7"] == "entered-in-error" and seen["SIU-S12-01.hl7"] == "booked"
     assert len(seen) == 8
+
+
+def test_participants_say_what_they_are_and_when(converter):
+    # IG AIP/AIL/AIG[Appointment] row 3: Reference(Practitioner), Reference(Location); a general resource is a
+    # Device. AIx-6 (AIG-8) is the participation's start.
+    extra = ("AIP|2||D009^李^四|NUR^Nurse||202604010905",)
+    appointment = one(convert(converter, siu("S12", extra=extra)), "Appointment")
+    kinds = {p["actor"].get("type", p["actor"].get("reference", "").split("/")[0]) for p in appointment["participant"]}
+    assert kinds == {"Patient", "Practitioner", "Location", "Device"}
+    nurse = next(p for p in appointment["participant"] if p["actor"].get("identifier", {}).get("value") == "D009")
+    assert nurse["actor"]["type"] == "Practitioner" and nurse["period"] == {"start": "2026-04-01T09:05:00+08:00"}
+    # a resource segment without its id names no actor (and gets no type)
+    bare = one(convert(converter, siu("S12", extra=("AIP|3|||NUR^Nurse",))), "Appointment")
+    assert all("actor" in p and p["actor"] != {"type": "Practitioner"} for p in bare["participant"])
+    assert len(bare["participant"]) == 4
+
+
+def test_a_cancelled_appointment_was_not_declined_by_the_patient(converter):
+    # SCH-25 is the appointment's status (IG SCH[Appointment] row 25), not the patient's participation
+    sch = "SCH|P77^HIS|F88^RIS" + "|" * 23 + "Cancelled"
+    appointment = one(convert(converter, siu("S15", sch=sch)), "Appointment")
+    assert appointment["status"] == "cancelled"
+    assert appointment["participant"][0]["status"] == "accepted"
+
+
+def test_patient_observations_and_the_order_booked(converter):
+    # IG SIU_S12 row 4.4: PATIENT.OBX → Observation; SCH-26/27 → basedOn the order, by its number
+    sch = "SCH|P77^HIS|F88^RIS" + "|" * 23 + "Booked|ORD-1^HIS|F-1^RIS"
+    obx = "OBX|1|NM|8867-4^Heart rate^LN||72|/min|60-100|N|||F|||20260315"
+    text = siu("S12", sch=sch).replace("PV1|", obx + "\rPV1|", 1)
+    bundle = convert(converter, text)
+    observation, patient = one(bundle, "Observation"), one(bundle, "Patient")
+    assert observation["code"]["coding"][0]["code"] == "8867-4"
+    assert observation["valueQuantity"]["value"] == 72 and observation["subject"] == ref(patient)
+    appointment = one(bundle, "Appointment")
+    assert appointment["basedOn"] == [
+        {"type": "ServiceRequest", "identifier": {"system": "urn:hub:id:HIS", "value": "ORD-1"}},
+        {"type": "ServiceRequest", "identifier": {"system": "urn:hub:id:RIS", "value": "F-1"}},
+    ]
+    assert "basedOn" not in one(convert(converter, siu("S12")), "Appointment")
