@@ -180,10 +180,11 @@ def test_a01_encounter_field_by_field(converter):
         assert entry["fullUrl"] == f"urn:uuid:{resource['id']}"
 
 
-def test_a04_registers_an_arrived_outpatient_visit(converter):
+def test_a04_registers_a_planned_outpatient_visit(converter):
     visit = pv1(f2="O", f3="门诊^^^SZRMYY", f19="V0002^^^SZRMYY^VN", f44="202603150900")
     encounter = one(convert(converter, adt("A04", pv1=visit)), "Encounter")
-    assert encounter["status"] == "arrived"
+    # IG ConceptMap table-hl70003-to-encounter-status: A04 (register a patient) → planned
+    assert encounter["status"] == "planned"
     assert encounter["class"]["code"] == "AMB"
     # YYYYMMDDHHMM: minutes precision, zero seconds added as FHIR requires, the sender's offset.
     assert encounter["period"] == {"start": "2026-03-15T09:00:00+08:00"}

@@ -177,6 +177,29 @@ def test_a11_cancels_and_a12_cancels_a_transfer(converter):
     assert encounter["location"][0]["location"]["display"].endswith("内科 301 2")
 
 
+@pytest.mark.parametrize(
+    ("event", "structure", "status"),
+    [
+        # IG ConceptMap table-hl70003-to-encounter-status
+        ("A01", "ADT_A01", "in-progress"),
+        ("A04", "ADT_A01", "planned"),
+        ("A13", "ADT_A01", "in-progress"),
+        ("A02", "ADT_A02", "in-progress"),
+        ("A03", "ADT_A03", "finished"),
+        ("A05", "ADT_A05", "planned"),
+        # pending transfer and pending discharge: the patient is still in the visit, whatever the class says
+        ("A15", "ADT_A15", "in-progress"),
+        ("A16", "ADT_A16", "in-progress"),
+    ],
+)
+def test_the_trigger_event_decides_the_encounter_status(converter, event, structure, status):
+    preadmit = PV1.replace("PV1|1|I|", "PV1|1|P|")  # a class that alone would say planned
+    for visit in (PV1, preadmit):
+        if event in ("A03",):
+            visit = visit + "|20260320120000"  # PV1-45 discharge time
+        assert one(convert(converter, adt(event, structure, visit)), "Encounter")["status"] == status
+
+
 def test_the_hl7_null_is_marked_and_an_empty_field_is_not(converter):
     # PID-8 sex and PID-11 address sent as "", PID-13 phone empty
     pid = 'PID|1||MRN0001^^^SZRMYY^MR||张三||19800101|""|||""'
