@@ -182,6 +182,13 @@ class Compiler:
                 return not wanted
 
             return present
+        if cond.repeats is not None:
+            wanted_repeats = cond.repeats
+
+            def repeats(ctx: Ctx, raw: str | None, level: int) -> bool:
+                return (len(getter(ctx, raw, level)) > 1) == wanted_repeats
+
+            return repeats
         if cond.in_ is not None or cond.not_in is not None:
             values = frozenset(v.upper() for v in (cond.in_ if cond.in_ is not None else cond.not_in or []))
             negate = cond.in_ is None
@@ -246,6 +253,8 @@ class Compiler:
             return None
         assert path.component is not None
         index = path.component - 1
+        if cond.repeats is not None:
+            return None  # counts the items: not written in line
         if cond.present is not None:
             return ("present", index, cond.present)
         if cond.in_ is not None:

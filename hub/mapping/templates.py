@@ -43,20 +43,21 @@ class TemplateModel(BaseModel):
         return self._line
 
 
-_CONDITION_OPERATORS = ("present", "in_", "not_in", "equals", "matches", "valid", "in_table")
+_CONDITION_OPERATORS = ("present", "repeats", "in_", "not_in", "equals", "matches", "valid", "in_table")
 _CONDITION_COMBINATORS = ("event", "all_", "any_", "not_")
 
 
 class Condition(TemplateModel):
     """A test on the message, compiled to a predicate (see mappings/README.md, "Conditions").
 
-    Exactly one operator: ``present``, ``in``, ``not_in``, ``equals``, ``matches``, ``valid``, ``in_table``
-    (each with ``from``), or ``event``, ``all``, ``any``, ``not``.
+    Exactly one operator: ``present``, ``repeats``, ``in``, ``not_in``, ``equals``, ``matches``, ``valid``,
+    ``in_table`` (each with ``from``), or ``event``, ``all``, ``any``, ``not``.
     """
 
     from_: str | None = Field(default=None, alias="from")
     scope: Literal["up", "group", "own"] = "up"
     present: bool | None = None
+    repeats: bool | None = None
     in_: list[str] | None = Field(default=None, alias="in")
     not_in: list[str] | None = None
     equals: str | None = None

@@ -340,3 +340,34 @@ def test_a_bad_timestamp_in_the_third_obx_names_it(converter):
     with pytest.raises(ConversionError) as caught:
         converter.convert(er7.parse(text))
     assert caught.value.location == "OBX^3^14"
+
+
+def test_a_repeating_value_is_one_component_per_repetition(converter):
+    # OBX-5 repeats (IG ORM_O01 4.2.5.1, OML_O21 6.4.7.1: OBX[Observation-Component]): two blood pressure
+    # readings, two coded findings; a repeating text is still one text, a single value still the value
+    observations = [
+        obx(1, "NM", "8867-4^Heart rate^LN", "60~120", "/min^/min^UCUM", "70-80", "A"),
+        obx(2, "CWE", "882-1^ABO+Rh group^LN", "A^Group A^L~B^Group B^L"),
+        obx(3, "TX", "11526-1^Pathology study^LN", "line one~line two"),
+        obx(4, "NM", "2345-7^Glucose^LN", "5.6~", "mmol/L^mmol/L^UCUM", "3.9-6.1"),
+    ]
+    result = convert(converter, oru(specimen=False, observations=observations))
+    rate = by_code(result, "8867-4")
+    assert "valueQuantity" not in rate and "referenceRange" not in rate
+    code = {"coding": [{"system": LOINC, "code": "8867-4", "display": "Heart rate"}], "text": "Heart rate"}
+    per_minute = {"unit": "/min", "system": UCUM, "code": "/min"}
+    reference_range = [{"low": {"value": 70, **per_minute}, "high": {"value": 80, **per_minute}, "text": "70-80"}]
+    assert rate["component"] == [
+        {"code": code, "valueQuantity": {"value": 60, **per_minute}, "referenceRange": reference_range},
+        {"code": code, "valueQuantity": {"value": 120, **per_minute}, "referenceRange": reference_range},
+    ]
+    assert rate["interpretation"][0]["coding"][0]["code"] == "A"  # the flag is the whole OBX's
+    group = by_code(result, "882-1")
+    assert "valueCodeableConcept" not in group
+    assert [c["valueCodeableConcept"]["coding"][0]["code"] for c in group["component"]] == ["A", "B"]
+    assert by_code(result, "11526-1")["valueString"] == "line one\nline two"
+    assert "component" not in by_code(result, "11526-1")
+    glucose = by_code(result, "2345-7")  # an empty second repetition is no repetition
+    assert glucose["valueQuantity"]["value"] == 5.6
+    assert "component" not in glucose
+    assert glucose["referenceRange"][0]["text"] == "3.9-6.1"
