@@ -103,3 +103,31 @@ def test_every_corpus_financial_message_converts(converter):
             assert resources(convert(converter, text), wanted[code]), path.name
             count += 1
     assert count == 7
+
+
+@pytest.mark.parametrize(("event", "structure"), [("P03", "DFT_P03"), ("P11", "DFT_P11")])
+def test_dft_the_charged_orders_and_their_observations(converter, event, structure):
+    # ORC-1 RE (observations to follow), ORC-2/3 placer/filler numbers, ORC-5 CM (completed)
+    orc = "ORC|RE|P100^HIS|F200^LIS||CM"
+    # OBR-4 the test ordered, OBR-7 observation time
+    obr = "OBR|1|P100^HIS|F200^LIS|2345-7^Glucose^LN|||20260316080000"
+    # OBX-2 NM, OBX-3 the test, OBX-5 value, OBX-6 unit, OBX-11 F final
+    obx = "OBX|1|NM|2345-7^Glucose^LN||5.6|mmol/L^^UCUM|||||F"
+    # an order sent as ORC alone (no OBR): a ServiceRequest all the same
+    bare = "ORC|RE|P101^HIS|F201^LIS||CM"
+    bundle = convert(converter, message("DFT", event, structure, PV1, orc, obr, obx, bare, FT1))
+    patient, encounter = one(bundle, "Patient"), one(bundle, "Encounter")
+    orders = {o["identifier"][0]["value"]: o for o in resources(bundle, "ServiceRequest")}
+    assert set(orders) == {"P100", "P101"}
+    glucose = orders["P100"]
+    assert glucose["status"] == "completed" and glucose["intent"] == "order"
+    assert glucose["code"]["coding"][0]["code"] == "2345-7"
+    assert glucose["subject"] == ref(patient) and glucose["encounter"] == ref(encounter)
+    assert orders["P101"]["status"] == "completed" and "code" not in orders["P101"]
+    observation = one(bundle, "Observation")
+    assert observation["valueQuantity"]["value"] == 5.6 and observation["status"] == "final"
+    assert observation["subject"] == ref(patient)
+    assert glucose["supportingInfo"] == [ref(observation)]
+    # the charge is still one ChargeItem per FT1, and nothing reports a result
+    assert one(bundle, "ChargeItem")["code"]["coding"][0]["code"] == "71045"
+    assert resources(bundle, "DiagnosticReport") == []
