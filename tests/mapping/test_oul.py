@@ -182,9 +182,10 @@ def test_corpus_oul_one_specimen_one_report(converter, name):
     assert specimen["identifier"][0]["value"] == "2017-PAT-123456-1"
     assert specimen["container"][0]["identifier"][0]["value"] == "2017-PAT-123456-1-2-5"
     observations = resources(bundle, "Observation")
-    assert len(observations) == 6
+    assert len(observations) == 7
     assert all(o["specimen"] == ref(specimen) for o in observations)
-    assert len(report["result"]) == 5  # the sixth is the specimen's own observation
+    # the sixth is the specimen's own observation, the seventh the patient's (the OBX after the PID)
+    assert len(report["result"]) == 5
 
 
 def test_corpus_oul_r24_two_orders(converter):
@@ -195,3 +196,20 @@ def test_corpus_oul_r24_two_orders(converter):
     assert "specimen" not in second  # the second order sent no SPM
     assert len(first["result"]) == 3 and len(second["result"]) == 2
     assert not set(map(str, first["result"])) & set(map(str, second["result"]))
+
+
+@pytest.mark.parametrize("event", ["R22", "R23", "R24"])
+def test_an_observation_about_the_patient_is_no_result(converter, event):
+    # OBX right after the PID (PATIENT_OBSERVATION): the patient's body weight, not a result of the order
+    weight = "OBX|1|NM|29463-7^体重^LN||62.5|kg^kg^UCUM|||||F|||20260315080000"
+    if event == "R24":
+        body = [obr(f25="F"), orc(f1="RE"), result(1, "6690-2^白细胞^LN", "6.1", "10*9/L"), spm()]
+    else:
+        body = [spm(), sac(), obr(f25="F"), orc(f1="RE"), result(1, "6690-2^白细胞^LN", "6.1", "10*9/L")]
+    bundle = convert(converter, message(msh("OUL", event, f"OUL_{event}", "U9"), pid(), weight, pv1(), *body))
+    weight_observation, white = sorted(resources(bundle, "Observation"), key=lambda o: o["code"]["coding"][0]["code"])
+    assert weight_observation["code"]["coding"][0]["code"] == "29463-7"
+    assert weight_observation["valueQuantity"] == {"value": 62.5, "unit": "kg", "system": UCUM, "code": "kg"}
+    assert weight_observation["effectiveDateTime"] == "2026-03-15T08:00:00+08:00"
+    assert weight_observation["subject"] == ref(one(bundle, "Patient"))
+    assert one(bundle, "DiagnosticReport")["result"] == [ref(white)]
