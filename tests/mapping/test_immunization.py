@@ -235,3 +235,21 @@ def test_corpus_v28_message(converter):
     assert shot["fundingSource"]["coding"][0]["code"] == "PHC70"
     # the person's observations before the order (OBX under PID) are not the vaccination's
     assert len(shot["programEligibility"]) == 1
+
+
+def test_every_obx_is_an_observation_and_those_of_an_order_are_part_of_it(converter):
+    # IG VXU_V04 rows 11.1 (PERSON_OBSERVATION.OBX) and 12.6.1 (ORDER.OBSERVATION.OBX: partOf the Immunization)
+    person = "OBX|1|NM|8302-2^Body height^LN||110|cm^cm^UCUM||||||F|||20260315"
+    text = vxu().replace("ORC|", person + "\rORC|", 1)
+    bundle = convert(converter, text)
+    shot, patient = one(bundle, "Immunization"), one(bundle, "Patient")
+    observations = {o["code"]["coding"][0]["code"]: o for o in resources(bundle, "Observation")}
+    assert sorted(observations) == ["29769-7", "30963-3", "64994-7", "69764-9", "8302-2"]
+    assert "partOf" not in observations["8302-2"]
+    assert observations["8302-2"]["valueQuantity"]["value"] == 110
+    for code in ("29769-7", "30963-3", "64994-7", "69764-9"):
+        assert observations[code]["partOf"] == [ref(shot)] and observations[code]["subject"] == ref(patient)
+    assert observations["64994-7"]["valueCodeableConcept"]["coding"][0]["code"] == "V01"
+    assert observations["29769-7"]["valueDateTime"] == "2026-03-15"
+    # the Immunization still reads them (the person's height is not its eligibility)
+    assert shot["programEligibility"][0]["coding"][0]["code"] == "V01"

@@ -64,7 +64,7 @@ def test_events_name_the_same_referral(converter, event, status):
     assert referral["id"] == one(convert(converter, ref_message("I12")), "ServiceRequest")["id"]
 
 
-@pytest.mark.parametrize(("code", "status"), [("P", "draft"), ("R", "revoked"), ("E", "revoked"), ("", "unknown")])
+@pytest.mark.parametrize(("code", "status"), [("P", "active"), ("R", "revoked"), ("E", "revoked"), ("", "unknown")])
 def test_referral_status(converter, code, status):
     rf1 = f"RF1|{code}|||||R-1^HIS"
     assert one(convert(converter, ref_message("I12", rf1)), "ServiceRequest")["status"] == status
@@ -85,3 +85,27 @@ def test_every_corpus_referral_converts(converter):
         assert resources(bundle, "Practitioner")
         count += 1
     assert count == 4
+
+
+def test_the_observations_sent_with_a_referral(converter):
+    # OBSERVATION group: a report per OBR (status OBR-25), its OBX its results; the referral's supporting info.
+    # The OBR is no order of the referral: no ServiceRequest besides the referral.
+    results = (
+        "OBR|1|P-1^HIS|F-1^LIS|22310-7^H. pylori Ab^LN|||202601200900" + "|" * 18 + "F\r"
+        "OBX|1|ST|22310-7^H. pylori Ab^LN||Positive||||||F|||202601201000\r"
+        "NTE|1||阳性\r"
+        "OBR|2|P-2^HIS|F-2^LIS|8867-4^Heart rate^LN\r"
+        "OBX|1|NM|8867-4^Heart rate^LN||72|/min|60-100|N|||F\r"
+    )
+    text = ref_message("I12").replace("PV1|", results + "PV1|", 1)
+    bundle = convert(converter, text)
+    referral = one(bundle, "ServiceRequest")
+    first, second = resources(bundle, "DiagnosticReport")
+    pylori, pulse = resources(bundle, "Observation")
+    assert first["status"] == "final" and first["code"]["coding"][0]["code"] == "22310-7"
+    assert first["result"] == [ref(pylori)] and second["result"] == [ref(pulse)]
+    assert pylori["valueString"] == "Positive" and pylori["note"] == [{"text": "阳性"}]
+    assert pulse["valueQuantity"]["value"] == 72
+    assert pylori["subject"] == ref(one(bundle, "Patient"))
+    assert referral["supportingInfo"] == [ref(first), ref(second)]
+    assert "supportingInfo" not in one(convert(converter, ref_message("I12")), "ServiceRequest")
