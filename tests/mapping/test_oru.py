@@ -371,3 +371,24 @@ def test_a_repeating_value_is_one_component_per_repetition(converter):
     assert glucose["valueQuantity"]["value"] == 5.6
     assert "component" not in glucose
     assert glucose["referenceRange"][0]["text"] == "3.9-6.1"
+
+
+def test_an_image_or_a_pointer_to_one_is_the_value_as_an_attachment(converter):
+    # OBX-2 ED (OBX-5: source^type^subtype^encoding^data) and RP (OBX-5.1 the URL): R4 has no Attachment value,
+    # so it is R5's Observation.value as its cross-version extension (IG OBX[Observation] row 5)
+    url = "http://hl7.org/fhir/5.0/StructureDefinition/extension-Observation.value"
+    observations = [
+        obx(1, "ED", "18748-4^Imaging report^LN", "^IM^JPEG^Base64^VGhpcyBpcyBhIHRlc3Q="),
+        obx(2, "RP", "18782-3^Radiology study^LN", "http://pacs.example.cn/viewer?study=1\\T\\series=2^^IM^JPEG"),
+        obx(3, "ED", "11526-1^Pathology study^LN", "App5^NS^Octet-stream^Base64"),  # no data: a placeholder
+    ]
+    result = convert(converter, oru(specimen=False, observations=observations))
+    image = by_code(result, "18748-4")
+    assert image["extension"] == [
+        {"url": url, "valueAttachment": {"contentType": "image/jpeg", "data": "VGhpcyBpcyBhIHRlc3Q="}}
+    ]
+    assert by_code(result, "18782-3")["extension"] == [
+        {"url": url, "valueAttachment": {"url": "http://pacs.example.cn/viewer?study=1&series=2"}}
+    ]
+    assert "extension" not in by_code(result, "11526-1")
+    assert not any(key.startswith("value") for key in image)
