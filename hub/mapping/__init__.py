@@ -23,7 +23,8 @@ from hub.mapping.engine import Conversion, Converter
 
 __all__ = ["Conversion", "Converter", "convert_bytes", "convert_bytes_with_report", "get_converter"]
 
-_cache: dict[tuple[Path, Path | None], Converter] = {}
+_cache: dict[tuple[Path, Path | None], Converter] = {}  # by resolved paths
+_given: dict[tuple[Path, Path | None], Converter] = {}  # by the paths as given
 _lock = threading.Lock()
 
 
@@ -38,15 +39,20 @@ def get_converter(settings: Settings, *, overlay_file: Path | None = None) -> Co
     Raises:
         MappingTemplateError: an invalid template or overlay (with file and line).
     """
-    key = (Path(settings.mappings_dir).resolve(), Path(overlay_file).resolve() if overlay_file else None)
-    found = _cache.get(key)
+    # Resolving a path costs system calls, and this runs once per message: absolute paths as given are looked up
+    # first (a relative path is resolved every time, since the working directory may change).
+    given = (Path(settings.mappings_dir), Path(overlay_file) if overlay_file else None)
+    found = _given.get(given)
     if found is not None:
         return found
+    key = (Path(settings.mappings_dir).resolve(), Path(overlay_file).resolve() if overlay_file else None)
     with _lock:
         found = _cache.get(key)
         if found is None:
             extra = [key[1]] if key[1] is not None else None
             found = _cache[key] = Converter.load(key[0], overlay_files=extra)
+        if given[0].is_absolute() and (given[1] is None or given[1].is_absolute()):
+            _given[given] = found
         return found
 
 

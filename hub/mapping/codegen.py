@@ -60,9 +60,9 @@ class RulePlan:
     when: Callable[..., bool] | None = None
     error: Callable[[Ctx, ValueError], ConversionError] | None = None  # wraps a ValueError with a location
     missing: Callable[[Ctx], ConversionError] | None = None  # for required rules
-    # (segment, field, component, subcomponent) of an absolute path, read in line when the current segment
-    # is that segment (the getter is the fallback for other segments)
-    own: tuple[str, int, int | None, int | None] | None = None
+    # (segment, field, component, subcomponent, scope) of an absolute path to a field, read in line (the
+    # segment found as compile_getter finds it; the getter is not called)
+    own: tuple[str, int, int | None, int | None, str] | None = None
     enum: frozenset[str] | None = None  # the codes a required binding allows (others are dropped)
     when_tree: tuple[Any, ...] | None = None  # the condition in a form codegen writes in line (else: when())
     constant: tuple[Any] | None = None  # a constant under a condition: (value,)
@@ -196,6 +196,44 @@ def _emit_convert(w: _Writer, indent: int, plan: RulePlan, raw: str, level: str,
         w.emit(indent + 1, "_done = True")
 
 
+def _emit_field_items(w: _Writer, indent: int, own: tuple[str, int, int | None, int | None, str]) -> None:
+    """Emit code putting the items of an absolute path to a field into ``_items``, as its getter would
+    (:func:`hub.mapping.runtime.compile_getter`), without calls for a field that does not repeat."""
+    segname, fieldno, comp, sub, scope = own
+    w.emit(indent, f"if sname == {segname!r}:")
+    w.emit(indent + 1, "_s = cseg")
+    w.emit(indent + 1, f"_r = sfields[{fieldno}] if nsf > {fieldno} else ''")
+    w.emit(indent, "else:")
+    if scope == "up" and segname == "MSH":
+        w.emit(indent + 1, "_s = env.message.segments[0]")
+    elif scope == "up":
+        w.emit(indent + 1, f"_f = ctx.node.find({segname!r})")
+        w.emit(indent + 1, "_s = _f[0] if _f else None")
+    elif scope == "group":
+        w.emit(indent + 1, f"_f = ctx.node.segs.get({segname!r})")
+        w.emit(indent + 1, "_s = _f[0] if _f else None")
+    else:
+        w.emit(indent + 1, "_s = None")
+    w.emit(indent + 1, "if _s is None:")
+    w.emit(indent + 2, "_r = ''")
+    w.emit(indent + 1, "else:")
+    w.emit(indent + 2, "_sf = _s.fields")
+    w.emit(indent + 2, f"_r = _sf[{fieldno}] if len(_sf) > {fieldno} else ''")
+    w.emit(indent, "if not _r or _r == '\"\"':")
+    w.emit(indent + 1, "_items = ()")
+    if sub is None:
+        # one repetition: the field, or one component of it
+        w.emit(indent, "elif env.rep not in _r:")
+        if comp is None:
+            w.emit(indent + 1, "_items = ((_s, _r, 0),)")
+        else:
+            w.emit(indent + 1, "_p = _r.split(env.comp)")
+            w.emit(indent + 1, f"_v = _p[{comp - 1}] if len(_p) > {comp - 1} else ''")
+            w.emit(indent + 1, "_items = ((_s, _v, 1),) if _v and _v != '\"\"' else ()")
+    w.emit(indent, "else:")
+    w.emit(indent + 1, f"_items = field_items(env, _s, _r, {comp!r}, {sub!r})")
+
+
 def _tree_indexes(tree: tuple[Any, ...], into: set[int]) -> set[int]:
     kind = tree[0]
     if kind in ("all", "any"):
@@ -317,16 +355,10 @@ def _emit_rule(w: _Writer, plan: RulePlan) -> None:
         _emit_convert(w, inner, plan, "_v", level, f"(cseg, _v, {level})")
     else:
         assert plan.getter is not None
-        getter = w.name("G", plan.getter)
         if plan.own is not None:
-            segname, fieldno, own_comp, own_sub = plan.own
-            w.emit(indent, f"if sname == {segname!r}:")
-            w.emit(indent + 1, f"_r = sfields[{fieldno}] if nsf > {fieldno} else ''")
-            w.emit(indent + 1, f"_items = field_items(env, cseg, _r, {own_comp!r}, {own_sub!r}) if _r else ()")
-            w.emit(indent, "else:")
-            w.emit(indent + 1, f"_items = {getter}(ctx, raw, level)")
+            _emit_field_items(w, indent, plan.own)
         else:
-            w.emit(indent, f"_items = {getter}(ctx, raw, level)")
+            w.emit(indent, f"_items = {w.name('G', plan.getter)}(ctx, raw, level)")
         cond_test = _emit_condition(w, indent, plan)
         test = "_items" if cond_test is None else f"_items and {cond_test}"
         w.emit(indent, f"if {test}:")

@@ -388,8 +388,9 @@ class Compiler:
             plan.relative = (path.component - 1, path.subcomponent - 1 if path.subcomponent else None)
         elif path is not None:
             plan.getter = compile_getter(path, spec.scope)
-            if path.field is not None and path.segment not in ("MSH", "BHS", "FHS"):
-                plan.own = (path.segment or "", path.field, path.component, path.subcomponent)
+            header = path.segment in ("MSH", "BHS", "FHS") and path.field is not None and path.field <= 2
+            if path.field is not None and not header:
+                plan.own = (path.segment or "", path.field, path.component, path.subcomponent, spec.scope)
         else:
             plan.current = True
         return plan
