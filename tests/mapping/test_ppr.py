@@ -80,3 +80,21 @@ def test_the_corpus_problems(converter):
         methods = [e["request"]["method"] for e in bundle["entry"] if e["request"]["url"].startswith("Condition/")]
         statuses[path.name.split("-")[2]] = methods
     assert statuses == {"Add": ["PUT"], "Update": ["PUT"], "Delete": ["DELETE"]}
+
+
+def test_the_observations_of_a_problem_are_its_evidence(converter):
+    # PROBLEM_OBSERVATION: each OBX an Observation, the evidence of its own problem only
+    bundle = convert(
+        converter,
+        ppr(
+            "PC1",
+            HYPERTENSION,
+            "OBX|1|NM|8480-6^Systolic blood pressure^LN||165|mm[Hg]|90-140|H|||F|||20260301",
+            "PRB|AD|20260315|E11^Type 2 diabetes^I10|P-78^EMR",
+        ),
+    )
+    hypertension, diabetes = resources(bundle, "Condition")
+    [pressure] = resources(bundle, "Observation")
+    assert pressure["valueQuantity"]["value"] == 165 and pressure["subject"] == ref(one(bundle, "Patient"))
+    assert hypertension["evidence"] == [{"detail": [ref(pressure)]}]
+    assert "evidence" not in diabetes
