@@ -200,6 +200,22 @@ def test_the_trigger_event_decides_the_encounter_status(converter, event, struct
         assert one(convert(converter, adt(event, structure, visit)), "Encounter")["status"] == status
 
 
+def test_a26_cancelled_pending_transfer_keeps_no_pending_location(converter):
+    # PV1-42 pending location; PV2-1 prior pending location (v2 requires it in an A26)
+    fields = PV1.split("|")
+    fields[42] = "外科^201^1"
+    visit = "|".join(fields)
+    pending = "PV2|外科^201^1"
+
+    def statuses(bundle):
+        return [loc["status"] for loc in one(bundle, "Encounter")["location"]]
+
+    # A15 (pending transfer): the pending location is reserved, the prior pending one planned (IG PV1/PV2[Encounter])
+    assert statuses(convert(converter, adt("A15", "ADT_A15", visit, pending))) == ["active", "reserved", "planned"]
+    # A26 cancels it: only where the patient is
+    assert statuses(convert(converter, adt("A26", "ADT_A21", visit, pending))) == ["active"]
+
+
 def test_the_hl7_null_is_marked_and_an_empty_field_is_not(converter):
     # PID-8 sex and PID-11 address sent as "", PID-13 phone empty
     pid = 'PID|1||MRN0001^^^SZRMYY^MR||张三||19800101|""|||""'
