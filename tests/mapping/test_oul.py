@@ -213,3 +213,28 @@ def test_an_observation_about_the_patient_is_no_result(converter, event):
     assert weight_observation["effectiveDateTime"] == "2026-03-15T08:00:00+08:00"
     assert weight_observation["subject"] == ref(one(bundle, "Patient"))
     assert one(bundle, "DiagnosticReport")["result"] == [ref(white)]
+
+
+def test_the_order_s_document_is_a_document_reference(converter):
+    # v2.8 ORDER_DOCUMENT after the ORC: an OBX, its TXA (TXA-2 document type, TXA-12 unique document number,
+    # TXA-17 completion status AU authenticated, TXA-19 availability AV available)
+    txa = "TXA|1|PATH^病理报告^L||20260315100000||||||||DOC100^LIS|||||AU||AV"
+    text = message(
+        msh("OUL", "R22", "OUL_R22", "U3"),
+        pid(),
+        pv1(),
+        spm(),
+        obr(f25="F"),
+        orc(f1="RE"),
+        "OBX|1|ED|PDF^报告^L||^AP^PDF^Base64^JVBERi0xLjQ=||||||F",
+        txa,
+        result(2, "6690-2^白细胞^LN", "6.1", "10*9/L"),
+    )
+    bundle = convert(converter, text)
+    document = one(bundle, "DocumentReference")
+    assert document["masterIdentifier"]["value"] == "DOC100"
+    assert document["type"]["coding"][0]["code"] == "PATH"
+    assert document["status"] == "current"
+    assert document["docStatus"] == "final"
+    assert document["subject"] == ref(one(bundle, "Patient"))
+    assert document["context"]["encounter"] == [ref(one(bundle, "Encounter"))]
