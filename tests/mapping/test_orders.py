@@ -309,3 +309,26 @@ def test_corpus_oml_without_orc(converter):
     request = one(bundle, "ServiceRequest")
     assert request["status"] == "unknown"
     assert request["specimen"] == [ref(one(bundle, "Specimen"))]
+
+
+@pytest.mark.parametrize(("code", "event"), [("OML", "O21"), ("OMG", "O19")])
+def test_an_observation_of_the_specimen_s_container_is_the_specimen_s(converter, code, event):
+    text = message(
+        msh(code, event, f"{code}_{event}", "OML2"),
+        pid(),
+        pv1(),
+        orc(),
+        obr(),
+        "SPM|1|S100&HIS^S900&LIS||SER^血清^HL70487",
+        # an observation of the specimen itself, then the container's (CONTAINER_OBSERVATION: OBX after SAC)
+        "OBX|1|ST|8251-1^外观^LN||溶血||||||F",
+        segment("SAC", {3: "C100^HIS"}),
+        "OBX|1|NM|3137-7^容器温度^LN||4|Cel^Cel^UCUM|||||F",
+    )
+    bundle = convert(converter, text)
+    specimen = one(bundle, "Specimen")
+    appearance, temperature = resources(bundle, "Observation")
+    assert appearance["valueString"] == "溶血"
+    assert temperature["valueQuantity"]["value"] == 4
+    assert temperature["specimen"] == appearance["specimen"] == ref(specimen)
+    assert temperature["subject"] == ref(one(bundle, "Patient"))
