@@ -186,3 +186,23 @@ def test_patient_observations_and_the_order_booked(converter):
         {"type": "ServiceRequest", "identifier": {"system": "urn:hub:id:RIS", "value": "F-1"}},
     ]
     assert "basedOn" not in one(convert(converter, siu("S12")), "Appointment")
+
+
+@pytest.mark.parametrize("event", ["S18", "S19", "S20", "S21", "S22"])
+def test_a_service_or_resource_changes_and_the_appointment_goes_on(converter, event):
+    # S18–S22 add, modify, cancel, discontinue or delete a service or resource: the appointment's status is the
+    # filler's (SCH-25), the resource's own its filler status; AIx-2 D takes it off the appointment
+    extra = ("AIP|2|D|D009^李^四|NUR^Nurse", "AIS|3|D|76770^Ultrasound retroperitoneal^C4")
+    appointment = one(convert(converter, siu(event, extra=extra)), "Appointment")
+    assert appointment["status"] == "booked"
+    assert appointment["id"] == one(convert(converter, siu("S12")), "Appointment")["id"]
+    assert all(p["actor"].get("identifier", {}).get("value") != "D009" for p in appointment["participant"])
+    assert len(appointment["participant"]) == 4
+    assert [s["coding"][0]["code"] for s in appointment["serviceType"]] == ["73030", "76700"]
+
+
+def test_block_and_unblock_are_not_appointments(converter):
+    from hub.errors import ConversionError
+
+    with pytest.raises(ConversionError):
+        convert(converter, siu("S23"))
