@@ -35,6 +35,13 @@ def test_bar_p01_adds_the_account_with_its_coverage(converter):
     assert coverage["beneficiary"] == ref(patient) and coverage["subscriber"] == ref(patient)
     for rtype in ("Encounter", "AllergyIntolerance", "Condition", "Procedure"):
         assert one(bundle, rtype)
+    # an OBX of the visit (OBX-3 body weight, OBX-5 value, OBX-6 unit) is an Observation of the patient and visit
+    weight = "OBX|1|NM|29463-7^Body weight^LN||62|kg^^UCUM|||||F"
+    bundle = convert(converter, message("BAR", "P01", "BAR_P01", PV1, weight, DG1))
+    observation = one(bundle, "Observation")
+    assert observation["code"]["coding"][0]["code"] == "29463-7" and observation["valueQuantity"]["value"] == 62
+    assert observation["subject"] == ref(one(bundle, "Patient"))
+    assert observation["encounter"] == ref(one(bundle, "Encounter"))
     # the same account as an ADT names it
     adt = message("ADT", "A08", "ADT_A01", PV1)
     assert one(convert(converter, adt), "Account")["id"] == account["id"]
