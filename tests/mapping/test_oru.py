@@ -392,3 +392,19 @@ def test_an_image_or_a_pointer_to_one_is_the_value_as_an_attachment(converter):
     ]
     assert "extension" not in by_code(result, "11526-1")
     assert not any(key.startswith("value") for key in image)
+
+
+def test_an_obx_without_code_and_value_says_nothing(converter):
+    observations = [
+        obx(1, "NM", "2345-7^Glucose^LN", "5.6", "mmol/L"),
+        "OBX|2|ED|||App5^NS^Octet-stream^Base64||||||F",  # no OBX-3, an ED without its data
+        "OBX|3|RP|||^^IM^JPEG||||||F",  # no OBX-3, an RP without its pointer
+        "OBX|4|ST|||||||||F",  # nothing at all
+        "OBX|5|TX|||Specimen received late||||||F",  # a text line without its own code: kept, the order's code
+        obx(6, "NM", "1742-6^ALT^LN", "", "U/L", status="X"),  # a code without a value: kept (cannot be obtained)
+    ]
+    result = convert(converter, oru(specimen=False, observations=observations))
+    kept = resources(result, "Observation")
+    assert [o["code"]["coding"][0]["code"] for o in kept] == ["2345-7", "24323-8", "1742-6"]
+    assert kept[1]["valueString"] == "Specimen received late"
+    assert one(result, "DiagnosticReport")["result"] == [ref(o) for o in kept]

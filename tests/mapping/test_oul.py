@@ -182,10 +182,11 @@ def test_corpus_oul_one_specimen_one_report(converter, name):
     assert specimen["identifier"][0]["value"] == "2017-PAT-123456-1"
     assert specimen["container"][0]["identifier"][0]["value"] == "2017-PAT-123456-1-2-5"
     observations = resources(bundle, "Observation")
-    assert len(observations) == 7
+    assert len(observations) == 6
     assert all(o["specimen"] == ref(specimen) for o in observations)
-    # the sixth is the specimen's own observation, the seventh the patient's (the OBX after the PID)
-    assert len(report["result"]) == 5
+    # four results (the OBX of the order's document, an ED without code or data, is none), the specimen's own
+    # observation, the patient's (the OBX after the PID)
+    assert len(report["result"]) == 4
 
 
 def test_corpus_oul_r24_two_orders(converter):
@@ -194,7 +195,8 @@ def test_corpus_oul_r24_two_orders(converter):
     specimen = one(bundle, "Specimen")
     assert first["specimen"] == [ref(specimen)]
     assert "specimen" not in second  # the second order sent no SPM
-    assert len(first["result"]) == 3 and len(second["result"]) == 2
+    # the first order's document OBX (an ED without code or data) is no result
+    assert len(first["result"]) == 2 and len(second["result"]) == 2
     assert not set(map(str, first["result"])) & set(map(str, second["result"]))
 
 
