@@ -135,6 +135,20 @@ def test_dft_the_charged_orders_and_their_observations(converter, event, structu
     assert observation["valueQuantity"]["value"] == 5.6 and observation["status"] == "final"
     assert observation["subject"] == ref(patient)
     assert glucose["supportingInfo"] == [ref(observation)]
-    # the charge is still one ChargeItem per FT1, and nothing reports a result
-    assert one(bundle, "ChargeItem")["code"]["coding"][0]["code"] == "71045"
+    # the charge is still one ChargeItem per FT1, for the orders of the message; nothing reports a result
+    charge = one(bundle, "ChargeItem")
+    assert charge["code"]["coding"][0]["code"] == "71045"
+    assert charge["supportingInformation"] == [ref(glucose), ref(orders["P101"])]
     assert resources(bundle, "DiagnosticReport") == []
+
+
+def test_dft_p11_a_charge_names_its_own_order_and_the_message_orders(converter):
+    common = ("ORC|RE|P100^HIS||||CM", "OBR|1|P100^HIS||2345-7^Glucose^LN")
+    # the FT1's own order (FINANCIAL_COMMON_ORDER after the FT1), then a second FT1 without one
+    own = ("ORC|RE|P102^HIS||||CM", "OBR|1|P102^HIS||24317-0^Hemogram^LN")
+    second = FT1.replace("FT1|1|T-100|", "FT1|2|T-101|")
+    bundle = convert(converter, message("DFT", "P11", "DFT_P11", PV1, *common, FT1, *own, second))
+    orders = {o["identifier"][0]["value"]: o for o in resources(bundle, "ServiceRequest")}
+    charges = {c["identifier"][0]["value"]: c for c in resources(bundle, "ChargeItem")}
+    assert charges["T-100"]["supportingInformation"] == [ref(orders["P102"]), ref(orders["P100"])]
+    assert charges["T-101"]["supportingInformation"] == [ref(orders["P100"])]
