@@ -47,8 +47,9 @@ _COMPARATORS = {"<": "<", "<=": "<=", ">": ">", ">=": ">=", "≤": "<=", "≥": 
 
 def fhir_string(text: str) -> str | None:
     """Text fit for a FHIR ``string``: odd whitespace made plain, trimmed; None when empty."""
-    text = text.translate(_ODD_SPACE).strip()
-    return text or None
+    if not text.isprintable():  # printable text has none of the odd spaces (nor tabs and line breaks)
+        text = text.translate(_ODD_SPACE)
+    return text.strip() or None
 
 
 def fhir_code(text: str) -> str | None:

@@ -73,6 +73,9 @@ class _Writer:
     lines: list[str] = field(default_factory=list)
     names: dict[str, Any] = field(default_factory=dict)
     counter: int = 0
+    # the local variables that keep a condition's test of a component once it is worked out (a datatype's
+    # rules often ask the same question of the same component: is CX.5 a resident id type?)
+    tests: dict[tuple[int, int, int], str] = field(default_factory=dict)
 
     def name(self, prefix: str, value: Any) -> str:
         self.counter += 1
@@ -261,17 +264,39 @@ def _tree_expr(w: _Writer, tree: tuple[Any, ...]) -> str:
         return f"({leaf_var} != '')" if tree[2] else f"({leaf_var} == '')"
     if kind == "in":
         return f"({leaf_var} != '' and {leaf_var}.upper() in {w.name('IN', tree[2])})"
-    return f"({leaf_var} != '' and bool({w.name('T', tree[2])}({leaf_var})))"
+    # a test (a regex, a validator, a table): worked out once per call of the function, when first needed
+    var = w.tests[_test_key(tree[1], tree[2])]
+    test = f"({leaf_var} != '' and bool({w.name('T', tree[2])}({leaf_var})))"
+    return f"({var} if {var} is not MISS else ({var} := {test}))"
+
+
+def _test_key(index: int, test: Callable[[str], Any]) -> tuple[int, int, int]:
+    """The same test of the same component (a bound method is made anew for each rule: its object and function
+    tell that it is the same test)."""
+    return index, id(getattr(test, "__self__", None)), id(getattr(test, "__func__", test))
+
+
+def _tree_tests(tree: tuple[Any, ...], into: dict[tuple[int, int, int], Any]) -> dict[tuple[int, int, int], Any]:
+    kind = tree[0]
+    if kind in ("all", "any"):
+        for part in tree[1]:
+            _tree_tests(part, into)
+    elif kind == "not":
+        _tree_tests(tree[1], into)
+    elif kind == "test":
+        into[_test_key(tree[1], tree[2])] = tree[2]
+    return into
 
 
 def _emit_condition(w: _Writer, indent: int, plan: RulePlan) -> str | None:
     """Emit what the rule's condition needs and return the test expression (None: no condition)."""
     if plan.when_tree is not None:
         for index in sorted(_tree_indexes(plan.when_tree, set())):
-            # the leaf text of component <index> of the current value
-            w.emit(indent, f"_q{index} = parts[{index}] if n > {index} else ''")
-            w.emit(indent, f"if _q{index}:")
-            w.emit(indent + 1, f"_q{index} = leaf(env, _q{index}, nl)")
+            # the leaf text of component <index> of the current value, read once per call
+            w.emit(indent, f"if _q{index} is MISS:")
+            w.emit(indent + 1, f"_q{index} = parts[{index}] if n > {index} else ''")
+            w.emit(indent + 1, f"if _q{index}:")
+            w.emit(indent + 2, f"_q{index} = leaf(env, _q{index}, nl)")
         return _tree_expr(w, plan.when_tree)
     if plan.when is not None:
         return f"{w.name('W', plan.when)}(ctx, raw, level)"
@@ -424,6 +449,17 @@ def _prologue(w: _Writer, plans: list[RulePlan], indent: int) -> None:
         w.emit(indent + 1, "parts = (raw,)")
         w.emit(indent, "n = len(parts)")
         w.emit(indent, "nl = level + 1 if level < 2 else 2")
+    indexes: set[int] = set()
+    tests: dict[tuple[int, int, int], Any] = {}
+    for plan in plans:
+        if plan.when_tree is not None:
+            _tree_indexes(plan.when_tree, indexes)
+            _tree_tests(plan.when_tree, tests)
+    for index in sorted(indexes):
+        w.emit(indent, f"_q{index} = MISS")
+    for key in tests:
+        var = w.tests[key] = f"_t{len(w.tests)}"
+        w.emit(indent, f"{var} = MISS")
 
 
 def _compile(w: _Writer, name: str, label: str) -> Any:

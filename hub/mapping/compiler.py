@@ -25,7 +25,10 @@ from hub.mapping.builtins import BUILTINS, FINISHERS, VALIDATORS, Builtin, Conv,
 from hub.mapping.codegen import RulePlan, generate, generate_builder, hint
 from hub.mapping.fhirschema import FhirSchema
 from hub.mapping.runtime import (
+    FIELD_LEVEL,
+    SUBCOMPONENT_LEVEL,
     Ctx,
+    Env,
     Getter,
     Item,
     SourcePath,
@@ -501,7 +504,9 @@ class Compiler:
         if target.type not in _STRINGISH and target.type != ANY:
             raise self.error(unit, spec, f"'format' makes text, but {target.name} is {target.type}")
         assert spec.format is not None
-        pieces: list[str | tuple[Getter, Callable[[str], str] | None]] = []
+        # literal text, or (getter, -, filter) for a placeholder, or (None, component index, filter) for a component
+        # of the current value (read without a getter)
+        pieces: list[str | tuple[Getter | None, int, Callable[[str], str] | None]] = []
         pos = 0
         text = spec.format
         for m in _PLACEHOLDER.finditer(text):
@@ -517,7 +522,11 @@ class Compiler:
                     raise self.error(
                         unit, spec, f"unknown format filter {m[2]!r} (known: {', '.join(_FORMAT_FILTERS)})"
                     )
-            pieces.append((compile_getter(path, spec.scope), flt))
+            if path.is_relative and path.subcomponent is None:
+                assert path.component is not None
+                pieces.append((None, path.component - 1, flt))
+            else:
+                pieces.append((compile_getter(path, spec.scope), 0, flt))
             pos = m.end()
         if pos < len(text):
             pieces.append(text[pos:])
@@ -533,15 +542,21 @@ class Compiler:
                 if isinstance(piece, str):
                     out.append(piece)
                     continue
-                getter, flt = piece
-                items = getter(ctx, raw, level)
-                part = leaf(env, items[0][1], items[0][2]) if items and items[0][1] is not None else ""
+                getter, index, flt = piece
+                if getter is None:
+                    part = _component_text(env, raw, level, index)
+                else:
+                    items = getter(ctx, raw, level)
+                    part = leaf(env, items[0][1], items[0][2]) if items and items[0][1] is not None else ""
                 if part:
                     filled = True
                     out.append(flt(part) if flt is not None else part)
             if not filled:
                 return _EMPTY
-            result = normalise(" ".join(word for word in "".join(out).split(" ") if word))
+            text = "".join(out)
+            if "  " in text or text[0] == " " or text[-1] == " ":
+                text = " ".join(word for word in text.split(" ") if word)
+            result = normalise(text)
             return [result] if result is not None else _EMPTY
 
         return render
@@ -951,6 +966,22 @@ def _component_getter(index: int) -> Getter:
         return [(ctx.seg, value, level + 1 if level < 2 else 2)]
 
     return component
+
+
+def _component_text(env: Env, raw: str | None, level: int, index: int) -> str:
+    """The leaf text of component ``index`` (0-based) of the current value: what the relative path's getter
+    and :func:`leaf` give, without the item list."""
+    if raw is None:
+        return ""
+    if level >= SUBCOMPONENT_LEVEL:
+        value = raw if index == 0 else ""
+    else:
+        parts = raw.split(env.comp) if level == FIELD_LEVEL else raw.split(env.sub)
+        value = parts[index] if index < len(parts) else ""
+        level += 1
+    if not value or value == '""':
+        return ""
+    return leaf(env, value, level)
 
 
 def _memoized(name: str, conv: Conv) -> Conv:
