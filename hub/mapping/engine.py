@@ -20,6 +20,7 @@ import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import tzinfo
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +36,7 @@ from hub.mapping.library import overlay_files as overlay_files_in
 from hub.mapping.nulls import HL7_NULL, NULL_EXTENSION_URL, NullMarks, compile_marks
 from hub.mapping.nulls import split as split_nulls
 from hub.mapping.runtime import Ctx, Env, parse_path, segment_seq
-from hub.mapping.structure import GroupDef, StructureError, group_segments, has_path, iter_path, parse_structure
+from hub.mapping.structure import GroupDef, Node, StructureError, group_segments, has_path, iter_path, parse_structure
 from hub.mapping.templates import MessagePatch, MessageTemplate, ResourceRule, ResourceTemplate, ValueSpec
 from hub.mapping.terminology import Table
 from hub.mapping.yamlload import line_of
@@ -386,6 +387,14 @@ class Converter:
         except ValueError as exc:
             raise ConversionError(str(exc), location=None) from None
         root, _unplaced = group_segments(compiled.root, message.segments)
+        try:
+            return self._fill(compiled, message, root, tz, event, structure)
+        finally:
+            root.release()
+
+    def _fill(
+        self, compiled: CompiledMessage, message: er7.Message, root: Node, tz: tzinfo, event: str, structure: str
+    ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         env = Env(message, tz, event, structure, root)
         has_null = any(HL7_NULL in seg.line for seg in message.segments)
 

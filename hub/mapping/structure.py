@@ -143,6 +143,21 @@ class Node:
             for children in node.children.values():
                 stack.extend(children)
 
+    def release(self) -> None:
+        """Break the tree's reference cycles (parent and children, path, made), so that the tree is freed as
+        soon as the conversion is done, not by the cyclic garbage collector: the garbage of one message would
+        otherwise fill the older generations and make the collector scan the whole heap now and then."""
+        stack = [self]
+        while stack:
+            node = stack.pop()
+            for children in node.children.values():
+                stack.extend(children)
+            node.children = {}
+            node.parent = None
+            node.path = ()
+            node.made = None
+            node.cache = None
+
     def find(self, name: str) -> list[Segment]:
         """The segments ``name`` of the nearest group, from this one outwards, that has any."""
         node: Node | None = self
