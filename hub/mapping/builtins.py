@@ -17,7 +17,7 @@ import binascii
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
@@ -209,6 +209,35 @@ def _datetime(ctx: Ctx, item: Item, _args: dict[str, Any] | None) -> Any:
 def _instant(ctx: Ctx, item: Item, _args: dict[str, Any] | None) -> Any:
     text = _leaf(ctx, item)
     return datetimes.to_instant(text, ctx.env.tz) if text else None
+
+
+# Units of a duration (AIS-8, AIG-12, AIL-10, AIP-10: ISO+/ANSI codes, and what Chinese senders write) in seconds
+_DURATION_UNITS: dict[str, int] = {
+    **dict.fromkeys(("S", "SEC", "SECOND", "SECONDS", "秒"), 1),
+    **dict.fromkeys(("MIN", "MINS", "MINUTE", "MINUTES", "M", "分", "分钟"), 60),
+    **dict.fromkeys(("H", "HR", "HRS", "HOUR", "HOURS", "小时"), 3600),
+    **dict.fromkeys(("D", "DAY", "DAYS", "天", "日"), 86400),
+    **dict.fromkeys(("WK", "W", "WEEK", "WEEKS", "周"), 604800),
+}
+
+
+@_register(
+    "instant_after",
+    "instant",
+    "a DTM with a time of day plus the arguments duration (a number) and unit (s, min, h, d, wk; 分钟, 小时 …) as "
+    "an instant in the start's offset: the end of a scheduled resource's time (AIL-6 + AIL-9 AIL-10); nothing "
+    "without a time of day, a number or a known unit",
+    {"duration": "decimal", "unit": "string"},
+)
+def _instant_after(ctx: Ctx, item: Item, args: dict[str, Any] | None) -> Any:
+    text = _leaf(ctx, item)
+    start = datetimes.to_instant(text, ctx.env.tz) if text else None
+    duration, unit = (args or {}).get("duration"), (args or {}).get("unit")
+    seconds = _DURATION_UNITS.get(unit.strip().upper()) if isinstance(unit, str) else None
+    if start is None or not isinstance(duration, int | float) or seconds is None:
+        return None
+    end = datetime.fromisoformat(start) + timedelta(seconds=duration * seconds)
+    return end.isoformat(timespec="seconds")
 
 
 @_register("time", "time", "an HL7 TM as a FHIR time (hh:mm:ss)", memo=True)

@@ -201,8 +201,84 @@ def test_a_service_or_resource_changes_and_the_appointment_goes_on(converter, ev
     assert [s["coding"][0]["code"] for s in appointment["serviceType"]] == ["73030", "76700"]
 
 
-def test_block_and_unblock_are_not_appointments(converter):
+def block(event: str, *, sch: str, resources: tuple[str, ...], tq1: str = "") -> str:
+    segments = [
+        f"MSH|^~\\&|HIS|SZRMYY^2.16.156.10011.1.5.1^ISO|HUB|CITY|20260315083000||SIU^{event}^SIU_S12|B{event}|P|2.5.1",
+        sch,
+        *([tq1] if tq1 else []),
+        "NTE|1||全科业务学习，停诊",
+        "RGS|1",
+        *resources,
+    ]
+    return "\r".join(segments) + "\r"
+
+
+def test_s23_blocks_the_time_of_the_resources_and_s24_opens_it(converter):
+    # S23: the schedule time of the resources (AIP, AIL) is blocked; SCH-6 event reason says why
+    sch = "SCH||B901^HIS||||MEETING^科室会议^L"
+    tq1 = "TQ1|||||||202604011400|202604011600"
+    resources_ = ("AIP|1||D001^王^五^^^^^^SZRMYY|RAD^放射科医师", "AIL|1||放射科^201^^SZRMYY")
+    bundle = convert(converter, block("S23", sch=sch, tq1=tq1, resources=resources_))
+    assert resources(bundle, "Appointment") == []
+    schedule, slot = one(bundle, "Schedule"), one(bundle, "Slot")
+    assert schedule["active"] is True
+    assert schedule["actor"] == [
+        {
+            "identifier": {"system": "urn:hub:id:SZRMYY", "value": "D001"},
+            "display": "王五",
+            "type": "Practitioner",
+        },
+        {"display": "SZRMYY 放射科 201", "type": "Location"},
+    ]
+    assert slot["schedule"] == ref(schedule)
+    assert slot["status"] == "busy-unavailable"
+    assert (slot["start"], slot["end"]) == ("2026-04-01T14:00:00+08:00", "2026-04-01T16:00:00+08:00")
+    assert slot["comment"] == "科室会议"
+    assert [(i["type"]["coding"][0]["code"], i["value"]) for i in slot["identifier"]] == [("FILL", "B901")]
+    # S24 opens the same block again: the same Slot of the same Schedule, now free
+    reopened = convert(converter, block("S24", sch=sch, tq1=tq1, resources=resources_))
+    assert one(reopened, "Slot")["id"] == slot["id"] and one(reopened, "Slot")["status"] == "free"
+    assert one(reopened, "Slot")["schedule"] == ref(one(reopened, "Schedule")) == ref(schedule)
+
+
+def test_a_blocked_time_from_the_resources_start_and_duration(converter):
+    # no TQ1 and no SCH-11: the first resource with a start and a duration gives the time (AIG-8 + AIG-11/12);
+    # an AIS is the service the time is for (serviceType) and its HealthcareService an actor
+    sch = "SCH|P31^HIS|||||MAINT^设备维护^L"
+    resources_ = (
+        "AIS|1||CT^CT检查^L",
+        "AIG|1||CT-1^CT机一号|EQ^设备||||202604020800|||4|h^hours^ISO+",
+        "AIG|2|D|CT-2^CT机二号|EQ^设备",  # taken off the block: no actor
+    )
+    bundle = convert(converter, block("S23", sch=sch, resources=resources_))
+    slot, schedule = one(bundle, "Slot"), one(bundle, "Schedule")
+    assert (slot["start"], slot["end"]) == ("2026-04-02T08:00:00+08:00", "2026-04-02T12:00:00+08:00")
+    assert slot["serviceType"][0]["coding"][0]["code"] == "CT" and slot["serviceType"][0]["text"] == "CT检查"
+    assert [a["type"] for a in schedule["actor"]] == ["Device", "HealthcareService"]
+    assert schedule["actor"][0] == {"identifier": {"value": "CT-1"}, "display": "CT机一号", "type": "Device"}
+    assert [(i["type"]["coding"][0]["code"], i["value"]) for i in slot["identifier"]] == [("PLAC", "P31")]
+    # 30 minutes of a person (AIP-6 + AIP-9/10, in Chinese units)
+    person = ("AIP|1||D002^赵^六|DOC||202604030930|||30|分钟",)
+    slot = one(convert(converter, block("S23", sch=sch, resources=person)), "Slot")
+    assert (slot["start"], slot["end"]) == ("2026-04-03T09:30:00+08:00", "2026-04-03T10:00:00+08:00")
+
+
+def test_a_block_without_a_time_or_without_resources(converter):
     from hub.errors import ConversionError
 
-    with pytest.raises(ConversionError):
-        convert(converter, siu("S23"))
+    # a Slot has a start and an end: a block without them cannot be converted
+    with pytest.raises(ConversionError, match="start is required"):
+        convert(converter, block("S23", sch="SCH||B903^HIS", resources=("AIP|1||D001^王^五",)))
+    # a block of nobody's time makes neither Schedule nor Slot (nor an appointment)
+    bundle = convert(
+        converter, block("S23", sch="SCH||B904^HIS", tq1="TQ1|||||||202604011400|202604011600", resources=())
+    )
+    assert {e["resource"]["resourceType"] for e in bundle["entry"]} == {"Organization"}
+
+
+def test_s25_is_a_query_and_is_refused(converter):
+    from hub.errors import ConversionError
+
+    with pytest.raises(ConversionError, match=r"trigger event SIU\^S25") as caught:
+        convert(converter, siu("S25"))
+    assert caught.value.location == "MSH^1^9^2"
