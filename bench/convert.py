@@ -29,11 +29,11 @@ import orjson
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from hub.config import DEFAULT_MAPPINGS_DIR  # noqa: E402
+from hub.config import DEFAULT_MAPPINGS_DIR, Settings  # noqa: E402
 from hub.errors import ConversionError  # noqa: E402
 from hub.fhir.validation import validate_bundle  # noqa: E402
 from hub.hl7 import er7  # noqa: E402
-from hub.mapping import Converter  # noqa: E402
+from hub.mapping import get_converter  # noqa: E402
 
 CORPUS = ROOT.parent / "shared" / "corpus" / "hl7v2"
 
@@ -145,7 +145,7 @@ def main() -> None:
     parser.add_argument("--no-corpus", action="store_true", help="skip the corpus")
     args = parser.parse_args()
 
-    converter = Converter.load(DEFAULT_MAPPINGS_DIR)
+    converter = get_converter(Settings(mappings_dir=DEFAULT_MAPPINGS_DIR))  # loaded as the hub loads it
     hparse = hl7apy_parse()
 
     def full(text: str) -> Callable[[], object]:

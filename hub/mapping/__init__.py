@@ -13,6 +13,7 @@ way.
 
 from __future__ import annotations
 
+import gc
 import threading
 from pathlib import Path
 from typing import Any
@@ -51,6 +52,11 @@ def get_converter(settings: Settings, *, overlay_file: Path | None = None) -> Co
         if found is None:
             extra = [key[1]] if key[1] is not None else None
             found = _cache[key] = Converter.load(key[0], overlay_files=extra)
+            # The converter lives as long as the process: its compiled templates (tens of thousands of objects)
+            # are left out of the cyclic garbage collector's full collections, which would otherwise walk them
+            # all every few hundred messages (gc.freeze; what is garbage now is collected first).
+            gc.collect()
+            gc.freeze()
         if given[0].is_absolute() and (given[1] is None or given[1].is_absolute()):
             _given[given] = found
         return found
