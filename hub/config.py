@@ -141,6 +141,8 @@ class Settings(BaseSettings):
             "OMG",
             "RDE",
             "RDS",
+            "RAS",
+            "RGV",
             "SIU",
             "MDM",
             "VXU",

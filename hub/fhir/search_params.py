@@ -599,6 +599,28 @@ _BY_TYPE: dict[str, list[SearchParam]] = {
             "MedicationDispense-responsibleparty",
         ),
     ],
+    "MedicationAdministration": [
+        _p("identifier", "token", "MedicationAdministration.identifier", "clinical-identifier"),
+        _p("patient", "reference", "MedicationAdministration.subject", "clinical-patient", targets=PATIENT),
+        _p("subject", "reference", "MedicationAdministration.subject", "MedicationAdministration-subject"),
+        _p("context", "reference", "MedicationAdministration.context", "MedicationAdministration-context"),
+        _p("code", "token", "MedicationAdministration.medicationCodeableConcept", "clinical-code"),
+        _p("medication", "reference", "MedicationAdministration.medicationReference", "medications-medication"),
+        _p("status", "token", "MedicationAdministration.status", "medications-status"),
+        _p("request", "reference", "MedicationAdministration.request", "MedicationAdministration-request"),
+        _p(
+            "effective-time",
+            "date",
+            "MedicationAdministration.effective[x]",
+            "MedicationAdministration-effective-time",
+        ),
+        _p(
+            "performer",
+            "reference",
+            "MedicationAdministration.performer.actor",
+            "MedicationAdministration-performer",
+        ),
+    ],
     "Provenance": [
         _p("target", "reference", "Provenance.target", "Provenance-target"),
         _p("patient", "reference", "Provenance.target", "Provenance-patient", targets=PATIENT),

@@ -14,7 +14,8 @@ from hub.fhir.search_params import SORTABLE_TYPES, include_values, params_for, r
 SERVED = (
     "Patient Practitioner PractitionerRole Organization Location HealthcareService Encounter Observation "
     "DiagnosticReport ServiceRequest Specimen ImagingStudy Condition AllergyIntolerance Immunization "
-    "DocumentReference Schedule Slot Appointment Medication MedicationRequest MedicationDispense Provenance "
+    "DocumentReference Schedule Slot Appointment Medication MedicationRequest MedicationDispense "
+    "MedicationAdministration Provenance "
     "AuditEvent Consent Task Communication"
 ).split()
 
@@ -341,6 +342,27 @@ CASES: list[tuple[dict[str, Any], list[tuple[str, str]]]] = [
             "whenHandedOver": "2024-03-02",
         },
         [("responsibleparty", "Practitioner/ph1"), ("whenhandedover", "2024-03-02")],
+    ),
+    (
+        {
+            "resourceType": "MedicationAdministration",
+            "status": "completed",
+            "medicationReference": ref("Medication/m1"),
+            "subject": ref("Patient/p1"),
+            "context": ref("Encounter/e1"),
+            "effectivePeriod": {"start": "2024-03-02T09:00:00+08:00", "end": "2024-03-02T09:30:00+08:00"},
+            "performer": [{"actor": ref("Practitioner/n1")}],
+            "request": ref("MedicationRequest/mr1"),
+        },
+        [
+            ("patient", "p1"),
+            ("context", "Encounter/e1"),
+            ("medication", "m1"),
+            ("status", "completed"),
+            ("request", "MedicationRequest/mr1"),
+            ("effective-time", "2024-03-02"),
+            ("performer", "Practitioner/n1"),
+        ],
     ),
     (
         {
