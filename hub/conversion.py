@@ -14,6 +14,8 @@ The Bundle is stored with HL7 v2 update semantics (:func:`apply_converted`):
   (:func:`hub.identity.merging.merge`), which records ``replaced-by``/``replaces`` on both records and moves the
   replaced record under the survivor's master. A replaced record the hub has never seen is first stored as the
   message names it; a survivor the hub has never seen starts from the replaced record's content;
+* Patients of one Bundle that each mark their ``link`` deleted (A37 unlink, undoing an A24's ``seealso`` links)
+  lose the ``seealso`` links between them, nothing else: the index's ``refer`` links and a merge's links stay;
 * DELETE entries (A29, PPR^PC3 …) delete.
 """
 
@@ -143,6 +145,7 @@ def apply_converted(
         else:
             kept.append((entry, marks))
     bundle["entry"] = [entry for entry, _ in kept]
+    unlinks = _unlinks(kept)
 
     merging_ = [
         (entry, marks, str(entry["resource"]["resourceType"]), str(entry["resource"].get("id")))
@@ -160,12 +163,12 @@ def apply_converted(
             # what the replaced record knew, for a survivor the hub has not seen yet (A47 to a new number)
             seeds[target] = {k: v for k, v in replaced.items() if k not in _NOT_SEEDED}
     converted = {(rtype, rid): entry["resource"] for entry, _, rtype, rid in merging_}
-    changing = _merge_entries(merging_, converted, stored, seeds)
+    changing = _merge_entries(merging_, converted, stored, seeds, unlinks)
     if changing and session.get_bind().dialect.name != "sqlite":
         # What will change is read again, locked until commit (PostgreSQL), and merged again: a concurrent
         # conversion of the same record waits, and neither loses the other's elements. What does not change is
         # not locked: a message sent again writes nothing.
-        _merge_entries(merging_, converted, _stored(session, changing, lock=True), seeds, only=changing)
+        _merge_entries(merging_, converted, _stored(session, changing, lock=True), seeds, unlinks, only=changing)
     results = store.apply_bundle(session, bundle, source_inbox_id=inbox_id)
     merges = [_replace(session, source, target, inbox_id) for source, target in replacements]
     return results, merges
@@ -197,11 +200,36 @@ def _replaced_by(entry: dict[str, Any], patients: set[str]) -> str | None:
     return None
 
 
+def _unlinks(kept: list[tuple[dict[str, Any], list[str]]]) -> dict[str, set[str]]:
+    """Patient id → the other Patients of the Bundle it is unlinked from (A37: each marks ``link`` deleted).
+
+    The mark is taken off those entries: it deletes the ``seealso`` links between them, not every link."""
+    marked = [(entry, marks) for entry, marks in kept if _put_of(entry, "Patient") and "link" in marks]
+    if len(marked) < 2:
+        return {}
+    ids = {str(_resource(entry).get("id")) for entry, _ in marked}
+    for _, marks in marked:
+        marks.remove("link")
+    return {str(_resource(entry).get("id")): ids - {str(_resource(entry).get("id"))} for entry, _ in marked}
+
+
+def _without_seealso(resource: dict[str, Any], others: set[str]) -> dict[str, Any]:
+    def unlinked(link: Any) -> bool:
+        return isinstance(link, dict) and link.get("type") == "seealso" and records.ref_id(link.get("other")) in others
+
+    links = [link for link in resource.get("link") or [] if not unlinked(link)]
+    out = {k: v for k, v in resource.items() if k != "link"}
+    if links:
+        out["link"] = links
+    return out
+
+
 def _merge_entries(
     entries: list[tuple[dict[str, Any], list[str], str, str]],
     converted: dict[tuple[str, str], dict[str, Any]],
     stored: dict[tuple[str, str], dict[str, Any]],
     seeds: dict[str, dict[str, Any]],
+    unlinks: dict[str, set[str]],
     only: set[tuple[str, str]] | None = None,
 ) -> set[tuple[str, str]]:
     """Put the merge of each converted resource with its stored version in its entry; return the keys of the
@@ -214,6 +242,8 @@ def _merge_entries(
         current = stored.get(key)
         base = current if current is not None else (seeds.get(rid) if rtype == "Patient" else None)
         entry["resource"] = merge_update(base, converted[key], marks) if base is not None else converted[key]
+        if rtype == "Patient" and rid in unlinks:
+            entry["resource"] = _without_seealso(entry["resource"], unlinks[rid])
         # a new resource cannot be locked (it has no row yet): the store's insert decides between two writers
         if current is not None and _content(current) != _content(entry["resource"]):
             changing.add(key)

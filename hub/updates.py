@@ -10,6 +10,8 @@ makes the version to store from the stored one and the converted one:
 1. every top-level element the converted resource has replaces the stored one, except
    * ``identifier``: the lists are united (the converted identifiers first, then the stored ones whose
      ``system|value`` it does not have): a thin PID must not lose the resident ID number of a richer one;
+   * ``link`` (Patient): the lists are united likewise, by type and target: an A24's ``seealso`` does not drop
+     the ``refer`` link the master patient index put on the record, nor a merge's ``replaces``;
    * a value that only says "unknown" (a ``status`` of ``unknown``; a Coding or CodeableConcept of the v3
      NullFlavor or data-absent-reason code systems): the stored value stays (an ORU's PV1 without an admit time does not
      turn a visit in progress into a visit of unknown status);
@@ -101,6 +103,23 @@ def _united(new: list[Any], stored: Iterable[Any]) -> list[Any]:
     return out
 
 
+def _link_key(link: Any) -> tuple[str, str] | None:
+    if not isinstance(link, Mapping) or not isinstance(link.get("other"), Mapping):
+        return None
+    return (str(link.get("type", "")), str(link["other"].get("reference", "")))
+
+
+def _united_links(new: list[Any], stored: Iterable[Any]) -> list[Any]:
+    seen = {_link_key(link) for link in new}
+    out = list(new)
+    for link in stored:
+        key = _link_key(link)
+        if key is None or key not in seen:
+            out.append(link)
+            seen.add(key)
+    return out
+
+
 def _remove_path(resource: dict[str, Any], path: str) -> None:
     steps = path.split(".")
     parents: list[tuple[dict[str, Any], str]] = []
@@ -158,6 +177,8 @@ def merge_update(
                 out.pop(variant, None)
         if key == "identifier" and isinstance(value, list) and isinstance(out.get(key), list):
             out[key] = _united(value, out[key])
+        elif key == "link" and isinstance(value, list) and isinstance(out.get(key), list):
+            out[key] = _united_links(value, out[key])
         else:
             out[key] = value
     for path in deleted:

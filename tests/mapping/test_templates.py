@@ -206,13 +206,13 @@ def test_unsupported_structures_and_events(converter):
     with pytest.raises(ConversionError) as caught:
         converter.convert(er7.parse(mfn))
     assert caught.value.location == "MSH^1^9" and "MFN_M02" in caught.value.message
-    # A42 (merge visit) shares ADT_A39 with A40/A41, but the template leaves it out
-    a42 = "MSH|^~\\&|HIS|H|HUB|CITY|20260315083000||ADT^A42^ADT_A39|1|P|2.5.1\rEVN|A42\rPID|1||M1\rMRG|M2\r"
+    # An event that a template's events list leaves out (A01 does not have the structure ADT_A21)
+    a01 = "MSH|^~\\&|HIS|H|HUB|CITY|20260315083000||ADT^A01^ADT_A21|1|P|2.5.1\rEVN|A01\rPID|1||M1\rPV1|1|I\r"
     with pytest.raises(ConversionError) as caught:
-        converter.convert(er7.parse(a42))
+        converter.convert(er7.parse(a01))
     assert caught.value.location == "MSH^1^9^2"
-    assert not converter.supports("MFN_M02") and converter.supports("ADT_A39")
-    assert not converter.supports("ADT_A39", "A42") and converter.supports("ADT_A39", "A40")
+    assert not converter.supports("MFN_M02") and converter.supports("ADT_A21")
+    assert not converter.supports("ADT_A21", "A01") and converter.supports("ADT_A21", "A21")
     empty = "MSH|^~\\&|HIS|H|HUB|CITY|20260315083000|||1|P|2.5.1\r"
     with pytest.raises(ConversionError):
         converter.convert(er7.parse(empty))

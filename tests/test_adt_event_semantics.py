@@ -1,0 +1,185 @@
+"""The ADT events beyond admit/transfer/discharge, through the real pipeline (inbox row → convert_message →
+store and the master patient index): what the store holds after each sequence. Link and unlink (A24/A37), leave
+of absence and its cancels (A21/A22/A52/A53), cancel pre-admit (A38), visit number change and visit merge
+(A50/A42), merge of patient and account (A36), change of attending doctor and its cancel (A54/A55), bed status
+(A20). Runs on SQLite and on PostgreSQL (HUB_TEST_DATABASE_URL)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hub.hl7 import er7
+from hub.identity import linking, records
+from hub.identity.tables import MpiSource
+from hub.mapping import get_converter
+from tests.test_conversion_semantics import convert, message, mpi, msh, pv1, read, rich_pid
+
+__all__ = ["mpi"]  # the fixture, used by the tests below
+
+
+def all_ids(settings: Any, raw: bytes, rtype: str) -> list[str]:
+    """The ids of every resource of that type the message makes, in Bundle order (the ids are deterministic)."""
+    bundle = get_converter(settings).convert(er7.parse(raw.decode("utf-8")))
+    return [e["request"]["url"].split("/")[1] for e in bundle["entry"] if e["request"]["url"].startswith(f"{rtype}/")]
+
+
+def person(mrn: str, name: str = "张三") -> str:
+    return f"PID|1||{mrn}^^^SZRMYY^MR||{name}||19800101|M"
+
+
+def test_a24_links_two_records_and_a37_unlinks_only_that_pair(mpi, settings):
+    a28s = [
+        message(msh("A28", f"C{i}", "ADT_A05"), "EVN|A28", person(mrn, name), "PV1|1|N")
+        for i, (mrn, name) in enumerate((("MRN0001", "张三"), ("MRN0002", "张叁"), ("MRN0003", "章三")))
+    ]
+    for raw in a28s:
+        convert(mpi, settings, raw)
+    one, two, three = (all_ids(settings, raw, "Patient")[0] for raw in a28s)
+    refer = records.links_of(read(mpi, "Patient", one), "refer")
+    assert refer, "the index linked the record to its master"
+
+    convert(mpi, settings, message(msh("A24", "C4", "ADT_A24"), "EVN|A24", person("MRN0001"), person("MRN0002")))
+    convert(mpi, settings, message(msh("A24", "C5", "ADT_A24"), "EVN|A24", person("MRN0001"), person("MRN0003")))
+    stored = read(mpi, "Patient", one)
+    assert records.links_of(stored, "seealso") == [three, two]  # the latest A24's first, then the stored ones
+    assert records.links_of(stored, "refer"), "the index's link stays"
+    assert records.links_of(read(mpi, "Patient", two), "seealso") == [one]
+
+    convert(mpi, settings, message(msh("A37", "C6", "ADT_A37"), "EVN|A37", person("MRN0001"), person("MRN0002")))
+    stored = read(mpi, "Patient", one)
+    assert records.links_of(stored, "seealso") == [three]  # the A37 undid the link with MRN0002 only
+    assert records.links_of(stored, "refer"), "the index's link stays"
+    assert records.links_of(read(mpi, "Patient", two), "seealso") == []
+    assert records.links_of(read(mpi, "Patient", three), "seealso") == [one]
+
+
+def test_leave_of_absence_and_its_cancels(mpi, settings):
+    def send(event: str, control: str, structure: str) -> str:
+        raw = message(msh(event, control, structure), f"EVN|{event}", rich_pid(), pv1())
+        convert(mpi, settings, raw)
+        return read(mpi, "Encounter", all_ids(settings, raw, "Encounter")[0])["status"]
+
+    assert send("A01", "C1", "ADT_A01") == "in-progress"
+    assert send("A21", "C2", "ADT_A21") == "onleave"
+    assert send("A52", "C3", "ADT_A52") == "in-progress"  # the leave did not happen
+    assert send("A21", "C4", "ADT_A21") == "onleave"
+    assert send("A22", "C5", "ADT_A21") == "in-progress"
+    assert send("A53", "C6", "ADT_A52") == "onleave"  # the return did not happen
+
+
+def test_a38_cancels_the_pre_admission(mpi, settings):
+    a05 = message(msh("A05", "C1", "ADT_A05"), "EVN|A05", rich_pid(), pv1(f2="P", f44=""))
+    convert(mpi, settings, a05)
+    eid = all_ids(settings, a05, "Encounter")[0]
+    assert read(mpi, "Encounter", eid)["status"] == "planned"
+    convert(mpi, settings, message(msh("A38", "C2", "ADT_A38"), "EVN|A38", rich_pid(), pv1(f2="P", f44="")))
+    cancelled = read(mpi, "Encounter", eid)
+    assert cancelled["status"] == "cancelled" and cancelled["class"]["code"] == "PRENC"
+
+
+def test_a50_renumbers_the_visit_and_a42_merges_a_duplicate(mpi, settings):
+    a01 = message(msh("A01", "C1", "ADT_A01"), "EVN|A01", rich_pid(), pv1(f36="01^Home"))
+    convert(mpi, settings, a01)
+    old = all_ids(settings, a01, "Encounter")[0]
+    # A50: visit V0001 is now V0002
+    a50 = message(
+        msh("A50", "C2", "ADT_A50"),
+        "EVN|A50",
+        rich_pid(),
+        "MRG|MRN0001^^^SZRMYY^MR||||V0001^^^SZRMYY^VN",
+        pv1(f19="V0002^^^SZRMYY^VN"),
+    )
+    convert(mpi, settings, a50)
+    new = all_ids(settings, a50, "Encounter")[0]
+    assert new != old
+    prior = read(mpi, "Encounter", old)
+    assert prior["status"] == "entered-in-error"
+    # the rest of the prior record stays (its class is not replaced by "unknown")
+    assert prior["class"]["code"] == "IMP" and prior["period"]["start"] == "2026-03-15T08:30:00+08:00"
+    renumbered = read(mpi, "Encounter", new)
+    assert renumbered["status"] == "in-progress"
+    assert [(i["value"], i.get("use")) for i in renumbered["identifier"]] == [("V0002", None), ("V0001", "old")]
+
+    # A second visit V0003 turns out to be the same stay: A42 merges it into V0002
+    dup = message(msh("A01", "C3", "ADT_A01"), "EVN|A01", rich_pid(), pv1(f19="V0003^^^SZRMYY^VN"))
+    convert(mpi, settings, dup)
+    a42 = message(
+        msh("A42", "C4", "ADT_A39"),
+        "EVN|A42",
+        rich_pid(),
+        "MRG|MRN0001^^^SZRMYY^MR||||V0003^^^SZRMYY^VN",
+        pv1(f19="V0002^^^SZRMYY^VN"),
+    )
+    convert(mpi, settings, a42)
+    assert read(mpi, "Encounter", all_ids(settings, dup, "Encounter")[0])["status"] == "entered-in-error"
+    merged = read(mpi, "Encounter", new)
+    assert merged["status"] == "in-progress"
+    assert {(i["value"], i.get("use")) for i in merged["identifier"]} == {
+        ("V0002", None),
+        ("V0001", "old"),
+        ("V0003", "old"),
+    }
+
+
+def test_a36_merges_the_patient_through_the_index_and_closes_the_prior_account(mpi, settings):
+    first = message(msh("A04", "C1", "ADT_A01"), "EVN|A04", rich_pid("MRN0001") + "||ACC1^^^SZRMYY^AN", pv1(f2="O"))
+    second = message(
+        msh("A04", "C2", "ADT_A01"),
+        "EVN|A04",
+        person("MRN0002") + "||||||||||ACC2^^^SZRMYY^AN",
+        pv1(f2="O", f19="V0002^^^SZRMYY^VN"),
+    )
+    convert(mpi, settings, first)
+    convert(mpi, settings, second)
+    source, target = all_ids(settings, first, "Patient")[0], all_ids(settings, second, "Patient")[0]
+    prior_account, account = all_ids(settings, first, "Account")[0], all_ids(settings, second, "Account")[0]
+    assert read(mpi, "Account", prior_account)["status"] == "active"
+
+    a36 = message(
+        msh("A36", "C3", "ADT_A30"),
+        "EVN|A36",
+        person("MRN0002") + "||||||||||ACC2^^^SZRMYY^AN",
+        "MRG|MRN0001^^^SZRMYY^MR||ACC1^^^SZRMYY^AN",
+    )
+    convert(mpi, settings, a36)
+    merged = read(mpi, "Patient", source)
+    assert merged["active"] is False and records.links_of(merged, "replaced-by") == [target]
+    assert records.links_of(read(mpi, "Patient", target), "replaces") == [source]
+    row = mpi.get(MpiSource, source)
+    assert row is not None and (row.status, row.replaced_by) == ("replaced", target)
+    assert linking.master_of(mpi, source) == linking.master_of(mpi, target)
+    assert read(mpi, "Account", prior_account)["status"] == "inactive"
+    assert read(mpi, "Account", account)["status"] == "active"
+
+
+def test_a54_changes_the_attending_doctor_and_a55_restores_it(mpi, settings):
+    def attending(event: str, control: str, structure: str, doctor: str) -> list[str]:
+        raw = message(msh(event, control, structure), f"EVN|{event}", rich_pid(), pv1(f7=doctor))
+        convert(mpi, settings, raw)
+        encounter = read(mpi, "Encounter", all_ids(settings, raw, "Encounter")[0])
+        assert encounter["status"] == "in-progress" and encounter["location"][0]["status"] == "active"
+        return [
+            p["individual"]["identifier"]["value"]
+            for p in encounter["participant"]
+            if p["type"][0]["coding"][0]["code"] == "ATND"
+        ]
+
+    assert attending("A01", "C1", "ADT_A01", "D001^王^五") == ["D001"]
+    assert attending("A54", "C2", "ADT_A54", "D020^赵^六") == ["D020"]
+    assert attending("A55", "C3", "ADT_A54", "D001^王^五") == ["D001"]
+
+
+def test_a20_bed_status_versions_one_location(session, settings):
+    def bed(status: str, control: str) -> dict[str, Any]:
+        raw = message(msh("A20", control, "ADT_A20"), "EVN|A20", f"NPU|内科^301^2^SZRMYY|{status}")
+        convert(session, settings, raw)
+        return read(session, "Location", all_ids(settings, raw, "Location")[0])
+
+    assert bed("O", "C1")["operationalStatus"]["code"] == "O"
+    location = bed("H", "C2")
+    assert location["operationalStatus"]["code"] == "H" and location["meta"]["versionId"] == "2"
+    assert bed("U", "C3")["operationalStatus"] == {
+        "system": "http://terminology.hl7.org/CodeSystem/v2-0116",
+        "code": "U",
+        "display": "Unoccupied",
+    }
