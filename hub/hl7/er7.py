@@ -1,9 +1,9 @@
 """ER7 (pipe-and-hat) reading on the hot path: split on demand, unescape at the leaf.
 
-A :class:`Message` splits its text into segments once; a :class:`Segment` splits itself into fields the
-first time a field is asked for; components, repetitions and subcomponents are split only where a caller
-asks for them. Values stay escaped until :func:`unescape` is applied to a leaf, as HL7 v2 (2.5.1 §2.7)
-requires: delimiters inside a value are escaped, so splitting before unescaping is always safe.
+A :class:`Message` splits its text into segments once, and each :class:`Segment` into fields; components,
+repetitions and subcomponents are split only where a caller asks for them. Values stay escaped until
+:func:`unescape` is applied to a leaf, as HL7 v2 (2.5.1 §2.7) requires: delimiters inside a value are
+escaped, so splitting before unescaping is always safe.
 
 Segment terminators ``\\r``, ``\\n`` and ``\\r\\n`` are all accepted, a UTF-8 BOM is dropped, and a line that
 does not start with a segment id is taken as the continuation of the previous segment (senders that wrap
@@ -91,23 +91,17 @@ class Segment:
     MSH-9 as everywhere else.
     """
 
-    __slots__ = ("name", "line", "_fields", "_fs")
+    __slots__ = ("name", "line", "fields")
 
     def __init__(self, line: str, fs: str) -> None:
         self.name = line[:3]
         self.line = line
-        self._fs = fs
-        self._fields: list[str] | None = None
-
-    @property
-    def fields(self) -> list[str]:
-        fields = self._fields
-        if fields is None:
-            fields = self.line.split(self._fs)
-            if self.name in ("MSH", "BHS", "FHS"):
-                fields.insert(1, self._fs)
-            self._fields = fields
-        return fields
+        # Split at once (one C call): nearly every segment of a message is read, and a plain attribute spares
+        # the mapping engine a property call at each of its hundreds of field reads.
+        fields = line.split(fs)
+        if self.name in ("MSH", "BHS", "FHS"):
+            fields.insert(1, fs)
+        self.fields: list[str] = fields
 
     def __getitem__(self, n: int) -> str:
         fields = self.fields

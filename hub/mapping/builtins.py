@@ -71,6 +71,12 @@ def number(text: str) -> int | float:
     return int(text)
 
 
+def _matched_number(text: str) -> int | float:
+    """A number from text a pattern here has already matched as a decimal (a group of ``_COMPARATOR_NUMBER``,
+    ``_RANGE`` or ``_BOUND``): what :func:`number` gives, without checking it again."""
+    return float(text) if "." in text else int(text)
+
+
 def _number_or_none(text: str) -> int | float | None:
     try:
         return number(text)
@@ -310,7 +316,7 @@ def _nm_quantity(ctx: Ctx, item: Item, args: dict[str, Any] | None) -> Any:
     m = _COMPARATOR_NUMBER.fullmatch(text) if text else None
     if m is None:
         return None
-    out: dict[str, Any] = {"value": number(m[2])}
+    out: dict[str, Any] = {"value": _matched_number(m[2])}
     if m[1]:
         out["comparator"] = _COMPARATORS[m[1]]
     return _with_unit(out, (args or {}).get("unit"))
@@ -380,13 +386,13 @@ def _reference_range(ctx: Ctx, item: Item, args: dict[str, Any] | None) -> Any:
     out: dict[str, Any] = {}
     m = _RANGE.fullmatch(text)
     if m:
-        out["low"] = _with_unit({"value": number(m[1])}, unit)
-        out["high"] = _with_unit({"value": number(m[2])}, unit)
+        out["low"] = _with_unit({"value": _matched_number(m[1])}, unit)
+        out["high"] = _with_unit({"value": _matched_number(m[2])}, unit)
     else:
         m = _BOUND.fullmatch(text)
         if m:
             side = "high" if m[1] in ("<", "<=", "≤") else "low"
-            out[side] = _with_unit({"value": number(m[2])}, unit)
+            out[side] = _with_unit({"value": _matched_number(m[2])}, unit)
     out["text"] = text
     return out
 

@@ -246,7 +246,8 @@ def compile_getter(path: SourcePath, scope: str = "up") -> Getter:
             if not found:
                 return []
             seg = found[0]
-        value = seg[field]
+        fields = seg.fields
+        value = fields[field] if field < len(fields) else ""
         if not value or value == '""':
             return []
         if header:
@@ -260,6 +261,8 @@ def field_items(env: Env, seg: Segment, value: str, comp: int | None, sub: int |
     """The items of one field's text: each repetition, or the component/subcomponent of each."""
     if value == '""':
         return []
+    if comp is None and env.rep not in value:
+        return [(seg, value, FIELD_LEVEL)] if value else []
     reps = value.split(env.rep) if env.rep in value else [value]
     items: list[Item] = []
     for rep in reps:

@@ -187,11 +187,18 @@ class Node:
             if known is not None:
                 return known
         result: list[tuple[str, str]] = []
+        mine = self.path
+        depth = len(mine)
         node: Node | None = self
         while node is not None:
             made = node.made
             if made is not None and name in made:
-                found = [(rtype, rid) for rtype, rid, origin in made[name] if self._related(origin)]
+                # an origin that encloses this group (or is it) is related: the common case, told without a call
+                found = [
+                    (rtype, rid)
+                    for rtype, rid, origin in made[name]
+                    if (len(origin.path) <= depth and mine[len(origin.path) - 1] is origin) or self._related(origin)
+                ]
                 if found:
                     result = found
                     break
