@@ -8,6 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import select
+
+from hub.db.tables import Resource
 from hub.hl7 import er7
 from hub.identity import linking, records
 from hub.identity.tables import MpiSource
@@ -183,3 +186,19 @@ def test_a20_bed_status_versions_one_location(session, settings):
         "code": "U",
         "display": "Unoccupied",
     }
+
+
+def test_an_a08_repeating_the_a01s_obx_updates_one_observation(session, settings):
+    weight = "OBX|1|NM|29463-7^体重^LN||70|kg^kg^UCUM|||||F|||20260315080000"
+    a01 = message(msh("A01", "C1", "ADT_A01"), "EVN|A01", rich_pid(), pv1(), weight)
+    convert(session, settings, a01)
+    # the A08 repeats the weight, corrected (same OBX-3 and OBX-14)
+    a08 = message(msh("A08", "C2", "ADT_A01"), "EVN|A08", rich_pid(), pv1(), weight.replace("||70|", "||71|"))
+    convert(session, settings, a08)
+    [oid] = set(all_ids(settings, a01, "Observation")) | set(all_ids(settings, a08, "Observation"))
+    stored = read(session, "Observation", oid)
+    assert stored["valueQuantity"]["value"] == 71 and stored["meta"]["versionId"] == "2"
+    rows = session.scalars(
+        select(Resource.id).where(Resource.resource_type == "Observation", Resource.deleted.is_(False))
+    ).all()
+    assert rows == [oid]

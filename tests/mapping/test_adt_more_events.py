@@ -251,3 +251,34 @@ def test_a42_merges_the_prior_visit_into_the_visit(converter):
     assert encounters["V0001"]["id"] == before["id"] and encounters["V0001"]["status"] == "entered-in-error"
     assert values(encounters["V0002"]) == [("V0002", None), ("V0001", "old")]
     assert encounters["V0002"]["status"] == "in-progress"
+
+
+WEIGHT = "OBX|1|NM|29463-7^体重^LN||70|kg^kg^UCUM|||||F|||20260315080000"  # OBX-14: when it was observed
+HEIGHT = "OBX|2|NM|8302-2^身高^LN||175|cm^cm^UCUM|||||F"  # no OBX-14
+
+
+def observation_ids(bundle):
+    return {o["code"]["coding"][0]["code"]: o["id"] for o in resources(bundle, "Observation")}
+
+
+def test_an_adt_obx_with_its_time_is_one_observation_of_the_patient_across_messages(converter):
+    a01 = observation_ids(convert(converter, adt("A01", "ADT_A01", PV1, WEIGHT, HEIGHT)))
+    a08 = observation_ids(convert(converter, adt("A08", "ADT_A01", PV1, WEIGHT, HEIGHT)))
+    a02 = observation_ids(convert(converter, adt("A02", "ADT_A02", PV1, WEIGHT)))
+    assert a01["29463-7"] == a08["29463-7"] == a02["29463-7"]
+    # without OBX-14 an OBX is this message's: nothing says it is the same observation
+    assert a01["8302-2"] != a08["8302-2"]
+    # another time, another observation
+    later = WEIGHT.replace("20260315080000", "20260316080000")
+    assert observation_ids(convert(converter, adt("A08", "ADT_A01", PV1, later)))["29463-7"] != a01["29463-7"]
+
+
+def test_the_same_obx_outside_adt_keeps_its_message_key(converter):
+    # BAR_P01: an OBX of the visit has no report either; outside the ADT family it stays keyed on its message
+    def bar(control: str) -> str:
+        msh = f"MSH|^~\\&|HIS|{HOSPITAL}|HUB|CITY|20260315083000||BAR^P01^BAR_P01|{control}|P|2.5.1"
+        return "\r".join([msh, "EVN|P01|20260315083000", PID, PV1, WEIGHT]) + "\r"
+
+    first, second = (observation_ids(convert(converter, bar(c)))["29463-7"] for c in ("B1", "B2"))
+    assert first != second
+    assert first != observation_ids(convert(converter, adt("A01", "ADT_A01", PV1, WEIGHT)))["29463-7"]
