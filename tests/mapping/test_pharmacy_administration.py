@@ -116,6 +116,10 @@ def test_ras_without_the_encoded_order_names_it_by_number(converter):
             "type": "MedicationRequest",
             "identifier": {"system": "urn:hub:id:HIS", "value": "P20260315001"},
         }
+    # without a placer number: the filler's
+    text = ras(rxe=False).replace("ORC|RE|P20260315001^HIS|F77^PHARM", "ORC|RE||F77^PHARM")
+    administration = resources(convert(converter, text), "MedicationAdministration")[0]
+    assert administration["request"]["identifier"] == {"system": "urn:hub:id:PHARM", "value": "F77"}
 
 
 def test_ras_needs_the_time_of_administration(converter):
@@ -165,7 +169,7 @@ def test_rgv_each_give_is_an_instance_of_the_order(converter):
         assert give["subject"] == ref(patient) and give["encounter"] == ref(encounter)
         assert give["status"] == "active"
         assert give["medicationCodeableConcept"]["coding"][0]["code"] == "INS01"
-        assert give["requester"]["display"] == "刘洋"
+        assert give["requester"]["display"] == "刘洋" and give["authoredOn"] == "2026-03-15T06:50:00+08:00"
     assert first["id"] != second["id"]
     dosage = first["dosageInstruction"][0]
     assert dosage["text"] == "餐前即刻"
@@ -189,6 +193,11 @@ def test_rgv_without_the_encoded_order_names_it_by_number(converter):
     assert [g["intent"] for g in gives] == ["instance-order", "instance-order"]
     assert gives[0]["basedOn"] == [
         {"type": "MedicationRequest", "identifier": {"system": "urn:hub:id:HIS", "value": "P20260315007"}}
+    ]
+    text = rgv(rxe=False).replace("|P20260315007^HIS|F88^PHARM|", "||F88^PHARM|")
+    gives = resources(convert(converter, text), "MedicationRequest")
+    assert gives[0]["basedOn"] == [
+        {"type": "MedicationRequest", "identifier": {"system": "urn:hub:id:PHARM", "value": "F88"}}
     ]
 
 
