@@ -57,6 +57,11 @@ def test_ras_each_administration_field_by_field(converter):
     given, refused = resources(bundle, "MedicationAdministration")
     assert order["intent"] == "order" and order["status"] == "active"  # ORC-1 RE: the order is in force
     assert given["status"] == "completed"
+    assert given["category"]["coding"][0] == {
+        "system": "http://terminology.hl7.org/CodeSystem/medication-admin-category",
+        "code": "inpatient",
+        "display": "Inpatient",
+    }
     assert given["subject"] == ref(patient) and given["context"] == ref(encounter)
     assert given["request"] == ref(order)
     assert given["effectivePeriod"] == {"start": "2026-03-15T09:05:00+08:00", "end": "2026-03-15T09:10:00+08:00"}
