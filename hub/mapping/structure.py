@@ -118,7 +118,7 @@ def parse_structure(items: Any, name: str = "ROOT") -> GroupDef:
 class Node:
     """One instance of a group in a received message."""
 
-    __slots__ = ("gdef", "parent", "path", "segs", "children", "pos", "made", "cache")
+    __slots__ = ("gdef", "parent", "path", "segs", "children", "pos", "made", "cache", "below")
 
     def __init__(self, gdef: GroupDef, parent: Node | None) -> None:
         self.gdef = gdef
@@ -133,6 +133,9 @@ class Node:
         # lookup results, once every resource of the message is registered (freeze): a report's twenty
         # Observations ask for the same patient twenty times
         self.cache: dict[str, list[tuple[str, str]]] | None = None
+        # lookup results that hold for every group below one child of this one, by (name, that child), once
+        # frozen: the twenty OBSERVATION groups of an order find its patient here, worked out once
+        self.below: dict[tuple[str, Node], list[tuple[str, str]]] | None = None
 
     def freeze(self) -> None:
         """No more resources will be registered in this tree: lookups may be remembered from now on."""
@@ -140,6 +143,7 @@ class Node:
         while stack:
             node = stack.pop()
             node.cache = {}
+            node.below = {}
             for children in node.children.values():
                 stack.extend(children)
 
@@ -157,6 +161,7 @@ class Node:
             node.path = ()
             node.made = None
             node.cache = None
+            node.below = None
 
     def find(self, name: str) -> list[Segment]:
         """The segments ``name`` of the nearest group, from this one outwards, that has any."""
@@ -190,9 +195,21 @@ class Node:
         mine = self.path
         depth = len(mine)
         node: Node | None = self
+        shared: tuple[dict[tuple[str, Node], list[tuple[str, str]]], tuple[str, Node]] | None = None
         while node is not None:
             made = node.made
             if made is not None and name in made:
+                below = node.below
+                if below is not None and shared is None and node is not self:
+                    # Reached from the child group on the way here, nothing found below it: the answer is the same
+                    # for every group under that child (what lies in it is unrelated to all of them, what lies
+                    # beside it is related or not by the two children's groups).
+                    key = (name, mine[len(node.path)])
+                    known = below.get(key)
+                    if known is not None:
+                        result = known
+                        break
+                    shared = (below, key)
                 # an origin that encloses this group (or is it) is related: the common case, told without a call
                 found = [
                     (rtype, rid)
@@ -205,6 +222,8 @@ class Node:
             node = node.parent
         if cache is not None:
             cache[name] = result
+        if shared is not None:
+            shared[0][shared[1]] = result
         return result
 
     def _related(self, origin: Node) -> bool:
