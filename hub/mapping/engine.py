@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import tzinfo
 from pathlib import Path
 from typing import Any
@@ -101,6 +101,7 @@ class CompiledMessage:
     root: GroupDef
     events: frozenset[str] | None
     rules: list[CompiledRule]
+    refused: dict[str, str] = field(default_factory=dict)  # event → why it is refused (the template's 'refused')
 
 
 @dataclass(slots=True)
@@ -377,8 +378,10 @@ class Converter:
                 f"no mapping for message structure {structure or '?'} ({what})", hl7_code="200", location="MSH^1^9"
             )
         if compiled.events is not None and event not in compiled.events:
+            reason = compiled.refused.get(event)
             raise ConversionError(
-                f"no mapping for trigger event {code}^{event} of structure {structure}",
+                f"no mapping for trigger event {code}^{event} of structure {structure}"
+                + (f": {reason}" if reason else ""),
                 hl7_code="201",
                 location="MSH^1^9^2",
             )
@@ -583,7 +586,8 @@ def _compile_message(
             line=line_of(data, ("resources",)),
         )
     events = frozenset(e.upper() for e in template.events) if template.events is not None else None
-    return CompiledMessage(template.message, str(path), root, events, rules)
+    refused = {e.upper(): reason for e, reason in template.refused.items()}
+    return CompiledMessage(template.message, str(path), root, events, rules, refused)
 
 
 __all__ = ["CompiledMessage", "CompiledOverlay", "CompiledResource", "CompiledRule", "Conversion", "Converter"]

@@ -178,8 +178,18 @@ class MessageTemplate(TemplateModel):
     message: str
     description: str | None = None
     events: list[str] | None = None
+    # trigger events of the structure refused on purpose → the reason the refusal gives (SIU S25: a query)
+    refused: dict[str, str] = Field(default_factory=dict)
     structure: list[Any]
     resources: list[ResourceRule]
+
+    @model_validator(mode="after")
+    def _refused(self) -> MessageTemplate:
+        mapped = {e.upper() for e in self.events or ()}
+        both = sorted(e for e in self.refused if e.upper() in mapped or self.events is None)
+        if both:
+            raise ValueError(f"'refused' names events the template maps (list 'events' without them): {both}")
+        return self
 
 
 class DatatypeTemplate(TemplateModel):

@@ -279,6 +279,21 @@ def test_a_block_without_a_time_or_without_resources(converter):
 def test_s25_is_a_query_and_is_refused(converter):
     from hub.errors import ConversionError
 
-    with pytest.raises(ConversionError, match=r"trigger event SIU\^S25") as caught:
+    with pytest.raises(
+        ConversionError, match=r"trigger event SIU\^S25 of structure SIU_S12: a schedule query"
+    ) as caught:
         convert(converter, siu("S25"))
-    assert caught.value.location == "MSH^1^9^2"
+    assert caught.value.location == "MSH^1^9^2" and caught.value.hl7_code == "201"
+
+
+def test_a_refused_event_is_not_also_mapped():
+    from pydantic import ValidationError
+
+    from hub.mapping.templates import MessageTemplate
+
+    base = {"message": "SIU_S12", "structure": ["MSH"], "resources": []}
+    MessageTemplate.model_validate({**base, "events": ["S12"], "refused": {"S25": "a query"}})
+    with pytest.raises(ValidationError, match="'refused' names events the template maps"):
+        MessageTemplate.model_validate({**base, "events": ["S12", "S25"], "refused": {"s25": "a query"}})
+    with pytest.raises(ValidationError, match="'refused' names events"):
+        MessageTemplate.model_validate({**base, "refused": {"S25": "a query"}})  # no 'events': every event is mapped
