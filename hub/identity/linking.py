@@ -40,6 +40,9 @@ from hub.identity.tables import MpiKey, MpiMaster, MpiSource
 log = logging.getLogger(__name__)
 
 MAX_CANDIDATES = 200  # records scored per sync or $match, at most (blocks are small; this bounds a bad key)
+# Open review Tasks a record takes part in at most (its likeliest matches are asked first): a record that resembles
+# many people (a common name and birth date, a placeholder address) asks the operator about a few, not a crowd.
+MAX_REVIEWS_PER_RECORD = 5
 
 
 def _now() -> datetime:
@@ -261,7 +264,11 @@ def _consider_reviews(session: Session, src: MpiSource, profile: Profile) -> lis
             best[cand.master_id] = (cand, match)
     opened = []
     mine = [m.patient_id for m in _members(session, src.master_id)] if src.master_id else [src.patient_id]
-    for master_id, (cand, match) in sorted(best.items()):
+    ranked = sorted(best.items(), key=lambda item: (-item[1][1].score, item[0]))
+    budget = MAX_REVIEWS_PER_RECORD - len(review.open_reviews_of(session, src.patient_id)) if ranked else 0
+    for master_id, (cand, match) in ranked:
+        if len(opened) >= budget:
+            break
         # One open question per pair of people: another record of either side may have raised it already.
         theirs = [m.patient_id for m in _members(session, master_id)]
         if any(r.status == "open" for r in review.reviews_between(session, mine, theirs)):

@@ -3,6 +3,8 @@ review Tasks for near matches, operator decisions, and expansion of a patient re
 
 from __future__ import annotations
 
+from collections import Counter
+
 from sqlalchemy import func, select
 
 from hub.fhir import store
@@ -119,6 +121,27 @@ def test_near_match_becomes_a_review_task_and_no_link(mpi):
     )
     dispatch(mpi)
     assert len(open_tasks(mpi)) == 1
+
+
+def test_a_record_like_many_people_opens_reviews_for_the_likeliest_only(mpi):
+    # Eight people at one hospital share a name and birth date; a ninth record, from another hospital, resembles
+    # them all. The phone number makes h1-7 the likeliest.
+    for i in range(8):
+        phone = "13800138007" if i == 7 else f"1390000000{i}"
+        put(mpi, hospital_patient("h1", str(i), name="王芳", birth="1985-06-01", gender="female", phone=phone))
+    dispatch(mpi)
+    focus = Counter(t["focus"]["reference"] for t in open_tasks(mpi))
+    # Possible duplicates within the hospital are asked about too, at most MAX_REVIEWS_PER_RECORD per record.
+    assert focus["Patient/h1-7"] == linking.MAX_REVIEWS_PER_RECORD == max(focus.values())
+    put(mpi, hospital_patient("h2", "9", name="王芳", birth="1985-06-01", gender="female", phone="13800138007"))
+    dispatch(mpi)
+    tasks = [t for t in open_tasks(mpi) if t["focus"] == {"reference": "Patient/h2-9"}]
+    assert len(tasks) == linking.MAX_REVIEWS_PER_RECORD
+    candidates = [
+        next(i for i in t["input"] if i["type"]["coding"][0]["code"] == "candidate")["valueReference"]["reference"]
+        for t in tasks
+    ]
+    assert "Patient/h1-7" in candidates
 
 
 def test_unrelated_patients_open_no_review(mpi):
