@@ -262,7 +262,7 @@ def _consider_reviews(session: Session, src: MpiSource, profile: Profile) -> lis
         assert cand.master_id is not None
         if cand.master_id not in best or match.score > best[cand.master_id][1].score:
             best[cand.master_id] = (cand, match)
-    opened = []
+    opened: list[str] = []
     mine = [m.patient_id for m in _members(session, src.master_id)] if src.master_id else [src.patient_id]
     ranked = sorted(best.items(), key=lambda item: (-item[1][1].score, item[0]))
     budget = MAX_REVIEWS_PER_RECORD - len(review.open_reviews_of(session, src.patient_id)) if ranked else 0
