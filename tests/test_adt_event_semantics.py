@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 
 from hub.db.tables import Resource
@@ -202,3 +203,120 @@ def test_an_a08_repeating_the_a01s_obx_updates_one_observation(session, settings
         select(Resource.id).where(Resource.resource_type == "Observation", Resource.deleted.is_(False))
     ).all()
     assert rows == [oid]
+
+
+def test_a17_swaps_the_stored_beds(mpi, settings):
+    def admit(control: str, pid: str, bed: str, visit: str) -> str:
+        raw = message(msh("A01", control, "ADT_A01"), "EVN|A01", pid, pv1(f3=bed, f19=visit))
+        convert(mpi, settings, raw)
+        return all_ids(settings, raw, "Encounter")[0]
+
+    zhang = admit("C1", person("MRN0001"), "内科^301^1", "V0001^^^SZRMYY^VN")
+    li = admit("C2", person("MRN0002", "李四"), "内科^302^1", "V0002^^^SZRMYY^VN")
+    a17 = message(
+        msh("A17", "C3", "ADT_A17"),
+        "EVN|A17",
+        person("MRN0001"),
+        pv1(f3="内科^302^1", f6="内科^301^1", f19="V0001^^^SZRMYY^VN"),
+        person("MRN0002", "李四"),
+        pv1(f3="内科^301^1", f6="内科^302^1", f19="V0002^^^SZRMYY^VN"),
+    )
+    convert(mpi, settings, a17)
+
+    def beds(eid: str) -> list[tuple[str, str]]:
+        return [(loc["location"]["display"], loc["status"]) for loc in read(mpi, "Encounter", eid)["location"]]
+
+    assert beds(zhang) == [("内科 302 1", "active"), ("内科 301 1", "completed")]
+    assert beds(li) == [("内科 301 1", "active"), ("内科 302 1", "completed")]
+    assert read(mpi, "Encounter", zhang)["period"]["start"] == "2026-03-15T08:30:00+08:00"  # kept from the A01
+
+
+@pytest.mark.parametrize(("event", "structure"), [("A18", "ADT_A18"), ("A30", "ADT_A30"), ("A39", "ADT_A39")])
+def test_older_merge_events_merge_through_the_index(mpi, settings, event, structure):
+    first = message(msh("A28", "C1", "ADT_A05"), "EVN|A28", rich_pid("MRN0001"), "PV1|1|N")
+    second = message(msh("A28", "C2", "ADT_A05"), "EVN|A28", person("MRN0002"), "PV1|1|N")
+    convert(mpi, settings, first)
+    convert(mpi, settings, second)
+    source, target = all_ids(settings, first, "Patient")[0], all_ids(settings, second, "Patient")[0]
+    convert(
+        mpi,
+        settings,
+        message(msh(event, "C3", structure), f"EVN|{event}", person("MRN0002"), "MRG|MRN0001^^^SZRMYY^MR"),
+    )
+    assert records.links_of(read(mpi, "Patient", source), "replaced-by") == [target]
+    assert records.links_of(read(mpi, "Patient", target), "replaces") == [source]
+    assert mpi.get(MpiSource, source).status == "replaced"
+
+
+def test_a44_moves_the_account_and_a49_renumbers_it(mpi, settings):
+    first = message(
+        msh("A04", "C1", "ADT_A01"), "EVN|A04", person("MRN0001") + "||||||||||ACC1^^^SZRMYY^AN", pv1(f2="O")
+    )
+    convert(mpi, settings, first)
+    second = message(msh("A28", "C2", "ADT_A05"), "EVN|A28", person("MRN0002", "张叁"), "PV1|1|N")
+    convert(mpi, settings, second)
+    account = all_ids(settings, first, "Account")[0]
+    new_owner = all_ids(settings, second, "Patient")[0]
+    # A44: account ACC1 was filed under MRN0001 by mistake; it is MRN0002's
+    a44 = message(
+        msh("A44", "C3", "ADT_A43"),
+        "EVN|A44",
+        person("MRN0002", "张叁") + "||||||||||ACC1^^^SZRMYY^AN",
+        "MRG|MRN0001^^^SZRMYY^MR||ACC1^^^SZRMYY^AN",
+    )
+    convert(mpi, settings, a44)
+    moved = read(mpi, "Account", account)
+    assert moved["subject"] == [{"reference": f"Patient/{new_owner}"}] and moved["status"] == "active"
+    # A49: the account number changes to ACC7
+    a49 = message(
+        msh("A49", "C4", "ADT_A30"),
+        "EVN|A49",
+        person("MRN0002", "张叁") + "||||||||||ACC7^^^SZRMYY^AN",
+        "MRG|MRN0002^^^SZRMYY^MR||ACC1^^^SZRMYY^AN",
+    )
+    convert(mpi, settings, a49)
+    assert read(mpi, "Account", account)["status"] == "inactive"
+    renumbered = read(mpi, "Account", all_ids(settings, a49, "Account")[0])
+    assert renumbered["status"] == "active" and renumbered["identifier"][0]["value"] == "ACC7"
+    assert mpi.get(MpiSource, new_owner).status != "replaced"  # no patient merge
+
+
+def test_a48_changes_the_stored_alternate_id(mpi, settings):
+    a28 = message(
+        msh("A28", "C1", "ADT_A05"),
+        "EVN|A28",
+        "PID|1||MRN0001^^^SZRMYY^MR|ALT1^^^SZRMYY^PI|张三||19800101|M",
+        "PV1|1|N",
+    )
+    convert(mpi, settings, a28)
+    pid = all_ids(settings, a28, "Patient")[0]
+    a48 = message(
+        msh("A48", "C2", "ADT_A30"),
+        "EVN|A48",
+        "PID|1||MRN0001^^^SZRMYY^MR|ALT2^^^SZRMYY^PI|张三",
+        "MRG|MRN0001^^^SZRMYY^MR|ALT1^^^SZRMYY^PI",
+    )
+    convert(mpi, settings, a48)
+    stored = read(mpi, "Patient", pid)
+    assert [(i["value"], i.get("use")) for i in stored["identifier"]] == [
+        ("MRN0001", None),
+        ("ALT1", "old"),
+        ("ALT2", None),
+    ]
+    assert stored["birthDate"] == "1980-01-01" and stored.get("active") is not False
+
+
+def test_a61_changes_the_consulting_doctor_and_a62_restores_it(mpi, settings):
+    def consultants(event: str, control: str, structure: str, doctor: str) -> list[str]:
+        raw = message(msh(event, control, structure), f"EVN|{event}", rich_pid(), pv1(f7="D001^王^五", f9=doctor))
+        convert(mpi, settings, raw)
+        encounter = read(mpi, "Encounter", all_ids(settings, raw, "Encounter")[0])
+        return [
+            p["individual"]["identifier"]["value"]
+            for p in encounter["participant"]
+            if p["type"][0]["coding"][0]["code"] == "CON"
+        ]
+
+    assert consultants("A01", "C1", "ADT_A01", "D009^钱^七") == ["D009"]
+    assert consultants("A61", "C2", "ADT_A61", "D021^冯^十") == ["D021"]
+    assert consultants("A62", "C3", "ADT_A61", "D009^钱^七") == ["D009"]
