@@ -203,10 +203,9 @@ def _replaced_by(entry: dict[str, Any], patients: set[str]) -> str | None:
 def _unlinks(kept: list[tuple[dict[str, Any], list[str]]]) -> dict[str, set[str]]:
     """Patient id → the other Patients of the Bundle it is unlinked from (A37: each marks ``link`` deleted).
 
-    The mark is taken off those entries: it deletes the ``seealso`` links between them, not every link."""
+    The mark is taken off every Patient entry: it deletes the ``seealso`` links between the marked Patients of
+    the Bundle, never every link (a record's ``refer`` to its master, a merge's ``replaces`` stay)."""
     marked = [(entry, marks) for entry, marks in kept if _put_of(entry, "Patient") and "link" in marks]
-    if len(marked) < 2:
-        return {}
     ids = {str(_resource(entry).get("id")) for entry, _ in marked}
     for _, marks in marked:
         marks.remove("link")

@@ -11,11 +11,13 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from hub.conversion import apply_converted
 from hub.db.tables import Resource
 from hub.hl7 import er7
 from hub.identity import linking, records
 from hub.identity.tables import MpiSource
 from hub.mapping import get_converter
+from hub.mapping.nulls import NULL_EXTENSION_URL
 from tests.test_conversion_semantics import convert, message, mpi, msh, pv1, read, rich_pid
 
 __all__ = ["mpi"]  # the fixture, used by the tests below
@@ -320,3 +322,17 @@ def test_a61_changes_the_consulting_doctor_and_a62_restores_it(mpi, settings):
     assert consultants("A01", "C1", "ADT_A01", "D009^钱^七") == ["D009"]
     assert consultants("A61", "C2", "ADT_A61", "D021^冯^十") == ["D021"]
     assert consultants("A62", "C3", "ADT_A61", "D009^钱^七") == ["D009"]
+
+
+def test_a_link_mark_never_deletes_the_index_links(mpi, settings):
+    a28 = message(msh("A28", "C1", "ADT_A05"), "EVN|A28", rich_pid(), "PV1|1|N")
+    convert(mpi, settings, a28)
+    pid = all_ids(settings, a28, "Patient")[0]
+    assert records.links_of(read(mpi, "Patient", pid), "refer")
+    # one Patient whose link list a message marks deleted (an A37 names two): no pair to unlink, nothing removed
+    bundle = get_converter(settings).convert(er7.parse(a28.decode("utf-8")))
+    [entry] = [e for e in bundle["entry"] if e["request"]["url"] == f"Patient/{pid}"]
+    entry["extension"] = [{"url": NULL_EXTENSION_URL, "valueString": "link"}]
+    apply_converted(mpi, bundle)
+    mpi.commit()
+    assert records.links_of(read(mpi, "Patient", pid), "refer")
