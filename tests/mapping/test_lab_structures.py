@@ -98,7 +98,8 @@ def test_two_specimens_each_with_its_orders(converter):
 
 def test_oul_r21_results_of_each_order(converter):
     segments = (
-        "SAC|||C2026031602^LIS|||BLD^全血",
+        # SAC-2 accession number, SAC-3 container id, SAC-6 specimen source (SPS: its first component a CWE)
+        "SAC||A2026-0316-01^LIS|C2026031602^LIS|||BLD&全血&HL70070",
         "ORC|RE|P51^HIS|F51^LIS",
         "OBR|1|P51^HIS|F51^LIS|GLU^血糖^L|||20260316070000" + "|" * 15 + "20260316133000|||F",
         "OBX|1|NM|2345-7^Glucose^LN||6.8|mmol/L|3.9-6.1|H|||F|||20260316130000",
@@ -121,7 +122,15 @@ def test_oul_r21_results_of_each_order(converter):
     assert glucose["valueQuantity"]["value"] == 6.8 and glucose["interpretation"][0]["coding"][0]["code"] == "H"
     assert glucose["note"] == [{"text": "空腹"}] and glucose["subject"] == ref(patient)
     assert encounter["status"] == "unknown"  # a result is not a visit event
-    assert resources(bundle, "Specimen") == []
+    # no SPM: the specimen is the one in the container (SAC), the specimen of its order's report and results
+    # (the second order sends no container: no specimen, not the first order's)
+    specimen = one(bundle, "Specimen")
+    assert specimen["container"] == [{"identifier": [{"system": "urn:hub:id:LIS", "value": "C2026031602"}]}]
+    assert specimen["accessionIdentifier"] == {"system": "urn:hub:id:LIS", "value": "A2026-0316-01"}
+    assert specimen["type"]["coding"][-1]["code"] == "BLD" and specimen["type"]["text"] == "全血"
+    assert specimen["subject"] == ref(patient)
+    assert glucose_report["specimen"] == [ref(specimen)] and glucose["specimen"] == ref(specimen)
+    assert "specimen" not in hb_report and "specimen" not in hb
 
 
 @pytest.mark.parametrize("event", ["R30", "R31", "R32"])
