@@ -336,3 +336,25 @@ def test_a_link_mark_never_deletes_the_index_links(mpi, settings):
     apply_converted(mpi, bundle)
     mpi.commit()
     assert records.links_of(read(mpi, "Patient", pid), "refer")
+
+
+def test_a43_moves_the_record_to_another_person_id(mpi, settings):
+    a28 = message(
+        msh("A28", "C1", "ADT_A05"), "EVN|A28", "PID|1|P9^^^SZRMYY^PN|MRN0001^^^SZRMYY^MR||张三||19800101|M", "PV1|1|N"
+    )
+    convert(mpi, settings, a28)
+    pid = all_ids(settings, a28, "Patient")[0]
+    a43 = message(
+        msh("A43", "C2", "ADT_A43"),
+        "EVN|A43",
+        "PID|1|P10^^^SZRMYY^PN|MRN0001^^^SZRMYY^MR||张三||19800101|M",
+        "MRG|MRN0001^^^SZRMYY^MR|||P9^^^SZRMYY^PN",
+    )
+    convert(mpi, settings, a43)
+    stored = read(mpi, "Patient", pid)
+    assert [(i["value"], i.get("use")) for i in stored["identifier"]] == [
+        ("MRN0001", None),
+        ("P9", "old"),
+        ("P10", None),
+    ]
+    assert stored.get("active") is not False and records.links_of(stored, "refer")

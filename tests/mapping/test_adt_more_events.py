@@ -125,8 +125,11 @@ def test_a38_cancels_the_pre_admission(converter):
 
 
 def test_a43_moves_the_record_and_a44_moves_the_account(converter):
-    a43 = convert(converter, adt("A43", "ADT_A43", "MRG|MRN0002^^^SZRMYY^MR|||P9^^^SZRMYY^PN"))
+    # A43: the identifier list MRN0002 (PID-3 = MRG-1) is now under person P10 (PID-2), no longer P9 (MRG-4)
+    pid = PID.replace("PID|1||", "PID|1|P10^^^SZRMYY^PN|")
+    a43 = convert(converter, adt("A43", "ADT_A43", "MRG|MRN0002^^^SZRMYY^MR|||P9^^^SZRMYY^PN", pid=pid))
     assert one(a43, "Patient")["id"] == stored_record(converter, "MRN0002")["id"]
+    assert values(one(a43, "Patient")) == [("MRN0002", None), ("P9", "old"), ("P10", None)]
     assert resources(a43, "Account") == []
     # A44: the account PID-18 (= MRG-3) now belongs to the patient of PID-3 (MRG-1 the one it was under)
     a44 = convert(converter, adt("A44", "ADT_A43", "MRG|MRN0001^^^SZRMYY^MR||ACC2^^^SZRMYY^AN"))
