@@ -214,3 +214,28 @@ def test_rgv_a_discontinued_order_stops_its_gives(converter):
 def test_ras_and_rgv_are_accepted_by_default():
     allowed = Settings().allowed_message_types
     assert "RAS" in allowed and "RGV" in allowed
+
+
+def test_rgv_v23_timing_in_rxg_3(converter):
+    # before v2.5 the give's timing is its TQ (RXG-3: .2 the interval, .4 the start)
+    text = "\r".join(
+        (
+            f"MSH|^~\\&|PHARM|{HOSPITAL}|NURSE|SZRMYY|20260315070000||RGV^O15|RGV23|P|2.3",
+            "PID|1||MRN0002^^^SZRMYY^MR||陈建华||19600805|M",
+            "ORC|RE|1000^OE|9999999^RX",
+            "RXE|1^BID^^20260315080000^20260322080000|0047-0402-30^Ampicillin 250 MG TAB^NDC|2||TAB",
+            "RXG|1|1|^BID^^20260315080000|0047-0402-30^Ampicillin 250 MG TAB^NDC|2||TAB",
+            "RXR|PO",
+        )
+    )
+    gives = [
+        r for r in resources(convert(converter, text + "\r"), "MedicationRequest") if r["intent"] == "instance-order"
+    ]
+    timing = gives[0]["dosageInstruction"][0]["timing"]
+    assert timing["code"]["coding"][0]["code"] == "BID"
+    assert timing["repeat"] == {
+        "frequency": 2,
+        "period": 1,
+        "periodUnit": "d",
+        "boundsPeriod": {"start": "2026-03-15T08:00:00+08:00"},
+    }
