@@ -14,6 +14,8 @@ The Bundle is stored with HL7 v2 update semantics (:func:`apply_converted`):
   (:func:`hub.identity.merging.merge`), which records ``replaced-by``/``replaces`` on both records and moves the
   replaced record under the survivor's master. A replaced record the hub has never seen is first stored as the
   message names it; a survivor the hub has never seen starts from the replaced record's content;
+* a Patient marked ``replaced-by`` the Patient of the Bundle that has its record number (MRG naming the record PID
+  names) is no replacement and is not stored;
 * Patients of one Bundle that each mark their ``link`` deleted (A37 unlink, undoing an A24's ``seealso`` links)
   lose the ``seealso`` links between them, nothing else: the index's ``refer`` links and a merge's links stay;
 * DELETE entries (A29, PPR^PC3 …) delete.
@@ -138,8 +140,13 @@ def apply_converted(
     patients = {str(_resource(e).get("id")) for e in entries if _put_of(e, "Patient")}
     replacements: list[tuple[dict[str, Any], str]] = []
     kept: list[tuple[dict[str, Any], list[str]]] = []
+    resources = {str(_resource(e).get("id")): _resource(e) for e in entries if _put_of(e, "Patient")}
     for entry, marks in marked:
         target = _replaced_by(entry, patients)
+        if target is not None and _same_record(_resource(entry), resources[target]):
+            # MRG names the record PID names (an A34 whose MRG-1 repeats PID-3): no record replaces itself, and the
+            # engine's numbered twin of the patient is nobody.
+            continue
         if target is not None:
             replacements.append((_resource(entry), target))
         else:
@@ -221,6 +228,25 @@ def _without_seealso(resource: dict[str, Any], others: set[str]) -> dict[str, An
     if links:
         out["link"] = links
     return out
+
+
+_RECORD_NUMBER_TYPES = ("MR", "MRN", "PI", "PT")
+
+
+def _record_number(patient: dict[str, Any]) -> tuple[str, str] | None:
+    """The identifier a hospital keys its record on, as the Patient templates choose it: the first of type MR (else
+    MRN, PI, PT), else the first; as (system, value)."""
+    identifiers = [i for i in patient.get("identifier") or [] if isinstance(i, dict) and i.get("value")]
+    for identifier in identifiers:
+        codings = (identifier.get("type") or {}).get("coding") or []
+        if any(isinstance(c, dict) and c.get("code") in _RECORD_NUMBER_TYPES for c in codings):
+            return (str(identifier.get("system", "")), str(identifier["value"]))
+    return (str(identifiers[0].get("system", "")), str(identifiers[0]["value"])) if identifiers else None
+
+
+def _same_record(replaced: dict[str, Any], survivor: dict[str, Any]) -> bool:
+    number = _record_number(replaced)
+    return number is not None and number == _record_number(survivor)
 
 
 def _merge_entries(

@@ -15,7 +15,7 @@ from hub.conversion import apply_converted
 from hub.db.tables import Resource
 from hub.hl7 import er7
 from hub.identity import linking, records
-from hub.identity.tables import MpiSource
+from hub.identity.tables import MpiMerge, MpiSource
 from hub.mapping import get_converter
 from hub.mapping.nulls import NULL_EXTENSION_URL
 from tests.test_conversion_semantics import convert, message, mpi, msh, pv1, read, rich_pid
@@ -358,3 +358,20 @@ def test_a43_moves_the_record_to_another_person_id(mpi, settings):
         ("P10", None),
     ]
     assert stored.get("active") is not False and records.links_of(stored, "refer")
+
+
+def test_a_merge_naming_the_record_itself_replaces_nothing(mpi, settings):
+    a28 = message(msh("A28", "C1", "ADT_A05"), "EVN|A28", rich_pid(), "PV1|1|N")
+    convert(mpi, settings, a28)
+    pid = all_ids(settings, a28, "Patient")[0]
+    # MRG-1 repeats PID-3: the engine makes a numbered twin of the patient marked replaced-by it; the hub stores
+    # neither a twin nor a merge
+    a34 = message(msh("A34", "C2", "ADT_A30"), "EVN|A34", person("MRN0001"), "MRG|MRN0001^^^SZRMYY^MR")
+    patients = all_ids(settings, a34, "Patient")
+    assert len(patients) == 2 and patients[0] == pid
+    convert(mpi, settings, a34)
+    stored = read(mpi, "Patient", pid)
+    assert stored.get("active") is not False and records.links_of(stored, "replaces") == []
+    assert mpi.scalars(select(MpiMerge)).all() == []
+    rows = mpi.scalars(select(Resource.id).where(Resource.resource_type == "Patient", Resource.id == patients[1]))
+    assert rows.all() == []

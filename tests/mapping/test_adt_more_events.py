@@ -285,3 +285,17 @@ def test_the_same_obx_outside_adt_keeps_its_message_key(converter):
     first, second = (observation_ids(convert(converter, bar(c)))["29463-7"] for c in ("B1", "B2"))
     assert first != second
     assert first != observation_ids(convert(converter, adt("A01", "ADT_A01", PV1, WEIGHT)))["29463-7"]
+
+
+def test_a46_with_a_prior_patient_id_changes_that_id_and_merges_nothing(converter):
+    # the v2.3 form: MRG-1 repeats PID-3, MRG-4 the prior patient id (PID-2)
+    pid = PID.replace("PID|1||", "PID|1|P10^^^SZRMYY^PN|")
+    bundle = convert(converter, adt("A46", "ADT_A30", "MRG|MRN0002^^^SZRMYY^MR|||P9^^^SZRMYY^PN", pid=pid))
+    patient = one(bundle, "Patient")
+    assert patient["id"] == stored_record(converter, "MRN0002")["id"] and "link" not in patient
+    assert values(patient) == [("MRN0002", None), ("P9", "old"), ("P10", None)]
+    # without MRG-4: the record MRG-1 names is replaced, as for A47
+    bundle = convert(converter, adt("A46", "ADT_A30", "MRG|MRN0001^^^SZRMYY^MR"))
+    survivor, replaced = resources(bundle, "Patient")
+    assert replaced["id"] == stored_record(converter, "MRN0001")["id"]
+    assert replaced["link"] == [{"other": ref(survivor), "type": "replaced-by"}]
