@@ -290,6 +290,17 @@ def test_without_spm_there_is_no_specimen(converter):
     assert len(resources(bundle, "Observation")) == 20
 
 
+def test_an_observation_about_the_patient_has_no_specimen(converter):
+    # OBX after the PID (IG ORU_R01 row 4.1.7.1): the patient's weight, whatever the order's specimen is
+    weight = obx(1, "NM", "29463-7^Body weight^LN", "62.5", "kg", when="20260315080000")
+    segments = [HEADER[0], HEADER[1], weight, *HEADER[2:], OBSERVATIONS[0], SPECIMEN]
+    bundle = convert(converter, "\r".join(segments) + "\r")
+    specimen = one(bundle, "Specimen")
+    assert "specimen" not in by_code(bundle, "29463-7")
+    assert by_code(bundle, "2345-7")["specimen"] == ref(specimen)
+    assert one(bundle, "DiagnosticReport")["result"] == [ref(by_code(bundle, "2345-7"))]
+
+
 def test_two_orders_make_two_reports_with_their_own_results(converter):
     second = [
         "OBR|2|P101^HIS|F201^LIS|58410-2^CBC panel^LN|||20260315081500|||||||||||||||20260315092000||HM|P",

@@ -183,9 +183,9 @@ def test_corpus_oul_one_specimen_one_report(converter, name):
     assert specimen["container"][0]["identifier"][0]["value"] == "2017-PAT-123456-1-2-5"
     observations = resources(bundle, "Observation")
     assert len(observations) == 6
-    assert all(o["specimen"] == ref(specimen) for o in observations)
     # four results (the OBX of the order's document, an ED without code or data, is none), the specimen's own
-    # observation, the patient's (the OBX after the PID)
+    # observation, the patient's (the OBX after the PID): all but the patient's are of the specimen
+    assert [o.get("specimen") for o in observations].count(ref(specimen)) == 5
     assert len(report["result"]) == 4
 
 
@@ -214,6 +214,8 @@ def test_an_observation_about_the_patient_is_no_result(converter, event):
     assert weight_observation["valueQuantity"] == {"value": 62.5, "unit": "kg", "system": UCUM, "code": "kg"}
     assert weight_observation["effectiveDateTime"] == "2026-03-15T08:00:00+08:00"
     assert weight_observation["subject"] == ref(one(bundle, "Patient"))
+    assert "specimen" not in weight_observation  # the order's specimen is not the patient's weight's
+    assert white["specimen"] == ref(one(bundle, "Specimen"))
     assert one(bundle, "DiagnosticReport")["result"] == [ref(white)]
 
 
