@@ -433,6 +433,7 @@ class Converter:
                     producer = rid
                 node.register(rule.name, rtype, rid)
                 made.append((rule, ctx, rid))
+            root.settle(rule.name)  # only this rule registers its name: later keys may remember its lookups
 
         root.freeze()  # every resource is registered: references may be looked up once per group and name
         entries = []

@@ -118,7 +118,7 @@ def parse_structure(items: Any, name: str = "ROOT") -> GroupDef:
 class Node:
     """One instance of a group in a received message."""
 
-    __slots__ = ("gdef", "parent", "path", "segs", "children", "pos", "made", "cache", "below")
+    __slots__ = ("gdef", "parent", "path", "segs", "children", "pos", "made", "cache", "below", "settled")
 
     def __init__(self, gdef: GroupDef, parent: Node | None) -> None:
         self.gdef = gdef
@@ -130,20 +130,28 @@ class Node:
         self.pos = -1
         # resource name → [(type, id, the group it was made in)] of the resources made from segments in this subtree
         self.made: dict[str, list[tuple[str, str, Node]]] | None = None
-        # lookup results, once every resource of the message is registered (freeze): a report's twenty
-        # Observations ask for the same patient twenty times
+        # lookup results of the names no resource will be registered under any more (settle, freeze): a report's
+        # twenty Observations ask for the same patient twenty times
         self.cache: dict[str, list[tuple[str, str]]] | None = None
-        # lookup results that hold for every group below one child of this one, by (name, that child), once
-        # frozen: the twenty OBSERVATION groups of an order find its patient here, worked out once
-        self.below: dict[tuple[str, Node], list[tuple[str, str]]] | None = None
+        # lookup results that hold for every group below any child of this one of a kind, by (name, that child's
+        # group definition): the twenty OBSERVATION groups of an order find its patient and specimen here,
+        # worked out once
+        self.below: dict[tuple[str, GroupDef], list[tuple[str, str]]] | None = None
+        # the names settled in this tree (one set shared by every node; None: every name, frozen)
+        self.settled: set[str] | None = parent.settled if parent is not None else set()
+
+    def settle(self, name: str) -> None:
+        """No more resources named ``name`` will be registered in this tree: its lookups may be remembered."""
+        settled = self.settled
+        if settled is not None:
+            settled.add(name)
 
     def freeze(self) -> None:
         """No more resources will be registered in this tree: lookups may be remembered from now on."""
         stack = [self]
         while stack:
             node = stack.pop()
-            node.cache = {}
-            node.below = {}
+            node.settled = None
             for children in node.children.values():
                 stack.extend(children)
 
@@ -186,25 +194,34 @@ class Node:
         """The resources ``name`` made in this group, else in the nearest enclosing group that has any; but
         never one made inside another instance of a repeating group this group is not in: the results of an
         order without OBX are none, not the order before it's (nor is another patient's PID anyone's patient)."""
-        cache = self.cache
-        if cache is not None:
-            known = cache.get(name)
-            if known is not None:
-                return known
+        settled = self.settled
+        keep = settled is None or name in settled
+        cache = None
+        if keep:
+            cache = self.cache
+            if cache is None:
+                cache = self.cache = {}
+            else:
+                known = cache.get(name)
+                if known is not None:
+                    return known
         result: list[tuple[str, str]] = []
         mine = self.path
         depth = len(mine)
         node: Node | None = self
-        shared: tuple[dict[tuple[str, Node], list[tuple[str, str]]], tuple[str, Node]] | None = None
+        shared: tuple[dict[tuple[str, GroupDef], list[tuple[str, str]]], tuple[str, GroupDef]] | None = None
         while node is not None:
             made = node.made
             if made is not None and name in made:
-                below = node.below
-                if below is not None and shared is None and node is not self:
-                    # Reached from the child group on the way here, nothing found below it: the answer is the same
-                    # for every group under that child (what lies in it is unrelated to all of them, what lies
-                    # beside it is related or not by the two children's groups).
-                    key = (name, mine[len(node.path)])
+                if keep and shared is None and node is not self:
+                    # Reached from a child group on the way here, nothing found below it: the answer is the same
+                    # for every group under any child of that kind (what lies in such a child is unrelated to
+                    # the groups under another of its kind; what lies beside them is related or not by the two
+                    # children's group definitions alone).
+                    below = node.below
+                    if below is None:
+                        below = node.below = {}
+                    key = (name, mine[len(node.path)].gdef)
                     known = below.get(key)
                     if known is not None:
                         result = known
