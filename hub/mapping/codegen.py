@@ -66,6 +66,9 @@ class RulePlan:
     enum: frozenset[str] | None = None  # the codes a required binding allows (others are dropped)
     when_tree: tuple[Any, ...] | None = None  # the condition in a form codegen writes in line (else: when())
     constant: tuple[Any] | None = None  # a constant under a condition: (value,)
+    # a built-in's arguments: (name, the value function of its rule), worked out once per rule when the rule has
+    # items and its condition holds, as the built-in's ``args``
+    args: list[tuple[str, Callable[..., list[Any]]]] | None = None
 
 
 @dataclass(slots=True)
@@ -76,6 +79,8 @@ class _Writer:
     # the local variables that keep a condition's test of a component once it is worked out (a datatype's
     # rules often ask the same question of the same component: is CX.5 a resident id type?)
     tests: dict[tuple[int, int, int], str] = field(default_factory=dict)
+    # the local variables that keep the leaf texts of an absolute path, once read, by (path, scope)
+    fields: dict[tuple[str, str], str] = field(default_factory=dict)
 
     def name(self, prefix: str, value: Any) -> str:
         self.counter += 1
@@ -160,7 +165,7 @@ def _emit_text(w: _Writer, indent: int, raw: str, level: str | None, kind: str) 
 def _emit_convert(w: _Writer, indent: int, plan: RulePlan, raw: str, level: str, item: str) -> None:
     """Emit the conversion of one item (text ``raw`` at ``level``; ``item`` the tuple expression) and the set."""
     conv = plan.conv
-    how: Hint | None = getattr(conv, "hint", None)
+    how: Hint | None = getattr(conv, "hint", None) if plan.args is None else None
     if how is not None and how[0] in ("string", "code"):
         inner = _emit_text(w, indent, raw, level, how[0])
         _emit_set(w, inner, plan, "_t")
@@ -192,11 +197,26 @@ def _emit_convert(w: _Writer, indent: int, plan: RulePlan, raw: str, level: str,
         w.emit(indent, f"_x = {build}(ctx, {raw}, {level})")
     else:
         name = w.name("C", conv)
-        w.emit(indent, f"_x = {name}(ctx, {item}, None)")
+        w.emit(indent, f"_x = {name}(ctx, {item}, {_argv(plan)})")
     w.emit(indent, "if _x is not None:")
     _emit_set(w, indent + 1, plan, "_x")
     if not plan.is_list:
         w.emit(indent + 1, "_done = True")
+
+
+def _argv(plan: RulePlan) -> str:
+    return "None" if plan.args is None else "_argv"
+
+
+def _emit_args(w: _Writer, indent: int, plan: RulePlan) -> None:
+    """Emit code putting the built-in's arguments into ``_argv`` (the first value of each argument's rule)."""
+    if plan.args is None:
+        return
+    w.emit(indent, "_argv = {}")
+    for name, fn in plan.args:
+        w.emit(indent, f"_a = {w.name('A', fn)}(ctx, raw, level)")
+        w.emit(indent, "if _a:")
+        w.emit(indent + 1, f"_argv[{name!r}] = _a[0]")
 
 
 def _emit_field_items(w: _Writer, indent: int, own: tuple[str, int, int | None, int | None, str]) -> None:
@@ -249,8 +269,49 @@ def _tree_indexes(tree: tuple[Any, ...], into: set[int]) -> set[int]:
     return into
 
 
+def _tree_fields(tree: tuple[Any, ...], into: dict[tuple[str, str], Any]) -> dict[tuple[str, str], Any]:
+    kind = tree[0]
+    if kind in ("all", "any"):
+        for part in tree[1]:
+            _tree_fields(part, into)
+    elif kind == "not":
+        _tree_fields(tree[1], into)
+    elif kind == "field":
+        into.setdefault(tree[1], tree[2])
+    return into
+
+
+def _any_in(texts: tuple[str, ...], values: frozenset[str]) -> bool:
+    for text in texts:
+        if text and text.upper() in values:
+            return True
+    return False
+
+
+def _any_test(texts: tuple[str, ...], test: Callable[[str], Any]) -> bool:
+    for text in texts:
+        if text and test(text):
+            return True
+    return False
+
+
+def _field_expr(w: _Writer, tree: tuple[Any, ...]) -> str:
+    _kind, key, _texts, op, arg = tree
+    var = w.fields[key]
+    texts = f"({var} if {var} is not MISS else ({var} := {w.name('Z', _texts)}(ctx)))"
+    if op == "present":
+        return f"(any({texts}) is {bool(arg)!r})"
+    if op == "repeats":
+        return f"((len({texts}) > 1) is {bool(arg)!r})"
+    if op == "in":
+        return f"_any_in({texts}, {w.name('IN', arg)})"
+    return f"_any_test({texts}, {w.name('T', arg)})"
+
+
 def _tree_expr(w: _Writer, tree: tuple[Any, ...]) -> str:
     kind = tree[0]
+    if kind == "field":
+        return _field_expr(w, tree)
     if kind == "event":
         return f"(env.event in {w.name('EV', tree[1])})"
     if kind == "all":
@@ -347,6 +408,7 @@ def _emit_rule(w: _Writer, plan: RulePlan) -> None:
         if test is not None:
             w.emit(inner, f"if {test}:")
             inner += 1
+        _emit_args(w, inner, plan)
         _emit_convert(w, inner, plan, "raw", "level", "(cseg, raw, level)")
         w.emit(indent, "elif cseg is not None:")
         # the current segment as a whole (an 'elements' block over the segment): only a closure handles it
@@ -356,7 +418,8 @@ def _emit_rule(w: _Writer, plan: RulePlan) -> None:
             cond = w.name("W", plan.when)
             w.emit(inner, f"if {cond}(ctx, raw, level):")
             inner += 1
-        w.emit(inner, f"_x = {whole}(ctx, (cseg, None, 0), None)")
+        _emit_args(w, inner, plan)
+        w.emit(inner, f"_x = {whole}(ctx, (cseg, None, 0), {_argv(plan)})")
         w.emit(inner, "if _x is not None:")
         _emit_set(w, inner + 1, plan, "_x")
     elif plan.relative is not None:
@@ -377,6 +440,7 @@ def _emit_rule(w: _Writer, plan: RulePlan) -> None:
         if test is not None:
             w.emit(inner, f"if {test}:")
             inner += 1
+        _emit_args(w, inner, plan)
         _emit_convert(w, inner, plan, "_v", level, f"(cseg, _v, {level})")
     else:
         assert plan.getter is not None
@@ -387,6 +451,7 @@ def _emit_rule(w: _Writer, plan: RulePlan) -> None:
         cond_test = _emit_condition(w, indent, plan)
         test = "_items" if cond_test is None else f"_items and {cond_test}"
         w.emit(indent, f"if {test}:")
+        _emit_args(w, indent + 1, plan)
         w.emit(indent + 1, "_done = False")
         w.emit(indent + 1, "for _it in _items:")
         loop = indent + 2
@@ -396,7 +461,7 @@ def _emit_rule(w: _Writer, plan: RulePlan) -> None:
         w.emit(loop, "if _it[1] is None:")
         # a whole segment (a rule with 'elements' over segments): only a closure handles it
         whole = w.name("C", plan.conv)
-        w.emit(loop + 1, f"_x = {whole}(ctx, _it, None)")
+        w.emit(loop + 1, f"_x = {whole}(ctx, _it, {_argv(plan)})")
         w.emit(loop + 1, "if _x is not None:")
         _emit_set(w, loop + 2, plan, "_x")
         if not plan.is_list:
@@ -460,6 +525,13 @@ def _prologue(w: _Writer, plans: list[RulePlan], indent: int) -> None:
     for key in tests:
         var = w.tests[key] = f"_t{len(w.tests)}"
         w.emit(indent, f"{var} = MISS")
+    fields: dict[tuple[str, str], Any] = {}
+    for plan in plans:
+        if plan.when_tree is not None:
+            _tree_fields(plan.when_tree, fields)
+    for path_key in fields:
+        var = w.fields[path_key] = f"_z{len(w.fields)}"
+        w.emit(indent, f"{var} = MISS")
 
 
 def _compile(w: _Writer, name: str, label: str) -> Any:
@@ -474,6 +546,8 @@ def _compile(w: _Writer, name: str, label: str) -> Any:
         fhir_code=fhir_code,
         deep_copy=deep_copy,
         json_copy=json_copy,
+        _any_in=_any_in,
+        _any_test=_any_test,
         MISS=_MISS,
     )
     code = compile(source, f"<mapping {label}>", "exec")

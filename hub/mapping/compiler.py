@@ -234,25 +234,29 @@ class Compiler:
 
         return check
 
-    def condition_inline(self, cond: Condition, unit: Unit) -> CondTree | None:
+    def condition_inline(self, cond: Condition, unit: Unit, relative_ok: bool) -> CondTree | None:
         """The condition as a tree codegen can write in line, when it only reads components of the current
-        value and the event; None otherwise (then the closure is called)."""
+        value, fields and segments by absolute paths, and the event; None otherwise (then the closure is
+        called). An absolute path's leaf texts are read once per call of the generated function (the ten
+        value[x] rules of an Observation ask OBX-2 and OBX-5)."""
         if cond.event is not None:
             return ("event", frozenset(e.upper() for e in cond.event))
         if cond.all_ is not None or cond.any_ is not None:
-            parts = [self.condition_inline(c, unit) for c in (cond.all_ or cond.any_ or [])]
+            parts = [self.condition_inline(c, unit, relative_ok) for c in (cond.all_ or cond.any_ or [])]
             if any(p is None for p in parts):
                 return None
             return ("all" if cond.all_ is not None else "any", tuple(parts))
         if cond.not_ is not None:
-            inner = self.condition_inline(cond.not_, unit)
+            inner = self.condition_inline(cond.not_, unit, relative_ok)
             return None if inner is None else ("not", inner)
         assert cond.from_ is not None
         try:
             path = parse_path(cond.from_)
         except ValueError:
             return None
-        if not path.is_relative or path.subcomponent is not None or cond.scope != "up":
+        if not path.is_relative:
+            return self._field_condition(cond, path)
+        if not relative_ok or path.subcomponent is not None or cond.scope != "up":
             return None
         assert path.component is not None
         index = path.component - 1
@@ -276,6 +280,49 @@ class Compiler:
             if table is None:
                 return None
             return ("test", index, table[0].contains)
+        return None  # pragma: no cover - Condition guarantees one operator
+
+    def _field_condition(self, cond: Condition, path: SourcePath) -> CondTree | None:
+        """A condition on an absolute path as ``("field", (path, scope), texts, op, arg)``: ``texts(ctx)`` gives
+        the leaf text of each item of the path (a whole segment: a marker that is never empty), ``op`` is
+        ``in`` (arg: the upper-case values), ``present`` / ``repeats`` (arg: the wanted answer) or ``test``."""
+        getter = compile_getter(path, cond.scope)
+        if path.is_segment:
+            if cond.present is None and cond.repeats is None:
+                return None  # a segment's text is never compared
+
+            def segments(ctx: Ctx) -> tuple[str, ...]:
+                return ("\x00",) * len(getter(ctx, None, 0))
+
+            texts = segments
+        else:
+
+            def leaves(ctx: Ctx) -> tuple[str, ...]:
+                env = ctx.env
+                return tuple([leaf(env, item[1], item[2]) for item in getter(ctx, None, 0)])  # type: ignore[arg-type]
+
+            texts = leaves
+        key = (path.text, cond.scope)
+        if cond.present is not None:
+            return ("field", key, texts, "present", cond.present)
+        if cond.repeats is not None:
+            return ("field", key, texts, "repeats", cond.repeats)
+        if cond.in_ is not None:
+            return ("field", key, texts, "in", frozenset(v.upper() for v in cond.in_))
+        if cond.not_in is not None:
+            return ("not", ("field", key, texts, "in", frozenset(v.upper() for v in cond.not_in)))
+        if cond.equals is not None:
+            return ("field", key, texts, "in", frozenset({cond.equals.upper()}))
+        if cond.matches is not None:
+            return ("field", key, texts, "test", re.compile(cond.matches).search)
+        if cond.valid is not None:
+            found = VALIDATORS.get(cond.valid)
+            return None if found is None else ("field", key, texts, "test", found[0])
+        if cond.in_table is not None:
+            table = self.tables.get(cond.in_table)
+            if table is None:
+                return None
+            return ("field", key, texts, "test", table[0].contains)
         return None  # pragma: no cover - Condition guarantees one operator
 
     # Elements --------------------------------------------------------------------------------------
@@ -356,12 +403,11 @@ class Compiler:
             self._is_from(spec)
             and spec.where is None
             and spec.prefer is None
-            and not spec.args
             and spec.join is None
             and (spec.repeat is None or spec.repeat == ("all" if target.is_list else "first"))
         )
-        if spec.when is not None and relative_ok:
-            plan.when_tree = self.condition_inline(spec.when, unit)
+        if spec.when is not None:
+            plan.when_tree = self.condition_inline(spec.when, unit, relative_ok)
         if "value" in spec.model_fields_set and spec.when is not None:
             # a constant under a condition: written in line (the condition too, when it can be)
             self._constant(spec, target, unit)  # checks it
@@ -386,6 +432,8 @@ class Compiler:
             raise self.error(unit, spec, f"{spec.from_!r} is a whole segment; map it with 'elements'")
         plan.when = self.condition(spec.when, unit, relative_ok) if spec.when is not None else None
         plan.conv = self._converter(spec, target, unit, whole_segments)
+        if spec.args:
+            plan.args = self._args(spec, unit, relative_ok)
         if path is not None and path.is_relative:
             assert path.component is not None
             plan.relative = (path.component - 1, path.subcomponent - 1 if path.subcomponent else None)
@@ -578,16 +626,7 @@ class Compiler:
         conv = self._converter(spec, target, unit, whole_segments)
         where = self.condition(spec.where, unit, True) if spec.where is not None else None
         prefer = self.condition(spec.prefer, unit, True) if spec.prefer is not None else None
-        args: list[tuple[str, ValueFn]] = []
-        if spec.args:
-            builtin = BUILTINS.get(spec.type or "")
-            if builtin is None or not builtin.args:
-                raise self.error(unit, spec, f"'args' are for built-ins that take arguments; {spec.type!r} takes none")
-            for name, arg in spec.args.items():
-                if name not in builtin.args:
-                    known = ", ".join(builtin.args)
-                    raise self.error(unit, arg, f"{spec.type} takes no argument {name!r} (it takes: {known})")
-                args.append((name, self.value(arg, Target(builtin.args[name], name=name), unit, relative_ok)))
+        args = self._args(spec, unit, relative_ok)
         join = spec.join
         if join is not None and target.type not in _STRINGISH and target.type != ANY:
             raise self.error(unit, spec, f"'join' makes one text, but {target.name} is {target.type}")
@@ -636,6 +675,20 @@ class Compiler:
             return out
 
         return produce
+
+    def _args(self, spec: ValueSpec, unit: Unit, relative_ok: bool) -> list[tuple[str, ValueFn]]:
+        """The value functions of a built-in's arguments (none without 'args')."""
+        args: list[tuple[str, ValueFn]] = []
+        if spec.args:
+            builtin = BUILTINS.get(spec.type or "")
+            if builtin is None or not builtin.args:
+                raise self.error(unit, spec, f"'args' are for built-ins that take arguments; {spec.type!r} takes none")
+            for name, arg in spec.args.items():
+                if name not in builtin.args:
+                    known = ", ".join(builtin.args)
+                    raise self.error(unit, arg, f"{spec.type} takes no argument {name!r} (it takes: {known})")
+                args.append((name, self.value(arg, Target(builtin.args[name], name=name), unit, relative_ok)))
+        return args
 
     def _converter(self, spec: ValueSpec, target: Target, unit: Unit, whole_segments: bool) -> Conv:
         conv = self._base_converter(spec, target, unit, whole_segments)

@@ -1,0 +1,123 @@
+"""Conditions on absolute paths written in line by the code generator answer as the condition closures do.
+
+A generated function reads an absolute path's leaf texts once per call and tests them in line; the closure
+(:meth:`Compiler.condition`) walks the path's items each time. Both are run on every segment of messages made
+to reach the odd cases (repetitions, empty repetitions, HL7 nulls, escapes, a missing segment) and must agree.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC
+from typing import Any
+
+import pytest
+
+from hub.config import DEFAULT_MAPPINGS_DIR
+from hub.hl7 import er7
+from hub.mapping.codegen import RulePlan, generate
+from hub.mapping.compiler import Compiler, Unit
+from hub.mapping.fhirschema import FhirSchema
+from hub.mapping.library import read_library
+from hub.mapping.runtime import Ctx, Env
+from hub.mapping.structure import group_segments, parse_structure
+from hub.mapping.templates import Condition
+from hub.mapping.terminology import Table
+
+MESSAGES = [
+    "MSH|^~\\&|LIS|SZ|HUB|CITY|20260315093000||ORU^R01^ORU_R01|L1|P|2.5.1\r"
+    "PID|1||MRN1^^^SZ^MR||李^四||19750505|F\r"
+    "OBR|1|P1|F1|24323-8^Panel^LN\r"
+    "OBX|1|NM|2345-7^Glucose^LN||5.6|mmol/L|3.9-6.1|N|||F\r"
+    "OBX|2|nm|2160-0^Creat^LN||60~120|umol/L||H~L|||C\r"
+    'OBX|3|ST|X^Text^L||a~~b|||""|||F\r'
+    "OBX|4|CWE|Y^Y^L||\\T\\^x|||^N~|||\r"
+    'OBX|5|""|Z^Z^L||""\r'
+    "SPM|1|S1||SER^Serum^HL70487\r",
+    "MSH|^~\\&|LIS|SZ|HUB|CITY|20260315093000||ORU^R01^ORU_R01|L2|P|2.5.1\r"
+    "PID|1||MRN2^^^SZ^MR\r"
+    "OBR|1|P2|F2|A^B^LN\r"
+    "OBX|1|TX|A^A^L||line\r",
+]
+
+CONDITIONS: list[dict[str, Any]] = [
+    {"from": "OBX-2", "in": ["NM"]},
+    {"from": "OBX-2", "in": ["ST", "TX"]},
+    {"from": "OBX-2", "not_in": ["NM"]},
+    {"from": "OBX-2", "equals": "cwe"},
+    {"from": "OBX-5", "repeats": True},
+    {"from": "OBX-5", "repeats": False},
+    {"from": "OBX-5", "present": True},
+    {"from": "OBX-5", "present": False},
+    {"from": "OBX-5.2", "present": True},
+    {"from": "OBX-8", "in": ["L"]},
+    {"from": "OBX-8.2", "in": ["N"]},
+    {"from": "OBX-8", "present": True},
+    {"from": "OBX-5", "matches": "^[0-9]+$"},
+    {"from": "OBX-11", "in_table": "v2-0085"},
+    {"from": "OBX-3.3", "valid": "resident-id"},
+    {"from": "OBR-4.3", "in": ["LN"]},
+    {"from": "OBR", "present": True},
+    {"from": "SPM", "present": True},
+    {"from": "SPM", "present": False},
+    {"from": "SAC", "present": True},
+    {"from": "OBX", "repeats": True},
+    {"from": "OBX", "scope": "own", "present": True},
+    {"from": "OBX-2", "scope": "group", "in": ["NM"]},
+    {"from": "MSH-9", "in": ["ORU"]},
+    {"from": "MSH-9.2", "in": ["R01"]},
+    {"from": "MSH-2", "present": True},
+    {"all": [{"from": "OBX-2", "in": ["NM"]}, {"from": "OBX-5", "repeats": False}]},
+    {"any": [{"from": "OBR", "present": True}, {"from": "SPM", "present": True}]},
+    {"not": {"all": [{"from": "OBX-5", "repeats": True}, {"from": "OBX-2", "in": ["NM", "SN"]}]}},
+]
+
+
+@pytest.fixture(scope="module")
+def compiler() -> Compiler:
+    lib = read_library(DEFAULT_MAPPINGS_DIR)
+    tables = {name: (Table(model), path) for name, (model, path) in lib.tables.items()}
+    return Compiler(FhirSchema(), lib.datatypes, tables)
+
+
+@pytest.mark.parametrize("spec", CONDITIONS, ids=lambda spec: str(spec))
+def test_a_condition_written_in_line_answers_as_its_closure(compiler, spec):
+    cond = Condition.model_validate(spec)
+    unit = Unit("test")
+    tree = compiler.condition_inline(cond, unit, False)
+    assert tree is not None, "the condition is written in line"
+    closure = compiler.condition(cond, unit, False)
+    # A rule setting a constant under the condition: the generated function writes the condition in line.
+    plan = RulePlan(steps=["answer"], is_list=False, choice=(), unique=False, required=False)
+    plan.when_tree = tree
+    plan.when = closure
+    plan.constant = (True,)
+    fill = generate([plan], "test")
+    structure = parse_structure(
+        [
+            "MSH",
+            {
+                "PATIENT_RESULT+": [
+                    {"PATIENT?": ["PID"]},
+                    {"ORDER_OBSERVATION+": ["OBR", {"OBSERVATION*": ["OBX"]}, {"SPECIMEN*": ["SPM"]}]},
+                ]
+            },
+        ]
+    )
+    checked = 0
+    for text in MESSAGES:
+        message = er7.parse(text)
+        root, _ = group_segments(structure, message.segments)
+        env = Env(message, UTC, "R01", "ORU_R01", root)
+        stack = [root]
+        while stack:
+            node = stack.pop()
+            for children in node.children.values():
+                stack.extend(children)
+            for segs in node.segs.values():
+                for seg in segs:
+                    ctx = Ctx(env, node, seg)
+                    out: dict[str, Any] = {}
+                    fill(out, ctx, None, 0)
+                    assert out.get("answer", False) == closure(ctx, None, 0), (seg.name, seg.line)
+                    checked += 1
+    assert checked > 10
