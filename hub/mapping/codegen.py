@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 from hub.errors import ConversionError
 from hub.hl7.er7 import unescape
 from hub.mapping.builtins import fhir_code, fhir_string
+from hub.mapping.ids import key_text
 from hub.mapping.runtime import Ctx, current_item, deep_copy, field_items, json_copy, leaf
 
 # How a conversion can be written in line instead of called:
@@ -546,6 +547,7 @@ def _compile(w: _Writer, name: str, label: str) -> Any:
         fhir_code=fhir_code,
         deep_copy=deep_copy,
         json_copy=json_copy,
+        key_text=key_text,
         _any_in=_any_in,
         _any_test=_any_test,
         MISS=_MISS,
@@ -567,6 +569,29 @@ def generate(plans: list[RulePlan], label: str) -> Fill:
     w.emit(1, "return None")
     fill: Fill = _compile(w, "fill", label)
     return fill
+
+
+def generate_key(plans: list[RulePlan], label: str, slots: list[tuple[str, bool]]) -> Callable[[Ctx], Any]:
+    """One function ``key(ctx)`` that applies an id key's rules and returns the text of each part (by
+    :func:`hub.mapping.ids.key_text`), or None when a part that is not optional (``slots``: (key, optional))
+    has no value; an optional part without a value is ``""``."""
+    w = _Writer()
+    w.emit(0, "def key(ctx):")
+    w.emit(1, "out = {}")
+    w.emit(1, "raw = None")
+    w.emit(1, "level = 0")
+    _prologue(w, plans, 1)
+    for plan in plans:
+        _emit_rule(w, plan)
+    for i, (slot, optional) in enumerate(slots):
+        w.emit(1, f"_k{i} = out.get({slot!r})")
+        w.emit(1, f"if _k{i} is None:")
+        w.emit(2, f"_k{i} = ''" if optional else "return None")
+        w.emit(1, f"elif type(_k{i}) is not str:")
+        w.emit(2, f"_k{i} = key_text(_k{i})")
+    w.emit(1, f"return [{', '.join(f'_k{i}' for i in range(len(slots)))}]")
+    key: Callable[[Ctx], Any] = _compile(w, "key", label)
+    return key
 
 
 def generate_builder(

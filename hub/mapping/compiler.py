@@ -22,7 +22,7 @@ import fastjsonschema
 from hub.errors import ConversionError, MappingTemplateError
 from hub.fhir.validation import validator_for
 from hub.mapping.builtins import BUILTINS, FINISHERS, VALIDATORS, Builtin, Conv, Finisher, fhir_code, fhir_string
-from hub.mapping.codegen import RulePlan, generate, generate_builder, hint
+from hub.mapping.codegen import RulePlan, generate, generate_builder, generate_key, hint
 from hub.mapping.fhirschema import FhirSchema
 from hub.mapping.runtime import (
     FIELD_LEVEL,
@@ -965,9 +965,9 @@ class Compiler:
         return fhir, hint(conv, ("direct", build))
 
     # Keys ------------------------------------------------------------------------------------------
-    def key(self, parts: list[ValueSpec], unit: Unit) -> Callable[[Ctx], list[Any] | None]:
-        """One id key alternative as one generated function: the parts' values, or None when a part that
-        is not ``optional`` has none."""
+    def key(self, parts: list[ValueSpec], unit: Unit) -> Callable[[Ctx], list[str] | None]:
+        """One id key alternative as one generated function: the text of each part (see
+        :func:`hub.mapping.ids.key_text`), or None when a part that is not ``optional`` has none."""
         plans = []
         for i, spec in enumerate(parts):
             if spec.path is not None:
@@ -979,23 +979,8 @@ class Compiler:
                 target_type = BUILTINS[spec.type].fhir
             target = Target(target_type, name="id key")
             plans.append(self._plan(spec, ANY, unit, False, ([f"p{i}"], target)))
-        fill = generate(plans, f"{unit.file} id key")
         slots = [(f"p{i}", spec.optional) for i, spec in enumerate(parts)]
-
-        def key(ctx: Ctx) -> list[Any] | None:
-            found: dict[str, Any] = {}
-            fill(found, ctx, None, 0)
-            values = []
-            for slot, optional in slots:
-                value = found.get(slot)
-                if value is None:
-                    if not optional:
-                        return None
-                    value = ""
-                values.append(value)
-            return values
-
-        return key
+        return generate_key(plans, f"{unit.file} id key", slots)
 
 
 _MISS = object()

@@ -30,7 +30,7 @@ from hub.hl7.header import derive_structure
 from hub.mapping import datetimes
 from hub.mapping.compiler import Applier, Compiler, CondFn, Unit
 from hub.mapping.fhirschema import FhirSchema
-from hub.mapping.ids import key_text, make_id
+from hub.mapping.ids import make_id
 from hub.mapping.library import Library, Overlay, merge, read_library, read_overlay
 from hub.mapping.library import overlay_files as overlay_files_in
 from hub.mapping.nulls import HL7_NULL, NULL_EXTENSION_URL, NullMarks, compile_marks
@@ -50,7 +50,7 @@ class CompiledResource:
     rtype: str
     segment: str
     file: str
-    keys: list[Callable[[Ctx], list[Any] | None]]
+    keys: list[Callable[[Ctx], list[str] | None]]  # the text of each key part (None: a part is missing)
     first_source: str | None  # the first required source of the first key, for the error location
     body: list[Applier]
     refs: set[str]
@@ -63,9 +63,8 @@ class CompiledResource:
             ConversionError: no alternative has its parts.
         """
         for alternative in self.keys:
-            values = alternative(ctx)
-            if values is not None:
-                parts = [key_text(value) for value in values]
+            parts = alternative(ctx)
+            if parts is not None:
                 return make_id(self.rtype, parts), parts
         first_source = self.first_source
         location = None
