@@ -70,6 +70,9 @@ class RulePlan:
     # a built-in's arguments: (name, the value function of its rule), worked out once per rule when the rule has
     # items and its condition holds, as the built-in's ``args``
     args: list[tuple[str, Callable[..., list[Any]]]] | None = None
+    # a format of components of the current value, written in line: its pieces (literal text, or (component
+    # index, subcomponent index, filter)) and the function normalising the text (fhir_string / fhir_code)
+    fmt: tuple[list[str | tuple[int, int | None, Callable[[str], str] | None]], Callable[[str], Any]] | None = None
 
 
 @dataclass(slots=True)
@@ -203,6 +206,41 @@ def _emit_convert(w: _Writer, indent: int, plan: RulePlan, raw: str, level: str,
     _emit_set(w, indent + 1, plan, "_x")
     if not plan.is_list:
         w.emit(indent + 1, "_done = True")
+
+
+def _emit_format(w: _Writer, indent: int, plan: RulePlan) -> None:
+    """Emit a format of components of the current value (what the format's render function does, without
+    splitting the value again for each placeholder)."""
+    assert plan.fmt is not None
+    pieces, normalise = plan.fmt
+    w.emit(indent, "_o = []")
+    w.emit(indent, "_filled = False")
+    for piece in pieces:
+        if isinstance(piece, str):
+            w.emit(indent, f"_o.append({piece!r})")
+            continue
+        index, sub, flt = piece
+        w.emit(indent, f"_v = parts[{index}] if n > {index} else ''")
+        if sub is not None:
+            # as the relative path's getter: a component's subcomponent; below the field level only the first
+            w.emit(indent, "if _v and nl == 1:")
+            w.emit(indent + 1, "_w = _v.split(env.sub)")
+            w.emit(indent + 1, f"_v = _w[{sub}] if len(_w) > {sub} else ''")
+            if sub:
+                w.emit(indent, "elif _v and level == 1:")
+                w.emit(indent + 1, "_v = ''")
+        w.emit(indent, "if _v and _v != '\"\"':")
+        w.emit(indent + 1, f"_v = leaf(env, _v, {'2' if sub is not None else 'nl'})")
+        w.emit(indent + 1, "if _v:")
+        w.emit(indent + 2, "_filled = True")
+        w.emit(indent + 2, f"_o.append({w.name('FLT', flt)}(_v))" if flt is not None else "_o.append(_v)")
+    w.emit(indent, "if _filled:")
+    w.emit(indent + 1, "_t = ''.join(_o)")
+    w.emit(indent + 1, "if '  ' in _t or _t[0] == ' ' or _t[-1] == ' ':")
+    w.emit(indent + 2, "_t = ' '.join([_p for _p in _t.split(' ') if _p])")
+    w.emit(indent + 1, f"_x = {w.name('N', normalise)}(_t)")
+    w.emit(indent + 1, "if _x is not None:")
+    _emit_set(w, indent + 2, plan, "_x")
 
 
 def _argv(plan: RulePlan) -> str:
@@ -388,6 +426,14 @@ def _emit_rule(w: _Writer, plan: RulePlan) -> None:
             _emit_set(w, indent + 1, plan, f"deep_copy({const})")
         else:
             _emit_set(w, indent + 1, plan, const)
+    elif plan.fmt is not None:
+        test = _emit_condition(w, indent, plan)
+        if test is not None:
+            w.emit(indent, f"if {test}:")
+            indent += 1
+        _emit_format(w, indent, plan)
+        if test is not None:
+            indent -= 1
     elif plan.values is not None:
         fn = w.name("V", plan.values)
         test = _emit_condition(w, indent, plan)
@@ -503,7 +549,7 @@ def _prologue(w: _Writer, plans: list[RulePlan], indent: int) -> None:
         w.emit(indent + 1, "nsf = len(sfields)")
         w.emit(indent, "else:")
         w.emit(indent + 1, "sname = None")
-    if any(p.relative is not None or p.when_tree is not None for p in plans):
+    if any(p.relative is not None or p.when_tree is not None or p.fmt is not None for p in plans):
         # The current value split once into its components (subcomponents below the field level).
         w.emit(indent, "if raw is None:")
         w.emit(indent + 1, "parts = ()")

@@ -419,6 +419,8 @@ class Compiler:
             plan.values = self._produce(spec, target, unit, relative_ok)
             if spec.when is not None:
                 plan.when = self.condition(spec.when, unit, relative_ok)
+            # a format of components of the current value only: written in line
+            plan.fmt = getattr(plan.values, "inline", None)
             return plan
         if not simple:
             plan.values = self.value(spec, target, unit, relative_ok)
@@ -555,11 +557,15 @@ class Compiler:
         # literal text, or (getter, -, filter) for a placeholder, or (None, component index, filter) for a component
         # of the current value (read without a getter)
         pieces: list[str | tuple[Getter | None, int, Callable[[str], str] | None]] = []
+        # the same as codegen writes it in line: (component index, subcomponent index, filter) for a placeholder
+        inline: list[str | tuple[int, int | None, Callable[[str], str] | None]] | None = []
         pos = 0
         text = spec.format
         for m in _PLACEHOLDER.finditer(text):
             if m.start() > pos:
                 pieces.append(text[pos : m.start()])
+                if inline is not None:
+                    inline.append(text[pos : m.start()])
             path = self.path(m[1].strip(), unit, spec, relative_ok)
             if path.is_segment:
                 raise self.error(unit, spec, f"a placeholder needs a field or component, not a segment: {m[0]}")
@@ -575,9 +581,16 @@ class Compiler:
                 pieces.append((None, path.component - 1, flt))
             else:
                 pieces.append((compile_getter(path, spec.scope), 0, flt))
+            if path.is_relative and inline is not None:
+                assert path.component is not None
+                inline.append((path.component - 1, path.subcomponent - 1 if path.subcomponent else None, flt))
+            else:
+                inline = None
             pos = m.end()
         if pos < len(text):
             pieces.append(text[pos:])
+            if inline is not None:
+                inline.append(text[pos:])
         if not any(isinstance(p, tuple) for p in pieces):
             raise self.error(unit, spec, "'format' has no {placeholder}; use 'value' for a constant")
         normalise = fhir_code if target.type in ("code", "id") else fhir_string
@@ -607,6 +620,8 @@ class Compiler:
             result = normalise(text)
             return [result] if result is not None else _EMPTY
 
+        if inline is not None:
+            render.inline = (inline, normalise)  # type: ignore[attr-defined]
         return render
 
     def _from(

@@ -1,4 +1,4 @@
-"""Conditions on absolute paths written in line by the code generator answer as the condition closures do.
+"""Conditions on absolute paths and formats written in line by the code generator answer as their closures do.
 
 A generated function reads an absolute path's leaf texts once per call and tests them in line; the closure
 (:meth:`Compiler.condition`) walks the path's items each time. Both are run on every segment of messages made
@@ -15,12 +15,12 @@ import pytest
 from hub.config import DEFAULT_MAPPINGS_DIR
 from hub.hl7 import er7
 from hub.mapping.codegen import RulePlan, generate
-from hub.mapping.compiler import Compiler, Unit
+from hub.mapping.compiler import Compiler, Target, Unit
 from hub.mapping.fhirschema import FhirSchema
 from hub.mapping.library import read_library
 from hub.mapping.runtime import Ctx, Env
 from hub.mapping.structure import group_segments, parse_structure
-from hub.mapping.templates import Condition
+from hub.mapping.templates import Condition, ValueSpec
 from hub.mapping.terminology import Table
 
 MESSAGES = [
@@ -121,3 +121,36 @@ def test_a_condition_written_in_line_answers_as_its_closure(compiler, spec):
                     assert out.get("answer", False) == closure(ctx, None, 0), (seg.name, seg.line)
                     checked += 1
     assert checked > 10
+
+
+FORMATS = ["{4.1} {7} {8} {1} {2} {3}", "urn:oid:{2}", "urn:hub:id:{2|uri}", "{1.2|upper}-{3.1}", "x{1}y"]
+VALUES = [
+    ("A^B^C^D&E&F^^^G^H", 0),
+    ("^^^&X^", 0),
+    ("  a  b ^ c ^\\T\\x", 0),
+    ('""^B', 0),
+    ("D&E&F", 1),
+    ("", 0),
+    ("P&Q", 2),
+    ("P", 2),
+]
+
+
+@pytest.mark.parametrize("text", FORMATS)
+@pytest.mark.parametrize("code", [False, True], ids=["string", "code"])
+def test_a_format_written_in_line_gives_what_its_function_gives(compiler, text, code):
+    spec = ValueSpec.model_validate({"format": text})
+    target = Target("code" if code else "string", name="test")
+    render = compiler._format(spec, target, Unit("test"), True)
+    plan = RulePlan(steps=["answer"], is_list=False, choice=(), unique=False, required=False)
+    plan.values = render
+    plan.fmt = render.inline
+    assert plan.fmt is not None, "the format is written in line"
+    fill = generate([plan], "test")
+    message = er7.parse(MESSAGES[0])
+    root, _ = group_segments(parse_structure(["MSH"]), message.segments[:1])
+    ctx = Ctx(Env(message, UTC, "R01", "ORU_R01", root), root, message.segments[0])
+    for raw, level in VALUES:
+        out: dict[str, Any] = {}
+        fill(out, ctx, raw, level)
+        assert out.get("answer") == (render(ctx, raw, level) or [None])[0], (raw, level)
