@@ -73,6 +73,8 @@ class RulePlan:
     # a format of components of the current value, written in line: its pieces (literal text, or (component
     # index, subcomponent index, filter)) and the function normalising the text (fhir_string / fhir_code)
     fmt: tuple[list[str | tuple[int, int | None, Callable[[str], str] | None]], Callable[[str], Any]] | None = None
+    # a reference to the resources of a name ('ref': the first, 'refs': every one), written in line: (name, first)
+    ref: tuple[str, bool] | None = None
 
 
 @dataclass(slots=True)
@@ -426,6 +428,23 @@ def _emit_rule(w: _Writer, plan: RulePlan) -> None:
             _emit_set(w, indent + 1, plan, f"deep_copy({const})")
         else:
             _emit_set(w, indent + 1, plan, const)
+    elif plan.ref is not None:
+        name, first = plan.ref
+        test = _emit_condition(w, indent, plan)
+        if test is not None:
+            w.emit(indent, f"if {test}:")
+            indent += 1
+        w.emit(indent, f"_f = ctx.node.lookup({name!r})")
+        if first or not plan.is_list:  # a single-valued element takes the first
+            w.emit(indent, "if _f:")
+            w.emit(indent + 1, "_x = {'reference': _f[0][0] + '/' + _f[0][1]}")
+            _emit_set(w, indent + 1, plan, "_x")
+        else:
+            w.emit(indent, "for _r in _f:")
+            w.emit(indent + 1, "_x = {'reference': _r[0] + '/' + _r[1]}")
+            _emit_set(w, indent + 1, plan, "_x")
+        if test is not None:
+            indent -= 1
     elif plan.fmt is not None:
         test = _emit_condition(w, indent, plan)
         if test is not None:

@@ -33,6 +33,7 @@ from hub.mapping.runtime import (
     Item,
     SourcePath,
     compile_getter,
+    compile_texts,
     current_item,
     deep_copy,
     json_copy,
@@ -286,22 +287,18 @@ class Compiler:
         """A condition on an absolute path as ``("field", (path, scope), texts, op, arg)``: ``texts(ctx)`` gives
         the leaf text of each item of the path (a whole segment: a marker that is never empty), ``op`` is
         ``in`` (arg: the upper-case values), ``present`` / ``repeats`` (arg: the wanted answer) or ``test``."""
-        getter = compile_getter(path, cond.scope)
+        texts: Callable[[Ctx], tuple[str, ...]]
         if path.is_segment:
             if cond.present is None and cond.repeats is None:
                 return None  # a segment's text is never compared
+            getter = compile_getter(path, cond.scope)
 
             def segments(ctx: Ctx) -> tuple[str, ...]:
                 return ("\x00",) * len(getter(ctx, None, 0))
 
             texts = segments
         else:
-
-            def leaves(ctx: Ctx) -> tuple[str, ...]:
-                env = ctx.env
-                return tuple([leaf(env, item[1], item[2]) for item in getter(ctx, None, 0)])  # type: ignore[arg-type]
-
-            texts = leaves
+            texts = compile_texts(path, cond.scope)
         key = (path.text, cond.scope)
         if cond.present is not None:
             return ("field", key, texts, "present", cond.present)
@@ -419,8 +416,9 @@ class Compiler:
             plan.values = self._produce(spec, target, unit, relative_ok)
             if spec.when is not None:
                 plan.when = self.condition(spec.when, unit, relative_ok)
-            # a format of components of the current value only: written in line
+            # a format of components of the current value only, a reference: written in line
             plan.fmt = getattr(plan.values, "inline", None)
+            plan.ref = getattr(plan.values, "ref", None)
             return plan
         if not simple:
             plan.values = self.value(spec, target, unit, relative_ok)
@@ -543,11 +541,13 @@ class Compiler:
                 rtype, rid = found[0]
                 return [{"reference": f"{rtype}/{rid}"}]
 
+            one.ref = (name, True)  # type: ignore[attr-defined]
             return one
 
         def every(ctx: Ctx, _raw: str | None, _level: int) -> list[Any]:
             return [{"reference": f"{rtype}/{rid}"} for rtype, rid in ctx.node.lookup(name)]
 
+        every.ref = (name, False)  # type: ignore[attr-defined]
         return every
 
     def _format(self, spec: ValueSpec, target: Target, unit: Unit, relative_ok: bool) -> ValueFn:

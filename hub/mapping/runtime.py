@@ -257,6 +257,38 @@ def compile_getter(path: SourcePath, scope: str = "up") -> Getter:
     return absolute
 
 
+def compile_texts(path: SourcePath, scope: str = "up") -> Callable[[Ctx], tuple[str, ...]]:
+    """A function ``(ctx) -> texts`` giving the leaf text (:func:`leaf`) of each item the getter of an absolute
+    path to a field gives (:func:`compile_getter`), without making the items of a field that does not repeat."""
+    assert path.segment is not None and path.field is not None
+    segments = _segments_getter(path.segment, scope)
+    field = path.field
+    comp = path.component
+    sub = path.subcomponent
+    header = path.segment in _HEADER_SEGMENTS and field <= 2
+    name = path.segment
+
+    def texts(ctx: Ctx) -> tuple[str, ...]:
+        seg = ctx.seg
+        if seg is None or seg.name != name:
+            found = segments(ctx)
+            if not found:
+                return ()
+            seg = found[0]
+        fields = seg.fields
+        value = fields[field] if field < len(fields) else ""
+        if not value or value == '""':
+            return ()
+        env = ctx.env
+        if header:
+            return (leaf(env, value, SUBCOMPONENT_LEVEL),)
+        if comp is None and env.rep not in value:
+            return (leaf(env, value, FIELD_LEVEL),)
+        return tuple([leaf(env, item[1], item[2]) for item in field_items(env, seg, value, comp, sub)])  # type: ignore[arg-type]
+
+    return texts
+
+
 def field_items(env: Env, seg: Segment, value: str, comp: int | None, sub: int | None) -> list[Item]:
     """The items of one field's text: each repetition, or the component/subcomponent of each."""
     if value == '""':

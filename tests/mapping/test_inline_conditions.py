@@ -154,3 +154,32 @@ def test_a_format_written_in_line_gives_what_its_function_gives(compiler, text, 
         out: dict[str, Any] = {}
         fill(out, ctx, raw, level)
         assert out.get("answer") == (render(ctx, raw, level) or [None])[0], (raw, level)
+
+
+@pytest.mark.parametrize("kind", ["ref", "refs"])
+@pytest.mark.parametrize("is_list", [False, True], ids=["single", "list"])
+def test_a_reference_written_in_line_gives_what_its_function_gives(compiler, kind, is_list):
+    spec = ValueSpec.model_validate({kind: "observation"})
+    values = compiler._reference(spec, Target("Reference", is_list, name="test"), Unit("test"))
+    plan = RulePlan(steps=["answer"], is_list=is_list, choice=(), unique=False, required=False)
+    plan.values = values
+    plan.ref = values.ref
+    inline = generate([plan], "test")
+    plan.ref = None
+    called = generate([plan], "test")
+    structure = parse_structure(["MSH", {"ORDER+": ["OBR", {"OBSERVATION*": ["OBX"]}]}])
+    message = er7.parse(MESSAGES[0])
+    root, _ = group_segments(structure, message.segments)
+    env = Env(message, UTC, "R01", "ORU_R01", root)
+    (order,) = root.children["ORDER"]
+    for i, observation in enumerate(order.children["OBSERVATION"]):
+        observation.register("observation", "Observation", f"o{i}")
+    root.freeze()
+    for node in (root, order, *order.children["OBSERVATION"]):
+        ctx = Ctx(env, node, None)
+        first: dict[str, Any] = {}
+        second: dict[str, Any] = {}
+        inline(first, ctx, None, 0)
+        called(second, ctx, None, 0)
+        assert first == second
+    assert first["answer"] == ([{"reference": "Observation/o4"}] if is_list else {"reference": "Observation/o4"})
