@@ -668,7 +668,7 @@ def generate_builder(
     memo: str | None = None,
     slot: str | None = None,
 ) -> Build:
-    """One function ``build(ctx, raw, level)`` that makes a new value from the rules.
+    """One function ``build(ctx, raw, level, shared=False)`` that makes a new value from the rules.
 
     Args:
         plans: the rules.
@@ -679,14 +679,18 @@ def generate_builder(
         slot: for a primitive datatype, the one key the rules fill; its value is the result.
     """
     w = _Writer()
-    w.emit(0, "def build(ctx, raw, level):")
+    # shared: the caller only reads the result (a built-in's argument), so a result kept for the message is
+    # given as it is, not copied
+    w.emit(0, "def build(ctx, raw, level, shared=False):")
     if memo is not None:
         key = w.name("MK", memo)
         w.emit(1, "if raw is not None:")
         w.emit(2, f"_mk = ({key}, raw, level)")
         w.emit(2, "_hit = ctx.env.memo.get(_mk, MISS)")
         w.emit(2, "if _hit is not MISS:")
-        w.emit(3, "return json_copy(_hit) if type(_hit) is dict or type(_hit) is list else _hit")
+        w.emit(3, "if shared or (type(_hit) is not dict and type(_hit) is not list):")
+        w.emit(4, "return _hit")
+        w.emit(3, "return json_copy(_hit)")
     w.emit(1, "out = {}")
     _prologue(w, plans, 1)
     for plan in plans:

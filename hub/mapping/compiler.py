@@ -473,12 +473,16 @@ class Compiler:
         )
 
     # Values ----------------------------------------------------------------------------------------
-    def value(self, spec: ValueSpec, target: Target, unit: Unit, relative_ok: bool) -> ValueFn:
-        """The function producing the values of one rule (a list; empty when there is none)."""
+    def value(self, spec: ValueSpec, target: Target, unit: Unit, relative_ok: bool, *, shared: bool = False) -> ValueFn:
+        """The function producing the values of one rule (a list; empty when there is none).
+
+        ``shared``: the values are only read (a built-in's arguments), never put in the output: a datatype's
+        result kept for the message is given as it is, not copied.
+        """
         when = self.condition(spec.when, unit, relative_ok) if spec.when is not None else None
         if self._is_from(spec):
             # A rule that reads a source checks its condition only when the source has a value.
-            return self._from(spec, target, unit, relative_ok, when)
+            return self._from(spec, target, unit, relative_ok, when, shared=shared)
         produce = self._produce(spec, target, unit, relative_ok)
         if when is None:
             return produce
@@ -625,7 +629,14 @@ class Compiler:
         return render
 
     def _from(
-        self, spec: ValueSpec, target: Target, unit: Unit, relative_ok: bool, when: CondFn | None = None
+        self,
+        spec: ValueSpec,
+        target: Target,
+        unit: Unit,
+        relative_ok: bool,
+        when: CondFn | None = None,
+        *,
+        shared: bool = False,
     ) -> ValueFn:
         if spec.from_ is not None:
             path = self.path(spec.from_, unit, spec, relative_ok)
@@ -649,6 +660,31 @@ class Compiler:
             single = spec.repeat == "first"
         else:
             single = not target.is_list and join is None
+
+        how = getattr(conv, "hint", None)
+        if (
+            shared
+            and how is not None
+            and how[0] == "direct"
+            and target.enum is None
+            and when is None
+            and where is None
+            and prefer is None
+            and not args
+            and join is None
+            and single
+        ):
+            # Only read (a built-in's argument): a datatype's value straight from its builder, not copied.
+            build = how[1]
+
+            def first_shared(ctx: Ctx, raw: str | None, level: int) -> list[Any]:
+                for item in getter(ctx, raw, level):
+                    value = build(ctx, item[1], item[2], True) if item[1] is not None else conv(ctx, item, None)
+                    if value is not None:
+                        return [value]
+                return _EMPTY
+
+            return first_shared
 
         if when is None and where is None and prefer is None and not args and join is None and single:
             # The common case, kept short: one value from the first item that gives one.
@@ -702,7 +738,8 @@ class Compiler:
                 if name not in builtin.args:
                     known = ", ".join(builtin.args)
                     raise self.error(unit, arg, f"{spec.type} takes no argument {name!r} (it takes: {known})")
-                args.append((name, self.value(arg, Target(builtin.args[name], name=name), unit, relative_ok)))
+                arg_target = Target(builtin.args[name], name=name)
+                args.append((name, self.value(arg, arg_target, unit, relative_ok, shared=True)))
         return args
 
     def _converter(self, spec: ValueSpec, target: Target, unit: Unit, whole_segments: bool) -> Conv:
