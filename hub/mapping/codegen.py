@@ -31,6 +31,7 @@ from hub.mapping.runtime import Ctx, current_item, deep_copy, field_items, json_
 #   ("string",) / ("code",)                      the leaf as text or as a code
 #   ("table", mapping, ignore_case, fallback)   a code looked up; fallback: ("default", code) | ("keep",) | ("omit",)
 #   ("direct", build)                           a generated datatype builder: build(ctx, raw, level)
+#   ("direct_defaults", build, ((key, value), …)) the builder, then the defaults its value lacks
 Hint = tuple[Any, ...]
 
 
@@ -201,6 +202,20 @@ def _emit_convert(w: _Writer, indent: int, plan: RulePlan, raw: str, level: str,
     if how is not None and how[0] == "direct":
         build = w.name("D", how[1])
         w.emit(indent, f"_x = {build}(ctx, {raw}, {level})")
+    elif how is not None and how[0] == "direct_defaults":
+        # the builder, then each default the value lacks, on a copy (the value may be kept for the message)
+        build = w.name("D", how[1])
+        defaults = how[2]
+        w.emit(indent, f"_x = {build}(ctx, {raw}, {level})")
+        missing = " or ".join(f"{k!r} not in _x" for k, _v in defaults)
+        w.emit(indent, f"if type(_x) is dict and ({missing}):")
+        w.emit(indent + 1, "_x = dict(_x)")
+        for k, v in defaults:
+            w.emit(indent + 1, f"if {k!r} not in _x:")
+            if isinstance(v, dict | list):
+                w.emit(indent + 2, f"_x[{k!r}] = deep_copy({w.name('K', v)})")
+            else:
+                w.emit(indent + 2, f"_x[{k!r}] = {w.name('K', v)}")
     else:
         name = w.name("C", conv)
         w.emit(indent, f"_x = {name}(ctx, {item}, {_argv(plan)})")

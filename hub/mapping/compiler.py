@@ -771,6 +771,10 @@ class Compiler:
                 value[k] = deep_copy(v) if isinstance(v, dict | list) else v
             return value
 
+        how = getattr(inner, "hint", None)
+        if how is not None and how[0] == "direct":
+            # a datatype's builder, then the defaults: written in line
+            return hint(with_defaults, ("direct_defaults", how[1], tuple(defaults)))
         return with_defaults
 
     def _base_converter(self, spec: ValueSpec, target: Target, unit: Unit, whole_segments: bool) -> Conv:
