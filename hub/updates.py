@@ -92,13 +92,16 @@ def _identifier_key(identifier: Any) -> tuple[str, str] | None:
     return (str(identifier.get("system", "")), identifier["value"])
 
 
-def _united(new: list[Any], stored: Iterable[Any]) -> list[Any]:
-    seen = {_identifier_key(i) for i in new}
+def _united(
+    new: list[Any], stored: Iterable[Any], key_of: Callable[[Any], tuple[str, str] | None] = _identifier_key
+) -> list[Any]:
+    """``new``, then what is stored that ``new`` does not have (by ``key_of``; keyless items are kept)."""
+    seen = {key_of(item) for item in new}
     out = list(new)
-    for identifier in stored:
-        key = _identifier_key(identifier)
+    for item in stored:
+        key = key_of(item)
         if key is None or key not in seen:
-            out.append(identifier)
+            out.append(item)
             seen.add(key)
     return out
 
@@ -107,17 +110,6 @@ def _link_key(link: Any) -> tuple[str, str] | None:
     if not isinstance(link, Mapping) or not isinstance(link.get("other"), Mapping):
         return None
     return (str(link.get("type", "")), str(link["other"].get("reference", "")))
-
-
-def _united_links(new: list[Any], stored: Iterable[Any]) -> list[Any]:
-    seen = {_link_key(link) for link in new}
-    out = list(new)
-    for link in stored:
-        key = _link_key(link)
-        if key is None or key not in seen:
-            out.append(link)
-            seen.add(key)
-    return out
 
 
 def _remove_path(resource: dict[str, Any], path: str) -> None:
@@ -178,7 +170,7 @@ def merge_update(
         if key == "identifier" and isinstance(value, list) and isinstance(out.get(key), list):
             out[key] = _united(value, out[key])
         elif key == "link" and isinstance(value, list) and isinstance(out.get(key), list):
-            out[key] = _united_links(value, out[key])
+            out[key] = _united(value, out[key], _link_key)
         else:
             out[key] = value
     for path in deleted:
