@@ -29,6 +29,13 @@ def all_ids(settings: Any, raw: bytes, rtype: str) -> list[str]:
     return [e["request"]["url"].split("/")[1] for e in bundle["entry"] if e["request"]["url"].startswith(f"{rtype}/")]
 
 
+def registered(mpi: Any, settings: Any, pid_segment: str) -> tuple[bytes, str]:
+    """An A28 (add person information, no visit) of ``pid_segment`` stored: the message and its Patient id."""
+    a28 = message(msh("A28", "C1", "ADT_A05"), "EVN|A28", pid_segment, "PV1|1|N")
+    convert(mpi, settings, a28)
+    return a28, all_ids(settings, a28, "Patient")[0]
+
+
 def person(mrn: str, name: str = "张三") -> str:
     return f"PID|1||{mrn}^^^SZRMYY^MR||{name}||19800101|M"
 
@@ -284,14 +291,7 @@ def test_a44_moves_the_account_and_a49_renumbers_it(mpi, settings):
 
 
 def test_a48_changes_the_stored_alternate_id(mpi, settings):
-    a28 = message(
-        msh("A28", "C1", "ADT_A05"),
-        "EVN|A28",
-        "PID|1||MRN0001^^^SZRMYY^MR|ALT1^^^SZRMYY^PI|张三||19800101|M",
-        "PV1|1|N",
-    )
-    convert(mpi, settings, a28)
-    pid = all_ids(settings, a28, "Patient")[0]
+    _, pid = registered(mpi, settings, "PID|1||MRN0001^^^SZRMYY^MR|ALT1^^^SZRMYY^PI|张三||19800101|M")
     a48 = message(
         msh("A48", "C2", "ADT_A30"),
         "EVN|A48",
@@ -325,9 +325,7 @@ def test_a61_changes_the_consulting_doctor_and_a62_restores_it(mpi, settings):
 
 
 def test_a_link_mark_never_deletes_the_index_links(mpi, settings):
-    a28 = message(msh("A28", "C1", "ADT_A05"), "EVN|A28", rich_pid(), "PV1|1|N")
-    convert(mpi, settings, a28)
-    pid = all_ids(settings, a28, "Patient")[0]
+    a28, pid = registered(mpi, settings, rich_pid())
     assert records.links_of(read(mpi, "Patient", pid), "refer")
     # one Patient whose link list a message marks deleted (an A37 names two): no pair to unlink, nothing removed
     bundle = get_converter(settings).convert(er7.parse(a28.decode("utf-8")))
@@ -339,11 +337,7 @@ def test_a_link_mark_never_deletes_the_index_links(mpi, settings):
 
 
 def test_a43_moves_the_record_to_another_person_id(mpi, settings):
-    a28 = message(
-        msh("A28", "C1", "ADT_A05"), "EVN|A28", "PID|1|P9^^^SZRMYY^PN|MRN0001^^^SZRMYY^MR||张三||19800101|M", "PV1|1|N"
-    )
-    convert(mpi, settings, a28)
-    pid = all_ids(settings, a28, "Patient")[0]
+    _, pid = registered(mpi, settings, "PID|1|P9^^^SZRMYY^PN|MRN0001^^^SZRMYY^MR||张三||19800101|M")
     a43 = message(
         msh("A43", "C2", "ADT_A43"),
         "EVN|A43",
@@ -361,9 +355,7 @@ def test_a43_moves_the_record_to_another_person_id(mpi, settings):
 
 
 def test_a_merge_naming_the_record_itself_replaces_nothing(mpi, settings):
-    a28 = message(msh("A28", "C1", "ADT_A05"), "EVN|A28", rich_pid(), "PV1|1|N")
-    convert(mpi, settings, a28)
-    pid = all_ids(settings, a28, "Patient")[0]
+    a28, pid = registered(mpi, settings, rich_pid())
     # MRG-1 repeats PID-3: the engine makes a numbered twin of the patient marked replaced-by it; the hub stores
     # neither a twin nor a merge
     a34 = message(msh("A34", "C2", "ADT_A30"), "EVN|A34", person("MRN0001"), "MRG|MRN0001^^^SZRMYY^MR")
