@@ -355,7 +355,7 @@ def test_a43_moves_the_record_to_another_person_id(mpi, settings):
 
 
 def test_a_merge_naming_the_record_itself_replaces_nothing(mpi, settings):
-    a28, pid = registered(mpi, settings, rich_pid())
+    _, pid = registered(mpi, settings, rich_pid())
     # MRG-1 repeats PID-3: the engine makes a numbered twin of the patient marked replaced-by it; the hub stores
     # neither a twin nor a merge
     a34 = message(msh("A34", "C2", "ADT_A30"), "EVN|A34", person("MRN0001"), "MRG|MRN0001^^^SZRMYY^MR")
