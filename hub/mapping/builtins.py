@@ -36,9 +36,14 @@ _ODD_SPACE.update(dict.fromkeys((8287, 8232, 8233), " "))
 _DECIMAL = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)")
 _COMPARATOR_NUMBER = re.compile(r"(<=|>=|<|>|≤|≥)?\s*([+-]?(?:\d+(?:\.\d*)?|\.\d+))")
 _RANGE = re.compile(
-    r"\s*([+-]?(?:\d+(?:\.\d*)?|\.\d+))\s*(?:-|~|～|–|—|至|到)\s*([+-]?(?:\d+(?:\.\d*)?|\.\d+))\s*(\S.*)?"
+    r"\s*([+-]?(?:\d+(?:\.\d*)?|\.\d+))\s*(-|~|～|–|—|至|到)\s*([+-]?(?:\d+(?:\.\d*)?|\.\d+))\s*(\S.*)?"
 )
 _BOUND = re.compile(r"\s*(<=|>=|<|>|≤|≥)\s*([+-]?(?:\d+(?:\.\d*)?|\.\d+))\s*(\S.*)?")
+# A lower bound alone ("0-", "5~"): the range starts there and the sender gives no upper limit.
+_FROM = re.compile(r"\s*([+-]?(?:\d+(?:\.\d*)?|\.\d+))\s*(?:-|~|～|–|—)\s*")
+_BRACKETS = frozenset({"()", "（）", "[]", "【】"})
+# What may follow the numbers of a range as its unit: not more of a number (":20" of "<1:20", "/40" of "1/40").
+_NOT_A_UNIT = re.compile(r"[:/]\s*\d|[\d.]")
 _FHIR_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
 _TRUE = frozenset({"Y", "YES", "T", "TRUE", "1"})
 _FALSE = frozenset({"N", "NO", "F", "FALSE", "0"})
@@ -324,12 +329,28 @@ def _nm_quantity(ctx: Ctx, item: Item, args: dict[str, Any] | None) -> Any:
 
 def _sn(ctx: Ctx, item: Item) -> tuple[str, int | float | None, str, int | float | None]:
     parts = _parts(ctx, item)
+    if len(parts) == 1:
+        return _sn_in_one(parts[0])
     return (
         _part(parts, 1),
         _number_or_none(_part(parts, 2)),
         _part(parts, 3),
         _number_or_none(_part(parts, 4)),
     )
+
+
+_SN_IN_ONE = re.compile(r"\s*([+-]?(?:\d+(?:\.\d*)?|\.\d+))\s*([:/+-])\s*([+-]?(?:\d+(?:\.\d*)?|\.\d+))?\s*")
+
+
+def _sn_in_one(text: str) -> tuple[str, int | float | None, str, int | float | None]:
+    """An SN a sender wrote as plain text, without its components: '5.6', '>5', '1:40', '3-5', '2+'."""
+    m = _COMPARATOR_NUMBER.fullmatch(text.strip())
+    if m:
+        return m[1] or "", _matched_number(m[2]), "", None
+    m = _SN_IN_ONE.fullmatch(text)
+    if m and (m[3] is not None or m[2] == "+"):
+        return "", _matched_number(m[1]), m[2], _matched_number(m[3]) if m[3] is not None else None
+    return text, None, "", None
 
 
 @_register(
@@ -375,26 +396,58 @@ def _sn_string(ctx: Ctx, item: Item, _args: dict[str, Any] | None) -> Any:
 @_register(
     "ReferenceRange",
     "Observation_ReferenceRange",
-    "an OBX-7 reference range ('3.5-5.0', '<5', '>=10'): low/high with the unit argument, the text kept",
-    {"unit": "Quantity"},
+    "an OBX-7 reference range ('3.5-5.0', '3.5~5.0', '<5', '>=10', '0-'): low/high with the unit argument, the text "
+    "kept; the argument text, when given, is the range as a whole (OBX-7 sent with an unescaped '~', '3.9~6.1', "
+    "reads as two repetitions)",
+    {"unit": "Quantity", "text": "string"},
 )
 def _reference_range(ctx: Ctx, item: Item, args: dict[str, Any] | None) -> Any:
-    text = fhir_string(_leaf(ctx, item))
+    whole = (args or {}).get("text")
+    text = whole if isinstance(whole, str) else fhir_string(_leaf(ctx, item))
     if text is None:
         return None
-    unit = (args or {}).get("unit")
     out: dict[str, Any] = {}
-    m = _RANGE.fullmatch(text)
-    if m:
-        out["low"] = _with_unit({"value": _matched_number(m[1])}, unit)
-        out["high"] = _with_unit({"value": _matched_number(m[2])}, unit)
-    else:
-        m = _BOUND.fullmatch(text)
-        if m:
-            side = "high" if m[1] in ("<", "<=", "≤") else "low"
-            out[side] = _with_unit({"value": _matched_number(m[2])}, unit)
+    bounds = reference_bounds(text)
+    if bounds is not None:
+        unit = (args or {}).get("unit")
+        low, high = bounds
+        if low is not None:
+            out["low"] = _with_unit({"value": low}, unit)
+        if high is not None:
+            out["high"] = _with_unit({"value": high}, unit)
     out["text"] = text
     return out
+
+
+def reference_bounds(text: str) -> tuple[int | float | None, int | float | None] | None:
+    """The low and high limits a reference range's text gives (either may be None); None when it gives neither.
+
+    Read: ``3.9-6.1``, ``3.9~6.1``, ``3.9--6.1`` (a Chinese LIS's separator), ``-3-3``, ``3.9-6.1 mmol/L``,
+    ``<5``, ``≤40``, ``>=110``, ``0-`` (no upper limit). Not read (text only): ``阴性``, ``<1:20`` (a titre),
+    a range whose low limit is above its high one. Brackets around the whole (``(3.9-6.1)``) are read through.
+    """
+    if len(text) > 2 and text[0] + text[-1] in _BRACKETS:
+        text = text[1:-1]
+    m = _RANGE.fullmatch(text)
+    if m:
+        if m[4] is not None and _NOT_A_UNIT.match(m[4]):
+            return None
+        low, high = _matched_number(m[1]), _matched_number(m[3])
+        if low > high and m[2] == "-" and m[3].startswith("-"):
+            high = -high  # "3.9--6.1": a doubled separator, not a negative upper limit
+        if low > high:
+            return None
+        return low, high
+    m = _BOUND.fullmatch(text)
+    if m:
+        if m[3] is not None and _NOT_A_UNIT.match(m[3]):
+            return None
+        value = _matched_number(m[2])
+        return (None, value) if m[1] in ("<", "<=", "≤") else (value, None)
+    m = _FROM.fullmatch(text)
+    if m:
+        return _matched_number(m[1]), None
+    return None
 
 
 @_register(

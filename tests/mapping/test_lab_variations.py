@@ -1,0 +1,227 @@
+"""Lab results as real senders write them: value types, reference ranges, units and flags beyond the textbook.
+
+Each message is small; the comment on an OBX says what about it varies. The expectations follow the v2 standard
+(OBX field definitions, tables 0078, 0085, 0125) and the v2-to-FHIR IG (OBX[Observation] row 5 per value type,
+row 7 reference range text with low/high "if sufficiently parseable").
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from hub.mapping.builtins import reference_bounds
+
+from .conftest import convert, one, resources
+
+UCUM = "http://unitsofmeasure.org"
+
+MSH = "MSH|^~\\&|LIS|SZRMYY|HUB|CITY|20260315093000||ORU^R01^ORU_R01|V{n}|P|2.5.1"
+PID = "PID|1||MRN0001^^^SZRMYY^MR||李^四||19750505|F"
+OBR = "OBR|1|P100^HIS|F200^LIS|24323-8^CMP^LN|||20260315080000|||||||||||||||20260315091500||CH|F"
+
+
+def oru(*segments: str, n: int = 1) -> str:
+    return "\r".join([MSH.format(n=n), PID, OBR, *segments]) + "\r"
+
+
+def observation(bundle, code):
+    (found,) = [o for o in resources(bundle, "Observation") if o["code"]["coding"][0]["code"] == code]
+    return found
+
+
+def units(text, code=None):
+    unit = {"unit": text}
+    if code is not None:
+        unit.update(system=UCUM, code=code)
+    return unit
+
+
+# Reference ranges (OBX-7) ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "bounds"),
+    [
+        ("3.9-6.1", (3.9, 6.1)),
+        ("3.9 - 6.1", (3.9, 6.1)),
+        ("3.9～6.1", (3.9, 6.1)),  # full-width tilde
+        ("3.9--6.1", (3.9, 6.1)),  # a doubled separator, not a negative upper limit
+        ("-3.0-+3.0", (-3.0, 3.0)),  # base excess
+        ("-3--1", (-3, -1)),  # two negative limits
+        ("3.5-5.5mmol/L", (3.5, 5.5)),  # the unit glued on
+        ("(3.8-5.1)", (3.8, 5.1)),
+        ("<5.2", (None, 5.2)),
+        ("≤40", (None, 40)),
+        ("<= 40 U/L", (None, 40)),
+        (">1.0", (1.0, None)),
+        ("≥110", (110, None)),
+        ("0-", (0, None)),  # no upper limit given
+        ("阴性", None),  # negative: text only
+        ("<1:20", None),  # a titre: not a number with a unit ":20"
+        ("1:20-1:40", None),
+        ("6.1-3.9", None),  # low above high: not guessed
+        ("", None),
+    ],
+)
+def test_reference_range_texts(text, bounds):
+    assert reference_bounds(text) == bounds
+
+
+def test_a_range_with_an_unescaped_tilde_is_one_range(converter):
+    # "3.9~6.1": Chinese LIS write the tilde unescaped, which v2 reads as two repetitions of a field that does not
+    # repeat. It is one range, its text as the sender wrote it.
+    bundle = convert(
+        converter,
+        oru(
+            "OBX|1|NM|GLU^葡萄糖^L||5.6|mmol/L|3.9~6.1|N|||F",
+            "OBX|2|NM|RBC-U^尿红细胞^L||2.1|个/HP|0~5||||F",
+        ),
+    )
+    mmol = units("mmol/L", "mmol/L")
+    assert observation(bundle, "GLU")["referenceRange"] == [
+        {"low": {"value": 3.9, **mmol}, "high": {"value": 6.1, **mmol}, "text": "3.9~6.1"}
+    ]
+    # a unit UCUM does not know stays text, on the range as on the value
+    urine = observation(bundle, "RBC-U")
+    assert urine["valueQuantity"] == {"value": 2.1, "unit": "个/HP"}
+    assert urine["referenceRange"] == [
+        {"low": {"value": 0, "unit": "个/HP"}, "high": {"value": 5, "unit": "个/HP"}, "text": "0~5"}
+    ]
+
+
+def test_ranges_that_are_not_numbers_stay_text(converter):
+    bundle = convert(
+        converter,
+        oru(
+            "OBX|1|ST|HBSAG^乙肝表面抗原^L||阴性||阴性|N|||F",
+            "OBX|2|SN|ANA^抗核抗体^L||^1^:^40||<1:20|A|||F",
+        ),
+    )
+    assert observation(bundle, "HBSAG")["referenceRange"] == [{"text": "阴性"}]
+    assert observation(bundle, "ANA")["referenceRange"] == [{"text": "<1:20"}]
+    assert observation(bundle, "ANA")["valueRatio"] == {"numerator": {"value": 1}, "denominator": {"value": 40}}
+
+
+# Units (OBX-6) ---------------------------------------------------------------------------------------------
+
+
+def test_a_power_of_ten_unit_sent_with_its_caret_unescaped(converter):
+    # 10^9/L is OBX-6.1 "10", OBX-6.2 "9/L" to a v2 parser; read together it is UCUM 10*9/L
+    bundle = convert(
+        converter,
+        oru(
+            "OBX|1|NM|WBC^白细胞^L||6.5|10^9/L|3.5-9.5||||F",
+            "OBX|2|NM|RBC^红细胞^L||4.5|x10^12/L|3.8-5.1||||F",
+            "OBX|3|NM|PLT^血小板^L||210|10\\S\\9/L|125-350||||F",  # escaped, as v2 wants it
+            "OBX|4|NM|CD4^CD4^L||500|10^6/uL|||||F",
+        ),
+    )
+    wbc = observation(bundle, "WBC")
+    assert wbc["valueQuantity"] == {"value": 6.5, **units("10^9/L", "10*9/L")}
+    assert wbc["referenceRange"][0]["low"] == {"value": 3.5, **units("10^9/L", "10*9/L")}
+    assert observation(bundle, "RBC")["valueQuantity"] == {"value": 4.5, **units("x10^12/L", "10*12/L")}
+    assert observation(bundle, "PLT")["valueQuantity"] == {"value": 210, **units("10^9/L", "10*9/L")}
+    assert observation(bundle, "CD4")["valueQuantity"] == {"value": 500, **units("10^6/uL", "10*6/uL")}
+
+
+# Value types (OBX-2, OBX-5) -------------------------------------------------------------------------------
+
+
+def test_structured_numerics_in_every_form(converter):
+    bundle = convert(
+        converter,
+        oru(
+            "OBX|1|SN|A^A^L||>^5|mmol/L|||||F",
+            "OBX|2|SN|B^B^L||<=^0.1|mmol/L|||||F",
+            "OBX|3|SN|C^C^L||^3^-^5|/HP|||||F",  # a range
+            "OBX|4|SN|D^D^L||^1^:^40|||||F",  # a ratio (a titre)
+            "OBX|5|SN|E^E^L||=^7.2|mmol/L|||||F",
+            "OBX|6|SN|F^F^L||^2^+|||||F",  # "2+": text
+            "OBX|7|SN|G^G^L||5.6|mmol/L|||||F",  # an SN sent as a plain number
+            "OBX|8|SN|H^H^L||>5|mmol/L|||||F",  # … with its comparator in the same component
+            "OBX|9|SN|I^I^L||1:40|||||F",  # … a ratio in one component
+            "OBX|10|SN|J^J^L||阳性|||||F",  # not a number at all: text
+        ),
+    )
+    mmol = units("mmol/L", "mmol/L")
+    assert observation(bundle, "A")["valueQuantity"] == {"value": 5, "comparator": ">", **mmol}
+    assert observation(bundle, "B")["valueQuantity"] == {"value": 0.1, "comparator": "<=", **mmol}
+    assert observation(bundle, "C")["valueRange"] == {
+        "low": {"value": 3, "unit": "/HP"},
+        "high": {"value": 5, "unit": "/HP"},
+    }
+    assert observation(bundle, "D")["valueRatio"] == {"numerator": {"value": 1}, "denominator": {"value": 40}}
+    assert observation(bundle, "E")["valueQuantity"] == {"value": 7.2, **mmol}
+    assert observation(bundle, "F")["valueString"] == "2+"
+    assert observation(bundle, "G")["valueQuantity"] == {"value": 5.6, **mmol}
+    assert observation(bundle, "H")["valueQuantity"] == {"value": 5, "comparator": ">", **mmol}
+    assert observation(bundle, "I")["valueRatio"] == {"numerator": {"value": 1}, "denominator": {"value": 40}}
+    assert observation(bundle, "J")["valueString"] == "阳性"
+
+
+def test_numbers_with_comparators_sent_as_nm(converter):
+    bundle = convert(
+        converter,
+        oru(
+            "OBX|1|NM|A^A^L||>1000|U/L|||||F",
+            "OBX|2|NM|B^B^L||< 0.5|U/L|||||F",
+            "OBX|3|NM|C^C^L||-1.5|mmol/L|-3.0-+3.0||||F",
+        ),
+    )
+    assert observation(bundle, "A")["valueQuantity"] == {"value": 1000, "comparator": ">", **units("U/L", "U/L")}
+    assert observation(bundle, "B")["valueQuantity"] == {"value": 0.5, "comparator": "<", **units("U/L", "U/L")}
+    c = observation(bundle, "C")
+    assert c["valueQuantity"]["value"] == -1.5
+    assert (c["referenceRange"][0]["low"]["value"], c["referenceRange"][0]["high"]["value"]) == (-3.0, 3.0)
+
+
+def test_a_value_without_its_value_type_says_what_it_is(converter):
+    # OBX-2 is required when OBX-5 is valued; senders leave it out, or put something that is no v2 type
+    bundle = convert(
+        converter,
+        oru(
+            "OBX|1||A^A^L||5.2|mmol/L|3.9-6.1||||F",
+            "OBX|2||B^B^L||<0.5|mmol/L|||||F",
+            "OBX|3||C^C^L||阴性||||||F",
+            "OBX|4|NUM|D^D^L||7|||||F",
+        ),
+    )
+    assert observation(bundle, "A")["valueQuantity"] == {"value": 5.2, **units("mmol/L", "mmol/L")}
+    assert observation(bundle, "A")["referenceRange"][0]["high"]["value"] == 6.1
+    assert observation(bundle, "B")["valueQuantity"]["comparator"] == "<"
+    assert observation(bundle, "C")["valueString"] == "阴性"
+    assert observation(bundle, "D")["valueQuantity"] == {"value": 7}
+
+
+def test_numeric_and_date_ranges(converter):
+    # IG OBX[Observation] row 5: NR → valueRange, DR → valuePeriod
+    bundle = convert(
+        converter,
+        oru(
+            "OBX|1|NR|A^A^L||3.5^5.5|mmol/L|||||F",
+            "OBX|2|DR|B^B^L||20260101^20260201|||||F",
+        ),
+    )
+    mmol = units("mmol/L", "mmol/L")
+    assert observation(bundle, "A")["valueRange"] == {"low": {"value": 3.5, **mmol}, "high": {"value": 5.5, **mmol}}
+    assert observation(bundle, "B")["valuePeriod"] == {"start": "2026-01-01", "end": "2026-02-01"}
+
+
+def test_text_values_and_the_hl7_null(converter):
+    bundle = convert(
+        converter,
+        oru(
+            "OBX|1|FT|A^A^L||第一行\\.br\\第二行|||||F",
+            "OBX|2|TX|B^B^L||line one~line two|||||F",
+            'OBX|3|ST|C^C^L||""|||||F',
+            "OBX|4|ST|D^D^L||阳性(+)||阴性|↑|||F",
+        ),
+    )
+    assert observation(bundle, "A")["valueString"] == "第一行\n第二行"
+    assert observation(bundle, "B")["valueString"] == "line one\nline two"
+    assert not any(key.startswith("value") for key in observation(bundle, "C"))
+    d = observation(bundle, "D")
+    assert d["valueString"] == "阳性(+)"
+    assert d["interpretation"][0]["coding"][0]["code"] == "H"
+    # the report still lists all four
+    assert len(one(bundle, "DiagnosticReport")["result"]) == 4
