@@ -285,7 +285,8 @@ def _xtn_value(ctx: Ctx, item: Item, _args: dict[str, Any] | None) -> Any:
         return None
     equipment = _part(parts, 3).upper()
     email = _part(parts, 4)
-    if equipment in ("INTERNET", "X.400", "NET"):
+    # v2.3 senders say "network address" by the use code alone (XTN.2 NET, no equipment type)
+    if equipment in ("INTERNET", "X.400", "NET") or (not equipment and _part(parts, 2).upper() == "NET"):
         return fhir_string(email or parts[0])
     unformatted = _part(parts, 12)
     if unformatted:
