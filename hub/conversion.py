@@ -18,6 +18,9 @@ The Bundle is stored with HL7 v2 update semantics (:func:`apply_converted`):
   names) is no replacement and is not stored;
 * Patients of one Bundle that each mark their ``link`` deleted (A37 unlink, undoing an A24's ``seealso`` links)
   lose the ``seealso`` links between them, nothing else: the index's ``refer`` links and a merge's links stay;
+* the index follows a hospital's link and unlink: two Patients of the Bundle linked ``seealso`` by the message
+  (A24) are put under one master (:func:`hub.identity.linking.link_records`), two that unlink (A37) are recorded
+  as distinct and the second leaves a shared master (:func:`hub.identity.linking.unlink_records`);
 * DELETE entries (A29, PPR^PC3 …) delete.
 """
 
@@ -38,7 +41,7 @@ from hub.db.tables import InboxMessage, Resource
 from hub.errors import HubError, TransientError
 from hub.fhir import store
 from hub.hl7 import charset, er7
-from hub.identity import merging, records
+from hub.identity import linking, merging, records
 from hub.mapping import get_converter
 from hub.mapping.nulls import entry_marks
 from hub.updates import MERGED_TYPES, merge_update
@@ -153,6 +156,7 @@ def apply_converted(
             kept.append((entry, marks))
     bundle["entry"] = [entry for entry, _ in kept]
     unlinks = _unlinks(kept)
+    links = _linked_pairs(kept)  # read before the stored versions are merged in: the message's own links
 
     merging_ = [
         (entry, marks, str(entry["resource"]["resourceType"]), str(entry["resource"].get("id")))
@@ -178,6 +182,11 @@ def apply_converted(
         _merge_entries(merging_, converted, _stored(session, changing, lock=True), seeds, unlinks, only=changing)
     results = store.apply_bundle(session, bundle, source_inbox_id=inbox_id)
     merges = [_replace(session, source, target, inbox_id) for source, target in replacements]
+    # A24 / A37: the hospital says two of its records are (are no longer) the same person; the index follows.
+    for first, second in links:
+        linking.link_records(session, first, second, inbox_id=inbox_id)
+    for first, second in _unlinked_pairs(kept, unlinks):
+        linking.unlink_records(session, first, second, inbox_id=inbox_id)
     return results, merges
 
 
@@ -217,6 +226,37 @@ def _unlinks(kept: list[tuple[dict[str, Any], list[str]]]) -> dict[str, set[str]
     for _, marks in marked:
         marks.remove("link")
     return {str(_resource(entry).get("id")): ids - {str(_resource(entry).get("id"))} for entry, _ in marked}
+
+
+def _patient_ids(kept: list[tuple[dict[str, Any], list[str]]]) -> list[str]:
+    return [str(_resource(entry).get("id")) for entry, _ in kept if _put_of(entry, "Patient")]
+
+
+def _linked_pairs(kept: list[tuple[dict[str, Any], list[str]]]) -> list[tuple[str, str]]:
+    """Pairs of Patients of the Bundle that the message links with ``seealso`` (A24), each pair once, in Bundle
+    order: the links the message itself gives (read before the stored versions are merged in)."""
+    ids = _patient_ids(kept)
+    present = set(ids)
+    pairs: list[tuple[str, str]] = []
+    seen: set[frozenset[str]] = set()
+    for entry, _ in kept:
+        if not _put_of(entry, "Patient"):
+            continue
+        own = str(_resource(entry).get("id"))
+        for other in records.links_of(_resource(entry), "seealso"):
+            key = frozenset((own, other))
+            if other in present and other != own and key not in seen:
+                seen.add(key)
+                pairs.append((own, other))
+    return pairs
+
+
+def _unlinked_pairs(
+    kept: list[tuple[dict[str, Any], list[str]]], unlinks: dict[str, set[str]]
+) -> list[tuple[str, str]]:
+    """Pairs of Patients of the Bundle that the message unlinks (A37: each marks ``link`` deleted), in Bundle order."""
+    ids = [pid for pid in _patient_ids(kept) if pid in unlinks]
+    return [(a, b) for i, a in enumerate(ids) for b in ids[i + 1 :] if a != b and b in unlinks[a]]
 
 
 def _without_seealso(resource: dict[str, Any], others: set[str]) -> dict[str, Any]:

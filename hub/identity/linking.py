@@ -527,6 +527,62 @@ def unlink(session: Session, patient_id: str, *, inbox_id: int | None = None) ->
     return new
 
 
+# -- a hospital's own statements (ADT^A24 link, ADT^A37 unlink) -------------------------------------------------
+
+
+def _indexed(session: Session, patient_id: str) -> MpiSource:
+    """The record's index row, syncing the record first when the outbox has not brought it yet (same transaction)."""
+    src = session.get(MpiSource, patient_id)
+    if src is None or src.status == "deleted":
+        sync_patient(session, patient_id)
+        src = session.get(MpiSource, patient_id)
+    if src is None:
+        raise NotFound(f"Patient/{patient_id} is not in the master patient index")
+    return src
+
+
+def link_records(session: Session, patient_id: str, other_id: str, *, inbox_id: int | None = None) -> str | None:
+    """A hospital's statement that two of its records are the same person (ADT^A24 link patient information):
+    the index puts them under one master, as an operator's :func:`link` does. A record merged into another one
+    (A40) is left as it is: the merge decided already.
+
+    Returns:
+        The master the pair is under, or None when either record was merged away.
+
+    Raises:
+        NotFound: either Patient does not exist.
+    """
+    first, second = _indexed(session, patient_id), _indexed(session, other_id)
+    if first.status != "linked" or second.status != "linked":
+        return None
+    return link(session, patient_id, other_id, inbox_id=inbox_id)
+
+
+def unlink_records(session: Session, patient_id: str, other_id: str, *, inbox_id: int | None = None) -> str | None:
+    """A hospital's statement that two of its records are not the same person (ADT^A37 unlink patient
+    information, undoing an A24): recorded as distinct (no automatic rule puts them together again; a later A24 or
+    an operator's link does). If the index holds them under one master, the second record leaves it for a master
+    of its own; the first stays with the rest of the person's records.
+
+    Returns:
+        The second record's master, or None when either record was merged away.
+
+    Raises:
+        NotFound: either Patient does not exist.
+    """
+    first, second = _indexed(session, patient_id), _indexed(session, other_id)
+    if first.status != "linked" or second.status != "linked":
+        return None
+    review.assert_distinct(session, patient_id, other_id)
+    if not first.master_id or first.master_id != second.master_id:
+        return second.master_id
+    touched: set[str] = set()
+    new = _new_master(session, second, "operator", touched)
+    session.flush()
+    refresh(session, touched, inbox_id=inbox_id)
+    return new
+
+
 Decision = Literal["same", "distinct"]
 
 
