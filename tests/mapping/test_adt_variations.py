@@ -315,3 +315,24 @@ def test_allergy_diagnosis_procedure_and_insurance_of_a_v23_admission(converter)
 def test_every_variation_parses(converter):
     # the helper's messages are well formed ER7 (a guard for the tests above)
     assert er7.parse(message(pid(), pv1())).msh[9].startswith("ADT^A01")
+
+
+def test_bar_p01_visit_providers_from_rol_and_v28_prt(converter):
+    text = "\r".join(
+        [
+            "MSH|^~\\&|HIS|RMYY|HUB|CITY|20260315083000||BAR^P01^BAR_P01|B1|P|2.8",
+            "EVN|P01|20260315083000",
+            pid(f18="ACC1"),
+            "PRT|1|AD||PP|G01^刘^医生",  # the patient's own doctor: not a provider of the visit
+            pv1(),
+            "ROL|3|AD|CP|D02^赵^六",
+            "PRT|2|AD||AT^Attending Provider^HL70912|D01^王^五||||||20260315",
+            "PRT|4|DE||RP|D03^钱^七",  # withdrawn (action code DE)
+        ]
+    )
+    encounter = one(convert(converter, text), "Encounter")
+    assert [(p["type"][0]["coding"][0]["code"], p["individual"]["display"]) for p in encounter["participant"]] == [
+        ("CON", "赵六"),
+        ("ATND", "王五"),
+    ]
+    assert encounter["participant"][1]["period"] == {"start": "2026-03-15"}
