@@ -225,3 +225,91 @@ def test_text_values_and_the_hl7_null(converter):
     assert d["interpretation"][0]["coding"][0]["code"] == "H"
     # the report still lists all four
     assert len(one(bundle, "DiagnosticReport")["result"]) == 4
+
+
+# Participations (v2.7+ PRT), OBX-16/18/25, OBR-34 ------------------------------------------------------------
+
+
+def practitioner(ident, name):
+    return {"type": "Practitioner", "identifier": {"system": "urn:hub:id:SZRMYY", "value": ident}, "display": name}
+
+
+PARTICIPATIONS = [
+    # the patient's primary care provider (a patient PRT) is no observer of the patient's OBX
+    "PRT|1|AD||PP^Primary Care Provider^HL70443|D100^王^医生^^^^^^SZRMYY",
+    "OBX|1|NM|29463-7^Body weight^LN||62.5|kg|||||F|||20260315080000",
+    "PRT|2|AD||RO^Responsible Observer^HL70443|N200^护士^甲^^^^^^SZRMYY",
+    "ORC|RE|P100^HIS|F200^LIS",
+    "PRT|3|AD||OP^Ordering Provider^HL70443|D300^张^医生^^^^^^SZRMYY",
+    # OBR-34 technician (NDL: a CNN in the first component)
+    "OBR|1|P100^HIS|F200^LIS|24323-8^CMP^LN|||20260315080000|||||||||||||||20260315091500||CH|F||||||||||T01&技师&甲",
+    "PRT|4|AD||PRI^Principal Result Interpreter^HL70443|D400^李^主任^^^^^^SZRMYY",
+    "PRT|5|AD||TN^Technician^HL70443|T500^赵^技师^^^^^^SZRMYY",
+    "PRT|6|AD||PO^Performing Organization^HL70443||||检验科^^^^^SZRMYY&2.16.156.1&ISO^^^^LAB01",
+    "PRT|7|AD||SC^Specimen Collector^HL70443|N600^钱^护士^^^^^^SZRMYY",
+    # OBX-18 equipment instance, OBX-25 performing organization medical director
+    "OBX|1|NM|2345-7^Glucose^LN||5.6|mmol/L|3.9-6.1|N|||F|||20260315083000||||ANALYZER-7^LIS|||||||"
+    "D900^孙^主任^^^^^^SZRMYY",
+    "PRT|8|AD||RO^Responsible Observer^HL70443|T800^周^技师^^^^^^SZRMYY",
+    "PRT|9|D||VP^Verifying Provider^HL70443|T801^吴^技师",  # PRT-2 D: withdrawn
+    "SPM|1|S1^S9001&LIS||SER^Serum^HL70487|||||||||||||20260315080000|202603150830",
+]
+
+
+def v28_oru():
+    segments = [MSH.format(n=9).replace("|2.5.1", "|2.8"), PID, *PARTICIPATIONS]
+    return "\r".join(segments) + "\r"
+
+
+def test_participations_of_a_result(converter):
+    bundle = convert(converter, v28_oru())
+    report = one(bundle, "DiagnosticReport")
+    # IG ORU_R01 row 4.2.4: PRI → resultsInterpreter; TN → performer; PO → the performing organisation
+    assert report["resultsInterpreter"] == [practitioner("D400", "李主任")]
+    assert report["performer"] == [
+        {"identifier": {"value": "T01"}, "display": "技师甲"},
+        practitioner("T500", "赵技师"),
+        {
+            "type": "Organization",
+            "identifier": {"system": "urn:oid:2.16.156.1", "value": "LAB01"},
+            "display": "检验科",
+        },
+    ]
+    glucose = observation(bundle, "2345-7")
+    # OBX-25 (medical director), then the OBX's own PRT (IG row 4.2.4.3.2); the withdrawn one is left out
+    assert glucose["performer"] == [
+        {"identifier": {"system": "urn:hub:id:SZRMYY", "value": "D900"}, "display": "孙主任"},
+        practitioner("T800", "周技师"),
+    ]
+    assert glucose["device"] == {"type": "Device", "identifier": {"system": "urn:hub:id:LIS", "value": "ANALYZER-7"}}
+    assert observation(bundle, "29463-7")["performer"] == [practitioner("N200", "护士甲")]
+    # IG ORU_R01 row 4.2.4: SC → the specimen's collector
+    assert one(bundle, "Specimen")["collection"]["collector"] == practitioner("N600", "钱护士")
+
+
+def test_the_ordering_provider_participation_of_an_order(converter):
+    text = "\r".join(
+        [
+            "MSH|^~\\&|HIS|SZRMYY|LIS|SZRMYY|20260315093000||OML^O21^OML_O21|O1|P|2.8",
+            PID,
+            "ORC|NW|P100^HIS||G1^HIS|||||20260315080000",
+            "PRT|1|AD||OP^Ordering Provider^HL70443|D300^张^医生^^^^^^SZRMYY",
+            "TQ1|1||||||20260315090000|20260315100000|S^Stat^HL70485",
+            "OBR|1|P100^HIS||24323-8^CMP^LN",
+            "PRT|2|AD||SC^Specimen Collector^HL70443|N600^钱^护士^^^^^^SZRMYY",
+            "SPM|1|S1^||SER^Serum^HL70487|||||||||||||20260315080000",
+            "ORC|CA|P101^HIS",
+            "PRT|3|AD||OP^Ordering Provider^HL70443|D301^孙^医生^^^^^^SZRMYY",
+        ]
+    )
+    bundle = convert(converter, text + "\r")
+    placed, cancelled = resources(bundle, "ServiceRequest")
+    # IG OML_O21 row 6.4.4: OP → requester
+    assert placed["requester"] == practitioner("D300", "张医生")
+    assert placed["status"] == "active"
+    assert placed["priority"] == "stat"
+    assert placed["occurrencePeriod"] == {"start": "2026-03-15T09:00:00+08:00", "end": "2026-03-15T10:00:00+08:00"}
+    assert one(bundle, "Specimen")["collection"]["collector"] == practitioner("N600", "钱护士")
+    # a cancel sent as ORC (+ PRT) alone
+    assert cancelled["status"] == "revoked"
+    assert cancelled["requester"] == practitioner("D301", "孙医生")
