@@ -132,6 +132,6 @@ def test_an_order_without_rxo_is_refused(converter):
 
 def test_the_response_is_refused(converter):
     text = message(msh("ORP", "O10", "ORP_O10", "ORP1"), "MSA|AA|OMP1", pid())
-    with pytest.raises(ConversionError, match="ORP_O10") as caught:
+    with pytest.raises(ConversionError, match=r"ORP\^O10 of structure ORP_O10: a response to a pharmacy") as caught:
         convert(converter, text)
-    assert caught.value.location == "MSH^1^9"
+    assert caught.value.location == "MSH^1^9^2" and caught.value.hl7_code == "201"
