@@ -313,3 +313,55 @@ def test_the_ordering_provider_participation_of_an_order(converter):
     # a cancel sent as ORC (+ PRT) alone
     assert cancelled["status"] == "revoked"
     assert cancelled["requester"] == practitioner("D301", "孙医生")
+
+
+# Result status (OBX-11) ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("sent", "status"),
+    [
+        # IG ConceptMap table-hl70085-to-observation-status
+        ("F", "final"),
+        ("P", "preliminary"),
+        ("C", "corrected"),
+        ("A", "amended"),
+        ("D", "entered-in-error"),
+        ("W", "entered-in-error"),
+        ("X", "cancelled"),
+        ("f", "final"),
+        # codes the IG does not map: the status is required, so it is unknown
+        ("R", "unknown"),
+        ("I", "unknown"),
+        ("U", "unknown"),
+        ("", "unknown"),
+    ],
+)
+def test_result_statuses(converter, sent, status):
+    bundle = convert(converter, oru(f"OBX|1|NM|GLU^葡萄糖^L||5.6|mmol/L|||||{sent}"))
+    assert observation(bundle, "GLU")["status"] == status
+
+
+def test_a_correction_replaces_and_a_deletion_withdraws_the_same_observation(converter):
+    # the same order (filler number) and test: the same resource, version after version
+    first = convert(converter, oru("OBX|1|NM|GLU^葡萄糖^L||5.6|mmol/L|3.9-6.1|N|||F", n=1))
+    corrected = convert(converter, oru("OBX|1|NM|GLU^葡萄糖^L||7.2|mmol/L|3.9-6.1|H|||C", n=2))
+    deleted = convert(converter, oru("OBX|1|NM|GLU^葡萄糖^L||||||||D", n=3))
+    cancelled = convert(converter, oru("OBX|1|NM|GLU^葡萄糖^L||||||||X", n=4))
+    versions = [observation(b, "GLU") for b in (first, corrected, deleted, cancelled)]
+    assert len({v["id"] for v in versions}) == 1
+    assert [v["status"] for v in versions] == ["final", "corrected", "entered-in-error", "cancelled"]
+    assert versions[1]["valueQuantity"]["value"] == 7.2
+    assert versions[1]["interpretation"][0]["coding"][0]["code"] == "H"
+    assert not any(key.startswith("value") for key in versions[2])
+    assert not any(key.startswith("value") for key in versions[3])
+    assert one(deleted, "DiagnosticReport")["result"] == [{"reference": f"Observation/{versions[2]['id']}"}]
+
+
+def test_an_observation_not_asked_says_why_it_has_no_value(converter):
+    # OBX-11 N (IG OBX[Observation] row 11): dataAbsentReason not-asked, only when there is no value
+    bundle = convert(converter, oru("OBX|1|NM|A^A^L||||||||N", "OBX|2|NM|B^B^L||5|||||N"))
+    not_asked = observation(bundle, "A")
+    assert not_asked["dataAbsentReason"]["coding"][0]["code"] == "not-asked"
+    assert not_asked["status"] == "unknown"
+    assert "dataAbsentReason" not in observation(bundle, "B")
