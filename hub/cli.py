@@ -10,7 +10,7 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import orjson
 import typer
@@ -262,8 +262,11 @@ def replay(
 def inbox(
     limit: Annotated[int, typer.Option(help="How many, newest first.")] = 20,
     status: Annotated[str | None, typer.Option(help="received | converted | failed | rejected")] = None,
+    message_id: Annotated[
+        int | None, typer.Option("--id", help="One message, whole: its error and every line of its conversion report.")
+    ] = None,
 ) -> None:
-    """Recent messages and their status (no patient data is shown)."""
+    """Recent messages and their status, with what their conversion reported (no patient data is shown)."""
     from hub.db import session_scope, upgrade
     from hub.db.tables import InboxMessage
 
@@ -272,10 +275,15 @@ def inbox(
     query = select(InboxMessage).order_by(InboxMessage.id.desc()).limit(limit)
     if status:
         query = query.where(InboxMessage.status == status)
-    header = ("id", "received", "via", "sender", "type", "control id", "ack", "status", "error")
+    if message_id is not None:
+        query = select(InboxMessage).where(InboxMessage.id == message_id)
+    header = ("id", "received", "via", "sender", "type", "control id", "ack", "status", "error", "report")
     rows: list[tuple[str, ...]] = []
+    reports: list[tuple[int, list[dict[str, Any]]]] = []
     with session_scope(settings) as session:
         for row in session.execute(query).scalars():
+            report = orjson.loads(row.report) if row.report else []
+            reports.append((row.id, report))
             rows.append(
                 (
                     str(row.id),
@@ -287,8 +295,18 @@ def inbox(
                     row.ack_code or "",
                     row.status,
                     ((row.error or "") + (f" @{row.error_location}" if row.error_location else ""))[:80],
+                    _report_summary(report),
                 )
             )
+    if message_id is not None:
+        if not rows:
+            err.print(f"no inbox message {message_id}", markup=False, highlight=False)
+            raise typer.Exit(1)
+        for name, value in zip(header[:-1], rows[0][:-1], strict=True):
+            sys.stdout.write(f"{name}: {value}\n")
+        for entry in reports[0][1]:  # one JSON object per line: where and why, never patient data
+            sys.stdout.write(f"report: {orjson.dumps(entry).decode()}\n")
+        return
     if not out.is_terminal:  # piped or redirected: whole values, tab-separated, for grep and scripts
         for line in (header, *rows):
             sys.stdout.write("\t".join(line) + "\n")
@@ -297,6 +315,15 @@ def inbox(
     for line in rows:
         table.add_row(*line)
     out.print(table)
+
+
+def _report_summary(report: list[dict[str, Any]]) -> str:
+    """How many report entries of each code: ``2 invalid-value, 1 unmapped-local-code``."""
+    counts: dict[str, int] = {}
+    for entry in report:
+        code = str(entry.get("code", "?"))
+        counts[code] = counts.get(code, 0) + 1
+    return ", ".join(f"{n} {code}" for code, n in sorted(counts.items()))
 
 
 @app.command()

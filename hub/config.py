@@ -186,6 +186,9 @@ class Settings(BaseSettings):
 
     # Mappings
     mappings_dir: Path = DEFAULT_MAPPINGS_DIR
+    # An invalid value (a date that is no date …) in an element FHIR does not require: left out and reported on the
+    # inbox row (false), or the whole message refused (true). Id keys and required elements always refuse.
+    reject_invalid_values: bool = False
 
     # FHIR
     # The public FHIR base (behind a proxy: its address). Empty: links use the base of each request, and tokens

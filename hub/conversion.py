@@ -101,8 +101,10 @@ def convert_message(session: Session, inbox_id: int, settings: Settings) -> Conv
             )
             message = er7.parse(text)
             timezone = settings.timezone_for(row.sending_application or "", row.sending_facility or "")
-            bundle = get_converter(settings).convert(message, sender_timezone=timezone)
-            results, merges = apply_converted(session, bundle, inbox_id=row.id)
+            conversion = get_converter(settings).convert_with_report(
+                message, sender_timezone=timezone, strict=settings.reject_invalid_values
+            )
+            results, merges = apply_converted(session, conversion.bundle, inbox_id=row.id)
     except (OperationalError, DBAPIError) as exc:
         raise TransientError(f"database error while converting inbox {inbox_id}: {type(exc).__name__}") from exc
     except HubError as exc:
@@ -114,6 +116,7 @@ def convert_message(session: Session, inbox_id: int, settings: Settings) -> Conv
     row.status = CONVERTED
     row.error = None
     row.error_location = None
+    row.report = orjson.dumps(conversion.report).decode() if conversion.report else None
     row.converted_at = datetime.now(UTC)
     row.resource_count = len(results) + len(merges)
     changed = sum(1 for r in results if r.changed) + sum(1 for m in merges if not m.already)
@@ -377,6 +380,6 @@ def reset_for_replay(session: Session, *, ids: list[int] | None = None, failed: 
         session.execute(
             update(InboxMessage)
             .where(InboxMessage.id.in_(found))
-            .values(status=RECEIVED, error=None, error_location=None)
+            .values(status=RECEIVED, error=None, error_location=None, report=None)
         )
     return found

@@ -83,6 +83,9 @@ class InboxMessage(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     converted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     resource_count: Mapped[int | None] = mapped_column(Integer)
+    # the conversion report as a JSON list (unmapped local codes, flagged identifiers, elements left out for an
+    # invalid value: where and why, never patient data); NULL before conversion or when there was nothing to say
+    report: Mapped[str | None] = mapped_column(Text)
 
     __table_args__ = (
         UniqueConstraint("sending_application", "sending_facility", "control_id", name="uq_inbox_sender_control"),

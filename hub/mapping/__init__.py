@@ -103,7 +103,12 @@ def convert_bytes_with_report(raw: bytes, settings: Settings, *, overlay_file: P
         from hub.mapping.library import read_overlay
 
         overlay = read_overlay(Path(overlay_file)).model.overlay
-    return converter.convert_with_report(message, sender_timezone=settings.timezone_for(app, facility), overlay=overlay)
+    return converter.convert_with_report(
+        message,
+        sender_timezone=settings.timezone_for(app, facility),
+        overlay=overlay,
+        strict=settings.reject_invalid_values,
+    )
 
 
 def convert_bytes(raw: bytes, settings: Settings) -> dict[str, Any]:

@@ -25,7 +25,7 @@ from hub.errors import ConversionError
 from hub.hl7.er7 import unescape
 from hub.mapping.builtins import fhir_code, fhir_string
 from hub.mapping.ids import key_text
-from hub.mapping.runtime import Ctx, current_item, deep_copy, field_items, json_copy, leaf
+from hub.mapping.runtime import Ctx, current_item, deep_copy, field_items, invalid_value, json_copy, leaf
 
 # How a conversion can be written in line instead of called:
 #   ("string",) / ("code",)                      the leaf as text or as a code
@@ -62,6 +62,9 @@ class RulePlan:
     when: Callable[..., bool] | None = None
     error: Callable[[Ctx, ValueError], ConversionError] | None = None  # wraps a ValueError with a location
     missing: Callable[[Ctx], ConversionError] | None = None  # for required rules
+    # an invalid value (a ValueError) may be left out and reported instead of refusing the message: false for an
+    # element the FHIR type requires (hub.mapping.runtime.invalid_value)
+    droppable: bool = True
     # (segment, field, component, subcomponent, scope) of an absolute path to a field, read in line (the
     # segment found as compile_getter finds it; the getter is not called)
     own: tuple[str, int, int | None, int | None, str] | None = None
@@ -88,6 +91,8 @@ class _Writer:
     tests: dict[tuple[int, int, int], str] = field(default_factory=dict)
     # the local variables that keep the leaf texts of an absolute path, once read, by (path, scope)
     fields: dict[tuple[str, str], str] = field(default_factory=dict)
+    # whether an invalid value may be left out (a fill or a datatype) or refuses the message (an id key)
+    droppable: bool = True
 
     def name(self, prefix: str, value: Any) -> str:
         self.counter += 1
@@ -553,7 +558,10 @@ def _emit_rule(w: _Writer, plan: RulePlan) -> None:
         indent -= 1
         err = w.name("E", plan.error)
         w.emit(indent, "except ValueError as _e:")
-        w.emit(indent + 1, f"raise {err}(ctx, _e) from None")
+        if plan.droppable and w.droppable:
+            w.emit(indent + 1, f"invalid_value(ctx, {err}(ctx, _e))")
+        else:
+            w.emit(indent + 1, f"raise {err}(ctx, _e) from None")
     if len(w.lines) == start:  # pragma: no cover - every plan emits something
         w.emit(indent, "pass")
     if plan.required:
@@ -628,6 +636,7 @@ def _compile(w: _Writer, name: str, label: str) -> Any:
         deep_copy=deep_copy,
         json_copy=json_copy,
         key_text=key_text,
+        invalid_value=invalid_value,
         _any_in=_any_in,
         _any_test=_any_test,
         MISS=_MISS,
@@ -655,7 +664,7 @@ def generate_key(plans: list[RulePlan], label: str, slots: list[tuple[str, bool]
     """One function ``key(ctx)`` that applies an id key's rules and returns the text of each part (by
     :func:`hub.mapping.ids.key_text`), or None when a part that is not optional (``slots``: (key, optional))
     has no value; an optional part without a value is ``""``."""
-    w = _Writer()
+    w = _Writer(droppable=False)  # a resource whose key has an invalid value cannot be identified
     w.emit(0, "def key(ctx):")
     w.emit(1, "out = {}")
     w.emit(1, "raw = None")

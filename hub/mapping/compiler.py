@@ -395,6 +395,8 @@ class Compiler:
             error=error_fn,
             missing=missing,
             enum=target.enum,
+            # an element the FHIR type requires (Slot.start …) is never left out for an invalid value
+            droppable=not spec.required and steps[0] not in self.schema.required(owner),
         )
         simple = (
             self._is_from(spec)

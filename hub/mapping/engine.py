@@ -101,6 +101,7 @@ class CompiledMessage:
     events: frozenset[str] | None
     rules: list[CompiledRule]
     refused: dict[str, str] = field(default_factory=dict)  # event → why it is refused (the template's 'refused')
+    glue: dict[str, re.Pattern[str]] = field(default_factory=dict)  # by field separator, see _glued_segment
 
 
 @dataclass(slots=True)
@@ -304,7 +305,12 @@ class Converter:
 
     # Converting ------------------------------------------------------------------------------------
     def convert(
-        self, message: er7.Message, *, sender_timezone: str = "Asia/Shanghai", overlay: str | None = None
+        self,
+        message: er7.Message,
+        *,
+        sender_timezone: str = "Asia/Shanghai",
+        overlay: str | None = None,
+        strict: bool = False,
     ) -> dict[str, Any]:
         """Convert one message to a FHIR R4 transaction Bundle (plain JSON data).
 
@@ -312,6 +318,9 @@ class Converter:
             message: the tokenised message.
             sender_timezone: the IANA zone of timestamps that carry no offset.
             overlay: use this sender overlay whoever the sender is (default: the overlay naming the sender).
+            strict: refuse a message with an invalid value (a date that is no date …) in any element; by default
+                such an element is left out and reported (``invalid-value``, :meth:`convert_with_report`) unless
+                it is part of an id key or required by FHIR.
 
         Returns:
             The Bundle: ``type`` transaction, one ``PUT`` entry per resource, references as ``Type/id``; every
@@ -322,21 +331,28 @@ class Converter:
                 field missing, an invalid value); ``location`` says where (``SEG^seq^field``).
             KeyError: ``overlay`` names no loaded overlay.
         """
-        return self.convert_with_report(message, sender_timezone=sender_timezone, overlay=overlay).bundle
+        return self.convert_with_report(message, sender_timezone=sender_timezone, overlay=overlay, strict=strict).bundle
 
     def convert_with_report(
-        self, message: er7.Message, *, sender_timezone: str = "Asia/Shanghai", overlay: str | None = None
+        self,
+        message: er7.Message,
+        *,
+        sender_timezone: str = "Asia/Shanghai",
+        overlay: str | None = None,
+        strict: bool = False,
     ) -> Conversion:
         """Convert one message, and say what the operator should know about it.
 
         The report lists, as plain JSON without patient data: local codes no table translates
         (``unmapped-local-code``: the table, the code and where it was) and identifiers kept but flagged
-        (``invalid-resident-id``: where it was).
+        (``invalid-resident-id``: where it was), and elements left out for an invalid value (``invalid-value``:
+        where and why).
 
         Args:
             message: the tokenised message.
             sender_timezone: the IANA zone of timestamps that carry no offset.
             overlay: use this sender overlay whoever the sender is (default: the overlay naming the sender).
+            strict: refuse a message with an invalid value in any element (see :meth:`convert`).
 
         Returns:
             The Bundle, the report and the name of the overlay used.
@@ -354,7 +370,7 @@ class Converter:
             chosen = self._select(message) if self._overlays and message.segments else None
         messages = chosen.messages if chosen is not None else self._messages
         try:
-            bundle, report = self._convert(messages, message, sender_timezone)
+            bundle, report = self._convert(messages, message, sender_timezone, strict)
         except ConversionError:
             raise
         except ValueError as exc:
@@ -365,7 +381,7 @@ class Converter:
         return Conversion(bundle, report, chosen.name if chosen is not None else None)
 
     def _convert(
-        self, messages: dict[str, CompiledMessage], message: er7.Message, sender_timezone: str
+        self, messages: dict[str, CompiledMessage], message: er7.Message, sender_timezone: str, strict: bool
     ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         if not message.segments or message.msh.name != "MSH":
             raise ConversionError("not a single message (no MSH segment first)", hl7_code="100", location="MSH^1")
@@ -388,16 +404,26 @@ class Converter:
             tz = datetimes.zone(sender_timezone)
         except ValueError as exc:
             raise ConversionError(str(exc), location=None) from None
+        glued = _glued_segment(compiled, message)
+        if glued is not None:
+            raise glued
         root, _unplaced = group_segments(compiled.root, message.segments)
         try:
-            return self._fill(compiled, message, root, tz, event, structure)
+            return self._fill(compiled, message, root, tz, event, structure, strict)
         finally:
             root.release()
 
     def _fill(
-        self, compiled: CompiledMessage, message: er7.Message, root: Node, tz: tzinfo, event: str, structure: str
+        self,
+        compiled: CompiledMessage,
+        message: er7.Message,
+        root: Node,
+        tz: tzinfo,
+        event: str,
+        structure: str,
+        strict: bool,
     ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-        env = Env(message, tz, event, structure, root)
+        env = Env(message, tz, event, structure, root, strict=strict)
         has_null = any(HL7_NULL in seg.line for seg in message.segments)
 
         made: list[tuple[CompiledRule, Ctx, str]] = []
@@ -468,6 +494,35 @@ class Converter:
                     entry["extension"] = [{"url": NULL_EXTENSION_URL, "valueString": m} for m in marks]
             entries.append(entry)
         return {"resourceType": "Bundle", "type": "transaction", "entry": entries}, env.report
+
+
+def _glued_segment(compiled: CompiledMessage, message: er7.Message) -> ConversionError | None:
+    """The error for a segment that runs into the one before it (its terminator lost: ``…0800ORC|NW|…``), if any.
+
+    Its fields would be read as the earlier segment's, and what it holds (an order, a next of kin) lost without a
+    word, or an element left out for an "invalid" value that is really the glued text: the message is refused
+    at the field where the glue is, for the sender to fix.
+    """
+    sep = message.delimiters.field
+    pattern = compiled.glue.get(sep)
+    if pattern is None:
+        names = "|".join(sorted(compiled.root.segment_names()))
+        # a segment id right after a letter or digit at the end of a field's text ("…0800ORC|", "…^LORC|"), then
+        # a separator; not a whole field or component ("|ORC|", "^SPM|": a code) nor a word ("Hospital OBR|")
+        pattern = compiled.glue[sep] = re.compile(f"(?<=[0-9A-Za-z])(?:{names}){re.escape(sep)}")
+    for seg in message.segments:
+        found = pattern.search(seg.line, 3)
+        if found is None:
+            continue
+        field_no = seg.line.count(sep, 0, found.start()) + (1 if seg.name in ("MSH", "BHS", "FHS") else 0)
+        glued = found.group()[:-1]
+        return ConversionError(
+            f"a {glued} segment runs into {seg.name}-{field_no} (a segment terminator is missing): the message is "
+            "refused rather than read with that segment's fields in the wrong place",
+            hl7_code="100",
+            location=f"{seg.name}^{segment_seq(message, seg)}^{field_no}",
+        )
+    return None
 
 
 def _compile_resource(

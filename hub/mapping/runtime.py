@@ -21,12 +21,15 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import tzinfo
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from hub.hl7.er7 import Delimiters, Message, Segment, unescape
 from hub.mapping.structure import Node
+
+if TYPE_CHECKING:
+    from hub.errors import ConversionError
 
 Item = tuple[Segment | None, str | None, int]  # (segment, raw value or None for a whole segment, level)
 Getter = Callable[["Ctx", str | None, int], list[Item]]
@@ -58,9 +61,12 @@ class Env:
         "root",
         "memo",
         "report",
+        "strict",
     )
 
-    def __init__(self, message: Message, tz: tzinfo, event: str, structure: str, root: Node) -> None:
+    def __init__(
+        self, message: Message, tz: tzinfo, event: str, structure: str, root: Node, *, strict: bool = False
+    ) -> None:
         d = message.delimiters
         self.message = message
         self.delims: Delimiters = d
@@ -78,6 +84,9 @@ class Env:
         # What the conversion wants the operator to know (unmapped local codes, invalid identifiers …): plain
         # JSON entries, no patient data (see Converter.convert_with_report).
         self.report: list[dict[str, Any]] = []
+        # An invalid value (a date that is no date …) refuses the message (strict), or is left out and reported
+        # (see invalid_value).
+        self.strict = strict
 
 
 class Ctx:
@@ -89,6 +98,24 @@ class Ctx:
         self.env = env
         self.node = node
         self.seg = seg
+
+
+def invalid_value(ctx: Ctx, error: ConversionError) -> None:
+    """An element rule met an invalid value: refuse the message (``env.strict``), or leave the element out and say
+    so in the conversion report (``invalid-value``, where and why, never the value: it may be personal data).
+
+    Only elements that their FHIR type does not require, outside id keys, are left out this way (the generated
+    code raises the others' errors itself): one unreadable date does not lose a whole lab report.
+
+    Raises:
+        ConversionError: ``error``, when the conversion is strict.
+    """
+    env = ctx.env
+    if env.strict:
+        raise error from None
+    entry = {"code": "invalid-value", "location": error.location, "detail": error.message}
+    if entry not in env.report:
+        env.report.append(entry)
 
 
 def leaf(env: Env, raw: str, level: int) -> str:

@@ -313,9 +313,16 @@ def test_missing_pid_is_a_conversion_error_with_location(converter):
     assert caught.value.location == "PID^1"
 
 
-def test_an_impossible_date_names_the_field(converter):
+def test_an_impossible_date_is_left_out_and_reported_or_refused_when_strict(converter):
+    message = er7.parse(adt(pid=pid(f7="19801301")))
+    result = converter.convert_with_report(message)
+    patient = one(result.bundle, "Patient")
+    assert "birthDate" not in patient and patient["gender"] == "male"  # the rest of the patient is there
+    assert result.report == [
+        {"code": "invalid-value", "location": "PID^1^7", "detail": "PID-7 → birthDate: month out of range"}
+    ]
     with pytest.raises(ConversionError) as caught:
-        converter.convert(er7.parse(adt(pid=pid(f7="19801301"))))
+        converter.convert(message, strict=True)
     assert caught.value.location == "PID^1^7"
     assert "19801301" not in caught.value.message  # values (PHI) never go into errors
 

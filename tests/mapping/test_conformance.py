@@ -11,7 +11,7 @@ from hub.config import DEFAULT_MAPPINGS_DIR
 from hub.errors import MappingTemplateError
 from hub.hl7 import er7
 from hub.mapping import compare, conformance, differences
-from tests.support.paths import CORPUS
+from tests.support.paths import CORPUS, MALFORMED
 
 MESSAGE = (
     "MSH|^~\\&|LIS|SZRMYY|HUB|CITY|20260315093000||ORU^R01^ORU_R01|C1|P|2.5.1\r"
@@ -168,13 +168,15 @@ def test_deleted_resources_are_not_compared(ours):
 
 
 def test_the_development_corpus_stays_at_the_target(converter):
-    # The product's target (mappings/README.md): ≥ 95 % agreement with the other converters' expected outputs, every
-    # message converted; a mapping change that loses agreement, or a documented difference that no longer matches
-    # anything, shows up here and not only in a report nobody reads.
+    # The product's target (mappings/README.md): ≥ 95 % agreement with the other converters' expected outputs,
+    # every message converted but those refused for a missing segment terminator (MALFORMED); a mapping change
+    # that loses agreement, or a documented difference that no longer matches anything, shows up here and not
+    # only in a report nobody reads.
     if not CORPUS.is_dir():
         pytest.skip(f"no HL7 v2 corpus at {CORPUS}")
     rows = differences.load(DEFAULT_MAPPINGS_DIR / "DIFFERENCES.md")
     report = conformance.run(CORPUS, converter, differences=rows)
-    assert report.overall.not_converted == 0
+    refused = {r.path.rsplit("/", 1)[-1]: r.error for r in report.results if r.error is not None}
+    assert set(refused) <= set(MALFORMED), refused
     assert report.overall.score >= 95.0, report.overall.as_json()
     assert {row.id for row in rows} <= set(report.exclusions), "DIFFERENCES rows that match nothing"

@@ -304,8 +304,18 @@ def test_corpus_omg_prior_results_are_not_orders(converter):
     assert len(resources(bundle, "Specimen")) == 3
 
 
-def test_corpus_oml_without_orc(converter):
-    bundle = converter.convert(corpus_message("MDHHS-OML-O21-1.hl7"))
+def test_corpus_oml_with_its_orc_glued_to_the_guarantor_is_refused(converter):
+    # "…Walmart^LORC|NW|ORD723222…": the ORC's terminator before it is lost, so its fields would be GT1's
+    with pytest.raises(ConversionError) as caught:
+        converter.convert(corpus_message("MDHHS-OML-O21-1.hl7"))
+    assert caught.value.location == "GT1^1^21"
+
+
+def test_an_oml_order_without_orc(converter):
+    text = message(
+        msh("OML", "O21", "OML_O21", "OML3"), pid(), pv1(), obr(), "SPM|1|S100&HIS^S900&LIS||SER^血清^HL70487"
+    )
+    bundle = convert(converter, text)
     request = one(bundle, "ServiceRequest")
     assert request["status"] == "unknown"
     assert request["specimen"] == [ref(one(bundle, "Specimen"))]

@@ -345,11 +345,22 @@ def test_an_oru_without_an_order_is_an_error(converter):
     assert caught.value.location == "OBR^1"
 
 
-def test_a_bad_timestamp_in_the_third_obx_names_it(converter):
+def test_a_bad_timestamp_in_the_third_obx_loses_only_that_time(converter):
     bad = obx(3, "NM", "6690-2^WBC^LN", "1", when="20261340")
     text = "\r".join([*HEADER, OBSERVATIONS[0], OBSERVATIONS[1], bad]) + "\r"
+    result = converter.convert_with_report(er7.parse(text))
+    wbc = by_code(result.bundle, "6690-2")
+    # the unreadable OBX-14 is left out: the observation takes the specimen's collection time (OBR-7), as the others
+    assert wbc["valueQuantity"]["value"] == 1
+    assert (
+        wbc["effectiveDateTime"]
+        == by_code(result.bundle, "2345-7")["effectiveDateTime"]
+        == ("2026-03-15T08:00:00+08:00")
+    )
+    assert len(resources(result.bundle, "Observation")) == 3
+    assert [(r["code"], r["location"]) for r in result.report] == [("invalid-value", "OBX^3^14")]
     with pytest.raises(ConversionError) as caught:
-        converter.convert(er7.parse(text))
+        converter.convert(er7.parse(text), strict=True)
     assert caught.value.location == "OBX^3^14"
 
 
