@@ -336,3 +336,16 @@ def test_bar_p01_visit_providers_from_rol_and_v28_prt(converter):
         ("ATND", "王五"),
     ]
     assert encounter["participant"][1]["period"] == {"start": "2026-03-15"}
+
+
+@pytest.mark.parametrize(
+    ("sent", "destination"),
+    [
+        ("HOSP2", {"display": "HOSP2", "identifier": {"value": "HOSP2"}}),  # v2.5: DLD.1 a code (IS)
+        ("HOSP2&第二医院&L^20260320", {"display": "第二医院", "identifier": {"value": "HOSP2"}}),  # v2.7+: a CWE
+        ("&第二医院", {"display": "第二医院"}),
+    ],
+)
+def test_discharged_to_location_as_v25_and_v27_send_it(converter, sent, destination):
+    text = message(pid(), pv1(f36="02", f37=sent, f45="20260320090000"), event="A03", structure="ADT_A03")
+    assert one(convert(converter, text), "Encounter")["hospitalization"]["destination"] == destination
