@@ -349,3 +349,23 @@ def test_bar_p01_visit_providers_from_rol_and_v28_prt(converter):
 def test_discharged_to_location_as_v25_and_v27_send_it(converter, sent, destination):
     text = message(pid(), pv1(f36="02", f37=sent, f45="20260320090000"), event="A03", structure="ADT_A03")
     assert one(convert(converter, text), "Encounter")["hospitalization"]["destination"] == destination
+
+
+def test_v27_pid_40_telecommunication_information(converter):
+    # v2.7 moves the numbers to PID-40 (PID-13/14 withdrawn): XTN.2 says the use, the number comes in its parts
+    # (XTN.5 country, XTN.6 area, XTN.7 local, XTN.8 extension) or unformatted (XTN.12)
+    patient = patient_of(
+        converter,
+        pid(
+            f40="^PRN^CP^^86^^13800138000~^WPN^PH^^^0755^88886666^801~^NET^Internet^zs@example.cn"
+            "~^PRS^CP^^^^^^^^^+8613900139000"
+        ),
+        pv1(),
+        version="2.7",
+    )
+    assert telecoms(patient) == [
+        ("phone", "+86 13800138000", "home"),
+        ("phone", "0755 88886666 X801", "work"),
+        ("email", "zs@example.cn", None),
+        ("phone", "+8613900139000", "mobile"),
+    ]
