@@ -369,3 +369,21 @@ def test_v27_pid_40_telecommunication_information(converter):
         ("email", "zs@example.cn", None),
         ("phone", "+8613900139000", "mobile"),
     ]
+
+
+@pytest.mark.parametrize(
+    ("status", "clinical", "abatement"),
+    [("", "resolved", "2026-04-01"), ("A", "active", None), ("R", "resolved", "2026-04-01")],
+)
+def test_a_problem_with_a_resolution_date_is_never_active_and_abated(converter, status, clinical, abatement):
+    # FHIR con-4: an abated Condition is inactive, resolved or in remission
+    text = "\r".join(
+        [
+            "MSH|^~\\&|HIS|RMYY|HUB|CITY|20260315083000||PPR^PC1^PPR_PC1|P1|P|2.3.1",
+            pid(),
+            segment("PRB", f1="AD", f2="20260315", f3="I10^高血压^I10", f4="PRB1", f9="20260401", f14=status),
+        ]
+    )
+    problem = one(convert(converter, text), "Condition")
+    assert problem["clinicalStatus"]["coding"][0]["code"] == clinical
+    assert problem.get("abatementDateTime") == abatement
