@@ -365,3 +365,67 @@ def test_an_observation_not_asked_says_why_it_has_no_value(converter):
     assert not_asked["dataAbsentReason"]["coding"][0]["code"] == "not-asked"
     assert not_asked["status"] == "unknown"
     assert "dataAbsentReason" not in observation(bundle, "B")
+
+
+# Abnormal flags (OBX-8) and units as Chinese LIS send them ----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("flag", "code"),
+    [
+        ("H", "H"),
+        ("h", "H"),  # lower case
+        ("HH", "HH"),
+        ("LL", "LL"),
+        ("A", "A"),
+        ("AA", "AA"),
+        ("N", "N"),
+        ("<", "<"),
+        (">", ">"),
+        ("↑", "H"),
+        ("↓", "L"),
+        ("↑↑", "HH"),
+        ("↓↓", "LL"),
+        ("高", "H"),
+        ("低", "L"),
+        ("异常", "A"),
+        ("阳性", "POS"),
+    ],
+)
+def test_abnormal_flags(converter, flag, code):
+    bundle = convert(converter, oru(f"OBX|1|NM|GLU^葡萄糖^L||9.9|mmol/L|3.9-6.1|{flag}|||F"))
+    (interpretation,) = observation(bundle, "GLU")["interpretation"]
+    translated = interpretation["coding"][0]
+    assert translated["system"] == "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation"
+    assert translated["code"] == code
+    assert interpretation["coding"][1]["code"] == flag  # as sent
+
+
+def test_an_unknown_flag_is_kept_as_sent(converter):
+    bundle = convert(converter, oru("OBX|1|NM|GLU^葡萄糖^L||9.9|mmol/L|3.9-6.1|XYZ|||F"))
+    assert observation(bundle, "GLU")["interpretation"] == [{"coding": [{"code": "XYZ"}]}]
+
+
+@pytest.mark.parametrize(
+    ("sent", "code"),
+    [
+        ("秒", "s"),
+        ("克/升", "g/L"),
+        ("毫摩尔/升", "mmol/L"),
+        ("微摩尔/升", "umol/L"),
+        ("单位/升", "U/L"),
+        ("国际单位/毫升", "[IU]/mL"),
+        ("μg/L", "ug/L"),
+        ("mmol/l", "mmol/L"),
+        ("g/l", "g/L"),
+    ],
+)
+def test_units_written_in_chinese_or_loosely(converter, sent, code):
+    bundle = convert(converter, oru(f"OBX|1|NM|X^X^L||1.5|{sent}|||||F"))
+    assert observation(bundle, "X")["valueQuantity"] == {"value": 1.5, "unit": sent, "system": UCUM, "code": code}
+
+
+def test_a_unit_ucum_does_not_have_is_kept_as_text(converter):
+    bundle = convert(converter, oru("OBX|1|NM|X^X^L||2|个/HP|||||F", "OBX|2|NM|Y^Y^L||5|分|||||F"))
+    assert observation(bundle, "X")["valueQuantity"] == {"value": 2, "unit": "个/HP"}
+    assert observation(bundle, "Y")["valueQuantity"] == {"value": 5, "unit": "分"}  # a score's points, not minutes
