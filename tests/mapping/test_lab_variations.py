@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import pytest
 
+from hub.config import Settings
+from hub.mapping import convert_bytes_with_report
 from hub.mapping.builtins import reference_bounds
 
-from .conftest import convert, one, resources
+from .conftest import convert, one, ref, resources
 
 UCUM = "http://unitsofmeasure.org"
 
@@ -429,3 +431,68 @@ def test_a_unit_ucum_does_not_have_is_kept_as_text(converter):
     bundle = convert(converter, oru("OBX|1|NM|X^X^L||2|个/HP|||||F", "OBX|2|NM|Y^Y^L||5|分|||||F"))
     assert observation(bundle, "X")["valueQuantity"] == {"value": 2, "unit": "个/HP"}
     assert observation(bundle, "Y")["valueQuantity"] == {"value": 5, "unit": "分"}  # a score's points, not minutes
+
+
+# Message structure: several patients, notes at every level, a specimen in several containers, GB18030 -----
+
+
+CHINESE_LIS = [
+    "MSH|^~\\&|LIS|SZRMYY|HUB|CITY|20260315093000||ORU^R01^ORU_R01|C9|P|2.5.1||||||GB18030",
+    "PID|1||MRN0001^^^SZRMYY^MR||李四||19750505|F",
+    "NTE|1||患者备注",  # a note on the patient: the IG maps it to nothing
+    "PV1|1|O|||||||||||||||||V0001^^^SZRMYY^VN",
+    "ORC|RE|P100^HIS|F200^LIS",
+    "OBR|1|P100^HIS|F200^LIS|BIO^生化全套^L|||20260315080000|||||||||||||||20260315091500||CH|F",
+    "NTE|1||标本轻度溶血",  # a note on the order: DiagnosticReport (R4) has no note; the IG maps it to nothing
+    "OBX|1|NM|GLU^葡萄糖^L||5.6|mmol/L|3.9~6.1|N|||F",
+    "NTE|1||空腹",
+    "NTE|2||复查",
+    "OBX|2|NM|WBC^白细胞计数^L||12.5|10^9/L|3.5-9.5|↑|||F",
+    # SPM-27 container type, repeating: the specimen in two tubes
+    "SPM|1|S1^S9001&LIS||SER^血清^HL70487|||||||||||||20260315080000|202603150830|||||||||"
+    "SST^促凝管^HL70785~EDTA^紫帽管^HL70785",
+    "OBX|1|NM|VOL^标本量^L||5|mL|||||F",  # an observation about the specimen: not a result of the report
+    # a second patient, with an order and a result of their own
+    "PID|1||MRN0002^^^SZRMYY^MR||王五||19800101|M",
+    "ORC|RE|P101^HIS|F201^LIS",
+    "OBR|1|P101^HIS|F201^LIS|HGB^血红蛋白^L|||20260315081000|||||||||||||||20260315092000||HM|P",
+    "OBX|1|NM|HGB^血红蛋白^L||135|g/L|130-175|N|||P",
+]
+
+
+def test_a_chinese_lis_message_with_two_patients(tmp_path):
+    raw = ("\r".join(CHINESE_LIS) + "\r").encode("gb18030")
+    conversion = convert_bytes_with_report(raw, Settings(data_dir=tmp_path))
+    bundle = conversion.bundle
+    first, second = resources(bundle, "Patient")
+    assert [p["name"][0]["text"] for p in (first, second)] == ["李四", "王五"]
+    chemistry, blood_count = resources(bundle, "DiagnosticReport")
+    glucose, wbc, hgb = (observation(bundle, code) for code in ("GLU", "WBC", "HGB"))
+    volume = observation(bundle, "VOL")
+    specimen = one(bundle, "Specimen")
+    # each patient's report has its own results, subject and (for the first) visit
+    assert chemistry["result"] == [ref(glucose), ref(wbc)]
+    assert blood_count["result"] == [ref(hgb)]
+    assert chemistry["subject"] == glucose["subject"] == specimen["subject"] == ref(first)
+    assert blood_count["subject"] == hgb["subject"] == ref(second)
+    assert "encounter" not in blood_count and "encounter" not in hgb
+    assert (chemistry["status"], blood_count["status"], hgb["status"]) == ("final", "preliminary", "preliminary")
+    # local codes kept, with their Chinese names, and reported unmapped
+    assert chemistry["code"] == {"coding": [{"code": "BIO", "display": "生化全套"}], "text": "生化全套"}
+    assert glucose["code"] == {"coding": [{"code": "GLU", "display": "葡萄糖"}], "text": "葡萄糖"}
+    unmapped = {(r["value"], r["location"]) for r in conversion.report if r["code"] == "unmapped-local-code"}
+    assert {("BIO", "OBR^1^4"), ("GLU", "OBX^1^3"), ("WBC", "OBX^2^3"), ("HGB", "OBR^2^4")} <= unmapped
+    # notes: the OBX's own, in order; none from the patient's or the order's NTE
+    assert glucose["note"] == [{"text": "空腹"}, {"text": "复查"}]
+    assert "note" not in wbc and "note" not in hgb
+    # values as the Chinese LIS sent them
+    assert glucose["referenceRange"][0]["low"]["value"] == 3.9
+    assert wbc["valueQuantity"]["code"] == "10*9/L"
+    assert wbc["interpretation"][0]["coding"][0]["code"] == "H"
+    # the specimen, its two containers, its own observation (not a result)
+    assert [c["type"]["text"] for c in specimen["container"]] == ["促凝管", "紫帽管"]
+    assert specimen["type"]["text"] == "血清"
+    assert chemistry["specimen"] == [ref(specimen)]
+    assert volume["specimen"] == ref(specimen)
+    assert ref(volume) not in chemistry["result"]
+    assert "specimen" not in blood_count
