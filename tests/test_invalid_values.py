@@ -85,8 +85,13 @@ def test_a_segment_glued_to_the_one_before_is_refused_where_the_glue_is(session:
     assert "PV2 segment runs into PV1-44" in (row.error or "")
 
 
-def test_a_field_whose_whole_value_is_a_segment_name_is_no_glue(session: Session, settings: Any) -> None:
-    # an order's code may be "ORC" and a name may end in a word that is a segment id: neither is glue
-    raw = message(msh("A01", "OK1"), "EVN|A01|20260315083000", rich_pid().replace("||张三||", "||张三^ORC||"), pv1())
+def test_a_field_whose_value_ends_in_a_segment_name_is_no_glue(session: Session, settings: Any) -> None:
+    # a component may be "ORC" (a code), a name may end in a segment id ("CAROL": ROL is an ADT segment): no glue
+    raw = message(
+        msh("A01", "OK1"),
+        "EVN|A01|20260315083000",
+        rich_pid().replace("||张三||", "||SMITH^CAROL||").replace("|M|||", "|M||ORC|"),
+        pv1(),
+    )
     inbox_id = receive(session, raw)
     assert convert_message(session, inbox_id, settings).status == CONVERTED

@@ -507,9 +507,10 @@ def _glued_segment(compiled: CompiledMessage, message: er7.Message) -> Conversio
     pattern = compiled.glue.get(sep)
     if pattern is None:
         names = "|".join(sorted(compiled.root.segment_names()))
-        # a segment id right after a letter or digit at the end of a field's text ("…0800ORC|", "…^LORC|"), then
-        # a separator; not a whole field or component ("|ORC|", "^SPM|": a code) nor a word ("Hospital OBR|")
-        pattern = compiled.glue[sep] = re.compile(f"(?<=[0-9A-Za-z])(?:{names}){re.escape(sep)}")
+        # a segment id right after a digit at the end of a field's text ("…0912-0800ORC|", "…HL70189NK1|": a date,
+        # a number or a table id, the usual ends of a segment), then a separator; not a whole field or component
+        # ("|ORC|", "^SPM|": a code), nor the end of a word ("CAROL|" in an ADT with ROL segments, "LONDON|")
+        pattern = compiled.glue[sep] = re.compile(f"(?<=[0-9])(?:{names}){re.escape(sep)}")
     for seg in message.segments:
         found = pattern.search(seg.line, 3)
         if found is None:

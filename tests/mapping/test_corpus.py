@@ -134,7 +134,7 @@ def test_order_result_pharmacy_and_immunization_messages_all_convert(converter):
     assert refused == []
     assert converted == {
         "OMG_O19": 1,
-        "OML_O21": 4,  # and oml_o21_ex4, ex6 and MDHHS-OML-O21-1, malformed
+        "OML_O21": 5,  # and oml_o21_ex4 and ex6, malformed
         "ORM_O01": 6,  # OML-O21-02.hl7 is ORM^O01 in MSH-9
         "OUL_R22": 1,
         "OUL_R23": 1,

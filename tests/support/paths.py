@@ -30,5 +30,4 @@ FHIR_SCHEMA = SHARED / "fhir" / "fhir.r4.schema.json"
 MALFORMED = {
     "oml_o21_ex4.hl7": "SPM^2^17",  # "…0912-0800ORC|NW|ORD231-2…": the second order glued to the second SPM
     "oml_o21_ex6.hl7": "PID^1^22",  # "…HL70189NK1|1||OTH…ORC|NW|…": NK1 and the whole order glued to PID
-    "MDHHS-OML-O21-1.hl7": "GT1^1^21",  # "…Walmart^LORC|NW|ORD723222…": the order's ORC glued to the guarantor
 }
