@@ -496,3 +496,29 @@ def test_a_chinese_lis_message_with_two_patients(tmp_path):
     assert volume["specimen"] == ref(specimen)
     assert ref(volume) not in chemistry["result"]
     assert "specimen" not in blood_count
+
+
+def test_the_patient_s_notes_are_not_notes_of_the_patient_s_observations(converter):
+    # v2.8 PATIENT_OBSERVATION is OBX and its PRT; an NTE of the PATIENT group is the patient's (the IG maps it to
+    # nothing), not a note on every OBX about the patient
+    text = "\r".join(
+        [
+            MSH.format(n=10),
+            PID,
+            "NTE|1||patient note",
+            "OBX|1|NM|29463-7^Body weight^LN||62.5|kg|||||F|||20260315080000",
+            "PRT|1|AD||RO^Responsible Observer^HL70443|N200^护士^甲^^^^^^SZRMYY",
+            "OBX|2|NM|8302-2^Body height^LN||170|cm|||||F|||20260315080000",
+            "PV1|1|O|||||||||||||||||V0001^^^SZRMYY^VN",
+            OBR,
+            "OBX|1|NM|GLU^葡萄糖^L||5.6|mmol/L|||||F",
+            "NTE|1||obx note",
+        ]
+    )
+    bundle = convert(converter, text + "\r")
+    weight, height, glucose = (observation(bundle, code) for code in ("29463-7", "8302-2", "GLU"))
+    assert "note" not in weight and "note" not in height
+    assert weight["performer"] == [practitioner("N200", "护士甲")]
+    assert "performer" not in height
+    assert glucose["note"] == [{"text": "obx note"}]
+    assert one(bundle, "DiagnosticReport")["result"] == [ref(glucose)]
