@@ -236,19 +236,44 @@ _DURATION_UNITS: dict[str, int] = {
     "instant_after",
     "instant",
     "a DTM with a time of day plus the arguments duration (a number) and unit (s, min, h, d, wk; 分钟, 小时 …) as "
-    "an instant in the start's offset: the end of a scheduled resource's time (AIL-6 + AIL-9 AIL-10); nothing "
+    "an instant in the start's offset: the end of a scheduled resource's time (AIL-6 + AIL-9 AIL-10); with offset "
+    "and offset_unit too, that much later again (the appointment's start + AIL-7 AIL-8 + AIL-9 AIL-10); nothing "
     "without a time of day, a number or a known unit",
-    {"duration": "decimal", "unit": "string"},
+    {"duration": "decimal", "unit": "string", "offset": "decimal", "offset_unit": "string"},
 )
 def _instant_after(ctx: Ctx, item: Item, args: dict[str, Any] | None) -> Any:
     text = _leaf(ctx, item)
     start = datetimes.to_instant(text, ctx.env.tz) if text else None
-    duration, unit = (args or {}).get("duration"), (args or {}).get("unit")
-    seconds = _DURATION_UNITS.get(unit.strip().upper()) if isinstance(unit, str) else None
-    if start is None or not isinstance(duration, int | float) or seconds is None:
+    given = args or {}
+    seconds = _seconds(given.get("duration"), given.get("unit"))
+    if start is None or seconds is None:
         return None
-    end = datetime.fromisoformat(start) + timedelta(seconds=duration * seconds)
+    if "offset" in given or "offset_unit" in given:
+        offset = _seconds(given.get("offset"), given.get("offset_unit"))
+        if offset is None:
+            return None
+        seconds += offset
+    end = datetime.fromisoformat(start) + timedelta(seconds=seconds)
     return end.isoformat(timespec="seconds")
+
+
+@_register(
+    "dateTime_after",
+    "dateTime",
+    "as instant_after, for a dateTime element: a participant's period in an appointment (the appointment's start "
+    "TQ1-7 + AIP-7 AIP-8 offset + AIP-9 AIP-10 duration)",
+    {"duration": "decimal", "unit": "string", "offset": "decimal", "offset_unit": "string"},
+)
+def _datetime_after(ctx: Ctx, item: Item, args: dict[str, Any] | None) -> Any:
+    return _instant_after(ctx, item, args)
+
+
+def _seconds(amount: Any, unit: Any) -> float | None:
+    """A number of a duration unit (30, ``min``) in seconds; None without a number or a known unit."""
+    per_unit = _DURATION_UNITS.get(unit.strip().upper()) if isinstance(unit, str) else None
+    if per_unit is None or not isinstance(amount, int | float):
+        return None
+    return amount * per_unit
 
 
 @_register("time", "time", "an HL7 TM as a FHIR time (hh:mm:ss)", memo=True)

@@ -538,6 +538,18 @@ class Compiler:
             # `optional: true`: the message may make none (a result of an ADT has no report)
             unit.refs.add(name)
         unit.context_free = False
+        if spec.ref is not None and spec.scope == "own":
+            # the resource of that name made from the current segment itself (per-segment resources of one
+            # group: the Slot of the second AIP names the second AIP's Schedule); not written in line
+
+            def own(ctx: Ctx, _raw: str | None, _level: int) -> list[Any]:
+                seg = ctx.seg
+                found = ctx.env.made_from.get((name, id(seg))) if seg is not None else None
+                if found is None:
+                    return _EMPTY
+                return [{"reference": f"{found[0]}/{found[1]}"}]
+
+            return own
         if spec.ref is not None:
 
             def one(ctx: Ctx, _raw: str | None, _level: int) -> list[Any]:

@@ -457,6 +457,8 @@ class Converter:
                 if producer is None and rule.resource.name == SENDER_TEMPLATE:
                     producer = rid
                 node.register(rule.name, rtype, rid)
+                if seg is not None:
+                    env.made_from[(rule.name, id(seg))] = (rtype, rid)
                 made.append((rule, ctx, rid))
             root.settle(rule.name)  # only this rule registers its name: later keys may remember its lookups
 

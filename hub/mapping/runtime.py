@@ -62,6 +62,7 @@ class Env:
         "memo",
         "report",
         "strict",
+        "made_from",
     )
 
     def __init__(
@@ -87,6 +88,9 @@ class Env:
         # An invalid value (a date that is no date …) refuses the message (strict), or is left out and reported
         # (see invalid_value).
         self.strict = strict
+        # The resource each rule made from each segment, by (rule name, id of the segment): what a 'ref' with
+        # 'scope: own' finds (the Slot of an AIP names the Schedule of the same AIP, not the first AIP's).
+        self.made_from: dict[tuple[str, int], tuple[str, str]] = {}
 
 
 class Ctx:

@@ -7,11 +7,20 @@ import pytest
 from tests.support.paths import CORPUS
 
 from .conftest import convert, one, ref, resources
+from .order_messages import segment
 
 V2_0203 = "http://terminology.hl7.org/CodeSystem/v2-0203"
 
 
-def siu(event: str, *, sch: str | None = None, tq1: str | None = None, extra: tuple[str, ...] = ()) -> str:
+def siu(
+    event: str,
+    *,
+    sch: str | None = None,
+    tq1: str | None = None,
+    extra: tuple[str, ...] = (),
+    services: tuple[str, ...] | None = None,
+    resources: bool = True,
+) -> str:
     segments = [
         f"MSH|^~\\&|RIS|SZRMYY^2.16.156.10011.1.5.1^ISO|HUB|CITY|20260315083000||SIU^{event}^SIU_S12|S{event}|P|2.5.1",
         # SCH-1/2 placer/filler appointment id, SCH-6 event reason, SCH-7 appointment reason (0276),
@@ -23,16 +32,28 @@ def siu(event: str, *, sch: str | None = None, tq1: str | None = None, extra: tu
         "PID|1||MRN0001^^^SZRMYY^MR||张三||19800101|M",
         "PV1|1|O|门诊^^^SZRMYY||||||||||||||||V0009^^^SZRMYY^VN",
         "RGS|1",
-        # AIS-3 service, AIS-4 start, AIS-7/8 duration, AIS-10 filler status
-        "AIS|1||73030^X-ray shoulder^C4|202604010900|||30|min^Minutes^ISO||Booked",
-        "NTE|1||左肩",
-        "AIS|2||76700^Ultrasound abdomen^C4|202604010915",
-        # AIG-3 resource id, AIG-4 type, AIG-14 filler status
-        "AIG|1||XR-2^X-ray room 2 unit|EQ^Equipment||||||||||Booked",
-        # AIL-3 location, AIL-12 filler status (this room is no longer booked)
-        "AIL|1||放射科^201^^SZRMYY|||||||||Cancelled",
-        # AIP-3 person, AIP-4 role, AIP-12 filler status
-        "AIP|1||D001^王^五|RAD^Radiologist||||||||Pending",
+        *(
+            services
+            if services is not None
+            else (
+                # AIS-3 service, AIS-4 start, AIS-7/8 duration, AIS-10 filler status
+                "AIS|1||73030^X-ray shoulder^C4|202604010900|||30|min^Minutes^ISO||Booked",
+                "NTE|1||左肩",
+                "AIS|2||76700^Ultrasound abdomen^C4|202604010915",
+            )
+        ),
+        *(
+            (
+                # AIG-3 resource id, AIG-4 type, AIG-14 filler status
+                "AIG|1||XR-2^X-ray room 2 unit|EQ^Equipment||||||||||Booked",
+                # AIL-3 location, AIL-12 filler status (this room is no longer booked)
+                "AIL|1||放射科^201^^SZRMYY|||||||||Cancelled",
+                # AIP-3 person, AIP-4 role, AIP-12 filler status
+                "AIP|1||D001^王^五|RAD^Radiologist||||||||Pending",
+            )
+            if resources
+            else ()
+        ),
         *extra,
     ]
     return "\r".join(segments) + "\r"
@@ -123,8 +144,41 @@ def test_start_and_end_come_together(converter):
     appointment = one(convert(converter, siu("S12", sch=sch, tq1="TQ1|||||||202604010900")), "Appointment")
     assert appointment["start"] == "2026-04-02T08:00:00+08:00"
     lone = "SCH|P77^HIS|F88^RIS|||||||||^^^202604020800|||||||||||||||Booked"
-    appointment = one(convert(converter, siu("S12", sch=lone, tq1="")), "Appointment")
+    # a lone start, and no resource with a start and a duration of its own (AIS-4 + AIS-7/8 …): neither
+    bare = ("AIS|1||73030^X-ray shoulder^C4",)
+    appointment = one(convert(converter, siu("S12", sch=lone, tq1="", services=bare)), "Appointment")
     assert "start" not in appointment and "end" not in appointment
+
+
+def test_without_tq1_and_sch_11_the_first_resource_with_a_start_and_a_duration(converter):
+    # v2.5+ without TQ1, and no SCH-11: the first service's start (AIS-4) and duration (AIS-7/8)
+    sch = "SCH|P77^HIS|F88^RIS||||复诊^Follow-up|FOLLOWUP^Follow up^HL70276|NORMAL|||||||||||||||||Booked"
+    appointment = one(convert(converter, siu("S12", sch=sch, tq1="")), "Appointment")
+    assert (appointment["start"], appointment["end"]) == ("2026-04-01T09:00:00+08:00", "2026-04-01T09:30:00+08:00")
+    # a service with a start but no duration is passed over: the room's start and duration (AIL-6 + AIL-9/10)
+    services = ("AIS|1||73030^X-ray shoulder^C4|202604010900",)
+    room = (segment("AIL", {1: "1", 3: "放射科^201^^SZRMYY", 6: "202604011000", 9: "20", 10: "min"}),)
+    text = siu("S12", sch=sch, tq1="", services=services, extra=room, resources=False)
+    appointment = one(convert(converter, text), "Appointment")
+    assert (appointment["start"], appointment["end"]) == ("2026-04-01T10:00:00+08:00", "2026-04-01T10:20:00+08:00")
+
+
+def test_a_participants_period_from_its_start_or_the_appointments_start_and_offset(converter):
+    # TQ1-7 09:00: the radiologist joins 15 minutes after the start (AIP-7/8) for 20 minutes (AIP-9/10); the room
+    # from its own start (AIL-6) for 30 minutes; before v2.5 the offset counts from SCH-11.4
+    person = "AIP|1||D001^王^五|RAD^Radiologist|||15|min|20|min"
+    room = segment("AIL", {1: "1", 3: "放射科^201^^SZRMYY", 6: "202604010905", 9: "30", 10: "min"})
+    text = siu("S12", extra=(person, room), resources=False)
+    participants = one(convert(converter, text), "Appointment")["participant"]
+    periods = {p["actor"]["type"]: p.get("period") for p in participants if "type" in p["actor"]}
+    assert periods["Practitioner"] == {"start": "2026-04-01T09:15:00+08:00", "end": "2026-04-01T09:35:00+08:00"}
+    assert periods["Location"] == {"start": "2026-04-01T09:05:00+08:00", "end": "2026-04-01T09:35:00+08:00"}
+    sch = "SCH|P77^HIS|F88^RIS|||||||||^^^202604020800^202604020830|||||||||||||||Booked"
+    participants = one(
+        convert(converter, siu("S12", sch=sch, tq1="", extra=(person,), resources=False)), "Appointment"
+    )["participant"]
+    [doctor] = [p for p in participants if p["actor"].get("type") == "Practitioner"]
+    assert doctor["period"] == {"start": "2026-04-02T08:15:00+08:00", "end": "2026-04-02T08:35:00+08:00"}
 
 
 def test_every_corpus_siu_converts(converter):
@@ -213,54 +267,125 @@ def block(event: str, *, sch: str, resources: tuple[str, ...], tq1: str = "") ->
     return "\r".join(segments) + "\r"
 
 
-def test_s23_blocks_the_time_of_the_resources_and_s24_opens_it(converter):
-    # S23: the schedule time of the resources (AIP, AIL) is blocked; SCH-6 event reason says why
+def test_s23_blocks_each_resources_time_on_its_own_schedule_and_s24_opens_it(converter):
+    # S23: the schedule time of a person (AIP) and a room (AIL) is blocked; SCH-6 event reason says why
     sch = "SCH||B901^HIS||||MEETING^科室会议^L"
     tq1 = "TQ1|||||||202604011400|202604011600"
     resources_ = ("AIP|1||D001^王^五^^^^^^SZRMYY|RAD^放射科医师", "AIL|1||放射科^201^^SZRMYY")
     bundle = convert(converter, block("S23", sch=sch, tq1=tq1, resources=resources_))
     assert resources(bundle, "Appointment") == []
-    schedule, slot = one(bundle, "Schedule"), one(bundle, "Slot")
-    assert schedule["active"] is True
-    assert schedule["actor"] == [
-        {
-            "identifier": {"system": "urn:hub:id:SZRMYY", "value": "D001"},
-            "display": "王五",
-            "type": "Practitioner",
-        },
-        {"display": "SZRMYY 放射科 201", "type": "Location"},
-    ]
-    assert slot["schedule"] == ref(schedule)
-    assert slot["status"] == "busy-unavailable"
-    assert (slot["start"], slot["end"]) == ("2026-04-01T14:00:00+08:00", "2026-04-01T16:00:00+08:00")
-    assert slot["comment"] == "科室会议"
-    assert [(i["type"]["coding"][0]["code"], i["value"]) for i in slot["identifier"]] == [("FILL", "B901")]
-    # S24 opens the same block again: the same Slot of the same Schedule, now free
+    person, room = resources(bundle, "Schedule")
+    # one Schedule per resource, holding only the resource (the time is the Slot's)
+    assert person == {
+        "resourceType": "Schedule",
+        "id": person["id"],
+        "meta": person["meta"],
+        "active": True,
+        "actor": [
+            {"identifier": {"system": "urn:hub:id:SZRMYY", "value": "D001"}, "display": "王五", "type": "Practitioner"}
+        ],
+    }
+    assert room["actor"] == [{"display": "SZRMYY 放射科 201", "type": "Location"}]
+    slots = resources(bundle, "Slot")
+    assert [slot["schedule"] for slot in slots] == [ref(person), ref(room)]
+    for slot in slots:
+        assert slot["status"] == "busy-unavailable"
+        assert (slot["start"], slot["end"]) == ("2026-04-01T14:00:00+08:00", "2026-04-01T16:00:00+08:00")
+        assert slot["comment"] == "科室会议"
+        assert [(i["type"]["coding"][0]["code"], i["value"]) for i in slot["identifier"]] == [("FILL", "B901")]
+    # S24 opens the same block again: the same Slots on the same Schedules, now free
     reopened = convert(converter, block("S24", sch=sch, tq1=tq1, resources=resources_))
-    assert one(reopened, "Slot")["id"] == slot["id"] and one(reopened, "Slot")["status"] == "free"
-    assert one(reopened, "Slot")["schedule"] == ref(one(reopened, "Schedule")) == ref(schedule)
+    assert [s["id"] for s in resources(reopened, "Slot")] == [s["id"] for s in slots]
+    assert {s["status"] for s in resources(reopened, "Slot")} == {"free"}
+    assert [s["id"] for s in resources(reopened, "Schedule")] == [person["id"], room["id"]]
+
+
+def test_the_blocks_of_one_resource_share_its_schedule_across_messages(converter):
+    # another day's block (another message, another block id) of the same doctor and of a second one: the
+    # doctor's Slot is on the Schedule the first block made; the second doctor's on their own
+    first = convert(
+        converter,
+        block(
+            "S23",
+            sch="SCH||B901^HIS",
+            tq1="TQ1|||||||202604011400|202604011600",
+            resources=("AIP|1||D001^王^五^^^^^^SZRMYY",),
+        ),
+    )
+    doctor = one(first, "Schedule")
+    later = convert(
+        converter,
+        block(
+            "S23",
+            sch="SCH||B977^HIS",
+            tq1="TQ1|||||||202604080800|202604081200",
+            resources=("AIP|1||D002^赵^六^^^^^^SZRMYY", "AIP|2||D001^王^五^^^^^^SZRMYY"),
+        ),
+    )
+    second_doctor, same_doctor = resources(later, "Schedule")
+    assert same_doctor["id"] == doctor["id"] and second_doctor["id"] != doctor["id"]
+    assert second_doctor["actor"][0]["identifier"]["value"] == "D002"
+    slot_of_second, slot_of_first = resources(later, "Slot")
+    # each Slot names the Schedule of its own AIP (not the first AIP's of the message)
+    assert slot_of_second["schedule"] == ref(second_doctor)
+    assert slot_of_first["schedule"] == ref(doctor)
+    assert slot_of_first["id"] != one(first, "Slot")["id"]  # another block: another Slot
+    # the same doctor at another hospital is another resource
+    elsewhere = block(
+        "S23", sch="SCH||B901^HIS", tq1="TQ1|||||||202604011400|202604011600", resources=("AIP|1||D001^王^五",)
+    ).replace("SZRMYY^2.16.156.10011.1.5.1^ISO", "SZFY^2.16.156.10011.1.5.2^ISO")
+    assert one(convert(converter, elsewhere), "Schedule")["id"] != doctor["id"]
 
 
 def test_a_blocked_time_from_the_resources_start_and_duration(converter):
-    # no TQ1 and no SCH-11: the first resource with a start and a duration gives the time (AIG-8 + AIG-11/12);
-    # an AIS is the service the time is for (serviceType) and its HealthcareService an actor
+    # no TQ1 and no SCH-11: the resource's own start and duration (AIG-8 + AIG-11/12); an AIS is the service the
+    # time is for (serviceType), not a schedule of its own when the block names equipment
     sch = "SCH|P31^HIS|||||MAINT^设备维护^L"
     resources_ = (
         "AIS|1||CT^CT检查^L",
         "AIG|1||CT-1^CT机一号|EQ^设备||||202604020800|||4|h^hours^ISO+",
-        "AIG|2|D|CT-2^CT机二号|EQ^设备",  # taken off the block: no actor
+        "AIG|2|D|CT-2^CT机二号|EQ^设备",  # taken off the block: no Schedule, no Slot
     )
     bundle = convert(converter, block("S23", sch=sch, resources=resources_))
     slot, schedule = one(bundle, "Slot"), one(bundle, "Schedule")
     assert (slot["start"], slot["end"]) == ("2026-04-02T08:00:00+08:00", "2026-04-02T12:00:00+08:00")
     assert slot["serviceType"][0]["coding"][0]["code"] == "CT" and slot["serviceType"][0]["text"] == "CT检查"
-    assert [a["type"] for a in schedule["actor"]] == ["Device", "HealthcareService"]
-    assert schedule["actor"][0] == {"identifier": {"value": "CT-1"}, "display": "CT机一号", "type": "Device"}
+    assert schedule["actor"] == [{"identifier": {"value": "CT-1"}, "display": "CT机一号", "type": "Device"}]
+    assert slot["schedule"] == ref(schedule)
     assert [(i["type"]["coding"][0]["code"], i["value"]) for i in slot["identifier"]] == [("PLAC", "P31")]
     # 30 minutes of a person (AIP-6 + AIP-9/10, in Chinese units)
     person = ("AIP|1||D002^赵^六|DOC||202604030930|||30|分钟",)
     slot = one(convert(converter, block("S23", sch=sch, resources=person)), "Slot")
     assert (slot["start"], slot["end"]) == ("2026-04-03T09:30:00+08:00", "2026-04-03T10:00:00+08:00")
+    # a block of a service alone: the service's Schedule (a HealthcareService)
+    bundle = convert(converter, block("S23", sch=sch, resources=("AIS|1||CT^CT检查^L|202604040800|||2|h",)))
+    assert one(bundle, "Schedule")["actor"] == [{"display": "CT检查", "type": "HealthcareService"}]
+    assert (one(bundle, "Slot")["start"], one(bundle, "Slot")["end"]) == (
+        "2026-04-04T08:00:00+08:00",
+        "2026-04-04T10:00:00+08:00",
+    )
+
+
+def test_a_resources_start_offset_and_duration_within_the_block(converter):
+    # v2.5: the block is TQ1-7/8 (14:00–16:00); the doctor is away from 30 minutes after its start (AIP-7/8) for
+    # an hour (AIP-9/10): the doctor's Slot is 14:30–15:30; the room (no time of its own) the whole block
+    sch = "SCH||B950^HIS||||TEACH^教学查房^L"
+    resources_ = ("AIP|1||D001^王^五^^^^^^SZRMYY|RAD|||30|min^minutes^ISO+|60|min", "AIL|1||放射科^201^^SZRMYY")
+    bundle = convert(converter, block("S23", sch=sch, tq1="TQ1|||||||202604011400|202604011600", resources=resources_))
+    doctor, room = resources(bundle, "Slot")
+    assert (doctor["start"], doctor["end"]) == ("2026-04-01T14:30:00+08:00", "2026-04-01T15:30:00+08:00")
+    assert (room["start"], room["end"]) == ("2026-04-01T14:00:00+08:00", "2026-04-01T16:00:00+08:00")
+    # before v2.5 the block's time is SCH-11 (TQ: 4 start, 5 end): the offset counts from SCH-11.4
+    old = segment("SCH", {2: "B951^HIS", 11: "^^^202604020800^202604021200"})
+    equipment = (
+        segment("AIG", {1: "1", 3: "CT-1^CT机一号", 4: "EQ^设备", 9: "1", 10: "h", 11: "2", 12: "h"}),
+    )  # AIG-9/10 offset 1 h, AIG-11/12 duration 2 h
+    slot = one(convert(converter, block("S23", sch=old, resources=equipment)), "Slot")
+    assert (slot["start"], slot["end"]) == ("2026-04-02T09:00:00+08:00", "2026-04-02T11:00:00+08:00")
+    # an offset without a duration is no time of its own: the block's
+    no_duration = (segment("AIG", {1: "1", 3: "CT-1^CT机一号", 4: "EQ^设备", 9: "1", 10: "h"}),)
+    slot = one(convert(converter, block("S23", sch=old, resources=no_duration)), "Slot")
+    assert (slot["start"], slot["end"]) == ("2026-04-02T08:00:00+08:00", "2026-04-02T12:00:00+08:00")
 
 
 def test_a_block_without_a_time_or_without_resources(converter):
