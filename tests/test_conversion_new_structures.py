@@ -69,3 +69,51 @@ def test_an_administration_is_found_by_its_patient_and_order(session: Session, s
     convert(session, settings, rgv)
     gives = store.search(session, "MedicationRequest", [("intent", "instance-order")]).resources
     assert len(gives) == 1 and gives[0]["basedOn"] == [{"reference": f"MedicationRequest/{made['MedicationRequest']}"}]
+
+
+def test_the_blocks_of_one_doctor_are_slots_of_one_schedule(session: Session, settings) -> None:
+    # two S23 of the same doctor on two days (two blocks, two messages): one Schedule, found with both its Slots
+    def block(block_id: str, control: str, start: str, end: str) -> bytes:
+        return message(
+            f"MSH|^~\\&|HIS|{HOSPITAL}|HUB|CITY|20260315083000||SIU^S23^SIU_S12|{control}|P|2.5.1",
+            f"SCH||{block_id}^HIS||||LEAVE^休假^L",
+            f"TQ1|||||||{start}|{end}",
+            "RGS|1",
+            "AIP|1||D001^王^五^^^^^^SZRMYY|RAD^放射科医师",
+        )
+
+    first, second = (
+        block("B801", "C1", "202604011400", "202604011600"),
+        block("B802", "C2", "202604081400", "202604081600"),
+    )
+    convert(session, settings, first)
+    convert(session, settings, second)
+    schedule_id = ids(settings, first)["Schedule"]
+    assert ids(settings, second)["Schedule"] == schedule_id
+    found = store.search(session, "Slot", [("schedule", f"Schedule/{schedule_id}")])
+    assert sorted(r["start"] for r in found.resources) == ["2026-04-01T14:00:00+08:00", "2026-04-08T14:00:00+08:00"]
+
+
+def test_a_continuous_prescription_is_found_by_its_patient_and_refilled_by_the_pharmacy(
+    session: Session, settings
+) -> None:
+    # OMP^O09: the clinic's order of a continuous prescription (RXO-13 five refills, valid until TQ1-8)
+    omp = message(
+        f"MSH|^~\\&|HIS|{HOSPITAL}|HUB|CITY|20260401083000||OMP^O09^OMP_O09|OMP1|P|2.5.1",
+        "PID|1||MRN0001^^^SZRMYY^MR||李娜||19750312|F",
+        "PV1|1|O|全科门诊^^^SZRMYY",
+        "ORC|NW|CP2026-0001^HIS||||||||||D001^王^五",
+        "TQ1|1||QD||||20260401|20260930",
+        "RXO|X2001^苯磺酸氨氯地平片^L|5||mg|TAB^片^L||||G||28|片|5",
+        "RXR|PO^口服^HL70162",
+    )
+    convert(session, settings, omp)
+    made = ids(settings, omp)
+    request = read(session, "MedicationRequest", made["MedicationRequest"])
+    assert request["status"] == "active" and request["dispenseRequest"]["numberOfRepeatsAllowed"] == 5
+    assert request["dispenseRequest"]["validityPeriod"] == {"start": "2026-04-01", "end": "2026-09-30"}
+    by_patient = store.search(session, "MedicationRequest", [("patient", made["Patient"]), ("status", "active")])
+    assert [r["id"] for r in by_patient.resources] == [made["MedicationRequest"]]
+    # the clinic discontinues it (ORC-1 DC): the same MedicationRequest, stopped
+    convert(session, settings, omp.replace(b"ORC|NW|", b"ORC|DC|").replace(b"|OMP1|", b"|OMP2|"))
+    assert read(session, "MedicationRequest", made["MedicationRequest"])["status"] == "stopped"
