@@ -522,3 +522,17 @@ def test_the_patient_s_notes_are_not_notes_of_the_patient_s_observations(convert
     assert "performer" not in height
     assert glucose["note"] == [{"text": "obx note"}]
     assert one(bundle, "DiagnosticReport")["result"] == [ref(glucose)]
+
+
+def test_the_time_of_the_analysis(converter):
+    # OBX-19 (v2.5+): IG OBX[Observation] row 19, the extension observation-analysis-date-time; OBX-14 stays the
+    # time of the observation (the specimen's collection)
+    bundle = convert(converter, oru("OBX|1|NM|GLU^葡萄糖^L||5.6|mmol/L|||||F|||20260315080000|||||20260315084500"))
+    glucose = observation(bundle, "GLU")
+    assert glucose["effectiveDateTime"] == "2026-03-15T08:00:00+08:00"
+    assert glucose["extension"] == [
+        {
+            "url": "http://hl7.org/fhir/StructureDefinition/observation-analysis-date-time",
+            "valueDateTime": "2026-03-15T08:45:00+08:00",
+        }
+    ]
