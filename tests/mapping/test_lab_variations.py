@@ -536,3 +536,25 @@ def test_the_time_of_the_analysis(converter):
             "valueDateTime": "2026-03-15T08:45:00+08:00",
         }
     ]
+
+
+def test_a_report_names_its_order_by_the_placer_s_number(converter):
+    # the ServiceRequest the order message made carries the identifier the result's report is based on
+    order = convert(
+        converter,
+        "\r".join(
+            [
+                "MSH|^~\\&|HIS|SZRMYY|LIS|SZRMYY|20260315070000||ORM^O01^ORM_O01|O9|P|2.5.1",
+                PID,
+                "ORC|NW|P100^HIS||||||||||D001^张^医生",
+                "OBR|1|P100^HIS||24323-8^CMP^LN",
+            ]
+        )
+        + "\r",
+    )
+    placed = one(order, "ServiceRequest")
+    report = one(convert(converter, oru("OBX|1|NM|GLU^葡萄糖^L||5.6|mmol/L|||||F")), "DiagnosticReport")
+    assert report["basedOn"] == [
+        {"type": "ServiceRequest", "identifier": {"system": "urn:hub:id:HIS", "value": "P100"}}
+    ]
+    assert report["basedOn"][0]["identifier"] == {k: placed["identifier"][0][k] for k in ("system", "value")}
