@@ -139,6 +139,8 @@ class Settings(BaseSettings):
             "ORM",
             "OML",
             "OMG",
+            "OMP",
+            "OMI",
             "RDE",
             "RDS",
             "RAS",

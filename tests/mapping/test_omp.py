@@ -135,3 +135,10 @@ def test_the_response_is_refused(converter):
     with pytest.raises(ConversionError, match=r"ORP\^O10 of structure ORP_O10: a response to a pharmacy") as caught:
         convert(converter, text)
     assert caught.value.location == "MSH^1^9^2" and caught.value.hl7_code == "201"
+
+
+def test_omp_and_omi_are_accepted_by_default():
+    from hub.config import Settings
+
+    allowed = Settings().allowed_message_types
+    assert "OMP" in allowed and "OMI" in allowed
