@@ -190,6 +190,9 @@ def test_the_dosage_instruction(prescription):
 def test_the_dispense_request_and_substitution(prescription):
     request = one(prescription, "MedicationRequest")
     assert request["dispenseRequest"] == {
+        # no ORC-15 and no TQ of RXE-1/ORC-7: the prescription is valid from the start to the end of its timing
+        # (TQ1-7/8), as the RXO order it encodes (MedicationRequestRXO)
+        "validityPeriod": {"start": "2026-03-15T09:00:00+08:00", "end": "2026-03-22T09:00:00+08:00"},
         "numberOfRepeatsAllowed": 2,
         "quantity": {"value": 24, "unit": "粒"},
         "performer": {"display": "门诊西药房"},
