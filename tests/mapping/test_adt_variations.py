@@ -387,3 +387,34 @@ def test_a_problem_with_a_resolution_date_is_never_active_and_abated(converter, 
     problem = one(convert(converter, text), "Condition")
     assert problem["clinicalStatus"]["coding"][0]["code"] == clinical
     assert problem.get("abatementDateTime") == abatement
+
+
+@pytest.mark.parametrize("structure", ["ADT_A01", "BAR_P01"])
+def test_the_visits_diagnoses_name_each_dg1s_condition_with_its_use_and_rank(converter, structure):
+    # IG DG1[Encounter]: Encounter.diagnosis per DG1 — its Condition, DG1-6 as the use, DG1-15 as the rank
+    event, code = ("A01", "ADT") if structure == "ADT_A01" else ("P01", "BAR")
+    text = message(
+        pid(f18="ACC1"),
+        pv1(),
+        segment("DG1", f1="1", f3="J18.9^肺炎^I10", f6="A^入院诊断", f15="1"),
+        segment("DG1", f1="2", f3="I10^高血压^I10", f6="F", f15="2"),
+        segment("DG1", f1="3", f3="E11^糖尿病^I10", f6="W", f15="0"),  # 0: not in the ranking
+        segment("DG1", f1="4", f3="K29^胃炎^I10", f21="D"),  # deleted: no diagnosis of the visit
+        event=event,
+        structure=structure,
+    ).replace(f"ADT^{event}", f"{code}^{event}")
+    bundle = convert(converter, text)
+    conditions = {c["code"]["coding"][0]["code"]: f"Condition/{c['id']}" for c in resources(bundle, "Condition")}
+    diagnoses = one(bundle, "Encounter")["diagnosis"]
+    assert [d["condition"]["reference"] for d in diagnoses] == [
+        conditions["J18.9"],
+        conditions["I10"],
+        conditions["E11"],
+    ]
+    assert [d.get("rank") for d in diagnoses] == [1, 2, None]
+    assert [d["use"]["coding"][0]["code"] for d in diagnoses] == ["AD", "DD", "W"]
+    assert diagnoses[0]["use"]["coding"][1] == {
+        "system": "http://terminology.hl7.org/CodeSystem/v2-0052",
+        "code": "A",
+        "display": "入院诊断",
+    }
