@@ -558,3 +558,21 @@ def test_a_report_names_its_order_by_the_placer_s_number(converter):
         {"type": "ServiceRequest", "identifier": {"system": "urn:hub:id:HIS", "value": "P100"}}
     ]
     assert report["basedOn"][0]["identifier"] == {k: placed["identifier"][0][k] for k in ("system", "value")}
+
+
+def test_a_note_says_who_wrote_it_and_when(converter):
+    # IG NTE[Observation]: NTE-3 text (repetitions are lines), NTE-5 entered by, NTE-6 entered date/time (v2.6+)
+    bundle = convert(
+        converter,
+        oru(
+            "OBX|1|NM|GLU^葡萄糖^L||5.6|mmol/L|||||F",
+            "NTE|1|L|标本溶血~请复查|RE|T01^赵^技师^^^^^^SZRMYY|20260315090000",
+        ),
+    )
+    assert observation(bundle, "GLU")["note"] == [
+        {
+            "text": "标本溶血\n请复查",
+            "authorReference": {"identifier": {"system": "urn:hub:id:SZRMYY", "value": "T01"}, "display": "赵技师"},
+            "time": "2026-03-15T09:00:00+08:00",
+        }
+    ]
