@@ -225,7 +225,12 @@ def test_a_pharmacy_order_in_orm_is_the_original_medication_request(converter):
         "system": "http://unitsofmeasure.org",
         "code": "mg",
     }
-    assert request["dispenseRequest"] == {"numberOfRepeatsAllowed": 2, "quantity": {"value": 24, "unit": "粒"}}
+    assert request["dispenseRequest"] == {
+        # no ORC-15 and no TQ in ORC-7: valid from the start to the end of the order's timing (TQ1-7/8)
+        "validityPeriod": {"start": "2026-03-15T09:00:00+08:00", "end": "2026-03-15T10:00:00+08:00"},
+        "numberOfRepeatsAllowed": 2,
+        "quantity": {"value": 24, "unit": "粒"},
+    }
     assert request["substitution"]["allowedCodeableConcept"]["coding"][0]["code"] == "G"
     assert medication["code"] == {"coding": [{"code": "H0001", "display": "阿莫西林胶囊"}], "text": "阿莫西林胶囊"}
     assert medication["form"]["text"] == "胶囊"
