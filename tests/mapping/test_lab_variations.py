@@ -576,3 +576,48 @@ def test_a_note_says_who_wrote_it_and_when(converter):
             "time": "2026-03-15T09:00:00+08:00",
         }
     ]
+
+
+def spm(**fields: str) -> str:
+    values = [""] * 32
+    for name, value in fields.items():
+        values[int(name[1:])] = value
+    values[0], values[1] = "SPM", values[1] or "1"
+    return "|".join(values).rstrip("|")
+
+
+def test_a_specimen_field_by_field(converter):
+    # IG SPM[Specimen]: 2 ids, 3 parent, 4 type, 6 additive, 7 method, 8 site, 12 amount (CQ), 17 collected,
+    # 18 received, 27 container, 30 accession, 31 other ids
+    aliquot = spm(
+        f2="S1A^S9001A&LIS",
+        f3="^S9001&LIS",
+        f4="SER^Serum^HL70487",
+        f6="HEPL^Lithium heparin^HL70371",
+        f7="VENIP^Venipuncture^HL70488",
+        f8="LACF^Left antecubital fossa^HL70163",
+        f12="5^mL&mL&UCUM",
+        f17="20260315080000",
+        f18="202603150830",
+        f27="GRN^Green top^HL70785",
+        f30="ACC001^^^LIS^ACSN",
+        f31="OTHER1^^^LIS",
+    )
+    urine = spm(f1="2", f2="S2^S9002&LIS", f4="UR^Urine^HL70487", f6="NONE^None^HL70371", f12="10^毫升")
+    bundle = convert(converter, oru("OBX|1|NM|GLU^葡萄糖^L||5.6|mmol/L|||||F", aliquot, urine))
+    first, second = resources(bundle, "Specimen")
+    assert [i["value"] for i in first["identifier"]] == ["S9001A", "S1A", "OTHER1"]
+    assert first["accessionIdentifier"]["value"] == "ACC001"
+    assert first["parent"] == [{"type": "Specimen", "identifier": {"system": "urn:hub:id:LIS", "value": "S9001"}}]
+    assert first["collection"]["quantity"] == {"value": 5, "unit": "mL", "system": UCUM, "code": "mL"}
+    assert first["collection"]["collectedDateTime"] == "2026-03-15T08:00:00+08:00"
+    assert first["collection"]["method"]["coding"][0]["code"] == "VENIP"
+    assert first["collection"]["bodySite"]["coding"][0]["code"] == "LACF"
+    assert first["receivedTime"] == "2026-03-15T08:30:00+08:00"
+    (container,) = first["container"]
+    assert container["type"]["coding"][0]["code"] == "GRN"
+    assert container["additiveCodeableConcept"]["coding"][0]["code"] == "HEPL"
+    # no container type: the additive still makes a container; the amount in a unit written in Chinese
+    assert [c["additiveCodeableConcept"]["coding"][0]["code"] for c in second["container"]] == ["NONE"]
+    assert second["collection"]["quantity"] == {"value": 10, "unit": "毫升", "system": UCUM, "code": "mL"}
+    assert one(bundle, "DiagnosticReport")["specimen"] == [ref(first), ref(second)]
