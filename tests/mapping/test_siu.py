@@ -330,6 +330,18 @@ def test_the_blocks_of_one_resource_share_its_schedule_across_messages(converter
     assert slot_of_second["schedule"] == ref(second_doctor)
     assert slot_of_first["schedule"] == ref(doctor)
     assert slot_of_first["id"] != one(first, "Slot")["id"]  # another block: another Slot
+    # a Slot is keyed on its own resource's Schedule: the same block listing the doctors the other way round
+    # gives each doctor the same Slot
+    swapped = convert(
+        converter,
+        block(
+            "S23",
+            sch="SCH||B977^HIS",
+            tq1="TQ1|||||||202604080800|202604081200",
+            resources=("AIP|1||D001^王^五^^^^^^SZRMYY", "AIP|2||D002^赵^六^^^^^^SZRMYY"),
+        ),
+    )
+    assert [s["id"] for s in resources(swapped, "Slot")] == [slot_of_first["id"], slot_of_second["id"]]
     # the same doctor at another hospital is another resource
     elsewhere = block(
         "S23", sch="SCH||B901^HIS", tq1="TQ1|||||||202604011400|202604011600", resources=("AIP|1||D001^王^五",)
