@@ -418,3 +418,21 @@ def test_the_visits_diagnoses_name_each_dg1s_condition_with_its_use_and_rank(con
         "code": "A",
         "display": "入院诊断",
     }
+
+
+def test_v23_a40_without_a_structure_in_msh_9_merges_the_mrg_record(converter):
+    # v2.3 MSH-9 has no structure (ADT^A40): the event's structure comes from table 0354; MRG-1 without an
+    # assigning authority is a number of the sending facility; MRG-7 the prior name
+    text = "\r".join(
+        [
+            "MSH|^~\\&|HIS|RMYY|HUB|CITY|20260315083000||ADT^A40|M1|P|2.3",
+            "EVN|A40|20260315083000",
+            pid(),
+            segment("MRG", f1="OLD1", f7="张叁"),
+        ]
+    )
+    survivor, replaced = resources(convert(converter, text), "Patient")
+    assert replaced["identifier"][0] == {"system": "urn:hub:id:RMYY", "value": "OLD1"}
+    assert replaced["name"][0]["text"] == "张叁"
+    assert replaced["active"] is False
+    assert replaced["link"] == [{"other": {"reference": f"Patient/{survivor['id']}"}, "type": "replaced-by"}]
