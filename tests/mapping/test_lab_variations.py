@@ -621,3 +621,57 @@ def test_a_specimen_field_by_field(converter):
     assert [c["additiveCodeableConcept"]["coding"][0]["code"] for c in second["container"]] == ["NONE"]
     assert second["collection"]["quantity"] == {"value": 10, "unit": "毫升", "system": UCUM, "code": "mL"}
     assert one(bundle, "DiagnosticReport")["specimen"] == [ref(first), ref(second)]
+
+
+def test_a_v2_4_order_names_its_specimen_in_obr_15(converter):
+    # no SPM before v2.5: OBR-15 specimen source (SPS), OBR-7 collected, OBR-9 volume, OBR-10 collector make the
+    # order's Specimen (IG ORU_R01 row 4.2.2, OBR[Specimen]); an order that names none has none
+    text = "\r".join(
+        [
+            "MSH|^~\\&|LIS|SZRMYY|HUB|CITY|20260315093000||ORU^R01|R14|P|2.4",
+            PID,
+            "OBR|1|P100^HIS|F200^LIS|GLU^葡萄糖^L|||20260315080000||2^mL|N600^钱^护士|||||"
+            "SER&血清&HL70070^^^LA&Left arm&HL70163|||||||20260315091500||CH|F",
+            "OBX|1|NM|GLU^葡萄糖^L||5.6|mmol/L|3.9-6.1|N|||F",
+            "OBR|2|P101^HIS|F201^LIS|HGB^血红蛋白^L|||20260315080000|||||||||||||||20260315091500||HM|F",
+            "OBX|1|NM|HGB^血红蛋白^L||135|g/L|||||F",
+        ]
+    )
+    bundle = convert(converter, text + "\r")
+    specimen = one(bundle, "Specimen")
+    assert specimen["type"] == {
+        "coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0070", "code": "SER", "display": "血清"}],
+        "text": "血清",
+    }
+    assert specimen["collection"] == {
+        "collectedDateTime": "2026-03-15T08:00:00+08:00",
+        "quantity": {"value": 2, "unit": "mL", "system": UCUM, "code": "mL"},
+        "collector": {"identifier": {"value": "N600"}, "display": "钱护士"},
+        "bodySite": {
+            "coding": [
+                {"system": "http://terminology.hl7.org/CodeSystem/v2-0163", "code": "LA", "display": "Left arm"}
+            ],
+            "text": "Left arm",
+        },
+    }
+    chemistry, blood_count = resources(bundle, "DiagnosticReport")
+    assert chemistry["specimen"] == [ref(specimen)]
+    assert observation(bundle, "GLU")["specimen"] == ref(specimen)
+    assert "specimen" not in blood_count and "specimen" not in observation(bundle, "HGB")
+    # the same result sent again names the same Specimen
+    assert one(convert(converter, text.replace("|R14|", "|R15|") + "\r"), "Specimen")["id"] == specimen["id"]
+
+
+def test_a_v2_3_order_message_s_specimen(converter):
+    text = "\r".join(
+        [
+            "MSH|^~\\&|HIS|SZRMYY|LIS|SZRMYY|20260315070000||ORM^O01|O10|P|2.3",
+            PID,
+            "ORC|NW|P100^HIS",
+            "OBR|1|P100^HIS||GLU^葡萄糖^L" + "|" * 11 + "UR&尿液",  # OBR-15
+        ]
+    )
+    bundle = convert(converter, text + "\r")
+    specimen = one(bundle, "Specimen")
+    assert specimen["type"] == {"coding": [{"code": "UR", "display": "尿液"}], "text": "尿液"}
+    assert one(bundle, "ServiceRequest")["specimen"] == [ref(specimen)]
