@@ -610,10 +610,24 @@ def _valid_resident_id_on(text: str, today: date) -> bool:
     return resident_id.validate(text, today=today)
 
 
+def _legacy_resident_id(text: str) -> bool:
+    return _legacy_resident_id_on(text, date.today())
+
+
+@lru_cache(maxsize=4096)
+def _legacy_resident_id_on(text: str, today: date) -> bool:
+    return resident_id.from_legacy(text, today=today) is not None
+
+
 VALIDATORS: dict[str, tuple[Callable[[str], bool], str]] = {
     "resident-id": (
         _valid_resident_id,
         "a Chinese resident identity card number: 18 characters, GB 11643 check character, region and birth date",
+    ),
+    "resident-id-legacy": (
+        _legacy_resident_id,
+        "a 15-digit resident identity card number issued before 1999 (no check character): a valid region and "
+        "birth date",
     ),
 }
 

@@ -436,3 +436,24 @@ def test_v23_a40_without_a_structure_in_msh_9_merges_the_mrg_record(converter):
     assert replaced["name"][0]["text"] == "张叁"
     assert replaced["active"] is False
     assert replaced["link"] == [{"other": {"reference": f"Patient/{survivor['id']}"}, "type": "replaced-by"}]
+
+
+def test_a_15_digit_pre_1999_resident_id_is_weak_evidence_not_an_invalid_number(converter):
+    # 15 digits (region, YYMMDD, sequence; no check character): declared by its type (PID-3) or in PID-19. It is
+    # typed NNCHN without the national system, not flagged invalid, and the patient index reads its 18-digit form
+    # as weaker evidence; a 15-digit number with an impossible date stays flagged.
+    from hub.identity import matching, resident_id
+
+    text = message(pid(f3="MRN77^^^RMYY^MR~110105491231002^^^^ID~110105491331002^^^^ID", f19="440305800101123"), pv1())
+    conversion = converter.convert_with_report(er7.parse(text))
+    patient = one(conversion.bundle, "Patient")
+    by_value = {i["value"]: i for i in patient["identifier"]}
+    for legacy in ("110105491231002", "440305800101123"):
+        assert by_value[legacy]["type"]["coding"][0]["code"] == "NNCHN"
+        assert by_value[legacy].get("system") != resident_id.SYSTEM
+        assert "extension" not in by_value[legacy]
+    assert "extension" in by_value["110105491331002"]  # 1949-13-31: no date
+    assert conversion.report == [{"code": "invalid-resident-id", "location": "PID^1"}]
+    profile = matching.profile_of(patient)
+    assert profile.resident_ids == frozenset()
+    assert resident_id.from_legacy("110105491231002") in profile.other_ids
