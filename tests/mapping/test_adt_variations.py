@@ -457,3 +457,8 @@ def test_a_15_digit_pre_1999_resident_id_is_weak_evidence_not_an_invalid_number(
     profile = matching.profile_of(patient)
     assert profile.resident_ids == frozenset()
     assert resident_id.from_legacy("110105491231002") in profile.other_ids
+
+
+def test_allergy_type_and_severity_as_chinese_his_systems_write_them(converter):
+    allergy = one(convert(converter, message(pid(), pv1(), "AL1|1|药物|青霉素|重度|皮疹")), "AllergyIntolerance")
+    assert (allergy["type"], allergy["category"], allergy["criticality"]) == ("allergy", ["medication"], "high")
