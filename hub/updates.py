@@ -13,8 +13,10 @@ makes the version to store from the stored one and the converted one:
    * ``link`` (Patient): the lists are united likewise, by type and target: an A24's ``seealso`` does not drop
      the ``refer`` link the master patient index put on the record, nor a merge's ``replaces``;
    * a value that only says "unknown" (a ``status`` of ``unknown``; a Coding or CodeableConcept of the v3
-     NullFlavor or data-absent-reason code systems): the stored value stays (an ORU's PV1 without an admit time does not
-     turn a visit in progress into a visit of unknown status);
+     NullFlavor or data-absent-reason code systems; a list whose every item carries the data-absent-reason
+     extension, such as the placeholder content of a document notification without content): the stored value
+     stays (an ORU's PV1 without an admit time does not turn a visit in progress into a visit of unknown status;
+     an MDM^T03 status change does not erase the text its T02 brought);
    * a variant of a choice element (``deceasedBoolean``) replaces every stored variant (``deceasedDateTime``);
 2. every top-level element the converted resource does not have stays as stored;
 3. every element path marked deleted (``gender``, ``period.end``) is removed, unless the converted resource has
@@ -46,8 +48,13 @@ MERGED_TYPES = frozenset(
         # orders: a status message (a bare ORC) describes the order in part
         "ServiceRequest",
         "MedicationRequest",
+        # documents: a status change or cancel without content (MDM T03, T07, T11) describes the document in part;
+        # its placeholder content (marked data-absent-reason) must not replace the stored text
+        "DocumentReference",
     }
 )
+
+DATA_ABSENT_REASON_URL = "http://hl7.org/fhir/StructureDefinition/data-absent-reason"
 
 _UNKNOWN_SYSTEMS = frozenset(
     {
@@ -77,6 +84,10 @@ def uninformative(element: str, value: Any) -> bool:
     codings are all of v3-NullFlavor or data-absent-reason (and that has no text)."""
     if element == "status":
         return isinstance(value, str) and value == "unknown"
+    if isinstance(value, list):
+        # a list of placeholders only (each item marked data-absent-reason: a document's content a notification
+        # without content describes)
+        return bool(value) and all(_marked_absent(item) for item in value)
     if not isinstance(value, Mapping):
         return False
     if "coding" in value:
@@ -84,6 +95,16 @@ def uninformative(element: str, value: Any) -> bool:
         unknown = all(isinstance(c, Mapping) and c.get("system") in _UNKNOWN_SYSTEMS for c in codings)
         return bool(codings) and unknown and not value.get("text")
     return bool(value.get("system") in _UNKNOWN_SYSTEMS)
+
+
+def _marked_absent(item: Any) -> bool:
+    """True for an element that carries the data-absent-reason extension."""
+    if not isinstance(item, Mapping):
+        return False
+    extensions = item.get("extension")
+    if not isinstance(extensions, list):
+        return False
+    return any(isinstance(e, Mapping) and e.get("url") == DATA_ABSENT_REASON_URL for e in extensions)
 
 
 def _identifier_key(identifier: Any) -> tuple[str, str] | None:

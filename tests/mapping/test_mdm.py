@@ -90,11 +90,15 @@ def test_t01_without_content_describes_the_document(converter):
     document = one(convert(converter, mdm("T01")), "DocumentReference")
     assert document["content"] == [
         {
+            # the text is not in the message: marked absent, so that a later status change keeps a stored text
+            "extension": [
+                {"url": "http://hl7.org/fhir/StructureDefinition/data-absent-reason", "valueCode": "unknown"}
+            ],
             "attachment": {
                 "contentType": "text/plain",
                 "creation": "2026-03-20T10:00:00+08:00",
                 "title": "出院小结",
-            }
+            },
         }
     ]
 

@@ -14,6 +14,7 @@ from typing import Any
 from .conftest import convert, one
 
 LOINC = "http://loinc.org"
+DATA_ABSENT_REASON = "http://hl7.org/fhir/StructureDefinition/data-absent-reason"
 
 
 def mdm(event: str, txa: str, *obx: str, version: str = "2.5") -> str:
@@ -134,8 +135,11 @@ def test_an_obsolete_or_cancelled_document(converter):
 
 def test_a_v23_notification_without_content_describes_the_document(converter):
     # v2.3 T01: no OBX; the content is an attachment that describes the document (TXA-3 TX → text/plain, the
-    # title from TXA-2)
+    # title from TXA-2), marked data-absent-reason: the text itself is not in the message
     document = one(convert(converter, mdm("T01", txa(), version="2.3")), "DocumentReference")
     assert document["content"] == [
-        {"attachment": {"contentType": "text/plain", "creation": "2026-03-15T08:15:00+08:00", "title": "出院小结"}}
+        {
+            "extension": [{"url": DATA_ABSENT_REASON, "valueCode": "unknown"}],
+            "attachment": {"contentType": "text/plain", "creation": "2026-03-15T08:15:00+08:00", "title": "出院小结"},
+        }
     ]
