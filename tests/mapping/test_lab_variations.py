@@ -675,3 +675,28 @@ def test_a_v2_3_order_message_s_specimen(converter):
     specimen = one(bundle, "Specimen")
     assert specimen["type"] == {"coding": [{"code": "UR", "display": "尿液"}], "text": "尿液"}
     assert one(bundle, "ServiceRequest")["specimen"] == [ref(specimen)]
+
+
+def test_a_reflex_order_names_its_parent_order(converter):
+    # OBR-11 G: a reflex test the laboratory added; OBR-29 the parent's order (EIP placer^filler), OBR-53 an
+    # alternate placer number (IG OBR[ServiceRequest] rows 11, 29, 53)
+    obr = [""] * 54
+    obr[:5] = ["OBR", "1", "P300^HIS", "F300^LIS", "87186^Susceptibility^CPT"]
+    obr[11] = "G"
+    obr[29] = "^F200&LIS"
+    obr[53] = "HIS-ALT-9^^^HIS2"
+    text = "\r".join(
+        [
+            "MSH|^~\\&|LIS|SZRMYY|HIS|SZRMYY|20260315093000||OML^O21^OML_O21|O15|P|2.5.1",
+            PID,
+            "ORC|NW|P300^HIS|F300^LIS",
+            "|".join(obr),
+        ]
+    )
+    request = one(convert(converter, text + "\r"), "ServiceRequest")
+    assert request["intent"] == "reflex-order"
+    assert request["basedOn"] == [
+        {"type": "ServiceRequest", "identifier": {"system": "urn:hub:id:LIS", "value": "F200"}}
+    ]
+    assert request["identifier"][-1]["value"] == "HIS-ALT-9"
+    assert request["identifier"][-1]["type"]["coding"][0]["code"] == "PLAC"
