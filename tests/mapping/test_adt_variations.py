@@ -462,3 +462,25 @@ def test_a_15_digit_pre_1999_resident_id_is_weak_evidence_not_an_invalid_number(
 def test_allergy_type_and_severity_as_chinese_his_systems_write_them(converter):
     allergy = one(convert(converter, message(pid(), pv1(), "AL1|1|药物|青霉素|重度|皮疹")), "AllergyIntolerance")
     assert (allergy["type"], allergy["category"], allergy["criticality"]) == ("allergy", ["medication"], "high")
+
+
+def test_an_allergen_diagnosis_or_procedure_sent_as_words_is_also_the_concepts_text(converter):
+    bundle = convert(
+        converter,
+        message(
+            pid(),
+            pv1(),
+            "AL1|1|DA|青霉素",
+            "DG1|1||高血压",
+            "DG1|2||I10^高血压^I10",
+            "DG1|3||E11",
+            "PR1|1||阑尾切除术||20260316",
+        ),
+    )
+    allergy, procedure = one(bundle, "AllergyIntolerance"), one(bundle, "Procedure")
+    assert allergy["code"] == {"coding": [{"code": "青霉素"}], "text": "青霉素"}
+    assert procedure["code"] == {"coding": [{"code": "阑尾切除术"}], "text": "阑尾切除术"}
+    codes = [c["code"] for c in resources(bundle, "Condition")]
+    assert codes[0] == {"coding": [{"code": "高血压"}], "text": "高血压"}
+    assert codes[1]["text"] == "高血压" and codes[1]["coding"][0]["code"] == "I10"
+    assert codes[2] == {"coding": [{"code": "E11"}]}  # a code alone is no text
