@@ -205,3 +205,48 @@ def test_a_dispense_reads_the_orders_timing_and_keeps_an_uncoded_frequency_as_te
     dispensed = [m for m in bundle["entry"] if m["resource"]["resourceType"] == "Medication"]
     batches = [m["resource"].get("batch") for m in dispensed]
     assert {"lotNumber": "B20260301", "expirationDate": "2028-02-01"} in batches
+
+
+def test_an_administration_on_the_ward(converter):
+    msh = "MSH|^~\\&|NIS|SZRMYY|HUB|CITY|20260316100000||RAS^O17^RAS_O17|RAS1|P|2.5"
+    # RXA-3/4 start and end of the infusion, RXA-5 the compound as the ward writes it, RXA-6/7 250 ml,
+    # RXA-10 the nurse, RXA-15 lot, RXA-16 expiry, RXA-20 CP; RXR 静滴 (drip) on the left hand
+    rxa = (
+        "RXA|1|1|20260316090000|20260316093000|YP010^0.9%氯化钠注射液250ml+头孢呋辛钠1.5g^L|250|ml|||N01^张护士"
+        "|||||B888|20270101||||CP"
+    )
+    text = "\r".join([msh, PATIENT, "PV1|1|I|5病区^12^3", "ORC|RE|ORD5001^HIS", rxa, "RXR|静滴|LA^左手^HL70163"])
+    bundle, report = with_report(converter, text)
+    administration = one(bundle, "MedicationAdministration")
+    assert administration["status"] == "completed"
+    assert administration["effectivePeriod"] == {
+        "start": "2026-03-16T09:00:00+08:00",
+        "end": "2026-03-16T09:30:00+08:00",
+    }
+    assert administration["performer"][0]["actor"]["display"] == "张护士"
+    dosage = administration["dosage"]
+    assert dosage["dose"] == {"value": 250, "unit": "ml", "system": UCUM, "code": "mL"}
+    assert dosage["route"]["coding"][0] == {"system": ROUTE_V3, "code": "IVINJ", "display": "Injection, intravenous"}
+    assert administration["request"] == {
+        "type": "MedicationRequest",
+        "identifier": {"system": "urn:hub:id:HIS", "value": "ORD5001"},
+    }
+    given = one(bundle, "Medication")
+    # RXA-16 expiry (a date: Medication.batch.expirationDate is a dateTime, kept at day precision)
+    assert given["batch"] == {"lotNumber": "B888", "expirationDate": "2027-01-01"}
+    assert [entry["table"] for entry in report if entry["code"] == "unmapped-local-code"] == ["local-drugs"]
+
+
+def test_a_give_with_an_uncoded_frequency_and_a_chinese_route(converter):
+    msh = "MSH|^~\\&|PHARM|SZRMYY|HUB|CITY|20260316100000||RGV^O15^RGV_O15|RGV1|P|2.5"
+    # RXG-3 the give's TQ (interval "饭后一次", start), RXG-4 the drug, RXG-5/7 0.5 g
+    rxg = "RXG|1||^饭后一次^^20260316080000|YP001^阿莫西林胶囊^L|0.5||g"
+    bundle, report = with_report(converter, "\r".join([msh, PATIENT, "ORC|RE|ORD6001^HIS", rxg, "RXR|口服"]))
+    (dosage,) = one(bundle, "MedicationRequest")["dosageInstruction"]
+    assert dosage["timing"] == {
+        "code": {"text": "饭后一次"},
+        "repeat": {"boundsPeriod": {"start": "2026-03-16T08:00:00+08:00"}},
+    }
+    assert dosage["route"]["coding"][0]["code"] == "PO"
+    reported = [entry for entry in report if entry.get("table") == "local-drugs"]
+    assert [(entry["value"], entry["location"]) for entry in reported] == [("YP001", "RXG^1^4")]
