@@ -250,3 +250,13 @@ def test_a_give_with_an_uncoded_frequency_and_a_chinese_route(converter):
     assert dosage["route"]["coding"][0]["code"] == "PO"
     reported = [entry for entry in report if entry.get("table") == "local-drugs"]
     assert [(entry["value"], entry["location"]) for entry in reported] == [("YP001", "RXG^1^4")]
+
+
+def test_dose_units_as_chinese_prescriptions_write_them(converter):
+    # RXE-5 give units: Chinese words and the spellings of micro get their UCUM code; a tablet (片) is no UCUM unit
+    for unit, code in (("毫克", "mg"), ("mcg", "ug"), ("μg", "ug"), ("国际单位", "[IU]"), ("ml", "mL")):
+        bundle = convert(converter, rde("ORC|NW|ORD7001", f"RXE||YP020^某药^L|8||{unit}"))
+        dose = dosage_of(bundle)["doseAndRate"][0]["doseQuantity"]
+        assert dose == {"value": 8, "unit": unit, "system": UCUM, "code": code}, unit
+    bundle = convert(converter, rde("ORC|NW|ORD7002", "RXE||YP002^阿司匹林肠溶片^L|1||片"))
+    assert dosage_of(bundle)["doseAndRate"][0]["doseQuantity"] == {"value": 1, "unit": "片"}
