@@ -800,3 +800,29 @@ def _rpt_timing_repeat(ctx: Ctx, item: Item, _args: dict[str, Any] | None) -> An
     if quantity.isdigit() and int(quantity) > 0 and unit:
         return {"frequency": 1, "period": int(quantity), "periodUnit": unit}
     return None
+
+
+# The duration of a TQ (TQ.3, the quantity/timing of v2.3 and v2.4: RXE-1.3, ORC-7.3): a letter and a number
+# (S10 seconds, M30 minutes, H12 hours, D7 days, W2 weeks, L3 months), X<n> times, T<n> until n doses, INDEF.
+_TQ_DURATION = re.compile(r"\s*([SMHDWL])\s*(\d{1,5})\s*")
+_TQ_TIMES = re.compile(r"\s*X\s*(\d{1,5})\s*")
+
+
+@_register(
+    "TQ_duration",
+    "Duration",
+    "the duration of a TQ (TQ.3, v2.3–v2.4: S10, M30, H12, D7, W2, L3 → a Duration in UCUM time units); X<n>, "
+    "T<n>, INDEF and anything else give nothing",
+)
+def _tq_duration(ctx: Ctx, item: Item, _args: dict[str, Any] | None) -> Any:
+    m = _TQ_DURATION.fullmatch(_leaf(ctx, item).upper())
+    if m is None or int(m[2]) == 0:
+        return None
+    unit = _RPT_UNITS[m[1]]
+    return {"value": int(m[2]), "unit": unit, "system": "http://unitsofmeasure.org", "code": unit}
+
+
+@_register("TQ_count", "positiveInt", "the number of times of a TQ duration X<n> (TQ.3: X10 → 10); else nothing")
+def _tq_count(ctx: Ctx, item: Item, _args: dict[str, Any] | None) -> Any:
+    m = _TQ_TIMES.fullmatch(_leaf(ctx, item).upper())
+    return int(m[1]) if m is not None and int(m[1]) > 0 else None

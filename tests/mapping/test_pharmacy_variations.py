@@ -260,3 +260,27 @@ def test_dose_units_as_chinese_prescriptions_write_them(converter):
         assert dose == {"value": 8, "unit": unit, "system": UCUM, "code": code}, unit
     bundle = convert(converter, rde("ORC|NW|ORD7002", "RXE||YP002^阿司匹林肠溶片^L|1||片"))
     assert dosage_of(bundle)["doseAndRate"][0]["doseQuantity"] == {"value": 1, "unit": "片"}
+
+
+def test_a_v23_tq_duration_bounds_or_counts_the_timing(converter):
+    def repeat_of(tq: str) -> dict:
+        text = rde(
+            "ORC|NW|ORD8001",
+            f"RXE|{tq}|YP002^阿司匹林肠溶片^L|100||mg",
+            version="2.3",
+            event="O01",
+            structure="RDE_O01",
+        )
+        return dosage_of(convert(converter, text))["timing"]["repeat"]
+
+    # TQ.3 D7: for seven days; X10: ten times; a start and end (TQ.4/5) say the bounds themselves
+    assert repeat_of("1^TID^D7") == {
+        "frequency": 3,
+        "period": 1,
+        "periodUnit": "d",
+        "boundsDuration": {"value": 7, "unit": "d", "system": UCUM, "code": "d"},
+    }
+    assert repeat_of("1^Q8H^X10") == {"frequency": 1, "period": 8, "periodUnit": "h", "count": 10}
+    assert repeat_of("1^BID^INDEF") == {"frequency": 2, "period": 1, "periodUnit": "d"}
+    assert repeat_of("1^BID^D3^20260315^20260318")["boundsPeriod"] == {"start": "2026-03-15", "end": "2026-03-18"}
+    assert "boundsDuration" not in repeat_of("1^BID^D3^20260315^20260318")
