@@ -700,3 +700,81 @@ def test_a_reflex_order_names_its_parent_order(converter):
     ]
     assert request["identifier"][-1]["value"] == "HIS-ALT-9"
     assert request["identifier"][-1]["type"]["coding"][0]["code"] == "PLAC"
+
+
+def seg(name: str, **fields: str) -> str:
+    values = [""] * (max(int(k[1:]) for k in fields) + 1)
+    values[0] = name
+    for key, value in fields.items():
+        values[int(key[1:])] = value
+    return "|".join(values)
+
+
+def test_repeating_and_one_time_orders(converter):
+    # TQ1 (v2.5+): a repeat pattern other than once is occurrenceTiming (IG TQ1[ServiceRequest] rows 2, 3, 7, 8, 9,
+    # 11, 14); once (or none) keeps occurrenceDateTime/Period
+    text = "\r".join(
+        [
+            "MSH|^~\\&|HIS|SZRMYY|LIS|SZRMYY|20260315093000||OML^O21^OML_O21|O16|P|2.5.1",
+            PID,
+            "ORC|NW|P400^HIS",
+            seg(
+                "TQ1",
+                f1="1",
+                f2="2^次",
+                f3="QID^Four times a day^HL70335",
+                f7="20260315080000",
+                f8="20260317080000",
+                f9="R",
+                f11="空腹",
+                f14="8",
+            ),
+            "OBR|1|P400^HIS||GLU^血糖^L",
+            "ORC|NW|P401^HIS",
+            seg("TQ1", f1="1", f3="ONCE", f7="20260315090000", f9="S"),
+            "OBR|1|P401^HIS||HGB^血红蛋白^L",
+            "ORC|NW|P402^HIS",
+            seg("TQ1", f1="1", f3="每日三次"),
+            "OBR|1|P402^HIS||K^钾^L",
+        ]
+    )
+    repeating, once, chinese = resources(convert(converter, text + "\r"), "ServiceRequest")
+    assert repeating["occurrenceTiming"]["repeat"] == {
+        "frequency": 4,
+        "period": 1,
+        "periodUnit": "d",
+        "boundsPeriod": {"start": "2026-03-15T08:00:00+08:00", "end": "2026-03-17T08:00:00+08:00"},
+        "count": 8,
+    }
+    assert repeating["occurrenceTiming"]["code"]["coding"][0]["code"] == "QID"
+    assert repeating["quantityQuantity"] == {"value": 2, "unit": "次"}
+    assert repeating["priority"] == "routine"
+    assert repeating["note"] == [{"text": "空腹"}]
+    assert "occurrenceTiming" not in once
+    assert once["occurrenceDateTime"] == "2026-03-15T09:00:00+08:00"
+    assert once["priority"] == "stat"
+    assert chinese["occurrenceTiming"]["repeat"] == {"frequency": 3, "period": 1, "periodUnit": "d"}
+
+
+def test_a_v2_3_order_s_timing_in_orc_7(converter):
+    # TQ: 1 quantity, 2 interval (repeat pattern), 4 start, 5 end, 6 priority
+    text = "\r".join(
+        [
+            "MSH|^~\\&|HIS|SZRMYY|LIS|SZRMYY|20260315070000||ORM^O01|O17|P|2.3",
+            PID,
+            seg("ORC", f1="NW", f2="P500^HIS", f7="1^Q6H^^20260315080000^20260316080000^A"),
+            "OBR|1|P500^HIS||GLU^血糖^L",
+            seg("ORC", f1="NW", f2="P501^HIS", f7="1^^^20260315080000^^S"),
+            "OBR|1|P501^HIS||HGB^血红蛋白^L",
+        ]
+    )
+    every_six_hours, stat = resources(convert(converter, text + "\r"), "ServiceRequest")
+    assert every_six_hours["occurrenceTiming"]["repeat"] == {
+        "frequency": 1,
+        "period": 6,
+        "periodUnit": "h",
+        "boundsPeriod": {"start": "2026-03-15T08:00:00+08:00", "end": "2026-03-16T08:00:00+08:00"},
+    }
+    assert every_six_hours["priority"] == "asap"
+    assert stat["occurrenceDateTime"] == "2026-03-15T08:00:00+08:00"
+    assert stat["priority"] == "stat"
