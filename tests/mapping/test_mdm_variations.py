@@ -143,3 +143,15 @@ def test_a_v23_notification_without_content_describes_the_document(converter):
             "attachment": {"contentType": "text/plain", "creation": "2026-03-15T08:15:00+08:00", "title": "出院小结"},
         }
     ]
+
+
+def test_chinese_document_type_names_translate_to_loinc(converter):
+    for name, loinc in (("入院记录", "34117-2"), ("出院记录", "18842-5"), ("会诊记录", "11488-4")):
+        text = mdm("T02", txa().replace("DS^出院小结^L", name), "OBX|1|TX|||正文")
+        document_type = one(convert(converter, text), "DocumentReference")["type"]
+        assert document_type["coding"][0]["system"] == LOINC and document_type["coding"][0]["code"] == loinc, name
+        assert {"code": name} in document_type["coding"]
+    # a hospital's own type code stays as sent
+    text = mdm("T02", txa().replace("DS^出院小结^L", "HLJL^护理记录^L"), "OBX|1|TX|||正文")
+    document_type = one(convert(converter, text), "DocumentReference")["type"]
+    assert document_type == {"coding": [{"code": "HLJL", "display": "护理记录"}], "text": "护理记录"}
