@@ -284,3 +284,20 @@ def test_a_v23_tq_duration_bounds_or_counts_the_timing(converter):
     assert repeat_of("1^BID^INDEF") == {"frequency": 2, "period": 1, "periodUnit": "d"}
     assert repeat_of("1^BID^D3^20260315^20260318")["boundsPeriod"] == {"start": "2026-03-15", "end": "2026-03-18"}
     assert "boundsDuration" not in repeat_of("1^BID^D3^20260315^20260318")
+
+
+def test_a_give_amount_written_as_a_range_or_a_word_is_the_dosage_text(converter):
+    # RXE-3 "1-2" (tablets), "适量" (a suitable amount, for an ointment) are no numbers: no dose, the amount as
+    # written with its unit (RXE-5) and the instructions (RXE-7) is the text
+    bundle = convert(converter, rde("ORC|NW|ORD9001", "RXE||YP030^布洛芬片^L|1-2||片||^疼痛时服用", "TQ1|1||PRN"))
+    dosage = dosage_of(bundle)
+    assert dosage["text"] == "1-2片 疼痛时服用"
+    assert dosage["asNeededBoolean"] is True
+    assert "doseAndRate" not in dosage
+    bundle = convert(converter, rde("ORC|NW|ORD9002", "RXE||YP031^红霉素软膏^L|适量", "RXR|外用"))
+    assert dosage_of(bundle)["text"] == "适量"
+    # a number stays a dose, the instructions the text
+    bundle = convert(converter, rde("ORC|NW|ORD9003", "RXE||YP030^布洛芬片^L|1||片||^疼痛时服用"))
+    dosage = dosage_of(bundle)
+    assert dosage["text"] == "疼痛时服用"
+    assert dosage["doseAndRate"][0]["doseQuantity"] == {"value": 1, "unit": "片"}
