@@ -778,3 +778,51 @@ def test_a_v2_3_order_s_timing_in_orc_7(converter):
     assert every_six_hours["priority"] == "asap"
     assert stat["occurrenceDateTime"] == "2026-03-15T08:00:00+08:00"
     assert stat["priority"] == "stat"
+
+
+def test_an_order_s_cancel_reason_parent_and_other_numbers(converter):
+    # IG ORC[ServiceRequest] rows 8 (parent order), 16 (order control code reason, when ORC-5 is empty: extension
+    # request-statusReason), 33 (alternate placer numbers), 38 (filler order group number)
+    text = "\r".join(
+        [
+            "MSH|^~\\&|HIS|SZRMYY|LIS|SZRMYY|20260315093000||ORM^O01|O18|P|2.5.1",
+            PID,
+            seg(
+                "ORC",
+                f1="CA",
+                f2="P600^HIS",
+                f8="P599^HIS",
+                f9="20260315090000",
+                f16="RF^患者拒绝^L",
+                f33="ALT-600^^^HIS2",
+                f38="FG-77^LIS",
+            ),
+            "OBR|1|P600^HIS||GLU^血糖^L",
+        ]
+    )
+    request = one(convert(converter, text + "\r"), "ServiceRequest")
+    assert request["status"] == "revoked"
+    assert request["extension"] == [
+        {
+            "url": "http://hl7.org/fhir/StructureDefinition/request-statusReason",
+            "valueCodeableConcept": {"coding": [{"code": "RF", "display": "患者拒绝"}], "text": "患者拒绝"},
+        }
+    ]
+    assert request["basedOn"] == [
+        {"type": "ServiceRequest", "identifier": {"system": "urn:hub:id:HIS", "value": "P599"}}
+    ]
+    codes = [(i["type"]["coding"][0]["code"], i["value"]) for i in request["identifier"]]
+    assert codes == [("PLAC", "P600"), ("PLAC", "ALT-600"), ("FGN", "FG-77")]
+
+
+def test_a_cancel_sent_as_orc_alone_says_why(converter):
+    text = "\r".join(
+        [
+            "MSH|^~\\&|HIS|SZRMYY|LIS|SZRMYY|20260315093000||ORM^O01|O19|P|2.5.1",
+            PID,
+            seg("ORC", f1="CA", f2="P600^HIS", f16="RF^患者拒绝^L"),
+        ]
+    )
+    request = one(convert(converter, text + "\r"), "ServiceRequest")
+    assert request["status"] == "revoked"
+    assert request["extension"][0]["valueCodeableConcept"]["text"] == "患者拒绝"
