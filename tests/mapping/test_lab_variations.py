@@ -826,3 +826,8 @@ def test_a_cancel_sent_as_orc_alone_says_why(converter):
     request = one(convert(converter, text + "\r"), "ServiceRequest")
     assert request["status"] == "revoked"
     assert request["extension"][0]["valueCodeableConcept"]["text"] == "患者拒绝"
+
+
+def test_an_untyped_repeating_value_is_text(converter):
+    bundle = convert(converter, oru("OBX|1||A^A^L||阴性~弱阳性|||||F"))
+    assert observation(bundle, "A")["valueString"] == "阴性\n弱阳性"
