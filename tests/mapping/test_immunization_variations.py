@@ -12,6 +12,8 @@ from .conftest import convert, one
 CVX = "http://hl7.org/fhir/sid/cvx"
 UCUM = "http://unitsofmeasure.org"
 ROUTE_V3 = "http://terminology.hl7.org/CodeSystem/v3-RouteOfAdministration"
+V2_0163 = "http://terminology.hl7.org/CodeSystem/v2-0163"
+SITES = {"LUA": "Left Upper Arm", "RVL": "Right Vastus Lateralis", "LG": "Left Gluteus Medius"}
 
 
 def vxu(*order: str, version: str = "2.5.1") -> str:
@@ -91,3 +93,19 @@ def test_a_deleted_record_is_entered_in_error(converter):
     rxa = RXA.replace("|CP|A", "|CP|D")
     immunization = one(convert(converter, vxu("ORC|RE||IMM9001^SZCDC", rxa)), "Immunization")
     assert immunization["status"] == "entered-in-error"
+
+
+def test_a_site_written_in_chinese_translates_and_a_coded_site_is_kept(converter):
+    # RXR-2 in words (接种部位): 左上臂 left upper arm, 右大腿前外侧 right anterolateral thigh (vastus lateralis)
+    for word, code in (("左上臂", "LUA"), ("右大腿前外侧", "RVL"), ("左臀部", "LG")):
+        immunization = one(convert(converter, vxu("ORC|RE||IMM9101", RXA, f"RXR|IM|{word}")), "Immunization")
+        assert immunization["site"]["coding"] == [
+            {"system": V2_0163, "code": code, "display": SITES[code]},
+            {"code": word},
+        ], word
+    # coded by the sender in table 0163: kept as coded, its display included
+    coded = one(convert(converter, vxu("ORC|RE||IMM9102", RXA, "RXR|IM|LD^左三角肌^HL70163")), "Immunization")
+    assert coded["site"] == {"coding": [{"system": V2_0163, "code": "LD", "display": "左三角肌"}], "text": "左三角肌"}
+    # a word no table knows stays as sent
+    other = one(convert(converter, vxu("ORC|RE||IMM9103", RXA, "RXR|IM|左前臂内侧")), "Immunization")
+    assert other["site"] == {"coding": [{"code": "左前臂内侧"}]}
