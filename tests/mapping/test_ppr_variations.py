@@ -109,3 +109,10 @@ def test_a_hospital_diagnosis_code_is_reported(converter):
         "display": "糖尿病",
         "location": "PRB^1^3",
     } in result.report
+
+
+def test_chinese_confirmation_words(converter):
+    for word, code in (("疑似", "provisional"), ("排除", "refuted"), ("确诊", "confirmed")):
+        problem = one(convert(converter, ppr("PC1", DIABETES.replace("C^确诊", word))), "Condition")
+        assert problem["verificationStatus"]["coding"][0]["code"] == code, word
+        assert {"code": word} in problem["verificationStatus"]["coding"]
