@@ -44,6 +44,7 @@ _FROM = re.compile(r"\s*([+-]?(?:\d+(?:\.\d*)?|\.\d+))\s*(?:-|~|～|–|—)\s*"
 _BRACKETS = frozenset({"()", "（）", "[]", "【】"})
 # What may follow the numbers of a range as its unit: not more of a number (":20" of "<1:20", "/40" of "1/40").
 _NOT_A_UNIT = re.compile(r"[:/]\s*\d|[\d.]")
+_WHITESPACE = re.compile(r"\s")
 _FHIR_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
 _TRUE = frozenset({"Y", "YES", "T", "TRUE", "1"})
 _FALSE = frozenset({"N", "NO", "F", "FALSE", "0"})
@@ -132,6 +133,21 @@ def _markdown(ctx: Ctx, item: Item, _args: dict[str, Any] | None) -> Any:
     return fhir_string(_leaf(ctx, item))
 
 
+@_register(
+    "text",
+    "string",
+    "a text value (ST, TX, FT, an NTE's comment) whole, unescaped and trimmed: text has no components, so a "
+    "component or subcomponent separator in it is the sender's unescaped '^' or '&' ('10^9/L', 'A&B'), kept as "
+    "that character; separators at either end (padding) are dropped",
+)
+def _text(ctx: Ctx, item: Item, _args: dict[str, Any] | None) -> Any:
+    raw = item[1]
+    if not raw:
+        return None
+    env = ctx.env
+    return fhir_string(unescape(raw.strip(env.comp + env.sub), env.delims))
+
+
 @_register("code", "code", "the value as a code (whitespace collapsed)")
 def _code(ctx: Ctx, item: Item, _args: dict[str, Any] | None) -> Any:
     return fhir_code(_leaf(ctx, item))
@@ -147,10 +163,12 @@ def _id(ctx: Ctx, item: Item, _args: dict[str, Any] | None) -> Any:
     return text
 
 
-@_register("uri", "uri", "the value as a URI (spaces percent-encoded)")
+@_register("uri", "uri", "the value as a URI (trimmed; whitespace inside percent-encoded)")
 def _uri(ctx: Ctx, item: Item, _args: dict[str, Any] | None) -> Any:
-    text = _leaf(ctx, item)
-    return text.replace(" ", "%20") or None
+    text = _leaf(ctx, item).strip()
+    if " " in text or not text.isprintable():  # FHIR uri: no whitespace (a line break from \.br\, a tab …)
+        text = _WHITESPACE.sub(lambda m: "".join(f"%{b:02X}" for b in m[0].encode()), text)
+    return text or None
 
 
 @_register("decimal", "decimal", "an HL7 NM as a FHIR decimal; an error when it is not a number")
@@ -412,6 +430,16 @@ def _sn_ratio(ctx: Ctx, item: Item, _args: dict[str, Any] | None) -> Any:
     if separator not in (":", "/") or num1 is None or num2 is None or comparator not in ("", "="):
         return None
     return {"numerator": {"value": num1}, "denominator": {"value": num2}}
+
+
+@_register(
+    "components_text",
+    "string",
+    "all components of a value as text, the empty ones left out, separated by a space ('1^2^3' → '1 2 3', "
+    "'^1^:^40' → '1 : 40'): a value whose type cannot read it, kept rather than lost",
+)
+def _components_text(ctx: Ctx, item: Item, _args: dict[str, Any] | None) -> Any:
+    return fhir_string(" ".join(part.strip() for part in _parts(ctx, item) if part.strip()))
 
 
 @_register("SN_string", "string", "an SN as text ('2^+' → '2+', '<>^5' → '<>5')")

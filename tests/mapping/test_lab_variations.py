@@ -831,3 +831,38 @@ def test_a_cancel_sent_as_orc_alone_says_why(converter):
 def test_an_untyped_repeating_value_is_text(converter):
     bundle = convert(converter, oru("OBX|1||A^A^L||阴性~弱阳性|||||F"))
     assert observation(bundle, "A")["valueString"] == "阴性\n弱阳性"
+
+
+def test_text_keeps_the_sender_s_unescaped_carets_and_ampersands(converter):
+    # ST, TX, FT have no components: '^' and '&' in them are the sender's characters, not separators
+    bundle = convert(
+        converter,
+        oru(
+            "OBX|1|FT|A^A^L||白细胞 12.5 10^9/L，肝功能&肾功能正常\\.br\\建议复查|||||F",
+            "NTE|1||WBC 10^9/L & RBC",
+            "OBX|2|ST|B^B^L||^阴性^|||||F",  # padding at either end
+        ),
+    )
+    a = observation(bundle, "A")
+    assert a["valueString"] == "白细胞 12.5 10^9/L，肝功能&肾功能正常\n建议复查"
+    assert a["note"] == [{"text": "WBC 10^9/L & RBC"}]
+    assert observation(bundle, "B")["valueString"] == "阴性"
+
+
+def test_a_value_its_type_cannot_read_is_kept_as_text(converter):
+    bundle = convert(
+        converter,
+        oru(
+            "OBX|1|DT|A^A^L||20261340|||||F",  # no date
+            "OBX|2|NR|B^B^L||阴性|||||F",  # no range
+            "OBX|3|NA|C^C^L||1^2^3|||||F",  # a numeric array (IG: SampledData, guidance to come)
+            "OBX|4||D^D^L||^1^:^40|||||F",  # untyped, first component empty
+            "OBX|5|RP|E^E^L||http://pacs/view?id=1\\.br\\2^^IM^JPEG|||||F",  # a line break in a URL
+        ),
+    )
+    assert observation(bundle, "A")["valueString"] == "20261340"
+    assert observation(bundle, "B")["valueString"] == "阴性"
+    assert observation(bundle, "C")["valueString"] == "1 2 3"
+    assert observation(bundle, "D")["valueString"] == "1^:^40"  # as sent, the padding caret dropped
+    (attachment,) = observation(bundle, "E")["extension"]
+    assert attachment["valueAttachment"]["url"] == "http://pacs/view?id=1%0A2"
