@@ -155,3 +155,16 @@ def test_chinese_document_type_names_translate_to_loinc(converter):
     text = mdm("T02", txa().replace("DS^出院小结^L", "HLJL^护理记录^L"), "OBX|1|TX|||正文")
     document_type = one(convert(converter, text), "DocumentReference")["type"]
     assert document_type == {"coding": [{"code": "HLJL", "display": "护理记录"}], "text": "护理记录"}
+
+
+def test_a_status_change_that_names_the_document_by_number_alone_is_valid(converter):
+    # T03 with TXA-12 only (no type, presentation, time, title): the placeholder content's title is the number;
+    # with nothing at all, the attachment itself says it is absent (DocumentReference.content is required)
+    by_number = mdm("T03", "TXA|1|||||||||||DOC-100^EMR|||||AU")
+    (content,) = one(convert(converter, by_number), "DocumentReference")["content"]
+    assert content == {
+        "extension": [{"url": DATA_ABSENT_REASON, "valueCode": "unknown"}],
+        "attachment": {"title": "DOC-100"},
+    }
+    (content,) = one(convert(converter, mdm("T03", "TXA|1")), "DocumentReference")["content"]
+    assert content["attachment"] == {"extension": [{"url": DATA_ABSENT_REASON, "valueCode": "unknown"}]}
