@@ -745,7 +745,20 @@ _RPT_EVERY = re.compile(r"Q(\d{1,3})([SMHDWLY])")  # Q6H: every 6 hours, Q2D: ev
 _RPT_WEEKDAYS = re.compile(r"QJ([1-7]{1,7})")  # QJ135: Monday, Wednesday and Friday
 _RPT_PER_DAY = {"QD": 1, "QDAY": 1, "DAILY": 1, "OD": 1, "BID": 2, "TID": 3, "QID": 4}
 _RPT_PER_WEEK = {"QW": 1, "BIW": 2, "TIW": 3}
-_RPT_WHEN = {"QAM": "MORN", "QPM": "EVE", "QHS": "HS", "QN": "NIGHT", "每晚": "NIGHT", "每早": "MORN", "每晨": "MORN"}
+_RPT_WHEN = {
+    "QAM": "MORN",
+    "QPM": "EVE",
+    "QHS": "HS",
+    "HS": "HS",
+    "QN": "NIGHT",
+    "每晚": "NIGHT",
+    "每晚一次": "NIGHT",
+    "睡前": "HS",
+    "每早": "MORN",
+    "每晨": "MORN",
+    "每早一次": "MORN",
+    "每晨一次": "MORN",
+}
 _WEEKDAY_CODES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 # Chinese prescriptions write the frequency out: 每日三次 (three times a day), 每8小时一次 (every 8 hours),
 # 每2日1次 and 隔日一次 (every other day), 每周两次 (twice a week), 一日三次 (three times a day).
@@ -780,7 +793,8 @@ def repeat_pattern(code: str) -> dict[str, Any] | None:
     says when, not how often: it is Dosage.asNeeded).
     """
     text = "".join(code.split())
-    upper = text.upper()
+    # written with dots (b.i.d., q.8.h.) as in Latin prescriptions
+    upper = text.upper().replace(".", "")
     if not upper:
         return None
     if upper in _RPT_PER_DAY:
@@ -791,7 +805,8 @@ def repeat_pattern(code: str) -> dict[str, Any] | None:
         return {"frequency": 1, "period": 2, "periodUnit": "d"}
     if upper in _RPT_WHEN or text in _RPT_WHEN:
         return {"frequency": 1, "period": 1, "periodUnit": "d", "when": [_RPT_WHEN.get(upper) or _RPT_WHEN[text]]}
-    if upper in ("ONCE", "1X"):
+    # ST/STAT (立即, Chinese orders' "st"): given once, now
+    if upper in ("ONCE", "1X", "ST", "STAT", "立即"):
         return {"count": 1}
     m = _RPT_EVERY.fullmatch(upper)
     if m and int(m[1]) > 0:

@@ -301,3 +301,13 @@ def test_a_give_amount_written_as_a_range_or_a_word_is_the_dosage_text(converter
     dosage = dosage_of(bundle)
     assert dosage["text"] == "疼痛时服用"
     assert dosage["doseAndRate"][0]["doseQuantity"] == {"value": 1, "unit": "片"}
+
+
+def test_at_bedtime_with_an_explicit_time_keeps_only_the_when(converter):
+    # TQ1-3 睡前 (at bedtime) says when; TQ1-4 21:00 would contradict it in FHIR (timeOfDay or when, not both)
+    bundle = convert(converter, rde("ORC|NW|ORD9101", "RXE||YP040^艾司唑仑片^L|1||mg", "TQ1|1||睡前|2100"))
+    repeat = dosage_of(bundle)["timing"]["repeat"]
+    assert repeat == {"frequency": 1, "period": 1, "periodUnit": "d", "when": ["HS"]}
+    # st: once, now
+    bundle = convert(converter, rde("ORC|NW|ORD9102", "RXE||YP041^地塞米松注射液^L|5||mg", "TQ1|1||st"))
+    assert dosage_of(bundle)["timing"]["repeat"] == {"count": 1}
