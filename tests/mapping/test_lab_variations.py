@@ -10,6 +10,7 @@ from __future__ import annotations
 import pytest
 
 from hub.config import Settings
+from hub.hl7 import er7
 from hub.mapping import convert_bytes_with_report
 from hub.mapping.builtins import reference_bounds
 
@@ -866,3 +867,28 @@ def test_a_value_its_type_cannot_read_is_kept_as_text(converter):
     assert observation(bundle, "D")["valueString"] == "1^:^40"  # as sent, the padding caret dropped
     (attachment,) = observation(bundle, "E")["extension"]
     assert attachment["valueAttachment"]["url"] == "http://pacs/view?id=1%0A2"
+
+
+def test_coding_systems_named_by_oid_or_uri(converter):
+    # CDA/IHE-minded senders name LOINC, SNOMED CT and HL7 tables by OID (or by their FHIR URI); a sender's own URI
+    # is no standard system: its code stays local, reported
+    text = "\r".join(
+        [
+            MSH.format(n=19),
+            PID,
+            "OBR|1|P100^HIS|F200^LIS|24323-8^CMP^2.16.840.1.113883.6.1|||20260315080000|||||||||||||||"
+            "20260315091500||CH|F",
+            "OBX|1|CWE|882-1^ABO^http://loinc.org||A^Group A^2.16.840.1.113883.6.96|||"
+            "H^High^2.16.840.1.113883.12.78|||F",
+            "OBX|2|NM|GLU^葡萄糖^http://lis.szrmyy.cn/codes||5.6|mmol/L|||||F",
+        ]
+    )
+    conversion = converter.convert_with_report(er7.parse(text + "\r"), sender_timezone="Asia/Shanghai")
+    bundle = conversion.bundle
+    assert one(bundle, "DiagnosticReport")["code"]["coding"][0]["system"] == "http://loinc.org"
+    abo = observation(bundle, "882-1")
+    assert abo["code"]["coding"][0]["system"] == "http://loinc.org"
+    assert abo["valueCodeableConcept"]["coding"][0]["system"] == "http://snomed.info/sct"
+    assert abo["interpretation"][0]["coding"][1]["system"] == "http://terminology.hl7.org/CodeSystem/v2-0078"
+    assert observation(bundle, "GLU")["code"]["coding"] == [{"code": "GLU", "display": "葡萄糖"}]
+    assert [r["value"] for r in conversion.report if r["code"] == "unmapped-local-code"] == ["GLU"]
