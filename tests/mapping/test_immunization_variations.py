@@ -109,3 +109,10 @@ def test_a_site_written_in_chinese_translates_and_a_coded_site_is_kept(converter
     # a word no table knows stays as sent
     other = one(convert(converter, vxu("ORC|RE||IMM9103", RXA, "RXR|IM|左前臂内侧")), "Immunization")
     assert other["site"] == {"coding": [{"code": "左前臂内侧"}]}
+
+
+def test_a_manufacturer_sent_by_name_alone_is_no_identifier(converter):
+    # RXA-17 with the maker's name in CWE.1 (no text, no system), as Chinese immunization systems send it
+    rxa = RXA.replace("MSD^Merck^MVX", "北京天坛生物制品股份有限公司")
+    immunization = one(convert(converter, vxu("ORC|RE||IMM9201", rxa)), "Immunization")
+    assert immunization["manufacturer"] == {"display": "北京天坛生物制品股份有限公司"}
