@@ -7,6 +7,8 @@ every Bundle against the R4 schema and the R4B models).
 
 from __future__ import annotations
 
+from hub.hl7 import er7
+
 from .conftest import convert, one
 
 CVX = "http://hl7.org/fhir/sid/cvx"
@@ -116,3 +118,25 @@ def test_a_manufacturer_sent_by_name_alone_is_no_identifier(converter):
     rxa = RXA.replace("MSD^Merck^MVX", "北京天坛生物制品股份有限公司")
     immunization = one(convert(converter, vxu("ORC|RE||IMM9201", rxa)), "Immunization")
     assert immunization["manufacturer"] == {"display": "北京天坛生物制品股份有限公司"}
+
+
+def test_a_national_vaccine_code_is_reported_for_mapping_and_a_cvx_code_is_not(converter):
+    text = vxu("ORC|RE||IMM9301", RXA)
+    result = converter.convert_with_report(er7.parse(text), sender_timezone="Asia/Shanghai")
+    reported = [entry for entry in result.report if entry.get("table") == "local-vaccines"]
+    assert reported == [
+        {
+            "code": "unmapped-local-code",
+            "table": "local-vaccines",
+            "value": "0201",
+            "system": "CN_VACCINE",
+            "display": "乙肝疫苗(酿酒酵母)",
+            "location": "RXA^1^5",
+        }
+    ]
+    cvx_only = RXA.replace("0201^乙肝疫苗(酿酒酵母)^CN_VACCINE^08^Hep B, adolescent or pediatric^CVX", "08^Hep B^CVX")
+    result = converter.convert_with_report(er7.parse(vxu("ORC|RE||IMM9302", cvx_only)), sender_timezone="Asia/Shanghai")
+    assert not [entry for entry in result.report if entry.get("table") == "local-vaccines"]
+    assert one(result.bundle, "Immunization")["vaccineCode"]["coding"] == [
+        {"system": CVX, "code": "08", "display": "Hep B"}
+    ]
