@@ -892,3 +892,37 @@ def test_coding_systems_named_by_oid_or_uri(converter):
     assert abo["interpretation"][0]["coding"][1]["system"] == "http://terminology.hl7.org/CodeSystem/v2-0078"
     assert observation(bundle, "GLU")["code"]["coding"] == [{"code": "GLU", "display": "葡萄糖"}]
     assert [r["value"] for r in conversion.report if r["code"] == "unmapped-local-code"] == ["GLU"]
+
+
+@pytest.mark.parametrize(
+    ("header", "order"),
+    [
+        ("OML^O21^OML_O21", "ORC|NW|P700^HIS"),
+        ("OMG^O19^OMG_O19", "ORC|NW|P700^HIS"),
+    ],
+)
+def test_an_order_message_s_obr_15_specimen(converter, header, order):
+    obr = "OBR|1|P700^HIS||GLU^血糖^L" + "|" * 11 + "BLD&全血"
+    text = "\r".join([f"MSH|^~\\&|HIS|SZRMYY|LIS|SZRMYY|20260315070000||{header}|O20|P|2.5.1", PID, order, obr])
+    bundle = convert(converter, text + "\r")
+    specimen = one(bundle, "Specimen")
+    assert specimen["type"]["text"] == "全血"
+    assert one(bundle, "ServiceRequest")["specimen"] == [ref(specimen)]
+
+
+def test_a_point_of_care_result_s_obr_15_specimen(converter):
+    text = "\r".join(
+        [
+            "MSH|^~\\&|POC|SZRMYY|HUB|CITY|20260315093000||ORU^R30^ORU_R30|P30|P|2.5.1",
+            PID,
+            "ORC|NW|P800^POC",
+            "OBR|1|P800^POC||GLU^血糖^L|||20260315080000" + "|" * 8 + "BLDC&末梢血",
+            "OBX|1|NM|GLU^血糖^L||6.1|mmol/L|3.9-6.1|N|||F",
+        ]
+    )
+    bundle = convert(converter, text + "\r")
+    specimen = one(bundle, "Specimen")
+    assert specimen["type"]["text"] == "末梢血"
+    assert specimen["collection"]["collectedDateTime"] == "2026-03-15T08:00:00+08:00"
+    assert one(bundle, "DiagnosticReport")["specimen"] == [ref(specimen)]
+    assert observation(bundle, "GLU")["specimen"] == ref(specimen)
