@@ -444,7 +444,7 @@ CHINESE_LIS = [
     "PV1|1|O|||||||||||||||||V0001^^^SZRMYY^VN",
     "ORC|RE|P100^HIS|F200^LIS",
     "OBR|1|P100^HIS|F200^LIS|BIO^生化全套^L|||20260315080000|||||||||||||||20260315091500||CH|F",
-    "NTE|1||标本轻度溶血",  # a note on the order: DiagnosticReport (R4) has no note; the IG maps it to nothing
+    "NTE|1||标本轻度溶血",  # a note on the order: R4's DiagnosticReport has no note; the IG maps it to nothing
     "OBX|1|NM|GLU^葡萄糖^L||5.6|mmol/L|3.9~6.1|N|||F",
     "NTE|1||空腹",
     "NTE|2||复查",
@@ -486,6 +486,14 @@ def test_a_chinese_lis_message_with_two_patients(tmp_path):
     # notes: the OBX's own, in order; none from the patient's or the order's NTE
     assert glucose["note"] == [{"text": "空腹"}, {"text": "复查"}]
     assert "note" not in wbc and "note" not in hgb
+    # the order's note is the report's, as R5's DiagnosticReport.note (R4 has none; the IG maps it to nothing)
+    assert chemistry["extension"] == [
+        {
+            "url": "http://hl7.org/fhir/5.0/StructureDefinition/extension-DiagnosticReport.note",
+            "valueAnnotation": {"text": "标本轻度溶血"},
+        }
+    ]
+    assert "extension" not in blood_count
     # values as the Chinese LIS sent them
     assert glucose["referenceRange"][0]["low"]["value"] == 3.9
     assert wbc["valueQuantity"]["code"] == "10*9/L"
