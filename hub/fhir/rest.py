@@ -28,6 +28,7 @@ from hub.fhir.search_params import RESOURCE_TYPES
 
 MAX_BODY_BYTES = 32 * 1024 * 1024  # a transaction of a few thousand resources
 _BODY_TYPES = frozenset({FHIR_JSON, "application/json", "application/json+fhir"})
+JSON_PATCH = "application/json-patch+json"
 _ETAG = re.compile(r'(?:W/)?"([0-9]{1,9})"')
 _VERSION = re.compile(r"[0-9]{1,9}")
 
@@ -159,9 +160,23 @@ async def read_body(request: Request) -> Any:
         PayloadTooLarge: over :data:`MAX_BODY_BYTES` (413).
         InvalidInput: empty, or not JSON (400).
     """
+    return await _read_json(request, _BODY_TYPES, FHIR_JSON)
+
+
+async def read_patch_body(request: Request) -> Any:
+    """A PATCH request's body: a JSON Patch document (RFC 6902), parsed but not yet checked.
+
+    Raises:
+        UnsupportedMediaType: not ``application/json-patch+json`` (415).
+        PayloadTooLarge, InvalidInput: as :func:`read_body`.
+    """
+    return await _read_json(request, frozenset({JSON_PATCH}), JSON_PATCH)
+
+
+async def _read_json(request: Request, types: frozenset[str], wanted: str) -> Any:
     media, *params = (p.strip() for p in request.headers.get("content-type", "").split(";"))
-    if media.lower() not in _BODY_TYPES:
-        raise UnsupportedMediaType(f"the body must be {FHIR_JSON}, not {media[:64] or 'unspecified'}")
+    if media.lower() not in types:
+        raise UnsupportedMediaType(f"the body must be {wanted}, not {media[:64] or 'unspecified'}")
     for param in params:
         name, _, value = param.partition("=")
         if name.strip().lower() == "charset" and value.strip().strip('"').lower() not in ("utf-8", "utf8"):
@@ -186,6 +201,7 @@ async def read_body(request: Request) -> Any:
 
 
 BodyDep = Annotated[Any, Depends(read_body)]
+PatchBodyDep = Annotated[Any, Depends(read_patch_body)]
 
 # -- responses -------------------------------------------------------------------------------------------------------
 

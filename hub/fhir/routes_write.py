@@ -7,6 +7,9 @@
 ``PUT /fhir/{type}/{id}``       update, or create at that id (201); ``If-Match: W/"n"`` → 412 unless current; the
                                 body's id must be the URL's (400).
 ``PUT /fhir/{type}?<criteria>`` conditional update: 0 visible matches → create, 1 → update it, 2+ → 412.
+``PATCH /fhir/{type}/{id}``     a JSON Patch (RFC 6902, ``application/json-patch+json``) of the current version: 200
+                                with the result; a failed ``test`` or a path that is not there is 422 and writes
+                                nothing; ``If-Match`` as for PUT; the caller must be able to read and update it.
 ``DELETE /fhir/{type}/{id}``    204 (200 with ``Prefer: return=OperationOutcome``); reading it then is 410;
                                 deleting it again is 204; an id never stored is 404.
 
@@ -20,21 +23,27 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import parse_qsl
 
+import jsonpatch
+import jsonpointer
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from hub.errors import InvalidInput
+from hub.errors import InvalidInput, MethodNotAllowed, PreconditionFailed, UnprocessableEntity
+from hub.fhir import store
 from hub.fhir.call import Call, CallDep
 from hub.fhir.media import FhirResponse
 from hub.fhir.rest import (
     BODIES,
     JSON_OBJECT,
+    JSON_PATCH,
     RESPONSES,
     WRITES,
     BodyDep,
     FormatParam,
+    PatchBodyDep,
     PrettyParam,
     body_spec,
+    check_type,
     informational,
     negotiate,
     parse_etag,
@@ -228,3 +237,110 @@ def delete(
         text = f"deleted {resource_type}/{id}" if outcome.previous is not None else f"{resource_type}/{id} was deleted"
         return FhirResponse(informational(text), headers=headers, pretty=pretty)
     return Response(status_code=204, headers=headers)
+
+
+# -- patch -----------------------------------------------------------------------------------------------------------
+
+MAX_PATCH_OPERATIONS = 1000
+_PATCH_OPS = frozenset({"add", "remove", "replace", "move", "copy", "test"})
+_PATCH_BODY = {
+    "requestBody": {
+        "description": "A JSON Patch (RFC 6902): the operations to make on the resource, in order",
+        "required": True,
+        "content": {JSON_PATCH: {"schema": {"type": "array", "items": {"type": "object"}}}},
+    }
+}
+
+
+def _patch_operations(body: Any) -> list[dict[str, Any]]:
+    """The body's operations, each checked for its members (RFC 6902 §4).
+
+    Raises:
+        InvalidInput: not an array of well-formed operations (400).
+    """
+    if not isinstance(body, list) or not body:
+        raise InvalidInput("a JSON Patch is a non-empty array of operations")
+    if len(body) > MAX_PATCH_OPERATIONS:
+        raise InvalidInput(f"a JSON Patch of at most {MAX_PATCH_OPERATIONS} operations")
+    for n, op in enumerate(body):
+        if not isinstance(op, dict) or op.get("op") not in _PATCH_OPS:
+            raise InvalidInput(f"operation {n}: 'op' must be one of {', '.join(sorted(_PATCH_OPS))}")
+        members = ("path", "from") if op["op"] in ("move", "copy") else ("path",)
+        for member in members:
+            pointer = op.get(member)
+            if not isinstance(pointer, str) or (pointer and not pointer.startswith("/")):
+                raise InvalidInput(f"operation {n}: '{member}' must be a JSON Pointer ('/name/0')")
+        if op["op"] in ("add", "replace", "test") and "value" not in op:
+            raise InvalidInput(f"operation {n}: '{op['op']}' needs a 'value'")
+    return body
+
+
+def _patched(resource: dict[str, Any], operations: list[dict[str, Any]]) -> dict[str, Any]:
+    """The resource with the operations made, one after the other (a failed ``test`` or a path that is not there
+    stops the patch: nothing is written).
+
+    Raises:
+        UnprocessableEntity: an operation cannot be made, or the result is no longer this resource (422).
+    """
+    current: Any = resource
+    for n, op in enumerate(operations):
+        try:
+            current = jsonpatch.JsonPatch([op]).apply(current)
+        except jsonpatch.JsonPatchTestFailed:
+            where = op["path"] or "the whole resource"
+            raise UnprocessableEntity(f"operation {n}: the test failed ({where})") from None
+        except (jsonpatch.JsonPatchException, jsonpointer.JsonPointerException, TypeError) as exc:
+            # messages name paths and operations, never values
+            raise UnprocessableEntity(f"operation {n} ({op['op']} {op['path']}) cannot be made: {exc}") from None
+    if not isinstance(current, dict) or (current.get("resourceType"), current.get("id")) != (
+        resource["resourceType"],
+        resource["id"],
+    ):
+        raise UnprocessableEntity("a patch may not change the resource's type or id")
+    return current
+
+
+@router.patch(
+    "/{resource_type}/{id}",
+    name="patch",
+    summary="Change a resource by a JSON Patch (RFC 6902); If-Match for a versioned patch",
+    responses={200: _UPDATED[200], **WRITES, **BODIES},
+    openapi_extra={**_PATCH_BODY, **_NOT_FOR},
+)
+def patch(
+    request: Request,
+    resource_type: str,
+    id: str,
+    call: CallDep,
+    body: PatchBodyDep,
+    format_: FormatParam = None,
+    pretty: PrettyParam = False,
+) -> Response:
+    refused = negotiate(request, format_)
+    if refused is not None:
+        return refused
+    check_type(resource_type)
+    if resource_type in READ_ONLY_TYPES:
+        raise MethodNotAllowed(f"{resource_type} resources are written by the hub only")
+    operations = _patch_operations(body)
+    if_match = parse_etag(request.headers.get("if-match"))
+    with call.audited("patch", refs=[f"{resource_type}/{id}"]) as trail:
+        call.access.authorize("patch", resource_type)
+        # a patch shows what it changes (and its tests probe values): the caller must be able to read the resource
+        call.access.authorize("read", resource_type)
+        current = store.read(call.session, resource_type, id)
+        call.access.check_read(current, "read")
+        version = int((current.get("meta") or {}).get("versionId", 0))
+        if if_match is not None and if_match != version:
+            raise PreconditionFailed(
+                f'If-Match W/"{if_match}" is not the current version (W/"{version}")', expression="If-Match"
+            )
+        changed = _patched(current, operations)
+        # written as an update of the version read: a write in between makes this one 412, not lost
+        write = WriteRequest("PUT", resource_type, id=id, resource=changed, if_match=version)
+        outcome = apply(call, [write])[0]
+        assert outcome.resource is not None
+        trail.add(outcome.resource)
+    call.commit()
+    text = f"patched {resource_type}/{id} (version {outcome.version_id})"
+    return write_response(outcome.resource, 200, prefer_return(request), call.base, text, pretty=pretty)

@@ -87,6 +87,7 @@ def test_metadata_is_true_to_the_routes_and_parameters(client: httpx.Client) -> 
         "read",
         "vread",
         "update",
+        "patch",
         "delete",
         "history-instance",
         "history-type",
@@ -124,9 +125,6 @@ def test_metadata_follows_routes_added_later(app, client: httpx.Client) -> None:
 
     extra = APIRouter(prefix="/fhir")
 
-    @extra.patch("/{resource_type}/{id}", name="patch")
-    def patch() -> None: ...
-
     @extra.post("/Patient/$match")
     def match() -> None: ...
 
@@ -134,14 +132,12 @@ def test_metadata_follows_routes_added_later(app, client: httpx.Client) -> None:
     def history_system() -> None: ...
 
     before = client.get("/fhir/metadata").json()
-    assert "patch" not in [
-        i["code"] for i in {r["type"]: r for r in before["rest"][0]["resource"]}["Observation"]["interaction"]
-    ]
+    assert "history-system" not in [i["code"] for i in before["rest"][0]["interaction"]]
+    assert "operation" not in {r["type"]: r for r in before["rest"][0]["resource"]}["Patient"]
     app.include_router(extra)
     cs = client.get("/fhir/metadata").json()
     valid_r4(cs)
     resources = {r["type"]: r for r in cs["rest"][0]["resource"]}
-    assert "patch" in [i["code"] for i in resources["Observation"]["interaction"]]
     assert resources["Patient"]["operation"] == [
         {"name": "match", "definition": "http://hl7.org/fhir/OperationDefinition/Patient-match"}
     ]
@@ -283,7 +279,8 @@ ERROR_CASES = [
     ("GET", "/fhir/Patient", {}, {"Accept": "application/fhir+xml"}, 406, "not-supported"),
     ("GET", "/fhir/metadata", {"_format": "application/fhir+xml"}, {}, 406, "not-supported"),
     ("POST", "/fhir/Patient", {}, {}, 415, "not-supported"),
-    ("PATCH", "/fhir/Patient/p1", {}, {}, 405, "not-supported"),
+    ("PATCH", "/fhir/Patient/p1", {}, {}, 415, "not-supported"),  # a JSON Patch is application/json-patch+json
+    ("PATCH", "/fhir/AuditEvent/a1", {}, {"Content-Type": "application/json-patch+json"}, 400, "invalid"),  # no body
     ("DELETE", "/fhir/AuditEvent/a1", {}, {}, 405, "not-supported"),
 ]
 

@@ -226,7 +226,12 @@ def test_request_errors(hub: httpx.Client) -> None:
         (post("/fhir/Shoe", b'{"resourceType": "Shoe"}'), 404, "not-found"),
         (post("/fhir/AuditEvent", b'{"resourceType": "AuditEvent"}'), 405, "not-supported"),
         (hub.put("/fhir/AuditEvent/a1", json={"resourceType": "AuditEvent", "id": "a1"}), 405, "not-supported"),
-        (hub.patch("/fhir/Patient/p1", json={}), 405, "not-supported"),
+        (hub.patch("/fhir/Patient/p1", json={}), 415, "not-supported"),  # a JSON Patch, not a resource
+        (
+            hub.patch("/fhir/AuditEvent/a1", json=[], headers={"Content-Type": "application/json-patch+json"}),
+            405,
+            "not-supported",
+        ),
         (hub.post("/fhir/Patient", json=patient(), params={"_format": "xml"}), 406, "not-supported"),
     ]
     for response, status, code in cases:
