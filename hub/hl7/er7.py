@@ -203,8 +203,10 @@ def parse(text: str) -> Message:
 def unescape(value: str, d: Delimiters = DEFAULT_DELIMITERS) -> str:
     """Resolve HL7 escape sequences (2.5.1 §2.7.4): ``\\F\\ \\S\\ \\T\\ \\R\\ \\E\\ \\P\\ \\Xhh..\\ \\.br\\``.
 
-    Formatting sequences other than ``.br`` (``\\H\\``, ``\\N\\``, ``.sp``, ``.in``, …) are dropped, since FHIR
-    strings are plain text. An escape that is not closed is kept literally.
+    Formatted text (v2.5.1 §2.7.6) becomes plain text: ``.br`` and ``.ce`` a line break, ``.sp n`` n line breaks
+    (one without n), ``.sk n`` n spaces; other formatting (``\\H\\``, ``\\N\\``, ``.in``, ``.ti``, ``.fi``, ``.nf``)
+    and charset switches are dropped, since FHIR strings are plain text. An escape that is not closed is kept
+    literally.
     """
     esc = d.escape
     if not esc or esc not in value:
@@ -240,8 +242,12 @@ def unescape(value: str, d: Delimiters = DEFAULT_DELIMITERS) -> str:
             out.append(esc)
         elif seq == "P" and d.truncation:
             out.append(d.truncation)
-        elif seq == ".br":
-            out.append("\n")
+        elif seq == ".br" or seq == ".ce":
+            out.append("\n")  # a line break; .ce (centre the next line) also ends the line
+        elif seq.startswith((".sp", ".sk")) and (seq[3:].strip().isdigit() or not seq[3:].strip()):
+            # .sp n: end the line and skip n (default 1) vertical spaces; .sk n: skip n spaces to the right
+            count = int(seq[3:].strip() or 1)
+            out.append(("\n" if seq.startswith(".sp") else " ") * min(count, 100))
         elif seq.startswith("X") and _ESCAPE_HEX.match(seq[1:]) and len(seq) % 2 == 1:
             try:
                 out.append(bytes.fromhex(seq[1:]).decode("utf-8"))

@@ -3,6 +3,7 @@ raises Hl7ParseError; escape and unescape are inverse."""
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -118,3 +119,20 @@ def test_escape_then_unescape_is_the_identity(text, d):
 @given(st.text(max_size=40), DELIMITERS)
 def test_unescape_never_fails(text, d):
     assert isinstance(er7.unescape(text, d), str)
+
+
+@pytest.mark.parametrize(
+    ("escaped", "text"),
+    [
+        ("line one\\.br\\line two", "line one\nline two"),
+        ("para one\\.sp\\para two", "para one\npara two"),  # .sp: end the line (one vertical space)
+        ("title\\.sp 2\\body", "title\n\nbody"),
+        ("WBC\\.sk 3\\10", "WBC   10"),  # .sk n: n spaces to the right
+        ("\\.ce\\centred", "\ncentred"),
+        ("\\.in 4\\indented \\H\\bold\\N\\ text", "indented bold text"),  # indent and highlighting: not text
+        ("odd \\.spx\\ one", "odd  one"),  # not a formatting command with a number: dropped, never an error
+    ],
+)
+def test_formatted_text_becomes_plain_text(escaped, text):
+    # v2.5.1 §2.7.6: FT formatting commands, as the report text of a lab or an imaging department uses them
+    assert er7.unescape(escaped) == text
