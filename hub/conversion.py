@@ -8,7 +8,8 @@ The Bundle is stored with HL7 v2 update semantics (:func:`apply_converted`):
 
 * a resource a message describes only in part (:data:`hub.updates.MERGED_TYPES`: Patient, Encounter …) is merged
   into its stored version: what the message leaves empty is kept, what it sends as ``""`` (marked on the entry
-  by the engine, :mod:`hub.mapping.nulls`) is deleted (:func:`hub.updates.merge_update`);
+  by the engine, :mod:`hub.mapping.nulls`) is deleted (:func:`hub.updates.merge_update`); so is an Observation
+  without its result (OBX-11 U: a status change), whose stored value stays;
 * a Patient the Bundle marks ``replaced-by`` another Patient of the Bundle (A40 merge, A47 identifier change:
   resource template MergedPatient) is not written as such: the replacement goes through the master patient index
   (:func:`hub.identity.merging.merge`), which records ``replaced-by``/``replaces`` on both records and moves the
@@ -44,7 +45,7 @@ from hub.hl7 import charset, er7
 from hub.identity import linking, merging, records
 from hub.mapping import get_converter
 from hub.mapping.nulls import entry_marks
-from hub.updates import MERGED_TYPES, merge_update
+from hub.updates import is_merged, merge_update
 
 log = logging.getLogger(__name__)
 
@@ -166,7 +167,7 @@ def apply_converted(
         for entry, marks in kept
         if isinstance(entry.get("resource"), dict)
         and (entry.get("request") or {}).get("method") == "PUT"
-        and entry["resource"].get("resourceType") in MERGED_TYPES
+        and is_merged(entry["resource"])
     ]
     keys = {(rtype, rid) for _, _, rtype, rid in merging_} | {("Patient", str(s["id"])) for s, _ in replacements}
     stored = _stored(session, keys, lock=False)

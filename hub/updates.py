@@ -22,8 +22,9 @@ makes the version to store from the stored one and the converted one:
 3. every element path marked deleted (``gender``, ``period.end``) is removed, unless the converted resource has
    its top-level element (then 1. has replaced it already).
 
-This applies to the resource types a message only ever describes in part (:data:`MERGED_TYPES`); the others
-(results, documents, appointments, charges …) are sent whole and replaced whole.
+This applies to the resource types a message only ever describes in part (:data:`MERGED_TYPES`), and to an
+Observation that comes without its result (a status change, :func:`is_merged`); the others (results,
+appointments, charges …) are sent whole and replaced whole.
 """
 
 from __future__ import annotations
@@ -200,4 +201,17 @@ def merge_update(
     return {"resourceType": out.pop("resourceType", rtype), "id": out.pop("id", new.get("id")), **out}
 
 
-__all__ = ["MERGED_TYPES", "choice_variants", "merge_update", "uninformative"]
+def is_merged(resource: Mapping[str, Any]) -> bool:
+    """Whether a converted resource is merged into its stored version rather than replacing it: the types of
+    :data:`MERGED_TYPES`, and an Observation without a result — an OBX that changes only the status of a result
+    already sent (OBX-11 ``U``: "results status change to final without retransmitting results already sent as
+    preliminary", v2.5.1 table 0085), whose stored value must stay."""
+    rtype = resource.get("resourceType")
+    if rtype in MERGED_TYPES:
+        return True
+    if rtype != "Observation":
+        return False
+    return not any(key.startswith("value") or key in ("component", "dataAbsentReason") for key in resource)
+
+
+__all__ = ["MERGED_TYPES", "choice_variants", "is_merged", "merge_update", "uninformative"]

@@ -333,10 +333,11 @@ def test_the_ordering_provider_participation_of_an_order(converter):
         ("W", "entered-in-error"),
         ("X", "cancelled"),
         ("f", "final"),
+        # v2 table 0085: U changes a result sent before to final (not mapped by the IG; its meaning is plain)
+        ("U", "final"),
         # codes the IG does not map: the status is required, so it is unknown
         ("R", "unknown"),
         ("I", "unknown"),
-        ("U", "unknown"),
         ("", "unknown"),
     ],
 )
