@@ -26,6 +26,13 @@ def convert(converter: Converter, text: str, tz: str = "Asia/Shanghai") -> dict[
     return bundle
 
 
+def with_report(converter: Converter, text: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The Bundle (valid R4, R4B models too) and the conversion report of one message."""
+    result = converter.convert_with_report(er7.parse(text), sender_timezone="Asia/Shanghai")
+    assert validate_bundle(result.bundle, models=True) == []
+    return result.bundle, result.report
+
+
 def resources(bundle: dict[str, Any], rtype: str) -> list[dict[str, Any]]:
     # DELETE entries (A29, PPR^PC3 …) have no resource
     return [e["resource"] for e in bundle["entry"] if "resource" in e and e["resource"]["resourceType"] == rtype]
@@ -48,3 +55,9 @@ def mappings_copy(tmp_path: Path) -> Path:
     target = tmp_path / "mappings"
     shutil.copytree(DEFAULT_MAPPINGS_DIR, target)
     return target
+
+
+def dosage_of(bundle: dict[str, Any]) -> dict[str, Any]:
+    """The one dosage instruction of the Bundle's one MedicationRequest."""
+    (dosage,) = one(bundle, "MedicationRequest")["dosageInstruction"]
+    return dosage

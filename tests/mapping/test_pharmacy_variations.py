@@ -8,12 +8,7 @@ the conversion report.
 
 from __future__ import annotations
 
-from typing import Any
-
-from hub.fhir.validation import validate_bundle
-from hub.hl7 import er7
-
-from .conftest import convert, one
+from .conftest import convert, dosage_of, one, with_report
 
 UCUM = "http://unitsofmeasure.org"
 ROUTE_V3 = "http://terminology.hl7.org/CodeSystem/v3-RouteOfAdministration"
@@ -24,17 +19,6 @@ PATIENT = "PID|1||MRN001^^^SZRMYY^MR||李四||19700101|M"
 def rde(*order: str, version: str = "2.5", event: str = "O11", structure: str = "RDE_O11") -> str:
     msh = f"MSH|^~\\&|HIS|SZRMYY|PHARM|SZRMYY|20260315083000||RDE^{event}^{structure}|RDE1|P|{version}"
     return "\r".join([msh, PATIENT, "PV1|1|O|内科门诊", *order])
-
-
-def with_report(converter: Any, text: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    result = converter.convert_with_report(er7.parse(text), sender_timezone="Asia/Shanghai")
-    assert validate_bundle(result.bundle, models=True) == []
-    return result.bundle, result.report
-
-
-def dosage_of(bundle: dict[str, Any]) -> dict[str, Any]:
-    (dosage,) = one(bundle, "MedicationRequest")["dosageInstruction"]
-    return dosage
 
 
 def test_the_one_timing_after_orc_is_the_encoded_orders_timing(converter):

@@ -9,12 +9,7 @@ Each test is one message a sender could send, converted by the shipped mappings 
 
 from __future__ import annotations
 
-from typing import Any
-
-from hub.fhir.validation import validate_bundle
-from hub.hl7 import er7
-
-from .conftest import convert, one
+from .conftest import convert, dosage_of, one, with_report
 
 UCUM = "http://unitsofmeasure.org"
 ROUTE_V3 = "http://terminology.hl7.org/CodeSystem/v3-RouteOfAdministration"
@@ -32,17 +27,6 @@ def omp(*order: str) -> str:
 def orm(*order: str, version: str = "2.5") -> str:
     msh = f"MSH|^~\\&|HIS|SZRMYY|PHARM|SZRMYY|20260401090000||ORM^O01^ORM_O01|ORM1|P|{version}"
     return "\r".join([msh, PATIENT, VISIT, *order])
-
-
-def with_report(converter: Any, text: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    result = converter.convert_with_report(er7.parse(text), sender_timezone="Asia/Shanghai")
-    assert validate_bundle(result.bundle, models=True) == []
-    return result.bundle, result.report
-
-
-def dosage_of(bundle: dict[str, Any]) -> dict[str, Any]:
-    (dosage,) = one(bundle, "MedicationRequest")["dosageInstruction"]
-    return dosage
 
 
 def test_a_continuous_prescription_in_chinese_words(converter):
