@@ -33,14 +33,13 @@ Conv = Callable[[Ctx, Item, dict[str, Any] | None], Any]
 _ODD_SPACE = {cp: " " for cp in range(0x3001) if chr(cp).isspace() and chr(cp) not in " \t\r\n"}
 _ODD_SPACE.update(dict.fromkeys((8287, 8232, 8233), " "))
 
-_DECIMAL = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)")
-_COMPARATOR_NUMBER = re.compile(r"(<=|>=|<|>|≤|≥)?\s*([+-]?(?:\d+(?:\.\d*)?|\.\d+))")
-_RANGE = re.compile(
-    r"\s*([+-]?(?:\d+(?:\.\d*)?|\.\d+))\s*(-|~|～|–|—|至|到)\s*([+-]?(?:\d+(?:\.\d*)?|\.\d+))\s*(\S.*)?"
-)
-_BOUND = re.compile(r"\s*(<=|>=|<|>|≤|≥)\s*([+-]?(?:\d+(?:\.\d*)?|\.\d+))\s*(\S.*)?")
+_NUMBER = r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)"  # a decimal as v2 writes one (NM), for the patterns below
+_DECIMAL = re.compile(_NUMBER)
+_COMPARATOR_NUMBER = re.compile(rf"(<=|>=|<|>|≤|≥)?\s*({_NUMBER})")
+_RANGE = re.compile(rf"\s*({_NUMBER})\s*(-|~|～|–|—|至|到)\s*({_NUMBER})\s*(\S.*)?")
+_BOUND = re.compile(rf"\s*(<=|>=|<|>|≤|≥)\s*({_NUMBER})\s*(\S.*)?")
 # A lower bound alone ("0-", "5~"): the range starts there and the sender gives no upper limit.
-_FROM = re.compile(r"\s*([+-]?(?:\d+(?:\.\d*)?|\.\d+))\s*(?:-|~|～|–|—)\s*")
+_FROM = re.compile(rf"\s*({_NUMBER})\s*(?:-|~|～|–|—)\s*")
 _BRACKETS = frozenset({"()", "（）", "[]", "【】"})
 # What may follow the numbers of a range as its unit: not more of a number (":20" of "<1:20", "/40" of "1/40").
 _NOT_A_UNIT = re.compile(r"[:/]\s*\d|[\d.]")
@@ -383,7 +382,7 @@ def _sn(ctx: Ctx, item: Item) -> tuple[str, int | float | None, str, int | float
     )
 
 
-_SN_IN_ONE = re.compile(r"\s*([+-]?(?:\d+(?:\.\d*)?|\.\d+))\s*([:/+-])\s*([+-]?(?:\d+(?:\.\d*)?|\.\d+))?\s*")
+_SN_IN_ONE = re.compile(rf"\s*({_NUMBER})\s*([:/+-])\s*({_NUMBER})?\s*")
 
 
 def _sn_in_one(text: str) -> tuple[str, int | float | None, str, int | float | None]:
