@@ -338,11 +338,11 @@ def test_a_report_without_a_code_says_it_is_unknown(converter):
     }
 
 
-def test_an_oru_without_an_order_is_an_error(converter):
-    text = "\r".join([*HEADER[:3], OBSERVATIONS[0]]) + "\r"
-    with pytest.raises(ConversionError) as caught:
-        converter.convert(er7.parse(text))
-    assert caught.value.location == "OBR^1"
+def test_an_oru_without_an_order_is_observations_of_the_patient(converter):
+    # no OBR: no report, the OBX are the patient's (more in test_lab_more.py)
+    bundle = convert(converter, "\r".join([*HEADER[:3], OBSERVATIONS[0]]) + "\r")
+    assert resources(bundle, "DiagnosticReport") == []
+    assert one(bundle, "Observation")["subject"] == ref(one(bundle, "Patient"))
 
 
 def test_a_bad_timestamp_in_the_third_obx_loses_only_that_time(converter):
