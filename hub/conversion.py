@@ -33,7 +33,7 @@ from datetime import UTC, datetime
 from typing import Any, cast
 
 import orjson
-from sqlalchemy import Table, bindparam, select, tuple_, update
+from sqlalchemy import Table, and_, or_, select, update
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session
 
@@ -328,22 +328,28 @@ def _content(resource: dict[str, Any]) -> bytes:
     return orjson.dumps(resource, option=orjson.OPT_SORT_KEYS)
 
 
-# One statement, built once (compiled once): the message's (type, id) keys as an expanding IN of row values.
 _RESOURCE = cast(Table, Resource.__table__)  # Core, not ORM: this runs once per message
-_STORED = select(_RESOURCE.c.resource_type, _RESOURCE.c.id, _RESOURCE.c.content).where(
-    tuple_(_RESOURCE.c.resource_type, _RESOURCE.c.id).in_(bindparam("keys", expanding=True)),
-    _RESOURCE.c.deleted.is_(False),
-)
-_STORED_LOCKED = _STORED.with_for_update()
 
 
 def _stored(session: Session, keys: set[tuple[str, str]], lock: bool) -> dict[tuple[str, str], dict[str, Any]]:
     """The stored current versions of ``keys`` (type, id); locked until commit (PostgreSQL) with ``lock``, so that
-    what the merge reads is what it overwrites."""
+    what the merge reads is what it overwrites.
+
+    The keys are asked for as ``type = :t AND id IN (:ids)``, one term per resource type, so that both databases
+    find them through the primary key: a row-value ``(type, id) IN (…)`` of several rows makes SQLite scan the
+    whole table, a cost that grows with every resource stored.
+    """
     if not keys:
         return {}
+    by_type: dict[str, list[str]] = {}
+    for rtype, rid in sorted(keys):
+        by_type.setdefault(rtype, []).append(rid)
+    query = select(_RESOURCE.c.resource_type, _RESOURCE.c.id, _RESOURCE.c.content).where(
+        or_(*(and_(_RESOURCE.c.resource_type == t, _RESOURCE.c.id.in_(ids)) for t, ids in by_type.items())),
+        _RESOURCE.c.deleted.is_(False),
+    )
     out: dict[tuple[str, str], dict[str, Any]] = {}
-    for rtype, rid, content in session.execute(_STORED_LOCKED if lock else _STORED, {"keys": sorted(keys)}):
+    for rtype, rid, content in session.execute(query.with_for_update() if lock else query):
         resource = orjson.loads(content)
         if isinstance(resource, dict):
             out[(rtype, rid)] = resource

@@ -33,7 +33,7 @@ from datetime import UTC, datetime
 from functools import partial
 from typing import Any, cast
 
-from sqlalchemy import Connection, Engine, Table, select, tuple_
+from sqlalchemy import ColumnElement, Connection, Engine, Table, and_, or_, select
 from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
 
 from hub.config import Settings
@@ -169,6 +169,21 @@ class _Pending:
             _clean(error.location, 64) if error is not None else None,
             0,
         )
+
+
+def _keys_clause(keys: Sequence[Key]) -> ColumnElement[bool]:
+    """``application = :a AND facility = :f AND control_id IN (:ids)``, one term per sender.
+
+    The unique index answers each term; a row-value ``(application, facility, control_id) IN (…)`` of several
+    rows makes SQLite scan the whole inbox.
+    """
+    by_sender: dict[tuple[str, str], list[str]] = {}
+    for app, fac, control in keys:
+        by_sender.setdefault((app, fac), []).append(control)
+    app_col, fac_col, control_col = _KEY_COLUMNS
+    return or_(
+        *(and_(app_col == app, fac_col == fac, control_col.in_(controls)) for (app, fac), controls in by_sender.items())
+    )
 
 
 def _clean(value: str | None, limit: int | None) -> str | None:
@@ -630,9 +645,8 @@ class Ingestor:
         missing = [key for key in first_of if key not in inserted]
         existing: dict[Key, tuple[int, str | None, str]] = {}
         for start in range(0, len(missing), 200):
-            chunk = missing[start : start + 200]
             query = select(_INBOX.c.id, *_KEY_COLUMNS, _INBOX.c.ack, _INBOX.c.ack_code).where(
-                tuple_(*_KEY_COLUMNS).in_(chunk)
+                _keys_clause(missing[start : start + 200])
             )
             for row in conn.execute(query):
                 existing[(row[1], row[2], row[3])] = (row[0], row[4], row[5] or "AA")
