@@ -1,0 +1,131 @@
+"""IN1 (with IN2) → Coverage.subscriber: the patient when IN1-17 says self, else the insured as a RelatedPerson of
+the patient (RelatedPersonIN1), in every message structure that maps IN1; Coverage.relationship the patient's
+relationship to that subscriber."""
+
+from __future__ import annotations
+
+import pytest
+
+from .conftest import convert, one, ref, resources
+from .test_financial_guarantor import FT1, MOTHERS_IN2, MOTHERS_POLICY, NNCHN, PRD, PV1, RF1, message, pid, segment
+
+SUBSCRIBER_RELATIONSHIP = "http://terminology.hl7.org/CodeSystem/subscriber-relationship"
+ROLE_CODE = "http://terminology.hl7.org/CodeSystem/v3-RoleCode"
+
+
+def test_the_insured_mother_is_the_subscriber_field_by_field(converter):
+    bundle = convert(converter, message("ADT^A01^ADT_A01", pid(), PV1, MOTHERS_POLICY, MOTHERS_IN2))
+    patient, coverage, mother = one(bundle, "Patient"), one(bundle, "Coverage"), one(bundle, "RelatedPerson")
+    assert coverage["subscriber"] == ref(mother) and coverage["beneficiary"] == ref(patient)
+    assert coverage["subscriberId"] == "11010519491231002X"
+    # IN1-17 MTH: the insured is the patient's mother, so the patient is the subscriber's child
+    relationship = coverage["relationship"]["coding"]
+    assert relationship[0] == {"system": SUBSCRIBER_RELATIONSHIP, "code": "child", "display": "Child"}
+    assert relationship[1]["code"] == "MTH"
+    assert mother["patient"] == ref(patient)
+    assert mother["relationship"][0]["coding"][0] == {"system": ROLE_CODE, "code": "MTH", "display": "mother"}
+    # IN1-49 typed NNCHN and valid: the resident identity card number
+    assert mother["identifier"] == [
+        {
+            "type": {
+                "coding": [
+                    {
+                        "system": "http://terminology.hl7.org/CodeSystem/v2-0203",
+                        "code": "NNCHN",
+                        "display": "National Person Identifier where the xxx is the ISO table 3166 3-character "
+                        "(alphabetic) country code",
+                    }
+                ]
+            },
+            "system": NNCHN,
+            "value": "11010519491231002X",
+        }
+    ]
+    assert mother["name"] == [{"family": "王", "given": ["芳"], "text": "王芳"}]
+    assert (mother["birthDate"], mother["gender"]) == ("1985-03-12", "female")
+    assert mother["address"][0]["line"] == ["深圳市南山区科技园路1号"]
+    # IN2-63 the insured's home phone
+    assert mother["telecom"] == [{"system": "phone", "value": "13800138000", "use": "home"}]
+
+
+def test_the_patient_is_the_subscriber_when_in1_17_says_self(converter):
+    own = MOTHERS_POLICY.replace("MTH^母亲^HL70063", "SEL^本人^HL70063")
+    bundle = convert(converter, message("ADT^A01^ADT_A01", pid(), PV1, own))
+    coverage = one(bundle, "Coverage")
+    assert coverage["subscriber"] == ref(one(bundle, "Patient"))
+    assert coverage["relationship"]["coding"][0]["code"] == "self"
+    assert resources(bundle, "RelatedPerson") == []
+
+
+@pytest.mark.parametrize(
+    ("sent", "role", "relationship"),
+    [
+        ("FTH^父亲", "FTH", "child"),
+        ("父亲", "FTH", "child"),
+        ("CHD^子女", "CHILD", "parent"),
+        ("儿子", "SONC", "parent"),
+        ("SPO^配偶", "SPS", "spouse"),
+        ("妻子", "WIFE", "spouse"),
+    ],
+)
+def test_the_relationship_reads_both_ways(converter, sent, role, relationship):
+    # RelatedPerson.relationship: what the insured is to the patient (as IN1-17 says it); Coverage.relationship:
+    # what the patient is to the insured
+    policy = MOTHERS_POLICY.replace("MTH^母亲^HL70063", sent)
+    bundle = convert(converter, message("ADT^A01^ADT_A01", pid(), PV1, policy))
+    insured = one(bundle, "RelatedPerson")
+    assert insured["relationship"][0]["coding"][0]["code"] == role
+    assert one(bundle, "Coverage")["relationship"]["coding"][0]["code"] == relationship
+
+
+def test_the_insured_without_an_id_is_keyed_on_name_and_birth_date(converter):
+    anonymous = MOTHERS_POLICY.replace("11010519491231002X^^^^NNCHN", "")
+    first = convert(converter, message("ADT^A01^ADT_A01", pid(), PV1, anonymous))
+    again = convert(converter, message("ADT^A08^ADT_A01", pid(), PV1, anonymous, control="M0002"))
+    assert one(first, "RelatedPerson")["id"] == one(again, "RelatedPerson")["id"]
+    assert one(first, "Coverage")["subscriber"] == ref(one(again, "RelatedPerson"))
+    # the same mother insuring a second child: a RelatedPerson of that child, not the first child's
+    sibling = pid(f3="MRN0002^^^SZRMYY^MR", f5="李小红")
+    other = convert(converter, message("ADT^A01^ADT_A01", sibling, PV1, anonymous, control="M0003"))
+    assert one(other, "RelatedPerson")["id"] != one(first, "RelatedPerson")["id"]
+
+
+def test_an_insurance_without_the_insured_named_has_no_subscriber(converter):
+    # IN1-17 other than self but no IN1-16 or IN1-49: nobody to refer to (Coverage.subscriber is optional)
+    bare = segment("IN1", f1="1", f2="PLAN1^城镇职工医保", f3="C001^^^SZRMYY", f4="深圳医保局", f17="MTH")
+    coverage = one(convert(converter, message("ADT^A01^ADT_A01", pid(), PV1, bare)), "Coverage")
+    assert "subscriber" not in coverage and coverage["relationship"]["coding"][0]["code"] == "child"
+
+
+@pytest.mark.parametrize(
+    ("msg_type", "segments"),
+    [
+        ("ADT^A01^ADT_A01", (PV1, MOTHERS_POLICY, MOTHERS_IN2)),
+        ("ADT^A03^ADT_A03", (PV1, MOTHERS_POLICY, MOTHERS_IN2)),
+        ("ADT^A05^ADT_A05", (PV1, MOTHERS_POLICY, MOTHERS_IN2)),
+        ("ADT^A06^ADT_A06", (PV1, MOTHERS_POLICY, MOTHERS_IN2)),
+        ("ADT^A16^ADT_A16", (PV1, MOTHERS_POLICY, MOTHERS_IN2)),
+        ("BAR^P01^BAR_P01", (PV1, MOTHERS_POLICY, MOTHERS_IN2)),
+        ("BAR^P05^BAR_P05", (PV1, MOTHERS_POLICY, MOTHERS_IN2)),
+        ("DFT^P03^DFT_P03", (PV1, FT1, MOTHERS_POLICY, MOTHERS_IN2)),
+        ("DFT^P11^DFT_P11", (PV1, MOTHERS_POLICY, MOTHERS_IN2, FT1)),
+    ],
+)
+def test_every_structure_with_in1_names_the_subscriber(converter, msg_type, segments):
+    bundle = convert(converter, message(msg_type, pid(), *segments))
+    mother = one(bundle, "RelatedPerson")
+    assert mother["telecom"][0]["value"] == "13800138000"
+    assert one(bundle, "Coverage")["subscriber"] == ref(mother)
+
+
+def test_a_referral_names_the_subscriber(converter):
+    head = "MSH|^~\\&|HIS|SZRMYY^2.16.156.10011.1.5.1^ISO|HUB|CITY|20260315083000||REF^I12^REF_I12|R1|P|2.5.1"
+    text = "\r".join([head, RF1, PRD, pid(), MOTHERS_POLICY, MOTHERS_IN2]) + "\r"
+    bundle = convert(converter, text)
+    assert one(bundle, "Coverage")["subscriber"] == ref(one(bundle, "RelatedPerson"))
+
+
+def test_a_transactions_own_insurance_names_its_subscriber(converter):
+    # DFT^P11: an insurance of one financial transaction (FINANCIAL_INSURANCE, after the FT1)
+    bundle = convert(converter, message("DFT^P11^DFT_P11", pid(), PV1, FT1, MOTHERS_POLICY))
+    assert one(bundle, "Coverage")["subscriber"] == ref(one(bundle, "RelatedPerson"))
