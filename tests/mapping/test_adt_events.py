@@ -108,7 +108,9 @@ def test_the_a01_family_makes_allergies_diagnoses_procedures_contacts_insurance_
     assert coverage["identifier"] == [{"value": "POL123"}]
     assert coverage["relationship"]["coding"][0]["code"] == "self"
     assert coverage["period"] == {"start": "2026-01-01", "end": "2026-12-31"}
-    assert coverage["payor"][0]["display"] == "深圳医保局"
+    # the payor is the insurance company's Organization (IN1-3 id, IN1-4 name)
+    [payor] = [o for o in resources(bundle, "Organization") if o.get("name") == "深圳医保局"]
+    assert coverage["payor"] == [ref(payor)]
     assert coverage["class"][0]["value"] == "PLAN1"
 
     account = one(bundle, "Account")

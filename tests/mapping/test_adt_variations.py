@@ -308,7 +308,8 @@ def test_allergy_diagnosis_procedure_and_insurance_of_a_v23_admission(converter)
     assert coverage["period"] == {"start": "2026-01-01", "end": "2026-12-31"}
     assert coverage["identifier"][0]["value"] == "POL123"
     assert coverage["relationship"]["coding"][0]["code"] == "self"
-    assert coverage["payor"][0]["display"] == "深圳市医保局"
+    [payor] = [o for o in resources(bundle, "Organization") if o.get("name") == "深圳市医保局"]
+    assert coverage["payor"] == [{"reference": f"Organization/{payor['id']}"}]
     assert resources(bundle, "Encounter")
 
 

@@ -65,12 +65,16 @@ COMPANY = segment(
 SELF = segment("GT1", f1="3", f3="李小明", f11="SEL^本人^HL70063")
 # the child is insured under the mother's policy: IN1-16 insured's name, IN1-17 relationship (MTH), IN1-18 birth
 # date, IN1-19 address, IN1-36 policy number, IN1-43 sex, IN1-49 insured's id (a resident identity card number)
+# IN1-3 the insurance company's id, IN1-4 its name, IN1-5 its address, IN1-6 its contact, IN1-7 its phone
 MOTHERS_POLICY = segment(
     "IN1",
     f1="1",
     f2="PLAN2^商业补充医疗保险",
     f3="INS01^^^SZRMYY",
     f4="平安健康保险股份有限公司",
+    f5="福田区益田路5033号^^深圳市^广东省^518033^CHN",
+    f6="陈经理",
+    f7="95511^WPN^PH",
     f12="20260101",
     f13="20261231",
     f16="王芳",

@@ -48,6 +48,31 @@ def test_the_insured_mother_is_the_subscriber_field_by_field(converter):
     assert mother["telecom"] == [{"system": "phone", "value": "13800138000", "use": "home"}]
 
 
+def test_the_payor_is_the_insurance_companys_organization(converter):
+    bundle = convert(converter, message("ADT^A01^ADT_A01", pid(), PV1, MOTHERS_POLICY))
+    [insurer] = [o for o in resources(bundle, "Organization") if o.get("name") == "平安健康保险股份有限公司"]
+    assert one(bundle, "Coverage")["payor"] == [ref(insurer)]
+    assert insurer["identifier"][0]["value"] == "INS01"
+    assert insurer["type"][0]["coding"][0]["code"] == "pay"
+    assert insurer["address"][0]["line"] == ["福田区益田路5033号"] and insurer["address"][0]["city"] == "深圳市"
+    assert insurer["telecom"] == [{"system": "phone", "value": "95511", "use": "work"}]
+    assert insurer["contact"][0]["name"]["text"] == "陈经理"
+    # the same insurer of another patient (another message) is the same Organization
+    sibling = pid(f3="MRN0002^^^SZRMYY^MR", f5="李小红")
+    other = convert(converter, message("ADT^A01^ADT_A01", sibling, PV1, MOTHERS_POLICY, control="M0002"))
+    assert one(other, "Coverage")["payor"] == [ref(insurer)]
+    # an insurer named only (no IN1-3) is an Organization too; one named nowhere is an unknown payor
+    by_name = MOTHERS_POLICY.replace("INS01^^^SZRMYY", "")
+    named = convert(converter, message("ADT^A01^ADT_A01", pid(), PV1, by_name))
+    [insurer] = [o for o in resources(named, "Organization") if o.get("name") == "平安健康保险股份有限公司"]
+    assert one(named, "Coverage")["payor"] == [ref(insurer)] and "identifier" not in insurer
+    nameless = by_name.replace("平安健康保险股份有限公司", "")
+    unknown = one(convert(converter, message("ADT^A01^ADT_A01", pid(), PV1, nameless)), "Coverage")["payor"]
+    assert unknown == [
+        {"extension": [{"url": "http://hl7.org/fhir/StructureDefinition/data-absent-reason", "valueCode": "unknown"}]}
+    ]
+
+
 def test_the_patient_is_the_subscriber_when_in1_17_says_self(converter):
     own = MOTHERS_POLICY.replace("MTH^母亲^HL70063", "SEL^本人^HL70063")
     bundle = convert(converter, message("ADT^A01^ADT_A01", pid(), PV1, own))
@@ -115,7 +140,10 @@ def test_every_structure_with_in1_names_the_subscriber(converter, msg_type, segm
     bundle = convert(converter, message(msg_type, pid(), *segments))
     mother = one(bundle, "RelatedPerson")
     assert mother["telecom"][0]["value"] == "13800138000"
-    assert one(bundle, "Coverage")["subscriber"] == ref(mother)
+    coverage = one(bundle, "Coverage")
+    assert coverage["subscriber"] == ref(mother)
+    [insurer] = [o for o in resources(bundle, "Organization") if o.get("name") == "平安健康保险股份有限公司"]
+    assert coverage["payor"] == [ref(insurer)]
 
 
 def test_a_referral_names_the_subscriber(converter):
@@ -128,4 +156,7 @@ def test_a_referral_names_the_subscriber(converter):
 def test_a_transactions_own_insurance_names_its_subscriber(converter):
     # DFT^P11: an insurance of one financial transaction (FINANCIAL_INSURANCE, after the FT1)
     bundle = convert(converter, message("DFT^P11^DFT_P11", pid(), PV1, FT1, MOTHERS_POLICY))
-    assert one(bundle, "Coverage")["subscriber"] == ref(one(bundle, "RelatedPerson"))
+    coverage = one(bundle, "Coverage")
+    assert coverage["subscriber"] == ref(one(bundle, "RelatedPerson"))
+    [insurer] = [o for o in resources(bundle, "Organization") if o.get("name") == "平安健康保险股份有限公司"]
+    assert coverage["payor"] == [ref(insurer)]
