@@ -150,6 +150,8 @@ class Compiler:
             raise self.error(unit, model, f"{text!r} is relative (a component); here a path needs a segment: PID-3.1")
         if path.segment is not None and path.segment != "MSH":
             unit.context_free = False
+        if getattr(model, "scope", None) == "sub_id" and path.segment != "OBX":
+            raise self.error(unit, model, f"'scope: sub_id' groups OBX by their sub-id (OBX-4), not {text!r}")
         return path
 
     # Conditions ------------------------------------------------------------------------------------
@@ -400,6 +402,7 @@ class Compiler:
         )
         simple = (
             self._is_from(spec)
+            and spec.scope in ("up", "group", "own")  # the others are read by their getters, not in line
             and spec.where is None
             and spec.prefer is None
             and spec.join is None
@@ -666,6 +669,8 @@ class Compiler:
         conv = self._converter(spec, target, unit, whole_segments)
         where = self.condition(spec.where, unit, True) if spec.where is not None else None
         prefer = self.condition(spec.prefer, unit, True) if spec.prefer is not None else None
+        # items of several segments (scope sub_id): a condition on an item reads the item's own segment
+        item_ctx = _item_segment_ctx if spec.scope == "sub_id" else _item_ctx
         args = self._args(spec, unit, relative_ok)
         join = spec.join
         if join is not None and target.type not in _STRINGISH and target.type != ANY:
@@ -718,9 +723,9 @@ class Compiler:
             if when is not None and not when(ctx, raw, level):
                 return _EMPTY
             if where is not None:
-                items = [it for it in items if where(_item_ctx(ctx, it), it[1], it[2])]
+                items = [it for it in items if where(item_ctx(ctx, it), it[1], it[2])]
             if prefer is not None and len(items) > 1:
-                items.sort(key=lambda it: not prefer(_item_ctx(ctx, it), it[1], it[2]))
+                items.sort(key=lambda it: not prefer(item_ctx(ctx, it), it[1], it[2]))
             argv = None
             if args:
                 argv = {}
@@ -1029,7 +1034,12 @@ class Compiler:
 
         def conv(ctx: Ctx, item: Item, _args: dict[str, Any] | None) -> Any:
             if item[1] is None:
-                return None
+                # a whole segment (a rule without 'from' inside 'from: TQ1' elements): the template reads its
+                # fields by absolute paths (TQ1_Timing)
+                seg = item[0]
+                if seg is None:
+                    return None
+                return build(ctx if seg is ctx.seg else Ctx(ctx.env, ctx.node, seg), None, 0)
             return build(ctx, item[1], item[2])
 
         return fhir, hint(conv, ("direct", build))
@@ -1154,6 +1164,13 @@ def _enum_filter(conv: Conv, allowed: frozenset[str]) -> Conv:
 def _item_ctx(ctx: Ctx, item: Item) -> Ctx:
     seg = item[0]
     if item[1] is None and seg is not None and seg is not ctx.seg:
+        return Ctx(ctx.env, ctx.node, seg)
+    return ctx
+
+
+def _item_segment_ctx(ctx: Ctx, item: Item) -> Ctx:
+    seg = item[0]
+    if seg is not None and seg is not ctx.seg:
         return Ctx(ctx.env, ctx.node, seg)
     return ctx
 

@@ -9,7 +9,9 @@ A source path names where a value comes from:
 
 A segment named by a path is the current segment if it has that name; otherwise the nearest one: in the
 current group instance, then in the enclosing ones (``scope: up``, the default), or only in the current
-group (``scope: group``), or only the current segment (``scope: own``).
+group (``scope: group``), or only the current segment (``scope: own``), or in the groups inside the current
+one first, then as ``up`` (``scope: inner``). ``scope: sub_id`` names every segment of the current group with
+the current segment's name and sub-id (field 4: OBX-4), the current one included, each giving its own items.
 
 Values stay escaped until a leaf is read (:func:`leaf`): splitting before unescaping is always safe
 (2.5.1 §2.7). The HL7 null ``""`` reads as empty: in a full-resource PUT "delete the value" means "omit".
@@ -198,7 +200,31 @@ def parse_path(text: str) -> SourcePath:
     )
 
 
+def _sub_id(seg: Segment) -> str:
+    fields = seg.fields
+    return fields[4].strip() if len(fields) > 4 else ""
+
+
 def _segments_getter(name: str, scope: str) -> Callable[[Ctx], list[Segment]]:
+    if scope == "inner":
+
+        def inner(ctx: Ctx) -> list[Segment]:
+            seg = ctx.seg
+            if seg is not None and seg.name == name:
+                return [seg]
+            return ctx.node.find_inner(name)
+
+        return inner
+    if scope == "sub_id":
+
+        def same_sub_id(ctx: Ctx) -> list[Segment]:
+            seg = ctx.seg
+            if seg is None or seg.name != name:
+                return []
+            wanted = _sub_id(seg)
+            return [s for s in ctx.node.segs.get(name) or [seg] if _sub_id(s) == wanted]
+
+        return same_sub_id
     if scope == "own":
 
         def own(ctx: Ctx) -> list[Segment]:
@@ -269,6 +295,20 @@ def compile_getter(path: SourcePath, scope: str = "up") -> Getter:
 
     header = path.segment in _HEADER_SEGMENTS and field <= 2
     name = path.segment
+    if scope == "sub_id":
+        comp_, sub_ = comp, sub
+
+        def every(ctx: Ctx, _raw: str | None, _level: int) -> list[Item]:
+            # the field of every segment with the current one's sub-id, each item with its own segment
+            items: list[Item] = []
+            for seg in segments(ctx):
+                fields = seg.fields
+                value = fields[field] if field < len(fields) else ""
+                if value and value != '""':
+                    items.extend(field_items(ctx.env, seg, value, comp_, sub_))
+            return items
+
+        return every
 
     def absolute(ctx: Ctx, _raw: str | None, _level: int) -> list[Item]:
         seg = ctx.seg

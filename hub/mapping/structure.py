@@ -181,6 +181,19 @@ class Node:
             node = node.parent
         return []
 
+    def find_inner(self, name: str) -> list[Segment]:
+        """The segments ``name`` of the first group inside this one (depth first, in grammar order) that has any,
+        else as :meth:`find`: the dispense of an RDS_O13 ORDER reads the timing of its encoded order (ENCODING's
+        TQ1), which the groups around it do not have."""
+        stack = [child for children in reversed(self.children.values()) for child in reversed(children)]
+        while stack:
+            node = stack.pop()
+            found = node.segs.get(name)
+            if found:
+                return found
+            stack.extend(child for children in reversed(node.children.values()) for child in reversed(children))
+        return self.find(name)
+
     def register(self, name: str, rtype: str, rid: str) -> None:
         node: Node | None = self
         while node is not None:

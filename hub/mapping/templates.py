@@ -55,7 +55,7 @@ class Condition(TemplateModel):
     """
 
     from_: str | None = Field(default=None, alias="from")
-    scope: Literal["up", "group", "own"] = "up"
+    scope: Literal["up", "group", "own", "inner"] = "up"
     present: bool | None = None
     repeats: bool | None = None
     in_: list[str] | None = Field(default=None, alias="in")
@@ -101,7 +101,7 @@ class ValueSpec(TemplateModel):
     format: str | None = None
     ref: str | None = None
     refs: str | None = None
-    scope: Literal["up", "group", "own"] = "up"
+    scope: Literal["up", "group", "own", "inner", "sub_id"] = "up"
     repeat: Literal["first", "all"] | None = None
     where: Condition | None = None
     prefer: Condition | None = None

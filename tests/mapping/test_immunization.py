@@ -155,7 +155,8 @@ def test_the_order_s_observations(record):
         "coding": [{"system": "urn:oid:2.16.840.1.114222.4.5.274", "code": "PHC70", "display": "Private"}],
         "text": "Private",
     }
-    assert shot["education"] == [{"documentType": "Hepatitis B VIS"}]
+    # the statement and its presentation date share the sub-id 3
+    assert shot["education"] == [{"documentType": "Hepatitis B VIS", "presentationDate": "2026-03-15"}]
 
 
 def test_a_refused_vaccination_is_not_done_with_its_reason(converter):
@@ -231,7 +232,9 @@ def test_corpus_v28_message(converter):
         {"system": "http://hl7.org/fhir/sid/ndc", "code": "49281021588", "display": "TENIVAC"}
     ]
     assert [i["value"] for i in shot["identifier"]] == ["13696", "4422"]
-    assert shot["education"] == [{"documentType": "Tetanus/Diphtheria (Td) Vaccine VIS"}]
+    assert shot["education"] == [
+        {"documentType": "Tetanus/Diphtheria (Td) Vaccine VIS", "presentationDate": "2021-08-18"}
+    ]
     assert shot["fundingSource"]["coding"][0]["code"] == "PHC70"
     # the person's observations before the order (OBX under PID) are not the vaccination's
     assert len(shot["programEligibility"]) == 1

@@ -354,7 +354,14 @@ def test_a_dispense_field_by_field(converter, dispense):
     assert given["note"] == [{"text": "请饭后服用"}]
     (dosage,) = given["dosageInstruction"]
     assert dosage["route"]["coding"][0]["code"] == "PO"
-    assert dosage["timing"]["repeat"] == {"frequency": 3, "period": 1, "periodUnit": "d"}
+    # the timing of the encoded order (TQ1 after RXE), its start and end included (datatype TQ1_Timing)
+    assert dosage["sequence"] == 1
+    assert dosage["timing"]["repeat"] == {
+        "frequency": 3,
+        "period": 1,
+        "periodUnit": "d",
+        "boundsPeriod": {"start": "2026-03-15T09:00:00+08:00", "end": "2026-03-22T09:00:00+08:00"},
+    }
     assert given["substitution"] == {
         "wasSubstituted": True,
         "type": {

@@ -1,0 +1,250 @@
+"""Pharmacy timings the mappings used to lose: the dispense (RDS^O13) reads the encoded order's timing (TQ1 after
+RXE, v2.5.1 ENCODING.TIMING_ENCODED), the original order (RXO: OMP^O09, ORM^O01) makes one dosage per timing as
+the encoded order (RXE) does, and an order's TQ that repeats (ORC-7, before v2.5) gives one dosage per
+repetition. One datatype template (TQ1_Timing) reads a TQ1 for all three.
+
+Each test is one message, converted by the shipped mappings and checked field by field (``convert`` validates
+every Bundle against the R4 schema and the R4B models).
+"""
+
+from __future__ import annotations
+
+from .conftest import convert, one, resources
+from .order_messages import message, msh, orc, pid, pv1
+from .test_pharmacy import ROUTE, rde, rds, rxd, rxe, tq1
+from .test_rxo_variations import omp, orm
+
+V3_GTS = "http://terminology.hl7.org/CodeSystem/v3-GTSAbbreviation"
+V2_0335 = "http://terminology.hl7.org/CodeSystem/v2-0335"
+UCUM = "http://unitsofmeasure.org"
+
+TID_A_WEEK = {
+    "code": {"coding": [{"system": V3_GTS, "code": "TID", "display": "TID"}, {"system": V2_0335, "code": "TID"}]},
+    "repeat": {
+        "frequency": 3,
+        "period": 1,
+        "periodUnit": "d",
+        "boundsPeriod": {"start": "2026-03-15T09:00:00+08:00", "end": "2026-03-22T09:00:00+08:00"},
+    },
+}
+ONCE_A_DAY_AFTER = {
+    "code": {"coding": [{"system": V3_GTS, "code": "QD", "display": "QD"}, {"system": V2_0335, "code": "QD"}]},
+    "repeat": {"frequency": 1, "period": 1, "periodUnit": "d", "boundsPeriod": {"start": "2026-03-22T09:00:00+08:00"}},
+}
+
+
+def dispense_dosages(converter, *order: str) -> list[dict]:
+    return one(convert(converter, rds(*order)), "MedicationDispense")["dosageInstruction"]
+
+
+def request_dosages(converter, text: str) -> list[dict]:
+    return one(convert(converter, text), "MedicationRequest")["dosageInstruction"]
+
+
+def order(control: str = "RE") -> str:
+    # ORC-1 RE (a dispense follows), ORC-2 the placer order number; no TQ1 after it
+    return orc(f1=control, f2="RX100^HIS", f3="")
+
+
+# RDS^O13 -----------------------------------------------------------------------------------------------------
+
+
+def test_a_dispense_reads_the_timing_of_the_encoded_order(converter):
+    # v2.5.1 RDS_O13: ORC, RXE, TQ1 (TIMING_ENCODED, required with RXE), RXR, RXD, RXR — no TQ1 after ORC. The
+    # dispense used to have a route and no timing.
+    (dosage,) = dispense_dosages(converter, order(), rxe(), tq1(), ROUTE, rxd(f15="^温水送服"), ROUTE)
+    assert dosage["sequence"] == 1
+    assert dosage["timing"] == TID_A_WEEK
+    assert dosage["text"] == "温水送服"  # RXD-15 special dispensing instructions
+    assert dosage["route"]["coding"][0]["code"] == "PO"
+
+
+def test_a_dispense_has_one_dosage_per_timing_of_the_encoded_order(converter):
+    # three times a day for a week, then once a day (TQ1-1 the sequence)
+    dosages = dispense_dosages(
+        converter, order(), rxe(), tq1(), tq1(f1="2", f3="QD", f7="20260322090000", f8=""), ROUTE, rxd(), ROUTE
+    )
+    assert [d["sequence"] for d in dosages] == [1, 2]
+    assert [d["timing"] for d in dosages] == [TID_A_WEEK, ONCE_A_DAY_AFTER]
+    assert all(d["route"]["coding"][0]["code"] == "PO" for d in dosages)
+
+
+def test_the_encoded_timing_wins_over_the_order_s(converter):
+    # the prescriber wrote BID (TQ1 after ORC); the pharmacy encoded TID (TQ1 after RXE) and dispensed for it
+    (dosage,) = dispense_dosages(converter, order(), tq1(f3="BID"), rxe(), tq1(), ROUTE, rxd(), ROUTE)
+    assert dosage["timing"] == TID_A_WEEK
+
+
+def test_without_an_encoded_order_the_dispense_reads_the_order_s_timing(converter):
+    (dosage,) = dispense_dosages(converter, order(), tq1(f3="BID", f7="", f8=""), rxd(), ROUTE)
+    assert dosage["timing"]["repeat"] == {"frequency": 2, "period": 1, "periodUnit": "d"}
+
+
+def test_a_v23_dispense_reads_the_tq_of_the_encoded_order(converter):
+    # before v2.5 the timing is RXE-1 (TQ: .2 interval Q8H); the dispense reads it in the encoded order's group
+    (dosage,) = dispense_dosages(converter, order(), rxe(f1="^Q8H"), ROUTE, rxd(), ROUTE)
+    assert dosage["timing"]["repeat"] == {"frequency": 1, "period": 8, "periodUnit": "h"}
+    assert "sequence" not in dosage
+
+
+def test_a_dispense_without_any_timing_keeps_its_route(converter):
+    (dosage,) = dispense_dosages(converter, order(), rxd(), ROUTE)
+    assert set(dosage) == {"route"}
+
+
+# RXO: OMP^O09, ORM^O01 -----------------------------------------------------------------------------------------
+
+
+def test_an_rxo_order_has_one_dosage_per_tq1(converter):
+    # OMP^O09: 1 片 three times a day for a week, then once a day (TQ1-1 1 and 2), orally
+    dosages = request_dosages(
+        converter,
+        omp(
+            "ORC|NW|CP600^HIS",
+            "TQ1|1||TID||||20260315090000|20260322090000",
+            "TQ1|2||QD||||20260322090000",
+            "RXO|YP010^二甲双胍缓释片^L|1||片",
+            "RXR|PO^口服^HL70162",
+        ),
+    )
+    assert [d["sequence"] for d in dosages] == [1, 2]
+    assert [d["timing"] for d in dosages] == [TID_A_WEEK, ONCE_A_DAY_AFTER]
+    for dosage in dosages:
+        assert dosage["doseAndRate"][0]["doseQuantity"] == {"value": 1, "unit": "片"}
+        assert dosage["route"]["coding"][0]["code"] == "PO"
+
+
+def test_an_orm_pharmacy_order_has_one_dosage_per_repetition_of_its_tq(converter):
+    # ORM^O01 v2.4: ORC-7 repeats (TQ: .2 interval, .4 start, .5 end): twice a day for three days, then at night
+    dosages = request_dosages(
+        converter,
+        orm(
+            "ORC|NW|CP601^HIS|||||^BID^^20260315090000^20260318090000~^QHS^^20260318090000",
+            "RXO|YP020^阿普唑仑片^L|0.4||mg",
+            "RXR|PO",
+            version="2.4",
+        ),
+    )
+    assert [d["timing"]["repeat"] for d in dosages] == [
+        {
+            "frequency": 2,
+            "period": 1,
+            "periodUnit": "d",
+            "boundsPeriod": {"start": "2026-03-15T09:00:00+08:00", "end": "2026-03-18T09:00:00+08:00"},
+        },
+        {
+            "frequency": 1,
+            "period": 1,
+            "periodUnit": "d",
+            "when": ["HS"],
+            "boundsPeriod": {"start": "2026-03-18T09:00:00+08:00"},
+        },
+    ]
+    for dosage in dosages:
+        assert dosage["doseAndRate"][0]["doseQuantity"] == {"value": 0.4, "unit": "mg", "system": UCUM, "code": "mg"}
+
+
+def test_an_rxo_order_without_a_timing_has_one_dosage(converter):
+    (dosage,) = request_dosages(converter, omp("ORC|NW|CP602^HIS", "RXO|YP010^二甲双胍缓释片^L|1||片", "RXR|PO"))
+    assert "timing" not in dosage and "sequence" not in dosage
+    assert dosage["doseAndRate"][0]["doseQuantity"] == {"value": 1, "unit": "片"}
+
+
+def test_the_tq_text_of_an_rxo_order_is_its_dosage_text(converter):
+    # ORC-7.8 text (a v2.4 sender's instruction) was dropped
+    (dosage,) = request_dosages(
+        converter, orm("ORC|NW|CP603^HIS|||||^QD^^^^^^晨起空腹", "RXO|YP030^左甲状腺素钠片^L|50||ug", version="2.4")
+    )
+    assert dosage["text"] == "晨起空腹"
+
+
+# RXE: RDE^O11 ----------------------------------------------------------------------------------------------------
+
+
+def test_an_encoded_order_whose_order_tq_repeats_has_one_dosage_per_repetition(converter):
+    # RDE^O11 v2.4 style: RXE-1 empty, ORC-7 repeats (Q6H for two days, then Q12H)
+    text = rde(
+        orc(f2="RX200^HIS", f3="", f7="^Q6H^^20260315090000^20260317090000~^Q12H^^20260317090000"),
+        rxe(f1=""),
+        ROUTE,
+    )
+    dosages = request_dosages(converter, text)
+    assert [(d["timing"]["repeat"]["period"], d["timing"]["repeat"]["periodUnit"]) for d in dosages] == [
+        (6, "h"),
+        (12, "h"),
+    ]
+    assert [d["timing"]["repeat"]["boundsPeriod"]["start"] for d in dosages] == [
+        "2026-03-15T09:00:00+08:00",
+        "2026-03-17T09:00:00+08:00",
+    ]
+    assert all(d["doseAndRate"][0]["doseQuantity"]["value"] == 0.5 for d in dosages)
+
+
+def test_one_order_tq_still_makes_one_dosage(converter):
+    (dosage,) = request_dosages(converter, rde(orc(f2="RX201^HIS", f3="", f7="^BID"), rxe(f1=""), ROUTE))
+    assert dosage["timing"]["repeat"] == {"frequency": 2, "period": 1, "periodUnit": "d"}
+
+
+# TQ1_Timing: one reading of a TQ1 --------------------------------------------------------------------------------
+
+
+def test_the_encoded_order_the_original_order_and_the_dispense_read_a_tq1_alike(converter):
+    # TQ1-3 饭后每日两次 (no code: text), TQ1-4 explicit times, TQ1-6 14 天, TQ1-14 28 times
+    timing = "TQ1|1||饭后每日两次|0800~2000||14^天||||||||28"
+    expected = {
+        "code": {"text": "饭后每日两次"},
+        "repeat": {
+            "boundsDuration": {"value": 14, "unit": "天", "system": UCUM, "code": "d"},
+            "count": 28,
+            "timeOfDay": ["08:00:00", "20:00:00"],
+        },
+    }
+    (encoded,) = request_dosages(converter, rde(orc(f2="RX300^HIS", f3=""), rxe(), timing, ROUTE))
+    (original,) = request_dosages(converter, omp("ORC|NW|CP700^HIS", timing, "RXO|YP010^二甲双胍缓释片^L|1||片"))
+    (dispensed,) = dispense_dosages(converter, order(), rxe(), timing, ROUTE, rxd(), ROUTE)
+    assert encoded["timing"] == original["timing"] == dispensed["timing"] == expected
+
+
+def test_a_message_with_two_orders_keeps_each_dispense_s_timing(converter):
+    # the inner lookup stays inside its own ORDER: the second dispense does not read the first order's timing
+    text = message(
+        msh("RDS", "O13", "RDS_O13", "DS9"),
+        pid(),
+        pv1(),
+        order(),
+        rxe(),
+        tq1(),
+        ROUTE,
+        rxd(),
+        ROUTE,
+        orc(f1="RE", f2="RX101^HIS", f3=""),
+        rxe(f15="RX2026-0002"),
+        tq1(f3="QD", f8=""),
+        ROUTE,
+        rxd(f7="RX2026-0002"),
+        ROUTE,
+    )
+    bundle = convert(converter, text)
+
+    codes = sorted(
+        d["timing"]["code"]["coding"][0]["code"]
+        for given in resources(bundle, "MedicationDispense")
+        for d in given["dosageInstruction"]
+    )
+    assert codes == ["QD", "TID"]
+
+
+def test_an_rxe_1_timing_wins_over_a_repeating_order_tq(converter):
+    # RXE-1 says the encoded timing (Q8H, its first component empty); ORC-7's repetitions are the order's: one dosage
+    text = rde(orc(f2="RX202^HIS", f3="", f7="^BID~^QHS"), rxe(f1="^Q8H"), ROUTE)
+    (dosage,) = request_dosages(converter, text)
+    assert dosage["timing"]["repeat"] == {"frequency": 1, "period": 8, "periodUnit": "h"}
+
+
+def test_an_rxo_order_whose_tq_has_only_a_priority_has_one_dosage(converter):
+    # ORC-7 ^^^^^S (stat, no timing): one dosage, not one from ORC-7 and another without it
+    text = orm("ORC|NW|CP604^HIS|||||^^^^^S", "RXO|YP040^肾上腺素注射液^L|1||mg", "RXR|IM", version="2.4")
+    (dosage,) = request_dosages(converter, text)
+    assert "timing" not in dosage
+    assert dosage["doseAndRate"][0]["doseQuantity"]["value"] == 1
+    assert one(convert(converter, text), "MedicationRequest")["priority"] == "stat"
