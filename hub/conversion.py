@@ -8,7 +8,8 @@ The Bundle is stored with HL7 v2 update semantics (:func:`apply_converted`):
 
 * a resource a message describes only in part (:data:`hub.updates.MERGED_TYPES`: Patient, Encounter …) is merged
   into its stored version: what the message leaves empty is kept, what it sends as ``""`` (marked on the entry
-  by the engine, :mod:`hub.mapping.nulls`) is deleted (:func:`hub.updates.merge_update`); so is an Observation
+  by the engine, :mod:`hub.mapping.nulls`) is deleted (:func:`hub.updates.merge_update`) — that field's value
+  only: an element, or the items of a list that field made (:mod:`hub.mapping.nullmark`); so is an Observation
   without its result (OBX-11 U: a status change), whose stored value stays;
 * a Patient the Bundle marks ``replaced-by`` another Patient of the Bundle (A40 merge, A47 identifier change:
   resource template MergedPatient) is not written as such: the replacement goes through the master patient index

@@ -20,7 +20,10 @@ makes the version to store from the stored one and the converted one:
    * a variant of a choice element (``deceasedBoolean``) replaces every stored variant (``deceasedDateTime``);
 2. every top-level element the converted resource does not have stays as stored;
 3. every element path marked deleted (``gender``, ``period.end``) is removed, unless the converted resource has
-   its top-level element (then 1. has replaced it already).
+   its top-level element (then 1. has replaced it already); a mark with selectors
+   (``participant[type.coding.code=ATND]``, :class:`hub.mapping.nullmark.NullMark`) removes only the items of that
+   list that match it and that the converted resource does not give — the attending doctor an A08 deletes with
+   PV1-7 ``""`` goes, the admitter and the referrer stored from PV1-17 and PV1-8 stay.
 
 This applies to the resource types a message only ever describes in part (:data:`MERGED_TYPES`), and to an
 Observation that comes without its result (a status change, :func:`is_merged`); the others (results,
@@ -36,6 +39,7 @@ from typing import Any
 import orjson
 
 from hub.mapping.fhirschema import FhirSchema
+from hub.mapping.nullmark import NullMark
 
 # Types whose stored version an update is merged into; every other type is replaced by the converted version.
 MERGED_TYPES = frozenset(
@@ -152,6 +156,37 @@ def _remove_path(resource: dict[str, Any], path: str) -> None:
             del parent[step]
 
 
+def _parse_mark(text: str) -> NullMark:
+    try:
+        return NullMark.parse(text)
+    except ValueError:
+        return NullMark(text)  # a path the grammar does not know: removed whole, as it names it
+
+
+def _list_at(resource: Mapping[str, Any], path: str) -> list[Any]:
+    node: Any = resource
+    for step in path.split("."):
+        node = node.get(step) if isinstance(node, Mapping) else None
+    return node if isinstance(node, list) else []
+
+
+def _remove_items(resource: dict[str, Any], mark: NullMark, given: list[Any]) -> None:
+    """Remove the items of the list at ``mark.path`` that match its selectors, except those in ``given`` (the
+    converted resource's own); a list left empty goes, and so does an object it leaves empty."""
+    items = _list_at(resource, mark.path)
+    kept = [item for item in items if not mark.matches(item) or item in given]
+    if len(kept) == len(items):
+        return
+    if kept:
+        parent: Any = resource
+        steps = mark.path.split(".")
+        for step in steps[:-1]:
+            parent = parent[step]
+        parent[steps[-1]] = kept
+    else:
+        _remove_path(resource, mark.path)
+
+
 def merge_update(
     stored: Mapping[str, Any],
     new: Mapping[str, Any],
@@ -163,7 +198,8 @@ def merge_update(
     Args:
         stored: the current stored version (``meta.versionId``/``lastUpdated`` are the store's to set).
         new: the converted resource (same type and id).
-        deleted: element paths the message deleted with the HL7 null.
+        deleted: the null marks of the message (element paths, or list items by selector) it deleted with the
+            HL7 null.
         choice_of: the variants of a choice element (from the R4 schema by default).
 
     Returns:
@@ -195,9 +231,12 @@ def merge_update(
             out[key] = _united(value, out[key], _link_key)
         else:
             out[key] = value
-    for path in deleted:
-        if path.split(".", 1)[0] not in new:
-            _remove_path(out, path)
+    for text in deleted:
+        mark = _parse_mark(text)
+        if mark.where:
+            _remove_items(out, mark, _list_at(new, mark.path))
+        elif mark.element not in new:
+            _remove_path(out, mark.path)
     return {"resourceType": out.pop("resourceType", rtype), "id": out.pop("id", new.get("id")), **out}
 
 

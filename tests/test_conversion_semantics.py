@@ -167,6 +167,111 @@ def test_the_hl7_null_deletes_and_an_empty_field_keeps(mpi, settings):
     assert "hospitalization" not in encounter  # its only element was deleted
 
 
+ATND = (
+    "participant[type.coding.system=http://terminology.hl7.org/CodeSystem/v3-ParticipationType][type.coding.code=ATND]"
+)
+
+
+def entry_marks(settings: Any, raw: bytes, rtype: str) -> list[str]:
+    """The null marks the converter puts on the message's entry of that type."""
+    bundle = get_converter(settings).convert(er7.parse(raw.decode("utf-8")))
+    [entry] = [e for e in bundle["entry"] if e["request"]["url"].startswith(f"{rtype}/")]
+    return [x["valueString"] for x in entry.get("extension", [])]
+
+
+def doctors(encounter: dict[str, Any]) -> dict[str, str]:
+    """Participant type code → the doctor's id number."""
+    return {
+        p["type"][0]["coding"][0]["code"]: p["individual"]["identifier"]["value"]
+        for p in encounter.get("participant", [])
+    }
+
+
+def test_a_null_doctor_deletes_that_doctor_only(mpi, settings):
+    # PV1-7 attending, PV1-8 referring, PV1-9 consulting, PV1-17 admitting doctor
+    a01 = message(
+        msh("A01", "C1", "ADT_A01"),
+        "EVN|A01",
+        rich_pid(),
+        pv1(f7="D001^王^一", f8="D002^李^二", f9="D003^赵^三", f17="D004^孙^四"),
+    )
+    convert(mpi, settings, a01)
+    eid = ids(settings, a01)["Encounter"]
+    assert doctors(read(mpi, "Encounter", eid)) == {"ATND": "D001", "REF": "D002", "CON": "D003", "ADM": "D004"}
+
+    # A08: PV1-7 "" (the attending doctor deleted); PV1-8, -9 and -17 left empty (no change)
+    a08 = message(msh("A08", "C2", "ADT_A01"), "EVN|A08", rich_pid(), pv1(f7='""'))
+    assert entry_marks(settings, a08, "Encounter") == [ATND]
+    convert(mpi, settings, a08)
+    after = read(mpi, "Encounter", eid)
+    assert doctors(after) == {"REF": "D002", "CON": "D003", "ADM": "D004"}
+    assert after["location"][0]["status"] == "active"  # the rest of the visit is as stored
+
+    # PV1-9 and PV1-17 "": the consulting and the admitting doctor go, the referrer stays
+    convert(mpi, settings, message(msh("A08", "C3", "ADT_A01"), "EVN|A08", rich_pid(), pv1(f9='""', f17='""')))
+    assert doctors(read(mpi, "Encounter", eid)) == {"REF": "D002"}
+
+    # PV1-8 "" alone deletes nothing: the stored referrer may be PV2-13's (referral source, a referrer too),
+    # which the message leaves empty (no change)
+    a08 = message(msh("A08", "C4", "ADT_A01"), "EVN|A08", rich_pid(), pv1(f8='""'))
+    assert entry_marks(settings, a08, "Encounter") == []
+    convert(mpi, settings, a08)
+    assert doctors(read(mpi, "Encounter", eid)) == {"REF": "D002"}
+    # … with PV2-13 "" too, the referrer goes: nothing is left of the participants
+    pv2 = "PV2" + "|" * 12 + '|""'
+    convert(mpi, settings, message(msh("A08", "C5", "ADT_A01"), "EVN|A08", rich_pid(), pv1(f8='""'), pv2))
+    assert "participant" not in read(mpi, "Encounter", eid)
+
+
+def test_a_null_in_one_of_several_fields_of_a_list_deletes_that_fields_items_only(mpi, settings):
+    def pid(**fields: str) -> str:
+        # PID-3 MRN and resident ID number, PID-5 name, PID-13 home and PID-14 business phone, PID-20 driver's
+        # license; the others as rich_pid
+        values = {
+            3: f"MRN0001^^^SZRMYY^MR~{VALID_RESIDENT_ID}^^^^NNCHN",
+            5: "张三",
+            7: "19800101",
+            8: "M",
+            13: "13800138000^PRN^CP",
+            14: "075588880000^WPN^PH",
+            20: "粤B12345^GD",
+        }
+        values.update({int(k[1:]): v for k, v in fields.items()})
+        return "|".join(["PID", "1", *[values.get(i, "") for i in range(2, max(values) + 1)]])
+
+    # PD1-3 primary facility, PD1-4 primary care provider
+    a04 = message(msh("A04", "C1", "ADT_A01"), "EVN|A04", pid(), "PD1|||社区医院^^^^^^^^^C001|D009^钱^九", pv1(f2="O"))
+    convert(mpi, settings, a04)
+    patient_id = ids(settings, a04)["Patient"]
+    stored = read(mpi, "Patient", patient_id)
+    assert [t["use"] for t in stored["telecom"]] == ["home", "work"]
+    assert len(stored["generalPractitioner"]) == 2
+
+    # PID-13 "": the home number goes, the business number stays; PID-20 "": the driver's license goes from the
+    # identifiers (a list the hub unites), the MRN and the resident ID number stay
+    a08 = message(msh("A08", "C2", "ADT_A01"), "EVN|A08", pid(**{"f13": '""', "f14": "", "f20": '""'}), pv1(f2="O"))
+    assert entry_marks(settings, a08, "Patient") == [
+        "identifier[type.coding.system=http://terminology.hl7.org/CodeSystem/v2-0203][type.coding.code=DL]",
+        "telecom[use=home]",
+    ]
+    convert(mpi, settings, a08)
+    after = read(mpi, "Patient", patient_id)
+    assert [(t["use"], t["value"]) for t in after["telecom"]] == [("work", "075588880000")]
+    assert sorted(i["value"] for i in after["identifier"]) == sorted(["MRN0001", VALID_RESIDENT_ID])
+
+    # PD1-4 "" alone: the two general practitioners (PD1-3, PD1-4) cannot be told apart by a discriminator, so
+    # nothing is deleted (a facility deleted with its doctor would be more than the null names) …
+    a08 = message(msh("A08", "C3", "ADT_A01"), "EVN|A08", pid(), 'PD1||||""', pv1(f2="O"))
+    assert entry_marks(settings, a08, "Patient") == []
+    convert(mpi, settings, a08)
+    assert len(read(mpi, "Patient", patient_id)["generalPractitioner"]) == 2
+    # … and with PD1-3 "" too, the whole list goes
+    a08 = message(msh("A08", "C4", "ADT_A01"), "EVN|A08", pid(), 'PD1|||""|""', pv1(f2="O"))
+    assert entry_marks(settings, a08, "Patient") == ["generalPractitioner"]
+    convert(mpi, settings, a08)
+    assert "generalPractitioner" not in read(mpi, "Patient", patient_id)
+
+
 def test_a03_ends_the_visit_and_a13_reopens_it(mpi, settings):
     a01 = message(msh("A01", "C1", "ADT_A01"), "EVN|A01", rich_pid(), pv1())
     convert(mpi, settings, a01)

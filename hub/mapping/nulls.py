@@ -1,35 +1,61 @@
 """The HL7 null (``""``) of a message, marked on the Bundle so that an update can delete what is stored.
 
 HL7 v2 update semantics (v2.5.1 §2.5.3, "Null values"): a field left *empty* says nothing ("no information: keep
-what you have"); a field sent as ``""`` (the HL7 null) says "delete the value you have". A PUT of the whole
-resource cannot tell the two apart (both leave the element out), so the engine marks the second on the entry:
+what you have"); a field sent as ``""`` (the HL7 null) says "delete the value you have" — the value of *that*
+field, nothing else. A PUT of the whole resource cannot tell the two apart (both leave the element out), so the
+engine marks the second on the entry:
 
     {"fullUrl": "urn:uuid:…", "resource": {…}, "request": {"method": "PUT", …},
      "extension": [{"url": "urn:hub:fhir:StructureDefinition:hl7v2-null", "valueString": "period.end"}]}
 
-A mark is an element path of the resource, as templates write it (``gender``, ``period.end``), that this message
-deletes, because
+A mark (:class:`hub.mapping.nullmark.NullMark`) is an element path of the resource, as templates write it
+(``gender``, ``period.end``), optionally with selectors that name some items of a list
+(``participant[type.coding.system=…v3-ParticipationType][type.coding.code=ATND]``). A message marks
 
-* a rule of the resource's templates reads a field (``from: PID-8``) that the message sent as ``""``, and the
-  resource has no value there (another rule did not fill it), or
-* a rule says ``value: '""'`` (A13 cancels a discharge: ``path: period.end``) and its condition holds.
+* an element a rule of the resource's templates fills from a field (``from: PID-8``) that the message sent as
+  ``""``, when the resource has no value there (another rule did not fill it):
 
-:mod:`hub.conversion` applies the marks when it merges an update with the stored resource; a FHIR server that
-receives the Bundle ignores them (an extension on an entry, not on the resource, and not a modifier).
+  - **one field fills the element** (``address`` from PID-11, ``period.end`` from PV1-45): the element, whole;
+  - **several fields fill one list** (Encounter.participant from PV1-7, -8, -9, -17 and PV2-13): the items of the
+    field that was nulled only, told apart by the *discriminator* the rule's template sets — the constants of its
+    ``elements`` block that every item of it carries (``type`` ATND for PV1-7, an extension's ``url``) and its
+    ``defaults`` (a telecom ``use`` of ``home`` for PID-13) — as selectors, when the resource has no such item.
+    The discriminator must be the field's own: when another field's rule may set the same constants and its
+    items all carry them (PV1-8 and PV2-13 both make a referrer), the items are marked only when every such
+    field is ``""``; when that rule's items need not carry them (PV1-3's location is planned or active, PV1-11's
+    active), the field has no discriminator of its own. A rule with no discriminator (PID-2 and PID-3 both CX
+    identifiers; PD1-3 and PD1-4 general practitioners) marks its list — whole — only when every field that
+    fills the list is ``""``; otherwise nothing, since the hub cannot tell which stored item came from which
+    field: it deletes less, never more.
+    Rules that take the discriminator from the message (ROL-3 a role, XTN.2 a use) do not make a field's
+    discriminator ambiguous: an item they made with the same value is the same thing (ROL AT is the attending
+    doctor PV1-7 names);
+* an element a rule ``value: '""'`` names (A13 cancels a discharge: ``path: period.end``) when its condition holds.
+
+:mod:`hub.conversion` applies the marks when it merges an update with the stored resource
+(:func:`hub.updates.merge_update`); a FHIR server that receives the Bundle ignores them (an extension on an
+entry, not on the resource, and not a modifier).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from hub.errors import MappingTemplateError
 from hub.mapping.compiler import Compiler, CondFn, Unit
+from hub.mapping.nullmark import NullMark, selector_text
 from hub.mapping.runtime import Ctx, parse_path
 from hub.mapping.templates import ValueSpec
 
 NULL_EXTENSION_URL = "urn:hub:fhir:StructureDefinition:hl7v2-null"
 HL7_NULL = '""'
 _HEADER_SEGMENTS = ("MSH", "BHS", "FHS")
+# leaves that name a thing but do not tell it apart (a Coding's display, a text)
+_NOT_DISCRIMINATING = frozenset({"display", "text", "version", "userSelected"})
+
+Leaf = tuple[str, str]
 
 
 def is_null_rule(spec: ValueSpec) -> bool:
@@ -62,11 +88,15 @@ def _no_nested_null(specs: list[ValueSpec], unit: Unit) -> None:
 
 
 @dataclass(frozen=True, slots=True)
-class _FieldRule:
+class _Feeder:
+    """A rule that fills an element of the resource: what the marks need to know of it."""
+
     path: str
-    segment: str
-    field: int
+    many: bool  # the element is a list
+    source: tuple[str, int] | None  # (segment, field) of a field rule; None for a segment, constant or ref rule
     scope: str
+    fixed: tuple[Leaf, ...]  # the discriminator: constants every item it makes carries
+    possible: tuple[tuple[str, frozenset[str]], ...]  # every constant it may set, by leaf path
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,36 +105,92 @@ class _DeleteRule:
     when: CondFn | None
 
 
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """What a ``""`` in one field rule's field marks."""
+
+    feeder: _Feeder
+    mark: NullMark  # the element whole, or the feeder's items
+    needs: tuple[_Feeder, ...]  # the field rules whose fields must all be "" (the feeder's among them)
+
+
 class NullMarks:
-    """What can delete elements of one resource rule: the fields its rules read, and its delete rules."""
+    """What can delete elements of one resource rule: the rules that fill its elements, and its delete rules."""
 
-    __slots__ = ("fields", "deletes")
+    __slots__ = ("feeders", "deletes", "_plans")
 
-    def __init__(self, fields: tuple[_FieldRule, ...] = (), deletes: tuple[_DeleteRule, ...] = ()) -> None:
-        self.fields = fields
+    def __init__(self, feeders: tuple[_Feeder, ...] = (), deletes: tuple[_DeleteRule, ...] = ()) -> None:
+        self.feeders = feeders
         self.deletes = deletes
+        self._plans: tuple[_Plan, ...] | None = None
 
     def __bool__(self) -> bool:
-        return bool(self.fields or self.deletes)
+        return bool(self.deletes) or any(f.source is not None for f in self.feeders)
 
     def __add__(self, other: NullMarks) -> NullMarks:
-        return NullMarks(self.fields + other.fields, self.deletes + other.deletes)
+        return NullMarks(self.feeders + other.feeders, self.deletes + other.deletes)
+
+    @property
+    def plans(self) -> tuple[_Plan, ...]:
+        """What a ``""`` in each field marks (worked out once, over the rules of every part of the resource rule)."""
+        if self._plans is None:
+            self._plans = tuple(_plan(feeder, self.feeders) for feeder in self.feeders if feeder.source is not None)
+        return self._plans
 
     def marks(self, resource: dict[str, Any], ctx: Ctx, message_has_null: bool) -> list[str]:
-        """The element paths this message deletes from the resource (none that the resource has a value for)."""
+        """The marks of what this message deletes from the resource (none for what the resource has a value for;
+        see the module docstring)."""
         out: list[str] = []
         for rule in self.deletes:
             if rule.path in out or has_path(resource, rule.path):
                 continue
             if rule.when is None or rule.when(ctx, None, 0):
                 out.append(rule.path)
-        if message_has_null:
-            for field in self.fields:
-                if field.path in out or has_path(resource, field.path):
-                    continue
-                if _raw_field(ctx, field) == HL7_NULL:
-                    out.append(field.path)
+        if not message_has_null:
+            return out
+        nulled: dict[int, bool] = {}  # by id(): a feeder's hash goes through all its constants
+
+        def is_null(feeder: _Feeder) -> bool:
+            found = nulled.get(id(feeder))
+            if found is None:
+                found = nulled[id(feeder)] = _raw_field(ctx, feeder) == HL7_NULL
+            return found
+
+        for plan in self.plans:
+            if not is_null(plan.feeder):
+                continue
+            if not all(is_null(f) for f in plan.needs):
+                continue
+            text = str(plan.mark)
+            if text not in out and not _has_mark(resource, plan.mark):
+                out.append(text)
         return out
+
+
+def _plan(feeder: _Feeder, feeders: Iterable[_Feeder]) -> _Plan:
+    """What a ``""`` in ``feeder``'s field marks, given every rule of the resource rule."""
+    others = [f for f in feeders if f.path == feeder.path and f.source != feeder.source]
+    fields = [f for f in others if f.source is not None]
+    whole = NullMark(feeder.path)
+    if not feeder.many or not others:
+        return _Plan(feeder, whole, (feeder,))  # one field fills the element
+    every_field = (feeder, *fields)
+    if not feeder.fixed:
+        return _Plan(feeder, whole, every_field)  # no discriminator: only when every field is ""
+    sharing = [f for f in fields if _may_make(f, feeder.fixed)]
+    if any(f.fixed != feeder.fixed for f in sharing):
+        return _Plan(feeder, whole, every_field)  # shared in part (PV1-11 active, PV1-3 active or planned)
+    # its items (and those of the fields that make the same ones, when they are all "")
+    return _Plan(feeder, NullMark(feeder.path, feeder.fixed), (feeder, *sharing))
+
+
+def _may_make(other: _Feeder, fixed: tuple[Leaf, ...]) -> bool:
+    """Whether a rule may make an item that the discriminator ``fixed`` selects, by the constants it sets (a rule
+    that sets none of the discriminator's leaves takes them from the message, and makes no item of another
+    field)."""
+    possible = dict(other.possible)
+    shared = [(leaf, value) for leaf, value in fixed if leaf in possible]
+    return bool(shared) and all(value in possible[leaf] for leaf, value in shared)
 
 
 def compile_marks(
@@ -115,19 +201,11 @@ def compile_marks(
     Raises:
         MappingTemplateError: a delete rule's path is not an element of ``owner``, or its condition is invalid.
     """
-    fields: list[_FieldRule] = []
+    feeders: list[_Feeder] = []
     for spec in specs:
-        if spec.path is None or spec.from_ is None:
-            continue
-        try:
-            source = parse_path(spec.from_)
-        except ValueError:
-            continue  # the compiler reports it
-        if source.segment is None or source.field is None or source.segment in _HEADER_SEGMENTS:
-            continue
-        rule = _FieldRule(spec.path, source.segment, source.field, spec.scope)
-        if rule not in fields:
-            fields.append(rule)
+        feeder = _feeder(compiler, unit, owner, spec)
+        if feeder is not None and feeder not in feeders:
+            feeders.append(feeder)
     compiled: list[_DeleteRule] = []
     for spec in deletes:
         if spec.path is None:
@@ -135,7 +213,74 @@ def compile_marks(
         compiler.resolve_path(owner, spec.path, unit, spec)  # the element must exist
         when = compiler.condition(spec.when, unit, False) if spec.when is not None else None
         compiled.append(_DeleteRule(spec.path, when))
-    return NullMarks(tuple(fields), tuple(compiled))
+    return NullMarks(tuple(feeders), tuple(compiled))
+
+
+def _feeder(compiler: Compiler, unit: Unit, owner: str, spec: ValueSpec) -> _Feeder | None:
+    if spec.path is None:
+        return None
+    try:
+        many = compiler.resolve_path(owner, spec.path, unit, spec)[1].is_list
+    except MappingTemplateError:
+        return None  # the compiler reports it
+    source: tuple[str, int] | None = None
+    if spec.from_ is not None:
+        try:
+            where = parse_path(spec.from_)
+        except ValueError:
+            return None  # the compiler reports it
+        if where.segment is not None and where.field is not None and where.segment not in _HEADER_SEGMENTS:
+            source = (where.segment, where.field)
+    fixed: list[Leaf] = []
+    possible: dict[str, set[str]] = {}
+    if "value" in spec.model_fields_set:
+        _constants(spec.value, "", True, fixed, possible)  # a constant item
+    _elements(spec.elements or [], "", True, fixed, possible)
+    _constants(spec.defaults or {}, "", True, fixed, possible)
+    return _Feeder(
+        spec.path,
+        many,
+        source,
+        spec.scope,
+        tuple(fixed),
+        tuple(sorted((leaf, frozenset(values)) for leaf, values in possible.items())),
+    )
+
+
+def _elements(
+    specs: list[ValueSpec], prefix: str, sure: bool, fixed: list[Leaf], possible: dict[str, set[str]]
+) -> None:
+    """The constants of an ``elements`` block: sure (``fixed``) when the first rule of its element is an
+    unconditional ``value``."""
+    seen: set[str] = set()
+    for spec in specs:
+        if spec.path is None:
+            continue
+        path = prefix + spec.path
+        first = path not in seen
+        seen.add(path)
+        if "value" in spec.model_fields_set:
+            _constants(spec.value, path, sure and first and spec.when is None, fixed, possible)
+        elif spec.elements:
+            nested_sure = sure and spec.when is None and spec.from_ is None and spec.where is None
+            _elements(spec.elements, path + ".", nested_sure, fixed, possible)
+
+
+def _constants(value: Any, path: str, sure: bool, fixed: list[Leaf], possible: dict[str, set[str]]) -> None:
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _constants(item, f"{path}.{key}" if path else str(key), sure, fixed, possible)
+        return
+    if isinstance(value, list):
+        for item in value:
+            _constants(item, path, sure, fixed, possible)
+        return
+    text = selector_text(value)
+    if text is None or not path or path.rsplit(".", 1)[-1] in _NOT_DISCRIMINATING:
+        return
+    possible.setdefault(path, set()).add(text)
+    if sure and (path, text) not in fixed:
+        fixed.append((path, text))
 
 
 def has_path(resource: dict[str, Any], path: str) -> bool:
@@ -150,16 +295,28 @@ def has_path(resource: dict[str, Any], path: str) -> bool:
     return bool(node != [] and node != {})
 
 
-def _raw_field(ctx: Ctx, rule: _FieldRule) -> str:
+def _has_mark(resource: dict[str, Any], mark: NullMark) -> bool:
+    """Whether ``resource`` has a value that ``mark`` would delete (then the message gives it: no deletion)."""
+    if not mark.where:
+        return has_path(resource, mark.path)
+    node: Any = resource
+    for step in mark.path.split("."):
+        node = node.get(step) if isinstance(node, dict) else None
+    return isinstance(node, list) and any(mark.matches(item) for item in node)
+
+
+def _raw_field(ctx: Ctx, rule: _Feeder) -> str:
+    assert rule.source is not None
+    segment, field = rule.source
     seg = ctx.seg
-    if seg is None or seg.name != rule.segment:
+    if seg is None or seg.name != segment:
         if rule.scope == "own":
             return ""
-        found = ctx.node.segs.get(rule.segment) if rule.scope == "group" else ctx.node.find(rule.segment)
+        found = ctx.node.segs.get(segment) if rule.scope == "group" else ctx.node.find(segment)
         if not found:
             return ""
         seg = found[0]
-    return seg[rule.field]
+    return seg[field]
 
 
 def entry_marks(entry: dict[str, Any]) -> list[str]:
