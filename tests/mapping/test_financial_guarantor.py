@@ -222,6 +222,9 @@ def test_an_invalid_resident_id_of_the_guarantor_is_kept_and_flagged(converter):
         ("ADT^A28^ADT_A05", (PV1, MOTHER)),
         ("ADT^A06^ADT_A06", (PV1, MOTHER)),
         ("ADT^A16^ADT_A16", (PV1, MOTHER)),
+        ("BAR^P01^BAR_P01", (PV1, MOTHER)),
+        ("BAR^P05^BAR_P05", (PV1, MOTHER)),
+        ("BAR^P05^BAR_P01", (PV1, MOTHER)),
         ("DFT^P03^DFT_P03", (PV1, FT1, MOTHER)),
         ("DFT^P11^DFT_P11", (PV1, MOTHER, FT1)),
     ],
@@ -231,3 +234,16 @@ def test_every_structure_with_gt1_fills_the_guarantors(converter, msg_type, segm
     mother = one(bundle, "RelatedPerson")
     assert mother["name"][0]["text"] == "王芳" and mother["patient"] == ref(one(bundle, "Patient"))
     assert guarantors(bundle)[0]["party"] == ref(mother)
+
+
+def test_a_bar_visits_guarantors_are_the_accounts(converter):
+    # BAR_P01/P05: GT1 belongs to the VISIT group (after the PV1), not beside the PID as in ADT
+    bundle = convert(converter, message("BAR^P01^BAR_P01", pid(), PV1, MOTHER, COMPANY, SELF))
+    patient, mother = one(bundle, "Patient"), one(bundle, "RelatedPerson")
+    [company] = [o for o in resources(bundle, "Organization") if o.get("name") == "深圳市某某科技有限公司"]
+    assert [g["party"] for g in guarantors(bundle)] == [ref(mother), ref(company), ref(patient)]
+    assert guarantors(bundle)[1]["onHold"] is True
+    # no account number: the patient's own account, as in ADT
+    bundle = convert(converter, message("BAR^P01^BAR_P01", pid(f18=""), PV1, MOTHER))
+    account = one(bundle, "Account")
+    assert "identifier" not in account and account["guarantor"][0]["party"] == ref(one(bundle, "RelatedPerson"))
