@@ -162,3 +162,19 @@ def test_sub_id_is_a_scope_of_rules_not_of_conditions():
     assert ValueSpec.model_validate({"path": "x", "from": "OBX-5", "scope": "sub_id"}).scope == "sub_id"
     with pytest.raises(ValueError):
         Condition.model_validate({"from": "OBX-3", "scope": "sub_id", "present": True})
+
+
+def test_a_note_written_in_rxa_9_is_a_note_not_the_record_s_origin(converter):
+    # RXA-9 administration notes: the NIP001 source code (00 new record) says the primary source; a note written
+    # beside it (no code) is a note — it used to become the report origin, or nothing
+    text = vxu().replace("00^新接种^NIP001", "00^新接种^NIP001~^接种后留观30分钟无异常")
+    shot = one(convert(converter, text), "Immunization")
+    assert shot["primarySource"] is True
+    assert "reportOrigin" not in shot
+    assert shot["note"] == [{"text": "接种后留观30分钟无异常"}]
+    # a historical record (01) with a note: the origin is the code's, the note a note
+    text = vxu().replace("00^新接种^NIP001", "01^历史记录^NIP001~^家长提供接种证")
+    shot = one(convert(converter, text.replace("VXM1", "VXM2")), "Immunization")
+    assert shot["primarySource"] is False
+    assert shot["reportOrigin"] == {"coding": [{"code": "01", "display": "历史记录"}], "text": "历史记录"}
+    assert shot["note"] == [{"text": "家长提供接种证"}]

@@ -248,3 +248,26 @@ def test_an_rxo_order_whose_tq_has_only_a_priority_has_one_dosage(converter):
     assert "timing" not in dosage
     assert dosage["doseAndRate"][0]["doseQuantity"]["value"] == 1
     assert one(convert(converter, text), "MedicationRequest")["priority"] == "stat"
+
+
+def test_an_occurrence_duration_is_how_long_each_administration_lasts(converter):
+    # TQ1-13 occurrence duration (IG TQ1[MedicationRequest] row 13): an infusion run over 30 分钟, resp. 1.5 h;
+    # a unit that is no unit of time (盒) gives no duration (FHIR tim-1 needs its unit)
+    def timing(tq1_13: str) -> dict:
+        text = rde(orc(f2="RX400^HIS", f3=""), rxe(), f"TQ1|1||QD||||||||||{tq1_13}", ROUTE)
+        (dosage,) = request_dosages(converter, text)
+        return dosage["timing"]["repeat"]
+
+    assert timing("30^分钟") == {"frequency": 1, "period": 1, "periodUnit": "d", "duration": 30, "durationUnit": "min"}
+    assert timing("1.5^h")["duration"] == 1.5 and timing("1.5^h")["durationUnit"] == "h"
+    assert "duration" not in timing("2^盒") and "durationUnit" not in timing("2^盒")
+
+
+def test_the_give_pharmacy_instructions_of_an_encoded_order(converter):
+    # RXE-21 give pharmacy/treatment instructions (repeating), as RXO-6 of the original order: additionalInstruction
+    text = rde(orc(f2="RX401^HIS", f3=""), rxe(f21="^不可嚼碎~BX^避光保存^L"), tq1(), ROUTE)
+    (dosage,) = request_dosages(converter, text)
+    assert dosage["additionalInstruction"] == [
+        {"text": "不可嚼碎"},
+        {"coding": [{"code": "BX", "display": "避光保存"}], "text": "避光保存"},
+    ]
