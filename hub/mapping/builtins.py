@@ -868,3 +868,8 @@ def _tq_duration(ctx: Ctx, item: Item, _args: dict[str, Any] | None) -> Any:
 def _tq_count(ctx: Ctx, item: Item, _args: dict[str, Any] | None) -> Any:
     m = _TQ_TIMES.fullmatch(_leaf(ctx, item).upper())
     return int(m[1]) if m is not None and int(m[1]) > 0 else None
+
+
+# The OBX value built-ins (NA/MA SampledData, MO money, values kept as text) live in their own module, which
+# registers them here.
+from hub.mapping import obx_values as _obx_values  # noqa: E402, F401

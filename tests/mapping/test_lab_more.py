@@ -8,6 +8,8 @@ text and reported (`value-as-text`).
 
 from __future__ import annotations
 
+import pytest
+
 from hub.hl7 import er7
 
 from .conftest import convert, one, ref, resources, with_report
@@ -113,10 +115,11 @@ def test_the_same_test_twice_at_one_time_without_an_order_is_two_observations(co
 
 
 def test_a_result_after_the_pid_beside_an_order_is_no_result_of_its_report(converter):
-    obr = "OBR|1|P100^HIS|F200^LIS|CBC^血常规^L|||20260315080000||||||||||||||||HM|F"
+    obr = "OBR|1|P100^HIS|F200^LIS|CBC^血常规^L|||20260315080000|||||||||||||||||HM|F"
     wbc = obx(1, "WBC^白细胞^L", "6.1", units="10*9/L")
     bundle = convert(converter, message(PID, GLU, obr, wbc))
     report = one(bundle, "DiagnosticReport")
+    assert report["status"] == "final"
     assert report["result"] == [ref(by_code(bundle, "WBC"))]
     assert by_code(bundle, "GLU")["subject"] == ref(one(bundle, "Patient"))
 
@@ -132,3 +135,270 @@ def test_a_result_message_without_an_order_parses_as_the_sender_wrote_it(convert
     text = message(PID, GLU).replace("\r", "\n").replace("2.3", "2.3.1")
     bundle = converter.convert(er7.parse(text), sender_timezone="Asia/Shanghai")
     assert by_code(bundle, "GLU")["valueQuantity"]["value"] == 5.6
+
+
+# OBX-5 by OBX-2: every type of HL7 table 0125 -------------------------------------------------------------
+
+OBR = "OBR|1|P100^HIS|F200^LIS|PANEL^检验^L|||20260315080000|||||||||||||||||CH|F"
+MMOL = {"unit": "mmol/L", "system": "http://unitsofmeasure.org", "code": "mmol/L"}
+UNKNOWN_PERIOD = {
+    "extension": [{"url": "http://hl7.org/fhir/StructureDefinition/data-absent-reason", "valueCode": "unknown"}]
+}
+ISO_4217 = "urn:iso:std:iso:4217"
+
+
+def typed(converter, kind: str, value: str, units: str = ""):
+    """The value elements of the Observation of one OBX of this type, and the report's entries other than codes."""
+    segment = obx(1, f"T{kind}^{kind}^L", value, kind=kind, units=units)
+    bundle, report = with_report(converter, message(PID, OBR, segment))
+    observation = one(bundle, "Observation")
+    values = {k: v for k, v in observation.items() if k.startswith("value") or k in ("component", "extension")}
+    return values, [entry for entry in report if entry["code"] != "unmapped-local-code"]
+
+
+def as_text(kind: str) -> list[dict]:
+    return [
+        {
+            "code": "value-as-text",
+            "location": "OBX^1^5",
+            "detail": f"OBX-2 {kind}: no FHIR value of this type, kept as text",
+        }
+    ]
+
+
+def unreadable(kind: str) -> list[dict]:
+    return [
+        {
+            "code": "value-as-text",
+            "location": "OBX^1^5",
+            "detail": f"OBX-2 {kind}: the value cannot be read as its type, kept as text",
+        }
+    ]
+
+
+CODED = {"coding": [{"code": "POS", "display": "阳性"}], "text": "阳性"}
+ATTACHMENT = "http://hl7.org/fhir/5.0/StructureDefinition/extension-Observation.value"
+
+# (OBX-2, OBX-5, OBX-6, the Observation's value elements, whether it is reported as text): one message per type
+TABLE_0125 = [
+    ("AD", "中山路1号^^深圳^广东^518000^CHN", "", {"valueString": "中山路1号 深圳 广东 518000 CHN"}, True),
+    ("CE", "POS^阳性^L", "", {"valueCodeableConcept": CODED}, False),
+    ("CF", "POS^阳性^L", "", {"valueCodeableConcept": CODED}, False),
+    ("CK", "123^4^M10^SZRMYY", "", {"valueString": "123 4 M10 SZRMYY"}, True),
+    ("CN", "1001^张^三", "", {"valueString": "张三 (1001)"}, True),
+    (
+        "CP",
+        "12.50&CNY",
+        "",
+        {"valueQuantity": {"value": 12.5, "unit": "CNY", "system": ISO_4217, "code": "CNY"}},
+        False,
+    ),
+    ("CWE", "POS^阳性^L", "", {"valueCodeableConcept": CODED}, False),
+    ("CX", "MRN9^^^SZRMYY^MR", "", {"valueString": "MRN9 SZRMYY MR"}, True),
+    ("DT", "20260301", "", {"valueDateTime": "2026-03-01"}, False),
+    ("DTM", "20260301120000", "", {"valueDateTime": "2026-03-01T12:00:00+08:00"}, False),
+    (
+        "ED",
+        "SZRMYY^application^pdf^Base64^SGVsbG8=",
+        "",
+        {"extension": [{"url": ATTACHMENT, "valueAttachment": {"contentType": "application/pdf", "data": "SGVsbG8="}}]},
+        False,
+    ),
+    ("FT", "第一行\\.br\\第二行", "", {"valueString": "第一行\n第二行"}, False),
+    ("ID", "POS", "", {"valueString": "POS"}, False),
+    ("IS", "POS", "", {"valueCodeableConcept": {"coding": [{"code": "POS"}]}}, False),
+    (
+        "MO",
+        "12.50^CNY",
+        "",
+        {"valueQuantity": {"value": 12.5, "unit": "CNY", "system": ISO_4217, "code": "CNY"}},
+        False,
+    ),
+    ("NM", "5.6", "mmol/L", {"valueQuantity": {"value": 5.6, **MMOL}}, False),
+    ("PN", "张^三", "", {"valueString": "张三"}, True),
+    (
+        "RP",
+        "http://pacs.szrmyy/wado?study=1.2.3^SZRMYY^image^jpeg",
+        "",
+        {"extension": [{"url": ATTACHMENT, "valueAttachment": {"url": "http://pacs.szrmyy/wado?study=1.2.3"}}]},
+        False,
+    ),
+    ("SN", "<^5", "mmol/L", {"valueQuantity": {"value": 5, "comparator": "<", **MMOL}}, False),
+    ("ST", "微浑", "", {"valueString": "微浑"}, False),
+    ("TM", "1230", "", {"valueTime": "12:30:00"}, False),
+    ("TN", "(0755)88888888", "", {"valueString": "(0755)88888888"}, True),
+    ("TS", "202603011200", "", {"valueDateTime": "2026-03-01T12:00:00+08:00"}, False),
+    ("TX", "镜下可见红细胞", "", {"valueString": "镜下可见红细胞"}, False),
+    ("XAD", "中山路1号^^深圳^广东^518000^CHN", "", {"valueString": "中山路1号 深圳 广东 518000 CHN"}, True),
+    ("XCN", "1001^张^三^^^^^^SZRMYY", "", {"valueString": "张三 (1001)"}, True),
+    ("XON", "深圳市人民医院^^12345", "", {"valueString": "深圳市人民医院 12345"}, True),
+    ("XPN", "Everyman^Adam^A^III^Dr.", "", {"valueString": "Dr. Adam A Everyman III"}, True),
+    ("XTN", "^PRN^PH^^86^755^88888888", "", {"valueString": "+86 755 88888888"}, True),
+    # and the others of table 0125 in later versions
+    ("CNE", "POS^阳性^L", "", {"valueCodeableConcept": CODED}, False),
+    ("NR", "3.5^5.5", "mmol/L", {"valueRange": {"low": {"value": 3.5, **MMOL}, "high": {"value": 5.5, **MMOL}}}, False),
+    ("DR", "20260301^20260302", "", {"valuePeriod": {"start": "2026-03-01", "end": "2026-03-02"}}, False),
+    ("VR", "10^20", "", {"valueString": "10-20"}, False),
+    (
+        "NA",
+        "1.2^3.4^5.6",
+        "mmol/L",
+        {
+            "valueSampledData": {
+                "origin": {"value": 0, **MMOL},
+                "_period": UNKNOWN_PERIOD,
+                "dimensions": 1,
+                "data": "1.2 3.4 5.6",
+            }
+        },
+        False,
+    ),
+    (
+        "MA",
+        "1^2~3^4~5^6",
+        "mV^^UCUM",
+        {
+            "valueSampledData": {
+                "origin": {"value": 0, "unit": "mV", "system": "http://unitsofmeasure.org", "code": "mV"},
+                "_period": UNKNOWN_PERIOD,
+                "dimensions": 2,
+                "data": "1 2 3 4 5 6",
+            }
+        },
+        False,
+    ),
+]
+
+
+@pytest.mark.parametrize(("kind", "value", "units", "expected", "reported"), TABLE_0125, ids=[t[0] for t in TABLE_0125])
+def test_every_value_type_converts_to_a_valid_value_or_reported_text(converter, kind, value, units, expected, reported):
+    values, report = typed(converter, kind, value, units)
+    assert values == expected
+    assert report == (as_text(kind) if reported else [])
+
+
+def test_a_numeric_array_with_a_missing_or_unreadable_value_is_kept_as_text(converter):
+    values, report = typed(converter, "NA", "1.2^^5.6")
+    assert values == {"valueString": "1.2 5.6"}
+    assert report == unreadable("NA")
+    values, report = typed(converter, "NA", "1.2^阳性^5.6")
+    assert values == {"valueString": "1.2 阳性 5.6"}
+    assert report == unreadable("NA")
+
+
+def test_a_numeric_table_is_a_point_per_row(converter):
+    # v2 NA example: a 3 x 3 table, one row per repetition
+    values, report = typed(converter, "NA", "1.2^-3.5^5.2~2.0^3.1^-6.2~3.5^7.8^-1.3")
+    sampled = values["valueSampledData"]
+    assert (sampled["dimensions"], sampled["data"]) == (3, "1.2 -3.5 5.2 2.0 3.1 -6.2 3.5 7.8 -1.3")
+    assert report == []
+    # an empty row, or a row shorter than the others (values left out at its end): kept as text
+    for table in ("1^2~~5^6", "1^2~3~5^6"):
+        values, report = typed(converter, "NA", table)
+        assert "valueSampledData" not in values
+        assert report == unreadable("NA")
+
+
+def test_a_multiplexed_array_with_samples_of_different_widths_is_kept_as_text_one_sample_a_line(converter):
+    values, report = typed(converter, "MA", "1^2~3~5^6")
+    assert values == {"valueString": "1 2\n3\n5 6"}
+    assert report == unreadable("MA")
+
+
+def test_an_array_keeps_its_numbers_as_written_and_ignores_padding(converter):
+    # '+1.20' is the FHIR decimal 1.20 (its precision kept), '.5' is 0.5; a trailing empty component is padding
+    values, _report = typed(converter, "NA", "+1.20^.5^-3^")
+    assert values["valueSampledData"]["data"] == "1.20 0.5 -3"
+    assert values["valueSampledData"]["dimensions"] == 1
+    assert values["valueSampledData"]["origin"] == {"value": 0}  # no OBX-6: no unit
+
+
+@pytest.mark.parametrize("currency", ["CNY", "cny", "RMB", "元", "人民币"])
+def test_money_in_renminbi_is_cny(converter, currency):
+    values, report = typed(converter, "MO", f"1280^{currency}")
+    assert values == {"valueQuantity": {"value": 1280, "unit": "CNY", "system": ISO_4217, "code": "CNY"}}
+    assert report == []
+
+
+def test_money_in_a_currency_no_code_names_keeps_its_word_and_money_without_a_number_is_text(converter):
+    values, _report = typed(converter, "MO", "30^港币")
+    assert values == {"valueQuantity": {"value": 30, "unit": "港币"}}
+    values, report = typed(converter, "MO", "免费^CNY")
+    assert values == {"valueString": "免费 CNY"}
+    assert report == unreadable("MO")
+
+
+def test_a_price_with_its_type_or_range_is_kept_whole_as_text(converter):
+    # CP.1 price (MO: amount&currency), CP.2 price type (UP unit price): the qualifier would be lost in a Quantity
+    values, report = typed(converter, "CP", "12.50&CNY^UP")
+    assert values == {"valueString": "12.50 CNY UP"}
+    assert report == as_text("CP")
+
+
+def test_a_value_range_without_both_ends_is_reported_text(converter):
+    values, report = typed(converter, "VR", "10")
+    assert values == {"valueString": "10"}
+    assert report == unreadable("VR")
+
+
+def test_repeating_names_are_one_per_line(converter):
+    values, report = typed(converter, "XCN", "1001^张^三~1002^欧阳^娜娜")
+    assert values == {"valueString": "张三 (1001)\n欧阳娜娜 (1002)"}
+    assert report == as_text("XCN")
+
+
+# Other variations of results messages -----------------------------------------------------------------------
+
+SUB_ID = "http://hl7.org/fhir/StructureDefinition/observation-v2-subid"
+
+
+def test_the_sub_id_that_groups_results_is_kept_for_the_receiver(converter):
+    # a culture: the organism (isolate 1) and its susceptibilities share OBX-4 1; a v2.8.2 OG sub-id in full
+    culture = "OBR|1|P1|F1|CUL^尿培养^L|||20260315080000|||||||||||||||||MB|F"
+    organism = "OBX|1|CWE|ORG^细菌^L|1|ECO^大肠埃希菌^L||||||F"
+    amikacin = "OBX|2|ST|AMK^阿米卡星^L|1|S||||||F"
+    grouped = "OBX|3|ST|GEN^庆大霉素^L|1^2^3^ISO-1|R||||||F"
+    bundle = convert(converter, message(PID, culture, organism, amikacin, grouped))
+    (sub_id,) = by_code(bundle, "ORG")["extension"]
+    assert sub_id == {"url": SUB_ID, "extension": [{"url": "original-sub-identifier", "valueString": "1"}]}
+    assert by_code(bundle, "AMK")["extension"] == [sub_id]
+    assert by_code(bundle, "GEN")["extension"] == [
+        {
+            "url": SUB_ID,
+            "extension": [
+                {"url": "original-sub-identifier", "valueString": "1"},
+                {"url": "group", "valueDecimal": 2},
+                {"url": "sequence", "valueDecimal": 3},
+                {"url": "identifier", "valueString": "ISO-1"},
+            ],
+        }
+    ]
+    # without OBX-4, no extension
+    assert "extension" not in by_code(convert(converter, message(PID, culture, GLU)), "GLU")
+
+
+def test_results_of_two_patients_in_one_message_stay_each_patients(converter):
+    # two PATIENT_RESULT groups, with orders, and without (OBX right after each PID)
+    other = "PID|2||MRN0002^^^SZRMYY^MR||王^五||19800101|M"
+    for first, second in (
+        (["OBR|1|P1|F1|GLU^血糖^L|||20260315080000|||||||||||||||||CH|F", GLU], ["OBR|1|P2|F2|K^钾^L", K]),
+        ([GLU], [K]),
+    ):
+        bundle = convert(converter, message(PID, *first, other, *second))
+        li, wang = sorted(resources(bundle, "Patient"), key=lambda p: p["identifier"][0]["value"])
+        assert by_code(bundle, "GLU")["subject"] == ref(li)
+        assert by_code(bundle, "K")["subject"] == ref(wang)
+        for report in resources(bundle, "DiagnosticReport"):
+            (result,) = report["result"]
+            observation = by_code(bundle, "GLU" if report["subject"] == ref(li) else "K")
+            assert result == ref(observation)
+
+
+def test_an_order_without_results_is_a_report_without_results(converter):
+    # a preliminary report whose results are not out yet (OBR-25 I: in process)
+    bundle = convert(converter, message(PID, "OBR|1|P1|F1|CBC^血常规^L|||20260315080000|||||||||||||||||HM|I"))
+    report = one(bundle, "DiagnosticReport")
+    assert report["status"] == "registered"
+    assert report["category"][0]["coding"][0]["code"] == "HM"
+    assert "result" not in report
+    assert resources(bundle, "Observation") == []
