@@ -271,3 +271,31 @@ def test_the_give_pharmacy_instructions_of_an_encoded_order(converter):
         {"text": "不可嚼碎"},
         {"coding": [{"code": "BX", "display": "避光保存"}], "text": "避光保存"},
     ]
+
+
+def test_a_tq1_without_a_pattern_takes_the_order_s_tq(converter):
+    # a v2.5 sender in transition: TQ1 says only the priority (S), ORC-7 (kept for compatibility) the pattern and
+    # start. The pattern is the order's: read from ORC-7 (the RXO dosage did so before it read each TQ1), for the
+    # encoded order too
+    expected = {
+        "code": {"coding": [{"system": V3_GTS, "code": "BID", "display": "BID"}, {"system": V2_0335, "code": "BID"}]},
+        "repeat": {
+            "frequency": 2,
+            "period": 1,
+            "periodUnit": "d",
+            "boundsPeriod": {"start": "2026-03-15T09:00:00+08:00"},
+        },
+    }
+    text = orm("ORC|NW|CP605^HIS|||||^BID^^20260315090000", "TQ1|1||||||||S", "RXO|YP010^二甲双胍缓释片^L|1||片")
+    (original,) = request_dosages(converter, text)
+    assert original["timing"] == expected
+    encoded_text = rde(orc(f2="RX402^HIS", f3="", f7="^BID^^20260315090000"), rxe(), "TQ1|1||||||||S", ROUTE)
+    (encoded,) = request_dosages(converter, encoded_text)
+    assert encoded["timing"] == expected
+    # a TQ1 with its own pattern and start keeps them
+    text = orm(
+        "ORC|NW|CP606^HIS|||||^BID^^20260315090000", "TQ1|1||TID||||20260316090000", "RXO|YP010^二甲双胍缓释片^L|1||片"
+    )
+    (own,) = request_dosages(converter, text)
+    assert own["timing"]["code"]["coding"][0]["code"] == "TID"
+    assert own["timing"]["repeat"]["boundsPeriod"] == {"start": "2026-03-16T09:00:00+08:00"}
