@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from .conftest import convert, one, ref, resources
+from .conftest import convert, one, ref, resources, with_report
 from .test_financial_guarantor import FT1, MOTHERS_IN2, MOTHERS_POLICY, NNCHN, PRD, PV1, RF1, message, pid, segment
 
 SUBSCRIBER_RELATIONSHIP = "http://terminology.hl7.org/CodeSystem/subscriber-relationship"
@@ -160,3 +160,18 @@ def test_a_transactions_own_insurance_names_its_subscriber(converter):
     assert coverage["subscriber"] == ref(one(bundle, "RelatedPerson"))
     [insurer] = [o for o in resources(bundle, "Organization") if o.get("name") == "平安健康保险股份有限公司"]
     assert coverage["payor"] == [ref(insurer)]
+
+
+def test_the_coordination_of_benefits_priority_orders_the_coverages(converter):
+    # IN1-22: the basic medical insurance pays first, the commercial one second
+    basic = segment("IN1", f1="1", f2="P1^城镇职工医保", f3="C001^^^SZRMYY", f4="深圳医保局", f17="SEL", f22="1")
+    bundle = convert(converter, message("ADT^A01^ADT_A01", pid(), PV1, basic, MOTHERS_POLICY))
+    orders = {c["class"][0]["name"]: c.get("order") for c in resources(bundle, "Coverage")}
+    assert orders == {"城镇职工医保": 1, "商业补充医疗保险": None}
+    second = segment("IN1", f1="2", f2="P2^商业保险", f3="C002^^^SZRMYY", f4="平安", f17="SEL", f22="2")
+    assert one(convert(converter, message("ADT^A01^ADT_A01", pid(), PV1, second)), "Coverage")["order"] == 2
+    # a priority that is no number is left out (and reported), the coverage kept
+    words = segment("IN1", f1="2", f2="P2^商业保险", f3="C002^^^SZRMYY", f4="平安", f17="SEL", f22="第二")
+    bundle, report = with_report(converter, message("ADT^A01^ADT_A01", pid(), PV1, words))
+    assert "order" not in one(bundle, "Coverage")
+    assert [r["location"] for r in report if r["code"] == "invalid-value"] == ["IN1^1^22"]
