@@ -91,6 +91,7 @@ class CompiledRule:
     body: list[Applier]
     nulls: NullMarks
     delete: bool = False
+    shared: bool = False
 
 
 @dataclass(slots=True)
@@ -428,6 +429,7 @@ class Converter:
 
         made: list[tuple[CompiledRule, Ctx, str]] = []
         taken: dict[tuple[str, str], int] = {}  # (type, id) → how many resources share that key
+        shared: set[tuple[str, str]] = set()  # (type, id) of the resources 'shared' rules made
         producer: str | None = None
         for rule in compiled.rules:
             instances = iter_path(root, rule.groups, rule.segment)
@@ -444,7 +446,15 @@ class Converter:
                     continue
                 rid, parts = rule.resource.make_id(ctx)
                 seen = taken.get((rtype, rid), 0)
+                if rule.shared and (rtype, rid) in shared:
+                    # the same entity again (the insurer of a second policy): named, not made twice
+                    node.register(rule.name, rtype, rid)
+                    if seg is not None:
+                        env.made_from[(rule.name, id(seg))] = (rtype, rid)
+                    continue
                 taken[(rtype, rid)] = seen + 1
+                if rule.shared and not seen:
+                    shared.add((rtype, rid))
                 if seen:
                     # Two segments with the same key in one message (the same test twice in a report): both
                     # are kept, the later ones numbered in message order.
@@ -632,6 +642,7 @@ def _compile_message(
                 overrides + resource.body,
                 nulls + resource.nulls,
                 rule.delete,
+                rule.shared,
             )
         )
     all_refs |= unit.refs | patch_unit.refs

@@ -163,6 +163,9 @@ class ResourceRule(TemplateModel):
     when: Condition | None = None
     required: bool = False
     delete: bool = False  # the Bundle entry is DELETE <Type>/<id> (A29 delete person, PPR^PC3 …)
+    # segments of this rule with the same key make one resource (the first's), which each of them names (the
+    # insurer of two policies); without it the later ones are numbered, as two results of one test are
+    shared: bool = False
     elements: list[ValueSpec] = Field(default_factory=list)
 
     @model_validator(mode="after")

@@ -175,3 +175,24 @@ def test_the_coordination_of_benefits_priority_orders_the_coverages(converter):
     bundle, report = with_report(converter, message("ADT^A01^ADT_A01", pid(), PV1, words))
     assert "order" not in one(bundle, "Coverage")
     assert [r["location"] for r in report if r["code"] == "invalid-value"] == ["IN1^1^22"]
+
+
+def test_two_policies_of_one_insured_with_one_insurer_name_one_person_and_one_organization(converter):
+    # the mother's two policies with the same insurer, both covering the child: one insured, one payor
+    second = MOTHERS_POLICY.replace("IN1|1|PLAN2^商业补充医疗保险", "IN1|2|PLAN3^重大疾病保险").replace(
+        "POL0002", "POL0003"
+    )
+    bundle = convert(converter, message("ADT^A01^ADT_A01", pid(), PV1, MOTHERS_POLICY, MOTHERS_IN2, second))
+    mother = one(bundle, "RelatedPerson")
+    [insurer] = [o for o in resources(bundle, "Organization") if o.get("name") == "平安健康保险股份有限公司"]
+    coverages = resources(bundle, "Coverage")
+    assert [c["identifier"][0]["value"] for c in coverages] == ["POL0002", "POL0003"]
+    assert all(c["subscriber"] == ref(mother) and c["payor"] == [ref(insurer)] for c in coverages)
+    # the person is the first IN1's (with its IN2 phone)
+    assert mother["telecom"][0]["value"] == "13800138000"
+    # a DFT^P11 naming the policy for the account and again for one transaction: the same two parties
+    bundle = convert(converter, message("DFT^P11^DFT_P11", pid(), PV1, MOTHERS_POLICY, FT1, MOTHERS_POLICY))
+    mother = one(bundle, "RelatedPerson")
+    assert all(c["subscriber"] == ref(mother) for c in resources(bundle, "Coverage"))
+    payors = {c["payor"][0]["reference"] for c in resources(bundle, "Coverage")}
+    assert len(payors) == 1 and len([o for o in resources(bundle, "Organization") if o.get("type")]) == 1
