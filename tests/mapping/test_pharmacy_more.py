@@ -12,6 +12,7 @@ from __future__ import annotations
 from .conftest import convert, one, resources
 from .order_messages import message, msh, orc, pid, pv1
 from .test_pharmacy import ROUTE, rde, rds, rxd, rxe, tq1
+from .test_pharmacy_administration import rgv
 from .test_rxo_variations import omp, orm
 
 V3_GTS = "http://terminology.hl7.org/CodeSystem/v3-GTSAbbreviation"
@@ -299,3 +300,29 @@ def test_a_tq1_without_a_pattern_takes_the_order_s_tq(converter):
     (own,) = request_dosages(converter, text)
     assert own["timing"]["code"]["coding"][0]["code"] == "TID"
     assert own["timing"]["repeat"]["boundsPeriod"] == {"start": "2026-03-16T09:00:00+08:00"}
+
+
+# RXG: RGV^O15 ----------------------------------------------------------------------------------------------------
+
+
+def test_a_give_reads_its_tq1_as_the_orders_do(converter):
+    # the first give's TQ1: start and end, run over 15 分钟 (TQ1-13); its second TQ1 the give repeated at 11:00.
+    # A give used to read the first TQ1's pattern and bounds only, in one dosage.
+    text = rgv().replace(
+        "TQ1|1||||||202603150700|202603150715",
+        "TQ1|1||||||202603150700|202603150715|||||15^分钟\rTQ1|2||||||202603151100",
+        1,
+    )
+    gives = [r for r in resources(convert(converter, text), "MedicationRequest") if r["intent"] == "instance-order"]
+    dosages = gives[0]["dosageInstruction"]
+    assert [d["sequence"] for d in dosages] == [1, 2]
+    assert dosages[0]["timing"]["repeat"] == {
+        "boundsPeriod": {"start": "2026-03-15T07:00:00+08:00", "end": "2026-03-15T07:15:00+08:00"},
+        "duration": 15,
+        "durationUnit": "min",
+    }
+    assert dosages[1]["timing"]["repeat"] == {"boundsPeriod": {"start": "2026-03-15T11:00:00+08:00"}}
+    for dosage in dosages:
+        assert dosage["text"] == "餐前即刻"
+        assert dosage["doseAndRate"][0]["doseQuantity"] == {"value": 6, "unit": "单位"}
+        assert dosage["route"]["coding"][0]["code"] == "SQ"
