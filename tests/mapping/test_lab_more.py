@@ -402,3 +402,18 @@ def test_an_order_without_results_is_a_report_without_results(converter):
     assert report["category"][0]["coding"][0]["code"] == "HM"
     assert "result" not in report
     assert resources(bundle, "Observation") == []
+
+
+def test_results_of_an_order_sent_without_its_obr_name_the_order(converter):
+    # ORC, OBX (no OBR): no report, so each result names the order by its placer number (ORC-2)
+    bundle = convert(
+        converter, message(PID, "ORC|RE|P1^HIS|F1^LIS", GLU, "ORC|RE|P2^HIS", OBR.replace("P100", "P2"), K)
+    )
+    assert by_code(bundle, "GLU")["basedOn"] == [
+        {"type": "ServiceRequest", "identifier": {"system": "urn:hub:id:HIS", "value": "P1"}}
+    ]
+    # a result with its OBR is its report's; the report names the order
+    assert "basedOn" not in by_code(bundle, "K")
+    report = one(bundle, "DiagnosticReport")
+    assert report["result"] == [ref(by_code(bundle, "K"))]
+    assert {"type": "ServiceRequest", "identifier": {"system": "urn:hub:id:HIS", "value": "P2"}} in report["basedOn"]
