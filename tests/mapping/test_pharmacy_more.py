@@ -326,3 +326,61 @@ def test_a_give_reads_its_tq1_as_the_orders_do(converter):
         assert dosage["text"] == "餐前即刻"
         assert dosage["doseAndRate"][0]["doseQuantity"] == {"value": 6, "unit": "单位"}
         assert dosage["route"]["coding"][0]["code"] == "SQ"
+
+
+# v2.3 and v2.3.1 pharmacy messages: RDS^O01, RGV^O01, RAS^O01 -------------------------------------------------------
+
+
+def v23(code: str, *segments: str) -> str:
+    # MSH-9 without a structure (v2.3): RDS^O01 → RDS_O01 by table 0354; they used to be refused (no mapping)
+    msh = f"MSH|^~\\&|PHARM|SZRMYY|HIS|SZRMYY|20260315070000||{code}^O01|{code}23|P|2.3"
+    return "\r".join([msh, "PID|1||MRN0002^^^SZRMYY^MR||陈建华||19600805|M", *segments]) + "\r"
+
+
+# ORC-2/3 the order numbers; RXE-1 the encoded timing (TQ: BID from 08:00), RXE-2 the drug (NDC), RXE-3/5 2 TAB
+V23_ORDER = ("ORC|RE|1000^OE|9999^RX", "RXE|1^BID^^20260315080000|0047-0402-30^Ampicillin 250 MG TAB^NDC|2||TAB")
+BID_FROM_8 = {"frequency": 2, "period": 1, "periodUnit": "d", "boundsPeriod": {"start": "2026-03-15T08:00:00+08:00"}}
+
+
+def test_a_v23_dispense_rds_o01(converter):
+    # RXD-1 first fill, RXD-3 dispensed at 09:00, RXD-4/5 20 TAB
+    bundle = convert(
+        converter, v23("RDS", *V23_ORDER, "RXD|1|0047-0402-30^Ampicillin^NDC|20260315090000|20|TAB", "RXR|PO")
+    )
+    given, request = one(bundle, "MedicationDispense"), one(bundle, "MedicationRequest")
+    assert given["status"] == "completed"
+    assert given["whenHandedOver"] == "2026-03-15T09:00:00+08:00"
+    assert given["quantity"] == {"value": 20, "unit": "TAB"}
+    assert given["authorizingPrescription"] == [{"reference": f"MedicationRequest/{request['id']}"}]
+    (dosage,) = given["dosageInstruction"]
+    assert dosage["timing"]["repeat"] == BID_FROM_8
+    assert dosage["route"]["coding"][0]["code"] == "PO"
+
+
+def test_a_v23_give_rgv_o01(converter):
+    bundle = convert(
+        converter, v23("RGV", *V23_ORDER, "RXG|1|1|^BID^^20260315080000|0047-0402-30^Ampicillin^NDC|2||TAB", "RXR|PO")
+    )
+    requests = resources(bundle, "MedicationRequest")
+    [order] = [r for r in requests if r["intent"] == "order"]
+    [give] = [r for r in requests if r["intent"] == "instance-order"]
+    assert give["basedOn"] == [{"reference": f"MedicationRequest/{order['id']}"}]
+    (dosage,) = give["dosageInstruction"]
+    assert dosage["timing"]["repeat"] == BID_FROM_8
+    assert dosage["doseAndRate"][0]["doseQuantity"] == {"value": 2, "unit": "TAB"}
+
+
+def test_a_v23_administration_ras_o01(converter):
+    # RXA-3/4 given 08:00 to 08:05, RXA-6/7 2 TAB, RXA-20 CP complete
+    text = v23(
+        "RAS",
+        *V23_ORDER,
+        "RXA|0|1|20260315080000|20260315080500|0047-0402-30^Ampicillin^NDC|2|TAB||||||||||||CP",
+        "RXR|PO",
+    )
+    bundle = convert(converter, text)
+    given = one(bundle, "MedicationAdministration")
+    assert given["status"] == "completed"
+    assert given["effectivePeriod"] == {"start": "2026-03-15T08:00:00+08:00", "end": "2026-03-15T08:05:00+08:00"}
+    assert given["request"] == {"reference": f"MedicationRequest/{one(bundle, 'MedicationRequest')['id']}"}
+    assert given["dosage"]["dose"] == {"value": 2, "unit": "TAB"}
