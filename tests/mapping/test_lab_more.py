@@ -417,3 +417,24 @@ def test_results_of_an_order_sent_without_its_obr_name_the_order(converter):
     report = one(bundle, "DiagnosticReport")
     assert report["result"] == [ref(by_code(bundle, "K"))]
     assert {"type": "ServiceRequest", "identifier": {"system": "urn:hub:id:HIS", "value": "P2"}} in report["basedOn"]
+
+
+def test_a_report_without_order_numbers_is_the_patients_test_at_its_collection_time(converter):
+    # OBR-2, OBR-3 empty and no ORC: keyed on the patient, OBR-4 and OBR-7, so the correction sent later replaces
+    bare = "OBR|1|||GLU^血糖^L|||20260315080000|||||||||||||||||CH|{status}"
+    first = convert(converter, message(PID, bare.format(status="P"), GLU, control="B1"))
+    corrected = obx(1, "GLU^血糖^L", "5.9", units="mmol/L", status="C", when="20260315080000")
+    second = convert(converter, message(PID, bare.format(status="C"), corrected, control="B2"))
+    assert one(second, "DiagnosticReport")["id"] == one(first, "DiagnosticReport")["id"]
+    assert one(second, "DiagnosticReport")["status"] == "corrected"
+    assert by_code(second, "GLU")["id"] == by_code(first, "GLU")["id"]
+    # another collection time, or another patient: another report
+    later = convert(converter, message(PID, bare.format(status="F").replace("20260315", "20260316"), control="B3"))
+    assert one(later, "DiagnosticReport")["id"] != one(first, "DiagnosticReport")["id"]
+    other = convert(converter, message("PID|1||MRN0002^^^SZRMYY^MR", bare.format(status="F"), control="B4"))
+    assert one(other, "DiagnosticReport")["id"] != one(first, "DiagnosticReport")["id"]
+    # no collection time either: the report stays its message's
+    untimed = "OBR|1|||GLU^血糖^L||||||||||||||||||||CH|F"
+    one_message = one(convert(converter, message(PID, untimed, control="B5")), "DiagnosticReport")
+    another = one(convert(converter, message(PID, untimed, control="B6")), "DiagnosticReport")
+    assert one_message["id"] != another["id"]
