@@ -72,22 +72,26 @@ def test_patient_token(sec_settings, tokens):
     assert principal.is_patient and principal.patient == "p1" and principal.fhir_user == "Patient/p1"
 
 
+# Times are offsets from the moment the test runs, not from collection: a long suite (or a loaded machine) must
+# not turn "valid in ten minutes" into "valid now".
 @pytest.mark.parametrize(
     ("over", "message"),
     [
-        ({"exp": int(time.time()) - 120}, "expired"),
-        ({"nbf": int(time.time()) + 600}, "not valid yet"),
-        ({"iat": int(time.time()) + 600}, "issued in the future"),
-        ({"iss": "https://evil.example"}, "another issuer"),
-        ({"aud": "https://other-hub.example/fhir"}, "another audience"),
-        ({"exp": None}, "lacks a required claim"),
-        ({"sub": None}, "lacks a required claim"),
-        ({"role": "superuser"}, "role"),
-        ({"role": "patient"}, "names no patient"),
+        (lambda now: {"exp": now - 120}, "expired"),
+        (lambda now: {"nbf": now + 600}, "not valid yet"),
+        (lambda now: {"iat": now + 600}, "issued in the future"),
+        (lambda now: {"iss": "https://evil.example"}, "another issuer"),
+        (lambda now: {"aud": "https://other-hub.example/fhir"}, "another audience"),
+        (lambda now: {"exp": None}, "lacks a required claim"),
+        (lambda now: {"sub": None}, "lacks a required claim"),
+        (lambda now: {"role": "superuser"}, "role"),
+        (lambda now: {"role": "patient"}, "names no patient"),
     ],
+    ids=["exp", "nbf", "iat", "iss", "aud", "no-exp", "no-sub", "role", "patient-role"],
 )
 def test_bad_claims_rejected(sec_settings, over, message):
-    token = _sign(_claims(sec_settings, **over), load_or_create_signing_key(sec_settings))
+    claims = _claims(sec_settings, **over(int(time.time())))
+    token = _sign(claims, load_or_create_signing_key(sec_settings))
     with pytest.raises(Unauthorized, match=message):
         TokenVerifier(sec_settings).principal(token)
 
