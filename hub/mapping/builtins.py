@@ -764,6 +764,9 @@ _WEEKDAY_CODES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _CN_NUMBER = "(\\d{1,3}|[一二两三四五六七八九十]{1,3})"
 _CN_EVERY = re.compile(f"(?:每{_CN_NUMBER}?|一)(日|天|周|星期|小时|时|h|H|分钟)(?:{_CN_NUMBER}次)?")
 _CN_UNITS = {"日": "d", "天": "d", "周": "wk", "星期": "wk", "小时": "h", "时": "h", "h": "h", "H": "h", "分钟": "min"}
+# … or as a rate: 3次/日 and 3/日 (three times a day), 2次/周 (twice a week), 1次/8小时 (every 8 hours)
+_CN_RATE = re.compile(f"{_CN_NUMBER}次?/{_CN_NUMBER}?(日|天|周|星期|小时|时|h|H|d|D)")
+_CN_RATE_UNITS = {**_CN_UNITS, "d": "d", "D": "d"}
 _CN_DIGITS = {"一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
 
 
@@ -802,8 +805,9 @@ def repeat_pattern(code: str) -> dict[str, Any] | None:
         return {"frequency": _RPT_PER_WEEK[upper], "period": 1, "periodUnit": "wk"}
     if upper == "QOD" or text.startswith("隔日"):
         return {"frequency": 1, "period": 2, "periodUnit": "d"}
-    if upper in _RPT_WHEN or text in _RPT_WHEN:
-        return {"frequency": 1, "period": 1, "periodUnit": "d", "when": [_RPT_WHEN.get(upper) or _RPT_WHEN[text]]}
+    when = _RPT_WHEN.get(upper) or _RPT_WHEN.get(text) or _RPT_WHEN.get(text.replace("1次", "一次"))  # 每晚1次
+    if when:
+        return {"frequency": 1, "period": 1, "periodUnit": "d", "when": [when]}
     # ST/STAT (立即, Chinese orders' "st"): given once, now
     if upper in ("ONCE", "1X", "ST", "STAT", "立即"):
         return {"count": 1}
@@ -819,6 +823,11 @@ def repeat_pattern(code: str) -> dict[str, Any] | None:
         period, frequency = _cn_number(m[1]), _cn_number(m[3])
         if period and frequency:
             return {"frequency": frequency, "period": period, "periodUnit": _CN_UNITS[m[2]]}
+    m = _CN_RATE.fullmatch(text)
+    if m:
+        frequency, period = _cn_number(m[1]), _cn_number(m[2])
+        if frequency and period:
+            return {"frequency": frequency, "period": period, "periodUnit": _CN_RATE_UNITS[m[3]]}
     return None
 
 

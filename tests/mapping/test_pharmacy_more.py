@@ -9,6 +9,8 @@ every Bundle against the R4 schema and the R4B models).
 
 from __future__ import annotations
 
+from hub.mapping.builtins import repeat_pattern
+
 from .conftest import convert, one, resources
 from .order_messages import message, msh, orc, pid, pv1
 from .test_pharmacy import ROUTE, rde, rds, rxd, rxe, tq1
@@ -384,3 +386,20 @@ def test_a_v23_administration_ras_o01(converter):
     assert given["effectivePeriod"] == {"start": "2026-03-15T08:00:00+08:00", "end": "2026-03-15T08:05:00+08:00"}
     assert given["request"] == {"reference": f"MedicationRequest/{one(bundle, 'MedicationRequest')['id']}"}
     assert given["dosage"]["dose"] == {"value": 2, "unit": "TAB"}
+
+
+def test_chinese_frequencies_written_as_a_rate(converter):
+    # 3次/日 (three times a day), 2次/周, 1次/8小时, 3/日: Chinese HIS write the frequency as a rate; 每晚1次 with
+    # digits as 每晚一次 (and then no explicit time beside it: FHIR has timeOfDay or when, not both)
+    assert repeat_pattern("3次/日") == {"frequency": 3, "period": 1, "periodUnit": "d"}
+    assert repeat_pattern("3/日") == {"frequency": 3, "period": 1, "periodUnit": "d"}
+    assert repeat_pattern("三次/天") == {"frequency": 3, "period": 1, "periodUnit": "d"}
+    assert repeat_pattern("2次/周") == {"frequency": 2, "period": 1, "periodUnit": "wk"}
+    assert repeat_pattern("1次/8小时") == {"frequency": 1, "period": 8, "periodUnit": "h"}
+    assert repeat_pattern("每日11次") == {"frequency": 11, "period": 1, "periodUnit": "d"}
+    assert repeat_pattern("0次/日") is None and repeat_pattern("次/日") is None
+    (dosage,) = request_dosages(converter, rde(orc(f2="RX403^HIS", f3=""), rxe(), "TQ1|1||每晚1次|2100", ROUTE))
+    assert dosage["timing"] == {
+        "code": {"text": "每晚1次"},
+        "repeat": {"frequency": 1, "period": 1, "periodUnit": "d", "when": ["NIGHT"]},
+    }
