@@ -178,3 +178,27 @@ def test_a_note_written_in_rxa_9_is_a_note_not_the_record_s_origin(converter):
     assert shot["primarySource"] is False
     assert shot["reportOrigin"] == {"coding": [{"code": "01", "display": "历史记录"}], "text": "历史记录"}
     assert shot["note"] == [{"text": "家长提供接种证"}]
+
+
+def test_a_refusal_without_a_reason_says_the_patient_objected(converter):
+    # RXA-20 RE (refused) and NA (not administered) are both not-done: a refusal without RXA-18 keeps that it was
+    # refused (PATOBJ); a refusal with its reason keeps the reason; NA says nothing more
+    def shot(**fields: str) -> dict:
+        order = (orc(f1="RE", f2="", f3="IZ-2002"), rxa(**fields))
+        return one(convert(converter, message(msh("VXU", "V04", "VXU_V04", "VXR"), pid(), *order)), "Immunization")
+
+    refused = shot(f20="RE", f6="999")
+    assert refused["status"] == "not-done"
+    assert refused["statusReason"] == {
+        "coding": [
+            {
+                "system": "http://terminology.hl7.org/CodeSystem/v3-ActReason",
+                "code": "PATOBJ",
+                "display": "patient objection",
+            }
+        ]
+    }
+    with_reason = shot(f20="RE", f18="00^家长拒绝^NIP002")
+    assert with_reason["statusReason"] == {"coding": [{"code": "00", "display": "家长拒绝"}], "text": "家长拒绝"}
+    not_given = shot(f20="NA")
+    assert not_given["status"] == "not-done" and "statusReason" not in not_given

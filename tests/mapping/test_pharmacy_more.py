@@ -14,7 +14,7 @@ from hub.mapping.builtins import repeat_pattern
 from .conftest import convert, one, resources
 from .order_messages import message, msh, orc, pid, pv1
 from .test_pharmacy import ROUTE, rde, rds, rxd, rxe, tq1
-from .test_pharmacy_administration import rgv
+from .test_pharmacy_administration import ras, rgv
 from .test_rxo_variations import omp, orm
 
 V3_GTS = "http://terminology.hl7.org/CodeSystem/v3-GTSAbbreviation"
@@ -403,3 +403,21 @@ def test_chinese_frequencies_written_as_a_rate(converter):
         "code": {"text": "每晚1次"},
         "repeat": {"frequency": 1, "period": 1, "periodUnit": "d", "when": ["NIGHT"]},
     }
+
+
+def test_a_refused_administration_without_a_reason_says_it_was_declined(converter):
+    # RAS: RXA-20 RE without RXA-18 or RXA-9 — refused, not merely not given (NA): "Drug declined by patient"
+    refused = "RXA|1|2|20260315210000||0401^硝苯地平控释片^L|30|mg" + "|" * 13 + "RE|A"
+    not_given = "RXA|1|2|20260315210000||0401^硝苯地平控释片^L|30|mg" + "|" * 13 + "NA|A"
+    by_reason = {}
+    for text in (refused, not_given):
+        administrations = resources(convert(converter, ras(second_rxa=text)), "MedicationAdministration")
+        by_reason[text[-4:-2]] = administrations[1]
+    assert by_reason["RE"]["status"] == by_reason["NA"]["status"] == "not-done"
+    assert by_reason["RE"]["statusReason"] == [
+        {"coding": [{"system": "http://snomed.info/sct", "code": "182895007", "display": "Drug declined by patient"}]}
+    ]
+    assert "statusReason" not in by_reason["NA"]
+    # a refusal with its reason (RXA-18) keeps the reason only
+    (given_reason,) = resources(convert(converter, ras()), "MedicationAdministration")[1]["statusReason"]
+    assert given_reason["text"] == "患者拒绝服药"
