@@ -196,3 +196,16 @@ def test_two_policies_of_one_insured_with_one_insurer_name_one_person_and_one_or
     assert all(c["subscriber"] == ref(mother) for c in resources(bundle, "Coverage"))
     payors = {c["payor"][0]["reference"] for c in resources(bundle, "Coverage")}
     assert len(payors) == 1 and len([o for o in resources(bundle, "Organization") if o.get("type")]) == 1
+
+
+def test_two_children_on_one_policy_have_a_coverage_each(converter):
+    # the mother's policy POL0002 covers both children: FHIR's Coverage is one beneficiary's
+    first = convert(converter, message("ADT^A01^ADT_A01", pid(), PV1, MOTHERS_POLICY))
+    sibling = pid(f3="MRN0002^^^SZRMYY^MR", f5="李小红")
+    second = convert(converter, message("ADT^A01^ADT_A01", sibling, PV1, MOTHERS_POLICY, control="M0002"))
+    one_, two = one(first, "Coverage"), one(second, "Coverage")
+    assert one_["id"] != two["id"]
+    assert (one_["beneficiary"], two["beneficiary"]) == (ref(one(first, "Patient")), ref(one(second, "Patient")))
+    # the same child's policy sent again is the same Coverage
+    again = convert(converter, message("ADT^A08^ADT_A01", pid(), PV1, MOTHERS_POLICY, control="M0003"))
+    assert one(again, "Coverage")["id"] == one_["id"]
