@@ -421,3 +421,15 @@ def test_a_refused_administration_without_a_reason_says_it_was_declined(converte
     # a refusal with its reason (RXA-18) keeps the reason only
     (given_reason,) = resources(convert(converter, ras()), "MedicationAdministration")[1]["statusReason"]
     assert given_reason["text"] == "患者拒绝服药"
+
+
+def test_where_a_dispense_happened_and_where_it_went(converter):
+    # RXE-40 the encoded order's dispensing pharmacy (门诊西药房), RXD-30 the dispense's own (v2.6+) winning over
+    # it; RXD-13 dispense-to location (LA2: ward 5A, room 12) → destination
+    (given,) = resources(convert(converter, rds()), "MedicationDispense")
+    assert given["location"] == {"display": "门诊西药房"}
+    assert "destination" not in given
+    own = rds(order(), rxe(), tq1(), ROUTE, rxd(f13="5A^12^^SZRMYY", f30="PH02^住院药房^L"), ROUTE)
+    (given,) = resources(convert(converter, own), "MedicationDispense")
+    assert given["location"] == {"display": "住院药房"}
+    assert given["destination"] == {"display": "SZRMYY 5A 12"}
