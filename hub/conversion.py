@@ -9,8 +9,9 @@ The Bundle is stored with HL7 v2 update semantics (:func:`apply_converted`):
 * a resource a message describes only in part (:data:`hub.updates.MERGED_TYPES`: Patient, Encounter …) is merged
   into its stored version: what the message leaves empty is kept, what it sends as ``""`` (marked on the entry
   by the engine, :mod:`hub.mapping.nulls`) is deleted (:func:`hub.updates.merge_update`) — that field's value
-  only: an element, or the items of a list that field made (:mod:`hub.mapping.nullmark`); so is an Observation
-  without its result (OBX-11 U: a status change), whose stored value stays;
+  only: an element, or the items of a list that field made (:mod:`hub.mapping.nullmark`); a list the message
+  gives keeps the stored items of the fields it leaves empty (the entry's keep marks, also the engine's); so is
+  an Observation without its result (OBX-11 U: a status change), whose stored value stays;
 * a Patient the Bundle marks ``replaced-by`` another Patient of the Bundle (A40 merge, A47 identifier change:
   resource template MergedPatient) is not written as such: the replacement goes through the master patient index
   (:func:`hub.identity.merging.merge`), which records ``replaced-by``/``replaces`` on both records and moves the
@@ -45,7 +46,7 @@ from hub.fhir import store
 from hub.hl7 import charset, er7
 from hub.identity import linking, merging, records
 from hub.mapping import get_converter
-from hub.mapping.nulls import entry_marks
+from hub.mapping.nulls import entry_keeps, entry_marks
 from hub.updates import is_merged, merge_update
 
 log = logging.getLogger(__name__)
@@ -132,7 +133,7 @@ def apply_converted(
 
     Args:
         session: the caller's session; the caller commits.
-        bundle: the converter's transaction Bundle; its entries are changed in place (null marks removed,
+        bundle: the converter's transaction Bundle; its entries are changed in place (null and keep marks removed,
             merged contents, replaced records taken out).
         inbox_id: the message the Bundle comes from (kept on the versions written).
 
@@ -145,6 +146,7 @@ def apply_converted(
     """
     entries: list[dict[str, Any]] = bundle.get("entry") or []
     marked = [(entry, entry_marks(entry)) for entry in entries]
+    keeps = {id(entry): entry_keeps(entry) for entry in entries}  # by id(): entries are dicts
     patients = {str(_resource(e).get("id")) for e in entries if _put_of(e, "Patient")}
     replacements: list[tuple[dict[str, Any], str]] = []
     kept: list[tuple[dict[str, Any], list[str]]] = []
@@ -179,12 +181,13 @@ def apply_converted(
             # what the replaced record knew, for a survivor the hub has not seen yet (A47 to a new number)
             seeds[target] = {k: v for k, v in replaced.items() if k not in _NOT_SEEDED}
     converted = {(rtype, rid): entry["resource"] for entry, _, rtype, rid in merging_}
-    changing = _merge_entries(merging_, converted, stored, seeds, unlinks)
+    changing = _merge_entries(merging_, converted, stored, seeds, unlinks, keeps)
     if changing and session.get_bind().dialect.name != "sqlite":
         # What will change is read again, locked until commit (PostgreSQL), and merged again: a concurrent
         # conversion of the same record waits, and neither loses the other's elements. What does not change is
         # not locked: a message sent again writes nothing.
-        _merge_entries(merging_, converted, _stored(session, changing, lock=True), seeds, unlinks, only=changing)
+        locked = _stored(session, changing, lock=True)
+        _merge_entries(merging_, converted, locked, seeds, unlinks, keeps, only=changing)
     results = store.apply_bundle(session, bundle, source_inbox_id=inbox_id)
     merges = [_replace(session, source, target, inbox_id) for source, target in replacements]
     # A24 / A37: the hospital says two of its records are (are no longer) the same person; the index follows.
@@ -300,6 +303,7 @@ def _merge_entries(
     stored: dict[tuple[str, str], dict[str, Any]],
     seeds: dict[str, dict[str, Any]],
     unlinks: dict[str, set[str]],
+    keeps: dict[int, list[str]],
     only: set[tuple[str, str]] | None = None,
 ) -> set[tuple[str, str]]:
     """Put the merge of each converted resource with its stored version in its entry; return the keys of the
@@ -311,7 +315,10 @@ def _merge_entries(
             continue
         current = stored.get(key)
         base = current if current is not None else (seeds.get(rid) if rtype == "Patient" else None)
-        entry["resource"] = merge_update(base, converted[key], marks) if base is not None else converted[key]
+        if base is not None:
+            entry["resource"] = merge_update(base, converted[key], marks, kept=keeps.get(id(entry), ()))
+        else:
+            entry["resource"] = converted[key]
         if rtype == "Patient" and rid in unlinks:
             entry["resource"] = _without_seealso(entry["resource"], unlinks[rid])
         # a new resource cannot be locked (it has no row yet): the store's insert decides between two writers

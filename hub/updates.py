@@ -25,6 +25,11 @@ makes the version to store from the stored one and the converted one:
    list that match it and that the converted resource does not give — the attending doctor an A08 deletes with
    PV1-7 ``""`` goes, the admitter and the referrer stored from PV1-17 and PV1-8 stay.
 
+Before 3., a list the converted resource gives (1. replaced it) gets back the stored items its *keep marks*
+(``participant[type.coding.code=REF]``, written by the engine for the fields of that list the message left empty)
+match, after its own items: an A08 whose PV1-17 names the admitting doctor and whose PV1-8 is empty keeps the
+stored referring doctor. A list without keep marks is the message's (its fields cannot be told apart).
+
 This applies to the resource types a message only ever describes in part (:data:`MERGED_TYPES`), and to an
 Observation that comes without its result (a status change, :func:`is_merged`); the others (results,
 appointments, charges …) are sent whole and replaced whole.
@@ -187,11 +192,28 @@ def _remove_items(resource: dict[str, Any], mark: NullMark, given: list[Any]) ->
         _remove_path(resource, mark.path)
 
 
+def _keep_items(out: dict[str, Any], base: Mapping[str, Any], mark: NullMark) -> None:
+    """Put back, after the converted resource's items of the list at ``mark.path``, the stored items (of ``base``)
+    that match the keep mark and that it does not have; the objects on the way are copied, not changed (they may
+    be the converted resource's)."""
+    items = _list_at(out, mark.path)
+    back = [item for item in _list_at(base, mark.path) if mark.matches(item) and item not in items]
+    if not items or not back:
+        return
+    node = out
+    steps = mark.path.split(".")
+    for step in steps[:-1]:
+        node[step] = node = dict(node[step])
+    node[steps[-1]] = items + back
+
+
 def merge_update(
     stored: Mapping[str, Any],
     new: Mapping[str, Any],
     deleted: Iterable[str] = (),
     choice_of: ChoiceOf = choice_variants,
+    *,
+    kept: Iterable[str] = (),
 ) -> dict[str, Any]:
     """The version to store when ``new`` (converted from a message) updates ``stored`` (see the module docstring).
 
@@ -201,13 +223,16 @@ def merge_update(
         deleted: the null marks of the message (element paths, or list items by selector) it deleted with the
             HL7 null.
         choice_of: the variants of a choice element (from the R4 schema by default).
+        kept: the keep marks of the message (list items by selector): the stored items of a list it gives that
+            belong to fields it left empty.
 
     Returns:
         A new dict; neither argument is changed (the result shares the values it takes from ``new``).
     """
     rtype = str(new.get("resourceType"))
     # a JSON copy: several times faster than copy.deepcopy, and stored resources are JSON
-    out = {key: value for key, value in orjson.loads(orjson.dumps(stored)).items() if key not in _KEPT}
+    base = orjson.loads(orjson.dumps(stored))
+    out = {key: value for key, value in base.items() if key not in _KEPT}
     meta = out.get("meta")
     if isinstance(meta, dict):
         meta.pop("versionId", None)
@@ -231,6 +256,10 @@ def merge_update(
             out[key] = _united(value, out[key], _link_key)
         else:
             out[key] = value
+    for text in kept:
+        mark = _parse_mark(text)
+        if mark.where and mark.element in new:
+            _keep_items(out, base, mark)
     for text in deleted:
         mark = _parse_mark(text)
         if mark.where:

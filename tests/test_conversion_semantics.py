@@ -24,6 +24,7 @@ from hub.identity import linking, records, subscriber
 from hub.identity import tables as _tables  # noqa: F401  (registers the MPI tables for truncation)
 from hub.identity.tables import MpiMerge, MpiSource
 from hub.mapping import get_converter
+from hub.mapping.nulls import KEEP_EXTENSION_URL, NULL_EXTENSION_URL
 from hub.updates import merge_update, uninformative
 
 HOSPITAL = "SZRMYY^2.16.156.10011.1.5.1^ISO"
@@ -155,7 +156,10 @@ def test_the_hl7_null_deletes_and_an_empty_field_keeps(mpi, settings):
     )
     bundle = get_converter(settings).convert(er7.parse(a08.decode()))
     marks = {
-        e["request"]["url"].split("/")[0]: [x["valueString"] for x in e.get("extension", [])] for e in bundle["entry"]
+        e["request"]["url"].split("/")[0]: [
+            x["valueString"] for x in e.get("extension", []) if x["url"] == NULL_EXTENSION_URL
+        ]
+        for e in bundle["entry"]
     }
     assert marks["Patient"] == ["address", "maritalStatus"]
     assert marks["Encounter"] == ["hospitalization.dischargeDisposition"]
@@ -172,11 +176,11 @@ ATND = (
 )
 
 
-def entry_marks(settings: Any, raw: bytes, rtype: str) -> list[str]:
-    """The null marks the converter puts on the message's entry of that type."""
+def entry_marks(settings: Any, raw: bytes, rtype: str, url: str = NULL_EXTENSION_URL) -> list[str]:
+    """The null marks (or with ``url``, the keep marks) the converter puts on the message's entry of that type."""
     bundle = get_converter(settings).convert(er7.parse(raw.decode("utf-8")))
     [entry] = [e for e in bundle["entry"] if e["request"]["url"].startswith(f"{rtype}/")]
-    return [x["valueString"] for x in entry.get("extension", [])]
+    return [x["valueString"] for x in entry.get("extension", []) if x["url"] == url]
 
 
 def doctors(encounter: dict[str, Any]) -> dict[str, str]:
@@ -270,6 +274,92 @@ def test_a_null_in_one_of_several_fields_of_a_list_deletes_that_fields_items_onl
     assert entry_marks(settings, a08, "Patient") == ["generalPractitioner"]
     convert(mpi, settings, a08)
     assert "generalPractitioner" not in read(mpi, "Patient", patient_id)
+
+
+def keep_marks(settings: Any, raw: bytes, rtype: str) -> list[str]:
+    """The keep marks the converter puts on the message's entry of that type, by their last selector's value."""
+    return [mark.rsplit("=", 1)[1].rstrip("]") for mark in entry_marks(settings, raw, rtype, KEEP_EXTENSION_URL)]
+
+
+def test_an_empty_doctor_field_keeps_that_doctor(mpi, settings):
+    # A01: PV1-7 attending, PV1-8 referring, PV1-9 consulting, PV1-17 admitting doctor
+    a01 = message(
+        msh("A01", "C1", "ADT_A01"),
+        "EVN|A01",
+        rich_pid(),
+        pv1(f7="D001^王^一", f8="D002^李^二", f9="D003^赵^三", f17="D004^孙^四"),
+    )
+    convert(mpi, settings, a01)
+    eid = ids(settings, a01)["Encounter"]
+
+    # A08: PV1-17 names another admitting doctor, PV1-7, -8 and -9 are empty (no change): the message's
+    # participant list is the new admitter only, its entry says which stored doctors stay
+    a08 = message(msh("A08", "C2", "ADT_A01"), "EVN|A08", rich_pid(), pv1(f17="D005^周^五"))
+    assert keep_marks(settings, a08, "Encounter")[:3] == ["ATND", "REF", "CON"]
+    convert(mpi, settings, a08)
+    after = read(mpi, "Encounter", eid)
+    assert doctors(after) == {"ADM": "D005", "ATND": "D001", "REF": "D002", "CON": "D003"}
+    assert len(after["participant"]) == 4  # the old admitter replaced, not kept beside the new one
+
+    # PV1-7 "" and PV1-8 given: the attending doctor goes, the referrer is the message's, consultant and
+    # admitter stay
+    a08 = message(msh("A08", "C3", "ADT_A01"), "EVN|A08", rich_pid(), pv1(f7='""', f8="D006^吴^六"))
+    convert(mpi, settings, a08)
+    assert doctors(read(mpi, "Encounter", eid)) == {"REF": "D006", "CON": "D003", "ADM": "D005"}
+
+    # ROL-2 DE withdraws the consultant although PV1-9 is empty; ROL AD adds an attending doctor
+    a08 = message(
+        msh("A08", "C4", "ADT_A01"),
+        "EVN|A08",
+        rich_pid(),
+        pv1(),
+        "ROL|1|AD|AT^Attending^HL70443|D007^郑^七",
+        "ROL|2|DE|CP^Consulting Provider^HL70443|D003^赵^三",
+    )
+    convert(mpi, settings, a08)
+    assert doctors(read(mpi, "Encounter", eid)) == {"ATND": "D007", "REF": "D006", "ADM": "D005"}
+
+    # every message, not only A08: an A01 sent again for the visit (snapshot of what it says) with PV1-7 only
+    # keeps the doctors whose fields it leaves empty
+    a01 = message(msh("A01", "C5", "ADT_A01"), "EVN|A01", rich_pid(), pv1(f7="D008^冯^八"))
+    convert(mpi, settings, a01)
+    assert doctors(read(mpi, "Encounter", eid)) == {"ATND": "D008", "REF": "D006", "ADM": "D005"}
+
+
+def test_an_empty_phone_field_keeps_that_phone_and_a_list_without_discriminator_is_replaced(mpi, settings):
+    def pid(**fields: str) -> str:
+        # PID-3 MRN, PID-5 name, PID-13 home and PID-14 business phone
+        values = {3: "MRN0001^^^SZRMYY^MR", 5: "张三", 7: "19800101", 8: "M"}
+        values.update({int(k[1:]): v for k, v in fields.items()})
+        return "|".join(["PID", "1", *[values.get(i, "") for i in range(2, max(values) + 1)]])
+
+    # PD1-3 primary facility, PD1-4 primary care provider
+    a01 = message(
+        msh("A01", "C1", "ADT_A01"),
+        "EVN|A01",
+        pid(f13="13800138000^PRN^CP", f14="075588880000^WPN^PH"),
+        "PD1|||社区医院^^^^^^^^^C001|D009^钱^九",
+        pv1(),
+    )
+    convert(mpi, settings, a01)
+    patient_id = ids(settings, a01)["Patient"]
+
+    # A08: a new home number (PID-13), PID-14 empty: the work number stays beside it; PD1-4 names another
+    # doctor, PD1-3 is empty: the general practitioners (PD1-3, PD1-4) have no discriminator, so the message's
+    # list replaces the stored one (the facility goes; documented in mappings/README.md)
+    a08 = message(msh("A08", "C2", "ADT_A01"), "EVN|A08", pid(f13="13900139000^PRN^CP"), "PD1||||D010^陈^十", pv1())
+    marks = entry_marks(settings, a08, "Patient", KEEP_EXTENSION_URL)
+    assert "telecom[use=work]" in marks
+    assert not any(mark.startswith("generalPractitioner") for mark in marks)
+    convert(mpi, settings, a08)
+    after = read(mpi, "Patient", patient_id)
+    assert [(t["use"], t["value"]) for t in after["telecom"]] == [("home", "13900139000"), ("work", "075588880000")]
+    assert [g["identifier"]["value"] for g in after["generalPractitioner"]] == ["D010"]
+
+    # PID-14 "", PID-13 given: the work number goes, the home number is the message's
+    a08 = message(msh("A08", "C3", "ADT_A01"), "EVN|A08", pid(f13="13700137000^PRN^CP", f14='""'), pv1())
+    convert(mpi, settings, a08)
+    assert [(t["use"], t["value"]) for t in read(mpi, "Patient", patient_id)["telecom"]] == [("home", "13700137000")]
 
 
 def test_a03_ends_the_visit_and_a13_reopens_it(mpi, settings):

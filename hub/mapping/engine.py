@@ -33,7 +33,7 @@ from hub.mapping.fhirschema import FhirSchema
 from hub.mapping.ids import make_id
 from hub.mapping.library import Library, Overlay, merge, read_library, read_overlay
 from hub.mapping.library import overlay_files as overlay_files_in
-from hub.mapping.nulls import HL7_NULL, NULL_EXTENSION_URL, NullMarks, compile_marks
+from hub.mapping.nulls import HL7_NULL, KEEP_EXTENSION_URL, NULL_EXTENSION_URL, NullMarks, compile_marks
 from hub.mapping.nulls import split as split_nulls
 from hub.mapping.runtime import Ctx, Env, parse_path, segment_seq
 from hub.mapping.structure import GroupDef, Node, StructureError, group_segments, has_path, iter_path, parse_structure
@@ -500,10 +500,14 @@ class Converter:
                 "request": {"method": "PUT", "url": f"{rtype}/{rid}"},
             }
             if rule.nulls:
-                marks = rule.nulls.marks(resource, ctx, has_null)
+                # the HL7 null: elements this message deletes; empty fields: stored items of a list it gives that
+                # this message keeps (hub.mapping.nulls, applied by hub.conversion)
+                marks = [
+                    {"url": NULL_EXTENSION_URL, "valueString": m} for m in rule.nulls.marks(resource, ctx, has_null)
+                ]
+                marks += [{"url": KEEP_EXTENSION_URL, "valueString": m} for m in rule.nulls.keeps(resource, ctx)]
                 if marks:
-                    # the HL7 null: elements this message deletes (hub.mapping.nulls, applied by hub.conversion)
-                    entry["extension"] = [{"url": NULL_EXTENSION_URL, "valueString": m} for m in marks]
+                    entry["extension"] = marks
             entries.append(entry)
         return {"resourceType": "Bundle", "type": "transaction", "entry": entries}, env.report
 

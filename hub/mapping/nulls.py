@@ -44,12 +44,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from hub.errors import MappingTemplateError
-from hub.mapping.compiler import Compiler, CondFn, Unit
+from hub.mapping.compiler import Applier, Compiler, CondFn, Unit
 from hub.mapping.nullmark import NullMark, selector_text
 from hub.mapping.runtime import Ctx, parse_path
 from hub.mapping.templates import ValueSpec
 
 NULL_EXTENSION_URL = "urn:hub:fhir:StructureDefinition:hl7v2-null"
+KEEP_EXTENSION_URL = "urn:hub:fhir:StructureDefinition:hl7v2-keep"
 HL7_NULL = '""'
 _HEADER_SEGMENTS = ("MSH", "BHS", "FHS")
 # leaves that name a thing but do not tell it apart (a Coding's display, a text)
@@ -64,7 +65,7 @@ def is_null_rule(spec: ValueSpec) -> bool:
 
 
 def split(specs: list[ValueSpec], unit: Unit) -> tuple[list[ValueSpec], list[ValueSpec]]:
-    """The rules that fill elements, and the ``value: '""'`` rules (top level only).
+    """The rules that fill elements, and the ``value: '""'`` and ``withdraw`` rules (top level only).
 
     Raises:
         MappingTemplateError: a ``value: '""'`` inside an ``elements`` block (only whole elements of a resource
@@ -73,7 +74,7 @@ def split(specs: list[ValueSpec], unit: Unit) -> tuple[list[ValueSpec], list[Val
     keep: list[ValueSpec] = []
     deletes: list[ValueSpec] = []
     for spec in specs:
-        (deletes if is_null_rule(spec) else keep).append(spec)
+        (deletes if is_null_rule(spec) or spec.withdraw is not None else keep).append(spec)
         _no_nested_null(spec.elements or [], unit)
     return keep, deletes
 
@@ -84,6 +85,8 @@ def _no_nested_null(specs: list[ValueSpec], unit: Unit) -> None:
             raise Compiler.error(
                 unit, spec, "value: '\"\"' (delete) is for element rules of a resource, not inside 'elements'"
             )
+        if spec.withdraw is not None:
+            raise Compiler.error(unit, spec, "'withdraw' is for element rules of a resource, not inside 'elements'")
         _no_nested_null(spec.elements or [], unit)
 
 
@@ -106,6 +109,15 @@ class _DeleteRule:
 
 
 @dataclass(frozen=True, slots=True)
+class _Withdraw:
+    """A ``withdraw`` rule: the items it builds (ROL-2 ``DE``) are deleted from the stored list, told by ``leaves``."""
+
+    path: str
+    body: tuple[Applier, ...]
+    leaves: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class _Plan:
     """What a ``""`` in one field rule's field marks."""
 
@@ -115,20 +127,28 @@ class _Plan:
 
 
 class NullMarks:
-    """What can delete elements of one resource rule: the rules that fill its elements, and its delete rules."""
+    """What can delete elements of one resource rule: the rules that fill its elements, its delete rules and its
+    withdraw rules; and what of a list it gives a message keeps (:meth:`keeps`)."""
 
-    __slots__ = ("feeders", "deletes", "_plans")
+    __slots__ = ("feeders", "deletes", "withdraws", "_plans", "_keep_plans")
 
-    def __init__(self, feeders: tuple[_Feeder, ...] = (), deletes: tuple[_DeleteRule, ...] = ()) -> None:
+    def __init__(
+        self,
+        feeders: tuple[_Feeder, ...] = (),
+        deletes: tuple[_DeleteRule, ...] = (),
+        withdraws: tuple[_Withdraw, ...] = (),
+    ) -> None:
         self.feeders = feeders
         self.deletes = deletes
+        self.withdraws = withdraws
         self._plans: tuple[_Plan, ...] | None = None
+        self._keep_plans: tuple[_Plan, ...] | None = None
 
     def __bool__(self) -> bool:
-        return bool(self.deletes) or any(f.source is not None for f in self.feeders)
+        return bool(self.deletes or self.withdraws) or any(f.source is not None for f in self.feeders)
 
     def __add__(self, other: NullMarks) -> NullMarks:
-        return NullMarks(self.feeders + other.feeders, self.deletes + other.deletes)
+        return NullMarks(self.feeders + other.feeders, self.deletes + other.deletes, self.withdraws + other.withdraws)
 
     @property
     def plans(self) -> tuple[_Plan, ...]:
@@ -146,6 +166,11 @@ class NullMarks:
                 continue
             if rule.when is None or rule.when(ctx, None, 0):
                 out.append(rule.path)
+        for withdraw in self.withdraws:
+            for mark in _withdrawn(withdraw, ctx):
+                text = str(mark)
+                if text not in out and not _has_mark(resource, mark):
+                    out.append(text)
         if not message_has_null:
             return out
         nulled: dict[int, bool] = {}  # by id(): a feeder's hash goes through all its constants
@@ -165,6 +190,74 @@ class NullMarks:
             if text not in out and not _has_mark(resource, plan.mark):
                 out.append(text)
         return out
+
+    def keeps(self, resource: dict[str, Any], ctx: Ctx) -> list[str]:
+        """The keep marks of the resource: for each list the message gives that several fields fill, the items of
+        the fields the message leaves empty, by their discriminator (see the module docstring). None where no
+        discriminator tells the fields' items apart: the message's list replaces the stored one."""
+        if self._keep_plans is None:
+            self._keep_plans = tuple(p for p in self.plans if p.mark.where)
+        out: list[str] = []
+        raw: dict[int, str] = {}  # by id(), as in marks()
+
+        def field(feeder: _Feeder) -> str:
+            found = raw.get(id(feeder))
+            if found is None:
+                found = raw[id(feeder)] = _raw_field(ctx, feeder)
+            return found
+
+        for plan in self._keep_plans:
+            mark = plan.mark
+            if not _list_of(resource, mark.path):
+                continue  # the message does not give the list: the stored one stays whole
+            values = [field(f) for f in plan.needs]
+            if any(v not in ("", HL7_NULL) for v in values) or all(v == HL7_NULL for v in values):
+                continue  # a field given (its items are the message's), or every field "" (a null mark deletes)
+            text = str(mark)
+            if text not in out and not _has_mark(resource, mark):
+                out.append(text)
+        return out
+
+
+def _withdrawn(withdraw: _Withdraw, ctx: Ctx) -> list[NullMark]:
+    """The null marks of the items a withdraw rule builds from this message: one per item, with the first value at
+    each of the rule's leaves as selectors (an item without a value at one of them is not marked: deletes less)."""
+    built: dict[str, Any] = {}
+    for apply in withdraw.body:
+        apply(built, ctx, None, 0)
+    out: list[NullMark] = []
+    for item in _list_of(built, withdraw.path):
+        where: list[Leaf] = []
+        for leaf in withdraw.leaves:
+            value = _first_value(item, leaf.split("."))
+            if value is None:
+                break
+            where.append((leaf, value))
+        else:
+            out.append(NullMark(withdraw.path, tuple(where)))
+    return out
+
+
+def _first_value(node: Any, steps: list[str]) -> str | None:
+    """The first value (in document order) at the dotted path ``steps`` of ``node``, through lists."""
+    if isinstance(node, list):
+        for item in node:
+            found = _first_value(item, steps)
+            if found is not None:
+                return found
+        return None
+    if not steps:
+        return selector_text(node)
+    if isinstance(node, dict) and steps[0] in node:
+        return _first_value(node[steps[0]], steps[1:])
+    return None
+
+
+def _list_of(resource: dict[str, Any], path: str) -> list[Any]:
+    node: Any = resource
+    for step in path.split("."):
+        node = node.get(step) if isinstance(node, dict) else None
+    return node if isinstance(node, list) else []
 
 
 def _plan(feeder: _Feeder, feeders: Iterable[_Feeder]) -> _Plan:
@@ -207,13 +300,22 @@ def compile_marks(
         if feeder is not None and feeder not in feeders:
             feeders.append(feeder)
     compiled: list[_DeleteRule] = []
+    withdraws: list[_Withdraw] = []
     for spec in deletes:
         if spec.path is None:
             raise Compiler.error(unit, spec, "an element rule needs a 'path'")
-        compiler.resolve_path(owner, spec.path, unit, spec)  # the element must exist
+        target = compiler.resolve_path(owner, spec.path, unit, spec)[1]  # the element must exist
+        if spec.withdraw is not None:
+            if not target.is_list or not spec.withdraw:
+                raise Compiler.error(
+                    unit, spec, "'withdraw' is for a list element, with the leaves that tell items apart"
+                )
+            body = compiler.elements([spec.model_copy(update={"withdraw": None})], owner, unit, False)
+            withdraws.append(_Withdraw(spec.path, tuple(body), tuple(spec.withdraw)))
+            continue
         when = compiler.condition(spec.when, unit, False) if spec.when is not None else None
         compiled.append(_DeleteRule(spec.path, when))
-    return NullMarks(tuple(feeders), tuple(compiled))
+    return NullMarks(tuple(feeders), tuple(compiled), tuple(withdraws))
 
 
 def _feeder(compiler: Compiler, unit: Unit, owner: str, spec: ValueSpec) -> _Feeder | None:
@@ -321,11 +423,20 @@ def _raw_field(ctx: Ctx, rule: _Feeder) -> str:
 
 def entry_marks(entry: dict[str, Any]) -> list[str]:
     """The null marks of a Bundle entry (and remove them from it)."""
+    return _take(entry, NULL_EXTENSION_URL)
+
+
+def entry_keeps(entry: dict[str, Any]) -> list[str]:
+    """The keep marks of a Bundle entry (and remove them from it)."""
+    return _take(entry, KEEP_EXTENSION_URL)
+
+
+def _take(entry: dict[str, Any], url: str) -> list[str]:
     extensions = entry.get("extension")
     if not extensions:
         return []
-    marks = [e["valueString"] for e in extensions if e.get("url") == NULL_EXTENSION_URL and "valueString" in e]
-    rest = [e for e in extensions if e.get("url") != NULL_EXTENSION_URL]
+    marks = [e["valueString"] for e in extensions if e.get("url") == url and "valueString" in e]
+    rest = [e for e in extensions if e.get("url") != url]
     if rest:
         entry["extension"] = rest
     else:
@@ -333,4 +444,14 @@ def entry_marks(entry: dict[str, Any]) -> list[str]:
     return marks
 
 
-__all__ = ["HL7_NULL", "NULL_EXTENSION_URL", "NullMarks", "compile_marks", "entry_marks", "has_path", "split"]
+__all__ = [
+    "HL7_NULL",
+    "KEEP_EXTENSION_URL",
+    "NULL_EXTENSION_URL",
+    "NullMarks",
+    "compile_marks",
+    "entry_keeps",
+    "entry_marks",
+    "has_path",
+    "split",
+]

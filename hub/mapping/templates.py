@@ -116,6 +116,8 @@ class ValueSpec(TemplateModel):
     unique: bool = False
     optional: bool = False
     defaults: dict[str, Any] | None = None
+    # the items this rule builds are withdrawn (ROL-2 DE): the stored items with their values at these leaves go
+    withdraw: list[str] | None = None
     comment: str | None = None
 
     @model_validator(mode="after")
