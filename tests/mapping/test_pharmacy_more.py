@@ -9,10 +9,16 @@ every Bundle against the R4 schema and the R4B models).
 
 from __future__ import annotations
 
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from hub.fhir.validation import validate_bundle
+from hub.hl7 import er7
 from hub.mapping.builtins import repeat_pattern
 
 from .conftest import convert, one, resources
-from .order_messages import message, msh, orc, pid, pv1
+from .order_messages import message, msh, orc, pid, pv1, segment
 from .test_pharmacy import ROUTE, rde, rds, rxd, rxe, tq1
 from .test_pharmacy_administration import ras, rgv
 from .test_rxo_variations import omp, orm
@@ -433,3 +439,56 @@ def test_where_a_dispense_happened_and_where_it_went(converter):
     (given,) = resources(convert(converter, own), "MedicationDispense")
     assert given["location"] == {"display": "住院药房"}
     assert given["destination"] == {"display": "SZRMYY 5A 12"}
+
+
+# Any timing converts to valid FHIR ------------------------------------------------------------------------------
+
+PATTERNS = ["", "TID", "BID^每日两次^L", "Q8H", "QHS", "每晚1次", "3次/日", "饭后每日两次", "PRN", "QJ135", "ST", "xyz"]
+TIMES = ["", "0800", "0800~2000", "2100"]
+DURATIONS = ["", "7^d", "14^天", "2^盒", "^d"]
+OCCURRENCES = ["", "30^min", "1.5^小时", "2^盒", "abc^min"]
+COUNTS = ["", "28", "0", "x"]
+BOUNDS = [("", ""), ("20260315090000", ""), ("20260315090000", "20260322090000"), ("", "20260322090000")]
+
+
+@st.composite
+def timings(draw: st.DrawFn) -> str:
+    start, end = draw(st.sampled_from(BOUNDS))
+    fields = {
+        3: draw(st.sampled_from(PATTERNS)),
+        4: draw(st.sampled_from(TIMES)),
+        6: draw(st.sampled_from(DURATIONS)),
+        7: start,
+        8: end,
+        9: draw(st.sampled_from(["", "S", "R", "PRN"])),
+        13: draw(st.sampled_from(OCCURRENCES)),
+        14: draw(st.sampled_from(COUNTS)),
+    }
+    return segment("TQ1", {1: str(draw(st.integers(1, 3)))}, **{f"f{k}": v for k, v in fields.items()})
+
+
+@pytest.mark.filterwarnings("ignore")
+@settings(
+    max_examples=120, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    tq1s=st.lists(timings(), min_size=0, max_size=3),
+    order_tq=st.sampled_from(["", "^BID", "^Q6H^^20260315080000~^QD", "^^^^^S"]),
+    kind=st.sampled_from(["RDE", "OMP", "RDS", "RGV"]),
+)
+def test_any_timing_converts_to_valid_fhir_with_one_dosage_per_tq1(converter, tq1s, order_tq, kind):
+    if kind == "OMP":
+        text = omp(f"ORC|NW|CP900^HIS|||||{order_tq}", *tq1s, "RXO|YP010^二甲双胍缓释片^L|1||片", "RXR|PO")
+    elif kind == "RDE":
+        text = rde(orc(f2="RX900^HIS", f3="", f7=order_tq), rxe(), *tq1s, ROUTE)
+    elif kind == "RDS":
+        text = rds(order(), rxe(), *tq1s, ROUTE, rxd(), ROUTE)
+    else:
+        text = rgv().replace("TQ1|1||||||202603150700|202603150715", "\r".join(tq1s) or "NTE|1||-", 1)
+    bundle = converter.convert(er7.parse(text), sender_timezone="Asia/Shanghai")
+    assert validate_bundle(bundle, models=True) == []
+    if not tq1s or kind == "RGV":
+        return
+    made = {"OMP": "MedicationRequest", "RDE": "MedicationRequest", "RDS": "MedicationDispense"}[kind]
+    (resource,) = resources(bundle, made)
+    assert len(resource["dosageInstruction"]) == len(tq1s)
