@@ -12,7 +12,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
+from hub.fhir.validation import validate_bundle
+from hub.hl7 import er7
 from hub.mapping import Converter
 from hub.mapping.templates import Condition, ValueSpec
 
@@ -202,3 +206,43 @@ def test_a_refusal_without_a_reason_says_the_patient_objected(converter):
     assert with_reason["statusReason"] == {"coding": [{"code": "00", "display": "家长拒绝"}], "text": "家长拒绝"}
     not_given = shot(f20="NA")
     assert not_given["status"] == "not-done" and "statusReason" not in not_given
+
+
+# Any mix of a vaccination's observations converts to valid FHIR -------------------------------------------------
+
+OBX_KINDS = [
+    ("CE", "69764-9^Document type^LN", ["253088698300026411121116^Hepatitis B VIS^cdcgs1vis", "^MMR VIS", ""]),
+    ("CE", "30956-7^vaccine type^LN", ["03^MMR^CVX", "21", ""]),
+    ("TS", "29768-9^Date VIS published^LN", ["20120420", "201204", "not a date", ""]),
+    ("TS", "29769-7^Date VIS presented^LN", ["20260315", "202603150930", "13/03/2026", ""]),
+    ("CE", "31044-1^Reaction^LN", ["39579001^Anaphylaxis^SCT", "^发热", ""]),
+    ("ST", "48767-8^Annotation comment^LN", ["留观30分钟", ""]),
+    ("CE", "64994-7^Eligibility^LN", ["V02^VFC eligible^HL70064", ""]),
+    ("NM", "30973-2^Dose number^LN", ["2", "第二剂", ""]),
+]
+
+
+@st.composite
+def vaccination_observations(draw: st.DrawFn) -> str:
+    value_type, code, values = draw(st.sampled_from(OBX_KINDS))
+    sub_id = draw(st.sampled_from(["", "1", "2", "3"]))
+    when = draw(st.sampled_from(["", "20260315094500", "bad"]))
+    return f"OBX|1|{value_type}|{code}|{sub_id}|{draw(st.sampled_from(values))}||||||F|||{when}"
+
+
+@pytest.mark.filterwarnings("ignore")
+@settings(
+    max_examples=150, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(observations=st.lists(vaccination_observations(), min_size=0, max_size=6))
+def test_any_vaccination_observations_convert_to_valid_fhir(converter, observations):
+    bundle = converter.convert(er7.parse(vxu(*observations)), sender_timezone="Asia/Shanghai")
+    assert validate_bundle(bundle, models=True) == []
+    shot = one(bundle, "Immunization")
+    # FHIR imm-1: each education has a document type or a reference; one per statement named in the message
+    named = sum(1 for o in observations if o.split("|")[3].startswith(("69764-9", "30956-7")) and o.split("|")[5])
+    assert len(shot.get("education", [])) == named
+    assert all("documentType" in e for e in shot.get("education", []))
+    # every reaction names an Observation of the Bundle
+    ids = {f"Observation/{o['id']}" for o in resources(bundle, "Observation")}
+    assert all(r["detail"]["reference"] in ids for r in shot.get("reaction", []))
