@@ -25,13 +25,23 @@ from hub.errors import ConversionError
 from hub.hl7.er7 import unescape
 from hub.mapping.builtins import fhir_code, fhir_string
 from hub.mapping.ids import key_text
-from hub.mapping.runtime import Ctx, current_item, deep_copy, field_items, invalid_value, json_copy, leaf
+from hub.mapping.runtime import (
+    Ctx,
+    current_item,
+    deep_copy,
+    field_items,
+    invalid_value,
+    json_copy,
+    leaf,
+    parse_path,
+)
 
 # How a conversion can be written in line instead of called:
 #   ("string",) / ("code",)                      the leaf as text or as a code
 #   ("table", mapping, ignore_case, fallback)   a code looked up; fallback: ("default", code) | ("keep",) | ("omit",)
 #   ("direct", build)                           a generated datatype builder: build(ctx, raw, level)
 #   ("direct_defaults", build, ((key, value), …)) the builder, then the defaults its value lacks
+#   ("memo", name, conv)                        conv's result kept for the message under (name, raw, level)
 Hint = tuple[Any, ...]
 
 
@@ -79,6 +89,8 @@ class RulePlan:
     fmt: tuple[list[str | tuple[int, int | None, Callable[[str], str] | None]], Callable[[str], Any]] | None = None
     # a reference to the resources of a name ('ref': the first, 'refs': every one), written in line: (name, first)
     ref: tuple[str, bool] | None = None
+    # a repeating element that takes the first value of the rule's items only ('repeat: first')
+    first_only: bool = False
 
 
 @dataclass(slots=True)
@@ -91,6 +103,9 @@ class _Writer:
     tests: dict[tuple[int, int, int], str] = field(default_factory=dict)
     # the local variables that keep the leaf texts of an absolute path, once read, by (path, scope)
     fields: dict[tuple[str, str], str] = field(default_factory=dict)
+    # the local variables that keep the items of an absolute path to a field that several rules read (the ten
+    # value[x] rules of an Observation read OBX-5), once read
+    items: dict[tuple[str, int, int | None, int | None, str], str] = field(default_factory=dict)
     # whether an invalid value may be left out (a fill or a datatype) or refuses the message (an id key)
     droppable: bool = True
 
@@ -102,6 +117,11 @@ class _Writer:
 
     def emit(self, indent: int, text: str) -> None:
         self.lines.append("    " * indent + text)
+
+
+def _single(plan: RulePlan) -> bool:
+    """Whether the rule stops at its first value (a single-valued element, or 'repeat: first')."""
+    return not plan.is_list or plan.first_only
 
 
 def _container(w: _Writer, indent: int, steps: list[str], create: bool) -> str:
@@ -181,7 +201,7 @@ def _emit_convert(w: _Writer, indent: int, plan: RulePlan, raw: str, level: str,
     if how is not None and how[0] in ("string", "code"):
         inner = _emit_text(w, indent, raw, level, how[0])
         _emit_set(w, inner, plan, "_t")
-        if not plan.is_list:
+        if _single(plan):
             w.emit(inner, "_done = True")
         return
     if how is not None and how[0] == "table":
@@ -201,7 +221,7 @@ def _emit_convert(w: _Writer, indent: int, plan: RulePlan, raw: str, level: str,
             w.emit(inner + 1, f"_x = {slow}(ctx, {item}, None)")
         w.emit(inner, "if _x is not None:")
         _emit_set(w, inner + 1, plan, "_x")
-        if not plan.is_list:
+        if _single(plan):
             w.emit(inner + 1, "_done = True")
         return
     if how is not None and how[0] == "direct":
@@ -221,12 +241,21 @@ def _emit_convert(w: _Writer, indent: int, plan: RulePlan, raw: str, level: str,
                 w.emit(indent + 2, f"_x[{k!r}] = deep_copy({w.name('K', v)})")
             else:
                 w.emit(indent + 2, f"_x[{k!r}] = {w.name('K', v)}")
+    elif how is not None and how[0] == "memo":
+        # a result kept for the message (compiler._memoized), looked up in line: a copy of a dict or list
+        key = w.name("MK", how[1])
+        w.emit(indent, f"_mq = ({key}, {raw}, {level})")
+        w.emit(indent, "_x = env.memo.get(_mq, MISS)")
+        w.emit(indent, "if _x is MISS:")
+        w.emit(indent + 1, f"_x = env.memo[_mq] = {w.name('C', how[2])}(ctx, {item}, {_argv(plan)})")
+        w.emit(indent, "elif type(_x) is dict or type(_x) is list:")
+        w.emit(indent + 1, "_x = json_copy(_x)")
     else:
         name = w.name("C", conv)
         w.emit(indent, f"_x = {name}(ctx, {item}, {_argv(plan)})")
     w.emit(indent, "if _x is not None:")
     _emit_set(w, indent + 1, plan, "_x")
-    if not plan.is_list:
+    if _single(plan):
         w.emit(indent + 1, "_done = True")
 
 
@@ -356,10 +385,44 @@ def _any_test(texts: tuple[str, ...], test: Callable[[str], Any]) -> bool:
     return False
 
 
+def _field_texts(w: _Writer, key: tuple[str, str], texts: Callable[..., Any]) -> str:
+    """An expression for the texts of a condition's absolute path (what ``texts(ctx)`` gives): read in line when
+    the path is the current segment or one of its fields (the closure for any other segment), or a segment by
+    ``up``, ``group`` or ``own``; the closure for the rest (a component, a header field, other scopes)."""
+    call = f"{w.name('Z', texts)}(ctx)"
+    path = parse_path(key[0])
+    scope = key[1]
+    segname = path.segment
+    if segname is None or scope not in ("up", "group", "own") or segname in ("MSH", "BHS", "FHS"):
+        return call
+    if path.field is None:
+        # a segment: one marker per segment (present / repeats), as compile_getter's segments give them
+        if scope == "up":
+            found = f"('\\x00',) * len(ctx.node.find({segname!r}))"
+        elif scope == "group":
+            found = f"('\\x00',) * len(ctx.node.segs.get({segname!r}) or ())"
+        else:
+            found = "()"
+        return f"(('\\x00',) if sname == {segname!r} else {found})"
+    if path.component is not None:
+        return call
+    field = path.field
+    return f"(_own_texts(env, sfields[{field}] if nsf > {field} else '') if sname == {segname!r} else {call})"
+
+
+def _own_texts(env: Any, value: str) -> tuple[str, ...]:
+    """The leaf texts of a field of the current segment (:func:`hub.mapping.runtime.compile_texts`)."""
+    if not value or value == '""':
+        return ()
+    if env.rep not in value:
+        return (leaf(env, value, 0),)
+    return tuple([leaf(env, item[1], item[2]) for item in field_items(env, None, value, None, None)])  # type: ignore[arg-type]
+
+
 def _field_expr(w: _Writer, tree: tuple[Any, ...]) -> str:
     _kind, key, _texts, op, arg = tree
     var = w.fields[key]
-    texts = f"({var} if {var} is not MISS else ({var} := {w.name('Z', _texts)}(ctx)))"
+    texts = f"({var} if {var} is not MISS else ({var} := {_field_texts(w, key, _texts)}))"
     if op == "present":
         return f"(any({texts}) is {bool(arg)!r})"
     if op == "repeats":
@@ -530,7 +593,14 @@ def _emit_rule(w: _Writer, plan: RulePlan) -> None:
         _emit_convert(w, inner, plan, "_v", level, f"(cseg, _v, {level})")
     else:
         assert plan.getter is not None
-        if plan.own is not None:
+        if plan.own is not None and plan.own in w.items:
+            var = w.items[plan.own]
+            w.emit(indent, f"if {var} is MISS:")
+            _emit_field_items(w, indent + 1, plan.own)
+            w.emit(indent + 1, f"{var} = _items")
+            w.emit(indent, "else:")
+            w.emit(indent + 1, f"_items = {var}")
+        elif plan.own is not None:
             _emit_field_items(w, indent, plan.own)
         else:
             w.emit(indent, f"_items = {w.name('G', plan.getter)}(ctx, raw, level)")
@@ -541,7 +611,7 @@ def _emit_rule(w: _Writer, plan: RulePlan) -> None:
         w.emit(indent + 1, "_done = False")
         w.emit(indent + 1, "for _it in _items:")
         loop = indent + 2
-        if not plan.is_list:
+        if _single(plan):
             w.emit(loop, "if _done:")
             w.emit(loop + 1, "break")
         w.emit(loop, "if _it[1] is None:")
@@ -550,7 +620,7 @@ def _emit_rule(w: _Writer, plan: RulePlan) -> None:
         w.emit(loop + 1, f"_x = {whole}(ctx, _it, {_argv(plan)})")
         w.emit(loop + 1, "if _x is not None:")
         _emit_set(w, loop + 2, plan, "_x")
-        if not plan.is_list:
+        if _single(plan):
             w.emit(loop + 2, "_done = True")
         w.emit(loop + 1, "continue")
         _emit_convert(w, loop, plan, "_it[1]", "_it[2]", "_it")
@@ -581,10 +651,21 @@ Build = Callable[[Ctx, "str | None", int], Any]
 _MISS = object()
 
 
+def _reads_items(plan: RulePlan) -> bool:
+    """Whether the rule is written with its getter's items (what _emit_rule does for the rest)."""
+    return (
+        plan.constant is None
+        and plan.ref is None
+        and plan.fmt is None
+        and plan.values is None
+        and not (plan.current or plan.relative is not None)
+    )
+
+
 def _prologue(w: _Writer, plans: list[RulePlan], indent: int) -> None:
     w.emit(indent, "env = ctx.env")
     w.emit(indent, "cseg = ctx.seg")
-    if any(p.own is not None for p in plans):
+    if any(p.own is not None or (p.when_tree is not None and _tree_fields(p.when_tree, {})) for p in plans):
         w.emit(indent, "if cseg is not None:")
         w.emit(indent + 1, "sname = cseg.name")
         w.emit(indent + 1, "sfields = cseg.fields")
@@ -621,6 +702,14 @@ def _prologue(w: _Writer, plans: list[RulePlan], indent: int) -> None:
     for path_key in fields:
         var = w.fields[path_key] = f"_z{len(w.fields)}"
         w.emit(indent, f"{var} = MISS")
+    owns: dict[tuple[str, int, int | None, int | None, str], int] = {}
+    for plan in plans:
+        if plan.own is not None and _reads_items(plan):
+            owns[plan.own] = owns.get(plan.own, 0) + 1
+    for own, count in owns.items():
+        if count > 1:
+            var = w.items[own] = f"_i{len(w.items)}"
+            w.emit(indent, f"{var} = MISS")
 
 
 def _compile(w: _Writer, name: str, label: str) -> Any:
@@ -639,6 +728,7 @@ def _compile(w: _Writer, name: str, label: str) -> Any:
         invalid_value=invalid_value,
         _any_in=_any_in,
         _any_test=_any_test,
+        _own_texts=_own_texts,
         MISS=_MISS,
     )
     code = compile(source, f"<mapping {label}>", "exec")
