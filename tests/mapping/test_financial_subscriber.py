@@ -209,3 +209,31 @@ def test_two_children_on_one_policy_have_a_coverage_each(converter):
     # the same child's policy sent again is the same Coverage
     again = convert(converter, message("ADT^A08^ADT_A01", pid(), PV1, MOTHERS_POLICY, control="M0003"))
     assert one(again, "Coverage")["id"] == one_["id"]
+
+
+ORC = "ORC|NW|P1001^HIS||||||||||D001^王^五"
+OBR = "OBR|1|P1001^HIS||2345-7^血糖^LN"
+
+
+@pytest.mark.parametrize(
+    ("msg_type", "after"),
+    [
+        ("ORM^O01^ORM_O01", (ORC, OBR)),
+        ("OML^O21^OML_O21", (ORC, OBR)),
+        ("OMG^O19^OMG_O19", (ORC, OBR)),
+        ("OMI^O23^OMI_O23", (ORC, OBR)),
+        ("OMP^O09^OMP_O09", (ORC, "RXO|860975^二甲双胍片^RXNORM|500||mg")),
+        ("RDE^O11^RDE_O11", (ORC, "RXE|^BID|860975^二甲双胍片^RXNORM|500||mg")),
+        ("RDE^O25^RDE_O25", (ORC, "RXE|^BID|860975^二甲双胍片^RXNORM|500||mg")),
+        ("VXU^V04^VXU_V04", (ORC, "RXA|0|1|20260315||08^乙肝疫苗^CVX|1|mL")),
+    ],
+)
+def test_an_orders_insurance_is_a_coverage_too(converter, msg_type, after):
+    # IG OML_O21 row 5.9.1 (and VXU_V04 row 10.1): each IN1 of the INSURANCE group is a Coverage
+    head = f"MSH|^~\\&|HIS|SZRMYY^2.16.156.10011.1.5.1^ISO|HUB|CITY|20260315083000||{msg_type}|O1|P|2.5.1"
+    text = "\r".join([head, pid(), PV1, MOTHERS_POLICY, MOTHERS_IN2, *after]) + "\r"
+    bundle = convert(converter, text)
+    coverage, mother = one(bundle, "Coverage"), one(bundle, "RelatedPerson")
+    assert coverage["beneficiary"] == ref(one(bundle, "Patient")) and coverage["subscriber"] == ref(mother)
+    [insurer] = [o for o in resources(bundle, "Organization") if o.get("name") == "平安健康保险股份有限公司"]
+    assert coverage["payor"] == [ref(insurer)] and mother["telecom"][0]["value"] == "13800138000"
