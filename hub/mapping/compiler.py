@@ -406,7 +406,7 @@ class Compiler:
             and spec.where is None
             and spec.prefer is None
             and spec.join is None
-            and (spec.repeat is None or spec.repeat == ("all" if target.is_list else "first"))
+            and (spec.repeat is None or spec.repeat == "first" or target.is_list)
         )
         if spec.when is not None:
             plan.when_tree = self.condition_inline(spec.when, unit, relative_ok)
@@ -437,6 +437,7 @@ class Compiler:
             raise self.error(unit, spec, f"{spec.from_!r} is a whole segment; map it with 'elements'")
         plan.when = self.condition(spec.when, unit, relative_ok) if spec.when is not None else None
         plan.conv = self._converter(spec, target, unit, whole_segments)
+        plan.first_only = target.is_list and spec.repeat == "first"
         if spec.args:
             plan.args = self._args(spec, unit, relative_ok)
         if path is not None and path.is_relative:
@@ -1158,6 +1159,8 @@ def _enum_filter(conv: Conv, allowed: frozenset[str]) -> Conv:
         return value if value in allowed else None
 
     how = getattr(conv, "hint", None)
+    # (a result kept for the message is not written in line through the filter: the filter's None goes on to the
+    # next item, where the generated code would stop at a value outside the codes)
     return hint(filtered, how) if how is not None else filtered
 
 
