@@ -17,7 +17,7 @@ from hub.fhir.validation import validate_bundle
 from hub.hl7 import er7
 from hub.mapping.builtins import repeat_pattern
 
-from .conftest import convert, one, resources
+from .conftest import convert, one, resources, with_report
 from .order_messages import message, msh, orc, pid, pv1, segment
 from .test_pharmacy import ROUTE, rde, rds, rxd, rxe, tq1
 from .test_pharmacy_administration import ras, rgv
@@ -492,3 +492,19 @@ def test_any_timing_converts_to_valid_fhir_with_one_dosage_per_tq1(converter, tq
     made = {"OMP": "MedicationRequest", "RDE": "MedicationRequest", "RDS": "MedicationDispense"}[kind]
     (resource,) = resources(bundle, made)
     assert len(resource["dosageInstruction"]) == len(tq1s)
+
+
+def test_more_chinese_route_words(converter):
+    # 鼻喷 (a nasal spray vaccine), 口服给药, 皮试 (an antibiotic skin test: intradermal) were kept as local routes
+    # and reported; they are table 0162's NS, PO and ID
+    for word, system, code in (
+        ("鼻喷", "http://terminology.hl7.org/CodeSystem/v2-0162", "NS"),
+        ("口服给药", "http://terminology.hl7.org/CodeSystem/v3-RouteOfAdministration", "PO"),
+        ("皮试", "http://terminology.hl7.org/CodeSystem/v3-RouteOfAdministration", "IDINJ"),
+    ):
+        text = rde(orc(f2="RX500^HIS", f3=""), rxe(), tq1(), f"RXR|{word}")
+        bundle, report = with_report(converter, text)
+        (dosage,) = one(bundle, "MedicationRequest")["dosageInstruction"]
+        assert dosage["route"]["coding"][0]["system"] == system and dosage["route"]["coding"][0]["code"] == code
+        assert dosage["route"]["coding"][1] == {"code": word}  # the word as sent
+        assert not [r for r in report if r.get("table") == "local-routes"]
