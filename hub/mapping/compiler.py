@@ -1118,7 +1118,7 @@ def _memoized(name: str, conv: Conv) -> Conv:
             return found
         return json_copy(found) if type(found) is dict or type(found) is list else found
 
-    return memo
+    return hint(memo, ("memo", name, conv))
 
 
 def _all(parts: list[CondFn]) -> CondFn:
@@ -1161,7 +1161,7 @@ def _enum_filter(conv: Conv, allowed: frozenset[str]) -> Conv:
     how = getattr(conv, "hint", None)
     # (a result kept for the message is not written in line through the filter: the filter's None goes on to the
     # next item, where the generated code would stop at a value outside the codes)
-    return hint(filtered, how) if how is not None else filtered
+    return hint(filtered, how) if how is not None and how[0] != "memo" else filtered
 
 
 def _item_ctx(ctx: Ctx, item: Item) -> Ctx:

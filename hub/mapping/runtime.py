@@ -253,6 +253,36 @@ def _segments_getter(name: str, scope: str) -> Callable[[Ctx], list[Segment]]:
     return up
 
 
+def _whole_getter(name: str, scope: str, segments: Callable[[Ctx], list[Segment]]) -> Getter:
+    """The getter of a whole segment: one item per segment that ``segments`` gives; for ``group`` and ``up`` the
+    segments are found in the getter itself (most such getters find none: an Observation's PRT and NTE rules)."""
+    if scope == "group":
+
+        def group(ctx: Ctx, _raw: str | None, _level: int) -> list[Item]:
+            seg = ctx.seg
+            if seg is not None and seg.name == name:
+                return [(seg, None, FIELD_LEVEL)]
+            found = ctx.node.segs.get(name)
+            return [(s, None, FIELD_LEVEL) for s in found] if found else []
+
+        return group
+    if scope == "up" and name != "MSH":
+
+        def up(ctx: Ctx, _raw: str | None, _level: int) -> list[Item]:
+            seg = ctx.seg
+            if seg is not None and seg.name == name:
+                return [(seg, None, FIELD_LEVEL)]
+            found = ctx.node.find(name)
+            return [(s, None, FIELD_LEVEL) for s in found] if found else []
+
+        return up
+
+    def whole(ctx: Ctx, _raw: str | None, _level: int) -> list[Item]:
+        return [(seg, None, FIELD_LEVEL) for seg in segments(ctx)]
+
+    return whole
+
+
 def compile_getter(path: SourcePath, scope: str = "up") -> Getter:
     """A function ``(ctx, raw, level) -> items`` for a source path; empty items are left out."""
     comp = path.component
@@ -287,11 +317,7 @@ def compile_getter(path: SourcePath, scope: str = "up") -> Getter:
     segments = _segments_getter(path.segment, scope)
     field = path.field
     if field is None:
-
-        def whole(ctx: Ctx, _raw: str | None, _level: int) -> list[Item]:
-            return [(seg, None, FIELD_LEVEL) for seg in segments(ctx)]
-
-        return whole
+        return _whole_getter(path.segment, scope, segments)
 
     header = path.segment in _HEADER_SEGMENTS and field <= 2
     name = path.segment
@@ -323,7 +349,10 @@ def compile_getter(path: SourcePath, scope: str = "up") -> Getter:
             return []
         if header:
             return [(seg, value, SUBCOMPONENT_LEVEL)]
-        return field_items(ctx.env, seg, value, comp, sub)
+        env = ctx.env
+        if comp is None and env.rep not in value:
+            return [(seg, value, FIELD_LEVEL)]  # what field_items gives, without the call
+        return field_items(env, seg, value, comp, sub)
 
     return absolute
 
