@@ -237,3 +237,28 @@ def test_an_orders_insurance_is_a_coverage_too(converter, msg_type, after):
     assert coverage["beneficiary"] == ref(one(bundle, "Patient")) and coverage["subscriber"] == ref(mother)
     [insurer] = [o for o in resources(bundle, "Organization") if o.get("name") == "平安健康保险股份有限公司"]
     assert coverage["payor"] == [ref(insurer)] and mother["telecom"][0]["value"] == "13800138000"
+
+
+@pytest.mark.parametrize(
+    ("plan_type", "system", "code"),
+    [
+        ("城镇职工基本医疗保险", "http://terminology.hl7.org/CodeSystem/v3-ActCode", "PUBLICPOL"),
+        ("新农合", "http://terminology.hl7.org/CodeSystem/v3-ActCode", "PUBLICPOL"),
+        ("商业健康保险", "http://terminology.hl7.org/CodeSystem/v3-ActCode", "HIP"),
+        ("工伤保险", "http://terminology.hl7.org/CodeSystem/v3-ActCode", "WCBPOL"),
+        ("全自费", "http://terminology.hl7.org/CodeSystem/coverage-selfpay", "pay"),
+    ],
+)
+def test_the_plan_type_in_words_is_a_coverage_type(converter, plan_type, system, code):
+    # IN1-15 plan type as Chinese HIS write it: translated, the sender's word kept beside
+    policy = segment("IN1", f1="1", f2="P1", f3="C001^^^SZRMYY", f4="深圳医保局", f15=plan_type, f17="SEL")
+    coverage = one(convert(converter, message("ADT^A01^ADT_A01", pid(), PV1, policy)), "Coverage")
+    translated, sent = coverage["type"]["coding"]
+    assert (translated["system"], translated["code"]) == (system, code)
+    assert sent == {"code": plan_type}
+
+
+def test_a_plan_type_the_table_does_not_know_is_kept_as_sent(converter):
+    policy = segment("IN1", f1="1", f2="P1", f3="C001^^^SZRMYY", f4="深圳医保局", f15="HMO^健康维护组织", f17="SEL")
+    coverage = one(convert(converter, message("ADT^A01^ADT_A01", pid(), PV1, policy)), "Coverage")
+    assert coverage["type"]["coding"] == [{"code": "HMO", "display": "健康维护组织"}]
