@@ -539,6 +539,9 @@ def _emit_rule(w: _Writer, plan: RulePlan) -> None:
     elif plan.values is not None:
         fn = w.name("V", plan.values)
         test = _emit_condition(w, indent, plan)
+        gate = _gate_expr(plan)
+        if gate is not None:
+            test = gate if test is None else f"{gate} and {test}"
         if test is not None:
             w.emit(indent, f"_vals = {fn}(ctx, raw, level) if {test} else ()")
         else:
@@ -651,6 +654,19 @@ Build = Callable[[Ctx, "str | None", int], Any]
 _MISS = object()
 
 
+def _gate_expr(plan: RulePlan) -> str | None:
+    """The in-line test that the segments a value function of whole segments reads are there (its ``gate``)."""
+    gate = getattr(plan.values, "gate", None)
+    if gate is None:
+        return None
+    segname, scope = gate
+    if scope == "group":
+        return f"(sname == {segname!r} or bool(ctx.node.segs.get({segname!r})))"
+    if scope == "own":
+        return f"(sname == {segname!r})"
+    return f"(sname == {segname!r} or bool(ctx.node.find({segname!r})))"
+
+
 def _reads_items(plan: RulePlan) -> bool:
     """Whether the rule is written with its getter's items (what _emit_rule does for the rest)."""
     return (
@@ -665,7 +681,10 @@ def _reads_items(plan: RulePlan) -> bool:
 def _prologue(w: _Writer, plans: list[RulePlan], indent: int) -> None:
     w.emit(indent, "env = ctx.env")
     w.emit(indent, "cseg = ctx.seg")
-    if any(p.own is not None or (p.when_tree is not None and _tree_fields(p.when_tree, {})) for p in plans):
+    if any(
+        p.own is not None or (p.when_tree is not None and _tree_fields(p.when_tree, {})) or _gate_expr(p) is not None
+        for p in plans
+    ):
         w.emit(indent, "if cseg is not None:")
         w.emit(indent + 1, "sname = cseg.name")
         w.emit(indent + 1, "sfields = cseg.fields")

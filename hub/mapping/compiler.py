@@ -667,6 +667,11 @@ class Compiler:
             whole_segments = False
         if whole_segments and spec.elements is None:
             raise self.error(unit, spec, f"{spec.from_!r} is a whole segment; map it with 'elements'")
+        # values of whole segments come only from segments the getter finds: codegen tests that they are there
+        # before the call (an Observation's PRT rules, in a message without PRT)
+        gate: tuple[str, str] | None = None
+        if whole_segments and spec.from_ is not None and spec.from_ != "MSH" and spec.scope in ("up", "group", "own"):
+            gate = (spec.from_, spec.scope)
         conv = self._converter(spec, target, unit, whole_segments)
         where = self.condition(spec.where, unit, True) if spec.where is not None else None
         prefer = self.condition(spec.prefer, unit, True) if spec.prefer is not None else None
@@ -704,7 +709,7 @@ class Compiler:
                         return [value]
                 return _EMPTY
 
-            return first_shared
+            return _gated(first_shared, gate)
 
         if when is None and where is None and prefer is None and not args and join is None and single:
             # The common case, kept short: one value from the first item that gives one.
@@ -715,7 +720,7 @@ class Compiler:
                         return [value]
                 return _EMPTY
 
-            return first
+            return _gated(first, gate)
 
         def produce(ctx: Ctx, raw: str | None, level: int) -> list[Any]:
             items = getter(ctx, raw, level)
@@ -745,7 +750,7 @@ class Compiler:
                 return [join.join(out)]
             return out
 
-        return produce
+        return _gated(produce, gate)
 
     def _args(self, spec: ValueSpec, unit: Unit, relative_ok: bool) -> list[tuple[str, ValueFn]]:
         """The value functions of a built-in's arguments (none without 'args')."""
@@ -887,11 +892,17 @@ class Compiler:
             keep = table.unmapped == "keep"
             local_codes = table.local_codes
             source = spec.from_
+            how = getattr(base, "hint", None)
+            build = how[1] if how is not None and how[0] == "direct" else None  # a value goes straight to it
 
             def to_concept(ctx: Ctx, item: Item, args: dict[str, Any] | None) -> Any:
                 raw = item[1]
                 code = leaf(ctx.env, raw, item[2]) if raw is not None else ""
-                concept: dict[str, Any] | None = base(ctx, item, args) if base is not None else None
+                concept: dict[str, Any] | None
+                if build is not None and raw is not None:
+                    concept = build(ctx, raw, item[2])
+                else:
+                    concept = base(ctx, item, args) if base is not None else None
                 if local_codes and code and not _is_local_coding(concept, code):
                     return concept  # a standard code (LOINC, ICD-10 …) is not a sender's local code
                 found = table.resolve(code) if code else None
@@ -1101,6 +1112,14 @@ def _component_text(env: Env, raw: str | None, level: int, index: int) -> str:
     if not value or value == '""':
         return ""
     return leaf(env, value, level)
+
+
+def _gated(values: ValueFn, gate: tuple[str, str] | None) -> ValueFn:
+    """Mark a value function of whole segments with (segment, scope): it gives nothing unless such a segment is
+    found (codegen writes that test in line)."""
+    if gate is not None:
+        values.gate = gate  # type: ignore[attr-defined]
+    return values
 
 
 def _memoized(name: str, conv: Conv) -> Conv:
