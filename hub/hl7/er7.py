@@ -127,10 +127,17 @@ class Message:
         self.delimiters = read_delimiters(text)
         fs = self.delimiters.field
         segments: list[Segment] = []
-        for line in _LINE_SPLIT.split(text):
+        # whether each segment id seen is one (_is_segment_start without the separator test): a report's twenty
+        # OBX are tested once
+        names: dict[str, bool] = {}
+        for line in text.split("\r") if "\n" not in text else _LINE_SPLIT.split(text):
             if not line or line.isspace():
                 continue
-            if _is_segment_start(line, fs):
+            name = line[:3]
+            is_name = names.get(name)
+            if is_name is None:
+                is_name = names[name] = _is_segment_start(name, fs)
+            if is_name and (len(line) == 3 or line[3] == fs):
                 segments.append(Segment(line, fs))
             elif segments:
                 prev = segments[-1]
