@@ -103,6 +103,7 @@ class CompiledMessage:
     rules: list[CompiledRule]
     refused: dict[str, str] = field(default_factory=dict)  # event → why it is refused (the template's 'refused')
     glue: dict[str, re.Pattern[str]] = field(default_factory=dict)  # by field separator, see _glued_segment
+    requires: tuple[str, ...] = ()  # segment ids of which the message must have one (the template's 'requires')
 
 
 @dataclass(slots=True)
@@ -408,6 +409,12 @@ class Converter:
         glued = _glued_segment(compiled, message)
         if glued is not None:
             raise glued
+        if compiled.requires and not any(seg.name in compiled.requires for seg in message.segments):
+            raise ConversionError(
+                f"{structure} needs one of the segments {', '.join(compiled.requires)}; the message has none",
+                hl7_code="100",
+                location=f"{compiled.requires[0]}^1",
+            )
         root, _unplaced = group_segments(compiled.root, message.segments)
         try:
             return self._fill(compiled, message, root, tz, event, structure, strict)
@@ -663,7 +670,7 @@ def _compile_message(
         )
     events = frozenset(e.upper() for e in template.events) if template.events is not None else None
     refused = {e.upper(): reason for e, reason in template.refused.items()}
-    return CompiledMessage(template.message, str(path), root, events, rules, refused)
+    return CompiledMessage(template.message, str(path), root, events, rules, refused, requires=tuple(template.requires))
 
 
 __all__ = ["CompiledMessage", "CompiledOverlay", "CompiledResource", "CompiledRule", "Conversion", "Converter"]

@@ -185,8 +185,17 @@ class MessageTemplate(TemplateModel):
     events: list[str] | None = None
     # trigger events of the structure refused on purpose → the reason the refusal gives (SIU S25: a query)
     refused: dict[str, str] = Field(default_factory=dict)
+    # segment ids of which a message must have at least one (an ORU with neither OBR nor OBX has no result)
+    requires: list[str] = Field(default_factory=list)
     structure: list[Any]
     resources: list[ResourceRule]
+
+    @model_validator(mode="after")
+    def _requires(self) -> MessageTemplate:
+        bad = [s for s in self.requires if not SEGMENT_RE.match(s)]
+        if bad:
+            raise ValueError(f"'requires' lists segment ids such as OBR, not {bad}")
+        return self
 
     @model_validator(mode="after")
     def _refused(self) -> MessageTemplate:

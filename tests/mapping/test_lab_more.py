@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import pytest
 
+from hub.errors import ConversionError, MappingTemplateError
 from hub.hl7 import er7
+from hub.mapping import Converter
 
-from .conftest import convert, one, ref, resources, with_report
+from .conftest import convert, mappings_copy, one, ref, resources, with_report
 
 MSH = "MSH|^~\\&|LIS|SZRMYY|HUB|CITY|20260315093000||ORU^R01|{control}|P|2.3"
 PID = "PID|1||MRN0001^^^SZRMYY^MR||李^四||19750505|F"
@@ -438,3 +440,20 @@ def test_a_report_without_order_numbers_is_the_patients_test_at_its_collection_t
     one_message = one(convert(converter, message(PID, untimed, control="B5")), "DiagnosticReport")
     another = one(convert(converter, message(PID, untimed, control="B6")), "DiagnosticReport")
     assert one_message["id"] != another["id"]
+
+
+def test_a_result_message_without_an_order_or_a_result_is_refused(converter):
+    # MSH, PID, PV1 and nothing else: nothing to report (message template key 'requires: [OBR, OBX]')
+    with pytest.raises(ConversionError) as caught:
+        converter.convert(er7.parse(message(PID, PV1)))
+    assert caught.value.location == "OBR^1"
+    assert "OBR, OBX" in caught.value.message
+
+
+def test_requires_names_segments(tmp_path):
+    mappings = mappings_copy(tmp_path)
+    template = mappings / "message" / "ORU_R01.yaml"
+    template.write_text(template.read_text(encoding="utf-8").replace("requires: [OBR, OBX]", "requires: [obr]"))
+    with pytest.raises(MappingTemplateError) as caught:
+        Converter.load(mappings)
+    assert "'requires' lists segment ids" in str(caught.value)
