@@ -246,3 +246,19 @@ def test_any_vaccination_observations_convert_to_valid_fhir(converter, observati
     # every reaction names an Observation of the Bundle
     ids = {f"Observation/{o['id']}" for o in resources(bundle, "Observation")}
     assert all(r["detail"]["reference"] in ids for r in shot.get("reaction", []))
+
+
+def test_a_historical_record_s_source_is_an_immunization_origin(converter):
+    # RXA-9 NIP001: 02 other provider, 03 parent's written record, 04 parent's recall, 06 birth certificate,
+    # 07 school record translate to immunization-origin, the sender's coding kept after; 01 (unspecified) as sent
+    origin = "http://terminology.hl7.org/CodeSystem/immunization-origin"
+    expected = {"02": "provider", "03": "record", "04": "recall", "06": "record", "07": "school"}
+    for code, translated in expected.items():
+        text = vxu().replace("00^新接种^NIP001", f"{code}^历史记录^NIP001")
+        shot = one(convert(converter, text), "Immunization")
+        assert shot["primarySource"] is False
+        first, sent = shot["reportOrigin"]["coding"]
+        assert first["system"] == origin and first["code"] == translated
+        assert sent == {"code": code, "display": "历史记录"}
+    unspecified = one(convert(converter, vxu().replace("00^新接种^NIP001", "01^历史记录^NIP001")), "Immunization")
+    assert unspecified["reportOrigin"]["coding"] == [{"code": "01", "display": "历史记录"}]
