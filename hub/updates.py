@@ -44,25 +44,7 @@ from typing import Any
 import orjson
 
 from hub.mapping.fhirschema import FhirSchema
-from hub.mapping.nullmark import NullMark
-
-# Types whose stored version an update is merged into; every other type is replaced by the converted version.
-MERGED_TYPES = frozenset(
-    {
-        "Patient",
-        "Encounter",
-        "Account",
-        "RelatedPerson",
-        "Practitioner",
-        "Organization",
-        # orders: a status message (a bare ORC) describes the order in part
-        "ServiceRequest",
-        "MedicationRequest",
-        # documents: a status change or cancel without content (MDM T03, T07, T11) describes the document in part;
-        # its placeholder content (marked data-absent-reason) must not replace the stored text
-        "DocumentReference",
-    }
-)
+from hub.mapping.nullmark import MERGED_TYPES, NullMark
 
 DATA_ABSENT_REASON_URL = "http://hl7.org/fhir/StructureDefinition/data-absent-reason"
 

@@ -26,7 +26,32 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
+
+# Types whose stored version an update is merged into (hub.updates.merge_update: where the marks of a message apply);
+# every other type is replaced by the converted version.
+MERGED_TYPES = frozenset(
+    {
+        "Patient",
+        "Encounter",
+        "Account",
+        "RelatedPerson",
+        "Practitioner",
+        "Organization",
+        # orders: a status message (a bare ORC) describes the order in part
+        "ServiceRequest",
+        "MedicationRequest",
+        # documents: a status change or cancel without content (MDM T03, T07, T11) describes the document in part;
+        # its placeholder content (marked data-absent-reason) must not replace the stored text
+        "DocumentReference",
+    }
+)
+
+# Types merged only sometimes: an Observation without its result (a status change, hub.updates.is_merged).
+SOMETIMES_MERGED_TYPES = frozenset({"Observation"})
+# Lists the merge unites with the stored list (every stored item stays unless a null mark deletes it).
+UNITED_ELEMENTS = frozenset({"identifier", "link"})
 
 _MARK_RE = re.compile(r"^([A-Za-z][A-Za-z0-9]*(?:\.[A-Za-z][A-Za-z0-9]*)*)((?:\[[^\]=]+=[^\]]+\])*)$")
 _SELECTOR_RE = re.compile(r"\[([^\]=]+)=([^\]]+)\]")
@@ -61,7 +86,10 @@ class NullMark:
 
     def matches(self, item: Any) -> bool:
         """Whether ``item`` (one item of the list at ``path``) matches every selector."""
-        return all(any(found == value for found in leaf_values(item, leaf)) for leaf, value in self.where)
+        for leaf, value in reversed(self.where):  # the last selector is the most telling (a code after its system)
+            if not _reaches(item, _steps(leaf), 0, value):
+                return False
+        return True
 
 
 def selector_text(value: Any) -> str | None:
@@ -74,6 +102,31 @@ def selector_text(value: Any) -> str | None:
     if isinstance(value, str) and value and "]" not in value:
         return value
     return None
+
+
+@cache
+def _steps(leaf: str) -> tuple[str, ...]:
+    return tuple(leaf.split("."))
+
+
+def _reaches(node: Any, steps: tuple[str, ...], depth: int, value: str) -> bool:
+    """Whether ``value`` is among the values at ``steps[depth:]`` of ``node`` (as :func:`leaf_values` finds them;
+    this runs for every resource of every message, so it stops at the first match)."""
+    while True:
+        if isinstance(node, list):
+            for item in node:
+                if _reaches(item, steps, depth, value):
+                    return True
+            return False
+        if depth == len(steps):
+            # a text that selector_text refuses (empty, with "]") never equals a value, which has neither
+            return node == value if isinstance(node, str) else selector_text(node) == value
+        if not isinstance(node, dict):
+            return False
+        node = node.get(steps[depth])
+        if node is None:
+            return False
+        depth += 1
 
 
 def leaf_values(node: Any, leaf: str) -> Iterator[str]:
@@ -92,4 +145,4 @@ def leaf_values(node: Any, leaf: str) -> Iterator[str]:
             stack.append((current[steps[depth]], depth + 1))
 
 
-__all__ = ["NullMark", "leaf_values", "selector_text"]
+__all__ = ["MERGED_TYPES", "SOMETIMES_MERGED_TYPES", "UNITED_ELEMENTS", "NullMark", "leaf_values", "selector_text"]

@@ -30,7 +30,19 @@ A mark (:class:`hub.mapping.nullmark.NullMark`) is an element path of the resour
     Rules that take the discriminator from the message (ROL-3 a role, XTN.2 a use) do not make a field's
     discriminator ambiguous: an item they made with the same value is the same thing (ROL AT is the attending
     doctor PV1-7 names);
-* an element a rule ``value: '""'`` names (A13 cancels a discharge: ``path: period.end``) when its condition holds.
+* an element a rule ``value: '""'`` names (A13 cancels a discharge: ``path: period.end``) when its condition holds;
+* the items a ``withdraw`` rule builds (ROL-2 ``DE``: "delete this role"), each with its first value at each of the
+  rule's leaves as selectors (``participant[…][type.coding.code=CON][individual.identifier.value=D031]``).
+
+The other half, the *keep mark* (extension ``urn:hub:fhir:StructureDefinition:hl7v2-keep``, the same format): a
+list the message gives is written whole, so for each field of that list whose rule has a discriminator of its own
+and that the message left empty (with the fields sharing its discriminator; not all ``""``), when the resource
+has no item with that discriminator, the discriminator is marked "kept": the merge puts those stored items back
+beside the message's (:meth:`NullMarks.keeps`). A list without discriminators has none: the message's replaces
+the stored one; nor has a list the merge unites (``identifier``, ``link``: every stored item stays). Keep marks
+are written on every message (an empty field says nothing in an A01 either), only for the types the hub merges
+(:data:`hub.mapping.nullmark.MERGED_TYPES`, and an Observation): a result or a Coverage is sent whole and
+replaced whole.
 
 :mod:`hub.conversion` applies the marks when it merges an update with the stored resource
 (:func:`hub.updates.merge_update`); a FHIR server that receives the Bundle ignores them (an extension on an
@@ -45,7 +57,7 @@ from typing import Any
 
 from hub.errors import MappingTemplateError
 from hub.mapping.compiler import Applier, Compiler, CondFn, Unit
-from hub.mapping.nullmark import NullMark, selector_text
+from hub.mapping.nullmark import MERGED_TYPES, SOMETIMES_MERGED_TYPES, UNITED_ELEMENTS, NullMark, selector_text
 from hub.mapping.runtime import Ctx, parse_path
 from hub.mapping.templates import ValueSpec
 
@@ -130,25 +142,32 @@ class NullMarks:
     """What can delete elements of one resource rule: the rules that fill its elements, its delete rules and its
     withdraw rules; and what of a list it gives a message keeps (:meth:`keeps`)."""
 
-    __slots__ = ("feeders", "deletes", "withdraws", "_plans", "_keep_plans")
+    __slots__ = ("feeders", "deletes", "withdraws", "keeping", "_plans", "_keep_plans")
 
     def __init__(
         self,
         feeders: tuple[_Feeder, ...] = (),
         deletes: tuple[_DeleteRule, ...] = (),
         withdraws: tuple[_Withdraw, ...] = (),
+        keeping: bool = False,
     ) -> None:
         self.feeders = feeders
         self.deletes = deletes
         self.withdraws = withdraws
+        self.keeping = keeping  # a type the hub merges: keep marks (a type replaced whole has none)
         self._plans: tuple[_Plan, ...] | None = None
-        self._keep_plans: tuple[_Plan, ...] | None = None
+        self._keep_plans: tuple[tuple[_Plan, str, str], ...] | None = None
 
     def __bool__(self) -> bool:
         return bool(self.deletes or self.withdraws) or any(f.source is not None for f in self.feeders)
 
     def __add__(self, other: NullMarks) -> NullMarks:
-        return NullMarks(self.feeders + other.feeders, self.deletes + other.deletes, self.withdraws + other.withdraws)
+        return NullMarks(
+            self.feeders + other.feeders,
+            self.deletes + other.deletes,
+            self.withdraws + other.withdraws,
+            self.keeping or other.keeping,
+        )
 
     @property
     def plans(self) -> tuple[_Plan, ...]:
@@ -194,27 +213,42 @@ class NullMarks:
     def keeps(self, resource: dict[str, Any], ctx: Ctx) -> list[str]:
         """The keep marks of the resource: for each list the message gives that several fields fill, the items of
         the fields the message leaves empty, by their discriminator (see the module docstring). None where no
-        discriminator tells the fields' items apart: the message's list replaces the stored one."""
+        discriminator tells the fields' items apart: the message's list replaces the stored one. None on a resource
+        of a type the hub replaces whole (a result, a Coverage: sent whole)."""
+        if not self.keeping:
+            return []
         if self._keep_plans is None:
-            self._keep_plans = tuple(p for p in self.plans if p.mark.where)
+            # lists the merge unites (identifier, link) keep every stored item anyway: no keep mark; fields that
+            # share a discriminator (PV1-8, PV2-13) have one plan (the same mark, the same fields)
+            plans: dict[str, tuple[_Plan, str, str]] = {}
+            for p in self.plans:
+                if p.mark.where and p.mark.element not in UNITED_ELEMENTS:
+                    plans.setdefault(str(p.mark), (p, str(p.mark), p.mark.element))
+            self._keep_plans = tuple(plans.values())
         out: list[str] = []
         raw: dict[int, str] = {}  # by id(), as in marks()
-
-        def field(feeder: _Feeder) -> str:
-            found = raw.get(id(feeder))
-            if found is None:
-                found = raw[id(feeder)] = _raw_field(ctx, feeder)
-            return found
-
-        for plan in self._keep_plans:
-            mark = plan.mark
-            if not _list_of(resource, mark.path):
+        for plan, text, element in self._keep_plans:
+            if element not in resource:
                 continue  # the message does not give the list: the stored one stays whole
-            values = [field(f) for f in plan.needs]
-            if any(v not in ("", HL7_NULL) for v in values) or all(v == HL7_NULL for v in values):
-                continue  # a field given (its items are the message's), or every field "" (a null mark deletes)
-            text = str(mark)
-            if text not in out and not _has_mark(resource, mark):
+            mark = plan.mark
+            items = resource[element] if mark.path == element else _list_of(resource, mark.path)
+            if not items or not isinstance(items, list):
+                continue
+            given = False  # a field given: its items are the message's
+            nulled = True  # every field "": a null mark deletes the items
+            for feeder in plan.needs:
+                value = raw.get(id(feeder))
+                if value is None:
+                    value = raw[id(feeder)] = _raw_field(ctx, feeder)
+                if value != HL7_NULL:
+                    nulled = False
+                    if value:
+                        given = True
+                        break
+            if given or nulled or text in out:
+                continue
+            matches = mark.matches
+            if not any(matches(item) for item in items):  # else the message gives such an item itself
                 out.append(text)
         return out
 
@@ -315,7 +349,8 @@ def compile_marks(
             continue
         when = compiler.condition(spec.when, unit, False) if spec.when is not None else None
         compiled.append(_DeleteRule(spec.path, when))
-    return NullMarks(tuple(feeders), tuple(compiled), tuple(withdraws))
+    keeping = owner in MERGED_TYPES or owner in SOMETIMES_MERGED_TYPES
+    return NullMarks(tuple(feeders), tuple(compiled), tuple(withdraws), keeping)
 
 
 def _feeder(compiler: Compiler, unit: Unit, owner: str, spec: ValueSpec) -> _Feeder | None:

@@ -83,6 +83,15 @@ def test_no_keep_mark_without_the_list_or_for_what_the_message_gives_or_deletes(
     assert participant_mark("REF") in marks_of(bundle, "Encounter")
 
 
+def test_no_keep_mark_on_a_type_the_hub_replaces_whole(converter):
+    # IN1-2 plan given, IN1-8 group empty: a Coverage is sent whole and replaced whole (hub.updates), so its class
+    # list has no keep mark; the Patient of the same message (merged) has its own
+    in1 = "IN1|1|PLAN01^城镇职工|INS01^^^^^^^^^NI|医保局"
+    bundle = convert(converter, adt("A08", pv1(), in1, pid=PID + "|||||13800138000^PRN^CP"))
+    assert marks_of(bundle, "Coverage") == []
+    assert "telecom[use=work]" in marks_of(bundle, "Patient")
+
+
 def test_a_list_without_discriminator_has_no_keep_mark(converter):
     # PD1-3 and PD1-4 both make a generalPractitioner: the message's list replaces the stored one
     bundle = convert(converter, adt("A08", "PD1||||D009^钱^九", pv1()))
