@@ -189,3 +189,20 @@ def test_withdraw_is_for_a_list_of_the_resource(tmp_path: Path):
     path.write_text(text + "  - path: gender\n    from: PID-8\n    withdraw: [code]\n", encoding="utf-8")
     with pytest.raises(MappingTemplateError, match="'withdraw' is for a list element"):
         Converter.load(mappings)
+
+
+def test_rol_de_withdraws_the_patients_own_doctor(converter):
+    # ROL-3 PP (primary care provider) with ROL-2 DE, in a message that gives no general practitioner: before,
+    # the stored one stayed (nothing replaced the list); now the null mark names it by its number
+    rol = "ROL|1|DE|PP^Primary Care Provider^HL70443|D009^钱^九"
+    bundle = convert(converter, adt("A08", rol, pv1()))
+    assert marks_of(bundle, "Patient", NULL_EXTENSION_URL) == ["generalPractitioner[identifier.value=D009]"]
+    stored = {
+        "resourceType": "Patient",
+        "id": "p1",
+        "generalPractitioner": [{"identifier": {"value": "D009"}}, {"identifier": {"value": "C001"}}],
+    }
+    merged = merge_update(
+        stored, {"resourceType": "Patient", "id": "p1"}, ["generalPractitioner[identifier.value=D009]"]
+    )
+    assert merged["generalPractitioner"] == [{"identifier": {"value": "C001"}}]
