@@ -30,6 +30,7 @@ from hub.mapping.runtime import (
     current_item,
     deep_copy,
     field_items,
+    first_text,
     invalid_value,
     json_copy,
     leaf,
@@ -102,7 +103,7 @@ class _Writer:
     # rules often ask the same question of the same component: is CX.5 a resident id type?)
     tests: dict[tuple[int, int, int], str] = field(default_factory=dict)
     # the local variables that keep the leaf texts of an absolute path, once read, by (path, scope)
-    fields: dict[tuple[str, str], str] = field(default_factory=dict)
+    fields: dict[tuple[str, str, str], str] = field(default_factory=dict)
     # the local variables that keep the items of an absolute path to a field that several rules read (the ten
     # value[x] rules of an Observation read OBX-5), once read
     items: dict[tuple[str, int, int | None, int | None, str], str] = field(default_factory=dict)
@@ -354,12 +355,12 @@ def _tree_indexes(tree: tuple[Any, ...], into: set[int]) -> set[int]:
             _tree_indexes(part, into)
     elif kind == "not":
         _tree_indexes(tree[1], into)
-    elif kind in ("present", "in", "test"):
+    elif kind in ("in", "test"):
         into.add(tree[1])
     return into
 
 
-def _tree_fields(tree: tuple[Any, ...], into: dict[tuple[str, str], Any]) -> dict[tuple[str, str], Any]:
+def _tree_fields(tree: tuple[Any, ...], into: dict[tuple[str, str, str], Any]) -> dict[tuple[str, str, str], Any]:
     kind = tree[0]
     if kind in ("all", "any"):
         for part in tree[1]:
@@ -385,10 +386,12 @@ def _any_test(texts: tuple[str, ...], test: Callable[[str], Any]) -> bool:
     return False
 
 
-def _field_texts(w: _Writer, key: tuple[str, str], texts: Callable[..., Any]) -> str:
+def _field_texts(w: _Writer, key: tuple[str, str, str], texts: Callable[..., Any]) -> str:
     """An expression for the texts of a condition's absolute path (what ``texts(ctx)`` gives): read in line when
     the path is the current segment or one of its fields (the closure for any other segment), or a segment by
-    ``up``, ``group`` or ``own``; the closure for the rest (a component, a header field, other scopes)."""
+    ``up``, ``group`` or ``own``; the closure for the rest (a component, a header field, other scopes). The key's
+    third part says which texts: ``leaf`` (the first component's) or ``any`` (the first of any component's,
+    :func:`hub.mapping.runtime.first_text`: what ``present`` reads)."""
     call = f"{w.name('Z', texts)}(ctx)"
     path = parse_path(key[0])
     scope = key[1]
@@ -407,16 +410,27 @@ def _field_texts(w: _Writer, key: tuple[str, str], texts: Callable[..., Any]) ->
     if path.component is not None:
         return call
     field = path.field
-    return f"(_own_texts(env, sfields[{field}] if nsf > {field} else '') if sname == {segname!r} else {call})"
+    own = "_own_any" if key[2] == "any" else "_own_texts"
+    return f"({own}(env, sfields[{field}] if nsf > {field} else '') if sname == {segname!r} else {call})"
 
 
-def _own_texts(env: Any, value: str) -> tuple[str, ...]:
+def _own_texts(env: Any, value: str, read: Callable[[Any, str, int], str] = leaf) -> tuple[str, ...]:
     """The leaf texts of a field of the current segment (:func:`hub.mapping.runtime.compile_texts`)."""
     if not value or value == '""':
         return ()
     if env.rep not in value:
-        return (leaf(env, value, 0),)
-    return tuple([leaf(env, item[1], item[2]) for item in field_items(env, None, value, None, None)])  # type: ignore[arg-type]
+        return (read(env, value, 0),)
+    return tuple([read(env, item[1], item[2]) for item in field_items(env, None, value, None, None)])  # type: ignore[arg-type]
+
+
+def _own_any(env: Any, value: str) -> tuple[str, ...]:
+    """The texts ``present`` reads of a field of the current segment: any component's (:func:`first_text`)."""
+    return _own_texts(env, value, first_text)
+
+
+def _present(env: Any, value: str, level: int) -> bool:
+    """Whether a component of the current value has text (``present``; the HL7 null ``""`` has none)."""
+    return bool(value) and value != '""' and bool(first_text(env, value, level))
 
 
 def _field_expr(w: _Writer, tree: tuple[Any, ...]) -> str:
@@ -444,9 +458,11 @@ def _tree_expr(w: _Writer, tree: tuple[Any, ...]) -> str:
         return "(" + " or ".join(_tree_expr(w, part) for part in tree[1]) + ")"
     if kind == "not":
         return f"(not {_tree_expr(w, tree[1])})"
-    leaf_var = f"_q{tree[1]}"
     if kind == "present":
-        return f"({leaf_var} != '')" if tree[2] else f"({leaf_var} == '')"
+        # any text in the component, in any of its subcomponents (first_text), not only in the first
+        part = f"(parts[{tree[1]}] if n > {tree[1]} else '')"
+        return f"({'' if tree[2] else 'not '}_present(env, {part}, nl))"
+    leaf_var = f"_q{tree[1]}"
     if kind == "in":
         return f"({leaf_var} != '' and {leaf_var}.upper() in {w.name('IN', tree[2])})"
     # a test (a regex, a validator, a table): worked out once per call of the function, when first needed
@@ -714,7 +730,7 @@ def _prologue(w: _Writer, plans: list[RulePlan], indent: int) -> None:
     for key in tests:
         var = w.tests[key] = f"_t{len(w.tests)}"
         w.emit(indent, f"{var} = MISS")
-    fields: dict[tuple[str, str], Any] = {}
+    fields: dict[tuple[str, str, str], Any] = {}
     for plan in plans:
         if plan.when_tree is not None:
             _tree_fields(plan.when_tree, fields)
@@ -748,6 +764,8 @@ def _compile(w: _Writer, name: str, label: str) -> Any:
         _any_in=_any_in,
         _any_test=_any_test,
         _own_texts=_own_texts,
+        _own_any=_own_any,
+        _present=_present,
         MISS=_MISS,
     )
     code = compile(source, f"<mapping {label}>", "exec")

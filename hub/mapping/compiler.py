@@ -36,6 +36,7 @@ from hub.mapping.runtime import (
     compile_texts,
     current_item,
     deep_copy,
+    first_text,
     json_copy,
     leaf,
     parse_path,
@@ -180,10 +181,11 @@ class Compiler:
         if cond.present is not None:
             wanted = cond.present
 
+            # an item is present when any of its components has text (README, "Conditions"), not only its first
             def present(ctx: Ctx, raw: str | None, level: int) -> bool:
                 env = ctx.env
                 for item in getter(ctx, raw, level):
-                    if item[1] is None or leaf(env, item[1], item[2]):
+                    if item[1] is None or first_text(env, item[1], item[2]):
                         return wanted
                 return not wanted
 
@@ -299,9 +301,12 @@ class Compiler:
                 return ("\x00",) * len(getter(ctx, None, 0))
 
             texts = segments
+        elif cond.present is not None:
+            texts = compile_texts(path, cond.scope, first_text)
         else:
             texts = compile_texts(path, cond.scope)
-        key = (path.text, cond.scope)
+        # the texts of one path are read once per generated function; present's (first_text) are other texts
+        key = (path.text, cond.scope, "any" if cond.present is not None else "leaf")
         if cond.present is not None:
             return ("field", key, texts, "present", cond.present)
         if cond.repeats is not None:

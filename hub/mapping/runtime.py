@@ -141,6 +141,21 @@ def leaf(env: Env, raw: str, level: int) -> str:
     return raw.strip()
 
 
+def first_text(env: Env, raw: str, level: int) -> str:
+    """The first text (as :func:`leaf` reads it) among all components and subcomponents of a value: what makes
+    the value *present* (``present: true``), although its first component may be empty (an XPN ``^芳^^^^^L``, a
+    CX.4 ``&2.16.1&ISO``). The HL7 null ``""`` and whitespace are no text."""
+    text = leaf(env, raw, level)
+    if text or level >= SUBCOMPONENT_LEVEL or (env.comp not in raw and env.sub not in raw):
+        return text
+    pieces = raw.split(env.sub) if level == COMPONENT_LEVEL else raw.replace(env.comp, env.sub).split(env.sub)
+    for piece in pieces[1:]:
+        text = leaf(env, piece, SUBCOMPONENT_LEVEL)
+        if text:
+            return text
+    return ""
+
+
 def split(env: Env, raw: str, level: int) -> list[str]:
     """The parts of a value one level down (components of a field, subcomponents of a component)."""
     if level == FIELD_LEVEL:
@@ -357,9 +372,12 @@ def compile_getter(path: SourcePath, scope: str = "up") -> Getter:
     return absolute
 
 
-def compile_texts(path: SourcePath, scope: str = "up") -> Callable[[Ctx], tuple[str, ...]]:
-    """A function ``(ctx) -> texts`` giving the leaf text (:func:`leaf`) of each item the getter of an absolute
-    path to a field gives (:func:`compile_getter`), without making the items of a field that does not repeat."""
+def compile_texts(
+    path: SourcePath, scope: str = "up", read: Callable[[Env, str, int], str] = leaf
+) -> Callable[[Ctx], tuple[str, ...]]:
+    """A function ``(ctx) -> texts`` giving the leaf text (:func:`leaf`, or ``read``: :func:`first_text` for
+    ``present``) of each item the getter of an absolute path to a field gives (:func:`compile_getter`), without
+    making the items of a field that does not repeat."""
     assert path.segment is not None and path.field is not None
     segments = _segments_getter(path.segment, scope)
     field = path.field
@@ -381,10 +399,10 @@ def compile_texts(path: SourcePath, scope: str = "up") -> Callable[[Ctx], tuple[
             return ()
         env = ctx.env
         if header:
-            return (leaf(env, value, SUBCOMPONENT_LEVEL),)
+            return (read(env, value, SUBCOMPONENT_LEVEL),)
         if comp is None and env.rep not in value:
-            return (leaf(env, value, FIELD_LEVEL),)
-        return tuple([leaf(env, item[1], item[2]) for item in field_items(env, seg, value, comp, sub)])  # type: ignore[arg-type]
+            return (read(env, value, FIELD_LEVEL),)
+        return tuple([read(env, item[1], item[2]) for item in field_items(env, seg, value, comp, sub)])  # type: ignore[arg-type]
 
     return texts
 
