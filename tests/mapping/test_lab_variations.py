@@ -255,6 +255,7 @@ PARTICIPATIONS = [
     "D900^孙^主任^^^^^^SZRMYY",
     "PRT|8|AD||RO^Responsible Observer^HL70443|T800^周^技师^^^^^^SZRMYY",
     "PRT|9|D||VP^Verifying Provider^HL70443|T801^吴^技师",  # PRT-2 D: withdrawn
+    "PRT|10|DE||RO^Responsible Observer^HL70443|T802^郑^技师",  # PRT-2 DE (table 0287 delete): withdrawn
     "SPM|1|S1^S9001&LIS||SER^Serum^HL70487|||||||||||||20260315080000|202603150830",
 ]
 
