@@ -7,7 +7,6 @@ A47 go through the master patient index; A29 and PPR^PC3 delete. Runs on SQLite 
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -15,7 +14,6 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from hub.conversion import CONVERTED, FAILED, convert_message, reset_for_replay
-from hub.db.tables import InboxMessage
 from hub.errors import Gone
 from hub.events import dispatch_pending
 from hub.fhir import store
@@ -26,6 +24,7 @@ from hub.identity.tables import MpiMerge, MpiSource
 from hub.mapping import get_converter
 from hub.mapping.nulls import KEEP_EXTENSION_URL, NULL_EXTENSION_URL
 from hub.updates import merge_update, uninformative
+from tests.support.inbox import receive
 
 HOSPITAL = "SZRMYY^2.16.156.10011.1.5.1^ISO"
 VALID_RESIDENT_ID = "440305198001011235"
@@ -54,29 +53,6 @@ def pv1(**fields: str) -> str:
 
 def message(*segments: str) -> bytes:
     return ("\r".join(segments) + "\r").encode("utf-8")
-
-
-def receive(session: Session, raw: bytes) -> int:
-    """An inbox row as ingestion stores it (status received)."""
-    parsed = er7.parse(raw.decode("utf-8"))
-    msh9 = parsed.msh[9].split("^")
-    row = InboxMessage(
-        received_at=datetime.now(UTC),
-        transport="cli",
-        sending_application="HIS",
-        sending_facility=HOSPITAL,
-        control_id=parsed.msh[10],
-        message_type="^".join(msh9[:2]),
-        structure=msh9[2] if len(msh9) > 2 else None,
-        version="2.5.1",
-        charset="UNICODE UTF-8",
-        raw=raw,
-        status="received",
-        attempts=0,
-    )
-    session.add(row)
-    session.flush()
-    return row.id
 
 
 def convert(session: Session, settings: Any, raw: bytes) -> int:

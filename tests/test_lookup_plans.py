@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -21,8 +20,8 @@ from sqlalchemy.orm import Session
 from hub.config import Settings
 from hub.conversion import CONVERTED, _stored, convert_message
 from hub.db import get_engine
-from hub.db.tables import InboxMessage
 from hub.hl7.ingest import Ingestor
+from tests.support.inbox import receive
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -63,24 +62,7 @@ def _plan(session: Session, statement: str, parameters: Any) -> str:
 
 
 def _receive(session: Session, control: str, mrn: str) -> int:
-    raw = MESSAGE.format(control=control, mrn=mrn).encode("utf-8")
-    row = InboxMessage(
-        received_at=datetime.now(UTC),
-        transport="cli",
-        sending_application="HIS",
-        sending_facility="SZRMYY",
-        control_id=control,
-        message_type="ADT^A01",
-        structure="ADT_A01",
-        version="2.5.1",
-        charset="UNICODE UTF-8",
-        raw=raw,
-        status="received",
-        attempts=0,
-    )
-    session.add(row)
-    session.flush()
-    return row.id
+    return receive(session, MESSAGE.format(control=control, mrn=mrn))
 
 
 def test_reading_the_stored_versions_uses_the_primary_key(settings: Settings, session: Session) -> None:

@@ -4,40 +4,22 @@ PostgreSQL with HUB_TEST_DATABASE_URL."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy.orm import Session
 
 from hub.conversion import CONVERTED, convert_message
-from hub.db.tables import InboxMessage
 from hub.fhir import store
 from hub.hl7 import er7
 from hub.mapping import get_converter
+from tests.support.inbox import receive
 
 from .test_financial_guarantor import MOTHER, MOTHERS_POLICY, PV1, message, pid
 
 
 def deliver(session: Session, settings: Any, text: str) -> dict[str, list[str]]:
     """Store the message as ingestion does and convert it; the ids it writes, by type (they are deterministic)."""
-    msh = er7.parse(text).msh
-    row = InboxMessage(
-        received_at=datetime.now(UTC),
-        transport="cli",
-        sending_application="HIS",
-        sending_facility="SZRMYY^2.16.156.10011.1.5.1^ISO",
-        control_id=msh[10],
-        message_type="^".join(msh[9].split("^")[:2]),
-        structure=msh[9].split("^")[2],
-        version="2.5.1",
-        charset="UNICODE UTF-8",
-        raw=text.encode("utf-8"),
-        status="received",
-        attempts=0,
-    )
-    session.add(row)
-    session.flush()
-    outcome = convert_message(session, row.id, settings)
+    outcome = convert_message(session, receive(session, text), settings)
     assert outcome.status == CONVERTED, outcome.error
     session.commit()
     written: dict[str, list[str]] = {}

@@ -9,40 +9,16 @@ vaccination (RXA-21 D) the entered-in-error version of its Immunization. Runs on
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy.orm import Session
 
 from hub.conversion import CONVERTED, convert_message
-from hub.db.tables import InboxMessage
 from hub.fhir import store
 from hub.hl7 import er7
+from tests.support.inbox import receive
 
-from .order_messages import HOSPITAL, message, msh, obr, orc, orm, pid, pv1, segment
-
-
-def receive(session: Session, text: str) -> int:
-    """An inbox row as ingestion stores it (status received)."""
-    parsed = er7.parse(text)
-    msh9 = parsed.msh[9].split("^")
-    row = InboxMessage(
-        received_at=datetime.now(UTC),
-        transport="cli",
-        sending_application="HIS",
-        sending_facility=HOSPITAL,
-        control_id=parsed.msh[10],
-        message_type="^".join(msh9[:2]),
-        structure=msh9[2] if len(msh9) > 2 else None,
-        version="2.5.1",
-        charset="UNICODE UTF-8",
-        raw=text.encode("utf-8"),
-        status="received",
-        attempts=0,
-    )
-    session.add(row)
-    session.flush()
-    return row.id
+from .order_messages import message, msh, obr, orc, orm, pid, pv1, segment
 
 
 def deliver(session: Session, settings: Any, text: str) -> None:
