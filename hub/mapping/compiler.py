@@ -24,6 +24,7 @@ from hub.fhir.validation import validator_for
 from hub.mapping.builtins import BUILTINS, FINISHERS, VALIDATORS, Builtin, Conv, Finisher, fhir_code, fhir_string
 from hub.mapping.codegen import RulePlan, generate, generate_builder, generate_key, hint
 from hub.mapping.fhirschema import FhirSchema
+from hub.mapping.ids import make_id
 from hub.mapping.runtime import (
     FIELD_LEVEL,
     SUBCOMPONENT_LEVEL,
@@ -42,7 +43,7 @@ from hub.mapping.runtime import (
     parse_path,
     segment_seq,
 )
-from hub.mapping.templates import Condition, DatatypeTemplate, TemplateModel, ValueSpec
+from hub.mapping.templates import Condition, DatatypeTemplate, KeyRef, TemplateModel, ValueSpec
 from hub.mapping.terminology import Table
 
 ValueFn = Callable[[Ctx, str | None, int], list[Any]]
@@ -507,13 +508,21 @@ class Compiler:
 
     @staticmethod
     def _is_from(spec: ValueSpec) -> bool:
-        return "value" not in spec.model_fields_set and spec.ref is None and spec.refs is None and spec.format is None
+        return (
+            "value" not in spec.model_fields_set
+            and spec.ref is None
+            and spec.refs is None
+            and spec.format is None
+            and spec.key is None
+        )
 
     def _produce(self, spec: ValueSpec, target: Target, unit: Unit, relative_ok: bool) -> ValueFn:
         if "value" in spec.model_fields_set:
             return self._constant(spec, target, unit)
         if spec.ref is not None or spec.refs is not None:
             return self._reference(spec, target, unit)
+        if spec.key is not None:
+            return self._key_reference(spec.key, target, unit)
         assert spec.format is not None
         return self._format(spec, target, unit, relative_ok)
 
@@ -576,6 +585,23 @@ class Compiler:
 
         every.ref = (name, False)  # type: ignore[attr-defined]
         return every
+
+    def _key_reference(self, spec: KeyRef, target: Target, unit: Unit) -> ValueFn:
+        """``key:``: a Reference to the resource of that type whose id key is the parts read here (the same
+        id that resource gets where it is made, in this message or another); nothing when a part is missing."""
+        if target.type not in ("Reference", ANY):
+            raise self.error(unit, spec, f"'key' makes a Reference, but {target.name} is {target.type}")
+        rtype = spec.resource
+        if rtype not in self.schema.resource_types:
+            raise self.error(unit, spec, f"{rtype!r} is not a FHIR R4 resource type")
+        parts = self.key(spec.parts, unit)
+        unit.context_free = False
+
+        def keyed(ctx: Ctx, _raw: str | None, _level: int) -> list[Any]:
+            texts = parts(ctx)
+            return _EMPTY if texts is None else [{"reference": f"{rtype}/{make_id(rtype, texts)}"}]
+
+        return keyed
 
     def _format(self, spec: ValueSpec, target: Target, unit: Unit, relative_ok: bool) -> ValueFn:
         if target.type not in _STRINGISH and target.type != ANY:

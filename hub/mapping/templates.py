@@ -88,11 +88,19 @@ class Condition(TemplateModel):
         return self
 
 
+class KeyRef(TemplateModel):
+    """``key:`` of a rule: a Reference to the resource of type ``resource`` whose id key would be ``parts``
+    (the id that resource gets, made here from this segment's fields: a parent result another order names)."""
+
+    resource: str
+    parts: list[ValueSpec]
+
+
 class ValueSpec(TemplateModel):
     """One element rule (with ``path``), key part, argument or datatype rule (without).
 
-    Sources (at most one): ``from``, ``value``, ``format``, ``ref``, ``refs``; with none, the rule works
-    on the current value (inside a datatype template or an ``elements`` block).
+    Sources (at most one): ``from``, ``value``, ``format``, ``ref``, ``refs``, ``key``; with none, the rule
+    works on the current value (inside a datatype template or an ``elements`` block).
     """
 
     path: str | None = None
@@ -101,6 +109,7 @@ class ValueSpec(TemplateModel):
     format: str | None = None
     ref: str | None = None
     refs: str | None = None
+    key: KeyRef | None = None
     scope: Literal["up", "group", "own", "inner", "sub_id"] = "up"
     repeat: Literal["first", "all"] | None = None
     where: Condition | None = None
@@ -122,13 +131,15 @@ class ValueSpec(TemplateModel):
 
     @model_validator(mode="after")
     def _one_source(self) -> ValueSpec:
-        sources = [n for n in ("from_", "format", "ref", "refs") if getattr(self, n) is not None]
+        sources = [n for n in ("from_", "format", "ref", "refs", "key") if getattr(self, n) is not None]
         if "value" in self.model_fields_set:
             sources.append("value")
         if len(sources) > 1:
             raise ValueError("a rule takes one source: " + ", ".join(s.rstrip("_") for s in sources))
-        if (self.ref or self.refs or "value" in self.model_fields_set) and (self.type or self.table or self.elements):
-            raise ValueError("'value', 'ref' and 'refs' take no 'type', 'table' or 'elements'")
+        if (self.ref or self.refs or self.key or "value" in self.model_fields_set) and (
+            self.type or self.table or self.elements
+        ):
+            raise ValueError("'value', 'ref', 'refs' and 'key' take no 'type', 'table' or 'elements'")
         if self.elements is not None and self.type:
             raise ValueError("'elements' builds the value itself; it takes no 'type'")
         if self.require and self.elements is None:

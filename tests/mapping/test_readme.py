@@ -12,6 +12,7 @@ from hub.mapping.compiler import _FORMAT_FILTERS
 from hub.mapping.templates import (
     Condition,
     DatatypeTemplate,
+    KeyRef,
     MessagePatch,
     MessageTemplate,
     OverlayTemplate,
@@ -30,6 +31,7 @@ README = (DEFAULT_MAPPINGS_DIR / "README.md").read_text(encoding="utf-8")
 MODELS = [
     Condition,
     DatatypeTemplate,
+    KeyRef,
     MessagePatch,
     MessageTemplate,
     OverlayTemplate,

@@ -1,0 +1,174 @@
+"""Microbiology results (culture and susceptibility) as Chinese LIS send them in ORU^R01 → FHIR.
+
+v2 ch. 7 ("Microbiology", "Susceptibility"): the culture report lists each organism isolated as an OBX of its own
+sub-id (OBX-4 1, 2 …); each organism's susceptibility panel is a child order (OBR-11 G, a generated order) whose
+OBR-29 (EIP: placer^filler) names the parent order and OBR-26 (PRL: OBX-3^OBX-4^text) the organism's OBX. Each
+susceptibility Observation is derived from its organism's Observation (Observation.derivedFrom), by the organism's
+key, so the reference holds whether the culture comes in the same message or an earlier one.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from hub.errors import MappingTemplateError
+from hub.mapping import Converter
+
+from .conftest import convert, mappings_copy, one, ref, resources
+
+SCT = "http://snomed.info/sct"
+V3_INTERPRETATION = "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation"
+
+MSH = "MSH|^~\\&|LIS|SZRMYY^2.16.156.10011.1.5.1^ISO|HUB|CITY|20260315103000||ORU^R01^ORU_R01|{id}|P|2.5.1"
+PID = "PID|1||P0012345^^^SZRMYY^MR||王芳||19800101|F"
+PV1 = "PV1|1|I|ICU^01^02"
+
+
+def obr(n: int, placer: str, filler: str, service: str, *, action: str = "", parent: str = "", eip: str = "") -> str:
+    """An OBR: 2 placer, 3 filler, 4 service, 7 collected, 11 specimen action code, 22 reported, 24 section,
+    25 status, 26 parent result (PRL), 29 parent (EIP)."""
+    fields = [""] * 30
+    fields[1], fields[2], fields[3], fields[4] = str(n), placer, filler, service
+    fields[7], fields[11], fields[22], fields[24], fields[25] = "20260312080000", action, "20260315100000", "MB", "F"
+    fields[26], fields[29] = parent, eip
+    return "OBR|" + "|".join(fields[1:])
+
+
+CULTURE = [
+    "ORC|RE|SQ1001^HIS|LAB2001^LIS||CM",
+    obr(1, "SQ1001^HIS", "LAB2001^LIS", "XYPY^血培养^L"),
+    # two organisms, sub-ids 1 and 2: one coded in SNOMED CT, one in the laboratory's own codes
+    "OBX|1|CWE|ORG^细菌鉴定^L|1|112283007^大肠埃希菌^SCT||||||F",
+    "OBX|2|CWE|ORG^细菌鉴定^L|2|KPN^肺炎克雷伯菌^L||||||F",
+]
+# the susceptibility panel of organism 1: OBR-26 ORG (the organism OBX-3), sub-id 1; OBR-29 the culture's numbers
+PANEL_1 = [
+    "ORC|RE|SQ1001^HIS|LAB2001-1^LIS||CM",
+    obr(
+        2,
+        "SQ1001^HIS",
+        "LAB2001-1^LIS",
+        "YMJC^药敏试验^L",
+        action="G",
+        parent="ORG&细菌鉴定&L^1^大肠埃希菌",
+        eip="SQ1001&HIS^LAB2001&LIS",
+    ),
+    "OBX|1|SN|AMK^阿米卡星^L|1|<=^2|ug/mL||敏感|||F",  # MIC ≤ 2, susceptible (敏感)
+    "OBX|2|NM|CIP^环丙沙星^L|1|2|ug/mL||中介|||F",  # intermediate (中介)
+    "OBX|3|SN|AMP^氨苄西林^L|1|>=^32|ug/mL||R|||F",  # resistant, as the code R
+]
+PANEL_2 = [
+    "ORC|RE|SQ1001^HIS|LAB2001-2^LIS||CM",
+    obr(
+        3,
+        "SQ1001^HIS",
+        "LAB2001-2^LIS",
+        "YMJC^药敏试验^L",
+        action="G",
+        parent="ORG&细菌鉴定&L^2^肺炎克雷伯菌",
+        eip="SQ1001&HIS^LAB2001&LIS",
+    ),
+    "OBX|1|SN|IPM^亚胺培南^L|1|>=^16|ug/mL||耐药|||F",  # carbapenem resistant (耐药)
+]
+
+
+def message(*segments: str, control_id: str = "MICRO0001") -> str:
+    return "\r".join([MSH.format(id=control_id), PID, PV1, *segments]) + "\r"
+
+
+def by_code(bundle: dict, code: str) -> list[dict]:
+    return [o for o in resources(bundle, "Observation") if any(c.get("code") == code for c in o["code"]["coding"])]
+
+
+def organism(bundle: dict, sub_id: str) -> dict:
+    found = [
+        o
+        for o in by_code(bundle, "ORG")
+        if any(
+            e["url"].endswith("observation-v2-subid")
+            and {"url": "original-sub-identifier", "valueString": sub_id} in e["extension"]
+            for e in o.get("extension", [])
+        )
+    ]
+    assert len(found) == 1
+    return found[0]
+
+
+@pytest.fixture(scope="module")
+def micro(converter: Converter) -> dict:
+    return convert(converter, message(*CULTURE, *PANEL_1, *PANEL_2))
+
+
+def test_the_culture_lists_each_organism_as_a_coded_observation(micro):
+    first, second = organism(micro, "1"), organism(micro, "2")
+    assert first["valueCodeableConcept"]["coding"][0] == {"system": SCT, "code": "112283007", "display": "大肠埃希菌"}
+    assert second["valueCodeableConcept"]["coding"][0]["code"] == "KPN"
+    assert second["valueCodeableConcept"]["coding"][0]["display"] == "肺炎克雷伯菌"
+    culture = [r for r in resources(micro, "DiagnosticReport") if r["code"]["coding"][0]["code"] == "XYPY"][0]
+    assert culture["result"] == [ref(first), ref(second)]
+
+
+def test_each_susceptibility_is_derived_from_its_organism(micro):
+    first, second = organism(micro, "1"), organism(micro, "2")
+    for code in ("AMK", "CIP", "AMP"):
+        assert one({"entry": [{"resource": o} for o in by_code(micro, code)]}, "Observation")["derivedFrom"] == [
+            ref(first)
+        ]
+    assert by_code(micro, "IPM")[0]["derivedFrom"] == [ref(second)]
+    # the culture's own results derive from nothing
+    assert "derivedFrom" not in first and "derivedFrom" not in second
+
+
+def test_each_panel_is_its_own_report_of_its_own_results(micro):
+    reports = {r["code"]["coding"][0]["code"]: r for r in resources(micro, "DiagnosticReport")}
+    panels = [r for r in resources(micro, "DiagnosticReport") if r["code"]["coding"][0]["code"] == "YMJC"]
+    assert len(panels) == 2 and "XYPY" in reports
+    assert [len(p["result"]) for p in panels] == [3, 1]
+    assert panels[0]["result"] == [ref(by_code(micro, c)[0]) for c in ("AMK", "CIP", "AMP")]
+
+
+def test_mic_values_and_interpretations_chinese_and_coded(micro):
+    amk, cip, amp, ipm = (by_code(micro, c)[0] for c in ("AMK", "CIP", "AMP", "IPM"))
+    assert amk["valueQuantity"]["comparator"] == "<=" and amk["valueQuantity"]["value"] == 2
+    assert cip["valueQuantity"]["value"] == 2 and "comparator" not in cip["valueQuantity"]
+    assert amp["valueQuantity"]["comparator"] == ">=" and amp["valueQuantity"]["value"] == 32
+    assert ipm["valueQuantity"]["value"] == 16
+    codes = [o["interpretation"][0]["coding"][0] for o in (amk, cip, amp, ipm)]
+    assert [(c["system"], c["code"]) for c in codes] == [(V3_INTERPRETATION, x) for x in ("S", "I", "R", "R")]
+    # the Chinese word as sent stays beside the translation
+    assert amk["interpretation"][0]["coding"][1]["code"] == "敏感"
+    assert ipm["interpretation"][0]["coding"][1]["code"] == "耐药"
+
+
+def test_a_panel_sent_after_the_culture_names_the_same_organism(converter, micro):
+    # the laboratory reports the susceptibilities a day later, in a message of their own
+    later = convert(converter, message(*PANEL_2, control_id="MICRO0002"))
+    assert by_code(later, "IPM")[0]["derivedFrom"] == [ref(organism(micro, "2"))]
+    assert not by_code(later, "ORG")  # the organism is not repeated: the reference is by its key
+
+
+def test_a_parent_named_by_its_placer_number_only(converter):
+    # a culture without a filler number is keyed on its placer's; the child's OBR-29 gives only EIP.1
+    culture = [CULTURE[0].replace("LAB2001^LIS", ""), obr(1, "SQ2002^HIS", "", "NYPY^尿培养^L"), CULTURE[2]]
+    panel = [
+        "ORC|RE|SQ2002-1^HIS",
+        obr(2, "SQ2002-1^HIS", "", "YMJC^药敏试验^L", action="G", parent="ORG&细菌鉴定&L^1", eip="SQ2002&HIS"),
+        "OBX|1|SN|AMK^阿米卡星^L|1|<=^2|ug/mL||S|||F",
+    ]
+    bundle = convert(converter, message(*culture, *panel))
+    assert by_code(bundle, "AMK")[0]["derivedFrom"] == [ref(organism(bundle, "1"))]
+
+
+def test_no_parent_result_no_derivation(converter):
+    # OBR-29 without OBR-26 names the order, not the organism: nothing to derive from
+    panel = [PANEL_1[0], PANEL_1[1].replace("ORG&细菌鉴定&L^1^大肠埃希菌", ""), PANEL_1[2]]
+    assert "derivedFrom" not in by_code(convert(converter, message(*panel)), "AMK")[0]
+
+
+def test_a_key_reference_needs_a_resource_type(tmp_path):
+    mappings = mappings_copy(tmp_path)
+    path = mappings / "message" / "ORU_R01.yaml"
+    path.write_text(path.read_text(encoding="utf-8").replace("resource: DiagnosticReport", "resource: Report", 1))
+    with pytest.raises(MappingTemplateError) as caught:
+        Converter.load(mappings)
+    assert "'Report' is not a FHIR R4 resource type" in caught.value.message
