@@ -10,7 +10,8 @@ A source path names where a value comes from:
 A segment named by a path is the current segment if it has that name; otherwise the nearest one: in the
 current group instance, then in the enclosing ones (``scope: up``, the default), or only in the current
 group (``scope: group``), or only the current segment (``scope: own``), or in the groups inside the current
-one first, then as ``up`` (``scope: inner``). ``scope: sub_id`` names every segment of the current group with
+one first, then as ``up`` (``scope: inner``), or every one in the current group and the groups inside it (``scope:
+below``; a field of each of them gives its items). ``scope: sub_id`` names every segment of the current group with
 the current segment's name and sub-id (field 4: OBX-4), the current one included, each giving its own items.
 
 Values stay escaped until a leaf is read (:func:`leaf`): splitting before unescaping is always safe
@@ -230,6 +231,15 @@ def _segments_getter(name: str, scope: str) -> Callable[[Ctx], list[Segment]]:
             return ctx.node.find_inner(name)
 
         return inner
+    if scope == "below":
+
+        def below(ctx: Ctx) -> list[Segment]:
+            seg = ctx.seg
+            if seg is not None and seg.name == name:
+                return [seg]
+            return ctx.node.find_below(name)
+
+        return below
     if scope == "sub_id":
 
         def same_sub_id(ctx: Ctx) -> list[Segment]:
@@ -336,11 +346,12 @@ def compile_getter(path: SourcePath, scope: str = "up") -> Getter:
 
     header = path.segment in _HEADER_SEGMENTS and field <= 2
     name = path.segment
-    if scope == "sub_id":
+    if scope in ("sub_id", "below"):
         comp_, sub_ = comp, sub
 
         def every(ctx: Ctx, _raw: str | None, _level: int) -> list[Item]:
-            # the field of every segment with the current one's sub-id, each item with its own segment
+            # the field of every segment found (sub_id: with the current one's sub-id), each item with its own
+            # segment
             items: list[Item] = []
             for seg in segments(ctx):
                 fields = seg.fields
@@ -385,6 +396,15 @@ def compile_texts(
     sub = path.subcomponent
     header = path.segment in _HEADER_SEGMENTS and field <= 2
     name = path.segment
+
+    if scope == "below":
+        getter = compile_getter(path, scope)
+
+        def every(ctx: Ctx) -> tuple[str, ...]:
+            # the field of every segment below, each item read as the others are
+            return tuple([read(ctx.env, item[1], item[2]) for item in getter(ctx, None, 0)])  # type: ignore[arg-type]
+
+        return every
 
     def texts(ctx: Ctx) -> tuple[str, ...]:
         seg = ctx.seg

@@ -194,6 +194,18 @@ class Node:
             stack.extend(child for children in reversed(node.children.values()) for child in reversed(children))
         return self.find(name)
 
+    def find_below(self, name: str) -> list[Segment]:
+        """Every segment ``name`` of this group and of every group inside it, each group's own before those of
+        its groups (depth first, in grammar order, instances in message order): a BAR's account reads the
+        guarantors (GT1) and insurances (IN1) of all its visits."""
+        found: list[Segment] = []
+        stack: list[Node] = [self]
+        while stack:
+            node = stack.pop()
+            found.extend(node.segs.get(name) or ())
+            stack.extend(child for children in reversed(node.children.values()) for child in reversed(children))
+        return found
+
     def register(self, name: str, rtype: str, rid: str) -> None:
         node: Node | None = self
         while node is not None:
