@@ -37,8 +37,8 @@ def test_p05_updates_what_p01_added(converter):
     assert one(updated, "Encounter")["id"] == one(added, "Encounter")["id"]
     coverages = resources(updated, "Coverage")
     assert len(coverages) == 2 and coverages[0]["id"] == one(added, "Coverage")["id"]
-    # as in BAR_P01, the account names the first insurance's Coverage (Account.coverage is made once)
-    assert account["coverage"] == [{"coverage": ref(coverages[0])}]
+    # the account names every insurance's Coverage, in message order
+    assert account["coverage"] == [{"coverage": ref(coverages[0])}, {"coverage": ref(coverages[1])}]
     assert sorted(c["code"]["coding"][0]["code"] for c in resources(updated, "Condition")) == ["E11", "I10"]
     assert one(updated, "Procedure")["id"] == one(added, "Procedure")["id"]
     # a v2.3.1 sender names the P01 structure for a P05 (its table 0354): converted alike
