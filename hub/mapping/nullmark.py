@@ -87,7 +87,7 @@ class NullMark:
     def matches(self, item: Any) -> bool:
         """Whether ``item`` (one item of the list at ``path``) matches every selector."""
         for leaf, value in reversed(self.where):  # the last selector is the most telling (a code after its system)
-            if not _reaches(item, _steps(leaf), 0, value):
+            if not reaches_value(item, _steps(leaf), 0, value):
                 return False
         return True
 
@@ -109,13 +109,13 @@ def _steps(leaf: str) -> tuple[str, ...]:
     return tuple(leaf.split("."))
 
 
-def _reaches(node: Any, steps: tuple[str, ...], depth: int, value: str) -> bool:
+def reaches_value(node: Any, steps: tuple[str, ...], depth: int, value: str) -> bool:
     """Whether ``value`` is among the values at ``steps[depth:]`` of ``node`` (as :func:`leaf_values` finds them;
     this runs for every resource of every message, so it stops at the first match)."""
     while True:
         if isinstance(node, list):
             for item in node:
-                if _reaches(item, steps, depth, value):
+                if reaches_value(item, steps, depth, value):
                     return True
             return False
         if depth == len(steps):
@@ -145,4 +145,12 @@ def leaf_values(node: Any, leaf: str) -> Iterator[str]:
             stack.append((current[steps[depth]], depth + 1))
 
 
-__all__ = ["MERGED_TYPES", "SOMETIMES_MERGED_TYPES", "UNITED_ELEMENTS", "NullMark", "leaf_values", "selector_text"]
+__all__ = [
+    "MERGED_TYPES",
+    "SOMETIMES_MERGED_TYPES",
+    "UNITED_ELEMENTS",
+    "NullMark",
+    "leaf_values",
+    "reaches_value",
+    "selector_text",
+]

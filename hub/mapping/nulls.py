@@ -57,7 +57,14 @@ from typing import Any
 
 from hub.errors import MappingTemplateError
 from hub.mapping.compiler import Applier, Compiler, CondFn, Unit
-from hub.mapping.nullmark import MERGED_TYPES, SOMETIMES_MERGED_TYPES, UNITED_ELEMENTS, NullMark, selector_text
+from hub.mapping.nullmark import (
+    MERGED_TYPES,
+    SOMETIMES_MERGED_TYPES,
+    UNITED_ELEMENTS,
+    NullMark,
+    reaches_value,
+    selector_text,
+)
 from hub.mapping.runtime import Ctx, parse_path
 from hub.mapping.templates import ValueSpec
 
@@ -156,7 +163,7 @@ class NullMarks:
         self.withdraws = withdraws
         self.keeping = keeping  # a type the hub merges: keep marks (a type replaced whole has none)
         self._plans: tuple[_Plan, ...] | None = None
-        self._keep_plans: tuple[tuple[_Plan, str, str], ...] | None = None
+        self._keep_plans: tuple[tuple[_Plan, str, str, _Checks], ...] | None = None
 
     def __bool__(self) -> bool:
         return bool(self.deletes or self.withdraws) or any(f.source is not None for f in self.feeders)
@@ -220,14 +227,14 @@ class NullMarks:
         if self._keep_plans is None:
             # lists the merge unites (identifier, link) keep every stored item anyway: no keep mark; fields that
             # share a discriminator (PV1-8, PV2-13) have one plan (the same mark, the same fields)
-            plans: dict[str, tuple[_Plan, str, str]] = {}
+            plans: dict[str, tuple[_Plan, str, str, _Checks]] = {}
             for p in self.plans:
                 if p.mark.where and p.mark.element not in UNITED_ELEMENTS:
-                    plans.setdefault(str(p.mark), (p, str(p.mark), p.mark.element))
+                    plans.setdefault(str(p.mark), (p, str(p.mark), p.mark.element, _checks(p.mark)))
             self._keep_plans = tuple(plans.values())
         out: list[str] = []
         raw: dict[int, str] = {}  # by id(), as in marks()
-        for plan, text, element in self._keep_plans:
+        for plan, text, element, checks in self._keep_plans:
             if element not in resource:
                 continue  # the message does not give the list: the stored one stays whole
             mark = plan.mark
@@ -247,10 +254,25 @@ class NullMarks:
                         break
             if given or nulled or text in out:
                 continue
-            matches = mark.matches
-            if not any(matches(item) for item in items):  # else the message gives such an item itself
+            # does the message give such an item itself? (NullMark.matches, unrolled: this runs for every
+            # resource of every message)
+            for item in items:
+                for steps, value in checks:
+                    if not reaches_value(item, steps, 0, value):
+                        break
+                else:
+                    break
+            else:
                 out.append(text)
         return out
+
+
+_Checks = tuple[tuple[tuple[str, ...], str], ...]
+
+
+def _checks(mark: NullMark) -> _Checks:
+    """The selectors of ``mark`` as :meth:`NullMark.matches` tests them: in reverse order, the leaves split."""
+    return tuple((tuple(leaf.split(".")), value) for leaf, value in reversed(mark.where))
 
 
 def _withdrawn(withdraw: _Withdraw, ctx: Ctx) -> list[NullMark]:
