@@ -167,16 +167,21 @@ def doctors(encounter: dict[str, Any]) -> dict[str, str]:
     }
 
 
-def test_a_null_doctor_deletes_that_doctor_only(mpi, settings):
-    # PV1-7 attending, PV1-8 referring, PV1-9 consulting, PV1-17 admitting doctor
+def admit_with_four_doctors(session: Session, settings: Any) -> str:
+    """Convert an A01 whose PV1-7 names the attending, PV1-8 the referring, PV1-9 the consulting and PV1-17 the
+    admitting doctor; the Encounter's id."""
     a01 = message(
         msh("A01", "C1", "ADT_A01"),
         "EVN|A01",
         rich_pid(),
         pv1(f7="D001^王^一", f8="D002^李^二", f9="D003^赵^三", f17="D004^孙^四"),
     )
-    convert(mpi, settings, a01)
-    eid = ids(settings, a01)["Encounter"]
+    convert(session, settings, a01)
+    return ids(settings, a01)["Encounter"]
+
+
+def test_a_null_doctor_deletes_that_doctor_only(mpi, settings):
+    eid = admit_with_four_doctors(mpi, settings)
     assert doctors(read(mpi, "Encounter", eid)) == {"ATND": "D001", "REF": "D002", "CON": "D003", "ADM": "D004"}
 
     # A08: PV1-7 "" (the attending doctor deleted); PV1-8, -9 and -17 left empty (no change)
@@ -258,15 +263,7 @@ def keep_marks(settings: Any, raw: bytes, rtype: str) -> list[str]:
 
 
 def test_an_empty_doctor_field_keeps_that_doctor(mpi, settings):
-    # A01: PV1-7 attending, PV1-8 referring, PV1-9 consulting, PV1-17 admitting doctor
-    a01 = message(
-        msh("A01", "C1", "ADT_A01"),
-        "EVN|A01",
-        rich_pid(),
-        pv1(f7="D001^王^一", f8="D002^李^二", f9="D003^赵^三", f17="D004^孙^四"),
-    )
-    convert(mpi, settings, a01)
-    eid = ids(settings, a01)["Encounter"]
+    eid = admit_with_four_doctors(mpi, settings)
 
     # A08: PV1-17 names another admitting doctor, PV1-7, -8 and -9 are empty (no change): the message's
     # participant list is the new admitter only, its entry says which stored doctors stay

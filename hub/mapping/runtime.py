@@ -222,24 +222,17 @@ def _sub_id(seg: Segment) -> str:
 
 
 def _segments_getter(name: str, scope: str) -> Callable[[Ctx], list[Segment]]:
-    if scope == "inner":
+    if scope in ("inner", "below"):
+        # the current segment, else the groups inside the current one: the first that has it (inner) or all (below)
+        find = Node.find_inner if scope == "inner" else Node.find_below
 
-        def inner(ctx: Ctx) -> list[Segment]:
+        def nested(ctx: Ctx) -> list[Segment]:
             seg = ctx.seg
             if seg is not None and seg.name == name:
                 return [seg]
-            return ctx.node.find_inner(name)
+            return find(ctx.node, name)
 
-        return inner
-    if scope == "below":
-
-        def below(ctx: Ctx) -> list[Segment]:
-            seg = ctx.seg
-            if seg is not None and seg.name == name:
-                return [seg]
-            return ctx.node.find_below(name)
-
-        return below
+        return nested
     if scope == "sub_id":
 
         def same_sub_id(ctx: Ctx) -> list[Segment]:
