@@ -440,7 +440,7 @@ def _field_expr(w: _Writer, tree: tuple[Any, ...]) -> str:
     if op == "present":
         return f"(any({texts}) is {bool(arg)!r})"
     if op == "repeats":
-        return f"((len({texts}) > 1) is {bool(arg)!r})"
+        return f"((sum(map(bool, {texts})) > 1) is {bool(arg)!r})"  # non-empty items only
     if op == "in":
         return f"_any_in({texts}, {w.name('IN', arg)})"
     return f"_any_test({texts}, {w.name('T', arg)})"

@@ -194,8 +194,16 @@ class Compiler:
         if cond.repeats is not None:
             wanted_repeats = cond.repeats
 
+            # non-empty items only, as present reads them: a~~b, a trailing ~ or a "" repetition is no repeat
             def repeats(ctx: Ctx, raw: str | None, level: int) -> bool:
-                return (len(getter(ctx, raw, level)) > 1) == wanted_repeats
+                env = ctx.env
+                count = 0
+                for item in getter(ctx, raw, level):
+                    if item[1] is None or first_text(env, item[1], item[2]):
+                        count += 1
+                        if count > 1:
+                            return wanted_repeats
+                return not wanted_repeats
 
             return repeats
         if cond.in_ is not None or cond.not_in is not None:
@@ -302,12 +310,14 @@ class Compiler:
                 return ("\x00",) * len(getter(ctx, None, 0))
 
             texts = segments
-        elif cond.present is not None:
-            texts = compile_texts(path, cond.scope, first_text)
+        elif cond.present is not None or cond.repeats is not None:
+            texts = compile_texts(path, cond.scope, first_text)  # an item with text in any component counts
         else:
             texts = compile_texts(path, cond.scope)
-        # the texts of one path are read once per generated function; present's (first_text) are other texts
-        key = (path.text, cond.scope, "any" if cond.present is not None else "leaf")
+        # the texts of one path are read once per generated function; present's and repeats' (first_text) are
+        # other texts
+        anyway = cond.present is not None or cond.repeats is not None
+        key = (path.text, cond.scope, "any" if anyway else "leaf")
         if cond.present is not None:
             return ("field", key, texts, "present", cond.present)
         if cond.repeats is not None:
