@@ -606,6 +606,27 @@ class Compiler:
             raise self.error(unit, spec, f"{rtype!r} is not a FHIR R4 resource type")
         parts = self.key(spec.parts, unit)
         unit.context_free = False
+        if spec.in_message:
+            # only a resource this message makes (found by any of its key alternatives): a sender's reference that
+            # does not spell the target's key (a placer number for a report keyed on its filler number, a code
+            # without its coding system) names it or nothing, never an id no resource has
+            detail = f"{target.name}: no {rtype} made by this message has the key the rule names"
+
+            def found(ctx: Ctx, _raw: str | None, _level: int) -> list[Any]:
+                texts = parts(ctx)
+                if texts is None:
+                    return _EMPTY
+                rid = ctx.env.find_made(rtype, texts)
+                if rid is not None:
+                    return [{"reference": f"{rtype}/{rid}"}]
+                seg = ctx.seg
+                where = f"{seg.name}^{segment_seq(ctx.env.message, seg)}" if seg is not None else None
+                entry = {"code": "unresolved-reference", "location": where, "detail": detail}
+                if entry not in ctx.env.report:
+                    ctx.env.report.append(entry)
+                return _EMPTY
+
+            return found
 
         def keyed(ctx: Ctx, _raw: str | None, _level: int) -> list[Any]:
             texts = parts(ctx)

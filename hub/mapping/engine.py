@@ -44,6 +44,44 @@ from hub.mapping.yamlload import line_of
 log = logging.getLogger(__name__)
 
 
+def _finder(made: list[tuple[CompiledRule, Ctx, str]]) -> Callable[[str, list[str]], str | None]:
+    """What a ``key`` with ``in_message`` looks up: the id of the resource of a type this message made one of
+    whose key alternatives is the given key texts, a text left empty ("") matching any; one that matches exactly
+    wins (the first made), else the only one that matches. Every alternative of a resource of that type is
+    worked out once, when first asked (a key part that cannot be read counts as no alternative)."""
+    keys: dict[str, list[tuple[str, list[list[str]]]]] = {}
+
+    def alternatives(rtype: str) -> list[tuple[str, list[list[str]]]]:
+        found = keys.get(rtype)
+        if found is None:
+            found = keys[rtype] = []
+            for rule, ctx, rid in made:
+                if rule.resource.rtype != rtype or rule.delete:
+                    continue
+                texts = []
+                for alternative in rule.resource.keys:
+                    try:
+                        parts = alternative(ctx)
+                    except ConversionError:
+                        parts = None
+                    if parts is not None:
+                        texts.append(parts)
+                found.append((rid, texts))
+        return found
+
+    def find(rtype: str, wanted: list[str]) -> str | None:
+        loose: set[str] = set()
+        for rid, texts in alternatives(rtype):
+            for parts in texts:
+                if parts == wanted:
+                    return rid
+                if len(parts) == len(wanted) and all(not w or w == p for w, p in zip(wanted, parts, strict=True)):
+                    loose.add(rid)
+        return next(iter(loose)) if len(loose) == 1 else None
+
+    return find
+
+
 @dataclass(slots=True)
 class CompiledResource:
     name: str
@@ -480,6 +518,7 @@ class Converter:
             root.settle(rule.name)  # only this rule registers its name: later keys may remember its lookups
 
         root.freeze()  # every resource is registered: references may be looked up once per group and name
+        env.find_made = _finder(made)
         entries = []
         for rule, ctx, rid in made:
             rtype = rule.resource.rtype

@@ -66,6 +66,7 @@ class Env:
         "report",
         "strict",
         "made_from",
+        "find_made",
     )
 
     def __init__(
@@ -94,6 +95,13 @@ class Env:
         # The resource each rule made from each segment, by (rule name, id of the segment): what a 'ref' with
         # 'scope: own' finds (the Slot of an AIP names the Schedule of the same AIP, not the first AIP's).
         self.made_from: dict[tuple[str, int], tuple[str, str]] = {}
+        # The id of the resource of a type this message makes that has a key (see KeyRef.in_message); the engine
+        # sets it once the message's resources are made.
+        self.find_made: Callable[[str, list[str]], str | None] = _found_none
+
+
+def _found_none(_rtype: str, _texts: list[str]) -> str | None:
+    return None
 
 
 class Ctx:

@@ -94,6 +94,9 @@ class KeyRef(TemplateModel):
 
     resource: str
     parts: list[ValueSpec]
+    # true: only a resource this message makes, found by any of its key alternatives, a part left empty here
+    # matching any value there; none or several: nothing, and an ``unresolved-reference`` in the report
+    in_message: bool = False
 
 
 class ValueSpec(TemplateModel):

@@ -14,7 +14,7 @@ import pytest
 from hub.errors import MappingTemplateError
 from hub.mapping import Converter
 
-from .conftest import convert, mappings_copy, one, ref, resources
+from .conftest import convert, mappings_copy, one, ref, resources, with_report
 from .order_messages import obr as order_obr
 from .order_messages import orc, orm
 
@@ -188,3 +188,82 @@ def test_the_child_order_is_based_on_its_parent_order(converter):
     request = one(convert(converter, child), "ServiceRequest")
     assert request["intent"] == "reflex-order"
     assert [(b["type"], b["identifier"]["value"]) for b in request["basedOn"]] == [("ServiceRequest", "P100")]
+
+
+# A child that does not spell its parent's key: only a parent this message makes is named (by any of the report's
+# numbers; the isolate by OBX-3.1 and OBX-4 when OBR-26 gives no coding system), never an id no resource has.
+
+
+def panel(eip: str, parent: str, *, filler: str = "LAB2001-1^LIS") -> list[str]:
+    return [
+        f"ORC|RE|SQ1001^HIS|{filler}||CM",
+        obr(2, "SQ1001^HIS", filler, "YMJC^药敏试验^L", action="G", parent=parent, eip=eip),
+        "OBX|1|SN|AMK^阿米卡星^L|1|<=^2|ug/mL||敏感|||F",
+    ]
+
+
+def bundle_ids(bundle: dict) -> set[str]:
+    return {f"{e['resource']['resourceType']}/{e['resource']['id']}" for e in bundle["entry"] if "resource" in e}
+
+
+def report_of(converter: Converter, text: str) -> tuple[dict, list[dict]]:
+    return with_report(converter, text)
+
+
+def test_a_parent_with_a_filler_number_named_by_its_placer_number(converter):
+    # the culture has its filler number LAB2001 (its report is keyed on it); the panel's OBR-29 gives EIP.1 only
+    bundle, report = report_of(converter, message(*CULTURE, *panel("SQ1001&HIS", "ORG&细菌鉴定&L^1")))
+    assert by_code(bundle, "AMK")[0]["derivedFrom"] == [ref(organism(bundle, "1"))]
+    assert not [r for r in report if r["code"] == "unresolved-reference"]
+
+
+def test_a_parent_result_without_its_coding_system(converter):
+    # OBR-26 ORG^2: the isolate's OBX-3 ORG^细菌鉴定^L without the coding system, the sub-id picks the organism
+    bundle = convert(converter, message(*CULTURE, *panel("SQ1001&HIS^LAB2001&LIS", "ORG^2")))
+    assert by_code(bundle, "AMK")[0]["derivedFrom"] == [ref(organism(bundle, "2"))]
+    # placer number only and no coding system
+    bundle = convert(converter, message(*CULTURE, *panel("SQ1001&HIS", "ORG^1")))
+    assert by_code(bundle, "AMK")[0]["derivedFrom"] == [ref(organism(bundle, "1"))]
+
+
+def test_an_ambiguous_parent_result_names_none(converter):
+    # ORG without a sub-id: both organisms of the culture match; none is chosen
+    bundle, report = report_of(converter, message(*CULTURE, *panel("SQ1001&HIS^LAB2001&LIS", "ORG")))
+    assert "derivedFrom" not in by_code(bundle, "AMK")[0]
+    assert [r for r in report if r["code"] == "unresolved-reference"] == [
+        {
+            "code": "unresolved-reference",
+            "location": "OBX^3",
+            "detail": "derivedFrom: no Observation made by this message has the key the rule names",
+        }
+    ]
+
+
+@pytest.mark.parametrize(
+    ("eip", "parent"),
+    [("SQ1001&HIS", "ORG&细菌鉴定&L^1"), ("SQ1001&HIS^LAB2001&LIS", "ORG^1"), ("SQ1001&HIS", "ORG^1")],
+)
+def test_a_parent_in_an_earlier_message_not_named_as_its_key_is_left_out_and_reported(converter, eip, parent):
+    # the culture came yesterday; the panel names it in a way its key is not made of: no reference to an id that
+    # no resource has (the key built from the placer number, or from OBX-3 without its coding system)
+    culture = convert(converter, message(*CULTURE, control_id="MICRO0003"))
+    bundle, report = report_of(converter, message(*panel(eip, parent), control_id="MICRO0004"))
+    assert "derivedFrom" not in by_code(bundle, "AMK")[0]
+    assert organism(culture, "1")["id"] not in str(bundle)
+    assert [(r["code"], r["location"]) for r in report if r["code"] == "unresolved-reference"] == [
+        ("unresolved-reference", "OBX^1")
+    ]
+
+
+def test_every_derivation_in_a_message_with_its_parent_names_a_resource_of_the_bundle(converter):
+    for eip, parent in [
+        ("SQ1001&HIS^LAB2001&LIS", "ORG&细菌鉴定&L^1"),
+        ("SQ1001&HIS", "ORG&细菌鉴定&L^1"),
+        ("SQ1001&HIS^LAB2001&LIS", "ORG^1"),
+        ("SQ1001&HIS", "ORG^1^大肠埃希菌"),
+        ("^LAB2001&LIS", "ORG^1"),
+    ]:
+        bundle = convert(converter, message(*CULTURE, *panel(eip, parent)))
+        derived = by_code(bundle, "AMK")[0]["derivedFrom"]
+        assert [d["reference"] for d in derived] == [f"Observation/{organism(bundle, '1')['id']}"], (eip, parent)
+        assert {d["reference"] for d in derived} <= bundle_ids(bundle)

@@ -192,3 +192,17 @@ def test_no_parent_result_no_derivation(converter: Converter):
     bundle = convert(converter, text)
     assert "derivedFrom" not in by_code(bundle, "AMK")[0]
     assert by_code(bundle, "IPM")[0]["derivedFrom"] == [ref(organism(bundle, "2"))]
+
+
+@pytest.mark.parametrize("event", sorted(MESSAGES))
+def test_a_parent_named_by_its_placer_number_and_code_alone(converter: Converter, event: str):
+    # OBR-29 without the culture's filler number (its report is keyed on it), OBR-26 without the coding system:
+    # the parent is found among this message's results, as in ORU^R01
+    text = (
+        MESSAGES[event]()
+        .replace("ORG&细菌鉴定&L^2^肺炎克雷伯菌", "ORG^2")
+        .replace("SQ1001&HIS^LAB2001&LIS", "SQ1001&HIS")
+    )
+    bundle = convert(converter, text)
+    assert by_code(bundle, "IPM")[0]["derivedFrom"] == [ref(organism(bundle, "2"))]
+    assert by_code(bundle, "AMK")[0]["derivedFrom"] == [ref(organism(bundle, "1"))]
