@@ -28,7 +28,10 @@ makes the version to store from the stored one and the converted one:
 Before 3., a list the converted resource gives (1. replaced it) gets back the stored items its *keep marks*
 (``participant[type.coding.code=REF]``, written by the engine for the fields of that list the message left empty)
 match, after its own items: an A08 whose PV1-17 names the admitting doctor and whose PV1-8 is empty keeps the
-stored referring doctor. A list without keep marks is the message's (its fields cannot be told apart).
+stored referring doctor. A keep mark that matches items of the converted resource too (a ROL-2 ``UC`` line,
+"unchanged": ``participant[…][type.coding.code=ATND][individual.identifier.value=D001]``) puts the stored items
+in their place: the stored version wins (when something is stored; else the converted items stand). A list
+without keep marks is the message's (its fields cannot be told apart).
 
 This applies to the resource types a message only ever describes in part (:data:`MERGED_TYPES`), and to an
 Observation that comes without its result (a status change, :func:`is_merged`); the others (results,
@@ -175,18 +178,29 @@ def _remove_items(resource: dict[str, Any], mark: NullMark, given: list[Any]) ->
 
 
 def _keep_items(out: dict[str, Any], base: Mapping[str, Any], mark: NullMark) -> None:
-    """Put back, after the converted resource's items of the list at ``mark.path``, the stored items (of ``base``)
-    that match the keep mark and that it does not have; the objects on the way are copied, not changed (they may
-    be the converted resource's)."""
+    """Put back the stored items (of ``base``) of the list at ``mark.path`` that match the keep mark: in place of
+    the converted resource's items that match it (the stored version wins: a ROL-2 ``UC`` line, "unchanged"), else
+    after its items (the field of those items was empty: the converted resource has none). The objects on the way
+    are copied, not changed (they may be the converted resource's)."""
     items = _list_at(out, mark.path)
-    back = [item for item in _list_at(base, mark.path) if mark.matches(item) and item not in items]
+    back = [item for item in _list_at(base, mark.path) if mark.matches(item)]
     if not items or not back:
-        return
+        return  # nothing stored that the mark names: the converted resource's items stand
+    merged: list[Any] = []
+    placed = False
+    for item in items:
+        if not mark.matches(item):
+            merged.append(item)
+        elif not placed:
+            merged += [b for b in back if b not in merged]
+            placed = True
+    if not placed:
+        merged += [b for b in back if b not in merged]
     node = out
     steps = mark.path.split(".")
     for step in steps[:-1]:
         node[step] = node = dict(node[step])
-    node[steps[-1]] = items + back
+    node[steps[-1]] = merged
 
 
 def merge_update(

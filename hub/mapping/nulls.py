@@ -31,8 +31,9 @@ A mark (:class:`hub.mapping.nullmark.NullMark`) is an element path of the resour
     discriminator ambiguous: an item they made with the same value is the same thing (ROL AT is the attending
     doctor PV1-7 names);
 * an element a rule ``value: '""'`` names (A13 cancels a discharge: ``path: period.end``) when its condition holds;
-* the items a ``withdraw`` rule builds (ROL-2 ``DE``: "delete this role"), each with its first value at each of the
-  rule's leaves as selectors (``participant[…][type.coding.code=CON][individual.identifier.value=D031]``).
+* the items a ``withdraw`` rule builds (ROL-2 ``DE`` "delete", ``UN`` "unlink": this person no longer has this
+  role), each with its first value at each of the rule's leaves as selectors
+  (``participant[…][type.coding.code=CON][individual.identifier.value=D031]``).
 
 The other half, the *keep mark* (extension ``urn:hub:fhir:StructureDefinition:hl7v2-keep``, the same format): a
 list the message gives is written whole, so for each field of that list whose rule has a discriminator of its own
@@ -42,7 +43,9 @@ beside the message's (:meth:`NullMarks.keeps`). A list without discriminators ha
 the stored one; nor has a list the merge unites (``identifier``, ``link``: every stored item stays). Keep marks
 are written on every message (an empty field says nothing in an A01 either), only for the types the hub merges
 (:data:`hub.mapping.nullmark.MERGED_TYPES`, and an Observation): a result or a Coverage is sent whole and
-replaced whole.
+replaced whole. The items a ``keep_stored`` rule builds (ROL-2 ``UC``, "unchanged") are keep marks too, by the
+rule's leaves as a ``withdraw`` rule's are: the stored item of that role and person stays as stored, and wins over
+the item the message makes of the same line (which stands when nothing is stored).
 
 :mod:`hub.conversion` applies the marks when it merges an update with the stored resource
 (:func:`hub.updates.merge_update`); a FHIR server that receives the Bundle ignores them (an extension on an
@@ -84,7 +87,8 @@ def is_null_rule(spec: ValueSpec) -> bool:
 
 
 def split(specs: list[ValueSpec], unit: Unit) -> tuple[list[ValueSpec], list[ValueSpec]]:
-    """The rules that fill elements, and the ``value: '""'`` and ``withdraw`` rules (top level only).
+    """The rules that fill elements, and the ``value: '""'``, ``withdraw`` and ``keep_stored`` rules (top level
+    only).
 
     Raises:
         MappingTemplateError: a ``value: '""'`` inside an ``elements`` block (only whole elements of a resource
@@ -93,7 +97,8 @@ def split(specs: list[ValueSpec], unit: Unit) -> tuple[list[ValueSpec], list[Val
     keep: list[ValueSpec] = []
     deletes: list[ValueSpec] = []
     for spec in specs:
-        (deletes if is_null_rule(spec) or spec.withdraw is not None else keep).append(spec)
+        marking = is_null_rule(spec) or spec.withdraw is not None or spec.keep_stored is not None
+        (deletes if marking else keep).append(spec)
         _no_nested_null(spec.elements or [], unit)
     return keep, deletes
 
@@ -106,6 +111,8 @@ def _no_nested_null(specs: list[ValueSpec], unit: Unit) -> None:
             )
         if spec.withdraw is not None:
             raise Compiler.error(unit, spec, "'withdraw' is for element rules of a resource, not inside 'elements'")
+        if spec.keep_stored is not None:
+            raise Compiler.error(unit, spec, "'keep_stored' is for element rules of a resource, not inside 'elements'")
         _no_nested_null(spec.elements or [], unit)
 
 
@@ -129,7 +136,8 @@ class _DeleteRule:
 
 @dataclass(frozen=True, slots=True)
 class _Withdraw:
-    """A ``withdraw`` rule: the items it builds (ROL-2 ``DE``) are deleted from the stored list, told by ``leaves``."""
+    """A ``withdraw`` rule: the items it builds (ROL-2 ``DE``) are deleted from the stored list, told by ``leaves``;
+    or a ``keep_stored`` rule (ROL-2 ``UC``): the stored items they tell stay as stored."""
 
     path: str
     body: tuple[Applier, ...]
@@ -149,7 +157,7 @@ class NullMarks:
     """What can delete elements of one resource rule: the rules that fill its elements, its delete rules and its
     withdraw rules; and what of a list it gives a message keeps (:meth:`keeps`)."""
 
-    __slots__ = ("feeders", "deletes", "withdraws", "keeping", "_plans", "_keep_plans")
+    __slots__ = ("feeders", "deletes", "withdraws", "keeping", "stored", "_plans", "_keep_plans")
 
     def __init__(
         self,
@@ -157,16 +165,18 @@ class NullMarks:
         deletes: tuple[_DeleteRule, ...] = (),
         withdraws: tuple[_Withdraw, ...] = (),
         keeping: bool = False,
+        stored: tuple[_Withdraw, ...] = (),
     ) -> None:
         self.feeders = feeders
         self.deletes = deletes
         self.withdraws = withdraws
         self.keeping = keeping  # a type the hub merges: keep marks (a type replaced whole has none)
+        self.stored = stored  # keep_stored rules (ROL-2 UC): their items are keep marks
         self._plans: tuple[_Plan, ...] | None = None
         self._keep_plans: tuple[tuple[_Plan, str, str, _Checks], ...] | None = None
 
     def __bool__(self) -> bool:
-        return bool(self.deletes or self.withdraws) or any(f.source is not None for f in self.feeders)
+        return bool(self.deletes or self.withdraws or self.stored) or any(f.source is not None for f in self.feeders)
 
     def __add__(self, other: NullMarks) -> NullMarks:
         return NullMarks(
@@ -174,6 +184,7 @@ class NullMarks:
             self.deletes + other.deletes,
             self.withdraws + other.withdraws,
             self.keeping or other.keeping,
+            self.stored + other.stored,
         )
 
     @property
@@ -264,6 +275,15 @@ class NullMarks:
                     break
             else:
                 out.append(text)
+        for rule in self.stored:
+            # the items of the lines the message says are unchanged (ROL-2 UC): the stored ones win over the
+            # message's (hub.updates: a keep mark that matches items of the message puts the stored ones instead)
+            if rule.path.split(".", 1)[0] not in resource:
+                continue  # the message does not give the list: the stored one stays whole
+            for mark in _withdrawn(rule, ctx):
+                text = str(mark)
+                if text not in out:
+                    out.append(text)
         return out
 
 
@@ -357,22 +377,30 @@ def compile_marks(
             feeders.append(feeder)
     compiled: list[_DeleteRule] = []
     withdraws: list[_Withdraw] = []
+    stored: list[_Withdraw] = []
+    keeping = owner in MERGED_TYPES or owner in SOMETIMES_MERGED_TYPES
     for spec in deletes:
         if spec.path is None:
             raise Compiler.error(unit, spec, "an element rule needs a 'path'")
         target = compiler.resolve_path(owner, spec.path, unit, spec)[1]  # the element must exist
-        if spec.withdraw is not None:
-            if not target.is_list or not spec.withdraw:
+        for key, leaves, into in (("withdraw", spec.withdraw, withdraws), ("keep_stored", spec.keep_stored, stored)):
+            if leaves is None:
+                continue
+            if not target.is_list or not leaves:
                 raise Compiler.error(
-                    unit, spec, "'withdraw' is for a list element, with the leaves that tell items apart"
+                    unit, spec, f"'{key}' is for a list element, with the leaves that tell items apart"
                 )
-            body = compiler.elements([spec.model_copy(update={"withdraw": None})], owner, unit, False)
-            withdraws.append(_Withdraw(spec.path, tuple(body), tuple(spec.withdraw)))
-            continue
-        when = compiler.condition(spec.when, unit, False) if spec.when is not None else None
-        compiled.append(_DeleteRule(spec.path, when))
-    keeping = owner in MERGED_TYPES or owner in SOMETIMES_MERGED_TYPES
-    return NullMarks(tuple(feeders), tuple(compiled), tuple(withdraws), keeping)
+            if key == "keep_stored" and owner not in MERGED_TYPES:
+                raise Compiler.error(
+                    unit, spec, f"'keep_stored' is for a type the hub merges ({owner} is replaced whole)"
+                )
+            body = compiler.elements([spec.model_copy(update={key: None})], owner, unit, False)
+            into.append(_Withdraw(spec.path, tuple(body), tuple(leaves)))
+            break
+        else:
+            when = compiler.condition(spec.when, unit, False) if spec.when is not None else None
+            compiled.append(_DeleteRule(spec.path, when))
+    return NullMarks(tuple(feeders), tuple(compiled), tuple(withdraws), keeping, tuple(stored))
 
 
 def _feeder(compiler: Compiler, unit: Unit, owner: str, spec: ValueSpec) -> _Feeder | None:

@@ -130,6 +130,9 @@ class ValueSpec(TemplateModel):
     defaults: dict[str, Any] | None = None
     # the items this rule builds are withdrawn (ROL-2 DE): the stored items with their values at these leaves go
     withdraw: list[str] | None = None
+    # the items this rule builds are kept as stored (ROL-2 UC): the stored items with their values at these leaves
+    # stay, and win over the message's items with those values
+    keep_stored: list[str] | None = None
     comment: str | None = None
 
     @model_validator(mode="after")
@@ -147,6 +150,8 @@ class ValueSpec(TemplateModel):
             raise ValueError("'elements' builds the value itself; it takes no 'type'")
         if self.require and self.elements is None:
             raise ValueError("'require' is for rules with 'elements'")
+        if self.withdraw is not None and self.keep_stored is not None:
+            raise ValueError("a rule either withdraws its items or keeps them as stored, not both")
         if self.defaults is not None and (self.ref or self.refs or "value" in self.model_fields_set or self.format):
             raise ValueError("'defaults' complete a converted value; a constant, 'format' or 'ref' takes none")
         return self
