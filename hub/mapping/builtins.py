@@ -24,7 +24,7 @@ from typing import Any
 from hub.hl7.er7 import unescape
 from hub.identity import resident_id
 from hub.mapping import datetimes
-from hub.mapping.runtime import COMPONENT_LEVEL, FIELD_LEVEL, Ctx, Item, leaf, segment_seq, split
+from hub.mapping.runtime import COMPONENT_LEVEL, FIELD_LEVEL, SUBCOMPONENT_LEVEL, Ctx, Item, leaf, segment_seq, split
 
 Conv = Callable[[Ctx, Item, dict[str, Any] | None], Any]
 
@@ -291,6 +291,27 @@ def _seconds(amount: Any, unit: Any) -> float | None:
     if per_unit is None or not isinstance(amount, int | float):
         return None
     return amount * per_unit
+
+
+@_register(
+    "CQ_minutes",
+    "unsignedInt",
+    "a CQ (quantity^units: 30^min, 1^h, 2^小时) in whole minutes, for Timing.repeat.offset (TQ1-5); units as "
+    "instant_after reads them (CQ.2.1, else CQ.2.2); nothing without a number, a known unit or whole minutes",
+)
+def _cq_minutes(ctx: Ctx, item: Item, _args: dict[str, Any] | None) -> Any:
+    raw = item[1]
+    if raw is None or item[2] != FIELD_LEVEL:
+        return None
+    env = ctx.env
+    components = raw.split(env.comp)
+    amount = _number_or_none(leaf(env, components[0], COMPONENT_LEVEL))
+    units = components[1].split(env.sub) if len(components) > 1 else []
+    for unit in units[:2]:
+        seconds = _seconds(amount, leaf(env, unit, SUBCOMPONENT_LEVEL))
+        if seconds is not None:
+            return int(seconds // 60) if seconds >= 0 and seconds % 60 == 0 else None
+    return None
 
 
 @_register("time", "time", "an HL7 TM as a FHIR time (hh:mm:ss)", memo=True)
