@@ -12,7 +12,9 @@ current group instance, then in the enclosing ones (``scope: up``, the default),
 group (``scope: group``), or only the current segment (``scope: own``), or in the groups inside the current
 one first, then as ``up`` (``scope: inner``), or every one in the current group and the groups inside it (``scope:
 below``; a field of each of them gives its items). ``scope: sub_id`` names every segment of the current group with
-the current segment's name and sub-id (field 4: OBX-4), the current one included, each giving its own items.
+the current segment's name and sub-id (field 4: OBX-4), the current one included, each giving its own items; of
+segments without a sub-id, those from the current one to just before the next whose code (OBX-3.1) they already
+have, when two have one code (else all of them).
 
 Values stay escaped until a leaf is read (:func:`leaf`): splitting before unescaping is always safe
 (2.5.1 §2.7). The HL7 null ``""`` reads as empty: in a full-resource PUT "delete the value" means "omit".
@@ -229,6 +231,34 @@ def _sub_id(seg: Segment) -> str:
     return fields[4].strip() if len(fields) > 4 else ""
 
 
+def _code(seg: Segment, comp: str) -> str:
+    fields = seg.fields
+    return fields[3].split(comp, 1)[0].strip() if len(fields) > 3 else ""
+
+
+def _without_sub_id(found: list[Segment], seg: Segment, comp: str) -> list[Segment]:
+    """The OBX without a sub-id (OBX-4) that go with ``seg``, one of them: all of them when no two have the same code
+    (OBX-3.1), as one group; else a set runs from ``seg`` to just before the next whose code the set already has (two
+    vaccine information statements sent without sub-ids, each followed by its dates: the second statement's
+    document type, or its repeated date, starts the next set)."""
+    plain = [s for s in found if not _sub_id(s)]
+    codes = [_code(s, comp) for s in plain]
+    if len(set(codes)) == len(codes):
+        return plain
+    run: list[Segment] = []
+    seen: set[str] = set()
+    for s, code in zip(plain, codes, strict=True):
+        if s is seg:
+            run.append(s)
+            seen.add(code)
+        elif run:
+            if code in seen:
+                break
+            run.append(s)
+            seen.add(code)
+    return run
+
+
 def _segments_getter(name: str, scope: str) -> Callable[[Ctx], list[Segment]]:
     if scope in ("inner", "below"):
         # the current segment, else the groups inside the current one: the first that has it (inner) or all (below)
@@ -248,7 +278,10 @@ def _segments_getter(name: str, scope: str) -> Callable[[Ctx], list[Segment]]:
             if seg is None or seg.name != name:
                 return []
             wanted = _sub_id(seg)
-            return [s for s in ctx.node.segs.get(name) or [seg] if _sub_id(s) == wanted]
+            found = ctx.node.segs.get(name) or [seg]
+            if wanted:
+                return [s for s in found if _sub_id(s) == wanted]
+            return _without_sub_id(found, seg, ctx.env.comp)
 
         return same_sub_id
     if scope == "own":
