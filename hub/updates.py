@@ -20,7 +20,7 @@ makes the version to store from the stored one and the converted one:
    * a variant of a choice element (``deceasedBoolean``) replaces every stored variant (``deceasedDateTime``);
 2. every top-level element the converted resource does not have stays as stored;
 3. every element path marked deleted (``gender``, ``period.end``) is removed, unless the converted resource has
-   its top-level element (then 1. has replaced it already); a mark with selectors
+   a value there; a mark with selectors
    (``participant[type.coding.code=ATND]``, :class:`hub.mapping.nullmark.NullMark`) removes only the items of that
    list that match it and that the converted resource does not give — the attending doctor an A08 deletes with
    PV1-7 ``""`` goes, the admitter and the referrer stored from PV1-17 and PV1-8 stay.
@@ -28,10 +28,13 @@ makes the version to store from the stored one and the converted one:
 Before 3., a list the converted resource gives (1. replaced it) gets back the stored items its *keep marks*
 (``participant[type.coding.code=REF]``, written by the engine for the fields of that list the message left empty)
 match, after its own items: an A08 whose PV1-17 names the admitting doctor and whose PV1-8 is empty keeps the
-stored referring doctor. A keep mark that matches items of the converted resource too (a ROL-2 ``UC`` line,
-"unchanged": ``participant[…][type.coding.code=ATND][individual.identifier.value=D001]``) puts the stored items
-in their place: the stored version wins (when something is stored; else the converted items stand). A list
-without keep marks is the message's (its fields cannot be told apart).
+stored referring doctor. A keep mark of a part of a single-valued element (``period.end``,
+``hospitalization.dischargeDisposition``: the message gives ``period`` from PV1-44 and leaves PV1-45 empty) puts
+back the stored part when the converted element has none. A keep mark that matches items of the converted
+resource too (a ROL-2 ``UC`` line, "unchanged":
+``participant[…][type.coding.code=ATND][individual.identifier.value=D001]``) puts the stored items in their
+place: the stored version wins (when something is stored; else the converted items stand). A list without keep
+marks is the message's (its fields cannot be told apart).
 
 This applies to the resource types a message only ever describes in part (:data:`MERGED_TYPES`), and to an
 Observation that comes without its result (a status change, :func:`is_merged`); the others (results,
@@ -203,6 +206,33 @@ def _keep_items(out: dict[str, Any], base: Mapping[str, Any], mark: NullMark) ->
     node[steps[-1]] = merged
 
 
+def _has_path(resource: Mapping[str, Any], path: str) -> bool:
+    node: Any = resource
+    for step in path.split("."):
+        node = node.get(step) if isinstance(node, Mapping) else None
+        if node is None:
+            return False
+    return True
+
+
+def _keep_part(out: dict[str, Any], base: Mapping[str, Any], path: str) -> None:
+    """Put back the stored value at ``path`` (``period.end``) into the element the converted resource gives
+    (``period``), when it has none there; the objects on the way are copied, not changed."""
+    stored: Any = base
+    for step in path.split("."):
+        stored = stored.get(step) if isinstance(stored, Mapping) else None
+        if stored is None:
+            return
+    steps = path.split(".")
+    node = out
+    for step in steps[:-1]:
+        child = node.get(step)
+        if not isinstance(child, dict):
+            return
+        node[step] = node = dict(child)
+    node.setdefault(steps[-1], stored)
+
+
 def merge_update(
     stored: Mapping[str, Any],
     new: Mapping[str, Any],
@@ -254,13 +284,17 @@ def merge_update(
             out[key] = value
     for text in kept:
         mark = _parse_mark(text)
-        if mark.where and mark.element in new:
+        if mark.element not in new:
+            continue  # the stored element stays whole anyway
+        if mark.where:
             _keep_items(out, base, mark)
+        elif mark.path != mark.element:
+            _keep_part(out, base, mark.path)
     for text in deleted:
         mark = _parse_mark(text)
         if mark.where:
             _remove_items(out, mark, _list_at(new, mark.path))
-        elif mark.element not in new:
+        elif not _has_path(new, mark.path):
             _remove_path(out, mark.path)
     return {"resourceType": out.pop("resourceType", rtype), "id": out.pop("id", new.get("id")), **out}
 

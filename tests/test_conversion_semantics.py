@@ -258,8 +258,10 @@ def test_a_null_in_one_of_several_fields_of_a_list_deletes_that_fields_items_onl
 
 
 def keep_marks(settings: Any, raw: bytes, rtype: str) -> list[str]:
-    """The keep marks the converter puts on the message's entry of that type, by their last selector's value."""
-    return [mark.rsplit("=", 1)[1].rstrip("]") for mark in entry_marks(settings, raw, rtype, KEEP_EXTENSION_URL)]
+    """The keep marks of list items the converter puts on the message's entry of that type, by their last
+    selector's value (a kept part of an element, ``period.end``, has none)."""
+    marks = entry_marks(settings, raw, rtype, KEEP_EXTENSION_URL)
+    return [mark.rsplit("=", 1)[1].rstrip("]") for mark in marks if "[" in mark]
 
 
 def test_an_empty_doctor_field_keeps_that_doctor(mpi, settings):

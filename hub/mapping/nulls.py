@@ -68,7 +68,7 @@ from hub.mapping.nullmark import (
     reaches_value,
     selector_text,
 )
-from hub.mapping.runtime import Ctx, parse_path
+from hub.mapping.runtime import Ctx, first_text, parse_path
 from hub.mapping.templates import ValueSpec
 
 NULL_EXTENSION_URL = "urn:hub:fhir:StructureDefinition:hl7v2-null"
@@ -157,7 +157,7 @@ class NullMarks:
     """What can delete elements of one resource rule: the rules that fill its elements, its delete rules and its
     withdraw rules; and what of a list it gives a message keeps (:meth:`keeps`)."""
 
-    __slots__ = ("feeders", "deletes", "withdraws", "keeping", "stored", "_plans", "_keep_plans")
+    __slots__ = ("feeders", "deletes", "withdraws", "keeping", "stored", "_plans", "_keep_plans", "_parts")
 
     def __init__(
         self,
@@ -174,6 +174,7 @@ class NullMarks:
         self.stored = stored  # keep_stored rules (ROL-2 UC): their items are keep marks
         self._plans: tuple[_Plan, ...] | None = None
         self._keep_plans: tuple[tuple[_Plan, str, str, _Checks], ...] | None = None
+        self._parts: tuple[tuple[str, str, tuple[_Feeder, ...]], ...] | None = None
 
     def __bool__(self) -> bool:
         return bool(self.deletes or self.withdraws or self.stored) or any(f.source is not None for f in self.feeders)
@@ -260,7 +261,7 @@ class NullMarks:
                     value = raw[id(feeder)] = _raw_field(ctx, feeder)
                 if value != HL7_NULL:
                     nulled = False
-                    if value:
+                    if value and _has_text(ctx, value):  # |^^| is not valued: as empty as ||
                         given = True
                         break
             if given or nulled or text in out:
@@ -275,6 +276,21 @@ class NullMarks:
                     break
             else:
                 out.append(text)
+        if self._parts is None:
+            self._parts = _parts(self.feeders)
+        for part, element, feeders in self._parts:
+            # a part of an element the message gives (period.end beside period.start, hospitalization's
+            # dischargeDisposition beside its admitSource) that it leaves empty: the stored part stays
+            if element not in resource or has_path(resource, part) or part in out:
+                continue
+            for feeder in feeders:
+                value = raw.get(id(feeder))
+                if value is None:
+                    value = raw[id(feeder)] = _raw_field(ctx, feeder)
+                if value == HL7_NULL:
+                    break  # "": a null mark deletes it
+            else:
+                out.append(part)
         for rule in self.stored:
             # the items of the lines the message says are unchanged (ROL-2 UC): the stored ones win over the
             # message's (hub.updates: a keep mark that matches items of the message puts the stored ones instead)
@@ -288,6 +304,22 @@ class NullMarks:
 
 
 _Checks = tuple[tuple[tuple[str, ...], str], ...]
+
+
+def _parts(feeders: Iterable[_Feeder]) -> tuple[tuple[str, str, tuple[_Feeder, ...]], ...]:
+    """The parts of single-valued elements that fields fill apart (``period.start`` PV1-44, ``period.end`` PV1-45;
+    ``hospitalization.admitSource`` PV1-14, ``hospitalization.dischargeDisposition`` PV1-36): each child of a
+    top-level element that a field rule's dotted path names, with the field rules that fill it (a child filled by
+    constants only has none). A message that gives the element but not the part keeps the stored part."""
+    found: dict[str, list[_Feeder]] = {}
+    for feeder in feeders:
+        steps = feeder.path.split(".")
+        if len(steps) < 2 or feeder.source is None:
+            continue
+        part = ".".join(steps[:2])
+        if feeder not in found.setdefault(part, []):
+            found[part].append(feeder)
+    return tuple((part, part.split(".", 1)[0], tuple(rules)) for part, rules in found.items())
 
 
 def _checks(mark: NullMark) -> _Checks:
@@ -504,6 +536,13 @@ def _raw_field(ctx: Ctx, rule: _Feeder) -> str:
             return ""
         seg = found[0]
     return seg[field]
+
+
+def _has_text(ctx: Ctx, value: str) -> bool:
+    """Whether a raw field has text in any repetition, component or subcomponent (``^^``, ``~``, ``""^""`` and
+    whitespace have none: the field is not valued)."""
+    env = ctx.env
+    return any(first_text(env, item, 0) for item in value.split(env.rep))
 
 
 def entry_marks(entry: dict[str, Any]) -> list[str]:

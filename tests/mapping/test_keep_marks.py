@@ -206,3 +206,11 @@ def test_rol_de_withdraws_the_patients_own_doctor(converter):
         stored, {"resourceType": "Patient", "id": "p1"}, ["generalPractitioner[identifier.value=D009]"]
     )
     assert merged["generalPractitioner"] == [{"identifier": {"value": "C001"}}]
+
+
+@pytest.mark.parametrize("empty", ["", "^^", "^^^^^^", "~", "^ ^"])
+def test_a_field_of_empty_components_keeps_as_an_empty_field_does(converter, empty):
+    # PV1-7 (attending doctor) and PV1-6 (prior location) written with separators only: not valued, as || is
+    bundle = convert(converter, adt("A08", pv1(f6=empty, f7=empty, f17="D004^孙^四")))
+    marks = marks_of(bundle, "Encounter")
+    assert participant_mark("ATND") in marks and "location[status=completed]" in marks
