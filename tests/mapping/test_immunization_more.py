@@ -131,13 +131,20 @@ def test_two_reactions_each_name_their_own_observation(converter):
 
 
 def test_an_annotation_comment_obx_is_a_note(converter):
-    # 48767-8 annotation comment (FHIR R4's v2 mapping of Immunization.note), beside the order's NTE
-    shot = immunization(
+    # 48767-8 annotation comment (FHIR R4's v2 mapping of Immunization.note), beside an NTE right after the RXA and
+    # RXR (the vaccination's); an NTE after an OBX is that OBX's comment (v2 VXU_V04 OBSERVATION: OBX, NTE), the
+    # note of its Observation only
+    bundle = convert(
         converter,
-        "OBX|1|ST|48767-8^Annotation comment^LN|1|接种后留观30分钟，无不良反应||||||F",
-        "NTE|1||家长已签知情同意书",
+        vxu(
+            "NTE|1||家长已签知情同意书",
+            "OBX|1|ST|48767-8^Annotation comment^LN|1|接种后留观30分钟，无不良反应||||||F",
+            "NTE|1||由护士记录",
+        ),
     )
+    shot = one(bundle, "Immunization")
     assert shot["note"] == [{"text": "家长已签知情同意书"}, {"text": "接种后留观30分钟，无不良反应"}]
+    assert one(bundle, "Observation")["note"] == [{"text": "由护士记录"}]
 
 
 def test_no_obx_no_education_reaction_or_note(converter):

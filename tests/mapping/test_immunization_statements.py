@@ -117,3 +117,42 @@ def test_every_obx_of_the_statements_stays_an_observation(converter):
     )
     assert len(resources(bundle, "Observation")) == 4
     assert len(one(bundle, "Immunization")["education"]) == 2
+
+
+# v2's OBSERVATION group: an NTE after an OBX is that OBX's comment ------------------------------------------------
+
+
+def test_an_nte_after_an_obx_is_that_observation_s_note_only(converter):
+    # each NTE used to be every observation's note and the vaccination's too (OBX and NTE were flat in ORDER)
+    bundle = convert(
+        converter,
+        vxu(
+            "OBX|1|CE|64994-7^Vaccine funding program eligibility category^LN|1|V02^VFC eligible^HL70064||||||F",
+            "NTE|1||资格已核实",
+            "OBX|2|CE|30963-3^Vaccine funding source^LN|2|VXC1^Federal funds^CDCPHINVS||||||F",
+            "NTE|1||中央财政",
+        ),
+    )
+    shot = one(bundle, "Immunization")
+    assert "note" not in shot
+    notes = {o["code"]["coding"][0]["code"]: o["note"] for o in resources(bundle, "Observation")}
+    assert notes == {"64994-7": [{"text": "资格已核实"}], "30963-3": [{"text": "中央财政"}]}
+    # the vaccination still reads both observations
+    assert shot["programEligibility"][0]["coding"][0]["code"] == "V02"
+    assert shot["fundingSource"]["coding"][0]["code"] == "VXC1"
+
+
+def test_statements_with_comments_between_their_obx(converter):
+    shot = immunization(
+        converter,
+        obx(MMR, 1),
+        "NTE|1||家长已阅读",
+        obx(PUBLISHED, 2, date="20120420"),
+        obx(VARICELLA, 3),
+        obx(PUBLISHED, 4, date="20080313"),
+        "NTE|1||第二份",
+    )
+    assert shot["education"] == [
+        {"documentType": "MMR", "publicationDate": "2012-04-20"},
+        {"documentType": "varicella", "publicationDate": "2008-03-13"},
+    ]
