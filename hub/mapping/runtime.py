@@ -98,12 +98,12 @@ class Env:
         # The resource each rule made from each segment, by (rule name, id of the segment): what a 'ref' with
         # 'scope: own' finds (the Slot of an AIP names the Schedule of the same AIP, not the first AIP's).
         self.made_from: dict[tuple[str, int], tuple[str, str]] = {}
-        # The id of the resource of a type this message makes that has a key, not one of the given group's own
-        # (see KeyRef.in_message); the engine sets it once the message's resources are made.
-        self.find_made: Callable[[str, list[str], Node], str | None] = _found_none
+        # The id of the resource of a type this message makes that has a key (see KeyRef.in_message); the engine
+        # sets it once the message's resources are made.
+        self.find_made: Callable[[str, list[str]], str | None] = _found_none
 
 
-def _found_none(_rtype: str, _texts: list[str], _node: Node) -> str | None:
+def _found_none(_rtype: str, _texts: list[str]) -> str | None:
     return None
 
 
