@@ -314,14 +314,25 @@ class Converter:
 
     def structure_of(self, message: er7.Message) -> tuple[str, str, str]:
         """(message code, trigger event, structure) of a message: MSH-9.3 if a template has that name, else
-        the structure of HL7 table 0354 for MSH-9.1/MSH-9.2."""
+        the structure of HL7 table 0354 for MSH-9.1/MSH-9.2.
+
+        A wrong MSH-9.3 (``ADT^A03^ADT_A01``, ``ORU^R01^ORM_O01``) gives way to table 0354's structure when that
+        template maps the event and MSH-9.3's does not name it (neither among its events nor its refusals): the
+        trigger event, not the structure field, says what happened (a discharge is not converted as an
+        admission)."""
         msh = message.msh
         code = message.get(msh, 9, 1).strip().upper()
         event = message.get(msh, 9, 2).strip().upper()
         given = message.get(msh, 9, 3).strip().upper()
-        if given and given in self._messages:
-            return code, event, given
-        return code, event, derive_structure(code, event) or given
+        derived = derive_structure(code, event)
+        named = self._messages.get(given) if given else None
+        if named is not None:
+            if not event or derived == given or (named.events is not None and event in named.events):
+                return code, event, given
+            if event in named.refused or not self.supports(derived, event):
+                return code, event, given
+            return code, event, derived
+        return code, event, derived or given
 
     def overlay_for(self, message: er7.Message) -> str | None:
         """The name of the overlay that the message's sender (MSH-3, MSH-4) gets, if any: the one naming both
@@ -425,6 +436,10 @@ class Converter:
     ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         if not message.segments or message.msh.name != "MSH":
             raise ConversionError("not a single message (no MSH segment first)", hl7_code="100", location="MSH^1")
+        if any(seg.name == "MSH" for seg in message.segments[1:]):
+            # two messages in one (a file or an HTTP body holding several): the second one's segments would be
+            # read as the first one's
+            raise ConversionError("not a single message (a second MSH segment)", hl7_code="100", location="MSH^2")
         code, event, structure = self.structure_of(message)
         compiled = messages.get(structure)
         if compiled is None:

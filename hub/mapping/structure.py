@@ -23,6 +23,15 @@ new group instance where a group's first segment appears); failing that, to the 
 it at all; a Z-segment the structure does not name joins the group instance that is open (it extends the
 segment before it); anything else is left out of the tree (templates never see it). A required segment that is
 missing is not an error here; a resource rule marked ``required`` reports it.
+
+Two rules keep a segment out of place from splitting the group it interrupts:
+
+* a segment that would open a second instance of a group whose open instance still lacks it, where the group
+  requires it, goes to the open instance, which goes on from there (ORC, NTE, OBR: the NTE moved the order past
+  its OBR; the OBR is that order's, not a new order without an ORC);
+* after a segment placed out of order (an IN1 between an RXA and its RXR), the group instances it closed stay
+  available: a later segment that no open group takes, in order or out of it, goes back to them if they accept it
+  in order (the RXR is the RXA's), until a new instance opens at their level.
 """
 
 from __future__ import annotations
@@ -312,8 +321,29 @@ def _accept_in_order(node: Node, seg: Segment, stack: list[Node], depth: int) ->
             return True
     for index, child in gdef.starts_child.get(seg.name, ()):
         if index > pos or (index == pos and gdef.items[index].repeat):
+            if index == pos and len(stack) > depth + 1 and _completes(stack[depth + 1], child, seg):
+                del stack[depth + 2 :]
+                return True
             del stack[depth + 1 :]
             _open(node, index, child, seg, stack)
+            return True
+    return False
+
+
+def _completes(open_node: Node, child: GroupDef, seg: Segment) -> bool:
+    """Whether ``seg``, about to open a new instance of ``child``, is rather the required segment that the open
+    instance of ``child`` still lacks; if so, it is placed there (and the instance goes on from it).
+
+    A segment the structure names later in the group (an ORC's NTE before its OBR, an OBX before the RXA) moves
+    the instance past its required segment; without this, that segment would open a second instance and the
+    order would lose its ORC (v2.5.1 §2.10.4: a receiver ignores what it does not expect, it does not split an
+    order in two)."""
+    if open_node.gdef is not child or seg.name in open_node.segs:
+        return False
+    for index in child.segment_at.get(seg.name, ()):
+        if not child.items[index].optional:
+            open_node.segs[seg.name] = [seg]
+            open_node.pos = index
             return True
     return False
 
@@ -327,11 +357,18 @@ def group_segments(root_def: GroupDef, segments: list[Segment]) -> tuple[Node, l
     root = Node(root_def, None)
     stack = [root]
     unplaced: list[Segment] = []
+    # The group instances an out-of-order segment closed (stack[keep:] before it), so that the segments after the
+    # intruder that still belong to them go back there: an IN1 between an RXA and its RXR does not cost the
+    # vaccination its route.
+    resume: list[Node] | None = None
+    keep = 0
     for seg in segments:
         placed = False
         for depth in range(len(stack) - 1, -1, -1):
             if _accept_in_order(stack[depth], seg, stack, depth):
                 placed = True
+                if depth < keep:
+                    resume = None  # a new instance where the closed ones were: the sender has moved on
                 break
         if placed:
             continue
@@ -339,17 +376,24 @@ def group_segments(root_def: GroupDef, segments: list[Segment]) -> tuple[Node, l
         for depth in range(len(stack) - 1, -1, -1):
             node = stack[depth]
             indexes = node.gdef.segment_at.get(seg.name)
-            if indexes:
+            starts = None if indexes else node.gdef.starts_child.get(seg.name)
+            if indexes or starts:
+                if len(stack) > depth + 1 and (resume is None or depth + 1 < keep):
+                    resume, keep = stack[depth + 1 :], depth + 1
                 del stack[depth + 1 :]
-                node.segs.setdefault(seg.name, []).append(seg)
+                if indexes:
+                    node.segs.setdefault(seg.name, []).append(seg)
+                elif starts:
+                    _open(node, starts[0][0], starts[0][1], seg, stack)
                 placed = True
                 break
-            starts = node.gdef.starts_child.get(seg.name)
-            if starts:
-                del stack[depth + 1 :]
-                _open(node, starts[0][0], starts[0][1], seg, stack)
-                placed = True
-                break
+        if not placed and resume is not None:
+            # Nothing open takes it: the groups the last out-of-order segment closed may.
+            candidate = [*stack[:keep], *resume]
+            for depth in range(len(candidate) - 1, keep - 1, -1):
+                if _accept_in_order(candidate[depth], seg, candidate, depth):
+                    stack, resume, placed = candidate, None, True
+                    break
         if not placed and seg.name[0] == "Z" and len(stack) > 0:
             # A Z-segment (a site's own segment) extends the segment it follows (v2.5.1 §2.8.3): it joins the
             # group instance that is open, where templates (or a sender's overlay) find it by `scope: up`.

@@ -206,10 +206,11 @@ def test_unsupported_structures_and_events(converter):
     with pytest.raises(ConversionError) as caught:
         converter.convert(er7.parse(mfn))
     assert caught.value.location == "MSH^1^9" and "MFN_M02" in caught.value.message
-    # An event that a template's events list leaves out (A01 does not have the structure ADT_A21)
-    a01 = "MSH|^~\\&|HIS|H|HUB|CITY|20260315083000||ADT^A01^ADT_A21|1|P|2.5.1\rEVN|A01\rPID|1||M1\rPV1|1|I\r"
+    # An event that a template's events list leaves out (A19 does not have the structure ADT_A21), and that has
+    # no template of its own by table 0354 (ADT^A01^ADT_A21 is converted as ADT_A01: test_version_variants.py)
+    a19 = "MSH|^~\\&|HIS|H|HUB|CITY|20260315083000||ADT^A19^ADT_A21|1|P|2.5.1\rEVN|A19\rPID|1||M1\rPV1|1|I\r"
     with pytest.raises(ConversionError) as caught:
-        converter.convert(er7.parse(a01))
+        converter.convert(er7.parse(a19))
     assert caught.value.location == "MSH^1^9^2"
     assert not converter.supports("MFN_M02") and converter.supports("ADT_A21")
     assert not converter.supports("ADT_A21", "A01") and converter.supports("ADT_A21", "A21")
