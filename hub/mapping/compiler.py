@@ -610,13 +610,14 @@ class Compiler:
             # only a resource this message makes (found by any of its key alternatives): a sender's reference that
             # does not spell the target's key (a placer number for a report keyed on its filler number, a code
             # without its coding system) names it or nothing, never an id no resource has
-            detail = f"{target.name}: no {rtype} made by this message has the key the rule names"
+            fields = ", ".join(_key_sources(spec.parts))
+            detail = f"{target.name}: no {rtype} made by this message has the key read from {fields}"
 
             def found(ctx: Ctx, _raw: str | None, _level: int) -> list[Any]:
                 texts = parts(ctx)
                 if texts is None:
                     return _EMPTY
-                rid = ctx.env.find_made(rtype, texts)
+                rid = ctx.env.find_made(rtype, texts, ctx.node)
                 if rid is not None:
                     return [{"reference": f"{rtype}/{rid}"}]
                 seg = ctx.seg
@@ -1135,6 +1136,18 @@ class Compiler:
             plans.append(self._plan(spec, ANY, unit, False, ([f"p{i}"], target)))
         slots = [(f"p{i}", spec.optional) for i, spec in enumerate(parts)]
         return generate_key(plans, f"{unit.file} id key", slots)
+
+
+def _key_sources(parts: list[ValueSpec]) -> list[str]:
+    """The fields a key's parts read (a nested key's too), the message header's left out: where the sender said
+    what the key is made of, for the operator."""
+    found: list[str] = []
+    for part in parts:
+        if part.key is not None:
+            found += _key_sources(part.key.parts)
+        elif part.from_ and not part.from_.startswith("MSH"):
+            found.append(part.from_)
+    return found
 
 
 _MISS = object()

@@ -44,11 +44,13 @@ from hub.mapping.yamlload import line_of
 log = logging.getLogger(__name__)
 
 
-def _finder(made: list[tuple[CompiledRule, Ctx, str]]) -> Callable[[str, list[str]], str | None]:
+def _finder(made: list[tuple[CompiledRule, Ctx, str]]) -> Callable[[str, list[str], Node], str | None]:
     """What a ``key`` with ``in_message`` looks up: the id of the resource of a type this message made one of
     whose key alternatives is the given key texts, a text left empty ("") matching any; one that matches exactly
-    wins (the first made), else the only one that matches. Every alternative of a resource of that type is
-    worked out once, when first asked (a key part that cannot be read counts as no alternative)."""
+    wins (the first made), else the only one that matches. Never one made in the asking group or a group around
+    it (what ``ref`` reaches): a child order shares its placer number with its parent, and is not its own parent.
+    Every alternative of a resource of that type is worked out once, when first asked (a key part that cannot be
+    read counts as no alternative)."""
     keys: dict[str, list[tuple[str, list[list[str]]]]] = {}
 
     def alternatives(rtype: str) -> list[tuple[str, list[list[str]]]]:
@@ -69,9 +71,17 @@ def _finder(made: list[tuple[CompiledRule, Ctx, str]]) -> Callable[[str, list[st
                 found.append((rid, texts))
         return found
 
-    def find(rtype: str, wanted: list[str]) -> str | None:
+    def find(rtype: str, wanted: list[str], node: Node) -> str | None:
+        own: set[str] = set()
+        around: Node | None = node
+        while around is not None:
+            for items in (around.made or {}).values():
+                own.update(rid for kind, rid, origin in items if origin is around and kind == rtype)
+            around = around.parent
         loose: set[str] = set()
         for rid, texts in alternatives(rtype):
+            if rid in own:
+                continue
             for parts in texts:
                 if parts == wanted:
                     return rid

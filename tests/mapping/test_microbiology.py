@@ -234,7 +234,8 @@ def test_an_ambiguous_parent_result_names_none(converter):
         {
             "code": "unresolved-reference",
             "location": "OBX^3",
-            "detail": "derivedFrom: no Observation made by this message has the key the rule names",
+            "detail": "derivedFrom: no Observation made by this message has the key read from OBR-29.2, OBR-26.1.1, "
+            "OBR-26.1.3, OBR-26.2",
         }
     ]
 
@@ -267,3 +268,18 @@ def test_every_derivation_in_a_message_with_its_parent_names_a_resource_of_the_b
         derived = by_code(bundle, "AMK")[0]["derivedFrom"]
         assert [d["reference"] for d in derived] == [f"Observation/{organism(bundle, '1')['id']}"], (eip, parent)
         assert {d["reference"] for d in derived} <= bundle_ids(bundle)
+
+
+def test_the_report_says_which_fields_named_the_missing_parent(converter):
+    # the parent order by its placer number alone, not in this message: its report is what is missing
+    _bundle, report = report_of(converter, message(*panel("SQ1001&HIS", "ORG&细菌鉴定&L^1"), control_id="MICRO0005"))
+    assert [r["detail"] for r in report if r["code"] == "unresolved-reference"] == [
+        "id key: no DiagnosticReport made by this message has the key read from OBR-29.1"
+    ]
+
+
+def test_a_child_sharing_its_parent_s_placer_number_is_not_its_own_parent(converter):
+    # the panel's own order has the culture's placer number SQ1001 (the placer's one request, two orders at the
+    # laboratory); sent before the culture in one message, its OBR-29 SQ1001 still names the culture's report
+    bundle = convert(converter, message(*panel("SQ1001&HIS", "ORG&细菌鉴定&L^1"), *CULTURE))
+    assert by_code(bundle, "AMK")[0]["derivedFrom"] == [ref(organism(bundle, "1"))]
