@@ -11,8 +11,9 @@ A segment named by a path is the current segment if it has that name; otherwise 
 current group instance, then in the enclosing ones (``scope: up``, the default), or only in the current
 group (``scope: group``), or only the current segment (``scope: own``), or in the groups inside the current
 one first, then as ``up`` (``scope: inner``), or every one in the current group and the groups inside it (``scope:
-below``; a field of each of them gives its items). ``scope: sub_id`` names every segment of the current group with
-the current segment's name and sub-id (field 4: OBX-4), the current one included, each giving its own items; of
+below``; a field of each of them gives its items). ``scope: sub_id`` names every segment of the current group (else
+of the groups inside it) with the current segment's name and sub-id (field 4: OBX-4), the current one included,
+each giving its own items; of
 segments without a sub-id, those from the current one to just before the next whose code (OBX-3.1) they already
 have, when two have one code (else all of them).
 
@@ -278,7 +279,9 @@ def _segments_getter(name: str, scope: str) -> Callable[[Ctx], list[Segment]]:
             if seg is None or seg.name != name:
                 return []
             wanted = _sub_id(seg)
-            found = ctx.node.segs.get(name) or [seg]
+            # the current group's; a resource made from a group above the OBX (VXU's RXA, its OBX each in an
+            # OBSERVATION group) groups those of the groups inside its own
+            found = ctx.node.segs.get(name) or ctx.node.find_below(name) or [seg]
             if wanted:
                 return [s for s in found if _sub_id(s) == wanted]
             return _without_sub_id(found, seg, ctx.env.comp)
