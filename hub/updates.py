@@ -34,7 +34,9 @@ back the stored part when the converted element has none. A keep mark that match
 resource too (a ROL-2 ``UC`` line, "unchanged":
 ``participant[…][type.coding.code=ATND][individual.identifier.value=D001]``) puts the stored items in their
 place: the stored version wins (when something is stored; else the converted items stand). A list without keep
-marks is the message's (its fields cannot be told apart).
+marks is the message's (its fields cannot be told apart). A keep mark of a whole top-level element (``status``,
+written when a ``stored_wins`` rule gave its value: the status Encounter guesses from the patient class) keeps the
+stored value of that element.
 
 This applies to the resource types a message only ever describes in part (:data:`MERGED_TYPES`), and to an
 Observation that comes without its result (a status change, :func:`is_merged`); the others (results,
@@ -290,6 +292,8 @@ def merge_update(
             _keep_items(out, base, mark)
         elif mark.path != mark.element:
             _keep_part(out, base, mark.path)
+        elif mark.element in base:
+            out[mark.element] = base[mark.element]  # a value only for what is not stored (stored_wins)
     for text in deleted:
         mark = _parse_mark(text)
         if mark.where:

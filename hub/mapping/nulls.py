@@ -45,7 +45,10 @@ are written on every message (an empty field says nothing in an A01 either), onl
 (:data:`hub.mapping.nullmark.MERGED_TYPES`, and an Observation): a result or a Coverage is sent whole and
 replaced whole. The items a ``keep_stored`` rule builds (ROL-2 ``UC``, "unchanged") are keep marks too, by the
 rule's leaves as a ``withdraw`` rule's are: the stored item of that role and person stays as stored, and wins over
-the item the message makes of the same line (which stands when nothing is stored).
+the item the message makes of the same line (which stands when nothing is stored). A part of a single-valued
+element the message gives and leaves empty (``period.end``) is a keep mark (:func:`_parts`), and so is an element
+whose value a ``stored_wins`` rule gave (the status Encounter guesses from the patient class): the stored value
+stays.
 
 :mod:`hub.conversion` applies the marks when it merges an update with the stored resource
 (:func:`hub.updates.merge_update`); a FHIR server that receives the Bundle ignores them (an extension on an
@@ -157,7 +160,18 @@ class NullMarks:
     """What can delete elements of one resource rule: the rules that fill its elements, its delete rules and its
     withdraw rules; and what of a list it gives a message keeps (:meth:`keeps`)."""
 
-    __slots__ = ("feeders", "deletes", "withdraws", "keeping", "stored", "_plans", "_keep_plans", "_parts")
+    __slots__ = (
+        "feeders",
+        "deletes",
+        "withdraws",
+        "keeping",
+        "stored",
+        "setters",
+        "weak",
+        "_plans",
+        "_keep_plans",
+        "_parts",
+    )
 
     def __init__(
         self,
@@ -166,18 +180,24 @@ class NullMarks:
         withdraws: tuple[_Withdraw, ...] = (),
         keeping: bool = False,
         stored: tuple[_Withdraw, ...] = (),
+        setters: tuple[tuple[str, CondFn | None], ...] = (),
+        weak: tuple[_Weak, ...] = (),
     ) -> None:
         self.feeders = feeders
         self.deletes = deletes
         self.withdraws = withdraws
         self.keeping = keeping  # a type the hub merges: keep marks (a type replaced whole has none)
         self.stored = stored  # keep_stored rules (ROL-2 UC): their items are keep marks
+        self.setters = setters  # constant rules of top-level elements, in order, with their conditions
+        self.weak = weak  # stored_wins rules: a value they give leaves a stored one (a keep mark of the element)
         self._plans: tuple[_Plan, ...] | None = None
         self._keep_plans: tuple[tuple[_Plan, str, str, _Checks], ...] | None = None
         self._parts: tuple[tuple[str, str, tuple[_Feeder, ...]], ...] | None = None
 
     def __bool__(self) -> bool:
-        return bool(self.deletes or self.withdraws or self.stored) or any(f.source is not None for f in self.feeders)
+        return bool(self.deletes or self.withdraws or self.stored or self.weak) or any(
+            f.source is not None for f in self.feeders
+        )
 
     def __add__(self, other: NullMarks) -> NullMarks:
         return NullMarks(
@@ -186,6 +206,8 @@ class NullMarks:
             self.withdraws + other.withdraws,
             self.keeping or other.keeping,
             self.stored + other.stored,
+            self.setters + other.setters,
+            self.weak + tuple(_Weak(w.path, w.body, w.before + len(self.setters)) for w in other.weak),
         )
 
     @property
@@ -291,6 +313,10 @@ class NullMarks:
                     break  # "": a null mark deletes it
             else:
                 out.append(part)
+        for weak in self.weak:
+            # a value only for a resource the hub has not stored (the class's status), when this rule gave it
+            if weak.path in resource and weak.path not in out and _gave(weak, self.setters, resource, ctx):
+                out.append(weak.path)
         for rule in self.stored:
             # the items of the lines the message says are unchanged (ROL-2 UC): the stored ones win over the
             # message's (hub.updates: a keep mark that matches items of the message puts the stored ones instead)
@@ -304,6 +330,27 @@ class NullMarks:
 
 
 _Checks = tuple[tuple[tuple[str, ...], str], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class _Weak:
+    """A ``stored_wins`` rule: its element, the rule compiled alone, and how many setters come before it."""
+
+    path: str
+    body: tuple[Applier, ...]
+    before: int
+
+
+def _gave(weak: _Weak, setters: tuple[tuple[str, CondFn | None], ...], resource: dict[str, Any], ctx: Ctx) -> bool:
+    """Whether the resource's value of the element is the one the ``stored_wins`` rule gives: no constant rule before
+    it gave one (an event's status; PV1-45's finished), and the rule gives that value."""
+    for path, when in setters[: weak.before]:
+        if path == weak.path and (when is None or when(ctx, None, 0)):
+            return False
+    own: dict[str, Any] = {}
+    for apply in weak.body:
+        apply(own, ctx, None, 0)
+    return bool(own.get(weak.path) == resource[weak.path])
 
 
 def _parts(feeders: Iterable[_Feeder]) -> tuple[tuple[str, str, tuple[_Feeder, ...]], ...]:
@@ -432,7 +479,24 @@ def compile_marks(
         else:
             when = compiler.condition(spec.when, unit, False) if spec.when is not None else None
             compiled.append(_DeleteRule(spec.path, when))
-    return NullMarks(tuple(feeders), tuple(compiled), tuple(withdraws), keeping, tuple(stored))
+    setters: list[tuple[str, CondFn | None]] = []
+    weak: list[_Weak] = []
+    for spec in specs:
+        if spec.path is None or "." in spec.path:
+            continue
+        if spec.stored_wins:
+            if owner not in MERGED_TYPES or compiler.resolve_path(owner, spec.path, unit, spec)[1].is_list:
+                raise Compiler.error(
+                    unit, spec, "'stored_wins' is for a single-valued element of a type the hub merges"
+                )
+            body = compiler.elements([spec.model_copy(update={"stored_wins": False})], owner, unit, False)
+            weak.append(_Weak(spec.path, tuple(body), len(setters)))
+        elif "value" in spec.model_fields_set:
+            when = compiler.condition(spec.when, unit, False) if spec.when is not None else None
+            setters.append((spec.path, when))
+    return NullMarks(
+        tuple(feeders), tuple(compiled), tuple(withdraws), keeping, tuple(stored), tuple(setters), tuple(weak)
+    )
 
 
 def _feeder(compiler: Compiler, unit: Unit, owner: str, spec: ValueSpec) -> _Feeder | None:

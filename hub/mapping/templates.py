@@ -133,6 +133,9 @@ class ValueSpec(TemplateModel):
     # the items this rule builds are kept as stored (ROL-2 UC): the stored items with their values at these leaves
     # stay, and win over the message's items with those values
     keep_stored: list[str] | None = None
+    # true: the value this rule gives (the earlier rules for the element giving none) is for a resource the hub has
+    # not stored; a stored value of the element stays (Encounter.status guessed from the patient class)
+    stored_wins: bool = False
     comment: str | None = None
 
     @model_validator(mode="after")
