@@ -1,10 +1,16 @@
-"""A message means the same whatever encoding characters and segment terminators its sender chose.
+"""A message means the same whatever encoding characters and segment terminators its sender chose, and whether or
+not it writes the separators of empty trailing fields and components.
 
 MSH-1 and MSH-2 let a sender pick any field, component, repetition, escape, subcomponent (and, from v2.7,
 truncation) character, and real interfaces end segments with CR, CRLF or LF. Every corpus message is converted
 as it is and again re-encoded with other delimiters (characters the message does not contain, so the
 re-encoding changes nothing else) and with other segment terminators: the Bundles must be the same, resource
 ids included (the same patient must get the same id from every sender), or both refused at the same place.
+
+Senders differ in what they write of what is empty: ``|BROS^MARIO^^^^|`` or ``|BROS^MARIO|``, ``|^^^|`` or
+``||``, a segment ending in ``|||`` or not. The standard makes these the same value (a field of empty components
+is not valued), so the Bundles of the message with every trailing empty part cut, and with extra empty fields
+appended to each segment, must be the same as well.
 
 Where a sender leaves a delimiter unescaped inside a text the standard gives no subcomponents (``A&E`` in a
 coded value), the hub keeps the character as the sender wrote it; in the re-encoded message that character is
@@ -76,6 +82,37 @@ def _reencoded(text: str) -> tuple[str, dict[str, str]] | None:
     return "".join(table.get(ch, ch) for ch in text), {new: old for old, new in table.items()}
 
 
+def _trimmed(text: str) -> str:
+    """The message with every trailing empty repetition, component and subcomponent, and field cut."""
+    d = er7.parse(text).delimiters
+    out = []
+    for line in text.split("\r"):
+        if not line or line[:3] in ("MSH", "BHS", "FHS"):
+            out.append(line.rstrip(d.field) if line else line)
+            continue
+        fields = []
+        for value in line.split(d.field):
+            reps = []
+            for rep in value.split(d.repetition):
+                comps = [comp.rstrip(d.subcomponent) for comp in rep.split(d.component)]
+                while len(comps) > 1 and not comps[-1]:
+                    comps.pop()
+                reps.append(d.component.join(comps))
+            while len(reps) > 1 and not reps[-1]:
+                reps.pop()
+            fields.append(d.repetition.join(reps))
+        while len(fields) > 1 and not fields[-1]:
+            fields.pop()
+        out.append(d.field.join(fields))
+    return "\r".join(out)
+
+
+def _padded(text: str) -> str:
+    """The message with three empty fields appended to every segment but the header."""
+    sep = er7.parse(text).delimiters.field
+    return "\r".join(line + sep * 3 if line and line[:3] != "MSH" else line for line in text.split("\r"))
+
+
 def _unmapped(value: Any, back: dict[str, str]) -> Any:
     if isinstance(value, str):
         return "".join(back.get(ch, ch) for ch in value)
@@ -111,3 +148,11 @@ def test_other_delimiters_and_terminators_give_the_same_bundle(converter, name):
     other, back = reencoded
     assert other != text
     assert _outcome(converter, other, back) == expected, "other encoding characters"
+
+
+@pytest.mark.parametrize("name", sorted(MESSAGES))
+def test_empty_trailing_parts_written_or_not_give_the_same_bundle(converter, name):
+    text = _normalised(MESSAGES[name])
+    expected = _outcome(converter, text)
+    assert _outcome(converter, _trimmed(text)) == expected, "trailing empty parts cut"
+    assert _outcome(converter, _padded(text)) == expected, "empty fields appended"
