@@ -4,6 +4,8 @@ v2.5.1/v2.8.2 RDS_O13 ORDER has one RXD followed by its own NTE, RXR and RXC, bu
 order after one ORC (RXD, RXR, RXD, RXR): each dispense reads the RXR, NTE and RXC after it, names its own
 dispensed Medication, and fills the encoded order. RAS_O17 ADMINISTRATION is {RXA} RXR [{OBSERVATION}]: the RXR
 after several RXA is the route of each, the OBX after it about each. RGV_O15 GIVE has one RXG: each give its own.
+RDE_O11 ENCODING and OMP_O09 ORDER_DETAIL repeat (a liberty): several drugs encoded or ordered after one ORC are
+each a MedicationRequest with its own timing, route, notes and Medication; OMP's components (RXC) are read.
 
 Each test is one message, converted by the shipped mappings and checked field by field (``convert`` validates
 every Bundle against the R4 schema and the R4B models).
@@ -13,7 +15,8 @@ from __future__ import annotations
 
 from .conftest import convert, one, ref, resources
 from .order_messages import message, msh, orc, pid, pv1
-from .test_pharmacy import ROUTE, rxd, rxe, tq1
+from .test_pharmacy import ROUTE, rde, rxd, rxe, tq1
+from .test_rxo_variations import omp
 
 IV = "RXR|IV^静脉^HL70162|LA^左臂^HL70163"
 IM = "RXR|IM^肌注^HL70162|RD^右三角肌^HL70163"
@@ -200,3 +203,85 @@ def test_each_give_reads_its_own_rxr(converter):
     first, second = resources(bundle, "MedicationRequest")
     assert route(first["dosageInstruction"][0]) == "IVINJ"
     assert route(second["dosageInstruction"][0]) == "IM"
+
+
+# RDE^O11: several RXE after one ORC --------------------------------------------------------------------------------
+
+
+def test_each_encoded_drug_after_one_orc_has_its_own_timing_route_and_medication(converter):
+    # the pharmacy encodes amoxicillin (TID, orally) and ibuprofen (BID, by vein) under one ORC
+    bundle = convert(
+        converter,
+        rde(
+            orc(f2="RX100^HIS", f3=""),
+            rxe(),
+            tq1(),
+            ROUTE,
+            rxe(f2="X0002^布洛芬注射液^L", f15="RX2026-0002"),
+            tq1(f3="BID"),
+            IV,
+        ),
+    )
+    amoxicillin, ibuprofen = resources(bundle, "MedicationRequest")
+    # both used to have both timings, the first RXR's route and the first drug's Medication
+    assert [d["timing"]["code"]["coding"][0]["code"] for d in amoxicillin["dosageInstruction"]] == ["TID"]
+    assert [d["timing"]["code"]["coding"][0]["code"] for d in ibuprofen["dosageInstruction"]] == ["BID"]
+    assert [route(d) for d in amoxicillin["dosageInstruction"]] == ["PO"]
+    assert [route(d) for d in ibuprofen["dosageInstruction"]] == ["IVINJ"]
+    assert medication_of(bundle, amoxicillin)["code"]["coding"][0]["code"] == "X0001"
+    assert medication_of(bundle, ibuprofen)["code"]["coding"][0]["code"] == "X0002"
+
+
+# OMP^O09: several RXO after one ORC, and their components -----------------------------------------------------------
+
+
+def test_each_ordered_drug_after_one_orc_has_its_own_route_notes_and_medication(converter):
+    bundle = convert(
+        converter,
+        omp(
+            "ORC|NW|CP600^HIS",
+            "TQ1|1||TID",
+            "RXO|YP010^二甲双胍缓释片^L|1||片",
+            "RXR|PO^口服^HL70162",
+            "NTE|1||餐中服用",
+            "RXO|YP011^胰岛素注射液^L|6||U",
+            "RXR|SC^皮下^HL70162",
+            "NTE|1||餐前注射",
+        ),
+    )
+    metformin, insulin = resources(bundle, "MedicationRequest")
+    assert [route(d) for d in metformin["dosageInstruction"]] == ["PO"]
+    assert [route(d) for d in insulin["dosageInstruction"]] == ["SQ"]  # used to be the first RXR's PO
+    assert metformin["note"] == [{"text": "餐中服用"}] and insulin["note"] == [{"text": "餐前注射"}]
+    assert medication_of(bundle, insulin)["code"]["coding"][0]["code"] == "YP011"
+    # both keep the order's timing (TQ1 after ORC)
+    assert all(r["dosageInstruction"][0]["timing"]["code"]["coding"][0]["code"] == "TID" for r in (metformin, insulin))
+
+
+def test_an_ordered_infusion_has_its_components(converter):
+    # RXC after RXO (OMP_O09 COMPONENT: base 5% glucose, additive potassium chloride, with a note): the Medication's
+    # ingredients, which used to be lost
+    bundle = convert(
+        converter,
+        omp(
+            "ORC|NW|CP602^HIS",
+            "RXO|YP020^葡萄糖氯化钾注射液^L|1||袋",
+            "RXR|IV^静脉^HL70162",
+            "RXC|B|G5^5%葡萄糖注射液^L|250|mL",
+            "NTE|1||基液",
+            "RXC|A|KCL^10%氯化钾注射液^L|10|mL",
+        ),
+    )
+    (medication,) = resources(bundle, "Medication")
+    assert [(i["itemCodeableConcept"]["coding"][0]["code"], i["isActive"]) for i in medication["ingredient"]] == [
+        ("G5", False),
+        ("KCL", True),
+    ]
+    assert medication["ingredient"][1]["strength"]["numerator"] == {
+        "value": 10,
+        "unit": "mL",
+        "system": "http://unitsofmeasure.org",
+        "code": "mL",
+    }
+    # a component's NTE is no note of the order
+    assert "note" not in one(bundle, "MedicationRequest")
