@@ -145,6 +145,8 @@ class _Withdraw:
     path: str
     body: tuple[Applier, ...]
     leaves: tuple[str, ...]
+    segment: str | None = None  # the segments it reads (from: ROL), when it reads whole segments
+    scope: str = "up"
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,7 +194,7 @@ class NullMarks:
         self.weak = weak  # stored_wins rules: a value they give leaves a stored one (a keep mark of the element)
         self._plans: tuple[_Plan, ...] | None = None
         self._keep_plans: tuple[tuple[_Plan, str, str, _Checks], ...] | None = None
-        self._parts: tuple[tuple[str, str, tuple[_Feeder, ...]], ...] | None = None
+        self._parts: tuple[tuple[str, str, str, tuple[_Feeder, ...]], ...] | None = None
 
     def __bool__(self) -> bool:
         return bool(self.deletes or self.withdraws or self.stored or self.weak) or any(
@@ -300,10 +302,11 @@ class NullMarks:
                 out.append(text)
         if self._parts is None:
             self._parts = _parts(self.feeders)
-        for part, element, feeders in self._parts:
+        for part, element, child, feeders in self._parts:
             # a part of an element the message gives (period.end beside period.start, hospitalization's
             # dischargeDisposition beside its admitSource) that it leaves empty: the stored part stays
-            if element not in resource or has_path(resource, part) or part in out:
+            node = resource.get(element)
+            if not isinstance(node, dict) or node.get(child) not in (None, [], {}) or part in out:
                 continue
             for feeder in feeders:
                 value = raw.get(id(feeder))
@@ -353,7 +356,7 @@ def _gave(weak: _Weak, setters: tuple[tuple[str, CondFn | None], ...], resource:
     return bool(own.get(weak.path) == resource[weak.path])
 
 
-def _parts(feeders: Iterable[_Feeder]) -> tuple[tuple[str, str, tuple[_Feeder, ...]], ...]:
+def _parts(feeders: Iterable[_Feeder]) -> tuple[tuple[str, str, str, tuple[_Feeder, ...]], ...]:
     """The parts of single-valued elements that fields fill apart (``period.start`` PV1-44, ``period.end`` PV1-45;
     ``hospitalization.admitSource`` PV1-14, ``hospitalization.dischargeDisposition`` PV1-36): each child of a
     top-level element that a field rule's dotted path names, with the field rules that fill it (a child filled by
@@ -366,7 +369,11 @@ def _parts(feeders: Iterable[_Feeder]) -> tuple[tuple[str, str, tuple[_Feeder, .
         part = ".".join(steps[:2])
         if feeder not in found.setdefault(part, []):
             found[part].append(feeder)
-    return tuple((part, part.split(".", 1)[0], tuple(rules)) for part, rules in found.items())
+    out: list[tuple[str, str, str, tuple[_Feeder, ...]]] = []
+    for part, rules in found.items():
+        element, child = part.split(".", 1)
+        out.append((part, element, child, tuple(rules)))
+    return tuple(out)
 
 
 def _checks(mark: NullMark) -> _Checks:
@@ -374,9 +381,25 @@ def _checks(mark: NullMark) -> _Checks:
     return tuple((tuple(leaf.split(".")), value) for leaf, value in reversed(mark.where))
 
 
+def _absent(withdraw: _Withdraw, ctx: Ctx) -> bool:
+    """Whether the message has none of the segments a withdraw (or keep_stored) rule reads, where they would be
+    found: then it builds nothing (checked first: the rule's body costs more, and it runs for every resource)."""
+    name = withdraw.segment
+    if name is None or withdraw.scope not in ("up", "group", "own"):
+        return False
+    seg = ctx.seg
+    if seg is not None and seg.name == name:
+        return False
+    if withdraw.scope == "own":
+        return True
+    return not (ctx.node.find(name) if withdraw.scope == "up" else ctx.node.segs.get(name))
+
+
 def _withdrawn(withdraw: _Withdraw, ctx: Ctx) -> list[NullMark]:
     """The null marks of the items a withdraw rule builds from this message: one per item, with the first value at
     each of the rule's leaves as selectors (an item without a value at one of them is not marked: deletes less)."""
+    if _absent(withdraw, ctx):
+        return []
     built: dict[str, Any] = {}
     for apply in withdraw.body:
         apply(built, ctx, None, 0)
@@ -474,7 +497,7 @@ def compile_marks(
                     unit, spec, f"'keep_stored' is for a type the hub merges ({owner} is replaced whole)"
                 )
             body = compiler.elements([spec.model_copy(update={key: None})], owner, unit, False)
-            into.append(_Withdraw(spec.path, tuple(body), tuple(leaves)))
+            into.append(_Withdraw(spec.path, tuple(body), tuple(leaves), _segment_of(spec), spec.scope))
             break
         else:
             when = compiler.condition(spec.when, unit, False) if spec.when is not None else None
@@ -497,6 +520,17 @@ def compile_marks(
     return NullMarks(
         tuple(feeders), tuple(compiled), tuple(withdraws), keeping, tuple(stored), tuple(setters), tuple(weak)
     )
+
+
+def _segment_of(spec: ValueSpec) -> str | None:
+    """The segment a rule reads whole (``from: ROL``), or None."""
+    if spec.from_ is None:
+        return None
+    try:
+        where = parse_path(spec.from_)
+    except ValueError:
+        return None
+    return where.segment if where.segment is not None and where.field is None else None
 
 
 def _feeder(compiler: Compiler, unit: Unit, owner: str, spec: ValueSpec) -> _Feeder | None:
@@ -606,6 +640,9 @@ def _has_text(ctx: Ctx, value: str) -> bool:
     """Whether a raw field has text in any repetition, component or subcomponent (``^^``, ``~``, ``""^""`` and
     whitespace have none: the field is not valued)."""
     env = ctx.env
+    first = value[0]
+    if first not in (env.comp, env.rep, env.sub, '"') and not first.isspace():
+        return True  # text in the first component: the common case, decided without splitting
     return any(first_text(env, item, 0) for item in value.split(env.rep))
 
 
