@@ -65,4 +65,4 @@ def test_a_later_panel_naming_its_parent_by_placer_number_alone_is_stored_withou
     row = session.get(InboxMessage, inbox_id)
     assert row is not None and row.report is not None
     # (beside the local codes the library's empty tables do not translate)
-    assert [r["location"] for r in orjson.loads(row.report) if r["code"] == "unresolved-reference"] == ["OBX^1"]
+    assert [r["location"] for r in orjson.loads(row.report) if r["code"] == "unresolved-reference"] == ["OBR^1"]

@@ -609,18 +609,27 @@ class Compiler:
         if spec.in_message:
             # only a resource this message makes (found by any of its key alternatives): a sender's reference that
             # does not spell the target's key (a placer number for a report keyed on its filler number, a code
-            # without its coding system) names it or nothing, never an id no resource has
-            fields = ", ".join(_key_sources(spec.parts))
-            detail = f"{target.name}: no {rtype} made by this message has the key read from {fields}"
+            # without its coding system, a sub-id the isolate lacks) names it or nothing, never an id no resource
+            # has; or_earlier: a target this message does not make is named by the key (made by an earlier message)
+            sources = _key_sources(spec.parts)
+            detail = f"{target.name}: no {rtype} made by this message has the key read from {', '.join(sources)}"
+            optional = [bool(part.optional) for part in spec.parts]
+            # the report names the segment the key is read from (a panel's OBR: once for all its results)
+            origin = sources[0].split("-", 1)[0] if sources else None
+            or_earlier = spec.or_earlier
 
             def found(ctx: Ctx, _raw: str | None, _level: int) -> list[Any]:
                 texts = parts(ctx)
                 if texts is None:
                     return _EMPTY
-                rid = ctx.env.find_made(rtype, texts, ctx.node)
+                rid, here = ctx.env.find_made(rtype, texts, optional, ctx.node)
+                if rid is None and or_earlier and not here:
+                    rid = make_id(rtype, texts)
                 if rid is not None:
                     return [{"reference": f"{rtype}/{rid}"}]
                 seg = ctx.seg
+                if origin is not None and (seg is None or seg.name != origin):
+                    seg = next(iter(ctx.node.find(origin)), seg)
                 where = f"{seg.name}^{segment_seq(ctx.env.message, seg)}" if seg is not None else None
                 entry = {"code": "unresolved-reference", "location": where, "detail": detail}
                 if entry not in ctx.env.report:

@@ -44,13 +44,17 @@ from hub.mapping.yamlload import line_of
 log = logging.getLogger(__name__)
 
 
-def _finder(made: list[tuple[CompiledRule, Ctx, str]]) -> Callable[[str, list[str], Node], str | None]:
+def _finder(
+    made: list[tuple[CompiledRule, Ctx, str]],
+) -> Callable[[str, list[str], list[bool], Node], tuple[str | None, bool]]:
     """What a ``key`` with ``in_message`` looks up: the id of the resource of a type this message made one of
-    whose key alternatives is the given key texts, a text left empty ("") matching any; one that matches exactly
-    wins (the first made), else the only one that matches. Never one made in the asking group or a group around
-    it (what ``ref`` reaches): a child order shares its placer number with its parent, and is not its own parent.
-    Every alternative of a resource of that type is worked out once, when first asked (a key part that cannot be
-    read counts as no alternative)."""
+    whose key alternatives is the given key texts, where a part the asking key marks optional matches when it is
+    empty on either side (a code without its coding system, an isolate without a sub-id); one that matches
+    exactly wins (the first made), else the only one that matches. Also whether this message made any resource of
+    that type whose alternative has the key's first part (what ``or_earlier`` asks: is the isolate's report here?).
+    Never one made in the asking group or a group around it (what ``ref`` reaches): a child order shares its
+    placer number with its parent, and is not its own parent. Every alternative of a resource of that type is
+    worked out once, when first asked (a key part that cannot be read counts as no alternative)."""
     keys: dict[str, list[tuple[str, list[list[str]]]]] = {}
 
     def alternatives(rtype: str) -> list[tuple[str, list[list[str]]]]:
@@ -71,7 +75,7 @@ def _finder(made: list[tuple[CompiledRule, Ctx, str]]) -> Callable[[str, list[st
                 found.append((rid, texts))
         return found
 
-    def find(rtype: str, wanted: list[str], node: Node) -> str | None:
+    def find(rtype: str, wanted: list[str], optional: list[bool], node: Node) -> tuple[str | None, bool]:
         own: set[str] = set()
         around: Node | None = node
         while around is not None:
@@ -79,15 +83,20 @@ def _finder(made: list[tuple[CompiledRule, Ctx, str]]) -> Callable[[str, list[st
                 own.update(rid for kind, rid, origin in items if origin is around and kind == rtype)
             around = around.parent
         loose: set[str] = set()
+        candidates = False
         for rid, texts in alternatives(rtype):
             if rid in own:
                 continue
             for parts in texts:
                 if parts == wanted:
-                    return rid
-                if len(parts) == len(wanted) and all(not w or w == p for w, p in zip(wanted, parts, strict=True)):
+                    return rid, True
+                if len(parts) != len(wanted) or parts[0] != wanted[0]:
+                    continue
+                candidates = True
+                pairs = zip(wanted, parts, optional, strict=True)
+                if all(w == p or (opt and (not w or not p)) for w, p, opt in pairs):
                     loose.add(rid)
-        return next(iter(loose)) if len(loose) == 1 else None
+        return (next(iter(loose)) if len(loose) == 1 else None), candidates
 
     return find
 

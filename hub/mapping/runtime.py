@@ -99,12 +99,13 @@ class Env:
         # 'scope: own' finds (the Slot of an AIP names the Schedule of the same AIP, not the first AIP's).
         self.made_from: dict[tuple[str, int], tuple[str, str]] = {}
         # The id of the resource of a type this message makes that has a key, not one of the given group's own
-        # (see KeyRef.in_message); the engine sets it once the message's resources are made.
-        self.find_made: Callable[[str, list[str], Node], str | None] = _found_none
+        # (see KeyRef.in_message), and whether it makes one with the key's first part; the engine sets it once
+        # the message's resources are made.
+        self.find_made: Callable[[str, list[str], list[bool], Node], tuple[str | None, bool]] = _found_none
 
 
-def _found_none(_rtype: str, _texts: list[str], _node: Node) -> str | None:
-    return None
+def _found_none(_rtype: str, _texts: list[str], _optional: list[bool], _node: Node) -> tuple[str | None, bool]:
+    return None, False
 
 
 class Ctx:

@@ -94,9 +94,19 @@ class KeyRef(TemplateModel):
 
     resource: str
     parts: list[ValueSpec]
-    # true: only a resource this message makes, found by any of its key alternatives, a part left empty here
-    # matching any value there; none or several: nothing, and an ``unresolved-reference`` in the report
+    # true: only a resource this message makes, found by any of its key alternatives, an ``optional`` part left
+    # empty here or there matching any value; none or several: nothing, and an ``unresolved-reference`` in the
+    # report
     in_message: bool = False
+    # with in_message: when this message makes no resource of that type whose key has the same first part (an
+    # isolate of that report), the resource an earlier message made (the id the parts give, as without in_message)
+    or_earlier: bool = False
+
+    @model_validator(mode="after")
+    def _earlier_needs_in_message(self) -> KeyRef:
+        if self.or_earlier and not self.in_message:
+            raise ValueError("'or_earlier' needs 'in_message: true'")
+        return self
 
 
 class ValueSpec(TemplateModel):

@@ -233,7 +233,7 @@ def test_an_ambiguous_parent_result_names_none(converter):
     assert [r for r in report if r["code"] == "unresolved-reference"] == [
         {
             "code": "unresolved-reference",
-            "location": "OBX^3",
+            "location": "OBR^2",
             "detail": "derivedFrom: no Observation made by this message has the key read from OBR-29.2, OBR-26.1.1, "
             "OBR-26.1.3, OBR-26.2",
         }
@@ -252,7 +252,7 @@ def test_a_parent_in_an_earlier_message_not_named_as_its_key_is_left_out_and_rep
     assert "derivedFrom" not in by_code(bundle, "AMK")[0]
     assert organism(culture, "1")["id"] not in str(bundle)
     assert [(r["code"], r["location"]) for r in report if r["code"] == "unresolved-reference"] == [
-        ("unresolved-reference", "OBX^1")
+        ("unresolved-reference", "OBR^1")
     ]
 
 
@@ -283,3 +283,88 @@ def test_a_child_sharing_its_parent_s_placer_number_is_not_its_own_parent(conver
     # laboratory); sent before the culture in one message, its OBR-29 SQ1001 still names the culture's report
     bundle = convert(converter, message(*panel("SQ1001&HIS", "ORG&细菌鉴定&L^1"), *CULTURE))
     assert by_code(bundle, "AMK")[0]["derivedFrom"] == [ref(organism(bundle, "1"))]
+
+
+# A sender whose OBR-26 spells more than the isolate's OBX does (a coding system its OBX-3 lacks, a sub-id its OBX-4
+# leaves empty): the exact key would name an id no resource has. With the culture in the message, the panel names
+# the one isolate that matches (an optional part empty on either side matches), else nothing, and says so once.
+
+
+def test_a_parent_result_whose_code_has_no_coding_system(converter):
+    # OBX-3 ORG^细菌鉴定 (no coding system); OBR-26 ORG&细菌鉴定&L^2 and the filler number: the exact-key rule
+    culture = [*CULTURE[:2], CULTURE[2].replace("ORG^细菌鉴定^L", "ORG^细菌鉴定"), CULTURE[3].replace("^L|2|", "|2|")]
+    bundle, report = report_of(converter, message(*culture, *panel("SQ1001&HIS^LAB2001&LIS", "ORG&细菌鉴定&L^2")))
+    assert by_code(bundle, "AMK")[0]["derivedFrom"] == [ref(organism(bundle, "2"))]
+    assert not [r for r in report if r["code"] == "unresolved-reference"]
+
+
+def test_a_parent_result_without_a_sub_id(converter):
+    # one organism, OBX-4 empty; OBR-26 names it with the sub-id 1
+    culture = [*CULTURE[:2], CULTURE[2].replace("|ORG^细菌鉴定^L|1|", "|ORG^细菌鉴定^L||")]
+    for eip in ("SQ1001&HIS^LAB2001&LIS", "SQ1001&HIS"):
+        for parent in ("ORG&细菌鉴定&L^1^大肠埃希菌", "ORG^1"):
+            bundle = convert(converter, message(*culture, *panel(eip, parent)))
+            (isolate,) = by_code(bundle, "ORG")
+            assert by_code(bundle, "AMK")[0]["derivedFrom"] == [ref(isolate)], (eip, parent)
+
+
+def test_two_parent_results_without_sub_ids_name_none(converter):
+    # both organisms without OBX-4: OBR-26's sub-id 1 cannot pick one
+    culture = [*CULTURE[:2], *(s.replace("|ORG^细菌鉴定^L|1|", "|ORG^细菌鉴定^L||") for s in CULTURE[2:])]
+    culture[3] = culture[3].replace("|ORG^细菌鉴定^L|2|", "|ORG^细菌鉴定^L||")
+    bundle, report = report_of(converter, message(*culture, *panel("SQ1001&HIS^LAB2001&LIS", "ORG&细菌鉴定&L^1")))
+    assert "derivedFrom" not in by_code(bundle, "AMK")[0]
+    assert [(r["code"], r["location"]) for r in report if r["code"] == "unresolved-reference"] == [
+        ("unresolved-reference", "OBR^2")
+    ]
+
+
+@pytest.mark.parametrize("parent", ["ORG&细菌鉴定&L^3", "MO&细菌&L^1"])
+def test_a_parent_result_the_culture_in_the_message_does_not_have(converter, parent):
+    # OBR-26 names sub-id 3, or another code; the culture in this message has ORG 1 and 2: nothing, not the key's id
+    bundle, report = report_of(converter, message(*CULTURE, *panel("SQ1001&HIS^LAB2001&LIS", parent)))
+    assert "derivedFrom" not in by_code(bundle, "AMK")[0]
+    assert [r["location"] for r in report if r["code"] == "unresolved-reference"] == ["OBR^2"]
+
+
+def test_an_unresolved_parent_is_reported_once_per_panel(converter):
+    # a panel of three results whose parent result is ambiguous, and a second panel whose parent order is not in
+    # the message: one entry for each child order, at its OBR (the fields, never their values)
+    second = [
+        "ORC|RE|SQ1001^HIS|LAB2001-2^LIS||CM",
+        obr(
+            3, "SQ9009^HIS", "LAB2001-2^LIS", "YMJC^药敏试验^L", action="G", parent="ORG&细菌鉴定&L^2", eip="SQ9009&HIS"
+        ),
+        "OBX|1|SN|IPM^亚胺培南^L|1|>=^16|ug/mL||耐药|||F",
+        "OBX|2|SN|MEM^美罗培南^L|1|>=^16|ug/mL||耐药|||F",
+    ]
+    first = [*PANEL_1[:1], PANEL_1[1].replace("ORG&细菌鉴定&L^1^大肠埃希菌", "ORG"), *PANEL_1[2:]]
+    bundle, report = report_of(converter, message(*CULTURE, *first, *second))
+    for code in ("AMK", "CIP", "AMP", "IPM", "MEM"):
+        assert "derivedFrom" not in by_code(bundle, code)[0]
+    assert [r for r in report if r["code"] == "unresolved-reference"] == [
+        {
+            "code": "unresolved-reference",
+            "location": "OBR^2",
+            "detail": "derivedFrom: no Observation made by this message has the key read from OBR-29.2, OBR-26.1.1, "
+            "OBR-26.1.3, OBR-26.2",
+        },
+        {
+            "code": "unresolved-reference",
+            "location": "OBR^3",
+            "detail": "id key: no DiagnosticReport made by this message has the key read from OBR-29.1",
+        },
+    ]
+    assert "王芳" not in str(report) and "SQ9009" not in str(report)
+
+
+def test_or_earlier_needs_in_message(tmp_path):
+    mappings = mappings_copy(tmp_path)
+    path = mappings / "message" / "ORU_R01.yaml"
+    path.write_text(
+        path.read_text(encoding="utf-8").replace("in_message: true\n          or_earlier", "or_earlier", 1),
+        encoding="utf-8",
+    )
+    with pytest.raises(MappingTemplateError) as caught:
+        Converter.load(mappings)
+    assert "'or_earlier' needs 'in_message: true'" in caught.value.message

@@ -206,3 +206,13 @@ def test_a_parent_named_by_its_placer_number_and_code_alone(converter: Converter
     bundle = convert(converter, text)
     assert by_code(bundle, "IPM")[0]["derivedFrom"] == [ref(organism(bundle, "2"))]
     assert by_code(bundle, "AMK")[0]["derivedFrom"] == [ref(organism(bundle, "1"))]
+
+
+@pytest.mark.parametrize("event", sorted(MESSAGES))
+def test_an_isolate_sent_without_its_coding_system(converter: Converter, event: str):
+    # OBR-26 spells ORG&细菌鉴定&L^n and the filler number, but the culture's organisms are OBX-3 ORG^细菌鉴定 (no
+    # coding system): each panel still names its organism of this message, never an id no resource has
+    text = MESSAGES[event]().replace("|ORG^细菌鉴定^L|", "|ORG^细菌鉴定|")
+    bundle = convert(converter, text)
+    assert by_code(bundle, "AMK")[0]["derivedFrom"] == [ref(organism(bundle, "1"))]
+    assert by_code(bundle, "IPM")[0]["derivedFrom"] == [ref(organism(bundle, "2"))]
