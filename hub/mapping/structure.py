@@ -24,14 +24,17 @@ it at all; a Z-segment the structure does not name joins the group instance that
 segment before it); anything else is left out of the tree (templates never see it). A required segment that is
 missing is not an error here; a resource rule marked ``required`` reports it.
 
-Two rules keep a segment out of place from splitting the group it interrupts:
+Three rules keep a segment out of place from splitting the group it interrupts:
 
-* a segment that would open a second instance of a group whose open instance still lacks it, where the group
-  requires it, goes to the open instance, which goes on from there (ORC, NTE, OBR: the NTE moved the order past
-  its OBR; the OBR is that order's, not a new order without an ORC);
+* a segment that would open a second instance of a group whose last instance still lacks it, where the group
+  requires it, goes to that instance, which goes on from there (ORC, NTE, OBR: the NTE moved the order past its
+  OBR; ORC, PV1, RXA: the PV1 closed the order; either way the OBR or RXA is that order's, not a new order
+  without an ORC);
 * after a segment placed out of order (an IN1 between an RXA and its RXR), the group instances it closed stay
   available: a later segment that no open group takes, in order or out of it, goes back to them if they accept it
-  in order (the RXR is the RXA's), until a new instance opens at their level.
+  in order (the RXR is the RXA's), until a new instance opens at their level;
+* a segment nothing else takes goes to the latest closed group instance that names it (RXE, OBX, RXR: the OBX
+  closed the RXE's group; the RXR is still the RXE's), rather than being left out.
 """
 
 from __future__ import annotations
@@ -321,9 +324,12 @@ def _accept_in_order(node: Node, seg: Segment, stack: list[Node], depth: int) ->
             return True
     for index, child in gdef.starts_child.get(seg.name, ()):
         if index > pos or (index == pos and gdef.items[index].repeat):
-            if index == pos and len(stack) > depth + 1 and _completes(stack[depth + 1], child, seg):
-                del stack[depth + 2 :]
-                return True
+            if index == pos:
+                instances = node.children.get(child.name)
+                if instances and _completes(instances[-1], child, seg):
+                    del stack[depth + 1 :]
+                    stack.append(instances[-1])
+                    return True
             del stack[depth + 1 :]
             _open(node, index, child, seg, stack)
             return True
@@ -331,13 +337,12 @@ def _accept_in_order(node: Node, seg: Segment, stack: list[Node], depth: int) ->
 
 
 def _completes(open_node: Node, child: GroupDef, seg: Segment) -> bool:
-    """Whether ``seg``, about to open a new instance of ``child``, is rather the required segment that the open
+    """Whether ``seg``, about to open a new instance of ``child``, is rather the required segment that the last
     instance of ``child`` still lacks; if so, it is placed there (and the instance goes on from it).
 
-    A segment the structure names later in the group (an ORC's NTE before its OBR, an OBX before the RXA) moves
-    the instance past its required segment; without this, that segment would open a second instance and the
-    order would lose its ORC (v2.5.1 §2.10.4: a receiver ignores what it does not expect, it does not split an
-    order in two)."""
+    A segment the structure names later in the group (an ORC's NTE before its OBR, an OBX before the RXA), or one
+    out of place that closed the group (a PV1 between ORC and RXA), moves past the instance's required segment;
+    without this, that segment would open a second instance and the order would lose its ORC."""
     if open_node.gdef is not child or seg.name in open_node.segs:
         return False
     for index in child.segment_at.get(seg.name, ()):
@@ -346,6 +351,24 @@ def _completes(open_node: Node, child: GroupDef, seg: Segment) -> bool:
             open_node.pos = index
             return True
     return False
+
+
+def _latest_naming(node: Node, name: str) -> Node | None:
+    """The last instance, below ``node``, of a group that names segment ``name`` itself: the groups of ``node``'s
+    structure from the last to the first, each group's last instance, depth first."""
+    for item in reversed(node.gdef.items):
+        if item.group is None:
+            continue
+        instances = node.children.get(item.name)
+        if not instances:
+            continue
+        last = instances[-1]
+        if name in item.group.segment_at:
+            return last
+        found = _latest_naming(last, name)
+        if found is not None:
+            return found
+    return None
 
 
 def group_segments(root_def: GroupDef, segments: list[Segment]) -> tuple[Node, list[Segment]]:
@@ -393,6 +416,15 @@ def group_segments(root_def: GroupDef, segments: list[Segment]) -> tuple[Node, l
             for depth in range(len(candidate) - 1, keep - 1, -1):
                 if _accept_in_order(candidate[depth], seg, candidate, depth):
                     stack, resume, placed = candidate, None, True
+                    break
+        if not placed and seg.name[0] != "Z":
+            # Still nowhere: the latest group instance that names it, among those already closed below the open
+            # ones (an RXR after an OBX that closed the RXE's group), takes it rather than losing it.
+            for depth in range(len(stack) - 1, -1, -1):
+                found = _latest_naming(stack[depth], seg.name)
+                if found is not None:
+                    found.segs.setdefault(seg.name, []).append(seg)
+                    placed = True
                     break
         if not placed and seg.name[0] == "Z" and len(stack) > 0:
             # A Z-segment (a site's own segment) extends the segment it follows (v2.5.1 §2.8.3): it joins the

@@ -212,6 +212,23 @@ def test_a_segment_out_of_place_before_rxr_does_not_cost_the_route(converter, ev
     assert len(resources(bundle, "Coverage")) == 1  # and the IN1 is still read
 
 
+@pytest.mark.parametrize("intruder", ["PD1|||RMYY诊所", "GT1|1||钱^七", "PV1|1|O"])
+def test_a_patient_level_segment_between_orc_and_rxa_keeps_the_order_numbers(converter, intruder):
+    # the structure has PD1, GT1, PV1 before the orders: sent between ORC and RXA they closed the order, and the
+    # RXA opened a second one without the ORC
+    text = message("V04", "2.5.1").replace("\rRXA|", f"\r{intruder}\rRXA|", 1)
+    immunization = one(convert(converter, text), "Immunization")
+    assert {i["value"] for i in immunization["identifier"]} == {"P4", "F4"}
+    assert "IM" in [c["code"] for c in immunization["route"]["coding"]]
+
+
+def test_an_observation_between_rxe_and_rxr_does_not_cost_the_route(converter):
+    # RDE_O11 has the order's OBX after RXE's group (RXE, RXR, RXC): an OBX before the RXR closed that group
+    text = message("O11", "2.5.1").replace("\rRXR|", "\rOBX|1|NM|3141-9^体重^LN||70|kg|||||F\rRXR|", 1)
+    (dosage,) = one(convert(converter, text), "MedicationRequest")["dosageInstruction"]
+    assert "PO" in [c["code"] for c in dosage["route"]["coding"]]
+
+
 # -- MSH-9.3 that contradicts the trigger event ----------------------------------------------------------------------
 
 
