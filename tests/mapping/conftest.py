@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -12,10 +13,36 @@ from hub.fhir.validation import validate_bundle
 from hub.hl7 import er7
 from hub.mapping import Converter
 
+from .derivations import Derivations
+
 
 @pytest.fixture(scope="session")
 def converter() -> Converter:
     return Converter.load(DEFAULT_MAPPINGS_DIR)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _derivations() -> Iterator[Derivations]:
+    """Every conversion of a mapping test: each Observation.derivedFrom names a resource of its Bundle or one an
+    earlier message of the test (or of the module's fixtures) made (tests/mapping/derivations.py)."""
+    seen = Derivations()
+    original = Converter.convert_with_report
+
+    def checked(self: Converter, message: er7.Message, **options: Any) -> Any:
+        result = original(self, message, **options)
+        seen.check(result.bundle)
+        return result
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(Converter, "convert_with_report", checked)
+        yield seen
+
+
+@pytest.fixture(autouse=True)
+def _derivations_of_the_test(_derivations: Derivations) -> Iterator[None]:
+    _derivations.start_test()
+    yield
+    _derivations.end_test()
 
 
 def convert(converter: Converter, text: str, tz: str = "Asia/Shanghai") -> dict[str, Any]:
