@@ -244,15 +244,18 @@ def test_a_null_in_one_of_several_fields_of_a_list_deletes_that_fields_items_onl
     assert [(t["use"], t["value"]) for t in after["telecom"]] == [("work", "075588880000")]
     assert sorted(i["value"] for i in after["identifier"]) == sorted(["MRN0001", VALID_RESIDENT_ID])
 
-    # PD1-4 "" alone: the two general practitioners (PD1-3, PD1-4) cannot be told apart by a discriminator, so
-    # nothing is deleted (a facility deleted with its doctor would be more than the null names) …
+    # PD1-4 "" alone: the general practitioners are told apart by their Reference type (PD1-4 Practitioner, PD1-3
+    # Organization), so the doctor goes and the facility stays …
     a08 = message(msh("A08", "C3", "ADT_A01"), "EVN|A08", pid(), 'PD1||||""', pv1(f2="O"))
-    assert entry_marks(settings, a08, "Patient") == []
+    assert entry_marks(settings, a08, "Patient") == ["generalPractitioner[type=Practitioner]"]
     convert(mpi, settings, a08)
-    assert len(read(mpi, "Patient", patient_id)["generalPractitioner"]) == 2
+    assert [g["type"] for g in read(mpi, "Patient", patient_id)["generalPractitioner"]] == ["Organization"]
     # … and with PD1-3 "" too, the whole list goes
     a08 = message(msh("A08", "C4", "ADT_A01"), "EVN|A08", pid(), 'PD1|||""|""', pv1(f2="O"))
-    assert entry_marks(settings, a08, "Patient") == ["generalPractitioner"]
+    assert entry_marks(settings, a08, "Patient") == [
+        "generalPractitioner[type=Practitioner]",
+        "generalPractitioner[type=Organization]",
+    ]
     convert(mpi, settings, a08)
     assert "generalPractitioner" not in read(mpi, "Patient", patient_id)
 
@@ -301,7 +304,7 @@ def test_an_empty_doctor_field_keeps_that_doctor(mpi, settings):
     assert doctors(read(mpi, "Encounter", eid)) == {"ATND": "D008", "REF": "D006", "ADM": "D005"}
 
 
-def test_an_empty_phone_field_keeps_that_phone_and_a_list_without_discriminator_is_replaced(mpi, settings):
+def test_an_empty_phone_field_keeps_that_phone_and_an_empty_facility_field_that_facility(mpi, settings):
     def pid(**fields: str) -> str:
         # PID-3 MRN, PID-5 name, PID-13 home and PID-14 business phone
         values = {3: "MRN0001^^^SZRMYY^MR", 5: "张三", 7: "19800101", 8: "M"}
@@ -320,16 +323,19 @@ def test_an_empty_phone_field_keeps_that_phone_and_a_list_without_discriminator_
     patient_id = ids(settings, a01)["Patient"]
 
     # A08: a new home number (PID-13), PID-14 empty: the work number stays beside it; PD1-4 names another
-    # doctor, PD1-3 is empty: the general practitioners (PD1-3, PD1-4) have no discriminator, so the message's
-    # list replaces the stored one (the facility goes; documented in mappings/README.md)
+    # doctor, PD1-3 is empty: the general practitioners are told apart by their Reference type, so the stored
+    # facility stays beside the new doctor (before, the message's list replaced the stored one)
     a08 = message(msh("A08", "C2", "ADT_A01"), "EVN|A08", pid(f13="13900139000^PRN^CP"), "PD1||||D010^陈^十", pv1())
     marks = entry_marks(settings, a08, "Patient", KEEP_EXTENSION_URL)
     assert "telecom[use=work]" in marks
-    assert not any(mark.startswith("generalPractitioner") for mark in marks)
+    assert "generalPractitioner[type=Organization]" in marks
     convert(mpi, settings, a08)
     after = read(mpi, "Patient", patient_id)
     assert [(t["use"], t["value"]) for t in after["telecom"]] == [("home", "13900139000"), ("work", "075588880000")]
-    assert [g["identifier"]["value"] for g in after["generalPractitioner"]] == ["D010"]
+    assert [(g["type"], g["identifier"]["value"]) for g in after["generalPractitioner"]] == [
+        ("Practitioner", "D010"),
+        ("Organization", "C001"),
+    ]
 
     # PID-14 "", PID-13 given: the work number goes, the home number is the message's
     a08 = message(msh("A08", "C3", "ADT_A01"), "EVN|A08", pid(f13="13700137000^PRN^CP", f14='""'), pv1())

@@ -24,7 +24,7 @@ A mark (:class:`hub.mapping.nullmark.NullMark`) is an element path of the resour
     items all carry them (PV1-8 and PV2-13 both make a referrer), the items are marked only when every such
     field is ``""``; when that rule's items need not carry them (PV1-3's location is planned or active, PV1-11's
     active), the field has no discriminator of its own. A rule with no discriminator (PID-2 and PID-3 both CX
-    identifiers; PD1-3 and PD1-4 general practitioners) marks its list — whole — only when every field that
+    identifiers; PV1-3 and PV1-11 active locations) marks its list — whole — only when every field that
     fills the list is ``""``; otherwise nothing, since the hub cannot tell which stored item came from which
     field: it deletes less, never more.
     Rules that take the discriminator from the message (ROL-3 a role, XTN.2 a use) do not make a field's

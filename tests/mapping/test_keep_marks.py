@@ -93,9 +93,25 @@ def test_no_keep_mark_on_a_type_the_hub_replaces_whole(converter):
 
 
 def test_a_list_without_discriminator_has_no_keep_mark(converter):
-    # PD1-3 and PD1-4 both make a generalPractitioner: the message's list replaces the stored one
+    # PV1-3 and PV1-11 both make an active location: the message's list replaces the stored one
+    bundle = convert(converter, adt("A08", pv1(f11="急诊^1^1")))
+    assert not [m for m in marks_of(bundle, "Encounter") if m.startswith("location[status=active]")]
+    assert "location[status=reserved]" in marks_of(bundle, "Encounter")  # PV1-42 has its own
+
+
+def test_the_general_practitioners_are_told_apart_by_their_reference_type(converter):
+    # PD1-4 (a doctor) given, PD1-3 (the facility) empty: the stored facility is kept
     bundle = convert(converter, adt("A08", "PD1||||D009^钱^九", pv1()))
-    assert not [m for m in marks_of(bundle, "Patient") if m.startswith("generalPractitioner")]
+    assert [m for m in marks_of(bundle, "Patient") if m.startswith("generalPractitioner")] == [
+        "generalPractitioner[type=Organization]"
+    ]
+    [patient] = [e["resource"] for e in bundle["entry"] if e["request"]["url"].startswith("Patient/")]
+    assert patient["generalPractitioner"][0]["type"] == "Practitioner"
+    # a ROL PP doctor is a Practitioner too: with PD1-4 empty, it replaces the stored doctor, the facility stays
+    bundle = convert(converter, adt("A08", pv1(), "ROL|1|AD|PP^Primary Care Provider^HL70443|D019^钱^十九"))
+    assert [m for m in marks_of(bundle, "Patient") if m.startswith("generalPractitioner")] == [
+        "generalPractitioner[type=Organization]"
+    ]
 
 
 def test_rol_de_withdraws_the_role_it_names(converter):

@@ -98,10 +98,18 @@ def test_a_field_whose_items_cannot_be_told_apart_deletes_only_with_all_its_list
     assert marks_of(convert(converter, a08(pv1(f11='""'))), "Encounter") == []
     # … PV1-42 (pending location) is the only one reserved: its location only
     assert marks_of(convert(converter, a08(pv1(f42='""'))), "Encounter") == ["location[status=reserved]"]
-    # PD1-4 (primary care provider) and PD1-3 (primary facility) are both generalPractitioner, no discriminator
-    assert marks_of(convert(converter, a08('PD1||||""', pv1())), "Patient") == []
+    # PID-2 (patient id) and PID-3 (identifier list) are both CX identifiers, no discriminator
+    assert marks_of(convert(converter, a08(pv1(), pid='PID|1|""|MRN0001^^^SZRMYY^MR||张三')), "Patient") == []
+    # PD1-4 (primary care provider) and PD1-3 (primary facility) are both generalPractitioner, told apart by their
+    # Reference type: "" in one deletes its items only
+    assert marks_of(convert(converter, a08('PD1||||""', pv1())), "Patient") == [
+        "generalPractitioner[type=Practitioner]"
+    ]
     bundle = convert(converter, a08('PD1|||""|""', pv1()))
-    assert marks_of(bundle, "Patient") == ["generalPractitioner"]
+    assert marks_of(bundle, "Patient") == [
+        "generalPractitioner[type=Practitioner]",
+        "generalPractitioner[type=Organization]",
+    ]
 
 
 def test_a_field_alone_in_its_element_deletes_it_whole(converter):

@@ -49,7 +49,7 @@ def test_un_withdraws_and_uc_keeps_the_stored_role(converter):
 def test_uc_of_the_patients_own_doctor_is_a_keep_mark_of_the_patient(converter):
     # ROL-3 PP is the patient's general practitioner, not a participant of the visit: no Encounter mark
     bundle = convert(converter, adt("A08", pv1(), "ROL|1|UC|PP^Primary Care Provider^HL70443|D009^钱^九"))
-    assert marks_of(bundle, "Patient") == ["generalPractitioner[identifier.value=D009]"]
+    assert "generalPractitioner[identifier.value=D009]" in marks_of(bundle, "Patient")
     assert not [m for m in marks_of(bundle, "Encounter") if m.startswith("participant")]
 
 
