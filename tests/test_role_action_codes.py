@@ -93,6 +93,22 @@ def test_prt_un_in_a_bar_unlinks_that_person_from_that_role(mpi, settings):  # n
     assert doctors(read(mpi, "Encounter", eid)) == {"ATND": "D001", "CON": "D003"}
     convert(mpi, settings, bar("B2", "P05", "PRT|1|UN||CP^Consulting Provider^HL70912|D003^赵^三"))
     assert doctors(read(mpi, "Encounter", eid)) == {"ATND": "D001"}
+    # PRT UC: the attending doctor stays as stored: the start time (PRT-11) the UC line gives and the P01 did not is
+    # not taken
+    stored = participant(read(mpi, "Encounter", eid), "ATND")
+    convert(
+        mpi,
+        settings,
+        bar(
+            "B3",
+            "P05",
+            "PRT|1|UC||AT^Attending^HL70912|D001^王^一||||||20260316080000",
+            "PRT|2|AD||RP^Referring Provider^HL70912|D002^李^二",
+        ),
+    )
+    after = read(mpi, "Encounter", eid)
+    assert doctors(after) == {"ATND": "D001", "REF": "D002"}
+    assert participant(after, "ATND") == stored
 
 
 # -- UC: unchanged ---------------------------------------------------------------------------------------------
