@@ -15,7 +15,7 @@ from hub.db.tables import InboxMessage
 from hub.fhir import store
 from hub.hl7 import er7
 from hub.mapping import get_converter
-from tests.mapping.test_microbiology import CULTURE, PANEL_2
+from tests.mapping.test_microbiology import CULTURE, PANEL_1, PANEL_2
 from tests.mapping.test_microbiology import message as oru
 from tests.test_conversion_semantics import convert, read
 
@@ -66,3 +66,28 @@ def test_a_later_panel_naming_its_parent_by_placer_number_alone_is_stored_withou
     assert row is not None and row.report is not None
     # (beside the local codes the library's empty tables do not translate)
     assert [r["location"] for r in orjson.loads(row.report) if r["code"] == "unresolved-reference"] == ["OBR^1"]
+
+
+def test_a_panel_spelling_more_than_its_isolate_names_the_stored_isolate_once_per_panel_reported(
+    session: Session, settings: Any
+) -> None:
+    # one message: the culture's organisms sent without the coding system (OBX-3 ORG^细菌鉴定); panel 2's OBR-26
+    # says ORG&细菌鉴定&L^2 (names isolate 2), panel 1's (three results) ORG&细菌鉴定&L without a sub-id (either
+    # isolate): left out, one report entry at its OBR
+    culture = [*CULTURE[:2], *(s.replace("|ORG^细菌鉴定^L|", "|ORG^细菌鉴定|") for s in CULTURE[2:])]
+    first = [PANEL_1[0], PANEL_1[1].replace("ORG&细菌鉴定&L^1^大肠埃希菌", "ORG&细菌鉴定&L"), *PANEL_1[2:]]
+    raw = oru(*culture, *first, *PANEL_2, control_id="MBP5").encode("utf-8")
+    inbox_id = convert(session, settings, raw)
+    stored = [read(session, "Observation", rid) for rid in _bundle_ids(settings, raw)["Observation"]]
+    by_code = {_observation_code(o): o for o in stored if _observation_code(o) != "ORG"}
+    (kpn,) = [o for o in stored if o.get("valueCodeableConcept", {}).get("coding", [{}])[0].get("code") == "KPN"]
+    assert by_code["IPM"]["derivedFrom"] == [{"reference": f"Observation/{kpn['id']}"}]
+    for code in ("AMK", "CIP", "AMP"):
+        assert "derivedFrom" not in by_code[code]
+    # every stored derivation names a stored resource
+    for o in stored:
+        for d in o.get("derivedFrom", []):
+            assert read(session, *d["reference"].split("/"))
+    row = session.get(InboxMessage, inbox_id)
+    assert row is not None and row.report is not None
+    assert [r["location"] for r in orjson.loads(row.report) if r["code"] == "unresolved-reference"] == ["OBR^2"]
