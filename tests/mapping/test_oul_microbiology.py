@@ -15,6 +15,7 @@ from hub.mapping import Converter
 
 from .conftest import convert, ref, resources
 from .order_messages import message, msh, pid, pv1, segment
+from .test_microbiology import by_code, organism
 
 # the hospital as its ORU^R01 names it (MSH-4 HD with its OID): the reports are keyed on it
 FACILITY = "SZRMYY^2.16.156.10011.1.5.1^ISO"
@@ -132,24 +133,6 @@ def r21(control: str = "MB21") -> str:
 
 
 MESSAGES = {"R21": r21, "R22": r22, "R23": r23, "R24": r24}
-
-
-def by_code(bundle: dict, code: str) -> list[dict]:
-    return [o for o in resources(bundle, "Observation") if any(c.get("code") == code for c in o["code"]["coding"])]
-
-
-def organism(bundle: dict, sub_id: str) -> dict:
-    found = [
-        o
-        for o in by_code(bundle, "ORG")
-        if any(
-            e["url"].endswith("observation-v2-subid")
-            and {"url": "original-sub-identifier", "valueString": sub_id} in e["extension"]
-            for e in o.get("extension", [])
-        )
-    ]
-    assert len(found) == 1
-    return found[0]
 
 
 @pytest.mark.parametrize("event", sorted(MESSAGES))
