@@ -986,6 +986,8 @@ class Compiler:
                     return concept
                 coding = found.coding()
                 original = table.is_source_code(code)
+                if original:
+                    code = table.spelled(code)  # the source system's spelling (an ignore_case table's m → M)
                 if concept is None:
                     codings = [coding]
                     if original and (table.source_system != coding.get("system") or code != coding["code"]):
@@ -993,6 +995,10 @@ class Compiler:
                     return {"coding": codings}
                 others = []
                 for other in concept.get("coding") or ():
+                    if original and other.get("system") in (None, table.source_system):
+                        sent = other.get("code")
+                        if isinstance(sent, str) and sent != code and sent.upper() == code.upper():
+                            other = {**other, "code": code}
                     if original and "system" not in other and other.get("code") == code:
                         # The sender's code without its system: it is a code of the table's source system.
                         other = {"system": table.source_system, **other}

@@ -53,6 +53,7 @@ class Table:
         "_codes",
         "_patterns",
         "_aliases",
+        "_spelling",
     )
 
     def __init__(self, model: TerminologyTable) -> None:
@@ -65,13 +66,16 @@ class Table:
         self.local_codes = model.local_codes
         codes: dict[str, Target] = {}
         aliases: set[str] = set()
+        spelling: dict[str, str] = {}
         for source, entry in model.codes.items():
             key = source.upper() if model.ignore_case else source
             codes[key] = self._target(entry)
+            spelling[key] = source
             if isinstance(entry, TableEntry) and entry.alias:
                 aliases.add(key)
         self._codes = codes
         self._aliases = frozenset(aliases)
+        self._spelling = spelling
         self._patterns = [
             (re.compile(p.match, re.IGNORECASE if model.ignore_case else 0), p.code, p.display, p.system)
             for p in model.patterns
@@ -126,6 +130,13 @@ class Table:
         """True when ``code`` is listed as a code of the source system (not a pattern, not an alias)."""
         key = code.upper() if self.ignore_case else code
         return self.source_system is not None and key in self._codes and key not in self._aliases
+
+    def spelled(self, code: str) -> str:
+        """A source code as the table writes it: the code system's own spelling of a code an ``ignore_case`` table
+        matched in another case (``mr`` → ``MR``: codes are case-sensitive, and ``mr`` is no code of v2-0203)."""
+        if not self.ignore_case:
+            return code
+        return self._spelling.get(code.upper(), code)
 
     def contains(self, code: str) -> bool:
         return self.lookup(code) is not None

@@ -303,3 +303,30 @@ def test_two_messages_in_one_text_are_refused_at_the_second_msh(converter):
     with pytest.raises(ConversionError) as err:
         converter.convert(er7.parse(text))
     assert err.value.location == "MSH^2"
+
+
+# -- codes sent in lower case ------------------------------------------------------------------------------------------
+
+V2_0203 = "http://terminology.hl7.org/CodeSystem/v2-0203"
+
+
+def test_identifier_types_in_lower_case_are_the_tables_codes(converter):
+    # CX.5 "mr", "vn": before, a coding {code: mr} without a system (v2-0203 matched case exactly)
+    text = message("A01", "2.5").replace("MRN0001^^^RMYY^MR", "MRN0001^^^RMYY^mr").replace("^RMYY^VN", "^RMYY^vn")
+    bundle = convert(converter, text)
+    patient, encounter = one(bundle, "Patient"), one(bundle, "Encounter")
+    assert patient["identifier"][0]["type"] == {
+        "coding": [{"system": V2_0203, "code": "MR", "display": "Medical record number"}]
+    }
+    assert encounter["identifier"][0]["type"]["coding"] == [
+        {"system": V2_0203, "code": "VN", "display": "Visit number"}
+    ]
+
+
+def test_a_code_matched_in_another_case_is_kept_in_its_systems_spelling(converter):
+    # PID-16 "m": the sender's coding is kept beside the translation, as v2-0002's M (codes are case-sensitive:
+    # before, {system: v2-0002, code: m}, no code of that system)
+    text = message("A01", "2.5").replace("|13800138000^PRN^CP", "|13800138000^PRN^CP|||m^已婚^HL70002", 1)
+    marital = one(convert(converter, text), "Patient")["maritalStatus"]
+    assert [c["code"] for c in marital["coding"]] == ["M", "M"]
+    assert marital["coding"][1]["system"] == "http://terminology.hl7.org/CodeSystem/v2-0002"
