@@ -33,7 +33,9 @@ stored referring doctor. A keep mark of a part of a single-valued element (``per
 back the stored part when the converted element has none. A keep mark that matches items of the converted
 resource too (a ROL-2 ``UC`` line, "unchanged":
 ``participant[…][type.coding.code=ATND][individual.identifier.value=D001]``) puts the stored items in their
-place: the stored version wins (when something is stored; else the converted items stand). A list without keep
+place: the stored version wins (when something is stored; else the converted items stand); a keep mark written
+``+mark`` puts them beside the converted items instead (A03's completed PV1-3 location: the stored prior
+locations, completed too, stay beside it; an item the converted resource has is not doubled). A list without keep
 marks is the message's (its fields cannot be told apart). A keep mark of a whole top-level element (``status``,
 written when a ``stored_wins`` rule gave its value: the status Encounter guesses from the patient class) keeps the
 stored value of that element.
@@ -53,6 +55,7 @@ import orjson
 
 from hub.mapping.fhirschema import FhirSchema
 from hub.mapping.nullmark import MERGED_TYPES, NullMark
+from hub.mapping.nulls import BESIDE
 
 DATA_ABSENT_REASON_URL = "http://hl7.org/fhir/StructureDefinition/data-absent-reason"
 
@@ -182,11 +185,12 @@ def _remove_items(resource: dict[str, Any], mark: NullMark, given: list[Any]) ->
         _remove_path(resource, mark.path)
 
 
-def _keep_items(out: dict[str, Any], base: Mapping[str, Any], mark: NullMark) -> None:
+def _keep_items(out: dict[str, Any], base: Mapping[str, Any], mark: NullMark, beside: bool = False) -> None:
     """Put back the stored items (of ``base``) of the list at ``mark.path`` that match the keep mark: in place of
     the converted resource's items that match it (the stored version wins: a ROL-2 ``UC`` line, "unchanged"), else
-    after its items (the field of those items was empty: the converted resource has none). The objects on the way
-    are copied, not changed (they may be the converted resource's)."""
+    after its items (the field of those items was empty: the converted resource has none). ``beside`` (a keep mark
+    written ``+mark``): after its items always, those it has not (A03's completed PV1-3 location beside the
+    stored prior ones). The objects on the way are copied, not changed (they may be the converted resource's)."""
     items = _list_at(out, mark.path)
     back = [item for item in _list_at(base, mark.path) if mark.matches(item)]
     if not items or not back:
@@ -194,7 +198,7 @@ def _keep_items(out: dict[str, Any], base: Mapping[str, Any], mark: NullMark) ->
     merged: list[Any] = []
     placed = False
     for item in items:
-        if not mark.matches(item):
+        if beside or not mark.matches(item):
             merged.append(item)
         elif not placed:
             merged += [b for b in back if b not in merged]
@@ -285,11 +289,12 @@ def merge_update(
         else:
             out[key] = value
     for text in kept:
-        mark = _parse_mark(text)
+        beside = text.startswith(BESIDE)
+        mark = _parse_mark(text[len(BESIDE) :] if beside else text)
         if mark.element not in new:
             continue  # the stored element stays whole anyway
         if mark.where:
-            _keep_items(out, base, mark)
+            _keep_items(out, base, mark, beside)
         elif mark.path != mark.element:
             _keep_part(out, base, mark.path)
         elif mark.element in base:

@@ -48,7 +48,10 @@ rule's leaves as a ``withdraw`` rule's are: the stored item of that role and per
 the item the message makes of the same line (which stands when nothing is stored). A part of a single-valued
 element the message gives and leaves empty (``period.end``) is a keep mark (:func:`_parts`), and so is an element
 whose value a ``stored_wins`` rule gave (the status Encounter guesses from the patient class): the stored value
-stays.
+stays. A field that two rules of one list fill, one of them with another field's discriminator (A03's PV1-3
+location ``completed``, as PV1-6's), is not one of that discriminator's fields and has none of its own; that
+discriminator's keep mark is written ``+mark`` (:data:`BESIDE`): the stored items go beside the message's items
+it matches, not in their place (an A03 without PV1-6 keeps the stored prior location).
 
 :mod:`hub.conversion` applies the marks when it merges an update with the stored resource
 (:func:`hub.updates.merge_update`); a FHIR server that receives the Bundle ignores them (an extension on an
@@ -76,6 +79,7 @@ from hub.mapping.templates import ValueSpec
 
 NULL_EXTENSION_URL = "urn:hub:fhir:StructureDefinition:hl7v2-null"
 KEEP_EXTENSION_URL = "urn:hub:fhir:StructureDefinition:hl7v2-keep"
+BESIDE = "+"  # a keep mark whose stored items go beside the message's matching items, not in their place
 HL7_NULL = '""'
 _HEADER_SEGMENTS = ("MSH", "BHS", "FHS")
 # leaves that name a thing but do not tell it apart (a Coding's display, a text)
@@ -156,6 +160,7 @@ class _Plan:
     feeder: _Feeder
     mark: NullMark  # the element whole, or the feeder's items
     needs: tuple[_Feeder, ...]  # the field rules whose fields must all be "" (the feeder's among them)
+    beside: bool = False  # a field two rules fill may make such items too (A03's completed PV1-3): keep beside
 
 
 class NullMarks:
@@ -289,6 +294,11 @@ class NullMarks:
                         given = True
                         break
             if given or nulled or text in out:
+                continue
+            if plan.beside:
+                # the message's items of the mark may be another field's (A03's PV1-3, completed): the stored ones
+                # go beside them, not in their place (hub.updates: a keep mark written "+mark")
+                out.append(BESIDE + text)
                 continue
             # does the message give such an item itself? (NullMark.matches, unrolled: this runs for every
             # resource of every message)
@@ -440,6 +450,7 @@ def _list_of(resource: dict[str, Any], path: str) -> list[Any]:
 
 def _plan(feeder: _Feeder, feeders: Iterable[_Feeder]) -> _Plan:
     """What a ``""`` in ``feeder``'s field marks, given every rule of the resource rule."""
+    feeders = tuple(feeders)
     others = [f for f in feeders if f.path == feeder.path and f.source != feeder.source]
     fields = [f for f in others if f.source is not None]
     whole = NullMark(feeder.path)
@@ -448,11 +459,23 @@ def _plan(feeder: _Feeder, feeders: Iterable[_Feeder]) -> _Plan:
     every_field = (feeder, *fields)
     if not feeder.fixed:
         return _Plan(feeder, whole, every_field)  # no discriminator: only when every field is ""
-    sharing = [f for f in fields if _may_make(f, feeder.fixed)]
+    # a field two rules of the list fill, one of them with another field's discriminator (A03's PV1-3 completed,
+    # the resource template's active; PV1-6 completed), is not one of that discriminator's fields: its items are
+    # where the patient was, by the event; it has no discriminator of its own
+    moved = [f for f in fields if f.fixed == feeder.fixed and _two_rules(f, feeders)]
+    if moved and _two_rules(feeder, feeders):
+        return _Plan(feeder, whole, every_field)
+    sharing = [f for f in fields if _may_make(f, feeder.fixed) and f not in moved]
     if any(f.fixed != feeder.fixed for f in sharing):
         return _Plan(feeder, whole, every_field)  # shared in part (PV1-11 active, PV1-3 active or planned)
+    beside = bool(moved)
     # its items (and those of the fields that make the same ones, when they are all "")
-    return _Plan(feeder, NullMark(feeder.path, feeder.fixed), (feeder, *sharing))
+    return _Plan(feeder, NullMark(feeder.path, feeder.fixed), (feeder, *sharing), beside)
+
+
+def _two_rules(feeder: _Feeder, feeders: tuple[_Feeder, ...]) -> bool:
+    """Whether another rule of the same list fills the feeder's field (A03's PV1-3 beside the resource template's)."""
+    return any(f is not feeder and f.path == feeder.path and f.source == feeder.source for f in feeders)
 
 
 def _may_make(other: _Feeder, fixed: tuple[Leaf, ...]) -> bool:

@@ -220,8 +220,11 @@ def test_a03_discharge_finishes_the_encounter(converter):
     encounter = one(convert(converter, text), "Encounter")
     assert encounter["status"] == "finished"
     assert encounter["period"] == {"start": "2026-03-15T08:30:00+08:00", "end": "2026-03-20T11:30:00+08:00"}
-    # the assigned location (PV1-3) stays active, as the IG maps it (PV1[Encounter]); the visit is finished
-    assert encounter["location"][0]["status"] == "active"
+    # the patient has left the assigned location (PV1-3): completed (FHIR Encounter.location.status: "not to be
+    # used when the patient is currently at the location"), as the temporary one (PV1-11)
+    assert encounter["location"][0]["status"] == "completed"
+    text = adt("A03", pv1=pv1(f3="内科^301^2", f11="放射科^001^1")).replace("ADT^A03^ADT_A01", "ADT^A03^ADT_A03")
+    assert [loc["status"] for loc in one(convert(converter, text), "Encounter")["location"]] == ["completed"] * 2
 
 
 def test_hl7_null_means_no_value(converter):

@@ -166,7 +166,13 @@ def test_a13_marks_the_discharge_deleted(converter):
     [entry] = entries(bundle, "Encounter")
     assert entry["resource"]["status"] == "in-progress"
     assert "end" not in entry["resource"]["period"]
-    assert marks(entry) == ["period.end", "hospitalization.dischargeDisposition", "hospitalization.destination"]
+    # and the location the discharge completed, now active again (the message's item)
+    assert marks(entry) == [
+        "period.end",
+        "hospitalization.dischargeDisposition",
+        "hospitalization.destination",
+        "location[status=completed][location.display=内科 301 2]",
+    ]
     # the marks are valid R4 (an extension of the entry) and only A13 has them
     assert marks(entries(convert(converter, adt("A01", "ADT_A01", PV1)), "Encounter")[0]) == []
 

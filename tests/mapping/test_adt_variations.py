@@ -201,7 +201,8 @@ def test_a_discharge_with_building_floor_and_description_pv2_dates_length_priori
     assert encounter["status"] == "finished"
     assert encounter["period"] == {"start": "2026-03-15T08:30:00.123+08:00", "end": "2026-03-20T09:00:00+08:00"}
     assert encounter["location"] == [
-        {"location": {"display": "RMYY 住院楼 3F 内科病区 301 02"}, "status": "active"},
+        # discharged: the patient has left the assigned location too
+        {"location": {"display": "RMYY 住院楼 3F 内科病区 301 02"}, "status": "completed"},
         {"location": {"display": "RMYY 外科 201 1"}, "status": "completed"},
     ]
     assert encounter["extension"] == [
