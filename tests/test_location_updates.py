@@ -110,3 +110,18 @@ def test_a13_makes_the_location_active_again(mpi, settings):  # noqa: F811
     assert "end" not in reopened["period"]
     # the location is current again, once; the ward left before stays completed
     assert where(reopened) == [(NEW, "active"), (WARD, "completed")]
+
+
+def test_a_message_after_the_discharge_leaves_the_locations_completed(mpi, settings):  # noqa: F811
+    eid = admitted_and_transferred(mpi, settings)
+    convert(
+        mpi,
+        settings,
+        message(msh("A03", "C3", "ADT_A03"), "EVN|A03", rich_pid(), pv1(f3=NEW_WARD, f45="20260320100000")),
+    )
+    # an A08 (and a BAR, an ORU …) describes the visit; its PV1-3 does not put the patient back there: the stored
+    # item of that location wins, nothing doubles
+    convert(mpi, settings, message(msh("A08", "C4", "ADT_A01"), "EVN|A08", rich_pid(), pv1(f3=NEW_WARD)))
+    after = read(mpi, "Encounter", eid)
+    assert after["status"] == "finished"
+    assert where(after) == [(NEW, "completed"), (WARD, "completed")]
