@@ -109,6 +109,9 @@ class _Writer:
     items: dict[tuple[str, int, int | None, int | None, str], str] = field(default_factory=dict)
     # whether an invalid value may be left out (a fill or a datatype) or refuses the message (an id key)
     droppable: bool = True
+    # whether the values are only read (an id key's parts, each one element: key_text reads them): a datatype's
+    # result kept for the message is taken as it is, not copied
+    shared: bool = False
 
     def name(self, prefix: str, value: Any) -> str:
         self.counter += 1
@@ -225,14 +228,15 @@ def _emit_convert(w: _Writer, indent: int, plan: RulePlan, raw: str, level: str,
         if _single(plan):
             w.emit(inner + 1, "_done = True")
         return
+    shared = ", True" if w.shared else ""
     if how is not None and how[0] == "direct":
         build = w.name("D", how[1])
-        w.emit(indent, f"_x = {build}(ctx, {raw}, {level})")
+        w.emit(indent, f"_x = {build}(ctx, {raw}, {level}{shared})")
     elif how is not None and how[0] == "direct_defaults":
         # the builder, then each default the value lacks, on a copy (the value may be kept for the message)
         build = w.name("D", how[1])
         defaults = how[2]
-        w.emit(indent, f"_x = {build}(ctx, {raw}, {level})")
+        w.emit(indent, f"_x = {build}(ctx, {raw}, {level}{shared})")
         missing = " or ".join(f"{k!r} not in _x" for k, _v in defaults)
         w.emit(indent, f"if type(_x) is dict and ({missing}):")
         w.emit(indent + 1, "_x = dict(_x)")
@@ -249,8 +253,9 @@ def _emit_convert(w: _Writer, indent: int, plan: RulePlan, raw: str, level: str,
         w.emit(indent, "_x = env.memo.get(_mq, MISS)")
         w.emit(indent, "if _x is MISS:")
         w.emit(indent + 1, f"_x = env.memo[_mq] = {w.name('C', how[2])}(ctx, {item}, {_argv(plan)})")
-        w.emit(indent, "elif type(_x) is dict or type(_x) is list:")
-        w.emit(indent + 1, "_x = json_copy(_x)")
+        if not w.shared:
+            w.emit(indent, "elif type(_x) is dict or type(_x) is list:")
+            w.emit(indent + 1, "_x = json_copy(_x)")
     else:
         name = w.name("C", conv)
         w.emit(indent, f"_x = {name}(ctx, {item}, {_argv(plan)})")
@@ -791,7 +796,8 @@ def generate_key(plans: list[RulePlan], label: str, slots: list[tuple[str, bool]
     """One function ``key(ctx)`` that applies an id key's rules and returns the text of each part (by
     :func:`hub.mapping.ids.key_text`), or None when a part that is not optional (``slots``: (key, optional))
     has no value; an optional part without a value is ``""``."""
-    w = _Writer(droppable=False)  # a resource whose key has an invalid value cannot be identified
+    # a resource whose key has an invalid value cannot be identified; parts that are each one element are only read
+    w = _Writer(droppable=False, shared=all(len(plan.steps) == 1 for plan in plans))
     w.emit(0, "def key(ctx):")
     w.emit(1, "out = {}")
     w.emit(1, "raw = None")

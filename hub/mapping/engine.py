@@ -478,7 +478,9 @@ class Converter:
             tz = datetimes.zone(sender_timezone)
         except ValueError as exc:
             raise ConversionError(str(exc), location=None) from None
-        glued = _glued_segment(compiled, message)
+        # the segments' text once: the glued-segment scan and the HL7 null test read it
+        text = "\r".join([seg.line for seg in message.segments])
+        glued = _glued_segment(compiled, message, text)
         if glued is not None:
             raise glued
         if compiled.requires and not any(seg.name in compiled.requires for seg in message.segments):
@@ -489,7 +491,7 @@ class Converter:
             )
         root, _unplaced = group_segments(compiled.root, message.segments)
         try:
-            return self._fill(compiled, message, root, tz, event, structure, strict)
+            return self._fill(compiled, message, root, tz, event, structure, strict, HL7_NULL in text)
         finally:
             root.release()
 
@@ -502,9 +504,9 @@ class Converter:
         event: str,
         structure: str,
         strict: bool,
+        has_null: bool,
     ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         env = Env(message, tz, event, structure, root, strict=strict)
-        has_null = HL7_NULL in "\r".join([seg.line for seg in message.segments])
 
         made: list[tuple[CompiledRule, Ctx, str]] = []
         taken: dict[tuple[str, str], int] = {}  # (type, id) → how many resources share that key
@@ -579,7 +581,7 @@ class Converter:
                 "resource": resource,
                 "request": {"method": "PUT", "url": f"{rtype}/{rid}"},
             }
-            if rule.nulls:
+            if rule.nulls.active:
                 # the HL7 null: elements this message deletes; empty fields: stored items of a list it gives that
                 # this message keeps (hub.mapping.nulls, applied by hub.conversion)
                 marks = [
@@ -592,12 +594,14 @@ class Converter:
         return {"resourceType": "Bundle", "type": "transaction", "entry": entries}, env.report
 
 
-def _glued_segment(compiled: CompiledMessage, message: er7.Message) -> ConversionError | None:
+def _glued_segment(compiled: CompiledMessage, message: er7.Message, text: str) -> ConversionError | None:
     """The error for a segment that runs into the one before it (its terminator lost: ``…0800ORC|NW|…``), if any.
 
     Its fields would be read as the earlier segment's, and what it holds (an order, a next of kin) lost without a
     word, or an element left out for an "invalid" value that is really the glued text: the message is refused
-    at the field where the glue is, for the sender to fix.
+    at the field where the glue is, for the sender to fix. ``text``: the segments' lines joined by ``\r`` (one scan
+    of the whole text finds nothing in most messages: the pattern cannot match across a ``\r``, so a match in a
+    line is a match in the text).
     """
     sep = message.delimiters.field
     pattern = compiled.glue.get(sep)
@@ -609,6 +613,8 @@ def _glued_segment(compiled: CompiledMessage, message: er7.Message) -> Conversio
         # (the digit is part of the match, not a look-behind: a pattern that starts with a character class is
         # searched by a fast scan for that class, a look-behind is tried at every position, three times slower)
         pattern = compiled.glue[sep] = re.compile(f"[0-9](?:{names}){re.escape(sep)}")
+    if pattern.search(text) is None:
+        return None
     for seg in message.segments:
         found = pattern.search(seg.line, 2)
         if found is None:

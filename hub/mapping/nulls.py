@@ -178,6 +178,7 @@ class NullMarks:
         "_plans",
         "_keep_plans",
         "_parts",
+        "active",
     )
 
     def __init__(
@@ -200,11 +201,11 @@ class NullMarks:
         self._plans: tuple[_Plan, ...] | None = None
         self._keep_plans: tuple[tuple[_Plan, str, str, _Checks], ...] | None = None
         self._parts: tuple[tuple[str, str, str, tuple[_Feeder, ...]], ...] | None = None
+        # whether anything can be marked: asked for every resource of every message, worked out once
+        self.active = bool(deletes or withdraws or stored or weak) or any(f.source is not None for f in feeders)
 
     def __bool__(self) -> bool:
-        return bool(self.deletes or self.withdraws or self.stored or self.weak) or any(
-            f.source is not None for f in self.feeders
-        )
+        return self.active
 
     def __add__(self, other: NullMarks) -> NullMarks:
         return NullMarks(
