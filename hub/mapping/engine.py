@@ -555,42 +555,49 @@ class Converter:
 
         root.freeze()  # every resource is registered: references may be looked up once per group and name
         env.find_made = _finder(made)
-        entries = []
-        for rule, ctx, rid in made:
-            rtype = rule.resource.rtype
-            if rule.delete:
-                entries.append({"fullUrl": f"urn:uuid:{rid}", "request": {"method": "DELETE", "url": f"{rtype}/{rid}"}})
-                continue
-            resource: dict[str, Any] = {"resourceType": rtype, "id": rid}
-            try:
-                for apply in rule.body:
-                    apply(resource, ctx, None, 0)
-            except ValueError as exc:
-                current = ctx.seg
-                where = f"{current.name}^{segment_seq(message, current)}" if current is not None else None
-                raise ConversionError(f"{rtype}: {exc}", hl7_code="102", location=where) from None
-            # Every resource names its producer, the sending facility's Organization (the access policy reads it).
-            tag = {"system": PRODUCER_TAG_SYSTEM, "code": producer}
-            meta = resource.get("meta")
-            if meta is None:
-                resource["meta"] = {"tag": [tag]}
-            else:
-                meta.setdefault("tag", []).append(tag)
-            entry: dict[str, Any] = {
-                "fullUrl": f"urn:uuid:{rid}",
-                "resource": resource,
-                "request": {"method": "PUT", "url": f"{rtype}/{rid}"},
-            }
-            if rule.nulls.active:
-                # the HL7 null: elements this message deletes; empty fields: stored items of a list it gives that
-                # this message keeps (hub.mapping.nulls, applied by hub.conversion)
-                marks = [
-                    {"url": NULL_EXTENSION_URL, "valueString": m} for m in rule.nulls.marks(resource, ctx, has_null)
-                ]
-                marks += [{"url": KEEP_EXTENSION_URL, "valueString": m} for m in rule.nulls.keeps(resource, ctx)]
-                if marks:
-                    entry["extension"] = marks
-            entries.append(entry)
+        try:
+            entries = []
+            for rule, ctx, rid in made:
+                rtype = rule.resource.rtype
+                if rule.delete:
+                    entries.append(
+                        {"fullUrl": f"urn:uuid:{rid}", "request": {"method": "DELETE", "url": f"{rtype}/{rid}"}}
+                    )
+                    continue
+                resource: dict[str, Any] = {"resourceType": rtype, "id": rid}
+                try:
+                    for apply in rule.body:
+                        apply(resource, ctx, None, 0)
+                except ValueError as exc:
+                    current = ctx.seg
+                    where = f"{current.name}^{segment_seq(message, current)}" if current is not None else None
+                    raise ConversionError(f"{rtype}: {exc}", hl7_code="102", location=where) from None
+                # Every resource names its producer, the sending facility's Organization (the access policy reads it).
+                tag = {"system": PRODUCER_TAG_SYSTEM, "code": producer}
+                meta = resource.get("meta")
+                if meta is None:
+                    resource["meta"] = {"tag": [tag]}
+                else:
+                    meta.setdefault("tag", []).append(tag)
+                entry: dict[str, Any] = {
+                    "fullUrl": f"urn:uuid:{rid}",
+                    "resource": resource,
+                    "request": {"method": "PUT", "url": f"{rtype}/{rid}"},
+                }
+                if rule.nulls.active:
+                    # the HL7 null: elements this message deletes; empty fields: stored items of a list it gives that
+                    # this message keeps (hub.mapping.nulls, applied by hub.conversion)
+                    marks = [
+                        {"url": NULL_EXTENSION_URL, "valueString": m} for m in rule.nulls.marks(resource, ctx, has_null)
+                    ]
+                    marks += [{"url": KEEP_EXTENSION_URL, "valueString": m} for m in rule.nulls.keeps(resource, ctx)]
+                    if marks:
+                        entry["extension"] = marks
+                entries.append(entry)
+        finally:
+            # the finder holds every Ctx, and each Ctx this Env: left in place, the message's whole object graph
+            # (segments, groups, contexts) would be cyclic garbage that only the cycle collector frees
+            env.release()
         return {"resourceType": "Bundle", "type": "transaction", "entry": entries}, env.report
 
 

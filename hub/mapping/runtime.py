@@ -103,6 +103,10 @@ class Env:
         # the message's resources are made.
         self.find_made: Callable[[str, list[str], list[bool], Node], tuple[str | None, bool]] = _found_none
 
+    def release(self) -> None:
+        """Drop the engine's finder of made resources (it holds every context of the message, and so this Env)."""
+        self.find_made = _found_none
+
 
 def _found_none(_rtype: str, _texts: list[str], _optional: list[bool], _node: Node) -> tuple[str | None, bool]:
     return None, False
