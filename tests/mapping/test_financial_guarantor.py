@@ -55,10 +55,10 @@ MOTHER = segment(
 COMPANY = segment(
     "GT1",
     f1="2",
-    f3="深圳市某某科技有限公司",
+    f3="深圳市鹏程科技有限公司",
     f7="075526660000^WPN^PH",
     f13="20260101",
-    f21="深圳市某某科技有限公司^^^^^^^^^91440300MA5FXXXX1X",
+    f21="深圳市鹏程科技有限公司^^^^^^^^^91440300MA5F3K7Q2E",
     f22="Y",
 )
 # the patient pays for themselves (GT1-11 SEL)
@@ -129,8 +129,8 @@ def test_a_person_as_guarantor_field_by_field(converter):
 def test_an_organization_and_the_patient_as_guarantors(converter):
     bundle = convert(converter, message("ADT^A01^ADT_A01", pid(), PV1, MOTHER, COMPANY, SELF))
     patient, mother = one(bundle, "Patient"), one(bundle, "RelatedPerson")
-    [company] = [o for o in resources(bundle, "Organization") if o.get("name") == "深圳市某某科技有限公司"]
-    assert company["identifier"][0]["value"] == "91440300MA5FXXXX1X"
+    [company] = [o for o in resources(bundle, "Organization") if o.get("name") == "深圳市鹏程科技有限公司"]
+    assert company["identifier"][0]["value"] == "91440300MA5F3K7Q2E"
     assert company["telecom"] == [{"system": "phone", "value": "075526660000", "use": "work"}]
     # GT1-22 Y: the company is not billed for now; the patient (GT1-11 SEL) pays too: in GT1 order
     assert guarantors(bundle) == [
@@ -161,7 +161,7 @@ def test_ids_do_not_collide_between_patients(converter):
     assert one(first, "Account")["id"] != one(second, "Account")["id"]
 
     def company(bundle: dict) -> str:
-        return next(o["id"] for o in resources(bundle, "Organization") if o.get("name") == "深圳市某某科技有限公司")
+        return next(o["id"] for o in resources(bundle, "Organization") if o.get("name") == "深圳市鹏程科技有限公司")
 
     assert company(first) == company(second)
 
@@ -240,7 +240,7 @@ def test_a_bar_visits_guarantors_are_the_accounts(converter):
     # BAR_P01/P05: GT1 belongs to the VISIT group (after the PV1), not beside the PID as in ADT
     bundle = convert(converter, message("BAR^P01^BAR_P01", pid(), PV1, MOTHER, COMPANY, SELF))
     patient, mother = one(bundle, "Patient"), one(bundle, "RelatedPerson")
-    [company] = [o for o in resources(bundle, "Organization") if o.get("name") == "深圳市某某科技有限公司"]
+    [company] = [o for o in resources(bundle, "Organization") if o.get("name") == "深圳市鹏程科技有限公司"]
     assert [g["party"] for g in guarantors(bundle)] == [ref(mother), ref(company), ref(patient)]
     assert guarantors(bundle)[1]["onHold"] is True
     # no account number: the patient's own account, as in ADT

@@ -32,7 +32,7 @@ def coverage_of(bundle: dict, number: str) -> dict:
 
 
 def company_of(bundle: dict) -> dict:
-    [found] = [o for o in resources(bundle, "Organization") if o.get("name") == "深圳市某某科技有限公司"]
+    [found] = [o for o in resources(bundle, "Organization") if o.get("name") == "深圳市鹏程科技有限公司"]
     return found
 
 
@@ -145,12 +145,12 @@ def test_the_guarantors_employee_number_names_the_employer_as_assigner(converter
     employed = MOTHER + "|||||||||||||||||||||||||||||"  # GT1-22 → GT1-51
     fields = employed.split("|")
     fields[16], fields[17], fields[18], fields[19] = (
-        "深圳市某某科技有限公司",
+        "深圳市鹏程科技有限公司",
         "科技园路1号^^深圳市",
         "075526660000",
         "E0042^^^SZKJ",
     )
-    fields[51] = "深圳市某某科技有限公司(总部)^^^^^^^^^91440300MA5FXXXX1X"
+    fields[51] = "深圳市鹏程科技有限公司(总部)^^^^^^^^^91440300MA5F3K7Q2E"
     bundle = convert(converter, message("ADT^A01^ADT_A01", pid(), PV1, "|".join(fields[:52])))
     mother = one(bundle, "RelatedPerson")
     employee = [i for i in mother["identifier"] if i.get("type", {}).get("coding", [{}])[0].get("code") == "EI"]
@@ -167,7 +167,7 @@ def test_the_guarantors_employee_number_names_the_employer_as_assigner(converter
             },
             "system": "urn:hub:id:SZKJ",
             "value": "E0042",
-            "assigner": {"display": "深圳市某某科技有限公司(总部)"},
+            "assigner": {"display": "深圳市鹏程科技有限公司(总部)"},
         }
     ]
     # the employer's address and phone are not the guarantor's: no place in R4 (DIFFERENCES.md)
@@ -177,7 +177,7 @@ def test_the_guarantors_employee_number_names_the_employer_as_assigner(converter
     fields[51], fields[19] = "", "E0042"
     bundle = convert(converter, message("ADT^A01^ADT_A01", pid(), PV1, "|".join(fields[:52])))
     [employee] = [i for i in one(bundle, "RelatedPerson")["identifier"] if i["value"] == "E0042"]
-    assert employee["assigner"] == {"display": "深圳市某某科技有限公司"} and "system" not in employee
+    assert employee["assigner"] == {"display": "深圳市鹏程科技有限公司"} and "system" not in employee
     assert employee["type"]["coding"][0]["code"] == "EI"
     # a type the sender gives in CX.5 (table 0203) is kept
     fields[19] = "E0042^^^SZKJ^EN"

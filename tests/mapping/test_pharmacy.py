@@ -79,7 +79,7 @@ def rxd(**fields: str) -> str:
         17: "g",
         18: "B2026031",
         19: "20280131",
-        20: "XYZ^某某制药^L",
+        20: "XYZ^华南制药^L",
     }
     return segment("RXD", base, **fields)
 
@@ -377,7 +377,7 @@ def test_a_dispense_field_by_field(converter, dispense):
     }
     # the medication handed over: its batch and maker
     assert medication["batch"] == {"lotNumber": "B2026031", "expirationDate": "2028-01-31"}
-    assert medication["manufacturer"] == {"identifier": {"value": "XYZ"}, "display": "某某制药"}
+    assert medication["manufacturer"] == {"identifier": {"value": "XYZ"}, "display": "华南制药"}
     assert medication["ingredient"][0]["strength"]["numerator"] == {
         "value": 0.25,
         "unit": "g",
