@@ -159,7 +159,8 @@ class CompiledMessage:
     events: frozenset[str] | None
     rules: list[CompiledRule]
     refused: dict[str, str] = field(default_factory=dict)  # event → why it is refused (the template's 'refused')
-    glue: dict[str, re.Pattern[str]] = field(default_factory=dict)  # by field separator, see _glued_segment
+    # by field separator, see _glued_segment: the pattern, and the same read backwards
+    glue: dict[str, tuple[re.Pattern[str], re.Pattern[str]]] = field(default_factory=dict)
     requires: tuple[str, ...] = ()  # segment ids of which the message must have one (the template's 'requires')
 
 
@@ -611,16 +612,20 @@ def _glued_segment(compiled: CompiledMessage, message: er7.Message, text: str) -
     line is a match in the text).
     """
     sep = message.delimiters.field
-    pattern = compiled.glue.get(sep)
-    if pattern is None:
-        names = "|".join(sorted(compiled.root.segment_names()))
+    patterns = compiled.glue.get(sep)
+    if patterns is None:
+        names = sorted(compiled.root.segment_names())
         # a segment id right after a digit at the end of a field's text ("…0912-0800ORC|", "…HL70189NK1|": a date,
         # a number or a table id, the usual ends of a segment), then a separator; not a whole field or component
         # ("|ORC|", "^SPM|": a code), nor the end of a word ("CAROL|" in an ADT with ROL segments, "LONDON|")
-        # (the digit is part of the match, not a look-behind: a pattern that starts with a character class is
-        # searched by a fast scan for that class, a look-behind is tried at every position, three times slower)
-        pattern = compiled.glue[sep] = re.compile(f"[0-9](?:{names}){re.escape(sep)}")
-    if pattern.search(text) is None:
+        forwards = re.compile(f"[0-9](?:{'|'.join(names)}){re.escape(sep)}")
+        # The scan of the whole text reads it backwards: there the pattern starts with the separator, a literal the
+        # regular expression engine finds by a fast search, where a pattern that starts with [0-9] (or a look-behind)
+        # is tried at every digit of the message: three times slower (20-OBX ORU: 17 µs against 47 µs).
+        backwards = re.compile(f"{re.escape(sep)}(?:{'|'.join(name[::-1] for name in names)})[0-9]")
+        patterns = compiled.glue[sep] = (forwards, backwards)
+    pattern, backwards = patterns
+    if backwards.search(text[::-1]) is None:
         return None
     for seg in message.segments:
         found = pattern.search(seg.line, 2)

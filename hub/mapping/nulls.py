@@ -178,6 +178,8 @@ class NullMarks:
         "_plans",
         "_keep_plans",
         "_parts",
+        "_slots",
+        "_stored_heads",
         "active",
     )
 
@@ -199,8 +201,10 @@ class NullMarks:
         self.setters = setters  # constant rules of top-level elements, in order, with their conditions
         self.weak = weak  # stored_wins rules: a value they give leaves a stored one (a keep mark of the element)
         self._plans: tuple[_Plan, ...] | None = None
-        self._keep_plans: tuple[tuple[_Plan, str, str, _Checks], ...] | None = None
-        self._parts: tuple[tuple[str, str, str, tuple[_Feeder, ...]], ...] | None = None
+        self._keep_plans: tuple[tuple[_Plan, str, str, _Checks, tuple[_Read, ...]], ...] | None = None
+        self._parts: tuple[tuple[str, str, str, tuple[_Read, ...]], ...] | None = None
+        self._slots = 0  # how many distinct fields the keep plans and parts read (see _reads)
+        self._stored_heads: tuple[tuple[_Withdraw, str], ...] = tuple((r, r.path.split(".", 1)[0]) for r in stored)
         # whether anything can be marked: asked for every resource of every message, worked out once
         self.active = bool(deletes or withdraws or stored or weak) or any(f.source is not None for f in feeders)
 
@@ -266,17 +270,16 @@ class NullMarks:
         of a type the hub replaces whole (a result, a Coverage: sent whole)."""
         if not self.keeping:
             return []
-        if self._keep_plans is None:
-            # lists the merge unites (identifier, link) keep every stored item anyway: no keep mark; fields that
-            # share a discriminator (PV1-8, PV2-13) have one plan (the same mark, the same fields)
-            plans: dict[str, tuple[_Plan, str, str, _Checks]] = {}
-            for p in self.plans:
-                if p.mark.where and p.mark.element not in UNITED_ELEMENTS:
-                    plans.setdefault(str(p.mark), (p, str(p.mark), p.mark.element, _checks(p.mark)))
-            self._keep_plans = tuple(plans.values())
+        if self._keep_plans is None or self._parts is None:
+            self._prepare_keeps()
+        assert self._keep_plans is not None and self._parts is not None
         out: list[str] = []
-        raw: dict[int, str] = {}  # by id(), as in marks()
-        for plan, text, element, checks in self._keep_plans:
+        # each field's raw text, read once for every plan and part (by slot, see _reads); read here rather than by a
+        # call per field: this runs for every resource of every message
+        raw: list[str | None] = [None] * self._slots
+        seg = ctx.seg
+        sname = seg.name if seg is not None else None
+        for plan, text, element, checks, reads in self._keep_plans:
             if element not in resource:
                 continue  # the message does not give the list: the stored one stays whole
             mark = plan.mark
@@ -285,10 +288,15 @@ class NullMarks:
                 continue
             given = False  # a field given: its items are the message's
             nulled = True  # every field "": a null mark deletes the items
-            for feeder in plan.needs:
-                value = raw.get(id(feeder))
+            for slot, segment, field_no, scope in reads:
+                value = raw[slot]
                 if value is None:
-                    value = raw[id(feeder)] = _raw_field(ctx, feeder)
+                    if sname == segment:
+                        fields = seg.fields  # type: ignore[union-attr]
+                        value = fields[field_no] if field_no < len(fields) else ""
+                    else:
+                        value = _other_field(ctx, segment, field_no, scope)
+                    raw[slot] = value
                 if value != HL7_NULL:
                     nulled = False
                     if value and _has_text(ctx, value):  # |^^| is not valued: as empty as ||
@@ -311,18 +319,21 @@ class NullMarks:
                     break
             else:
                 out.append(text)
-        if self._parts is None:
-            self._parts = _parts(self.feeders)
-        for part, element, child, feeders in self._parts:
+        for part, element, child, reads in self._parts:
             # a part of an element the message gives (period.end beside period.start, hospitalization's
             # dischargeDisposition beside its admitSource) that it leaves empty: the stored part stays
             node = resource.get(element)
             if not isinstance(node, dict) or node.get(child) not in (None, [], {}) or part in out:
                 continue
-            for feeder in feeders:
-                value = raw.get(id(feeder))
+            for slot, segment, field_no, scope in reads:
+                value = raw[slot]
                 if value is None:
-                    value = raw[id(feeder)] = _raw_field(ctx, feeder)
+                    if sname == segment:
+                        fields = seg.fields  # type: ignore[union-attr]
+                        value = fields[field_no] if field_no < len(fields) else ""
+                    else:
+                        value = _other_field(ctx, segment, field_no, scope)
+                    raw[slot] = value
                 if value == HL7_NULL:
                     break  # "": a null mark deletes it
             else:
@@ -331,10 +342,10 @@ class NullMarks:
             # a value only for a resource the hub has not stored (the class's status), when this rule gave it
             if weak.path in resource and weak.path not in out and _gave(weak, self.setters, resource, ctx):
                 out.append(weak.path)
-        for rule in self.stored:
+        for rule, head in self._stored_heads:
             # the items of the lines the message says are unchanged (ROL-2 UC): the stored ones win over the
             # message's (hub.updates: a keep mark that matches items of the message puts the stored ones instead)
-            if rule.path.split(".", 1)[0] not in resource:
+            if head not in resource:
                 continue  # the message does not give the list: the stored one stays whole
             for mark in _withdrawn(rule, ctx):
                 text = str(mark)
@@ -342,7 +353,33 @@ class NullMarks:
                     out.append(text)
         return out
 
+    def _prepare_keeps(self) -> None:
+        """What :meth:`keeps` works through, worked out once: the keep plans and the parts, each with the fields it
+        reads as (slot, segment, field, scope)."""
+        slots: dict[tuple[str, int, str], int] = {}
 
+        def reads(feeders: Iterable[_Feeder]) -> tuple[_Read, ...]:
+            out = []
+            for feeder in feeders:
+                assert feeder.source is not None
+                segment, field_no = feeder.source
+                key = (segment, field_no, feeder.scope)
+                slot = slots.setdefault(key, len(slots))
+                out.append((slot, segment, field_no, feeder.scope))
+            return tuple(out)
+
+        # lists the merge unites (identifier, link) keep every stored item anyway: no keep mark; fields that share a
+        # discriminator (PV1-8, PV2-13) have one plan (the same mark, the same fields)
+        plans: dict[str, tuple[_Plan, str, str, _Checks, tuple[_Read, ...]]] = {}
+        for p in self.plans:
+            if p.mark.where and p.mark.element not in UNITED_ELEMENTS:
+                plans.setdefault(str(p.mark), (p, str(p.mark), p.mark.element, _checks(p.mark), reads(p.needs)))
+        self._keep_plans = tuple(plans.values())
+        self._parts = tuple((part, element, child, reads(fs)) for part, element, child, fs in _parts(self.feeders))
+        self._slots = len(slots)
+
+
+_Read = tuple[int, str, int, str]  # (slot, segment, field, scope) of a field a keep plan or part reads
 _Checks = tuple[tuple[tuple[str, ...], str], ...]
 
 
@@ -658,6 +695,16 @@ def _raw_field(ctx: Ctx, rule: _Feeder) -> str:
             return ""
         seg = found[0]
     return seg[field]
+
+
+def _other_field(ctx: Ctx, segment: str, field_no: int, scope: str) -> str:
+    """A field of a segment other than the current one, where a rule of that scope finds it (:func:`_raw_field`)."""
+    if scope == "own":
+        return ""
+    found = ctx.node.segs.get(segment) if scope == "group" else ctx.node.find(segment)
+    if not found:
+        return ""
+    return found[0][field_no]
 
 
 def _has_text(ctx: Ctx, value: str) -> bool:
