@@ -183,41 +183,62 @@ def beat(log_level: Annotated[str, typer.Option(help="Log level.")] = "info") ->
 
 @app.command()
 def convert(
-    files: Annotated[list[Path], typer.Argument(help="HL7 v2 message files (one message each).", exists=False)],
+    files: Annotated[
+        list[Path], typer.Argument(help="HL7 v2 message files (one message each, or a batch: FHS/BHS …).", exists=False)
+    ],
     sender_overlay: Annotated[
         Path | None, typer.Option("--sender-overlay", help="Apply this sender overlay file whoever the sender is.")
     ] = None,
 ) -> None:
     """Print the FHIR Bundle of each message (one JSON document per line when there are several); the
-    conversion report (unmapped local codes, flagged identifiers) goes to stderr."""
+    conversion report (unmapped local codes, flagged identifiers) goes to stderr. A batch file (FHS/BHS …
+    BTS/FTS) gives one Bundle per message, in order; a batch the hub would refuse whole (a BTS-1 count that
+    disagrees, an unreadable header) gives none."""
     from hub.errors import HubError
+    from hub.hl7 import batch
     from hub.mapping import convert_bytes_with_report
 
     settings = get_settings()
     failures = 0
+    inputs: list[tuple[str, bytes]] = []  # (name for messages on stderr, message bytes)
     for path in files:
         try:
             raw = path.read_bytes()
-            result = convert_bytes_with_report(raw, settings, overlay_file=sender_overlay)
-            bundle = result.bundle
-            for entry in result.report:
-                err.print(
-                    f"{path}: report: {orjson.dumps(entry).decode()}", markup=False, highlight=False, soft_wrap=True
-                )
+            if not batch.is_batch(raw):
+                inputs.append((str(path), raw))
+                continue
+            messages = batch.read(raw, settings).messages
         except OSError as exc:
             err.print(f"{path}: cannot read: {exc.strerror}", markup=False, highlight=False)
             failures += 1
             continue
-        except HubError as exc:
-            where = getattr(exc, "location", None)
-            err.print(f"{path}: {exc.message}" + (f" (at {where})" if where else ""), markup=False, highlight=False)
+        except batch.BatchRefused as exc:
+            _print_error(str(path), exc, f"{exc.reason}: the hub would refuse this batch whole")
             failures += 1
             continue
-        option = orjson.OPT_INDENT_2 if len(files) == 1 else 0
-        sys.stdout.buffer.write(orjson.dumps(bundle, option=option) + b"\n")
+        if not messages:
+            err.print(f"{path}: the batch holds no messages", markup=False, highlight=False)
+        inputs.extend((f"{path} message {n}", message) for n, message in enumerate(messages, start=1))
+    option = orjson.OPT_INDENT_2 if len(files) == 1 and len(inputs) == 1 else 0
+    for name, raw in inputs:
+        try:
+            result = convert_bytes_with_report(raw, settings, overlay_file=sender_overlay)
+        except HubError as exc:
+            _print_error(name, exc)
+            failures += 1
+            continue
+        for entry in result.report:
+            err.print(f"{name}: report: {orjson.dumps(entry).decode()}", markup=False, highlight=False, soft_wrap=True)
+        sys.stdout.buffer.write(orjson.dumps(result.bundle, option=option) + b"\n")
     sys.stdout.flush()
     if failures:
         raise typer.Exit(code=1)
+
+
+def _print_error(name: str, exc: Exception, message: str | None = None) -> None:
+    where = getattr(exc, "location", None)
+    text = message or getattr(exc, "message", str(exc))
+    err.print(f"{name}: {text}" + (f" (at {where})" if where else ""), markup=False, highlight=False, soft_wrap=True)
 
 
 @app.command()

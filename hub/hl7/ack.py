@@ -130,6 +130,11 @@ def _timestamp() -> str:
     return text
 
 
+def timestamp() -> str:
+    """Now, as an HL7 timestamp to the second with the local offset (MSH-7, BHS-7, FHS-7 of the hub's answers)."""
+    return _timestamp()
+
+
 def _msh7(timestamp: str | None, version: tuple[int, ...], cs: str) -> str:
     ts = timestamp or _timestamp()
     # 2.1's TS carries a required degree of precision (S: to the second) as its second component.

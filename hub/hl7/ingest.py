@@ -40,6 +40,7 @@ from hub.config import Settings
 from hub.db import get_engine
 from hub.db.tables import InboxMessage
 from hub.errors import Hl7Error, Hl7ParseError, Hl7Rejected
+from hub.hl7 import batch
 from hub.hl7.ack import accept_ack_due, ack_code_for_error, build_ack, version_tuple
 from hub.hl7.header import MessageHeader, check_header, parse_header, salvage_header
 
@@ -93,6 +94,7 @@ class AckResult:
     inbox_id: int | None = None  # the stored row (the first copy's for a duplicate); None if not stored
     duplicate: bool = False  # a retransmission of a stored message, answered with the stored ACK
     transient: bool = False  # not stored because the database failed: the sender should resend
+    parts: tuple[AckResult, ...] = ()  # a batch: the outcome of each of its messages, in order
 
 
 @dataclass(frozen=True, slots=True)
@@ -331,6 +333,12 @@ class Ingestor:
         the messages are queued in the order they are submitted. Call it on the ingestor's event loop.
         """
         loop = asyncio.get_running_loop()
+        if batch.is_batch(raw):
+            return loop.create_task(self._receive_batch(raw, transport, peer))
+        return self._submit_one(raw, transport, peer)
+
+    def _submit_one(self, raw: bytes, transport: str, peer: str | None) -> asyncio.Future[AckResult]:
+        loop = asyncio.get_running_loop()
         future: asyncio.Future[AckResult] = loop.create_future()
         pending = self._prepare(raw, transport, peer)
         if isinstance(pending, AckResult):
@@ -368,6 +376,8 @@ class Ingestor:
         return self.receive_ack_sync(raw, transport=transport, peer=peer).data
 
     def receive_ack_sync(self, raw: bytes, *, transport: str, peer: str | None = None) -> AckResult:
+        if batch.is_batch(raw):
+            return self._receive_batch_sync(raw, transport, peer)
         pending = self._prepare(raw, transport, peer)
         if isinstance(pending, AckResult):
             return pending
@@ -387,6 +397,9 @@ class Ingestor:
             transport: the transport, for the log.
             peer: the sender's address, for the log.
         """
+        if batch.is_batch(head):
+            log.info("rejected an over-size batch (%d+ bytes) over %s from %s", size, transport, peer)
+            return self._batch_result(batch.refuse_oversize(head[:_OVERSIZE_HEADER_BYTES], self._settings), [])
         header = salvage_header(head[:_OVERSIZE_HEADER_BYTES])
         error = Hl7Rejected(
             f"the message is larger than the {self._settings.max_message_bytes} bytes accepted",
@@ -396,6 +409,57 @@ class Ingestor:
         log.info("rejected an over-size message (%d+ bytes) over %s from %s", size, transport, peer)
         pending = self._rejection(b"", transport, peer, header, error, datetime.now(UTC))
         return self._result(pending, _NOT_STORED)
+
+    # Batches (hub.hl7.batch): each message received as a single one, the answer after the last commit ---
+    async def _receive_batch(self, raw: bytes, transport: str, peer: str | None) -> AckResult:
+        try:
+            envelope = batch.read(raw, self._settings)
+        except batch.BatchRefused as exc:
+            return self._batch_refused(exc, transport, peer)
+        futures = [[self._submit_one(m, transport, peer) for m in b.messages] for b in envelope.batches]
+        outcomes = [[await future for future in batch_futures] for batch_futures in futures]
+        return self._batch_answer(envelope, outcomes, transport, peer)
+
+    def _receive_batch_sync(self, raw: bytes, transport: str, peer: str | None) -> AckResult:
+        try:
+            envelope = batch.read(raw, self._settings)
+        except batch.BatchRefused as exc:
+            return self._batch_refused(exc, transport, peer)
+        prepared = [[self._prepare(m, transport, peer) for m in b.messages] for b in envelope.batches]
+        storable = [p for ps in prepared for p in ps if isinstance(p, _Pending) and p.header is not None]
+        stored = dict(zip(map(id, storable), self._store(storable) if storable else [], strict=True))  # one commit
+        new_ids = [o.inbox_id for o in stored.values() if isinstance(o, _Stored) and o.new and o.inbox_id is not None]
+        if new_ids:
+            self._notify(new_ids)
+        outcomes = [
+            [p if isinstance(p, AckResult) else self._result(p, stored.get(id(p), _NOT_STORED)) for p in ps]
+            for ps in prepared
+        ]
+        return self._batch_answer(envelope, outcomes, transport, peer)
+
+    def _batch_answer(
+        self, envelope: batch.Envelope, outcomes: list[list[AckResult]], transport: str, peer: str | None
+    ) -> AckResult:
+        reply = batch.answer(envelope, outcomes)
+        flat = [o for os in outcomes for o in os]
+        log.info(
+            "batch %s over %s from %s: %d messages, %s",
+            (envelope.batches[0].header.get(11)[:40] if envelope.batches[0].header else "") or "-",
+            transport,
+            peer,
+            len(flat),
+            batch.summary([o.code for o in flat]),
+        )
+        return self._batch_result(reply, flat)
+
+    def _batch_refused(self, exc: batch.BatchRefused, transport: str, peer: str | None) -> AckResult:
+        log.info("refused a batch over %s from %s: HL7 %s at %s", transport, peer, exc.hl7_code, exc.location)
+        return self._batch_result(batch.refuse(exc.envelope, exc, self._settings), [])
+
+    @staticmethod
+    def _batch_result(reply: batch.Reply, parts: list[AckResult]) -> AckResult:
+        transient = any(p.transient for p in parts)
+        return AckResult(reply.data, reply.code, reply.codec, transient=transient, parts=tuple(parts))
 
     # Reading and judging (on the caller's loop) --------------------------------------------------
     def _prepare(self, raw: bytes, transport: str, peer: str | None) -> _Pending | AckResult:

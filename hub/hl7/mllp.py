@@ -12,8 +12,12 @@ beyond that the listener stops reading, and TCP flow control holds the sender ba
 A connection with no bytes for ``mllp_idle_timeout`` seconds is closed. TLS is used when ``mllp_tls_cert``
 (and ``mllp_tls_key``, unless the key is in the certificate file) are set.
 
+A frame may hold a batch (FHS/BHS … BTS/FTS, :mod:`hub.hl7.batch`): it is answered with one frame holding
+the batch of ACKs, after the last of its messages is committed; such a frame may be as large as
+``max_batch_bytes``.
+
 A message whose MSH-15 is NE (enhanced mode, no accept acknowledgment) gets no reply frame, as the
-standard says; every other frame gets exactly one.
+standard says (so does a batch none of whose messages wants an ACK); every other frame gets exactly one.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import ssl
 from dataclasses import dataclass
 
 from hub.config import Settings
+from hub.hl7.batch import batch_limit, is_batch
 from hub.hl7.ingest import AckResult, Ingestor
 
 log = logging.getLogger(__name__)
@@ -59,10 +64,13 @@ class MllpDecoder:
     Args:
         max_size: the largest message accepted; a longer frame is reported once as :class:`Oversize` and
             the rest of it is skipped, so the decoder never holds much more than ``max_size`` bytes.
+        max_batch_size: the same for a frame that holds a batch (starts with FHS or BHS); at least
+            ``max_size``.
     """
 
-    def __init__(self, max_size: int) -> None:
+    def __init__(self, max_size: int, max_batch_size: int = 0) -> None:
         self.max_size = max_size
+        self.max_batch_size = max(max_size, max_batch_size)
         self.skipped = 0  # bytes outside frames (and of abandoned partial frames)
         self._buf = bytearray()
         self._state = _OUTSIDE
@@ -112,7 +120,9 @@ class MllpDecoder:
                     self._start = self._scan = pos = restart + 1
                     continue
                 size = stop - self._start
-                if size > self.max_size:
+                if size > self.max_size and (
+                    size > self.max_batch_size or not is_batch(buf[self._start : self._start + 128])
+                ):
                     out.append(Oversize(bytes(buf[self._start : self._start + _HEAD_BYTES]), size))
                     if end >= 0:
                         pos = end + 1
@@ -205,7 +215,7 @@ class MllpServer:
         peer = f"{peername[0]}:{peername[1]}" if isinstance(peername, tuple) else None
         replies: asyncio.Queue[asyncio.Future[AckResult] | bytes | None] = asyncio.Queue(maxsize=PIPELINE_DEPTH)
         responder = asyncio.create_task(self._respond(replies, writer))
-        decoder = MllpDecoder(self._settings.max_message_bytes)
+        decoder = MllpDecoder(self._settings.max_message_bytes, batch_limit(self._settings))
         idle = self._settings.mllp_idle_timeout
         try:
             await self._read(reader, decoder, replies, peer, idle)

@@ -2,93 +2,11 @@
 
 from __future__ import annotations
 
-import threading
-import time
-from collections.abc import Iterator
-from contextlib import asynccontextmanager
-
-import httpx
 import pytest
-import uvicorn
-from fastapi import FastAPI
-from sqlalchemy import select
 
-from hub.db import get_sessionmaker
-from hub.db.tables import InboxMessage
 from hub.hl7.client import send_message
-from hub.hl7.http import router
-from hub.hl7.ingest import Ingestor
-from hub.hl7.mllp import MllpServer
+from hub.hl7.http import MEDIA_TYPE as MEDIA
 from tests.support.messages import adt_a01, oru_r01
-
-MEDIA = "x-application/hl7-v2+er7"
-
-
-class HttpHub:
-    """The router in a small app whose lifespan runs an Ingestor (and an MLLP listener), served by uvicorn."""
-
-    def __init__(self, settings) -> None:
-        self.settings = settings
-        self.mllp_port = 0
-
-        @asynccontextmanager
-        async def lifespan(app: FastAPI):
-            ingestor = Ingestor(settings)
-            await ingestor.start()
-            mllp = MllpServer(ingestor, settings)
-            await mllp.start()
-            self.mllp_port = mllp.port
-            app.state.ingestor = ingestor
-            try:
-                yield
-            finally:
-                await mllp.stop()
-                await ingestor.stop()
-
-        app = FastAPI(lifespan=lifespan)
-        app.include_router(router)
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-        self.thread.start()
-        deadline = time.monotonic() + 20
-        while not self.server.started:
-            assert time.monotonic() < deadline and self.thread.is_alive(), "uvicorn did not start"
-            time.sleep(0.01)
-        port = self.server.servers[0].sockets[0].getsockname()[1]
-        self.client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=20)
-
-    def post(self, body: bytes | str, **kwargs) -> httpx.Response:
-        content = body.encode() if isinstance(body, str) else body
-        return self.client.post("/hl7/v2", content=content, headers={"content-type": MEDIA}, **kwargs)
-
-    def rows(self) -> list[InboxMessage]:
-        with get_sessionmaker(self.settings)() as session:
-            return list(session.execute(select(InboxMessage).order_by(InboxMessage.id)).scalars())
-
-    def close(self) -> None:
-        self.client.close()
-        self.server.should_exit = True
-        self.thread.join(20)
-
-
-@pytest.fixture
-def http_hub(settings) -> Iterator[HttpHub]:
-    hub = HttpHub(settings)
-    yield hub
-    hub.close()
-
-
-@pytest.fixture
-def make_http_hub() -> Iterator:
-    hubs: list[HttpHub] = []
-
-    def make(settings) -> HttpHub:
-        hubs.append(HttpHub(settings))
-        return hubs[-1]
-
-    yield make
-    for hub in hubs:
-        hub.close()
 
 
 def test_post_stores_then_answers_the_ack(http_hub, acks):
