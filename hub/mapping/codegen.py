@@ -92,6 +92,8 @@ class RulePlan:
     ref: tuple[str, bool] | None = None
     # a repeating element that takes the first value of the rule's items only ('repeat: first')
     first_only: bool = False
+    # 'unique' with leaves: adds an item to the list, merged with the one of the same key (hub.mapping.merging)
+    merge: Callable[[list[Any], Any], None] | None = None
 
 
 @dataclass(slots=True)
@@ -155,7 +157,9 @@ def _emit_set(w: _Writer, indent: int, plan: RulePlan, value: str) -> None:
         w.emit(indent, f"_l = {target}.get({last!r})")
         w.emit(indent, "if _l is None:")
         w.emit(indent + 1, f"_l = {target}[{last!r}] = []")
-        if plan.unique:
+        if plan.merge is not None:
+            w.emit(indent, f"{w.name('MRG', plan.merge)}(_l, {value})")
+        elif plan.unique:
             w.emit(indent, f"if {value} not in _l:")
             w.emit(indent + 1, f"_l.append({value})")
         else:

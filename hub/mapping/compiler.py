@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ from hub.mapping.builtins import BUILTINS, FINISHERS, VALIDATORS, Builtin, Conv,
 from hub.mapping.codegen import RulePlan, generate, generate_builder, generate_key, hint
 from hub.mapping.fhirschema import FhirSchema
 from hub.mapping.ids import make_id
+from hub.mapping.merging import merge_into
 from hub.mapping.runtime import (
     FIELD_LEVEL,
     SUBCOMPONENT_LEVEL,
@@ -404,11 +406,21 @@ class Compiler:
             what = f" from {source.text}" if source is not None else ""
             return ConversionError(f"{element_path} is required but has no value{what}", hl7_code="101", location=where)
 
+        merge = None
+        if isinstance(spec.unique, list):
+            # items with the same first values at these leaves are one (hub.mapping.merging)
+            if not target.is_list or not spec.unique:
+                raise self.error(
+                    unit, spec, "'unique' with leaves is for a list element, with the leaves that tell items apart"
+                )
+            leaves = tuple(tuple(leaf.split(".")) for leaf in spec.unique)
+            merge = partial(merge_into, leaves=leaves)
         plan = RulePlan(
             steps=steps,
             is_list=target.is_list,
             choice=target.choice,
-            unique=spec.unique,
+            unique=spec.unique is True,
+            merge=merge,
             required=spec.required,
             error=error_fn,
             missing=missing,

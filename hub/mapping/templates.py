@@ -135,7 +135,9 @@ class ValueSpec(TemplateModel):
     join: str | None = None
     when: Condition | None = None
     required: bool = False
-    unique: bool = False
+    # true: a value already in the list is not added again; leaves: an item with the same first values at them is
+    # merged with the one already there (hub.mapping.merging)
+    unique: bool | list[str] = False
     optional: bool = False
     defaults: dict[str, Any] | None = None
     # the items this rule builds are withdrawn (ROL-2 DE): the stored items with their values at these leaves go

@@ -1,0 +1,87 @@
+"""One list item per thing: `unique` with leaves (`unique: [type.coding.code, individual.identifier.value]`).
+
+Several fields can name the same person in the same role: PV1-7 names the attending doctor, and a ROL (v2.4+)
+or PRT (v2.7+) line with role AT names them again, with the start of their role (ROL-5, PRT-11). Written as two
+items, the Encounter would say the visit has two attending doctors. An item whose first value at each of the
+rule's leaves equals that of an item already in the list (every leaf valued on both) is the same thing: the two
+are merged into one, in the earlier item's place. The richer of the two (more values) is kept, completed by the
+elements of the other it lacks (the system of an identifier one line leaves out, the display name), so nothing
+either said is lost; where both give an element, the richer one's stands. An item without a value at one of the
+leaves (a doctor named without an identifier) is told apart by nothing and is only not added twice whole, as with
+``unique: true``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hub.mapping.nullmark import selector_text
+
+Leaves = tuple[tuple[str, ...], ...]
+
+
+def merge_into(items: list[Any], value: Any, leaves: Leaves) -> None:
+    """Add ``value`` to ``items``, merged with the item already there that has the same key.
+
+    Args:
+        items: the list being built (changed in place).
+        value: the item a rule made.
+        leaves: the dotted paths, split, whose first values are the key.
+    """
+    key = _key(value, leaves)
+    if key is not None:
+        for index, item in enumerate(items):
+            if _key(item, leaves) == key:
+                items[index] = _merged(item, value)
+                return
+    if value not in items:
+        items.append(value)
+
+
+def _key(item: Any, leaves: Leaves) -> tuple[str, ...] | None:
+    out: list[str] = []
+    for steps in leaves:
+        found = _first(item, steps, 0)
+        if found is None:
+            return None
+        out.append(found)
+    return tuple(out)
+
+
+def _first(node: Any, steps: tuple[str, ...], at: int) -> str | None:
+    """The first value (in document order) at ``steps[at:]`` of ``node``, through lists (as a selector reads it)."""
+    if isinstance(node, list):
+        for item in node:
+            found = _first(item, steps, at)
+            if found is not None:
+                return found
+        return None
+    if at == len(steps):
+        return selector_text(node)
+    if isinstance(node, dict) and steps[at] in node:
+        return _first(node[steps[at]], steps, at + 1)
+    return None
+
+
+def _merged(earlier: Any, later: Any) -> Any:
+    """The richer item (more values; the earlier on a tie), completed by what the other has and it lacks."""
+    if _size(later) > _size(earlier):
+        return _completed(later, earlier)
+    return _completed(earlier, later)
+
+
+def _completed(base: Any, extra: Any) -> Any:
+    if not isinstance(base, dict) or not isinstance(extra, dict):
+        return base
+    out = dict(base)
+    for name, value in extra.items():
+        out[name] = _completed(out[name], value) if name in out else value
+    return out
+
+
+def _size(node: Any) -> int:
+    if isinstance(node, dict):
+        return sum(_size(v) for v in node.values())
+    if isinstance(node, list):
+        return sum(_size(v) for v in node)
+    return 1
