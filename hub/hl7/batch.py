@@ -199,9 +199,12 @@ def read(raw: bytes, settings: Settings) -> Envelope:
         raise BatchRefused(_too_large(raw, limit), salvage(raw))
     try:
         envelope = _read(raw)
-        _check_counts(envelope)
     except Hl7ParseError as exc:
         raise BatchRefused(exc, salvage(raw)) from None
+    try:
+        _check_counts(envelope)
+    except Hl7ParseError as exc:
+        raise BatchRefused(exc, envelope) from None  # answered batch by batch, as it was sent
     return envelope
 
 
@@ -292,9 +295,11 @@ def _check_counts(envelope: Envelope) -> None:
                 location="BTS^1^1",
             )
     expected = _count(envelope.file_trailer, "FTS")
-    if expected is not None and expected != len(envelope.batches):
+    # Not counted: the empty batch that stands for an FHS … FTS with nothing between.
+    sent = sum(1 for b in envelope.batches if b.header is not None or b.trailer is not None or b.messages)
+    if expected is not None and expected != sent:
         raise Hl7ParseError(
-            f"FTS-1 says {expected} batches, the file holds {len(envelope.batches)}",
+            f"FTS-1 says {expected} batches, the file holds {sent}",
             hl7_code="100",
             location="FTS^1^1",
         )

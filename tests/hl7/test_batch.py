@@ -171,6 +171,18 @@ def test_a_bts_count_that_disagrees_refuses_the_whole_batch(http_hub, acks, coun
     assert http_hub.rows() == []  # nothing stored: the sender resends the batch whole
 
 
+def test_a_count_that_disagrees_in_one_of_two_batches_refuses_the_file_batch_by_batch(hub, acks):
+    first = wrap(nightly()[:2], fhs=False, batch_id="B1")
+    second = wrap(nightly()[2:], fhs=False, batch_id="B2", count=2)
+    reply = hub.send(f"FHS|^~\\&|LIS|SZ_PEOPLES_2|HUB|CITY|20260316020000||||F9\r{first}{second}FTS|2\r")
+    names = [s[0] for s in segments(reply) if s[0] in ENVELOPE]
+    assert names == ["FHS", "BHS", "BTS", "BHS", "BTS", "FTS"]  # one answering batch per batch sent
+    assert [s[11] for s in segments(reply) if s[0] == "BHS"] == ["B1", "B2"]  # BHS-12 (split: [11])
+    assert [acks.msa(a)[0] for a in ack_messages(reply)] == ["AR"] * 3
+    assert "batch 2's BTS-1 says 2 messages, the batch holds 1" in ack_messages(reply)[0].decode()
+    assert hub.rows() == []
+
+
 def test_an_fts_count_that_disagrees_refuses_the_file(hub, acks):
     reply = hub.send(wrap(nightly()).replace("FTS|1", "FTS|2"))
     assert [acks.msa(a)[0] for a in ack_messages(reply)] == ["AR"] * 3
@@ -187,6 +199,10 @@ def test_an_empty_batch_is_answered_with_an_empty_batch(http_hub):
     bts = envelope(response.content, "BTS")
     assert bts[1] == "0" and bts[2] == "no messages in the batch; nothing stored"
     assert envelope(response.content, "BHS")[12] == "B20260316"
+    # A file with no batch at all, FTS-1 0: the same.
+    response = http_hub.post("FHS|^~\\&|LIS|SZ_PEOPLES_2|HUB|CITY|20260316020000||||F20260317\rFTS|0\r")
+    assert [s[0] for s in segments(response.content)] == ["FHS", "BHS", "BTS", "FTS"]
+    assert envelope(response.content, "FHS")[12] == "F20260317" and envelope(response.content, "BTS")[1] == "0"
     assert http_hub.rows() == []
 
 
