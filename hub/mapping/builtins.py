@@ -293,6 +293,95 @@ def _seconds(amount: Any, unit: Any) -> float | None:
     return amount * per_unit
 
 
+def _shifted(ctx: Ctx, item: Item, args: dict[str, Any] | None, sign: int) -> Any:
+    """A DTM moved by the duration of the arguments (``duration``, ``unit``, else ``unit_text``), forward for
+    ``sign`` 1, back for -1, as a dateTime at the DTM's precision: with a time of day exactly, in the DTM's offset;
+    a date by whole days, counted inclusively (a 7-day course from 2026-03-15 ends 2026-03-21: a date as
+    ``Period.end`` includes that whole day); nothing for a coarser DTM, a unit finer than a day after a date, or a
+    duration that is no positive number of a known unit."""
+    text = _leaf(ctx, item)
+    given = args or {}
+    seconds = _seconds(given.get("duration"), given.get("unit"))
+    if seconds is None:
+        seconds = _seconds(given.get("duration"), given.get("unit_text"))
+    if not text or seconds is None or seconds <= 0:
+        return None
+    year, month, day, hour, *_ = datetimes.parse(text)
+    if month is None or day is None:
+        return None
+    if hour is None:
+        days, rest = divmod(seconds, 86400)
+        if rest or not days:
+            return None
+        moved = date(year, month, day) + timedelta(days=sign * (int(days) - 1))
+        return moved.isoformat()
+    start = datetime.fromisoformat(datetimes.to_datetime(text, ctx.env.tz))
+    return (start + timedelta(seconds=sign * seconds)).isoformat(timespec="seconds")
+
+
+_SET_ID = _int_conv(-2_147_483_648)
+_SHIFT_ARGS = {"duration": "decimal", "unit": "string", "unit_text": "string"}
+
+
+@_register(
+    "dateTime_course_end",
+    "dateTime",
+    "a DTM (TQ1-7, the start) plus the duration of the arguments duration, unit (else unit_text): the end of a "
+    "course of that length (TQ1-6 service duration, IG TQ1 row 6), at the start's precision: a date plus whole "
+    "days, counted inclusively (7 d from 2026-03-15: 2026-03-21), a time exactly; nothing for a coarser start, a "
+    "unit finer than a day after a date, or no positive number of a known unit (s, min, h, d, wk; 天, 周 …)",
+    _SHIFT_ARGS,
+)
+def _datetime_course_end(ctx: Ctx, item: Item, args: dict[str, Any] | None) -> Any:
+    return _shifted(ctx, item, args, 1)
+
+
+@_register(
+    "dateTime_course_start",
+    "dateTime",
+    "as dateTime_course_end, backwards: a DTM (TQ1-8, the end) minus the duration, the start of the course that ends "
+    "then (7 d ending 2026-03-21: 2026-03-15)",
+    _SHIFT_ARGS,
+)
+def _datetime_course_start(ctx: Ctx, item: Item, args: dict[str, Any] | None) -> Any:
+    return _shifted(ctx, item, args, -1)
+
+
+@_register(
+    "TQ1_sequence",
+    "integer",
+    "Dosage.sequence of a TQ1 among the TQ1 (and TQ2) segments sent together: when none of them has a conjunction "
+    "(TQ1-12), its set id TQ1-1; else counted from 1, the next TQ1 after an A (asynchronous: in parallel) keeping "
+    "the sequence (FHIR: dosages of one sequence are concurrent), after S (synchronous: next), C (actuation, then "
+    "completion) or none the next one",
+)
+def _tq1_sequence(ctx: Ctx, item: Item, _args: dict[str, Any] | None) -> Any:
+    seg = item[0] if item[0] is not None else ctx.seg
+    if seg is None or seg.name != "TQ1":
+        return None
+    segments = ctx.env.message.segments
+    at = next((i for i, s in enumerate(segments) if s is seg), None)
+    if at is None:
+        return None
+    first = at
+    while first > 0 and segments[first - 1].name in ("TQ1", "TQ2"):
+        first -= 1
+    last = at
+    while last + 1 < len(segments) and segments[last + 1].name in ("TQ1", "TQ2"):
+        last += 1
+    run = [s for s in segments[first : last + 1] if s.name == "TQ1"]
+    conjunctions = [leaf(ctx.env, s[12], FIELD_LEVEL).upper() for s in run]
+    if not any(conjunctions):
+        return _SET_ID(ctx, (seg, seg[1], FIELD_LEVEL), None)
+    sequence = 1
+    for before, conjunction in zip(run, conjunctions, strict=False):
+        if before is seg:
+            break
+        if conjunction != "A":
+            sequence += 1
+    return sequence
+
+
 @_register(
     "CQ_minutes",
     "unsignedInt",
