@@ -148,6 +148,23 @@ def test_v27_oml_o21_prt_of_the_visit(converter):
     assert [d["identifier"]["value"] for d in one(bundle, "Patient")["generalPractitioner"]] == ["G2001"]
 
 
+def test_a_documents_prt_is_no_participant_of_the_visit(converter):
+    # MDM's PRT beside the PV1 (a flat grammar) are the document's: its author and transcriptionist
+    text = "\r".join(
+        [
+            "MSH|^~\\&|EMR|SZRMYY|HUB|CITY|20260320100000||MDM^T02^MDM_T02|M26032001|P|2.8",
+            "EVN|T02|20260320100000",
+            PID,
+            PV1,
+            "PRT|1|AD||AUT^Author/Event Initiator^HL70912|D1001^王^建国^^^^^^SZRMYY",
+            "PRT|2|AD||TR^Transcriptionist^HL70912|N3006^何^静^^^^^^SZRMYY",
+            "TXA|1|DS^出院小结^HL70270|TX|||20260320100000|||||||DOC26032001^EMR||||||AU",
+            "OBX|1|TX|18842-5^出院小结^LN||患者胸痛缓解，准予出院。",
+        ]
+    )
+    assert roles(one(convert(converter, text + "\r"), "Encounter")) == [("ATND", "D1001")]
+
+
 # -- one participant per person and role -----------------------------------------------------------------------
 
 
