@@ -114,6 +114,16 @@ class _Writer:
     # whether the values are only read (an id key's parts, each one element: key_text reads them): a datatype's
     # result kept for the message is taken as it is, not copied
     shared: bool = False
+    # the local variables that say a choice element (value[x], effective[x]) has no variant set yet, by each
+    # variant's key: tested once at the start and cleared where a rule sets one (an Observation has a dozen value[x]
+    # rules, each of which would test all eleven variants)
+    choices: dict[tuple[str, ...], str] = field(default_factory=dict)
+    cleared: dict[str, list[str]] = field(default_factory=dict)  # by variant key: the flags a set of it clears
+    # the local variables that keep the segment a path names (scope up), once found (see _emit_field_items)
+    segments: dict[str, str] = field(default_factory=dict)
+    # where the prologue ends: the segment variables are set to MISS there (see _compile)
+    prologue_end: int = 0
+    prologue_indent: int = 1
 
     def name(self, prefix: str, value: Any) -> str:
         self.counter += 1
@@ -166,6 +176,8 @@ def _emit_set(w: _Writer, indent: int, plan: RulePlan, value: str) -> None:
             w.emit(indent, f"_l.append({value})")
     else:
         w.emit(indent, f"{target}[{last!r}] = {value}")
+    for flag in w.cleared.get(plan.steps[0], ()):
+        w.emit(indent, f"{flag} = False")  # a variant of the choice is set now (or its parent: a nested path)
 
 
 def _emit_text(w: _Writer, indent: int, raw: str, level: str | None, kind: str) -> int:
@@ -330,8 +342,15 @@ def _emit_field_items(w: _Writer, indent: int, own: tuple[str, int, int | None, 
     if scope == "up" and segname == "MSH":
         w.emit(indent + 1, "_s = env.message.segments[0]")
     elif scope == "up":
-        w.emit(indent + 1, f"_f = ctx.node.find({segname!r})")
-        w.emit(indent + 1, "_s = _f[0] if _f else None")
+        # found once per call: the groups do not change while a resource is filled (the node tree is frozen), and
+        # an Observation reads a dozen fields of its OBR
+        var = w.segments.get(segname)
+        if var is None:
+            var = w.segments[segname] = f"_g{len(w.segments)}"
+        w.emit(indent + 1, f"_s = {var}")
+        w.emit(indent + 1, "if _s is MISS:")
+        w.emit(indent + 2, f"_f = ctx.node.find({segname!r})")
+        w.emit(indent + 2, f"_s = {var} = _f[0] if _f else None")
     elif scope == "group":
         w.emit(indent + 1, f"_f = ctx.node.segs.get({segname!r})")
         w.emit(indent + 1, "_s = _f[0] if _f else None")
@@ -520,8 +539,12 @@ def _emit_rule(w: _Writer, plan: RulePlan) -> None:
         # A single-valued element already set (or another variant of its choice) is left alone: the
         # first rule that yields a value wins, later rules are fallbacks.
         holder = _container(w, indent, plan.steps, create=False)
+        flag = w.choices.get(plan.choice) if holder == "out" else None
         tests = " and ".join(f"{key!r} not in {holder}" for key in plan.choice or (last,))
-        w.emit(indent, f"if {tests}:" if holder == "out" else f"if _c is None or ({tests}):")
+        if flag is not None:
+            w.emit(indent, f"if {flag}:")
+        else:
+            w.emit(indent, f"if {tests}:" if holder == "out" else f"if _c is None or ({tests}):")
         indent += 1
     start = len(w.lines)
     if plan.error is not None:
@@ -754,10 +777,28 @@ def _prologue(w: _Writer, plans: list[RulePlan], indent: int) -> None:
         if count > 1:
             var = w.items[own] = f"_i{len(w.items)}"
             w.emit(indent, f"{var} = MISS")
+    # a choice element that several top-level rules fill: whether any variant is set, tested once here
+    counts: dict[tuple[str, ...], int] = {}
+    for plan in plans:
+        if not plan.is_list and len(plan.steps) == 1 and len(plan.choice) > 1:
+            counts[plan.choice] = counts.get(plan.choice, 0) + 1
+    for choice, count in counts.items():
+        if count > 1:
+            var = w.choices[choice] = f"_ch{len(w.choices)}"
+            w.emit(indent, f"{var} = " + " and ".join(f"{variant!r} not in out" for variant in choice))
+            for variant in choice:
+                w.cleared.setdefault(variant, []).append(var)
+    w.prologue_end = len(w.lines)
+    w.prologue_indent = indent
 
 
 def _compile(w: _Writer, name: str, label: str) -> Any:
-    source = "\n".join(w.lines) + "\n"
+    lines = w.lines
+    if w.segments:
+        pad = "    " * w.prologue_indent
+        found = [f"{pad}{var} = MISS" for var in w.segments.values()]
+        lines = lines[: w.prologue_end] + found + lines[w.prologue_end :]
+    source = "\n".join(lines) + "\n"
     namespace: dict[str, Any] = dict(w.names)
     namespace.update(
         current_item=current_item,
