@@ -642,11 +642,14 @@ def is_cjk(text: str) -> bool:
     return False
 
 
-def name_text(family: str, given: list[str], prefix: list[str], suffix: list[str]) -> str | None:
-    """The display form of a name: ``张三`` for a Chinese name (no spaces), ``Dr. Adam Everyman III`` otherwise."""
+def name_text(
+    family: str, given: list[str], prefix: list[str], suffix: list[str], *, family_first: bool = False
+) -> str | None:
+    """The display form of a name: ``张三`` for a Chinese name (no spaces), ``Dr. Adam Everyman III`` otherwise, or
+    ``Lin Xiaowen`` when the sender says the family name comes first (XPN.11 ``F``, table 0444)."""
     if is_cjk(family) or any(is_cjk(g) for g in given):
         return fhir_string(family + "".join(given)) if (family or given) else None
-    words = [*prefix, *given, family, *suffix]
+    words = [*prefix, family, *given, *suffix] if family_first else [*prefix, *given, family, *suffix]
     return fhir_string(" ".join(w for w in words if w))
 
 
@@ -665,6 +668,10 @@ def split_chinese_name(full: str, compound_surnames: frozenset[str]) -> tuple[st
 
 Finisher = Callable[[dict[str, Any], Ctx], dict[str, Any] | None]
 FinisherFactory = Callable[[Callable[[str], frozenset[str]]], Finisher]
+
+
+# XPN.11 name assembly order as the IG maps it (datatype/XPN.yaml): F says the family name is written first
+_ASSEMBLY_ORDER = "http://hl7.org/fhir/StructureDefinition/humanname-assembly-order"
 
 
 def _human_name_factory(table_codes: Callable[[str], frozenset[str]]) -> Finisher:
@@ -688,8 +695,15 @@ def _human_name_factory(table_codes: Callable[[str], frozenset[str]]) -> Finishe
                     name["family"] = parts[0]
                     name["given"] = [parts[1]]
         if "text" not in name:
+            family_first = any(
+                e.get("url") == _ASSEMBLY_ORDER and e.get("valueCode") == "F" for e in name.get("extension") or []
+            )
             text = name_text(
-                name.get("family") or "", name.get("given") or [], name.get("prefix") or [], name.get("suffix") or []
+                name.get("family") or "",
+                name.get("given") or [],
+                name.get("prefix") or [],
+                name.get("suffix") or [],
+                family_first=family_first,
             )
             if text:
                 name["text"] = text

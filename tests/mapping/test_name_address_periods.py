@@ -1,4 +1,5 @@
-"""When a name or an address was valid (HumanName.period, Address.period), and the name's use (table 0200).
+"""When a name or an address was valid (HumanName.period, Address.period), the name's use (table 0200) and the
+order its parts are written in (XPN.11, table 0444).
 
 IG XPN[HumanName] rows 10, 12, 13: XPN.12 effective date and XPN.13 expiration date (v2.5+) are the period; XPN.10
 name validity range (DR, v2.4, deprecated in v2.5) only "IF XPN.12 NOT VALUED AND XPN.13 NOT VALUED". XAD.13/14 and
@@ -77,6 +78,17 @@ def test_v28_masked_and_unavailable_names_have_the_igs_use(converter, code, use)
     assert official["period"] == {"start": "2015-06-01"}
     assert masked["use"] == use
     assert masked["period"] == {"start": "2026-03-15T08:30:00+08:00", "end": "2026-03-16T12:00:00+08:00"}
+
+
+def test_the_assembly_order_is_kept_and_a_family_first_latin_name_reads_so(converter):
+    # XPN.11 (IG XPN[HumanName] row 11): F family name first, as Chinese names are written, also in the pinyin of
+    # her passport; G given name first. Before: no extension, and the pinyin name's text was "Xiaowen LIN".
+    order = "http://hl7.org/fhir/StructureDefinition/humanname-assembly-order"
+    patient = _patient(converter, _adt("2.5.1", "林^晓雯^^^^^L^^^^F~LIN^Xiaowen^^^^^L^^^^F~Lin^Wendy^^^^^N^^^^G"))
+    chinese, pinyin, english = patient["name"]
+    assert chinese["extension"] == [{"url": order, "valueCode": "F"}] and chinese["text"] == "林晓雯"
+    assert pinyin["extension"] == [{"url": order, "valueCode": "F"}] and pinyin["text"] == "LIN Xiaowen"
+    assert english["extension"] == [{"url": order, "valueCode": "G"}] and english["text"] == "Wendy Lin"
 
 
 def test_a_contacts_name_reads_its_period_alike(converter):
