@@ -1,11 +1,13 @@
 """Durable receipt of HL7 v2 messages: store, commit, then acknowledge.
 
-Every transport (MLLP, HTTP, the CLI) hands the bytes of one message to :class:`Ingestor`. The header is
-read and judged on the caller's event loop (tens of microseconds); the message then waits in a bounded
-queue for the one writer task, which takes whatever is waiting (up to ``ingest_batch_max``, waiting at
-most ``ingest_batch_wait_ms`` for more) and stores it with one multi-row INSERT, its own transaction, in
-a worker thread: a group commit. Only after the commit are the waiting callers given their ACKs; if the
-database fails, they get AR (CE in enhanced mode) with HL7 error 206, so the sender resends.
+Every transport (MLLP, HTTP, the CLI) hands the bytes of one message, or of one batch (FHS/BHS …,
+:mod:`hub.hl7.batch`: each of its messages goes the single message's way, and the batch of their ACKs is
+made after the last one's commit), to :class:`Ingestor`. The header is read and judged on the caller's
+event loop (tens of microseconds); the message then waits in a bounded queue for the one writer task,
+which takes whatever is waiting (up to ``ingest_batch_max``, waiting at most ``ingest_batch_wait_ms`` for
+more) and stores it with one multi-row INSERT, its own transaction, in a worker thread: a group commit.
+Only after the commit are the waiting callers given their ACKs; if the database fails, they get AR (CE in
+enhanced mode) with HL7 error 206, so the sender resends.
 
 Dedup: ``INSERT … ON CONFLICT (sending application, facility, control id) DO NOTHING … RETURNING`` tells
 the new rows from retransmissions; a retransmission gets the ACK text stored with the first copy
@@ -328,6 +330,9 @@ class Ingestor:
 
     def submit(self, raw: bytes, *, transport: str, peer: str | None = None) -> asyncio.Future[AckResult]:
         """Read and queue one message now; the future resolves to its :class:`AckResult` after the commit.
+
+        A batch resolves to one :class:`AckResult` holding the batch of ACKs (``parts``: each message's own)
+        once every message of it is committed.
 
         For transports that keep several messages in flight (MLLP pipelining): no task per message, and
         the messages are queued in the order they are submitted. Call it on the ingestor's event loop.
