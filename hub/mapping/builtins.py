@@ -309,14 +309,17 @@ def _shifted(ctx: Ctx, item: Item, args: dict[str, Any] | None, sign: int) -> An
     year, month, day, hour, *_ = datetimes.parse(text)
     if month is None or day is None:
         return None
-    if hour is None:
-        days, rest = divmod(seconds, 86400)
-        if rest or not days:
-            return None
-        moved = date(year, month, day) + timedelta(days=sign * (int(days) - 1))
-        return moved.isoformat()
-    start = datetime.fromisoformat(datetimes.to_datetime(text, ctx.env.tz))
-    return (start + timedelta(seconds=sign * seconds)).isoformat(timespec="seconds")
+    try:
+        if hour is None:
+            days, rest = divmod(seconds, 86400)
+            if rest or not days:
+                return None
+            moved = date(year, month, day) + timedelta(days=sign * (int(days) - 1))
+            return moved.isoformat()
+        start = datetime.fromisoformat(datetimes.to_datetime(text, ctx.env.tz))
+        return (start + timedelta(seconds=sign * seconds)).isoformat(timespec="seconds")
+    except OverflowError:  # a duration past the years a date can have (999999^wk): no end to say
+        return None
 
 
 _SET_ID = _int_conv(-2_147_483_648)

@@ -163,19 +163,21 @@ def test_a_course_with_a_start_or_an_end_and_a_duration(converter, start, end, d
 
 
 def test_a_duration_that_does_not_fit_the_start_says_no_end(converter):
-    # three courses from a date: 7 days (ends 2026-03-21); 36 hours (after a date, no end can be said); a duration
-    # without a number. Only the first gets an end; nothing is made up for the others.
+    # four courses from a date: 7 days (ends 2026-03-21); 36 hours (after a date, no end can be said); a duration
+    # without a number; a duration past any date (a typo: 999999 weeks). Only the first gets an end; nothing is
+    # made up for the others, and the message converts.
     text = _message(
         "RDE^O11^RDE_O11",
         "ORC|NW|RX20260315-08^HIS",
         ENCODED,
         "TQ1|1||QD|||7^d|20260315|||||A",
         "TQ1|2||QD|||36^h|20260315|||||A",
-        "TQ1|3||QD|||^^^d^天|20260315",
+        "TQ1|3||QD|||^^^d^天|20260315|||||A",
+        "TQ1|4||QD|||999999^wk|20260315",
         ROUTE,
     )
     bounds = [d["timing"]["repeat"]["boundsPeriod"] for d in _dosages(convert(converter, text))]
-    assert bounds == [{"start": "2026-03-15", "end": "2026-03-21"}, {"start": "2026-03-15"}, {"start": "2026-03-15"}]
+    assert bounds == [{"start": "2026-03-15", "end": "2026-03-21"}, *[{"start": "2026-03-15"}] * 3]
 
 
 def test_the_original_order_and_the_dispense_end_the_course_alike(converter):
