@@ -234,6 +234,12 @@ class Node:
         settled = self.settled
         keep = settled is None or name in settled
         cache = None
+        # nothing of that name made in this group: the answer is that of every group of its kind under its parent
+        # (its siblings of that kind: the same groups around them, and what lies in one sibling is unrelated to
+        # another), kept at the parent by the first of them (below, as where the name is found)
+        parent = self.parent
+        own = self.made
+        alone = parent is not None and (own is None or name not in own)
         if keep:
             cache = self.cache
             if cache is None:
@@ -242,6 +248,14 @@ class Node:
                 known = cache.get(name)
                 if known is not None:
                     return known
+            if alone:
+                assert parent is not None
+                siblings = parent.below
+                if siblings is not None:
+                    known = siblings.get((name, self.gdef))
+                    if known is not None:
+                        cache[name] = known
+                        return known
         result: list[tuple[str, str]] = []
         mine = self.path
         depth = len(mine)
@@ -276,6 +290,12 @@ class Node:
             node = node.parent
         if cache is not None:
             cache[name] = result
+            if alone:
+                assert parent is not None
+                siblings = parent.below
+                if siblings is None:
+                    siblings = parent.below = {}
+                siblings[(name, self.gdef)] = result
         if shared is not None:
             shared[0][shared[1]] = result
         return result
