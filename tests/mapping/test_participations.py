@@ -148,6 +148,20 @@ def test_v27_oml_o21_prt_of_the_visit(converter):
     assert [d["identifier"]["value"] for d in one(bundle, "Patient")["generalPractitioner"]] == ["G2001"]
 
 
+@pytest.mark.parametrize(("event", "structure"), [("A02", "ADT_A02"), ("A15", "ADT_A15")])
+def test_a_transfer_reads_the_visits_rol_and_prt(converter, event, structure):
+    # IG ADT_A02 row 18: the ROL after PV1 are the Encounter's participants, as in ADT_A01 (and so are the PRT)
+    text = adt(
+        PID,
+        PV1,
+        "ROL|1|AD|CP^Consulting Provider^HL70443|D1002^赵^立新^^^^^^SZRMYY|20260316090000",
+        "PRT|1|AD||RP^Referring Provider^HL70912|D2010^周^海燕^^^^^^SZRMYY",
+        event=event,
+    ).replace("ADT_A01", structure, 1)
+    encounter = one(convert(converter, text), "Encounter")
+    assert roles(encounter) == [("CON", "D1002"), ("ATND", "D1001"), ("REF", "D2010")]
+
+
 def test_a_documents_prt_is_no_participant_of_the_visit(converter):
     # MDM's PRT beside the PV1 (a flat grammar) are the document's: its author and transcriptionist
     text = "\r".join(
