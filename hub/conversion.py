@@ -24,7 +24,11 @@ The Bundle is stored with HL7 v2 update semantics (:func:`apply_converted`):
 * the index follows a hospital's link and unlink: two Patients of the Bundle linked ``seealso`` by the message
   (A24) are put under one master (:func:`hub.identity.linking.link_records`), two that unlink (A37) are recorded
   as distinct and the second leaves a shared master (:func:`hub.identity.linking.unlink_records`);
-* DELETE entries (A29, PPR^PC3 …) delete.
+* DELETE entries (A29, PPR^PC3 …) delete;
+* a set of repeating segments sent in snapshot mode (a visit's DG1, a patient's AL1: a ``snapshot`` rule, marked on
+  the scope resource's entry by the engine, :mod:`hub.mapping.snapshots`) replaces the stored set: every stored
+  resource of that set that the sending facility produced and that the Bundle does not write is deleted (a DELETE
+  entry added to the Bundle). Another sender's resources are never in the set.
 """
 
 from __future__ import annotations
@@ -47,6 +51,8 @@ from hub.hl7 import charset, er7
 from hub.identity import linking, merging, records
 from hub.mapping import get_converter
 from hub.mapping.nulls import entry_keeps, entry_marks
+from hub.mapping.snapshots import entry_sets, parse_set
+from hub.security.access import PRODUCER_TAG_SYSTEM, producer_of
 from hub.updates import is_merged, merge_update
 
 log = logging.getLogger(__name__)
@@ -147,6 +153,7 @@ def apply_converted(
     entries: list[dict[str, Any]] = bundle.get("entry") or []
     marked = [(entry, entry_marks(entry)) for entry in entries]
     keeps = {id(entry): entry_keeps(entry) for entry in entries}  # by id(): entries are dicts
+    sets = [(producer_of(_resource(entry)), text) for entry in entries for text in entry_sets(entry)]
     patients = {str(_resource(e).get("id")) for e in entries if _put_of(e, "Patient")}
     replacements: list[tuple[dict[str, Any], str]] = []
     kept: list[tuple[dict[str, Any], list[str]]] = []
@@ -188,6 +195,8 @@ def apply_converted(
         # not locked: a message sent again writes nothing.
         locked = _stored(session, changing, lock=True)
         _merge_entries(merging_, converted, locked, seeds, unlinks, keeps, only=changing)
+    if sets:
+        bundle["entry"] += _stale_members(session, sets, bundle["entry"])
     results = store.apply_bundle(session, bundle, source_inbox_id=inbox_id)
     merges = [_replace(session, source, target, inbox_id) for source, target in replacements]
     # A24 / A37: the hospital says two of its records are (are no longer) the same person; the index follows.
@@ -196,6 +205,46 @@ def apply_converted(
     for first, second in _unlinked_pairs(kept, unlinks):
         linking.unlink_records(session, first, second, inbox_id=inbox_id)
     return results, merges
+
+
+_PAGE = 200
+
+
+def _stale_members(
+    session: Session, sets: list[tuple[str | None, str]], entries: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """DELETE entries for the stored members of the message's snapshot sets that the Bundle does not write: the
+    resources each set's search finds among those its sender produced (the producer tag of the set's scope
+    resource; a set without one deletes nothing), each once."""
+    written = {_entry_key(entry) for entry in entries}
+    out: list[dict[str, Any]] = []
+    for producer, text in sets:
+        parsed = parse_set(text)
+        if producer is None or parsed is None:
+            continue
+        rtype, params = parsed
+        params = [*params, ("_tag", f"{PRODUCER_TAG_SYSTEM}|{producer}")]
+        offset = 0
+        while True:
+            page = store.search(session, rtype, params, count=_PAGE, offset=offset, expand_patients=False)
+            for found in page.resources:
+                key = (rtype, str(found.get("id")))
+                if key in written or producer_of(found) != producer:
+                    continue
+                written.add(key)
+                out.append({"request": {"method": "DELETE", "url": f"{rtype}/{key[1]}"}})
+            if len(page.resources) < _PAGE:
+                break
+            offset += _PAGE
+    return out
+
+
+def _entry_key(entry: dict[str, Any]) -> tuple[str, str] | None:
+    url = (entry.get("request") or {}).get("url")
+    if not isinstance(url, str) or url.count("/") != 1:
+        return None
+    rtype, rid = url.split("/")
+    return (rtype, rid)
 
 
 def _resource(entry: Any) -> dict[str, Any]:

@@ -36,6 +36,7 @@ from hub.mapping.library import overlay_files as overlay_files_in
 from hub.mapping.nulls import HL7_NULL, KEEP_EXTENSION_URL, NULL_EXTENSION_URL, NullMarks, compile_marks
 from hub.mapping.nulls import split as split_nulls
 from hub.mapping.runtime import Ctx, Env, parse_path, segment_seq
+from hub.mapping.snapshots import SNAPSHOT_EXTENSION_URL, is_null_segment, set_text
 from hub.mapping.structure import GroupDef, Node, StructureError, group_segments, has_path, iter_path, parse_structure
 from hub.mapping.templates import MessagePatch, MessageTemplate, ResourceRule, ResourceTemplate, ValueSpec
 from hub.mapping.terminology import Table
@@ -137,6 +138,17 @@ class CompiledResource:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class CompiledSnapshot:
+    """A rule's ``snapshot`` (:mod:`hub.mapping.snapshots`)."""
+
+    scope: str
+    param: str
+    where: dict[str, str]
+    listed_in: str | None
+    unless: CondFn | None
+
+
 @dataclass(slots=True)
 class CompiledRule:
     name: str
@@ -149,6 +161,7 @@ class CompiledRule:
     nulls: NullMarks
     delete: bool = False
     shared: bool = False
+    snapshot: CompiledSnapshot | None = None
 
 
 @dataclass(slots=True)
@@ -523,6 +536,8 @@ class Converter:
                 )
             rtype = rule.resource.rtype
             for seg, node in instances:
+                if rule.snapshot is not None and seg is not None and is_null_segment(seg):
+                    continue  # "delete the whole set" (snapshot mode): no member
                 ctx = Ctx(env, node, seg)
                 if rule.when is not None and not rule.when(ctx, None, 0):
                     continue
@@ -555,6 +570,7 @@ class Converter:
             root.settle(rule.name)  # only this rule registers its name: later keys may remember its lookups
 
         root.freeze()  # every resource is registered: references may be looked up once per group and name
+        sets = _snapshot_sets(compiled, root, env)
         env.find_made = _finder(made)
         try:
             entries = []
@@ -594,12 +610,54 @@ class Converter:
                     marks += [{"url": KEEP_EXTENSION_URL, "valueString": m} for m in rule.nulls.keeps(resource, ctx)]
                     if marks:
                         entry["extension"] = marks
+                if sets and (rtype, rid) in sets:
+                    entry.setdefault("extension", []).extend(_set_marks(sets[(rtype, rid)], resource))
                 entries.append(entry)
         finally:
             # the finder holds every Ctx, and each Ctx this Env: left in place, the message's whole object graph
             # (segments, groups, contexts) would be cyclic garbage that only the cycle collector frees
             env.release()
         return {"resourceType": "Bundle", "type": "transaction", "entry": entries}, env.report
+
+
+# A scope resource (type, id) → the snapshot sets that belong to it: (set search text, listed_in, sent empty).
+_Sets = dict[tuple[str, str], list[tuple[str, str | None, bool]]]
+
+
+def _snapshot_sets(compiled: CompiledMessage, root: Node, env: Env) -> _Sets:
+    """The snapshot sets of the message, by their scope resource (:mod:`hub.mapping.snapshots`): for each rule with
+    ``snapshot`` and each scope resource its segments belong to, unless a segment of them is in action code mode."""
+    sets: _Sets = {}
+    for rule in compiled.rules:
+        snap = rule.snapshot
+        if snap is None:
+            continue
+        found: dict[tuple[str, str], tuple[bool, bool]] = {}  # scope → (action code mode, every segment "")
+        for seg, node in iter_path(root, rule.groups, rule.segment):
+            scopes = node.lookup(snap.scope)
+            if not scopes or seg is None:
+                continue
+            coded = snap.unless is not None and bool(snap.unless(Ctx(env, node, seg), None, 0))
+            was_coded, was_empty = found.get(scopes[0], (False, True))
+            found[scopes[0]] = (was_coded or coded, was_empty and is_null_segment(seg))
+        for (stype, sid), (coded, empty) in found.items():
+            if coded:
+                continue
+            text = set_text(rule.resource.rtype, snap.param, f"{stype}/{sid}", snap.where)
+            listed = sets.setdefault((stype, sid), [])
+            if all(text != t for t, _, _ in listed):
+                listed.append((text, snap.listed_in, empty))
+    return sets
+
+
+def _set_marks(sets: list[tuple[str, str | None, bool]], resource: dict[str, Any]) -> list[dict[str, Any]]:
+    """The extensions of a scope resource's entry: its snapshot sets, and for a set sent empty the null mark of the
+    element that lists its members (the visit's ``diagnosis``), unless the resource has it."""
+    out: list[dict[str, Any]] = [{"url": SNAPSHOT_EXTENSION_URL, "valueString": text} for text, _, _ in sets]
+    for _, listed_in, empty in sets:
+        if empty and listed_in is not None and listed_in not in resource:
+            out.append({"url": NULL_EXTENSION_URL, "valueString": listed_in})
+    return out
 
 
 def _glued_segment(compiled: CompiledMessage, message: er7.Message, text: str) -> ConversionError | None:
@@ -728,6 +786,7 @@ def _compile_message(
                 f"template {rule.template} reads {resource.segment} segments, but 'for' names {segment}",
             )
         when = compiler.condition(rule.when, rule_unit, False) if rule.when is not None else None
+        snapshot = _compile_snapshot(compiler, rule, rule_unit, names)
         specs, deletes = split_nulls(rule.elements, rule_unit)
         overrides = compiler.elements(specs, resource.rtype, rule_unit, False)
         nulls = compile_marks(compiler, rule_unit, resource.rtype, specs, deletes)
@@ -748,6 +807,7 @@ def _compile_message(
                 nulls + resource.nulls,
                 rule.delete,
                 rule.shared,
+                snapshot,
             )
         )
     all_refs |= unit.refs | patch_unit.refs
@@ -762,6 +822,20 @@ def _compile_message(
     events = frozenset(e.upper() for e in template.events) if template.events is not None else None
     refused = {e.upper(): reason for e, reason in template.refused.items()}
     return CompiledMessage(template.message, str(path), root, events, rules, refused, requires=tuple(template.requires))
+
+
+def _compile_snapshot(compiler: Compiler, rule: ResourceRule, unit: Unit, names: set[str]) -> CompiledSnapshot | None:
+    spec = rule.snapshot
+    if spec is None:
+        return None
+    if rule.delete:
+        raise compiler.error(unit, rule, "'snapshot' is for rules that make resources, not 'delete' rules")
+    if spec.scope not in names or spec.scope == rule.name:
+        raise compiler.error(unit, rule, f"snapshot.scope: no resource rule {spec.scope!r} before this one")
+    if spec.listed_in is not None and not re.match(r"^[a-z][A-Za-z0-9]*$", spec.listed_in):
+        raise compiler.error(unit, rule, f"snapshot.listed_in: {spec.listed_in!r} is not a top-level element name")
+    unless = compiler.condition(spec.unless, unit, False) if spec.unless is not None else None
+    return CompiledSnapshot(spec.scope, spec.param, dict(spec.where), spec.listed_in, unless)
 
 
 __all__ = ["CompiledMessage", "CompiledOverlay", "CompiledResource", "CompiledRule", "Conversion", "Converter"]

@@ -190,6 +190,24 @@ class ResourceTemplate(TemplateModel):
         return self
 
 
+class SnapshotSpec(TemplateModel):
+    """A resource rule's ``snapshot``: the segments it reads are a set sent whole (HL7 v2 ch. 2, snapshot mode):
+    the stored resources of the set that the message does not send are deleted (:mod:`hub.mapping.snapshots`)."""
+
+    scope: str  # the resource rule the set belongs to (encounter: a visit's diagnoses; patient: allergies)
+    param: str  # the search parameter of the set's resources that names the scope resource (encounter, patient)
+    where: dict[str, str] = Field(default_factory=dict)  # more search parameters every member matches
+    listed_in: str | None = None  # the scope resource's element that lists the members (Encounter.diagnosis)
+    unless: Condition | None = None  # on a segment of the set: the set is in action code mode, no snapshot
+
+    @model_validator(mode="after")
+    def _names(self) -> SnapshotSpec:
+        for name in (self.param, *self.where):
+            if not re.match(r"^[a-z_][a-z0-9-]*$", name):
+                raise ValueError(f"snapshot: {name!r} is not a search parameter name")
+        return self
+
+
 class ResourceRule(TemplateModel):
     """One entry of a message template's ``resources``."""
 
@@ -202,6 +220,7 @@ class ResourceRule(TemplateModel):
     # segments of this rule with the same key make one resource (the first's), which each of them names (the
     # insurer of two policies); without it the later ones are numbered, as two results of one test are
     shared: bool = False
+    snapshot: SnapshotSpec | None = None  # the rule's resources are a set sent whole (snapshot mode)
     elements: list[ValueSpec] = Field(default_factory=list)
 
     @model_validator(mode="after")
