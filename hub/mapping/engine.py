@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from hub.errors import ConversionError, MappingTemplateError
+from hub.fhir.search_params import params_for
 from hub.hl7 import er7
 from hub.hl7.header import derive_structure
 from hub.mapping import datetimes
@@ -786,7 +787,7 @@ def _compile_message(
                 f"template {rule.template} reads {resource.segment} segments, but 'for' names {segment}",
             )
         when = compiler.condition(rule.when, rule_unit, False) if rule.when is not None else None
-        snapshot = _compile_snapshot(compiler, rule, rule_unit, names)
+        snapshot = _compile_snapshot(compiler, rule, rule_unit, names, resource.rtype)
         specs, deletes = split_nulls(rule.elements, rule_unit)
         overrides = compiler.elements(specs, resource.rtype, rule_unit, False)
         nulls = compile_marks(compiler, rule_unit, resource.rtype, specs, deletes)
@@ -824,7 +825,9 @@ def _compile_message(
     return CompiledMessage(template.message, str(path), root, events, rules, refused, requires=tuple(template.requires))
 
 
-def _compile_snapshot(compiler: Compiler, rule: ResourceRule, unit: Unit, names: set[str]) -> CompiledSnapshot | None:
+def _compile_snapshot(
+    compiler: Compiler, rule: ResourceRule, unit: Unit, names: set[str], rtype: str
+) -> CompiledSnapshot | None:
     spec = rule.snapshot
     if spec is None:
         return None
@@ -834,6 +837,14 @@ def _compile_snapshot(compiler: Compiler, rule: ResourceRule, unit: Unit, names:
         raise compiler.error(unit, rule, f"snapshot.scope: no resource rule {spec.scope!r} before this one")
     if spec.listed_in is not None and not re.match(r"^[a-z][A-Za-z0-9]*$", spec.listed_in):
         raise compiler.error(unit, rule, f"snapshot.listed_in: {spec.listed_in!r} is not a top-level element name")
+    # the hub searches its store with these: a name it does not index would fail every message, not the load
+    known = params_for(rtype)
+    param = known.get(spec.param)
+    if param is None or param.type != "reference":
+        raise compiler.error(unit, rule, f"snapshot.param: {rtype} has no reference search parameter {spec.param!r}")
+    unknown = sorted(name for name in spec.where if name not in known)
+    if unknown:
+        raise compiler.error(unit, rule, f"snapshot.where: {rtype} has no search parameter {', '.join(unknown)}")
     unless = compiler.condition(spec.unless, unit, False) if spec.unless is not None else None
     return CompiledSnapshot(spec.scope, spec.param, dict(spec.where), spec.listed_in, unless)
 

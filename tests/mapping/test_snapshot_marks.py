@@ -77,3 +77,22 @@ def test_a_snapshot_scope_must_be_a_rule_made_before(tmp_path):
     with pytest.raises(MappingTemplateError) as caught:
         Converter.load(mappings)
     assert "message/ADT_A01.yaml" in (caught.value.file or "") and "snapshot.scope" in caught.value.message
+
+
+@pytest.mark.parametrize(
+    ("snapshot", "says"),
+    [
+        ("{scope: patient, param: subject-of}", "no reference search parameter 'subject-of'"),
+        ("{scope: patient, param: code}", "no reference search parameter 'code'"),  # a token, not a reference
+        ("{scope: patient, param: patient, where: {kind: drug}}", "no search parameter kind"),
+    ],
+)
+def test_snapshot_search_parameters_are_checked_at_load(tmp_path, snapshot, says):
+    # the hub searches its store with them: a typo would fail every message instead of the load
+    mappings = mappings_copy(tmp_path)
+    path = mappings / "message" / "ADT_A01.yaml"
+    text = path.read_text(encoding="utf-8")
+    path.write_text(text.replace("snapshot: {scope: patient, param: patient}", f"snapshot: {snapshot}"))
+    with pytest.raises(MappingTemplateError) as caught:
+        Converter.load(mappings)
+    assert "message/ADT_A01.yaml" in (caught.value.file or "") and says in caught.value.message
