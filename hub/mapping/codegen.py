@@ -27,6 +27,7 @@ from hub.mapping.builtins import fhir_code, fhir_string
 from hub.mapping.ids import key_text
 from hub.mapping.runtime import (
     Ctx,
+    copier,
     current_item,
     deep_copy,
     field_items,
@@ -259,7 +260,7 @@ def _emit_convert(w: _Writer, indent: int, plan: RulePlan, raw: str, level: str,
         for k, v in defaults:
             w.emit(indent + 1, f"if {k!r} not in _x:")
             if isinstance(v, dict | list):
-                w.emit(indent + 2, f"_x[{k!r}] = deep_copy({w.name('K', v)})")
+                w.emit(indent + 2, f"_x[{k!r}] = {w.name('KC', copier(v))}()")
             else:
                 w.emit(indent + 2, f"_x[{k!r}] = {w.name('K', v)}")
     elif how is not None and how[0] == "memo":
@@ -556,7 +557,7 @@ def _emit_rule(w: _Writer, plan: RulePlan) -> None:
         test = _emit_condition(w, indent, plan)
         w.emit(indent, f"if {test}:")
         if isinstance(value, dict | list):
-            _emit_set(w, indent + 1, plan, f"deep_copy({const})")
+            _emit_set(w, indent + 1, plan, f"{w.name('KC', copier(value))}()")
         else:
             _emit_set(w, indent + 1, plan, const)
     elif plan.ref is not None:

@@ -37,6 +37,7 @@ from hub.mapping.runtime import (
     SourcePath,
     compile_getter,
     compile_texts,
+    copier,
     current_item,
     deep_copy,
     first_text,
@@ -554,7 +555,8 @@ class Compiler:
             raise self.error(unit, spec, "'value' is empty")
         self._check_constant(value, target, unit, spec)
         if isinstance(value, dict | list):
-            return lambda ctx, raw, level: [deep_copy(value)]
+            make = copier(value)
+            return lambda ctx, raw, level: [make()]
         constant = [value]
         return lambda ctx, raw, level: list(constant)
 

@@ -49,18 +49,23 @@ def _key(item: Any, leaves: Leaves) -> tuple[str, ...] | None:
 
 
 def _first(node: Any, steps: tuple[str, ...], at: int) -> str | None:
-    """The first value (in document order) at ``steps[at:]`` of ``node``, through lists (as a selector reads it)."""
-    if isinstance(node, list):
-        for item in node:
-            found = _first(item, steps, at)
-            if found is not None:
-                return found
-        return None
-    if at == len(steps):
-        return selector_text(node)
-    if isinstance(node, dict) and steps[at] in node:
-        return _first(node[steps[at]], steps, at + 1)
-    return None
+    """The first value (in document order) at ``steps[at:]`` of ``node``, through lists (as a selector reads it).
+    (Down through dicts in a loop, a call only for the items of a list: it runs for every participant added.)"""
+    while True:
+        if isinstance(node, list):
+            for item in node:
+                found = _first(item, steps, at)
+                if found is not None:
+                    return found
+            return None
+        if at == len(steps):
+            return selector_text(node)
+        if not isinstance(node, dict):
+            return None
+        node = node.get(steps[at])
+        if node is None:
+            return None
+        at += 1
 
 
 def _merged(earlier: Any, later: Any) -> Any:
