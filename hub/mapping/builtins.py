@@ -427,6 +427,22 @@ def _part(parts: list[str], n: int) -> str:
 
 
 @_register(
+    "OBX_sub_id_group",
+    "string",
+    "the isolate an OBX-4 sub-id belongs to: OG.2 (group, v2.8.2's enhanced mode), else OG.1 (the sub-id of older "
+    "versions) up to its first '.' or '-' ('1.2', '1-2' and '1' → '1'); a microbiology report's susceptibilities are "
+    "numbered under their isolate so",
+)
+def _obx_sub_id_group(ctx: Ctx, item: Item, _args: dict[str, Any] | None) -> Any:
+    parts = _parts(ctx, item)
+    group = _part(parts, 2).strip()
+    if group:
+        return fhir_string(group)
+    original = _part(parts, 1)
+    return fhir_string(re.split(r"[.-]", original, maxsplit=1)[0].strip())
+
+
+@_register(
     "XTN_value",
     "string",
     "a telephone number or e-mail address from an XTN, as the v2-to-FHIR IG orders it: XTN.4 for an Internet or "

@@ -629,7 +629,7 @@ class Compiler:
             detail = f"{target.name}: no {rtype} made by this message has the key read from {', '.join(sources)}"
             optional = [bool(part.optional) for part in spec.parts]
             # the report names the segment the key is read from (a panel's OBR: once for all its results)
-            origin = sources[0].split("-", 1)[0] if sources else None
+            origin = spec.report_at or (sources[0].split("-", 1)[0] if sources else None)
             or_earlier = spec.or_earlier
 
             def found(ctx: Ctx, _raw: str | None, _level: int) -> list[Any]:

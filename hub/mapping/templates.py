@@ -101,6 +101,9 @@ class KeyRef(TemplateModel):
     # with in_message: when this message makes no resource of that type whose key has the same first part (an
     # isolate of that report), the resource an earlier message made (the id the parts give, as without in_message)
     or_earlier: bool = False
+    # with in_message: the segment the unresolved-reference names (and is reported once for), when it is not that of
+    # the first field the key reads (the OBR of results that name an isolate of their own order: once per order)
+    report_at: str | None = Field(default=None, pattern=r"^[A-Z][A-Z0-9]{2}$")
 
     @model_validator(mode="after")
     def _earlier_needs_in_message(self) -> KeyRef:
