@@ -37,7 +37,7 @@ from hub.mapping.library import overlay_files as overlay_files_in
 from hub.mapping.nulls import HL7_NULL, KEEP_EXTENSION_URL, NULL_EXTENSION_URL, NullMarks, compile_marks
 from hub.mapping.nulls import split as split_nulls
 from hub.mapping.runtime import Ctx, Env, parse_path, segment_seq
-from hub.mapping.snapshots import SNAPSHOT_EXTENSION_URL, is_null_segment, set_text
+from hub.mapping.snapshots import SNAPSHOT_EXTENSION_URL, is_null_segment, set_parts
 from hub.mapping.structure import GroupDef, Node, StructureError, group_segments, has_path, iter_path, parse_structure
 from hub.mapping.templates import MessagePatch, MessageTemplate, ResourceRule, ResourceTemplate, ValueSpec
 from hub.mapping.terminology import Table
@@ -144,8 +144,8 @@ class CompiledSnapshot:
     """A rule's ``snapshot`` (:mod:`hub.mapping.snapshots`)."""
 
     scope: str
-    param: str
-    where: dict[str, str]
+    prefix: str  # the set's search before the scope reference (Condition?encounter=)
+    suffix: str  # and after it (&category=encounter-diagnosis)
     listed_in: str | None
     unless: CondFn | None
 
@@ -638,13 +638,13 @@ def _snapshot_sets(compiled: CompiledMessage, root: Node, env: Env) -> _Sets:
             scopes = node.lookup(snap.scope)
             if not scopes or seg is None:
                 continue
-            coded = snap.unless is not None and bool(snap.unless(Ctx(env, node, seg), None, 0))
+            coded = snap.unless is not None and snap.unless(Ctx(env, node, seg), None, 0)
             was_coded, was_empty = found.get(scopes[0], (False, True))
             found[scopes[0]] = (was_coded or coded, was_empty and is_null_segment(seg))
         for (stype, sid), (coded, empty) in found.items():
             if coded:
                 continue
-            text = set_text(rule.resource.rtype, snap.param, f"{stype}/{sid}", snap.where)
+            text = f"{snap.prefix}{stype}/{sid}{snap.suffix}"
             listed = sets.setdefault((stype, sid), [])
             if all(text != t for t, _, _ in listed):
                 listed.append((text, snap.listed_in, empty))
@@ -846,7 +846,8 @@ def _compile_snapshot(
     if unknown:
         raise compiler.error(unit, rule, f"snapshot.where: {rtype} has no search parameter {', '.join(unknown)}")
     unless = compiler.condition(spec.unless, unit, False) if spec.unless is not None else None
-    return CompiledSnapshot(spec.scope, spec.param, dict(spec.where), spec.listed_in, unless)
+    prefix, suffix = set_parts(rtype, spec.param, spec.where)
+    return CompiledSnapshot(spec.scope, prefix, suffix, spec.listed_in, unless)
 
 
 __all__ = ["CompiledMessage", "CompiledOverlay", "CompiledResource", "CompiledRule", "Conversion", "Converter"]

@@ -56,7 +56,15 @@ def is_null_segment(seg: Segment) -> bool:
 
 def set_text(rtype: str, param: str, scope: str, where: dict[str, str]) -> str:
     """The search that finds the stored members of a set (``Condition?encounter=Encounter/1&category=…``)."""
-    return f"{rtype}?{urlencode([(param, scope), *where.items()], safe='/|:')}"
+    prefix, suffix = set_parts(rtype, param, where)
+    return f"{prefix}{scope}{suffix}"
+
+
+def set_parts(rtype: str, param: str, where: dict[str, str]) -> tuple[str, str]:
+    """The text of a set's search before and after the scope reference (worked out once per rule: the scope, a
+    ``Type/id`` of the engine's, needs no escaping)."""
+    suffix = urlencode(list(where.items()), safe="/|:")
+    return f"{rtype}?{param}=", f"&{suffix}" if suffix else ""
 
 
 def parse_set(text: str) -> tuple[str, list[tuple[str, str]]] | None:
@@ -83,4 +91,4 @@ def entry_sets(entry: dict[str, Any]) -> list[str]:
     return found
 
 
-__all__ = ["SNAPSHOT_EXTENSION_URL", "entry_sets", "is_null_segment", "parse_set", "set_text"]
+__all__ = ["SNAPSHOT_EXTENSION_URL", "entry_sets", "is_null_segment", "parse_set", "set_parts", "set_text"]
