@@ -6,7 +6,7 @@ nightly results this way, over MLLP (the whole batch in one frame), over HTTP or
 
 The envelope is read on the bytes, line by line (CR, LF or CRLF, a UTF-8 BOM before the first segment), so
 that each message is handed on as exactly the bytes it was sent as; the messages are then received one by
-one as single messages are (:class:`~hub.hl7.ingest.Ingestor`), and the answer is written here.
+one as single messages are (:mod:`hub.hl7.batch_ingest`), and the answer is written here.
 
 The answer (§2.10.3: "a batch of acknowledgment messages") mirrors the request: FHS/FTS when it had an
 FHS, and for each received batch a BHS, the ACK of every message (in order), a BTS whose BTS-1 counts those
@@ -105,7 +105,7 @@ class BatchRefused(Hl7ParseError):
 
 
 class AckLike(Protocol):
-    """What the answer needs of one message's outcome (:class:`~hub.hl7.ingest.AckResult` has it)."""
+    """What the answer needs of one message's outcome (:class:`~hub.hl7.receipt.AckResult` has it)."""
 
     @property
     def data(self) -> bytes: ...

@@ -1,11 +1,12 @@
 """Durable receipt of HL7 v2 messages: store, commit, then acknowledge.
 
 Every transport (MLLP, HTTP, the CLI) hands the bytes of one message, or of one batch (FHS/BHS …,
-:mod:`hub.hl7.batch`: each of its messages goes the single message's way, and the batch of their ACKs is
-made after the last one's commit), to :class:`Ingestor`. The header is read and judged on the caller's
+:mod:`hub.hl7.batch_ingest`: each of its messages goes the single message's way, and the batch of their ACKs
+is made after the last one's commit), to :class:`Ingestor`. The header is read and judged on the caller's
 event loop (tens of microseconds); the message then waits in a bounded queue for the one writer task,
 which takes whatever is waiting (up to ``ingest_batch_max``, waiting at most ``ingest_batch_wait_ms`` for
-more) and stores it with one multi-row INSERT, its own transaction, in a worker thread: a group commit.
+more) and stores it with one multi-row INSERT, its own transaction, in a worker thread: a group commit
+(:mod:`hub.hl7.inbox_writer`).
 Only after the commit are the waiting callers given their ACKs; if the database fails, they get AR (CE in
 enhanced mode) with HL7 error 206, so the sender resends.
 
@@ -33,78 +34,28 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
-from typing import Any, cast
-
-from sqlalchemy import ColumnElement, Connection, Engine, Table, and_, or_, select
-from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
 
 from hub.config import Settings
 from hub.db import get_engine
-from hub.db.tables import InboxMessage
 from hub.errors import Hl7Error, Hl7ParseError, Hl7Rejected
-from hub.hl7 import batch
+from hub.hl7 import batch, batch_ingest
 from hub.hl7.ack import accept_ack_due, ack_code_for_error, build_ack, version_tuple
 from hub.hl7.header import MessageHeader, check_header, parse_header, salvage_header
+from hub.hl7.inbox_writer import TRANSIENT_ERRORS, InboxWriter
+from hub.hl7.receipt import NOT_STORED, AckResult, Pending, Stored
+
+__all__ = ["AckResult", "IngestStats", "Ingestor", "OnStored"]
 
 log = logging.getLogger(__name__)
 
 OnStored = Callable[[list[int]], None]
 
-_INBOX = cast(Table, InboxMessage.__table__)
-_KEY_COLUMNS = (_INBOX.c.sending_application, _INBOX.c.sending_facility, _INBOX.c.control_id)
-# The columns each stored message fills, in the order of _Pending.row().
-_COLUMNS = (
-    "received_at",
-    "transport",
-    "peer",
-    "sending_application",
-    "sending_facility",
-    "control_id",
-    "message_type",
-    "structure",
-    "version",
-    "charset",
-    "raw",
-    "ack",
-    "ack_code",
-    "status",
-    "error",
-    "error_location",
-    "attempts",
-)
-_PG_ARRAY_TYPES = {"received_at": "timestamptz", "raw": "bytea", "attempts": "int"}  # the rest: text
-_RETURNING = "RETURNING id, sending_application, sending_facility, control_id"
-_ON_CONFLICT = "ON CONFLICT (sending_application, sending_facility, control_id) DO NOTHING"
 # The MSH of an over-size message is looked for in its first bytes only.
 _OVERSIZE_HEADER_BYTES = 65_536
 # Ids waiting for on_stored beyond this are dropped (with a warning): the sweeper finds them anyway, and a
 # broker outage must not grow the process without bound.
 _MAX_PENDING_NOTIFICATIONS = 100_000
-_TRANSIENT_ERRORS = (OperationalError, InterfaceError)
 _NOTIFY_FAILURE_LOG_INTERVAL = 10.0  # seconds between two reports of on_stored failures
-
-Key = tuple[str, str, str]
-
-
-@dataclass(frozen=True, slots=True)
-class AckResult:
-    """The answer to one received message."""
-
-    data: bytes  # the ACK in the message's charset, without MLLP framing; b"" when no accept ACK is due
-    code: str  # MSA-1 (AA, AR, CA, CE, CR …), also when no ACK is sent
-    codec: str  # the Python codec of ``data``
-    inbox_id: int | None = None  # the stored row (the first copy's for a duplicate); None if not stored
-    duplicate: bool = False  # a retransmission of a stored message, answered with the stored ACK
-    transient: bool = False  # not stored because the database failed: the sender should resend
-    parts: tuple[AckResult, ...] = ()  # a batch: the outcome of each of its messages, in order
-
-
-@dataclass(frozen=True, slots=True)
-class _Stored:
-    inbox_id: int | None
-    ack: str | None
-    ack_code: str
-    new: bool  # newly stored accepted message (reported to on_stored)
 
 
 @dataclass(slots=True)
@@ -119,84 +70,6 @@ class IngestStats:
 
 class _ShuttingDown(Exception):
     """The ingestor stopped before the message could be stored."""
-
-
-_NOT_STORED = _Stored(None, None, "", new=False)
-
-
-@dataclass(slots=True, eq=False)
-class _Pending:
-    raw: bytes
-    transport: str
-    peer: str | None
-    header: MessageHeader | None
-    accepted: bool  # False: rejected, stored only for the operator
-    ack: str | None  # None: no accept ACK due (enhanced mode, MSH-15)
-    ack_code: str
-    error: Hl7Error | None
-    received_at: datetime
-    future: asyncio.Future[AckResult] | None = None
-
-    @property
-    def key(self) -> Key:
-        assert self.header is not None
-        return self.header.dedup_key
-
-    def row(self) -> tuple[Any, ...]:
-        """The inbox row, in the order of ``_COLUMNS``."""
-        h = self.header
-        assert h is not None
-        app: str | None
-        fac: str | None
-        control: str | None
-        if self.accepted:
-            app, fac, control = h.sending_application, h.sending_facility, h.control_id
-        else:
-            app, fac, control = _clean(h.sending_application, 227), _clean(h.sending_facility, 227), None
-        error = self.error
-        return (
-            self.received_at,
-            self.transport[:8],
-            _clean(self.peer, 128),
-            app,
-            fac,
-            control,
-            _clean(h.message_type, 32),
-            _clean(h.structure, 16),
-            _clean(h.version, 16),
-            _clean(h.codec, 32),
-            self.raw,
-            _clean(self.ack, None),
-            self.ack_code,
-            "received" if self.accepted else "rejected",
-            _clean(error.message, None) if error is not None else None,
-            _clean(error.location, 64) if error is not None else None,
-            0,
-        )
-
-
-def _keys_clause(keys: Sequence[Key]) -> ColumnElement[bool]:
-    """``application = :a AND facility = :f AND control_id IN (:ids)``, one term per sender.
-
-    The unique index answers each term; a row-value ``(application, facility, control_id) IN (…)`` of several
-    rows makes SQLite scan the whole inbox.
-    """
-    by_sender: dict[tuple[str, str], list[str]] = {}
-    for app, fac, control in keys:
-        by_sender.setdefault((app, fac), []).append(control)
-    app_col, fac_col, control_col = _KEY_COLUMNS
-    return or_(
-        *(and_(app_col == app, fac_col == fac, control_col.in_(controls)) for (app, fac), controls in by_sender.items())
-    )
-
-
-def _clean(value: str | None, limit: int | None) -> str | None:
-    """A value fit for a text column: no NUL (PostgreSQL refuses it), cut to the column size."""
-    if value is None:
-        return None
-    if "\x00" in value:
-        value = value.replace("\x00", "\ufffd")
-    return value[:limit] if limit is not None else value
 
 
 def _encode(text: str | None, codec: str) -> bytes:
@@ -225,25 +98,10 @@ class Ingestor:
     def __init__(self, settings: Settings, *, on_stored: OnStored | None = None) -> None:
         self._settings = settings
         self._on_stored = on_stored
-        self._engine: Engine = get_engine(settings)
-        dialect = self._engine.dialect
-        if dialect.name not in ("postgresql", "sqlite"):  # pragma: no cover - the hub supports these two
-            raise RuntimeError(f"ingestion needs PostgreSQL or SQLite, not {dialect.name}")
-        self._postgres = dialect.name == "postgresql"
-        # SQLAlchemy's own conversions of the values (e.g. datetimes to text on SQLite); the statements
-        # themselves are written for the driver: per row, SQLAlchemy's generic insert costs more CPU than
-        # the database does.
-        processors = [_INBOX.c[name].type.bind_processor(dialect) for name in _COLUMNS]
-        self._processors = [(i, p) for i, p in enumerate(processors) if p is not None]
-        columns = ", ".join(_COLUMNS)
-        # PostgreSQL: one statement, one parameter per column (an array), whatever the batch size.
-        arrays = ", ".join(f"%s::{_PG_ARRAY_TYPES.get(name, 'text')}[]" for name in _COLUMNS)
-        self._pg_insert = f"INSERT INTO inbox ({columns}) SELECT * FROM unnest({arrays}) {_ON_CONFLICT} {_RETURNING}"
-        self._sqlite_columns = columns
-        self._sqlite_inserts: dict[int, str] = {}
+        self._inbox = InboxWriter(get_engine(settings))
         self._batch_max = max(1, settings.ingest_batch_max)
         self._batch_wait = max(0.0, settings.ingest_batch_wait_ms / 1000.0)
-        self._queue: asyncio.Queue[_Pending | None] | None = None
+        self._queue: asyncio.Queue[Pending | None] | None = None
         self._writer: asyncio.Task[None] | None = None
         self._notifier: asyncio.Task[None] | None = None
         self._db_pool: ThreadPoolExecutor | None = None
@@ -253,7 +111,6 @@ class Ingestor:
         self._accepting = False
         self._stopping = False
         self._closed = False
-        self._writer_conn: Connection | None = None
         self._waiting_puts = 0
         self._notify_failures = 0
         self._notify_failure_logged = float("-inf")
@@ -294,7 +151,7 @@ class Ingestor:
         except TimeoutError:
             log.warning("on_stored did not finish in time; the sweeper will enqueue what it missed")
         if self._db_pool is not None:
-            await asyncio.get_running_loop().run_in_executor(self._db_pool, self._drop_writer_connection)
+            await asyncio.get_running_loop().run_in_executor(self._db_pool, self._inbox.drop_connection)
         for pool in (self._db_pool, self._notify_pool):
             if pool is not None:
                 pool.shutdown(wait=False, cancel_futures=True)
@@ -337,12 +194,12 @@ class Ingestor:
         For transports that keep several messages in flight (MLLP pipelining): no task per message, and
         the messages are queued in the order they are submitted. Call it on the ingestor's event loop.
         """
-        loop = asyncio.get_running_loop()
         if batch.is_batch(raw):
-            return loop.create_task(self._receive_batch(raw, transport, peer))
-        return self._submit_one(raw, transport, peer)
+            return asyncio.get_running_loop().create_task(batch_ingest.receive(self, raw, transport, peer))
+        return self.submit_message(raw, transport=transport, peer=peer)
 
-    def _submit_one(self, raw: bytes, transport: str, peer: str | None) -> asyncio.Future[AckResult]:
+    def submit_message(self, raw: bytes, *, transport: str, peer: str | None) -> asyncio.Future[AckResult]:
+        """Like :meth:`submit`, for bytes that are one message, never read as a batch (one of a batch's)."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[AckResult] = loop.create_future()
         pending = self._prepare(raw, transport, peer)
@@ -350,7 +207,7 @@ class Ingestor:
             future.set_result(pending)
             return future
         if not pending.accepted and pending.header is None:
-            future.set_result(self._result(pending, _NOT_STORED))  # nothing an operator could read: not kept
+            future.set_result(self._result(pending, NOT_STORED))  # nothing an operator could read: not kept
             return future
         queue = self._queue
         if not self._accepting or queue is None:
@@ -366,7 +223,7 @@ class Ingestor:
             queue.put_nowait(pending)
         return future
 
-    async def _enqueue_when_room(self, queue: asyncio.Queue[_Pending | None], pending: _Pending) -> None:
+    async def _enqueue_when_room(self, queue: asyncio.Queue[Pending | None], pending: Pending) -> None:
         try:
             await queue.put(pending)
         finally:
@@ -381,17 +238,24 @@ class Ingestor:
         return self.receive_ack_sync(raw, transport=transport, peer=peer).data
 
     def receive_ack_sync(self, raw: bytes, *, transport: str, peer: str | None = None) -> AckResult:
+        """Like :meth:`receive_sync`, with the outcome alongside the ACK."""
         if batch.is_batch(raw):
-            return self._receive_batch_sync(raw, transport, peer)
-        pending = self._prepare(raw, transport, peer)
-        if isinstance(pending, AckResult):
-            return pending
-        if not pending.accepted and pending.header is None:
-            return self._result(pending, _NOT_STORED)
-        outcome = self._store([pending])[0]
-        if isinstance(outcome, _Stored) and outcome.new and outcome.inbox_id is not None:
-            self._notify([outcome.inbox_id])
-        return self._result(pending, outcome)
+            return batch_ingest.receive_sync(self, raw, transport, peer)
+        return self.receive_messages_sync([raw], transport=transport, peer=peer)[0]
+
+    def receive_messages_sync(self, messages: Sequence[bytes], *, transport: str, peer: str | None) -> list[AckResult]:
+        """Store messages (each one message, never read as a batch) in one commit, without the writer task.
+
+        Returns:
+            The outcome of each message, in order.
+        """
+        prepared = [self._prepare(raw, transport, peer) for raw in messages]
+        storable = [p for p in prepared if isinstance(p, Pending) and p.header is not None]
+        stored = dict(zip(map(id, storable), self._store(storable) if storable else [], strict=True))  # one commit
+        new_ids = [o.inbox_id for o in stored.values() if isinstance(o, Stored) and o.new and o.inbox_id is not None]
+        if new_ids:
+            self._notify(new_ids)
+        return [p if isinstance(p, AckResult) else self._result(p, stored.get(id(p), NOT_STORED)) for p in prepared]
 
     def oversize_ack(self, head: bytes, size: int, *, transport: str, peer: str | None = None) -> AckResult:
         """The AR for a message over ``max_message_bytes``, from its first bytes; nothing is stored.
@@ -403,8 +267,7 @@ class Ingestor:
             peer: the sender's address, for the log.
         """
         if batch.is_batch(head):
-            log.info("rejected an over-size batch (%d+ bytes) over %s from %s", size, transport, peer)
-            return self._batch_result(batch.refuse_oversize(head[:_OVERSIZE_HEADER_BYTES], self._settings), [])
+            return batch_ingest.refuse_oversize(head[:_OVERSIZE_HEADER_BYTES], size, self._settings, transport, peer)
         header = salvage_header(head[:_OVERSIZE_HEADER_BYTES])
         error = Hl7Rejected(
             f"the message is larger than the {self._settings.max_message_bytes} bytes accepted",
@@ -413,61 +276,10 @@ class Ingestor:
         )
         log.info("rejected an over-size message (%d+ bytes) over %s from %s", size, transport, peer)
         pending = self._rejection(b"", transport, peer, header, error, datetime.now(UTC))
-        return self._result(pending, _NOT_STORED)
-
-    # Batches (hub.hl7.batch): each message received as a single one, the answer after the last commit ---
-    async def _receive_batch(self, raw: bytes, transport: str, peer: str | None) -> AckResult:
-        try:
-            envelope = batch.read(raw, self._settings)
-        except batch.BatchRefused as exc:
-            return self._batch_refused(exc, transport, peer)
-        futures = [[self._submit_one(m, transport, peer) for m in b.messages] for b in envelope.batches]
-        outcomes = [[await future for future in batch_futures] for batch_futures in futures]
-        return self._batch_answer(envelope, outcomes, transport, peer)
-
-    def _receive_batch_sync(self, raw: bytes, transport: str, peer: str | None) -> AckResult:
-        try:
-            envelope = batch.read(raw, self._settings)
-        except batch.BatchRefused as exc:
-            return self._batch_refused(exc, transport, peer)
-        prepared = [[self._prepare(m, transport, peer) for m in b.messages] for b in envelope.batches]
-        storable = [p for ps in prepared for p in ps if isinstance(p, _Pending) and p.header is not None]
-        stored = dict(zip(map(id, storable), self._store(storable) if storable else [], strict=True))  # one commit
-        new_ids = [o.inbox_id for o in stored.values() if isinstance(o, _Stored) and o.new and o.inbox_id is not None]
-        if new_ids:
-            self._notify(new_ids)
-        outcomes = [
-            [p if isinstance(p, AckResult) else self._result(p, stored.get(id(p), _NOT_STORED)) for p in ps]
-            for ps in prepared
-        ]
-        return self._batch_answer(envelope, outcomes, transport, peer)
-
-    def _batch_answer(
-        self, envelope: batch.Envelope, outcomes: list[list[AckResult]], transport: str, peer: str | None
-    ) -> AckResult:
-        reply = batch.answer(envelope, outcomes)
-        flat = [o for os in outcomes for o in os]
-        log.info(
-            "batch %s over %s from %s: %d messages, %s",
-            (envelope.batches[0].header.get(11)[:40] if envelope.batches[0].header else "") or "-",
-            transport,
-            peer,
-            len(flat),
-            batch.summary([o.code for o in flat]),
-        )
-        return self._batch_result(reply, flat)
-
-    def _batch_refused(self, exc: batch.BatchRefused, transport: str, peer: str | None) -> AckResult:
-        log.info("refused a batch over %s from %s: HL7 %s at %s", transport, peer, exc.hl7_code, exc.location)
-        return self._batch_result(batch.refuse(exc.envelope, exc, self._settings), [])
-
-    @staticmethod
-    def _batch_result(reply: batch.Reply, parts: list[AckResult]) -> AckResult:
-        transient = any(p.transient for p in parts)
-        return AckResult(reply.data, reply.code, reply.codec, transient=transient, parts=tuple(parts))
+        return self._result(pending, NOT_STORED)
 
     # Reading and judging (on the caller's loop) --------------------------------------------------
-    def _prepare(self, raw: bytes, transport: str, peer: str | None) -> _Pending | AckResult:
+    def _prepare(self, raw: bytes, transport: str, peer: str | None) -> Pending | AckResult:
         now = datetime.now(UTC)
         settings = self._settings
         if len(raw) > settings.max_message_bytes:
@@ -486,7 +298,7 @@ class Ingestor:
             return self._rejection(raw, transport, peer, header, exc, now)
         code = "CA" if header.enhanced_mode else "AA"
         ack = build_ack(header, code) if accept_ack_due(header, code) else None
-        return _Pending(raw, transport, peer, header, True, ack, code, None, now)
+        return Pending(raw, transport, peer, header, True, ack, code, None, now)
 
     def _rejection(
         self,
@@ -496,7 +308,7 @@ class Ingestor:
         header: MessageHeader | None,
         error: Hl7Error,
         now: datetime,
-    ) -> _Pending:
+    ) -> Pending:
         code = ack_code_for_error(header, error)
         ack = build_ack(header, code, error=error) if accept_ack_due(header, code) else None
         log.info(
@@ -506,16 +318,16 @@ class Ingestor:
             error.hl7_code,
             error.location,
         )
-        return _Pending(raw, transport, peer, header, False, ack, code, error, now)
+        return Pending(raw, transport, peer, header, False, ack, code, error, now)
 
-    def _result(self, pending: _Pending, outcome: _Stored | BaseException) -> AckResult:
+    def _result(self, pending: Pending, outcome: Stored | BaseException) -> AckResult:
         header = pending.header
         codec = header.codec if header is not None else "ascii"
         if not pending.accepted:
             # Rejected: the AR stands whether or not the copy for the operator could be stored.
             return AckResult(_encode(pending.ack, codec), pending.ack_code, codec)
         if isinstance(outcome, BaseException):
-            transient = isinstance(outcome, (*_TRANSIENT_ERRORS, _ShuttingDown))
+            transient = isinstance(outcome, (*TRANSIENT_ERRORS, _ShuttingDown))
             error = Hl7Error(
                 "the hub cannot store the message now; send it again later"
                 if transient
@@ -565,7 +377,7 @@ class Ingestor:
                 outcomes = [exc] * len(batch)
             new_ids: list[int] = []
             for item, outcome in zip(batch, outcomes, strict=True):
-                if isinstance(outcome, _Stored) and outcome.new and outcome.inbox_id is not None:
+                if isinstance(outcome, Stored) and outcome.new and outcome.inbox_id is not None:
                     new_ids.append(outcome.inbox_id)
                 future = item.future
                 if future is not None and not future.done():
@@ -624,151 +436,6 @@ class Ingestor:
                 self._notify_failure_logged = now
 
     # The database (worker thread) ----------------------------------------------------------------
-    #
-    # Each batch is one multi-row ``INSERT … ON CONFLICT DO NOTHING … RETURNING`` run in autocommit mode:
-    # the statement is its own transaction, durable when it returns, which saves the BEGIN and COMMIT
-    # round trips (on a 2-core machine a thread coming back from I/O may wait milliseconds for the GIL,
-    # so every round trip counts). The writer keeps one connection checked out. Nothing is acknowledged
-    # before every statement of its batch has returned; a batch that fails after a first statement
-    # succeeded is answered AR, and the resend is recognised by the dedup key, so no message is lost or
-    # stored twice either way.
-    def _writer_connection(self) -> tuple[Connection, bool]:
-        conn = self._writer_conn
-        if conn is not None and not conn.closed and not conn.invalidated:
-            return conn, False
-        conn = self._engine.connect()
-        if self._postgres:
-            conn = conn.execution_options(isolation_level="AUTOCOMMIT")
-        self._writer_conn = conn
-        return conn, True
-
-    def _drop_writer_connection(self) -> None:
-        conn, self._writer_conn = self._writer_conn, None
-        if conn is not None:
-            try:
-                conn.close()
-            except Exception:  # pragma: no cover - closing a broken connection
-                log.debug("closing the ingest connection failed", exc_info=True)
-
-    def _store(self, items: Sequence[_Pending], *, writer: bool = False) -> list[_Stored | BaseException]:
-        """Store messages; one result per item, failures as exception objects.
-
-        Args:
-            items: the batch.
-            writer: use the writer thread's long-lived connection (else a connection of its own).
-        """
-        for attempt in (1, 2):
-            fresh = True
-            try:
-                if writer:
-                    conn, fresh = self._writer_connection()
-                    return self._store_batch(items, conn)
-                with self._engine.connect() as conn:
-                    if self._postgres:
-                        conn = conn.execution_options(isolation_level="AUTOCOMMIT")
-                    return self._store_batch(items, conn)
-            except _TRANSIENT_ERRORS as exc:
-                if writer:
-                    self._drop_writer_connection()
-                if attempt == 1 and not fresh:
-                    continue  # a pooled connection gone stale (database restarted): once more, on a new one
-                log.warning("cannot store %d messages: database unavailable (%s)", len(items), type(exc).__name__)
-                return [exc] * len(items)
-            except SQLAlchemyError as exc:
-                if writer:
-                    self._drop_writer_connection()  # and with it any failed transaction
-                if len(items) == 1:
-                    log.error("cannot store a message (%s)", type(exc).__name__)
-                    return [exc]
-                break
-            except Exception as exc:
-                if writer:
-                    self._drop_writer_connection()
-                log.exception("unexpected failure storing %d messages", len(items))
-                return [exc] * len(items)
-        # One row the database refuses must not fail its neighbours: store them one by one.
-        log.warning("batch of %d messages failed; storing them one by one", len(items))
-        results: list[_Stored | BaseException] = []
-        for item in items:
-            results.extend(self._store([item], writer=writer))
-        return results
-
-    def _store_batch(self, items: Sequence[_Pending], conn: Connection) -> list[_Stored | BaseException]:
-        first_of: dict[Key, _Pending] = {}
-        rows: list[tuple[Any, ...]] = []
-        for item in items:
-            if item.accepted:
-                key = item.key
-                if key not in first_of:
-                    first_of[key] = item
-                    rows.append(item.row())
-            elif item.header is not None:
-                rows.append(item.row())  # rejected: control_id NULL, never a conflict
-        if self._processors:
-            rows = [self._process(row) for row in rows]
-        inserted: dict[Key, int] = {}
-        if rows:
-            for row_id, app, fac, control in self._insert(conn, rows):
-                if control is not None:
-                    inserted[(app, fac, control)] = row_id
-        missing = [key for key in first_of if key not in inserted]
-        existing: dict[Key, tuple[int, str | None, str]] = {}
-        for start in range(0, len(missing), 200):
-            query = select(_INBOX.c.id, *_KEY_COLUMNS, _INBOX.c.ack, _INBOX.c.ack_code).where(
-                _keys_clause(missing[start : start + 200])
-            )
-            for row in conn.execute(query):
-                existing[(row[1], row[2], row[3])] = (row[0], row[4], row[5] or "AA")
-        if not self._postgres and conn.in_transaction():
-            conn.commit()
-        if len(existing) != len(missing):
-            raise _LostRow("a conflicting inbox row disappeared")
-        results: list[_Stored | BaseException] = []
-        for item in items:
-            if not item.accepted:
-                results.append(_Stored(None, item.ack, item.ack_code, new=False))
-                continue
-            key = item.key
-            first = first_of[key]
-            if key in inserted:
-                results.append(_Stored(inserted[key], first.ack, first.ack_code, new=item is first))
-            else:
-                inbox_id, ack, code = existing[key]
-                results.append(_Stored(inbox_id, ack, code, new=False))
-        return results
-
-    def _process(self, row: tuple[Any, ...]) -> tuple[Any, ...]:
-        values = list(row)
-        for i, processor in self._processors:
-            values[i] = processor(values[i])
-        return tuple(values)
-
-    def _insert(self, conn: Connection, rows: list[tuple[Any, ...]]) -> list[tuple[int, str, str, str | None]]:
-        """Insert the rows, skipping dedup-key conflicts; the (id, key) of each row inserted."""
-        if self._postgres:
-            columns = tuple(list(values) for values in zip(*rows, strict=True))
-            return [tuple(r) for r in conn.exec_driver_sql(self._pg_insert, columns).all()]
-        # SQLite: multi-row VALUES in chunks of power-of-two sizes (a handful of distinct statements for
-        # the driver's statement cache), all in the one transaction the caller commits.
-        returned: list[tuple[int, str, str, str | None]] = []
-        start = 0
-        while start < len(rows):
-            size = min(512, 1 << ((len(rows) - start).bit_length() - 1))
-            chunk = rows[start : start + size]
-            start += size
-            params = tuple(value for row in chunk for value in row)
-            returned.extend(tuple(r) for r in conn.exec_driver_sql(self._sqlite_insert(size), params).all())
-        return returned
-
-    def _sqlite_insert(self, size: int) -> str:
-        statement = self._sqlite_inserts.get(size)
-        if statement is None:
-            one = "(" + ", ".join("?" * len(_COLUMNS)) + ")"
-            values = ", ".join([one] * size)
-            statement = f"INSERT INTO inbox ({self._sqlite_columns}) VALUES {values} {_ON_CONFLICT} {_RETURNING}"
-            self._sqlite_inserts[size] = statement
-        return statement
-
-
-class _LostRow(SQLAlchemyError):
-    """A retransmission's first copy was not found after its insert conflicted (deleted meanwhile)."""
+    def _store(self, items: Sequence[Pending], *, writer: bool = False) -> list[Stored | BaseException]:
+        """Store messages (:meth:`InboxWriter.store <hub.hl7.inbox_writer.InboxWriter.store>`)."""
+        return self._inbox.store(items, writer=writer)

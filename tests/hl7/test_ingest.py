@@ -334,11 +334,11 @@ def test_database_outage_and_recovery_mid_stream(settings, acks):
             answers[f"UP{i}"] = acks.msa(await ingestor.receive(adt_a01(f"UP{i}").encode(), transport="mllp"))[0]
         # A database restart between two messages: the writer's connection is dead, the retry on a new
         # one succeeds, and the sender never sees the blip.
-        connection_before = ingestor._writer_conn
+        connection_before = ingestor._inbox.connection
         await asyncio.to_thread(proxy.cut)
         await asyncio.to_thread(proxy.restore)
         answers["BLIP"] = acks.msa(await ingestor.receive(adt_a01("BLIP").encode(), transport="mllp"))[0]
-        assert ingestor._writer_conn is not None and ingestor._writer_conn is not connection_before
+        assert ingestor._inbox.connection is not None and ingestor._inbox.connection is not connection_before
         await asyncio.to_thread(proxy.cut)
         down = [await ingestor.receive_ack(adt_a01(f"DN{i}").encode(), transport="mllp") for i in range(10)]
         await asyncio.to_thread(proxy.restore)
@@ -418,9 +418,9 @@ class _Proxy:
 
 
 def test_a_row_the_database_refuses_does_not_fail_its_batch(settings, acks, monkeypatch):
-    from hub.hl7 import ingest as ingest_module
+    from hub.hl7 import receipt
 
-    original = ingest_module._Pending.row
+    original = receipt.Pending.row
 
     def row(self):
         values = original(self)
@@ -428,7 +428,7 @@ def test_a_row_the_database_refuses_does_not_fail_its_batch(settings, acks, monk
             return (*values[:10], None, *values[11:])
         return values
 
-    monkeypatch.setattr(ingest_module._Pending, "row", row)
+    monkeypatch.setattr(receipt.Pending, "row", row)
     ingestor = Ingestor(settings)
     names = ["OK1", "POISON", "OK2", "OK3"]
 
