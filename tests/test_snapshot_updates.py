@@ -200,3 +200,12 @@ def test_bar_each_visits_diagnoses_are_a_set_of_their_own(session, settings):
     # P05 updates the first visit only: its DG1 replace that visit's; the second visit's stay
     convert(session, settings, bar("P05", "C2", [pv1(f19="V0001^^^SZRMYY^VN"), DIABETES.format(n=1)]))
     assert [set(visit_diagnoses(session, v)) for v in visits] == [{"E11.9"}, {"J18.9"}]
+
+
+def test_pr1_action_code_d_deletes_that_procedure_and_keeps_the_others(session, settings):
+    # PR1-20 (v2.5+, table 0206) D: action code mode, this procedure goes, the ones not sent stay
+    a01 = adt("A01", "C1", *numbered(APPENDECTOMY, GASTROSCOPY))
+    convert(session, settings, a01)
+    encounter = ids(settings, a01)["Encounter"]
+    convert(session, settings, adt("A08", "C2", GASTROSCOPY.format(n=1) + "|" * 15 + "D"))
+    assert visit_procedures(session, encounter) == {"80146002"}
