@@ -463,8 +463,18 @@ def compile_texts(
         env = ctx.env
         if header:
             return (read(env, value, SUBCOMPONENT_LEVEL),)
-        if comp is None and env.rep not in value:
-            return (read(env, value, FIELD_LEVEL),)
+        if env.rep not in value:
+            # one repetition (nearly every field): what field_items gives of it, without making its items
+            if comp is None:
+                return (read(env, value, FIELD_LEVEL),)
+            parts = value.split(env.comp)
+            part = parts[comp - 1] if comp <= len(parts) else ""
+            if sub is not None:
+                subs = part.split(env.sub)
+                part = subs[sub - 1] if sub <= len(subs) else ""
+            if not part or part == '""':
+                return ()
+            return (read(env, part, COMPONENT_LEVEL if sub is None else SUBCOMPONENT_LEVEL),)
         return tuple([read(env, item[1], item[2]) for item in field_items(env, seg, value, comp, sub)])  # type: ignore[arg-type]
 
     return texts
