@@ -31,7 +31,11 @@ def merge_into(items: list[Any], value: Any, leaves: Leaves) -> None:
     key = _key(value, leaves)
     if key is not None:
         for index, item in enumerate(items):
-            if _key(item, leaves) == key:
+            # leaf by leaf, to the first that differs (the role's code system is every participant's)
+            for steps, wanted in zip(leaves, key, strict=True):
+                if _first(item, steps, 0) != wanted:
+                    break
+            else:
                 items[index] = _merged(item, value)
                 return
     if value not in items:
