@@ -286,8 +286,16 @@ def inbox(
     message_id: Annotated[
         int | None, typer.Option("--id", help="One message, whole: its error and every line of its conversion report.")
     ] = None,
+    batch: Annotated[
+        str | None,
+        typer.Option(
+            "--batch", help="Only the messages of this batch: its BHS-11 (batch) or FHS-11 (file) control id."
+        ),
+    ] = None,
 ) -> None:
     """Recent messages and their status, with what their conversion reported (no patient data is shown)."""
+    from sqlalchemy import or_
+
     from hub.db import session_scope, upgrade
     from hub.db.tables import InboxMessage
 
@@ -296,11 +304,14 @@ def inbox(
     query = select(InboxMessage).order_by(InboxMessage.id.desc()).limit(limit)
     if status:
         query = query.where(InboxMessage.status == status)
+    if batch is not None:
+        query = query.where(or_(InboxMessage.batch_control_id == batch, InboxMessage.file_control_id == batch))
     if message_id is not None:
         query = select(InboxMessage).where(InboxMessage.id == message_id)
-    header = ("id", "received", "via", "sender", "type", "control id", "ack", "status", "error", "report")
+    header = ("id", "received", "via", "sender", "type", "control id", "ack", "status", "error", "report", "batch")
     rows: list[tuple[str, ...]] = []
     reports: list[tuple[int, list[dict[str, Any]]]] = []
+    places: list[tuple[str, str, str]] = []  # for --id: FHS-11, BHS-11, position
     with session_scope(settings) as session:
         for row in session.execute(query).scalars():
             report = orjson.loads(row.report) if row.report else []
@@ -317,13 +328,17 @@ def inbox(
                     row.status,
                     ((row.error or "") + (f" @{row.error_location}" if row.error_location else ""))[:80],
                     _report_summary(report),
+                    _batch_summary(row.file_control_id, row.batch_control_id, row.batch_position),
                 )
             )
+            places.append((row.file_control_id or "", row.batch_control_id or "", str(row.batch_position or "")))
     if message_id is not None:
         if not rows:
             err.print(f"no inbox message {message_id}", markup=False, highlight=False)
             raise typer.Exit(1)
-        for name, value in zip(header[:-1], rows[0][:-1], strict=True):
+        for name, value in zip(header[:-2], rows[0][:-2], strict=True):
+            sys.stdout.write(f"{name}: {value}\n")
+        for name, value in zip(("file control id", "batch control id", "batch position"), places[0], strict=True):
             sys.stdout.write(f"{name}: {value}\n")
         for entry in reports[0][1]:  # one JSON object per line: where and why, never patient data
             sys.stdout.write(f"report: {orjson.dumps(entry).decode()}\n")
@@ -336,6 +351,15 @@ def inbox(
     for line in rows:
         table.add_row(*line)
     out.print(table)
+
+
+def _batch_summary(file_id: str | None, batch_id: str | None, position: int | None) -> str:
+    """The batch a message came in, ``F20260316/B20260316 #2`` (file/batch control id, position); empty for a
+    message sent alone."""
+    if position is None:
+        return ""
+    ids = "/".join(i for i in (file_id, batch_id) if i)
+    return f"{ids} #{position}" if ids else f"#{position}"
 
 
 def _report_summary(report: list[dict[str, Any]]) -> str:

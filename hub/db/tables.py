@@ -25,6 +25,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -86,10 +87,28 @@ class InboxMessage(Base):
     # the conversion report as a JSON list (unmapped local codes, flagged identifiers, elements left out for an
     # invalid value: where and why, never patient data); NULL before conversion or when there was nothing to say
     report: Mapped[str | None] = mapped_column(Text)
+    # The batch the message came in (NULL for a message sent alone): FHS-11 and BHS-11 as sent, and its place in
+    # that batch (1 = first). A retransmission is not stored again, so the row keeps the batch that first brought it.
+    file_control_id: Mapped[str | None] = mapped_column(String(199))
+    batch_control_id: Mapped[str | None] = mapped_column(String(199))
+    batch_position: Mapped[int | None] = mapped_column(Integer)
 
     __table_args__ = (
         UniqueConstraint("sending_application", "sending_facility", "control_id", name="uq_inbox_sender_control"),
         Index("ix_inbox_status_id", "status", "id"),
+        # `hub inbox --batch ID`; partial, so that the messages sent alone (most of them) cost no index entry
+        Index(
+            "ix_inbox_batch_control_id",
+            "batch_control_id",
+            sqlite_where=text("batch_control_id IS NOT NULL"),
+            postgresql_where=text("batch_control_id IS NOT NULL"),
+        ),
+        Index(
+            "ix_inbox_file_control_id",
+            "file_control_id",
+            sqlite_where=text("file_control_id IS NOT NULL"),
+            postgresql_where=text("file_control_id IS NOT NULL"),
+        ),
     )
 
 

@@ -15,7 +15,7 @@ from typing import Protocol
 
 from hub.config import Settings
 from hub.hl7 import batch
-from hub.hl7.receipt import AckResult
+from hub.hl7.receipt import AckResult, BatchPlace
 
 # The ingestion's log lines keep one logger, whichever module writes them.
 log = logging.getLogger("hub.hl7.ingest")
@@ -27,11 +27,20 @@ class MessageReceiver(Protocol):
     @property
     def settings(self) -> Settings: ...
 
-    def submit_message(self, raw: bytes, *, transport: str, peer: str | None) -> asyncio.Future[AckResult]:
+    def submit_message(
+        self, raw: bytes, *, transport: str, peer: str | None, place: BatchPlace | None = None
+    ) -> asyncio.Future[AckResult]:
         """Queue one message (never read as a batch); the future resolves after its commit."""
         ...
 
-    def receive_messages_sync(self, messages: Sequence[bytes], *, transport: str, peer: str | None) -> list[AckResult]:
+    def receive_messages_sync(
+        self,
+        messages: Sequence[bytes],
+        *,
+        transport: str,
+        peer: str | None,
+        places: Sequence[BatchPlace | None] | None = None,
+    ) -> list[AckResult]:
         """Store messages (never read as batches) in one commit, without the writer task."""
         ...
 
@@ -47,7 +56,11 @@ async def receive(receiver: MessageReceiver, raw: bytes, transport: str, peer: s
     except batch.BatchRefused as exc:
         return _refused(exc, receiver.settings, transport, peer)
     futures = [
-        [receiver.submit_message(m, transport=transport, peer=peer) for m in b.messages] for b in envelope.batches
+        [
+            receiver.submit_message(m, transport=transport, peer=peer, place=place)
+            for m, place in zip(b.messages, places(envelope, b), strict=True)
+        ]
+        for b in envelope.batches
     ]
     outcomes = [[await future for future in batch_futures] for batch_futures in futures]
     return _answer(envelope, outcomes, transport, peer)
@@ -59,13 +72,36 @@ def receive_sync(receiver: MessageReceiver, raw: bytes, transport: str, peer: st
         envelope = batch.read(raw, receiver.settings)
     except batch.BatchRefused as exc:
         return _refused(exc, receiver.settings, transport, peer)
-    flat = receiver.receive_messages_sync(envelope.messages, transport=transport, peer=peer)
+    where = [place for b in envelope.batches for place in places(envelope, b)]
+    flat = receiver.receive_messages_sync(envelope.messages, transport=transport, peer=peer, places=where)
     outcomes: list[list[AckResult]] = []
     start = 0
     for b in envelope.batches:
         outcomes.append(flat[start : start + len(b.messages)])
         start += len(b.messages)
     return _answer(envelope, outcomes, transport, peer)
+
+
+def places(envelope: batch.Envelope, one: batch.Batch) -> list[BatchPlace]:
+    """Where each message of ``one`` (a batch of ``envelope``) stands: FHS-11, BHS-11 and its position.
+
+    The control ids are kept as sent (an empty one is None); the position counts every message of the batch,
+    whether it is stored or not, so that it can be checked against the sender's list.
+    """
+    file_id = _control_id(envelope.file_header)
+    batch_id = _control_id(one.header)
+    return [BatchPlace(file_id, batch_id, n) for n in range(1, len(one.messages) + 1)]
+
+
+def _control_id(header: batch.EnvelopeHeader | None) -> str | None:
+    """FHS-11 / BHS-11 as text. The header fields are read as Latin-1 (to echo the sender's bytes); an id in
+    UTF-8 is stored as the characters it stands for, anything else as read."""
+    value = header.get(11).strip() if header is not None else ""
+    try:
+        value = value.encode("latin-1").decode("utf-8")
+    except UnicodeError:
+        pass
+    return value or None
 
 
 def refuse_oversize(head: bytes, size: int, settings: Settings, transport: str, peer: str | None) -> AckResult:

@@ -29,7 +29,12 @@ log = logging.getLogger("hub.hl7.ingest")
 
 _INBOX = cast(Table, InboxMessage.__table__)
 _KEY_COLUMNS = (_INBOX.c.sending_application, _INBOX.c.sending_facility, _INBOX.c.control_id)
-_PG_ARRAY_TYPES = {"received_at": "timestamptz", "raw": "bytea", "attempts": "int"}  # the rest: text
+_PG_ARRAY_TYPES = {
+    "received_at": "timestamptz",
+    "raw": "bytea",
+    "attempts": "int",
+    "batch_position": "int",
+}  # the rest: text
 _RETURNING = "RETURNING id, sending_application, sending_facility, control_id"
 _ON_CONFLICT = "ON CONFLICT (sending_application, sending_facility, control_id) DO NOTHING"
 # Failures of the database itself (down, restarting, unreachable): the sender should resend.

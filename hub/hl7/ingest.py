@@ -42,7 +42,7 @@ from hub.hl7 import batch, batch_ingest
 from hub.hl7.ack import accept_ack_due, ack_code_for_error, build_ack, version_tuple
 from hub.hl7.header import MessageHeader, check_header, parse_header, salvage_header
 from hub.hl7.inbox_writer import TRANSIENT_ERRORS, InboxWriter
-from hub.hl7.receipt import NOT_STORED, AckResult, Pending, Stored
+from hub.hl7.receipt import NOT_STORED, AckResult, BatchPlace, Pending, Stored
 
 __all__ = ["AckResult", "IngestStats", "Ingestor", "OnStored"]
 
@@ -198,11 +198,17 @@ class Ingestor:
             return asyncio.get_running_loop().create_task(batch_ingest.receive(self, raw, transport, peer))
         return self.submit_message(raw, transport=transport, peer=peer)
 
-    def submit_message(self, raw: bytes, *, transport: str, peer: str | None) -> asyncio.Future[AckResult]:
-        """Like :meth:`submit`, for bytes that are one message, never read as a batch (one of a batch's)."""
+    def submit_message(
+        self, raw: bytes, *, transport: str, peer: str | None, place: BatchPlace | None = None
+    ) -> asyncio.Future[AckResult]:
+        """Like :meth:`submit`, for bytes that are one message, never read as a batch.
+
+        Args:
+            place: where the message stood in the batch it came in (kept on its row), None for one sent alone.
+        """
         loop = asyncio.get_running_loop()
         future: asyncio.Future[AckResult] = loop.create_future()
-        pending = self._prepare(raw, transport, peer)
+        pending = self._prepare(raw, transport, peer, place)
         if isinstance(pending, AckResult):
             future.set_result(pending)
             return future
@@ -243,13 +249,24 @@ class Ingestor:
             return batch_ingest.receive_sync(self, raw, transport, peer)
         return self.receive_messages_sync([raw], transport=transport, peer=peer)[0]
 
-    def receive_messages_sync(self, messages: Sequence[bytes], *, transport: str, peer: str | None) -> list[AckResult]:
+    def receive_messages_sync(
+        self,
+        messages: Sequence[bytes],
+        *,
+        transport: str,
+        peer: str | None,
+        places: Sequence[BatchPlace | None] | None = None,
+    ) -> list[AckResult]:
         """Store messages (each one message, never read as a batch) in one commit, without the writer task.
+
+        Args:
+            places: for each message, where it stood in its batch (None: all sent alone).
 
         Returns:
             The outcome of each message, in order.
         """
-        prepared = [self._prepare(raw, transport, peer) for raw in messages]
+        where = places if places is not None else [None] * len(messages)
+        prepared = [self._prepare(raw, transport, peer, place) for raw, place in zip(messages, where, strict=True)]
         storable = [p for p in prepared if isinstance(p, Pending) and p.header is not None]
         stored = dict(zip(map(id, storable), self._store(storable) if storable else [], strict=True))  # one commit
         new_ids = [o.inbox_id for o in stored.values() if isinstance(o, Stored) and o.new and o.inbox_id is not None]
@@ -279,7 +296,9 @@ class Ingestor:
         return self._result(pending, NOT_STORED)
 
     # Reading and judging (on the caller's loop) --------------------------------------------------
-    def _prepare(self, raw: bytes, transport: str, peer: str | None) -> Pending | AckResult:
+    def _prepare(
+        self, raw: bytes, transport: str, peer: str | None, place: BatchPlace | None = None
+    ) -> Pending | AckResult:
         now = datetime.now(UTC)
         settings = self._settings
         if len(raw) > settings.max_message_bytes:
@@ -287,18 +306,18 @@ class Ingestor:
         try:
             header, _text = parse_header(raw, settings)
         except Hl7Error as exc:
-            return self._rejection(raw, transport, peer, salvage_header(raw), exc, now)
+            return self._rejection(raw, transport, peer, salvage_header(raw), exc, now, place)
         except Exception as exc:  # a reader bug must cost one AR, never the listener
             log.warning("unreadable message header (%s)", type(exc).__name__)
             error = Hl7ParseError("the message header cannot be read", hl7_code="100", location="MSH^1")
-            return self._rejection(raw, transport, peer, salvage_header(raw), error, now)
+            return self._rejection(raw, transport, peer, salvage_header(raw), error, now, place)
         try:
             check_header(header, settings)
         except Hl7Error as exc:
-            return self._rejection(raw, transport, peer, header, exc, now)
+            return self._rejection(raw, transport, peer, header, exc, now, place)
         code = "CA" if header.enhanced_mode else "AA"
         ack = build_ack(header, code) if accept_ack_due(header, code) else None
-        return Pending(raw, transport, peer, header, True, ack, code, None, now)
+        return Pending(raw, transport, peer, header, True, ack, code, None, now, place)
 
     def _rejection(
         self,
@@ -308,6 +327,7 @@ class Ingestor:
         header: MessageHeader | None,
         error: Hl7Error,
         now: datetime,
+        place: BatchPlace | None = None,
     ) -> Pending:
         code = ack_code_for_error(header, error)
         ack = build_ack(header, code, error=error) if accept_ack_due(header, code) else None
@@ -318,7 +338,7 @@ class Ingestor:
             error.hl7_code,
             error.location,
         )
-        return Pending(raw, transport, peer, header, False, ack, code, error, now)
+        return Pending(raw, transport, peer, header, False, ack, code, error, now, place)
 
     def _result(self, pending: Pending, outcome: Stored | BaseException) -> AckResult:
         header = pending.header

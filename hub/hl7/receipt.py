@@ -35,6 +35,9 @@ INBOX_COLUMNS = (
     "error",
     "error_location",
     "attempts",
+    "file_control_id",
+    "batch_control_id",
+    "batch_position",
 )
 
 
@@ -49,6 +52,15 @@ class AckResult:
     duplicate: bool = False  # a retransmission of a stored message, answered with the stored ACK
     transient: bool = False  # not stored because the database failed: the sender should resend
     parts: tuple[AckResult, ...] = ()  # a batch: the outcome of each of its messages, in order
+
+
+@dataclass(frozen=True, slots=True)
+class BatchPlace:
+    """Where a message stood in the batch it came in (kept on its inbox row, for the operator)."""
+
+    file_control_id: str | None  # FHS-11 of the file, None without an FHS (or an empty FHS-11)
+    batch_control_id: str | None  # BHS-11 of its batch, None without a BHS (or an empty BHS-11)
+    position: int  # 1 for the first message of its batch, counting every message sent, stored or not
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +89,7 @@ class Pending:
     ack_code: str
     error: Hl7Error | None
     received_at: datetime
+    place: BatchPlace | None = None  # None: the message came alone
     future: asyncio.Future[AckResult] | None = None
 
     @property
@@ -96,6 +109,7 @@ class Pending:
         else:
             app, fac, control = clean(h.sending_application, 227), clean(h.sending_facility, 227), None
         error = self.error
+        place = self.place
         return (
             self.received_at,
             self.transport[:8],
@@ -114,6 +128,9 @@ class Pending:
             clean(error.message, None) if error is not None else None,
             clean(error.location, 64) if error is not None else None,
             0,
+            clean(place.file_control_id, 199) if place is not None else None,
+            clean(place.batch_control_id, 199) if place is not None else None,
+            place.position if place is not None else None,
         )
 
 

@@ -1,0 +1,71 @@
+"""`hub inbox` and the batch a message came in: the batch column, `--batch ID` (BHS-11 or FHS-11) and the
+`--id` detail, through the real command on a database filled by the real ingestor."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from hub.config import Settings
+from hub.hl7.ingest import Ingestor
+from tests.support.batches import adt, nightly, oru, wrap
+
+
+def _inbox(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {"HUB_DATA_DIR": str(settings.data_dir), "HUB_DATABASE_URL": settings.database_url, "PATH": "/usr/bin:/bin"}
+    return subprocess.run(
+        [sys.executable, "-m", "hub.cli", "inbox", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def _table(done: subprocess.CompletedProcess[str]) -> list[dict[str, str]]:
+    """The piped (tab-separated) listing as one dict per row."""
+    assert done.returncode == 0, done.stderr
+    header, *lines = [line.split("\t") for line in done.stdout.splitlines()]
+    return [dict(zip(header, line, strict=True)) for line in lines]
+
+
+def _fill(settings: Settings) -> None:
+    ingestor = Ingestor(settings)
+    ingestor.receive_ack_sync(adt("NR0316010", mrn="0077310", family="Zhou", given="Guohua").encode(), transport="cli")
+    ingestor.receive_ack_sync(wrap(nightly()).encode(), transport="mllp")  # FHS-11 F20260316, BHS-11 B20260316
+    other = [oru("NR0317001", mrn="0045190", family="Wang", given="Xiuying")]
+    ingestor.receive_ack_sync(wrap(other, batch_id="B20260317", file_id="F20260317").encode(), transport="mllp")
+
+
+def test_inbox_lists_the_messages_of_one_batch(settings):
+    _fill(settings)
+    everything = _table(_inbox(settings))
+    assert [(r["control id"], r["batch"]) for r in everything] == [
+        ("NR0317001", "F20260317/B20260317 #1"),
+        ("NR0316003", "F20260316/B20260316 #3"),
+        ("NR0316002", "F20260316/B20260316 #2"),
+        ("NR0316001", "F20260316/B20260316 #1"),
+        ("NR0316010", ""),  # sent alone
+    ]
+    by_batch = _table(_inbox(settings, "--batch", "B20260316"))
+    assert [r["control id"] for r in by_batch] == ["NR0316003", "NR0316002", "NR0316001"]
+    by_file = _table(_inbox(settings, "--batch", "F20260316"))  # the file control id finds them too
+    assert [r["control id"] for r in by_file] == ["NR0316003", "NR0316002", "NR0316001"]
+    assert _table(_inbox(settings, "--batch", "B20260316", "--status", "received", "--limit", "1"))[0][
+        "control id"
+    ] == ("NR0316003")
+    assert _table(_inbox(settings, "--batch", "B20991231")) == []
+
+
+def test_inbox_id_shows_the_batch_of_one_message(settings):
+    _fill(settings)
+    [second] = [r for r in _table(_inbox(settings)) if r["control id"] == "NR0316002"]
+    done = _inbox(settings, "--id", second["id"])
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert "control id: NR0316002" in lines
+    assert lines[-3:] == ["file control id: F20260316", "batch control id: B20260316", "batch position: 2"]
+    [alone] = [r for r in _table(_inbox(settings)) if r["control id"] == "NR0316010"]
+    lines = _inbox(settings, "--id", alone["id"]).stdout.splitlines()
+    assert lines[-3:] == ["file control id: ", "batch control id: ", "batch position: "]
