@@ -118,6 +118,7 @@ def conformance(
             differences=rules,
             timezone=timezone or settings.default_timezone,
             default_charset=settings.default_charset,
+            settings=settings,
         )
     except MappingTemplateError as exc:
         err.print(exc.message, markup=False, highlight=False)

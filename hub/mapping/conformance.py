@@ -13,6 +13,10 @@ resources of DELETE entries are left out (a deletion names what goes, not what i
 Disagreements the project makes on purpose are listed in ``mappings/DIFFERENCES.md``; each is counted as
 *excluded*, by rule, and printed separately. The score of a message type is ``agree / (agree + disagree)``.
 A message we cannot convert counts every expected value as missing.
+
+A batch file (FHS/BHS … BTS/FTS) is split into its messages as ``hub convert`` splits it (the batch reader of
+:mod:`hub.hl7.batch`), each compared as ``<path> message <n>``; its expected output holds one Bundle per
+message, in order: a JSON array, or one Bundle per line as ``hub convert`` prints them.
 """
 
 from __future__ import annotations
@@ -25,8 +29,9 @@ from typing import Any
 
 import orjson
 
+from hub.config import Settings, get_settings
 from hub.errors import HubError
-from hub.hl7 import charset, er7
+from hub.hl7 import batch, charset, er7
 from hub.mapping import compare
 from hub.mapping.differences import Difference
 from hub.mapping.engine import Converter
@@ -174,6 +179,38 @@ def message_files(directory: Path) -> tuple[list[tuple[Path, Path]], list[str]]:
     return pairs, skipped
 
 
+# (name in the report, message bytes or None when there is nothing to convert, expected Bundles, why not converted)
+_ToCompare = tuple[str, bytes | None, list[Mapping[str, Any]], str | None]
+
+
+def _messages(rel: str, path: Path, expected_path: Path, settings: Settings) -> list[_ToCompare]:
+    """The messages of a file, each with its expected Bundle: the file itself, or each message of a batch file.
+
+    A batch the hub would refuse whole (a count that disagrees, an unreadable header) and a batch whose expected
+    output does not hold one Bundle per message are each one result that was not converted; for the former every
+    expected value counts as missing, as for a message we cannot convert.
+    """
+    raw = path.read_bytes()
+    text = expected_path.read_bytes().decode("utf-8-sig")
+    if not batch.is_batch(raw):
+        return [(rel, raw, [orjson.loads(text)], None)]
+    try:
+        found: Any = orjson.loads(text)
+    except orjson.JSONDecodeError:  # one Bundle per line, as `hub convert` prints a batch
+        found = [orjson.loads(line) for line in text.splitlines() if line.strip()]
+    bundles: list[Mapping[str, Any]] = found if isinstance(found, list) else [found]
+    try:
+        messages = batch.read(raw, settings).messages
+    except batch.BatchRefused as exc:
+        return [(rel, None, bundles, f"{exc.reason}: the hub would refuse this batch whole (at {exc.location})")]
+    if len(bundles) != len(messages):
+        error = f"the expected output holds {len(bundles)} Bundles for the {len(messages)} messages of the batch"
+        return [(rel, None, [], error)]
+    return [
+        (f"{rel} message {n}", m, [b], None) for n, (m, b) in enumerate(zip(messages, bundles, strict=True), start=1)
+    ]
+
+
 def _decode(raw: bytes, default_charset: str) -> str:
     fields = charset.read_msh_fields(raw)
     repetition = fields[2][1] if len(fields) > 2 and len(fields[2]) > 1 else "~"
@@ -279,6 +316,7 @@ def run(
     differences: list[Difference],
     timezone: str = "Asia/Shanghai",
     default_charset: str = "UTF-8",
+    settings: Settings | None = None,
 ) -> Report:
     """Convert and compare every message under ``directory`` that has an expected JSON output.
 
@@ -288,6 +326,7 @@ def run(
         differences: the documented differences (:func:`hub.mapping.differences.load`).
         timezone: the zone of timestamps without an offset.
         default_charset: for messages whose MSH-18 is empty.
+        settings: the batch size limits a batch file is read with (default: the process settings).
 
     Returns:
         The report: per message, per message type and overall.
@@ -296,28 +335,31 @@ def run(
     results: list[MessageResult] = []
     normalisations: Counter[str] = Counter()
     exclusions: Counter[str] = Counter()
+    settings = settings or get_settings()
     for message_path, expected_path in pairs:
         rel = message_path.relative_to(directory).as_posix()
-        expected = orjson.loads(expected_path.read_bytes().decode("utf-8-sig"))
-        result = MessageResult(rel, "?")
-        ours: Mapping[str, Any] = {"entry": []}
-        segment_lines: list[str] = []
-        try:
-            message = er7.parse(_decode(message_path.read_bytes(), default_charset))
-            segment_lines = [seg.line for seg in message.segments]
-            result.message_type = _message_type(message)
-            ours = converter.convert(message, sender_timezone=timezone)
-        except HubError as exc:
-            where = getattr(exc, "location", None)
-            result.error = exc.message + (f" (at {where})" if where else "")
-        for rtype, outcome in compare_bundles(expected, ours):
-            rule = _excluded_by(differences, rtype, outcome, rel, result.message_type, segment_lines)
-            result.values.append(Compared(rtype, outcome, rule))
-            if rule is not None:
-                exclusions[rule] += 1
-            elif outcome.result == "agree" and outcome.normalisation:
-                normalisations[outcome.normalisation] += 1
-        results.append(result)
+        for name, raw, expected, error in _messages(rel, message_path, expected_path, settings):
+            result = MessageResult(name, "?", error=error)
+            ours: Mapping[str, Any] = {"entry": []}
+            segment_lines: list[str] = []
+            try:
+                if raw is not None:
+                    message = er7.parse(_decode(raw, default_charset))
+                    segment_lines = [seg.line for seg in message.segments]
+                    result.message_type = _message_type(message)
+                    ours = converter.convert(message, sender_timezone=timezone)
+            except HubError as exc:
+                where = getattr(exc, "location", None)
+                result.error = exc.message + (f" (at {where})" if where else "")
+            for expected_bundle in expected:
+                for rtype, outcome in compare_bundles(expected_bundle, ours):
+                    rule = _excluded_by(differences, rtype, outcome, name, result.message_type, segment_lines)
+                    result.values.append(Compared(rtype, outcome, rule))
+                    if rule is not None:
+                        exclusions[rule] += 1
+                    elif outcome.result == "agree" and outcome.normalisation:
+                        normalisations[outcome.normalisation] += 1
+            results.append(result)
     by_type: dict[str, Tally] = {}
     overall, converted_only = Tally(), Tally()
     for result in results:
