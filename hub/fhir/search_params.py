@@ -726,6 +726,20 @@ _BY_TYPE: dict[str, list[SearchParam]] = {
         _p("date", "date", "Procedure.performed[x]", "clinical-date"),
         _p("performer", "reference", "Procedure.performer.actor", "Procedure-performer"),
     ],
+    "Coverage": [
+        _p("identifier", "token", "Coverage.identifier", "Coverage-identifier"),
+        _p("status", "token", "Coverage.status", "Coverage-status"),
+        _p("type", "token", "Coverage.type", "Coverage-type"),
+        _p("beneficiary", "reference", "Coverage.beneficiary", "Coverage-beneficiary", targets=PATIENT),
+        _p("patient", "reference", "Coverage.beneficiary", "Coverage-patient", targets=PATIENT),
+        _p("payor", "reference", "Coverage.payor", "Coverage-payor"),
+        _p("policy-holder", "reference", "Coverage.policyHolder", "Coverage-policy-holder"),
+        _p("subscriber", "reference", "Coverage.subscriber", "Coverage-subscriber"),
+        _p("class-type", "token", "Coverage.class.type", "Coverage-class-type"),
+        # R4 defines class-value as a string parameter (R5 made it a token)
+        _p("class-value", "string", "Coverage.class.value", "Coverage-class-value"),
+        _p("dependent", "string", "Coverage.dependent", "Coverage-dependent"),
+    ],
     "Device": [
         _p("identifier", "token", "Device.identifier", "Device-identifier"),
         _p("patient", "reference", "Device.patient", "Device-patient", targets=PATIENT),
