@@ -40,6 +40,15 @@ marks is the message's (its fields cannot be told apart). A keep mark of a whole
 written when a ``stored_wins`` rule gave its value: the status Encounter guesses from the patient class) keeps the
 stored value of that element.
 
+Before the other keep marks, a *key mark* (written ``=path[leaf]…``:
+``=participant[type.coding.system][type.coding.code][individual.identifier.value]``, the ``unique`` leaves of the
+rules that fill the list) merges each item of the message's list with the stored item that has the same first
+value at each leaf (:func:`hub.mapping.merging.with_stored`): the message's values win where it gives them, what
+only the stored item has stays — an A08 whose PV1-7 names the attending doctor the A01's PV1-7 and ROL AT named
+keeps the start of the role (ROL-5) and the identifier's system. Stored items no item of the message has the key
+of are left to the rest (keep marks, or gone with the message's list); a merged item is the message's for the null
+marks, and a keep mark that matches it (ROL-2 ``UC``) still puts the stored item in its place.
+
 This applies to the resource types a message only ever describes in part (:data:`MERGED_TYPES`), and to an
 Observation that comes without its result (a status change, :func:`is_merged`); the others (results,
 appointments, charges …) are sent whole and replaced whole.
@@ -54,8 +63,9 @@ from typing import Any
 import orjson
 
 from hub.mapping.fhirschema import FhirSchema
+from hub.mapping.merging import with_stored
 from hub.mapping.nullmark import MERGED_TYPES, NullMark
-from hub.mapping.nulls import BESIDE
+from hub.mapping.nulls import BESIDE, SAME, parse_same
 
 DATA_ABSENT_REASON_URL = "http://hl7.org/fhir/StructureDefinition/data-absent-reason"
 
@@ -239,6 +249,29 @@ def _keep_part(out: dict[str, Any], base: Mapping[str, Any], path: str) -> None:
     node.setdefault(steps[-1], stored)
 
 
+def _merge_same(
+    out: dict[str, Any], base: Mapping[str, Any], new: Mapping[str, Any], text: str, given: dict[str, list[Any]]
+) -> None:
+    """Merge each item of the converted resource's list at the key mark's path with the stored item of the same
+    key (:func:`hub.mapping.merging.with_stored`); record the merged items in ``given`` (they are the message's).
+    The objects on the way are copied, not changed (they may be the converted resource's)."""
+    try:
+        path, leaves = parse_same(text)
+    except ValueError:
+        return  # a mark this version does not read: the message's list stands, as without it
+    if path.split(".", 1)[0] not in new:
+        return  # the message does not give the list: the stored one stays whole
+    merged = with_stored(_list_at(out, path), _list_at(base, path), tuple(tuple(leaf.split(".")) for leaf in leaves))
+    if merged is None:
+        return
+    steps = path.split(".")
+    node = out
+    for step in steps[:-1]:
+        node[step] = node = dict(node[step])
+    node[steps[-1]] = merged
+    given[path] = given.get(path, []) + merged
+
+
 def merge_update(
     stored: Mapping[str, Any],
     new: Mapping[str, Any],
@@ -288,7 +321,13 @@ def merge_update(
             out[key] = _united(value, out[key], _link_key)
         else:
             out[key] = value
+    given: dict[str, list[Any]] = {}  # list path → the items merged from the message's (its own, for null marks)
     for text in kept:
+        if text.startswith(SAME):
+            _merge_same(out, base, new, text[len(SAME) :], given)
+    for text in kept:
+        if text.startswith(SAME):
+            continue
         beside = text.startswith(BESIDE)
         mark = _parse_mark(text[len(BESIDE) :] if beside else text)
         if mark.element not in new:
@@ -302,7 +341,7 @@ def merge_update(
     for text in deleted:
         mark = _parse_mark(text)
         if mark.where:
-            _remove_items(out, mark, _list_at(new, mark.path))
+            _remove_items(out, mark, _list_at(new, mark.path) + given.get(mark.path, []))
         elif not _has_path(new, mark.path):
             _remove_path(out, mark.path)
     return {"resourceType": out.pop("resourceType", rtype), "id": out.pop("id", new.get("id")), **out}

@@ -9,6 +9,11 @@ elements of the other it lacks (the system of an identifier one line leaves out,
 either said is lost; where both give an element, the richer one's stands. An item without a value at one of the
 leaves (a doctor named without an identifier) is told apart by nothing and is only not added twice whole, as with
 ``unique: true``.
+
+Across messages (:func:`with_stored`, called by :func:`hub.updates.merge_update` for the key marks the engine
+writes, :mod:`hub.mapping.nulls`): an item of the message with the same key as a stored item is merged with it the
+same way, except that the message's item is the base whatever its size — the message's values win where it gives
+them, what only the stored item has (the start of the role, an identifier's system, a display) stays.
 """
 
 from __future__ import annotations
@@ -40,6 +45,36 @@ def merge_into(items: list[Any], value: Any, leaves: Leaves) -> None:
                 return
     if value not in items:
         items.append(value)
+
+
+def with_stored(items: list[Any], stored: list[Any], leaves: Leaves) -> list[Any] | None:
+    """The message's ``items``, each completed by the first stored item with the same key; None when none has one
+    (the caller keeps its list as it is).
+
+    Args:
+        items: the message's items of a list (not changed).
+        stored: the stored items of that list (not changed; the result may share their values).
+        leaves: the dotted paths, split, whose first values are the key.
+    """
+    keys: dict[tuple[str, ...], Any] = {}
+    for old in stored:
+        key = _key(old, leaves)
+        if key is not None:
+            keys.setdefault(key, old)
+    if not keys:
+        return None
+    out: list[Any] = []
+    changed = False
+    for item in items:
+        key = _key(item, leaves)
+        old = keys.get(key) if key is not None else None
+        if old is None:
+            out.append(item)
+            continue
+        merged = _completed(item, old)
+        changed = changed or merged != item
+        out.append(merged)
+    return out if changed else None
 
 
 def _key(item: Any, leaves: Leaves) -> tuple[str, ...] | None:

@@ -51,7 +51,12 @@ whose value a ``stored_wins`` rule gave (the status Encounter guesses from the p
 stays. A field that two rules of one list fill, one of them with another field's discriminator (A03's PV1-3
 location ``completed``, as PV1-6's), is not one of that discriminator's fields and has none of its own; that
 discriminator's keep mark is written ``+mark`` (:data:`BESIDE`): the stored items go beside the message's items
-it matches, not in their place (an A03 without PV1-6 keeps the stored prior location).
+it matches, not in their place (an A03 without PV1-6 keeps the stored prior location). A list that rules with
+``unique`` leaves fill (``unique: [type.coding.system, type.coding.code, individual.identifier.value]``) gets a
+*key mark* when the message gives it, written ``=`` (:data:`SAME`) + the path + the leaves in brackets
+(``=participant[type.coding.system][type.coding.code][individual.identifier.value]``): the merge merges an item of
+the message with the stored item of the same key, as :mod:`hub.mapping.merging` merges two items of one message,
+the message's values first (one person in one role is one participant across messages too).
 
 :mod:`hub.conversion` applies the marks when it merges an update with the stored resource
 (:func:`hub.updates.merge_update`); a FHIR server that receives the Bundle ignores them (an extension on an
@@ -80,6 +85,7 @@ from hub.mapping.templates import ValueSpec
 NULL_EXTENSION_URL = "urn:hub:fhir:StructureDefinition:hl7v2-null"
 KEEP_EXTENSION_URL = "urn:hub:fhir:StructureDefinition:hl7v2-keep"
 BESIDE = "+"  # a keep mark whose stored items go beside the message's matching items, not in their place
+SAME = "="  # a keep mark of a list's key: the stored item with an item's key is merged with it (hub.updates)
 HL7_NULL = '""'
 _HEADER_SEGMENTS = ("MSH", "BHS", "FHS")
 # leaves that name a thing but do not tell it apart (a Coding's display, a text)
@@ -175,6 +181,8 @@ class NullMarks:
         "stored",
         "setters",
         "weak",
+        "same",
+        "_same_marks",
         "_plans",
         "_keep_plans",
         "_parts",
@@ -192,6 +200,7 @@ class NullMarks:
         stored: tuple[_Withdraw, ...] = (),
         setters: tuple[tuple[str, CondFn | None], ...] = (),
         weak: tuple[_Weak, ...] = (),
+        same: tuple[tuple[str, tuple[str, ...]], ...] = (),
     ) -> None:
         self.feeders = feeders
         self.deletes = deletes
@@ -200,6 +209,8 @@ class NullMarks:
         self.stored = stored  # keep_stored rules (ROL-2 UC): their items are keep marks
         self.setters = setters  # constant rules of top-level elements, in order, with their conditions
         self.weak = weak  # stored_wins rules: a value they give leaves a stored one (a keep mark of the element)
+        self.same = same  # (list, unique leaves) of the rules with 'unique' leaves: the key marks (see keeps)
+        self._same_marks = tuple((path.split(".", 1)[0], path, same_mark(path, leaves)) for path, leaves in same)
         self._plans: tuple[_Plan, ...] | None = None
         self._keep_plans: tuple[tuple[_Plan, str, str, _Checks, tuple[_Read, ...]], ...] | None = None
         self._parts: tuple[tuple[str, str, str, tuple[_Read, ...]], ...] | None = None
@@ -207,6 +218,7 @@ class NullMarks:
         self._stored_heads: tuple[tuple[_Withdraw, str], ...] = tuple((r, r.path.split(".", 1)[0]) for r in stored)
         # whether anything can be marked: asked for every resource of every message, worked out once
         self.active = bool(deletes or withdraws or stored or weak) or any(f.source is not None for f in feeders)
+        self.active = self.active or bool(keeping and same)
 
     def __bool__(self) -> bool:
         return self.active
@@ -220,6 +232,7 @@ class NullMarks:
             self.stored + other.stored,
             self.setters + other.setters,
             self.weak + tuple(_Weak(w.path, w.body, w.before + len(self.setters)) for w in other.weak),
+            self.same + tuple(s for s in other.same if s not in self.same),
         )
 
     @property
@@ -342,6 +355,11 @@ class NullMarks:
             # a value only for a resource the hub has not stored (the class's status), when this rule gave it
             if weak.path in resource and weak.path not in out and _gave(weak, self.setters, resource, ctx):
                 out.append(weak.path)
+        for head, path, text in self._same_marks:
+            # the key of a list the message gives (a rule's 'unique' leaves): its items and the stored items with the
+            # same key are one thing each (hub.updates merges them: a keep mark written "=path[leaf]…")
+            if head in resource and text not in out and _list_of(resource, path):
+                out.append(text)
         for rule, head in self._stored_heads:
             # the items of the lines the message says are unchanged (ROL-2 UC): the stored ones win over the
             # message's (hub.updates: a keep mark that matches items of the message puts the stored ones instead)
@@ -565,7 +583,12 @@ def compile_marks(
             compiled.append(_DeleteRule(spec.path, when))
     setters: list[tuple[str, CondFn | None]] = []
     weak: list[_Weak] = []
+    same: list[tuple[str, tuple[str, ...]]] = []
     for spec in specs:
+        if isinstance(spec.unique, list) and spec.unique and spec.path is not None and keeping:
+            listed = (spec.path, tuple(spec.unique))
+            if listed not in same:
+                same.append(listed)
         if spec.path is None or "." in spec.path:
             continue
         if spec.stored_wins:
@@ -579,8 +602,32 @@ def compile_marks(
             when = compiler.condition(spec.when, unit, False) if spec.when is not None else None
             setters.append((spec.path, when))
     return NullMarks(
-        tuple(feeders), tuple(compiled), tuple(withdraws), keeping, tuple(stored), tuple(setters), tuple(weak)
+        tuple(feeders),
+        tuple(compiled),
+        tuple(withdraws),
+        keeping,
+        tuple(stored),
+        tuple(setters),
+        tuple(weak),
+        tuple(same),
     )
+
+
+def same_mark(path: str, leaves: Iterable[str]) -> str:
+    """The key mark of the list at ``path`` whose items the ``leaves`` tell apart:
+    ``=participant[type.coding.code][individual.identifier.value]``."""
+    return SAME + path + "".join(f"[{leaf}]" for leaf in leaves)
+
+
+def parse_same(text: str) -> tuple[str, tuple[str, ...]]:
+    """The list path and the leaves of a key mark (without its ``=``); ValueError for another text."""
+    path, bracket, rest = text.partition("[")
+    if not path or not bracket or not rest.endswith("]"):
+        raise ValueError(f"not a key mark: {text!r}")
+    leaves = tuple(rest[:-1].split("]["))
+    if not all(leaves) or any("[" in leaf or "]" in leaf or "=" in leaf for leaf in leaves):
+        raise ValueError(f"not a key mark: {text!r}")
+    return path, leaves
 
 
 def _segment_of(spec: ValueSpec) -> str | None:
@@ -744,10 +791,13 @@ __all__ = [
     "HL7_NULL",
     "KEEP_EXTENSION_URL",
     "NULL_EXTENSION_URL",
+    "SAME",
     "NullMarks",
     "compile_marks",
     "entry_keeps",
     "entry_marks",
     "has_path",
+    "parse_same",
+    "same_mark",
     "split",
 ]
