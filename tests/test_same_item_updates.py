@@ -159,3 +159,18 @@ def test_parse_same_reads_the_list_and_its_leaves():
         "participant",
         ("type.coding.system", "type.coding.code", "individual.identifier.value"),
     )
+
+
+def test_an_a08_naming_the_same_general_practitioner_keeps_what_only_the_stored_one_has(mpi, settings):  # noqa: F811
+    # A01: PD1-4 names the patient's doctor with his authority (XCN.9); A08: PD1-4 names him without it
+    a01 = message(
+        msh("A01", "C1", "ADT_A01"), "EVN|A01", rich_pid(), "PD1||||D009^钱^九^^^^^^SZRMYY", pv1(f7="D001^王^一")
+    )
+    convert(mpi, settings, a01)
+    pid = ids(settings, a01)["Patient"]
+    [stored] = read(mpi, "Patient", pid)["generalPractitioner"]
+    assert stored["identifier"]["system"]
+    raw = message(msh("A08", "C2", "ADT_A01"), "EVN|A08", rich_pid(), "PD1||||D009^钱^九", pv1())
+    convert(mpi, settings, raw)
+    assert read(mpi, "Patient", pid)["generalPractitioner"] == [stored]
+    assert "=generalPractitioner[type][identifier.value]" in entry_marks(settings, raw, "Patient", KEEP_EXTENSION_URL)
