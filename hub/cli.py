@@ -281,7 +281,9 @@ def replay(
 
 @app.command()
 def inbox(
-    limit: Annotated[int, typer.Option(help="How many, newest first.")] = 20,
+    limit: Annotated[
+        int | None, typer.Option(help="How many, newest first (default 20; with --batch, the whole batch).")
+    ] = None,
     status: Annotated[str | None, typer.Option(help="received | converted | failed | rejected")] = None,
     message_id: Annotated[
         int | None, typer.Option("--id", help="One message, whole: its error and every line of its conversion report.")
@@ -301,7 +303,12 @@ def inbox(
 
     settings = get_settings()
     upgrade(settings)
-    query = select(InboxMessage).order_by(InboxMessage.id.desc()).limit(limit)
+    query = select(InboxMessage).order_by(InboxMessage.id.desc())
+    if limit is None and batch is None:
+        limit = 20
+    if limit is not None:
+        # (a batch is listed whole unless asked otherwise: a night's results are often more than twenty messages)
+        query = query.limit(limit)
     if status:
         query = query.where(InboxMessage.status == status)
     if batch is not None:

@@ -69,3 +69,14 @@ def test_inbox_id_shows_the_batch_of_one_message(settings):
     [alone] = [r for r in _table(_inbox(settings)) if r["control id"] == "NR0316010"]
     lines = _inbox(settings, "--id", alone["id"]).stdout.splitlines()
     assert lines[-3:] == ["file control id: ", "batch control id: ", "batch position: "]
+
+
+def test_inbox_lists_a_whole_batch_unless_limited(settings):
+    ingestor = Ingestor(settings)
+    results = [oru(f"NR03180{n:02d}", mrn=f"00{n:05d}", family="Huang", given="Meiling") for n in range(1, 26)]
+    ingestor.receive_ack_sync(wrap(results, batch_id="B20260318", file_id="F20260318").encode(), transport="mllp")
+    ingestor.receive_ack_sync(adt("NR0318099", mrn="0099001", family="Sun", given="Lihua").encode(), transport="cli")
+    assert len(_table(_inbox(settings))) == 20  # the newest twenty of everything
+    whole = _table(_inbox(settings, "--batch", "B20260318"))
+    assert [r["batch"] for r in whole] == [f"F20260318/B20260318 #{n}" for n in range(25, 0, -1)]
+    assert len(_table(_inbox(settings, "--batch", "B20260318", "--limit", "5"))) == 5
