@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from hub.mapping.nullmark import selector_text
+from hub.mapping.nullmark import first_value
 
 Leaves = tuple[tuple[str, ...], ...]
 
@@ -38,7 +38,7 @@ def merge_into(items: list[Any], value: Any, leaves: Leaves) -> None:
         for index, item in enumerate(items):
             # leaf by leaf, to the first that differs (the role's code system is every participant's)
             for steps, wanted in zip(leaves, key, strict=True):
-                if _first(item, steps, 0) != wanted:
+                if first_value(item, steps) != wanted:
                     break
             else:
                 items[index] = _merged(item, value)
@@ -80,31 +80,11 @@ def with_stored(items: list[Any], stored: list[Any], leaves: Leaves) -> list[Any
 def _key(item: Any, leaves: Leaves) -> tuple[str, ...] | None:
     out: list[str] = []
     for steps in leaves:
-        found = _first(item, steps, 0)
+        found = first_value(item, steps)
         if found is None:
             return None
         out.append(found)
     return tuple(out)
-
-
-def _first(node: Any, steps: tuple[str, ...], at: int) -> str | None:
-    """The first value (in document order) at ``steps[at:]`` of ``node``, through lists (as a selector reads it).
-    (Down through dicts in a loop, a call only for the items of a list: it runs for every participant added.)"""
-    while True:
-        if isinstance(node, list):
-            for item in node:
-                found = _first(item, steps, at)
-                if found is not None:
-                    return found
-            return None
-        if at == len(steps):
-            return selector_text(node)
-        if not isinstance(node, dict):
-            return None
-        node = node.get(steps[at])
-        if node is None:
-            return None
-        at += 1
 
 
 def _merged(earlier: Any, later: Any) -> Any:

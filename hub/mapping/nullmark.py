@@ -129,6 +129,27 @@ def reaches_value(node: Any, steps: tuple[str, ...], depth: int, value: str) -> 
         depth += 1
 
 
+def first_value(node: Any, steps: tuple[str, ...] | list[str], at: int = 0) -> str | None:
+    """The first value (in document order, as a selector reads it) at ``steps[at:]`` of ``node``, through lists: the
+    key of a participant (hub.mapping.merging), a withdrawn item's selectors (hub.mapping.nulls). Down through dicts
+    in a loop, a call only for the items of a list: it runs for every participant a message adds."""
+    while True:
+        if isinstance(node, list):
+            for item in node:
+                found = first_value(item, steps, at)
+                if found is not None:
+                    return found
+            return None
+        if at == len(steps):
+            return selector_text(node)
+        if not isinstance(node, dict):
+            return None
+        node = node.get(steps[at])
+        if node is None:
+            return None
+        at += 1
+
+
 def leaf_values(node: Any, leaf: str) -> Iterator[str]:
     """The values at the dotted ``leaf`` path of ``node``, through every item of a list on the way."""
     stack: list[tuple[Any, int]] = [(node, 0)]

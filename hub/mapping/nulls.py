@@ -76,6 +76,7 @@ from hub.mapping.nullmark import (
     SOMETIMES_MERGED_TYPES,
     UNITED_ELEMENTS,
     NullMark,
+    first_value,
     reaches_value,
     selector_text,
 )
@@ -473,28 +474,13 @@ def _withdrawn(withdraw: _Withdraw, ctx: Ctx) -> list[NullMark]:
     for item in _list_of(built, withdraw.path):
         where: list[Leaf] = []
         for leaf in withdraw.leaves:
-            value = _first_value(item, leaf.split("."))
+            value = first_value(item, leaf.split("."))
             if value is None:
                 break
             where.append((leaf, value))
         else:
             out.append(NullMark(withdraw.path, tuple(where)))
     return out
-
-
-def _first_value(node: Any, steps: list[str]) -> str | None:
-    """The first value (in document order) at the dotted path ``steps`` of ``node``, through lists."""
-    if isinstance(node, list):
-        for item in node:
-            found = _first_value(item, steps)
-            if found is not None:
-                return found
-        return None
-    if not steps:
-        return selector_text(node)
-    if isinstance(node, dict) and steps[0] in node:
-        return _first_value(node[steps[0]], steps[1:])
-    return None
 
 
 def _list_of(resource: dict[str, Any], path: str) -> list[Any]:
