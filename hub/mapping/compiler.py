@@ -22,6 +22,7 @@ import fastjsonschema
 
 from hub.errors import ConversionError, MappingTemplateError
 from hub.fhir.validation import validator_for
+from hub.hl7.er7 import Segment
 from hub.mapping.builtins import BUILTINS, FINISHERS, VALIDATORS, Builtin, Conv, Finisher, fhir_code, fhir_string
 from hub.mapping.codegen import RulePlan, generate, generate_builder, generate_key, hint
 from hub.mapping.fhirschema import FhirSchema
@@ -33,6 +34,7 @@ from hub.mapping.runtime import (
     Ctx,
     Env,
     Getter,
+    Heads,
     Item,
     SourcePath,
     compile_getter,
@@ -124,6 +126,9 @@ class Compiler:
         self._datatype_context_free: dict[str, bool] = {}
         self._datatype_refs: dict[str, set[str]] = {}
         self._compiling: list[str] = []
+        # while the elements of a rule that selects OBX by a condition are compiled: that condition, which tells
+        # the OBX heading a group of their own among those without a sub-id (scope sub_id: one VIS per statement)
+        self._heads: Heads | None = None
 
     # Errors ----------------------------------------------------------------------------------------
     @staticmethod
@@ -158,6 +163,9 @@ class Compiler:
         if getattr(model, "scope", None) == "sub_id" and path.segment != "OBX":
             raise self.error(unit, model, f"'scope: sub_id' groups OBX by their sub-id (OBX-4), not {text!r}")
         return path
+
+    def _getter(self, path: SourcePath, scope: str) -> Getter:
+        return compile_getter(path, scope, self._heads if scope == "sub_id" else None)
 
     # Conditions ------------------------------------------------------------------------------------
     def condition(self, cond: Condition, unit: Unit, relative_ok: bool) -> CondFn:
@@ -473,7 +481,7 @@ class Compiler:
             assert path.component is not None
             plan.relative = (path.component - 1, path.subcomponent - 1 if path.subcomponent else None)
         elif path is not None:
-            plan.getter = compile_getter(path, spec.scope)
+            plan.getter = self._getter(path, spec.scope)
             header = path.segment in ("MSH", "BHS", "FHS") and path.field is not None and path.field <= 2
             if path.field is not None and not header:
                 plan.own = (path.segment or "", path.field, path.component, path.subcomponent, spec.scope)
@@ -688,7 +696,7 @@ class Compiler:
                 assert path.component is not None
                 pieces.append((None, path.component - 1, flt))
             else:
-                pieces.append((compile_getter(path, spec.scope), 0, flt))
+                pieces.append((self._getter(path, spec.scope), 0, flt))
             if path.is_relative and inline is not None:
                 assert path.component is not None
                 inline.append((path.component - 1, path.subcomponent - 1 if path.subcomponent else None, flt))
@@ -744,7 +752,7 @@ class Compiler:
     ) -> ValueFn:
         if spec.from_ is not None:
             path = self.path(spec.from_, unit, spec, relative_ok)
-            getter = compile_getter(path, spec.scope)
+            getter = self._getter(path, spec.scope)
             whole_segments = path.is_segment
         else:
             if not relative_ok and spec.elements is None:
@@ -758,8 +766,16 @@ class Compiler:
         gate: tuple[str, str] | None = None
         if whole_segments and spec.from_ is not None and spec.from_ != "MSH" and spec.scope in ("up", "group", "own"):
             gate = (spec.from_, spec.scope)
-        conv = self._converter(spec, target, unit, whole_segments)
         where = self.condition(spec.where, unit, True) if spec.where is not None else None
+        heads = self._heads
+        if where is not None and whole_segments and spec.from_ == "OBX":
+            # the OBX this rule selects (a vaccine information statement each) head the groups its elements read
+            # with scope sub_id, among the OBX sent without a sub-id
+            self._heads = _heads_of(where)
+        try:
+            conv = self._converter(spec, target, unit, whole_segments)
+        finally:
+            self._heads = heads
         prefer = self.condition(spec.prefer, unit, True) if spec.prefer is not None else None
         # items of several segments (scope sub_id): a condition on an item reads the item's own segment
         item_ctx = _item_segment_ctx if spec.scope == "sub_id" else _item_ctx
@@ -1285,6 +1301,15 @@ def _enum_filter(conv: Conv, allowed: frozenset[str]) -> Conv:
     # (a result kept for the message is not written in line through the filter: the filter's None goes on to the
     # next item, where the generated code would stop at a value outside the codes)
     return hint(filtered, how) if how is not None and how[0] != "memo" else filtered
+
+
+def _heads_of(where: CondFn) -> Heads:
+    """Whether an OBX meets a rule's ``where``, read as the rule reads it (the OBX as a whole segment)."""
+
+    def heads(ctx: Ctx, seg: Segment) -> bool:
+        return where(Ctx(ctx.env, ctx.node, seg), None, FIELD_LEVEL)
+
+    return heads
 
 
 def _item_ctx(ctx: Ctx, item: Item) -> Ctx:

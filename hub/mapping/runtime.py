@@ -15,7 +15,8 @@ below``; a field of each of them gives its items). ``scope: sub_id`` names every
 of the groups inside it) with the current segment's name and sub-id (field 4: OBX-4), the current one included,
 each giving its own items; of
 segments without a sub-id, those from the current one to just before the next whose code (OBX-3.1) they already
-have, when two have one code (else all of them).
+have or that heads a group itself (the enclosing rule's ``where`` selects it: the next statement), when two have one
+code or two head a group (else all of them).
 
 Values stay escaped until a leaf is read (:func:`leaf`): splitting before unescaping is always safe
 (2.5.1 §2.7). The HL7 null ``""`` reads as empty: in a full-resource PUT "delete the value" means "omit".
@@ -243,14 +244,23 @@ def _code(seg: Segment, comp: str) -> str:
     return fields[3].split(comp, 1)[0].strip() if len(fields) > 3 else ""
 
 
-def _without_sub_id(found: list[Segment], seg: Segment, comp: str) -> list[Segment]:
+# Whether a segment heads a group of OBX without sub-ids (the enclosing rule selects it: a statement's OBX)
+Heads = Callable[[Ctx, Segment], bool]
+
+
+def _without_sub_id(ctx: Ctx, found: list[Segment], seg: Segment, heads: Heads | None) -> list[Segment]:
     """The OBX without a sub-id (OBX-4) that go with ``seg``, one of them: all of them when no two have the same code
-    (OBX-3.1), as one group; else a set runs from ``seg`` to just before the next whose code the set already has (two
-    vaccine information statements sent without sub-ids, each followed by its dates: the second statement's
-    document type, or its repeated date, starts the next set)."""
+    (OBX-3.1) and at most one heads a group (``heads``), as one group; else a set runs from ``seg`` to just before the
+    next whose code the set already has or that heads a group (vaccine information statements sent without sub-ids,
+    each followed by its dates: the next statement's document or vaccine type, or a repeated date, starts the next
+    set, as the CDC guide orders them)."""
     plain = [s for s in found if not _sub_id(s)]
+    comp = ctx.env.comp
     codes = [_code(s, comp) for s in plain]
-    if len(set(codes)) == len(codes):
+    starts: set[int] = set()
+    if heads is not None and len(plain) > 1:
+        starts = {id(s) for s in plain if s is not seg and heads(ctx, s)}
+    if len(set(codes)) == len(codes) and not starts:
         return plain
     run: list[Segment] = []
     seen: set[str] = set()
@@ -259,14 +269,14 @@ def _without_sub_id(found: list[Segment], seg: Segment, comp: str) -> list[Segme
             run.append(s)
             seen.add(code)
         elif run:
-            if code in seen:
+            if code in seen or id(s) in starts:
                 break
             run.append(s)
             seen.add(code)
     return run
 
 
-def _segments_getter(name: str, scope: str) -> Callable[[Ctx], list[Segment]]:
+def _segments_getter(name: str, scope: str, heads: Heads | None = None) -> Callable[[Ctx], list[Segment]]:
     if scope in ("inner", "below"):
         # the current segment, else the groups inside the current one: the first that has it (inner) or all (below)
         find = Node.find_inner if scope == "inner" else Node.find_below
@@ -290,7 +300,7 @@ def _segments_getter(name: str, scope: str) -> Callable[[Ctx], list[Segment]]:
             found = ctx.node.segs.get(name) or ctx.node.find_below(name) or [seg]
             if wanted:
                 return [s for s in found if _sub_id(s) == wanted]
-            return _without_sub_id(found, seg, ctx.env.comp)
+            return _without_sub_id(ctx, found, seg, heads)
 
         return same_sub_id
     if scope == "own":
@@ -351,8 +361,9 @@ def _whole_getter(name: str, scope: str, segments: Callable[[Ctx], list[Segment]
     return whole
 
 
-def compile_getter(path: SourcePath, scope: str = "up") -> Getter:
-    """A function ``(ctx, raw, level) -> items`` for a source path; empty items are left out."""
+def compile_getter(path: SourcePath, scope: str = "up", heads: Heads | None = None) -> Getter:
+    """A function ``(ctx, raw, level) -> items`` for a source path; empty items are left out. ``heads`` (scope
+    ``sub_id``): which OBX without a sub-id head a group of their own."""
     comp = path.component
     sub = path.subcomponent
     if path.segment is None:
@@ -382,7 +393,7 @@ def compile_getter(path: SourcePath, scope: str = "up") -> Getter:
 
         return relative
 
-    segments = _segments_getter(path.segment, scope)
+    segments = _segments_getter(path.segment, scope, heads)
     field = path.field
     if field is None:
         return _whole_getter(path.segment, scope, segments)

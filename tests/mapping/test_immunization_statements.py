@@ -3,9 +3,9 @@
 The CDC guide gives the OBX of one statement a sub-id; many senders leave OBX-4 empty and send each statement's
 OBX in a row: its document type (69764-9) or vaccine type (30956-7), then its publication (29768-9) and
 presentation (29769-7) dates. All OBX without a sub-id used to be one group, so every statement read the first
-statement's dates. Now, when two of them share a code, a statement runs from its OBX to just before the next OBX
-whose code it already has (``scope: sub_id`` of OBX without a sub-id); when no code repeats they are one group, as
-before (a single statement, its dates before or after it).
+statement's dates. Now, when two of them share a code or two are statements, a statement runs from its OBX to just
+before the next statement or the next OBX whose code it already has (``scope: sub_id`` of OBX without a sub-id);
+a single statement without sub-ids reads the dates of every OBX without one, before or after it.
 
 Each test is one message, converted by the shipped mappings and checked field by field (``convert`` validates
 every Bundle against the R4 schema and the R4B models).
@@ -97,17 +97,38 @@ def test_statements_with_and_without_sub_ids(converter):
 
 
 def test_a_bar_code_statement_then_a_vaccine_type_statement_without_sub_ids(converter):
-    # Not told apart (documented): no code repeats, so the OBX without a sub-id are one group and both statements
-    # read its first dates. Senders that mix the two kinds give sub-ids.
+    # 乙肝疫苗 and 水痘疫苗 given at one visit: the hepatitis B statement by its bar code (69764-9) with the day it
+    # was handed over, then the varicella statement by its vaccine type (30956-7, CVX 21) with its edition and
+    # the day it was handed over, OBX-4 empty throughout. No code repeats in the first statement, so the group of
+    # OBX without sub-ids was one: the bar-code statement took the varicella edition's publication date. Each
+    # statement now ends where the next starts (CDC guide: a statement's OBX follow it).
     shot = immunization(
         converter,
         obx(HEP_B_VIS, 1),
         obx(PRESENTED, 2, date="20260314"),
         obx(VARICELLA, 3),
         obx(PUBLISHED, 4, date="20080313"),
+        obx(PRESENTED, 5, date="20260315"),
     )
-    assert [e["documentType"] for e in shot["education"]] == ["Hepatitis B VIS", "varicella"]
-    assert {e["presentationDate"] for e in shot["education"]} == {"2026-03-14"}
+    assert shot["education"] == [
+        {"documentType": "Hepatitis B VIS", "presentationDate": "2026-03-14"},
+        {"documentType": "varicella", "publicationDate": "2008-03-13", "presentationDate": "2026-03-15"},
+    ]
+
+
+def test_a_bar_code_statement_then_a_vaccine_type_statement_each_with_one_date(converter):
+    # no code repeats at all (one presentation date, one publication date): still two statements, each its own
+    shot = immunization(
+        converter,
+        obx(HEP_B_VIS, 1),
+        obx(PRESENTED, 2, date="20260314"),
+        obx(MMR, 3),
+        obx(PUBLISHED, 4, date="20120420"),
+    )
+    assert shot["education"] == [
+        {"documentType": "Hepatitis B VIS", "presentationDate": "2026-03-14"},
+        {"documentType": "MMR", "publicationDate": "2012-04-20"},
+    ]
 
 
 def test_every_obx_of_the_statements_stays_an_observation(converter):
