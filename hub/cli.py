@@ -17,7 +17,7 @@ import typer
 from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, select
 
 from hub.config import get_settings
 from hub.mapping.commands import conformance, mappings_app
@@ -291,7 +291,24 @@ def inbox(
     batch: Annotated[
         str | None,
         typer.Option(
-            "--batch", help="Only the messages of this batch: its BHS-11 (batch) or FHS-11 (file) control id."
+            "--batch",
+            help="Only the messages of this batch: its BHS-11 (batch) or FHS-11 (file) control id, as sent, or"
+            " those of the hub's answer to it (the BHS-11 or FHS-11 of the batch of ACKs).",
+        ),
+    ] = None,
+    sender: Annotated[
+        str | None,
+        typer.Option(
+            "--sender",
+            help="Only this sender's messages: MSH-3, or MSH-3^MSH-4 (as the sender column shows it and as"
+            " HUB_SENDER_CHARSETS names senders).",
+        ),
+    ] = None,
+    control_id: Annotated[
+        str | None,
+        typer.Option(
+            "--control-id",
+            help="Only the message(s) with this MSH-10; control ids are unique per sender: add --sender.",
         ),
     ] = None,
 ) -> None:
@@ -312,13 +329,38 @@ def inbox(
     if status:
         query = query.where(InboxMessage.status == status)
     if batch is not None:
-        query = query.where(or_(InboxMessage.batch_control_id == batch, InboxMessage.file_control_id == batch))
+        query = query.where(
+            or_(
+                InboxMessage.batch_control_id == batch,
+                InboxMessage.file_control_id == batch,
+                InboxMessage.reply_batch_control_id == batch,
+                InboxMessage.reply_file_control_id == batch,
+            )
+        )
+    if sender is not None:
+        query = query.where(_sender_clause(sender))
+    if control_id is not None:
+        query = query.where(InboxMessage.control_id == control_id)
     if message_id is not None:
         query = select(InboxMessage).where(InboxMessage.id == message_id)
-    header = ("id", "received", "via", "sender", "type", "control id", "ack", "status", "error", "report", "batch")
+    header = (
+        "id",
+        "received",
+        "via",
+        "sender",
+        "type",
+        "control id",
+        "ack",
+        "status",
+        "error",
+        "report",
+        "batch",
+        "reply",
+    )
     rows: list[tuple[str, ...]] = []
     reports: list[tuple[int, list[dict[str, Any]]]] = []
-    places: list[tuple[str, str, str]] = []  # for --id: FHS-11, BHS-11, position
+    # for --id: FHS-11, BHS-11, position, the answer's FHS-11 and BHS-11, the ACK's MSH-10
+    places: list[tuple[str, ...]] = []
     with session_scope(settings) as session:
         for row in session.execute(query).scalars():
             report = orjson.loads(row.report) if row.report else []
@@ -336,16 +378,34 @@ def inbox(
                     ((row.error or "") + (f" @{row.error_location}" if row.error_location else ""))[:80],
                     _report_summary(report),
                     _batch_summary(row.file_control_id, row.batch_control_id, row.batch_position),
+                    "/".join(i for i in (row.reply_file_control_id, row.reply_batch_control_id) if i),
                 )
             )
-            places.append((row.file_control_id or "", row.batch_control_id or "", str(row.batch_position or "")))
+            places.append(
+                (
+                    row.file_control_id or "",
+                    row.batch_control_id or "",
+                    str(row.batch_position or ""),
+                    row.reply_file_control_id or "",
+                    row.reply_batch_control_id or "",
+                    _ack_control_id(row.ack),
+                )
+            )
     if message_id is not None:
         if not rows:
             err.print(f"no inbox message {message_id}", markup=False, highlight=False)
             raise typer.Exit(1)
-        for name, value in zip(header[:-2], rows[0][:-2], strict=True):
+        for name, value in zip(header[:-3], rows[0][:-3], strict=True):
             sys.stdout.write(f"{name}: {value}\n")
-        for name, value in zip(("file control id", "batch control id", "batch position"), places[0], strict=True):
+        names = (
+            "file control id",
+            "batch control id",
+            "batch position",
+            "reply file control id",
+            "reply batch control id",
+            "ack control id",
+        )
+        for name, value in zip(names, places[0], strict=True):
             sys.stdout.write(f"{name}: {value}\n")
         for entry in reports[0][1]:  # one JSON object per line: where and why, never patient data
             sys.stdout.write(f"report: {orjson.dumps(entry).decode()}\n")
@@ -358,6 +418,35 @@ def inbox(
     for line in rows:
         table.add_row(*line)
     out.print(table)
+
+
+def _sender_clause(sender: str) -> ColumnElement[bool]:
+    """The rows of a sender named ``MSH-3`` or ``MSH-3^MSH-4``, the way the settings name senders
+    (``HUB_SENDER_CHARSETS``): MSH-3 equal to the whole value, or MSH-3, ``^`` and MSH-4 equal to it.
+
+    MSH-3 is kept as sent and may itself hold ``^`` (an HD with components), so each ``^`` is tried as the
+    place between the two; every term is an equality on the unique index's leading columns.
+    """
+    from sqlalchemy import and_, or_
+
+    from hub.db.tables import InboxMessage
+
+    app_col, fac_col = InboxMessage.sending_application, InboxMessage.sending_facility
+    terms = [app_col == sender]
+    at = sender.find("^")
+    while at >= 0:
+        terms.append(and_(app_col == sender[:at], fac_col == sender[at + 1 :]))
+        at = sender.find("^", at + 1)
+    return or_(*terms)
+
+
+def _ack_control_id(ack: str | None) -> str:
+    """MSH-10 of a stored ACK (the hub's own control id for it), "" when there is none."""
+    if not ack or not ack.startswith("MSH") or len(ack) < 4:
+        return ""
+    first = ack.replace("\n", "\r").split("\r", 1)[0]
+    fields = first.split(ack[3])
+    return fields[9] if len(fields) > 9 else ""
 
 
 def _batch_summary(file_id: str | None, batch_id: str | None, position: int | None) -> str:

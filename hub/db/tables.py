@@ -92,6 +92,10 @@ class InboxMessage(Base):
     file_control_id: Mapped[str | None] = mapped_column(String(199))
     batch_control_id: Mapped[str | None] = mapped_column(String(199))
     batch_position: Mapped[int | None] = mapped_column(Integer)
+    # The hub's answer that carried the message's ACK: FHS-11 and BHS-11 of its batch of ACKs (NULL for a message
+    # sent alone, whose ACK is in `ack`, and for one that had no ACK due); stored with the row, before the answer.
+    reply_file_control_id: Mapped[str | None] = mapped_column(String(199))
+    reply_batch_control_id: Mapped[str | None] = mapped_column(String(199))
 
     __table_args__ = (
         UniqueConstraint("sending_application", "sending_facility", "control_id", name="uq_inbox_sender_control"),
@@ -108,6 +112,18 @@ class InboxMessage(Base):
             "file_control_id",
             sqlite_where=text("file_control_id IS NOT NULL"),
             postgresql_where=text("file_control_id IS NOT NULL"),
+        ),
+        Index(
+            "ix_inbox_reply_batch_control_id",
+            "reply_batch_control_id",
+            sqlite_where=text("reply_batch_control_id IS NOT NULL"),
+            postgresql_where=text("reply_batch_control_id IS NOT NULL"),
+        ),
+        Index(
+            "ix_inbox_reply_file_control_id",
+            "reply_file_control_id",
+            sqlite_where=text("reply_file_control_id IS NOT NULL"),
+            postgresql_where=text("reply_file_control_id IS NOT NULL"),
         ),
     )
 

@@ -401,6 +401,7 @@ def answer(
     *,
     comment: str = "",
     always: bool = False,
+    control_ids: tuple[str | None, Sequence[str]] | None = None,
 ) -> Reply:
     """The ACK batch for a received payload.
 
@@ -409,6 +410,8 @@ def answer(
         acks: for each of its batches, the outcome of each of its messages, in order.
         comment: for BTS-2 (and FTS-2) instead of the count of each code.
         always: answer even when no message has an ACK due (a refusal).
+        control_ids: the answer's FHS-11 (used only when there is an FHS) and each batch's BHS-11, when they
+            were decided beforehand (and stored with the messages); new ones by default.
 
     Returns:
         The reply; ``data`` is ``b""`` when the payload had messages and none of them wants an accept
@@ -423,11 +426,12 @@ def answer(
     file_header = envelope.file_header
     default = file_header.delimiters if file_header is not None else er7.DEFAULT_DELIMITERS
     out: list[bytes] = []
+    file_id, batch_ids = control_ids if control_ids is not None else (None, [])
     if file_header is not None:
-        out.append(_answer_header("FHS", file_header, default))
-    for batch, outcomes in zip(envelope.batches, acks, strict=True):
+        out.append(_answer_header("FHS", file_header, default, file_id or next_control_id()))
+    for n, (batch, outcomes) in enumerate(zip(envelope.batches, acks, strict=True)):
         d = batch.header.delimiters if batch.header is not None else default
-        out.append(_answer_header("BHS", batch.header, d))
+        out.append(_answer_header("BHS", batch.header, d, batch_ids[n] if n < len(batch_ids) else next_control_id()))
         sent = [a.data for a in outcomes if a.data]
         for data in sent:
             out.append(data if data.endswith((b"\r", b"\n")) else data + b"\r")
@@ -452,7 +456,7 @@ def _comment(text: str, d: er7.Delimiters) -> str:
     return er7.escape(text[:_COMMENT_CHARS], d)
 
 
-def _answer_header(segment: str, received: EnvelopeHeader | None, d: er7.Delimiters) -> bytes:
+def _answer_header(segment: str, received: EnvelopeHeader | None, d: er7.Delimiters, control_id: str) -> bytes:
     """FHS/BHS of the answer: receiver and sender swapped, now, a control id of our own, the received one
     as the reference (FHS-12/BHS-12)."""
 
@@ -460,7 +464,7 @@ def _answer_header(segment: str, received: EnvelopeHeader | None, d: er7.Delimit
         return received.get(n) if received is not None else ""
 
     fields = [segment, d.encoding_characters, get(5), get(6), get(3), get(4), timestamp(), "", "", ""]
-    fields += [next_control_id(), get(11)]
+    fields += [control_id, get(11)]
     return _segment(d, fields)
 
 

@@ -15,7 +15,8 @@ from typing import Protocol
 
 from hub.config import Settings
 from hub.hl7 import batch
-from hub.hl7.receipt import AckResult, BatchPlace
+from hub.hl7.ack import next_control_id
+from hub.hl7.receipt import NO_REPLY, AckResult, BatchPlace, ReplyIds
 
 # The ingestion's log lines keep one logger, whichever module writes them.
 log = logging.getLogger("hub.hl7.ingest")
@@ -55,15 +56,16 @@ async def receive(receiver: MessageReceiver, raw: bytes, transport: str, peer: s
         envelope = batch.read(raw, receiver.settings)
     except batch.BatchRefused as exc:
         return _refused(exc, receiver.settings, transport, peer)
+    planned = _plan_reply(envelope)
     futures = [
         [
             receiver.submit_message(m, transport=transport, peer=peer, place=place)
-            for m, place in zip(b.messages, places(envelope, b), strict=True)
+            for m, place in zip(b.messages, places(envelope, b, (planned[0], batch_id)), strict=True)
         ]
-        for b in envelope.batches
+        for b, batch_id in zip(envelope.batches, planned[1], strict=True)
     ]
     outcomes = [[await future for future in batch_futures] for batch_futures in futures]
-    return _answer(envelope, outcomes, transport, peer)
+    return _answer(envelope, outcomes, planned, transport, peer)
 
 
 def receive_sync(receiver: MessageReceiver, raw: bytes, transport: str, peer: str | None) -> AckResult:
@@ -72,25 +74,66 @@ def receive_sync(receiver: MessageReceiver, raw: bytes, transport: str, peer: st
         envelope = batch.read(raw, receiver.settings)
     except batch.BatchRefused as exc:
         return _refused(exc, receiver.settings, transport, peer)
-    where = [place for b in envelope.batches for place in places(envelope, b)]
+    planned = _plan_reply(envelope)
+    where = [
+        place
+        for b, batch_id in zip(envelope.batches, planned[1], strict=True)
+        for place in places(envelope, b, (planned[0], batch_id))
+    ]
     flat = receiver.receive_messages_sync(envelope.messages, transport=transport, peer=peer, places=where)
     outcomes: list[list[AckResult]] = []
     start = 0
     for b in envelope.batches:
         outcomes.append(flat[start : start + len(b.messages)])
         start += len(b.messages)
-    return _answer(envelope, outcomes, transport, peer)
+    return _answer(envelope, outcomes, planned, transport, peer)
 
 
-def places(envelope: batch.Envelope, one: batch.Batch) -> list[BatchPlace]:
-    """Where each message of ``one`` (a batch of ``envelope``) stands: FHS-11, BHS-11 and its position.
+def places(envelope: batch.Envelope, one: batch.Batch, reply: ReplyIds = NO_REPLY) -> list[BatchPlace]:
+    """Where each message of ``one`` (a batch of ``envelope``) stands: FHS-11, BHS-11 and its position, and
+    the FHS-11/BHS-11 of the hub's answer that will carry its ACK (``reply``).
 
     The control ids are kept as sent (an empty one is None); the position counts every message of the batch,
     whether it is stored or not, so that it can be checked against the sender's list.
     """
     file_id = _control_id(envelope.file_header)
     batch_id = _control_id(one.header)
-    return [BatchPlace(file_id, batch_id, n) for n in range(1, len(one.messages) + 1)]
+    return [BatchPlace(file_id, batch_id, n, *reply) for n in range(1, len(one.messages) + 1)]
+
+
+def _plan_reply(envelope: batch.Envelope) -> tuple[str | None, list[str]]:
+    """The control ids of the answer (FHS-11 when the payload has an FHS, a BHS-11 for each batch), taken
+    before the messages are stored so that each row can name the answer its ACK goes out in: the rows are
+    committed before the answer is sent, so an answer an operator is shown never lacks its rows."""
+    file_id = next_control_id() if envelope.file_header is not None else None
+    return file_id, [next_control_id() for _ in envelope.batches]
+
+
+def _reply_ids(
+    envelope: batch.Envelope, outcomes: list[list[AckResult]], planned: tuple[str | None, list[str]]
+) -> tuple[str | None, list[str]]:
+    """The answer's control ids: the planned ones, except for a batch that only resends messages already
+    stored and first answered in one and the same batch of ACKs. That batch is answered under the first
+    answer's BHS-11 again (and the file under its FHS-11 when every batch is), as a retransmitted message gets
+    its first ACK again: the stored rows name the answer, none of them names a new one."""
+    file_id, batch_ids = planned
+    ids = list(batch_ids)
+    files: set[str | None] = set()
+    for n, outs in enumerate(outcomes):
+        due = [o for o in outs if o.data]
+        firsts = {o.reply for o in due}
+        if not due or not all(o.duplicate for o in due) or len(firsts) != 1:
+            files.add(None)
+            continue
+        first_file, first_batch = firsts.pop()
+        if first_batch is None:  # first came alone (or before the hub kept its answers)
+            files.add(None)
+            continue
+        ids[n] = first_batch
+        files.add(first_file)
+    if envelope.file_header is not None and len(files) == 1 and None not in files:
+        file_id = files.pop()
+    return file_id, ids
 
 
 def _control_id(header: batch.EnvelopeHeader | None) -> str | None:
@@ -110,8 +153,14 @@ def refuse_oversize(head: bytes, size: int, settings: Settings, transport: str, 
     return _result(batch.refuse_oversize(head, settings), [])
 
 
-def _answer(envelope: batch.Envelope, outcomes: list[list[AckResult]], transport: str, peer: str | None) -> AckResult:
-    reply = batch.answer(envelope, outcomes)
+def _answer(
+    envelope: batch.Envelope,
+    outcomes: list[list[AckResult]],
+    planned: tuple[str | None, list[str]],
+    transport: str,
+    peer: str | None,
+) -> AckResult:
+    reply = batch.answer(envelope, outcomes, control_ids=_reply_ids(envelope, outcomes, planned))
     flat = [o for os in outcomes for o in os]
     log.info(
         "batch %s over %s from %s: %d messages, %s",

@@ -22,7 +22,7 @@ from sqlalchemy import ColumnElement, Connection, Engine, Table, and_, or_, sele
 from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
 
 from hub.db.tables import InboxMessage
-from hub.hl7.receipt import INBOX_COLUMNS, Key, Pending, Stored
+from hub.hl7.receipt import INBOX_COLUMNS, Key, Pending, ReplyIds, Stored
 
 # The ingestion's log lines keep one logger, whichever module writes them.
 log = logging.getLogger("hub.hl7.ingest")
@@ -166,13 +166,18 @@ class InboxWriter:
                 if control is not None:
                     inserted[(app, fac, control)] = row_id
         missing = [key for key in first_of if key not in inserted]
-        existing: dict[Key, tuple[int, str | None, str]] = {}
+        existing: dict[Key, tuple[int, str | None, str, ReplyIds]] = {}
         for start in range(0, len(missing), 200):
-            query = select(_INBOX.c.id, *_KEY_COLUMNS, _INBOX.c.ack, _INBOX.c.ack_code).where(
-                _keys_clause(missing[start : start + 200])
-            )
+            query = select(
+                _INBOX.c.id,
+                *_KEY_COLUMNS,
+                _INBOX.c.ack,
+                _INBOX.c.ack_code,
+                _INBOX.c.reply_file_control_id,
+                _INBOX.c.reply_batch_control_id,
+            ).where(_keys_clause(missing[start : start + 200]))
             for row in conn.execute(query):
-                existing[(row[1], row[2], row[3])] = (row[0], row[4], row[5] or "AA")
+                existing[(row[1], row[2], row[3])] = (row[0], row[4], row[5] or "AA", (row[6], row[7]))
         if not self._postgres and conn.in_transaction():
             conn.commit()
         if len(existing) != len(missing):
@@ -185,10 +190,10 @@ class InboxWriter:
             key = item.key
             first = first_of[key]
             if key in inserted:
-                results.append(Stored(inserted[key], first.ack, first.ack_code, new=item is first))
+                results.append(Stored(inserted[key], first.ack, first.ack_code, new=item is first, reply=first.reply))
             else:
-                inbox_id, ack, code = existing[key]
-                results.append(Stored(inbox_id, ack, code, new=False))
+                inbox_id, ack, code, reply = existing[key]
+                results.append(Stored(inbox_id, ack, code, new=False, reply=reply))
         return results
 
     def _process(self, row: tuple[Any, ...]) -> tuple[Any, ...]:

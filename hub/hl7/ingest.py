@@ -359,7 +359,12 @@ class Ingestor:
             ack = build_ack(header, code, error=error) if accept_ack_due(header, code) else None
             return AckResult(_encode(ack, codec), code, codec, transient=transient)
         return AckResult(
-            _encode(outcome.ack, codec), outcome.ack_code, codec, inbox_id=outcome.inbox_id, duplicate=not outcome.new
+            _encode(outcome.ack, codec),
+            outcome.ack_code,
+            codec,
+            inbox_id=outcome.inbox_id,
+            duplicate=not outcome.new,
+            reply=outcome.reply,
         )
 
     # The writer (event loop side) ----------------------------------------------------------------

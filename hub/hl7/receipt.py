@@ -38,7 +38,13 @@ INBOX_COLUMNS = (
     "file_control_id",
     "batch_control_id",
     "batch_position",
+    "reply_file_control_id",
+    "reply_batch_control_id",
 )
+
+# The control ids of the hub's own FHS/BHS that carried a message's ACK (file, batch); None for each one absent.
+ReplyIds = tuple[str | None, str | None]
+NO_REPLY: ReplyIds = (None, None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +58,8 @@ class AckResult:
     duplicate: bool = False  # a retransmission of a stored message, answered with the stored ACK
     transient: bool = False  # not stored because the database failed: the sender should resend
     parts: tuple[AckResult, ...] = ()  # a batch: the outcome of each of its messages, in order
+    # a retransmission: the reply batch (FHS-11, BHS-11 of the hub's answer) its first copy's ACK went out in
+    reply: ReplyIds = NO_REPLY
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +69,14 @@ class BatchPlace:
     file_control_id: str | None  # FHS-11 of the file, None without an FHS (or an empty FHS-11)
     batch_control_id: str | None  # BHS-11 of its batch, None without a BHS (or an empty BHS-11)
     position: int  # 1 for the first message of its batch, counting every message sent, stored or not
+    # FHS-11 and BHS-11 of the hub's answer, decided before the message is stored so that the row names the
+    # batch of ACKs that carries its ACK (None: the answer has no FHS)
+    reply_file_control_id: str | None = None
+    reply_batch_control_id: str | None = None
+
+    @property
+    def reply(self) -> ReplyIds:
+        return (self.reply_file_control_id, self.reply_batch_control_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +87,7 @@ class Stored:
     ack: str | None
     ack_code: str
     new: bool  # newly stored accepted message (reported to on_stored)
+    reply: ReplyIds = NO_REPLY  # the reply batch the stored row's ACK went out in (for a retransmission)
 
 
 NOT_STORED = Stored(None, None, "", new=False)
@@ -93,6 +110,14 @@ class Pending:
     future: asyncio.Future[AckResult] | None = None
 
     @property
+    def reply(self) -> ReplyIds:
+        """The hub's FHS-11/BHS-11 that carry this message's ACK; none when it came alone or has no ACK due."""
+        place = self.place
+        if place is None or self.ack is None:
+            return NO_REPLY
+        return place.reply
+
+    @property
     def key(self) -> Key:
         assert self.header is not None
         return self.header.dedup_key
@@ -110,6 +135,7 @@ class Pending:
             app, fac, control = clean(h.sending_application, 227), clean(h.sending_facility, 227), None
         error = self.error
         place = self.place
+        reply_file, reply_batch = self.reply
         return (
             self.received_at,
             self.transport[:8],
@@ -131,6 +157,8 @@ class Pending:
             clean(place.file_control_id, 199) if place is not None else None,
             clean(place.batch_control_id, 199) if place is not None else None,
             place.position if place is not None else None,
+            reply_file,
+            reply_batch,
         )
 
 

@@ -20,7 +20,7 @@ from hub.db.migrate import alembic_config
 from hub.db.tables import Base
 from hub.hl7.ingest import Ingestor
 from tests.conftest import TEST_DATABASE_URL
-from tests.support.batches import adt, nightly, wrap
+from tests.support.batches import adt, nightly, oru, wrap
 
 BATCH_COLUMNS = {"file_control_id", "batch_control_id", "batch_position"}
 
@@ -104,3 +104,54 @@ def test_the_migrated_inbox_is_the_declared_one(blank):
         diffs = compare_metadata(MigrationContext.configure(conn), Base.metadata)
     inbox = [d for d in diffs if "inbox" in repr(d)]
     assert inbox == []
+
+
+REPLY_COLUMNS = {"reply_file_control_id", "reply_batch_control_id"}
+
+
+def test_0007_adds_the_answer_columns_to_an_existing_inbox(blank):
+    from alembic import command
+
+    upgrade(blank, "0006")
+    engine = get_engine(blank)
+    with engine.begin() as conn:  # a message of a batch stored before the upgrade: the answer to it was not kept
+        conn.execute(
+            text(
+                "INSERT INTO inbox (received_at, transport, sending_application, sending_facility, control_id,"
+                " raw, status, attempts, file_control_id, batch_control_id, batch_position)"
+                " VALUES (:at, 'mllp', 'LIS', 'SZ_PEOPLES_2', 'NR0316002', :raw, 'converted', 0, 'F20260316',"
+                " 'B20260316', 2)"
+            ),
+            {
+                "at": datetime(2026, 3, 16, 2, 0, tzinfo=UTC),
+                "raw": oru("NR0316002", mrn="0045190", family="Wang", given="Xiuying").encode(),
+            },
+        )
+    assert not _columns(blank) & REPLY_COLUMNS
+
+    upgrade(blank, "head")
+    assert REPLY_COLUMNS <= _columns(blank)
+    indexes = {i["name"]: i["column_names"] for i in inspect(engine).get_indexes("inbox")}
+    assert indexes["ix_inbox_reply_batch_control_id"] == ["reply_batch_control_id"]
+    assert indexes["ix_inbox_reply_file_control_id"] == ["reply_file_control_id"]
+    query = text("SELECT control_id, batch_control_id, reply_file_control_id, reply_batch_control_id FROM inbox")
+    with engine.connect() as conn:
+        assert conn.execute(query).all() == [("NR0316002", "B20260316", None, None)]
+
+    # Ingestion on the upgraded database fills them with the ids its answer carries.
+    night = wrap(nightly(("NR0317001", "NR0317002", "NR0317003")), batch_id="B20260317", file_id="F20260317")
+    reply = Ingestor(blank).receive_ack_sync(night.encode(), transport="cli")
+    bhs = next(line for line in reply.data.decode().split("\r") if line.startswith("BHS")).split("|")
+    fhs = next(line for line in reply.data.decode().split("\r") if line.startswith("FHS")).split("|")
+    with engine.connect() as conn:
+        rows = conn.execute(text(f"{query.text} WHERE control_id LIKE 'NR0317%'")).all()
+    assert {r[2:] for r in rows} == {(fhs[10], bhs[10])} and len(rows) == 3
+
+    dispose_engines()
+    command.downgrade(alembic_config(blank), "0006")
+    assert not _columns(blank) & REPLY_COLUMNS
+    assert "ix_inbox_reply_batch_control_id" not in {i["name"] for i in inspect(get_engine(blank)).get_indexes("inbox")}
+    dispose_engines()
+    upgrade(blank, "head")
+    with get_engine(blank).connect() as conn:
+        assert len(conn.execute(query).all()) == 4

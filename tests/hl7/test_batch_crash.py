@@ -1,5 +1,6 @@
 """Crash test for batches: `hub serve` killed (SIGKILL) the instant after it answered a batch keeps every message
-it acknowledged; killed while storing one, the resent batch is stored once."""
+it acknowledged, and the control ids of the answer on their rows; killed while storing one, the resent batch is
+stored once."""
 
 from __future__ import annotations
 
@@ -69,6 +70,19 @@ def _stored(settings: Settings) -> list[str]:
         return [c for c in session.execute(select(InboxMessage.control_id)).scalars() if c is not None]
 
 
+def _answer_ids(reply: str) -> tuple[str, str]:
+    """FHS-11 and BHS-11 of the hub's answer (its own control ids)."""
+    heads = {line[:3]: line.split("|")[10] for line in reply.split("\r") if line[:3] in ("FHS", "BHS")}
+    return heads["FHS"], heads["BHS"]
+
+
+def _replies(settings: Settings) -> set[tuple[str | None, str | None]]:
+    """The answers the stored rows name."""
+    query = select(InboxMessage.reply_file_control_id, InboxMessage.reply_batch_control_id)
+    with get_sessionmaker(settings)() as session:
+        return {(f, b) for f, b in session.execute(query).all()}
+
+
 def test_an_answered_batch_survives_sigkill_and_a_cut_one_is_stored_once(settings: Settings, tmp_path: Path) -> None:
     port, log = _free_port(), tmp_path / "hub.log"
     proc = _serve(settings, port, log)
@@ -79,6 +93,7 @@ def test_an_answered_batch_survives_sigkill_and_a_cut_one_is_stored_once(setting
         _kill_group(proc)  # the instant the answer is in: no chance to flush anything more
         assert _acked(reply) == first_ids
         assert sorted(_stored(settings)) == first_ids
+        assert _replies(settings) == {_answer_ids(reply)}  # the answer received is named by the rows it answered
 
         proc = _serve(settings, port, log)
         _wait_for_port(port)
@@ -93,6 +108,7 @@ def test_an_answered_batch_survives_sigkill_and_a_cut_one_is_stored_once(setting
         assert _acked(reply) == second_ids
         stored = _stored(settings)
         assert sorted(stored) == sorted(first_ids + second_ids) and len(set(stored)) == len(stored)
+        assert _answer_ids(reply) in _replies(settings)  # new rows name it, or it repeats the cut attempt's ids
     finally:
         _kill_group(proc)
 
