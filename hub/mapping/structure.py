@@ -34,7 +34,12 @@ Three rules keep a segment out of place from splitting the group it interrupts:
   available: a later segment that no open group takes, in order or out of it, goes back to them if they accept it
   in order (the RXR is the RXA's), until a new instance opens at their level;
 * a segment nothing else takes goes to the latest closed group instance that names it (RXE, OBX, RXR: the OBX
-  closed the RXE's group; the RXR is still the RXE's), rather than being left out.
+  closed the RXE's group; the RXR is still the RXE's), rather than being left out;
+* a segment that would open a new instance of a group though it is neither the group's first item nor its first
+  required segment (VXU's ORDER, whose ORC the template makes optional for v2.3.1: a TQ1 or PRT after the RXA) goes
+  to the last instance when that one has its required segment and no other such segment (RXA) follows before the
+  group's first item (ORC) comes again: the timing sent after the vaccination is that order's, not an order with
+  neither ORC nor RXA that takes the RXR and OBX after it away from their vaccination.
 """
 
 from __future__ import annotations
@@ -71,6 +76,12 @@ class GroupDef:
     starts_child: dict[str, list[tuple[int, GroupDef]]] = field(default_factory=dict)
     first: frozenset[str] = frozenset()
     children: dict[str, GroupDef] = field(default_factory=dict)
+    # the first required item when it is a segment (VXU ORDER: RXA), and the segments of the group's first item
+    # (ORC): a segment of ``late`` (one of the group's own that opens it, being neither: TQ1, PRT) opens a new
+    # instance only when a ``lead`` follows before the next of ``heads``
+    lead: str | None = None
+    heads: frozenset[str] = frozenset()
+    late: frozenset[str] = frozenset()
 
     def segment_names(self) -> set[str]:
         names = set(self.segment_at)
@@ -122,8 +133,16 @@ def parse_structure(items: Any, name: str = "ROOT") -> GroupDef:
     for item in group.items:
         first |= item.group.first if item.group is not None else {item.name}
         if not item.optional:
+            if item.group is None:
+                group.lead = item.name
             break
     group.first = frozenset(first)
+    head = group.items[0]
+    group.heads = head.group.first if head.group is not None else frozenset((head.name,))
+    if group.lead is not None:
+        group.late = frozenset(
+            name for name in first if name in group.segment_at and name != group.lead and name not in group.heads
+        )
     return group
 
 
@@ -334,7 +353,7 @@ def _open(parent: Node, index: int, gdef: GroupDef, seg: Segment, stack: list[No
     _open(node, child_index, child, seg, stack)
 
 
-def _accept_in_order(node: Node, seg: Segment, stack: list[Node], depth: int) -> bool:
+def _accept_in_order(node: Node, seg: Segment, stack: list[Node], depth: int, segments: list[Segment], at: int) -> bool:
     gdef = node.gdef
     pos = node.pos
     for index in gdef.segment_at.get(seg.name, ()):
@@ -346,7 +365,10 @@ def _accept_in_order(node: Node, seg: Segment, stack: list[Node], depth: int) ->
         if index > pos or (index == pos and gdef.items[index].repeat):
             if index == pos:
                 instances = node.children.get(child.name)
-                if instances and _completes(instances[-1], child, seg):
+                if instances and (
+                    _completes(instances[-1], child, seg)
+                    or (seg.name in child.late and _late(instances[-1], child, seg, segments, at))
+                ):
                     del stack[depth + 1 :]
                     stack.append(instances[-1])
                     return True
@@ -354,6 +376,26 @@ def _accept_in_order(node: Node, seg: Segment, stack: list[Node], depth: int) ->
             _open(node, index, child, seg, stack)
             return True
     return False
+
+
+def _late(last: Node, child: GroupDef, seg: Segment, segments: list[Segment], at: int) -> bool:
+    """Whether ``seg`` (at ``at`` in ``segments``), about to open a new instance of ``child`` though it is neither
+    the group's first item nor its required segment (a TQ1 after an RXA), is rather a late segment of the last
+    instance, which has its required segment: no required segment follows before the group's first item does
+    (then no new instance would get one). If so, it is placed there, out of order (the instance's place in the
+    grammar stays where it was: an RXR after it is still in order)."""
+    lead = child.lead
+    if last.gdef is not child or lead is None or lead not in last.segs:
+        return False
+    heads = child.heads
+    for later in range(at + 1, len(segments)):
+        name = segments[later].name
+        if name == lead:
+            return False
+        if name in heads:
+            break
+    last.segs.setdefault(seg.name, []).append(seg)
+    return True
 
 
 def _completes(open_node: Node, child: GroupDef, seg: Segment) -> bool:
@@ -405,10 +447,10 @@ def group_segments(root_def: GroupDef, segments: list[Segment]) -> tuple[Node, l
     # vaccination its route.
     resume: list[Node] | None = None
     keep = 0
-    for seg in segments:
+    for at, seg in enumerate(segments):
         placed = False
         for depth in range(len(stack) - 1, -1, -1):
-            if _accept_in_order(stack[depth], seg, stack, depth):
+            if _accept_in_order(stack[depth], seg, stack, depth, segments, at):
                 placed = True
                 if depth < keep:
                     resume = None  # a new instance where the closed ones were: the sender has moved on
@@ -434,7 +476,7 @@ def group_segments(root_def: GroupDef, segments: list[Segment]) -> tuple[Node, l
             # Nothing open takes it: the groups the last out-of-order segment closed may.
             candidate = [*stack[:keep], *resume]
             for depth in range(len(candidate) - 1, keep - 1, -1):
-                if _accept_in_order(candidate[depth], seg, candidate, depth):
+                if _accept_in_order(candidate[depth], seg, candidate, depth, segments, at):
                     stack, resume, placed = candidate, None, True
                     break
         if not placed and seg.name[0] != "Z":
