@@ -14,17 +14,30 @@ from __future__ import annotations
 
 import base64
 import binascii
+import calendar
+import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from functools import lru_cache
-from typing import Any
+from typing import Any, TypeVar
 
 from hub.hl7.er7 import unescape
 from hub.identity import resident_id
 from hub.mapping import datetimes
-from hub.mapping.runtime import COMPONENT_LEVEL, FIELD_LEVEL, SUBCOMPONENT_LEVEL, Ctx, Item, leaf, segment_seq, split
+from hub.mapping.runtime import (
+    COMPONENT_LEVEL,
+    FIELD_LEVEL,
+    SUBCOMPONENT_LEVEL,
+    Ctx,
+    Item,
+    compile_getter,
+    leaf,
+    parse_path,
+    segment_seq,
+    split,
+)
 
 Conv = Callable[[Ctx, Item, dict[str, Any] | None], Any]
 
@@ -293,46 +306,136 @@ def _seconds(amount: Any, unit: Any) -> float | None:
     return amount * per_unit
 
 
+_Moment = TypeVar("_Moment", date, datetime)
+
+# A month or a year is no number of seconds: a course counts them on the calendar (TQ1-6 ``1^mo``, ``3^个月``, ``1^a``;
+# TQ.3 ``L3``; a pattern Q1L), never as UCUM's mean month of 30.4375 days.
+_CALENDAR_UNITS: dict[str, int] = {
+    **dict.fromkeys(("MO", "MON", "MONTH", "MONTHS", "L", "月", "个月"), 1),
+    **dict.fromkeys(("A", "Y", "YR", "YEAR", "YEARS", "ANN", "年"), 12),
+}
+
+
+def _length(amount: Any, unit: Any) -> tuple[float, int] | None:
+    """A number of a duration unit as (seconds, 0), or (0, months) for months and years; None without a number or a
+    known unit."""
+    seconds = _seconds(amount, unit)
+    if seconds is not None:
+        return seconds, 0
+    per_unit = _CALENDAR_UNITS.get(unit.strip().upper()) if isinstance(unit, str) else None
+    whole = _whole(amount)
+    if per_unit is None or whole is None:
+        return None
+    return 0, whole * per_unit
+
+
+def _whole(amount: Any) -> int | None:
+    """A whole number as an int; None for anything else (1.5, inf, text)."""
+    if isinstance(amount, int):
+        return amount
+    if isinstance(amount, float) and amount.is_integer():
+        return int(amount)
+    return None
+
+
+def _course_length(given: dict[str, Any]) -> tuple[float, int] | None:
+    """How long a course lasts, as (seconds, months), by the first of: ``duration`` and ``unit`` (else ``unit_text``:
+    TQ1-6); ``tq_duration`` (TQ.3: D7, L3; X<n> a count); ``count`` (TQ1-14, TQ.12) occurrences of ``pattern``
+    (TQ1-3.1, TQ.2.1), each period of the pattern holding its frequency of them (BID × 15: 8 days, Q8H × 9: 72 h)."""
+    length = _length(given.get("duration"), given.get("unit"))
+    if length is None:
+        length = _length(given.get("duration"), given.get("unit_text"))
+    if length is not None:
+        return length
+    count = _whole(given.get("count"))
+    tq = given.get("tq_duration")
+    if isinstance(tq, str) and tq:
+        m = _TQ_DURATION.fullmatch(tq.upper())
+        if m is not None:
+            return _length(int(m[2]), _RPT_UNITS[m[1]])
+        m = _TQ_TIMES.fullmatch(tq.upper())
+        count = int(m[1]) if m is not None else None
+    pattern = given.get("pattern")
+    if count is None or count <= 0 or not isinstance(pattern, str):
+        return None
+    repeat = repeat_pattern(pattern)
+    if repeat is None or "periodUnit" not in repeat:
+        return None
+    periods = math.ceil(count / repeat["frequency"])
+    return _length(periods * repeat["period"], repeat["periodUnit"])
+
+
+def _add_months(moment: _Moment, months: int, *, last_day: bool = False) -> _Moment:
+    """``moment`` that many months later (or earlier): the same day of the month, else (2026-01-31 + 1 month) the
+    last day of the month, or with ``last_day`` false the first day of the next (the course through 2026-02-28
+    ends before 2026-03-01)."""
+    index = moment.year * 12 + moment.month - 1 + months
+    year, month = divmod(index, 12)
+    days = calendar.monthrange(year, month + 1)[1]
+    if moment.day <= days or last_day:
+        return moment.replace(year=year, month=month + 1, day=min(moment.day, days))
+    return moment.replace(year=year, month=month + 1, day=days) + timedelta(days=1)
+
+
 def _shifted(ctx: Ctx, item: Item, args: dict[str, Any] | None, sign: int) -> Any:
-    """A DTM moved by the duration of the arguments (``duration``, ``unit``, else ``unit_text``), forward for
-    ``sign`` 1, back for -1, as a dateTime at the DTM's precision: with a time of day exactly, in the DTM's offset;
-    a date by whole days, counted inclusively (a 7-day course from 2026-03-15 ends 2026-03-21: a date as
-    ``Period.end`` includes that whole day); nothing for a coarser DTM, a unit finer than a day after a date, or a
-    duration that is no positive number of a known unit."""
+    """A DTM moved by the course length of the arguments (:func:`_course_length`), forward for ``sign`` 1, back for
+    -1, as a dateTime at the DTM's precision: with a time of day exactly, in the DTM's offset (months and years on
+    the calendar: 2026-01-31T08:00 + 1 month is 2026-02-28T08:00); a date by whole days or months, counted
+    inclusively (a 7-day course from 2026-03-15 ends 2026-03-21, a month from 2026-01-15 on 2026-02-14, from
+    2026-01-31 on 2026-02-28: a date as ``Period.end`` includes that whole day); nothing for a coarser DTM, a unit
+    finer than a day after a date, or a length that is no positive number of a known unit."""
     text = _leaf(ctx, item)
-    given = args or {}
-    seconds = _seconds(given.get("duration"), given.get("unit"))
-    if seconds is None:
-        seconds = _seconds(given.get("duration"), given.get("unit_text"))
-    if not text or seconds is None or seconds <= 0:
+    length = _course_length(args or {}) if text else None
+    if length is None:
+        return None
+    seconds, months = length
+    if seconds <= 0 and months <= 0:
         return None
     year, month, day, hour, *_ = datetimes.parse(text)
     if month is None or day is None:
         return None
     try:
         if hour is None:
+            start = date(year, month, day)
+            if months:
+                # the day before the same day of the month, months later (2026-03-01 for 2026-01-31: the course
+                # runs through February); backwards, from the day after the end
+                if sign > 0:
+                    return (_add_months(start, months) - timedelta(days=1)).isoformat()
+                return _add_months(start + timedelta(days=1), -months, last_day=True).isoformat()
             days, rest = divmod(seconds, 86400)
             if rest or not days:
                 return None
-            moved = date(year, month, day) + timedelta(days=sign * (int(days) - 1))
+            moved = start + timedelta(days=sign * (int(days) - 1))
             return moved.isoformat()
-        start = datetime.fromisoformat(datetimes.to_datetime(text, ctx.env.tz))
-        return (start + timedelta(seconds=sign * seconds)).isoformat(timespec="seconds")
-    except OverflowError:  # a duration past the years a date can have (999999^wk): no end to say
+        begin = datetime.fromisoformat(datetimes.to_datetime(text, ctx.env.tz))
+        if months:
+            return _add_months(begin, sign * months, last_day=True).isoformat(timespec="seconds")
+        return (begin + timedelta(seconds=sign * seconds)).isoformat(timespec="seconds")
+    except (OverflowError, ValueError):  # a duration past the years a date can have (999999^wk): no end to say
         return None
 
 
 _SET_ID = _int_conv(-2_147_483_648)
-_SHIFT_ARGS = {"duration": "decimal", "unit": "string", "unit_text": "string"}
+_SHIFT_ARGS = {
+    "duration": "decimal",
+    "unit": "string",
+    "unit_text": "string",
+    "tq_duration": "string",
+    "count": "decimal",
+    "pattern": "string",
+}
 
 
 @_register(
     "dateTime_course_end",
     "dateTime",
-    "a DTM (TQ1-7, the start) plus the duration of the arguments duration, unit (else unit_text): the end of a "
-    "course of that length (TQ1-6 service duration, IG TQ1 row 6), at the start's precision: a date plus whole "
-    "days, counted inclusively (7 d from 2026-03-15: 2026-03-21), a time exactly; nothing for a coarser start, a "
-    "unit finer than a day after a date, or no positive number of a known unit (s, min, h, d, wk; 天, 周 …)",
+    "a DTM (TQ1-7, the start) plus the length of a course: duration, unit (else unit_text; TQ1-6 service duration, "
+    "IG TQ1 row 6), else tq_duration (TQ.3: D7, L3, X<n> times), else count occurrences (TQ1-14, TQ.12) of the "
+    "repeat pattern pattern (BID × 14: 7 days); at the start's precision: a date plus whole days or months, "
+    "counted inclusively (7 d from 2026-03-15: 2026-03-21; 1 mo from 2026-01-31: 2026-02-28), a time exactly (months "
+    "and years on the calendar); nothing for a coarser start, a unit finer than a day after a date, or no positive "
+    "number of a known unit (s, min, h, d, wk, mo, a; 天, 周, 个月, 年 …)",
     _SHIFT_ARGS,
 )
 def _datetime_course_end(ctx: Ctx, item: Item, args: dict[str, Any] | None) -> Any:
@@ -342,12 +445,63 @@ def _datetime_course_end(ctx: Ctx, item: Item, args: dict[str, Any] | None) -> A
 @_register(
     "dateTime_course_start",
     "dateTime",
-    "as dateTime_course_end, backwards: a DTM (TQ1-8, the end) minus the duration, the start of the course that ends "
-    "then (7 d ending 2026-03-21: 2026-03-15)",
+    "as dateTime_course_end, backwards: a DTM (TQ1-8, the end) minus the length, the start of the course that ends "
+    "then (7 d ending 2026-03-21: 2026-03-15; 1 mo ending 2026-02-28: 2026-02-01)",
     _SHIFT_ARGS,
 )
 def _datetime_course_start(ctx: Ctx, item: Item, args: dict[str, Any] | None) -> Any:
     return _shifted(ctx, item, args, -1)
+
+
+# The field of a TQ (quantity/timing, v2.3–v2.4; kept for compatibility later) in each segment that has one, and
+# where to find those segments: an element of a repetition of ORC-7 is evaluated with the resource's segment (RXE,
+# RXO) current, not the ORC
+_TQ_FIELDS = {"ORC": 7, "RXE": 1, "OBR": 27}
+_TQ_SEGMENTS = [(name, compile_getter(parse_path(name))) for name in _TQ_FIELDS]
+
+
+def _tq_repetitions(ctx: Ctx, item: Item) -> list[str] | None:
+    """The repetitions of the TQ field that the current item is a repetition of (ORC-7 of the nearest ORC …)."""
+    raw = item[1]
+    if raw is None or item[2] != FIELD_LEVEL:
+        return None
+    rep = ctx.env.rep
+    segments = [item[0]] if item[0] is not None else []
+    for _name, getter in _TQ_SEGMENTS:
+        segments.extend(found[0] for found in getter(ctx, None, FIELD_LEVEL) if found[0] is not None)
+    for seg in segments:
+        field = _TQ_FIELDS.get(seg.name)
+        value = seg[field] if field is not None else ""
+        if rep in value:
+            reps = value.split(rep)
+            if raw in reps:
+                return reps
+    return None
+
+
+@_register(
+    "TQ_sequence",
+    "integer",
+    "Dosage.sequence of a repetition of a TQ (ORC-7, RXE-1, OBR-27; v2.3–v2.4) among the field's repetitions, as "
+    "TQ1_sequence reads TQ1-12: by the conjunctions TQ.9, counted from 1, the repetition after an A keeping the "
+    "sequence, after S, C or none the next; nothing when no repetition has a conjunction",
+)
+def _tq_sequence(ctx: Ctx, item: Item, _args: dict[str, Any] | None) -> Any:
+    reps = _tq_repetitions(ctx, item)
+    if reps is None:
+        return None  # one timing: nothing to order
+    env = ctx.env
+    conjunctions = [leaf(env, _part(r.split(env.comp), 9), COMPONENT_LEVEL).upper() for r in reps]
+    if not any(conjunctions):
+        return None
+    sequence = 1
+    for rep, conjunction in zip(reps, conjunctions, strict=True):
+        # the first repetition written as this one (two written alike say the same; see README "Several timings")
+        if rep == item[1]:
+            return sequence
+        if rep and rep != '""' and conjunction != "A":
+            sequence += 1
+    return None
 
 
 @_register(
@@ -905,10 +1059,24 @@ _WEEKDAY_CODES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 # Chinese prescriptions write the frequency out: 每日三次 (three times a day), 每8小时一次 (every 8 hours),
 # 每2日1次 and 隔日一次 (every other day), 每周两次 (twice a week), 一日三次 (three times a day).
 _CN_NUMBER = "(\\d{1,3}|[一二两三四五六七八九十]{1,3})"
-_CN_EVERY = re.compile(f"(?:每{_CN_NUMBER}?|一)(日|天|周|星期|小时|时|h|H|分钟)(?:{_CN_NUMBER}次)?")
-_CN_UNITS = {"日": "d", "天": "d", "周": "wk", "星期": "wk", "小时": "h", "时": "h", "h": "h", "H": "h", "分钟": "min"}
-# … or as a rate: 3次/日 and 3/日 (three times a day), 2次/周 (twice a week), 1次/8小时 (every 8 hours)
-_CN_RATE = re.compile(f"{_CN_NUMBER}次?/{_CN_NUMBER}?(日|天|周|星期|小时|时|h|H|d|D)")
+# Months and years too: 每月一次 and 每个月1次 (once a month), 每3个月一次 (every three months), 每年一次 (once a year).
+_CN_EVERY = re.compile(f"(?:每{_CN_NUMBER}?|一)(日|天|周|星期|小时|时|h|H|分钟|个月|月|年)(?:{_CN_NUMBER}次)?")
+_CN_UNITS = {
+    "日": "d",
+    "天": "d",
+    "周": "wk",
+    "星期": "wk",
+    "小时": "h",
+    "时": "h",
+    "h": "h",
+    "H": "h",
+    "分钟": "min",
+    "个月": "mo",
+    "月": "mo",
+    "年": "a",
+}
+# … or as a rate: 3次/日 and 3/日 (three times a day), 2次/周 (twice a week), 1次/8小时 (every 8 hours), 1次/月
+_CN_RATE = re.compile(f"{_CN_NUMBER}次?/{_CN_NUMBER}?(日|天|周|星期|小时|时|h|H|d|D|个月|月|年)")
 _CN_RATE_UNITS = {**_CN_UNITS, "d": "d", "D": "d"}
 _CN_DIGITS = {"一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
 
