@@ -142,7 +142,7 @@ def run_search(
     controls, filters, ignored = split_controls(rtype, params, strict=strict)
     mpi = session if expand_patients else None
     conditions, applied, skipped = conditions_for(rtype, filters, local=local, strict=strict, session=mpi)
-    scoped, _, _ = conditions_for(rtype, list(scope), local=local, strict=True, session=mpi)
+    scoped, _, _ = conditions_for(rtype, list(scope), local=local, strict=True, session=mpi, any_of=True)
     where = [RESOURCE.c.resource_type == rtype, RESOURCE.c.deleted.is_(False), *conditions, *scoped]
     size = 0 if controls.summary == "count" else count
     keys = controls.sort

@@ -303,6 +303,25 @@ class _Match(NamedTuple):
     table: Table | None
 
 
+def _any_of(ctx: Context, rtype: str, names: list[str], raw_value: str) -> _Match:
+    """The ``rtype`` resources any of the reference parameters ``names`` matches ``raw_value`` for: one subquery
+    of the reference index (``param = a AND (…) OR param = b AND (…)``), so it drives a search as one parameter
+    does."""
+    t = _TABLES["reference"]
+    values = split_unescaped(raw_value, ",")
+    if len(values) > MAX_VALUES or any(not v.strip() for v in values):
+        raise _bad(f"{','.join(names)}: 1 to {MAX_VALUES} values", ",".join(names))
+    alternatives: list[ColumnElement[bool]] = []
+    for name in names:
+        param = params_for(rtype).get(name)
+        if param is None or param.type != "reference":
+            raise _Unknown(name)
+        ors = [_reference(ctx, rtype, t, v, "", param, name) for v in values]
+        alternatives.append(and_(t.c.param == name, or_(*ors)))
+    query = select(t.c.resource_id).where(t.c.resource_type == rtype, or_(*alternatives))
+    return _Match(query, False, t)
+
+
 def _matching(ctx: Context, rtype: str, full_name: str, raw_value: str, depth: int = 0) -> _Match:
     """What ``rtype`` resources one parameter matches (see :class:`_Match`)."""
     head, dot, rest = full_name.partition(".")
@@ -405,6 +424,7 @@ def conditions_for(
     local: tzinfo,
     strict: bool = True,
     session: Session | None = None,
+    any_of: bool = False,
 ) -> tuple[list[ColumnElement[bool]], list[tuple[str, str]], list[str]]:
     """The WHERE conditions on ``resource`` for filter ``params``, the pairs applied and the names ignored.
 
@@ -412,6 +432,8 @@ def conditions_for(
         local: the time zone of dates without one.
         strict: an unknown parameter or unsupported modifier is an error; else it is ignored.
         session: expand Patient references through the master patient index (None: do not).
+        any_of: a name of reference parameters joined by commas (``patient,performer``) matches the resources
+            any of them matches (the access policy's patient compartment; never a client's parameter).
 
     Raises:
         InvalidInput: an unknown parameter or unsupported modifier (strict), an invalid value.
@@ -425,7 +447,10 @@ def conditions_for(
             raise _bad("a NUL character in a search parameter", name.replace("\x00", ""))
         try:
             try:
-                matched.append(_matching(ctx, rtype, name, value))
+                if any_of and "," in name:
+                    matched.append(_any_of(ctx, rtype, name.split(","), value))
+                else:
+                    matched.append(_matching(ctx, rtype, name, value))
             except _Unknown as exc:
                 raise Unsupported(f"unknown search parameter {name[:64]!r} for {rtype}", expression=name) from exc
         except Unsupported:

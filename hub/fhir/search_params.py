@@ -726,6 +726,16 @@ _BY_TYPE: dict[str, list[SearchParam]] = {
         _p("date", "date", "Procedure.performed[x]", "clinical-date"),
         _p("performer", "reference", "Procedure.performer.actor", "Procedure-performer"),
     ],
+    "Account": [
+        _p("identifier", "token", "Account.identifier", "Account-identifier"),
+        _p("status", "token", "Account.status", "Account-status"),
+        _p("type", "token", "Account.type", "Account-type"),
+        _p("name", "string", "Account.name", "Account-name"),
+        _p("patient", "reference", "Account.subject", "Account-patient", targets=PATIENT),
+        _p("subject", "reference", "Account.subject", "Account-subject"),
+        _p("owner", "reference", "Account.owner", "Account-owner"),
+        _p("period", "date", "Account.servicePeriod", "Account-period"),
+    ],
     "Coverage": [
         _p("identifier", "token", "Coverage.identifier", "Coverage-identifier"),
         _p("status", "token", "Coverage.status", "Coverage-status"),

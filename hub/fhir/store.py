@@ -887,7 +887,8 @@ def search(
         offset: skip this many (paging without cursors).
         strict: an unknown parameter is an error (``Prefer: handling=strict``); else it is ignored.
         scope: filter parameters ANDed in whatever the handling (access control's ``search_scope``); they
-            are not listed in ``SearchResult.params``, so paging links do not repeat them.
+            are not listed in ``SearchResult.params``, so paging links do not repeat them. Here a name of
+            reference parameters joined by commas (``patient,subscriber``) matches when any of them does.
         expand_patients: a reference to a Patient stands for every linked record of the person (MPI).
 
     Returns:

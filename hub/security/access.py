@@ -23,9 +23,8 @@ from typing import Any, Protocol
 
 from hub.config import Settings
 from hub.errors import Forbidden
-from hub.fhir.search_params import params_for
 from hub.security import consent
-from hub.security.compartment import compartment_param, is_patient_data, patients_of
+from hub.security.compartment import compartment_search, is_patient_data, patients_of
 from hub.security.principal import Principal
 from hub.security.scopes import PERMISSION, Scope, token_matches
 
@@ -124,6 +123,10 @@ class Grant:
 @dataclass(frozen=True, slots=True)
 class SearchScope:
     """Parameters to AND into a search (standard FHIR search parameters the store indexes).
+
+    A name of several parameters joined by commas (``patient,subscriber,policy-holder,payor``) matches when any
+    of them matches the value (a patient compartment of several elements, :func:`compartment_search`); the
+    store accepts such names in its ``scope`` only.
 
     The search must still pass its results (and ``_include``d resources) through :meth:`Access.filter`:
     consent, secondary compartment elements and multi-parameter scope queries are checked there.
@@ -271,11 +274,14 @@ class Access:
         if is_patient_data(resource_type):
             if grant.compartment:
                 ids = sorted(self.compartment())
-                param = compartment_param(resource_type)
-                if param is None or param not in params_for(resource_type):
-                    raise Forbidden(f"{resource_type} cannot be searched within a patient compartment yet")
-                values = ids if resource_type == "Patient" else [f"Patient/{i}" for i in ids]
-                params.append((param, ",".join(values)))
+                if resource_type == "Patient":
+                    params.append(("_id", ",".join(ids)))
+                else:
+                    names = compartment_search(resource_type)
+                    if not names:
+                        raise Forbidden(f"{resource_type} cannot be searched within a patient compartment yet")
+                    # every compartment element, as a read checks them: any of the parameters naming the patient
+                    params.append((",".join(names), ",".join(f"Patient/{i}" for i in ids)))
             if grant.isolated and not self.principal.is_patient and not self._cross_org_allowed(resource_type):
                 org = self.principal.organization
                 if org is None:

@@ -9,7 +9,10 @@ Location, HealthcareService, Medication, Slot …) are directory data, shared wi
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from functools import cache
 from typing import Any
+
+from hub.fhir.search_params import params_for
 
 #: resource type → (the search parameter that selects the compartment, element paths that reference a Patient)
 COMPARTMENT: dict[str, tuple[str, tuple[str, ...]]] = {
@@ -71,6 +74,43 @@ def compartment_param(resource_type: str) -> str | None:
         return "_id"
     entry = COMPARTMENT.get(resource_type)
     return entry[0] if entry else None
+
+
+@cache
+def compartment_search(resource_type: str) -> tuple[str, ...]:
+    """The search parameters that together find what :func:`patients_of` puts in a patient's compartment.
+
+    One indexed reference parameter per compartment element (the element a parameter's expression names, one of
+    its ``|`` alternatives; a parameter that may refer to a Patient), the compartment parameter first where it
+    covers its element: ``Coverage`` → ``patient`` (the beneficiary), ``subscriber``, ``policy-holder``, ``payor``,
+    as the R4 Patient CompartmentDefinition lists them. A search is in the compartment when *any* of them names
+    the patient: searching by the first alone would miss what a read lets the patient see (a parent who is only
+    the subscriber of a child's Coverage). Empty for ``Patient`` (its compartment is ``_id``) and for a type whose
+    compartment parameter the store does not index (such a type cannot be searched in a compartment).
+    """
+    entry = COMPARTMENT.get(resource_type)
+    params = params_for(resource_type)
+    if entry is None or entry[0] not in params:
+        return ()
+    primary, paths = entry
+    names: list[str] = []
+    for path in paths:
+        element = f"{resource_type}.{path}"
+        covering = [
+            p.name
+            for p in params.values()
+            if p.type == "reference"
+            and (not p.targets or "Patient" in p.targets)
+            and element in (part.strip() for part in p.expression.split("|"))
+        ]
+        if not covering:
+            continue
+        name = primary if primary in covering else covering[0]
+        if name not in names:
+            names.append(name)
+    if primary in names:
+        names.remove(primary)
+    return (primary, *names)
 
 
 def _walk(value: Any, parts: list[str]) -> Iterable[Any]:

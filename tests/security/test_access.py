@@ -129,7 +129,9 @@ def test_patient_sees_only_own_compartment(settings):
     a.check_read({"resourceType": "Organization", "id": "org-a"})
     results = [obs("o1", "p1", "org-a"), obs("o2", "p2", "org-a"), patient("p2")]
     assert [r["id"] for r in a.filter(results)] == ["o1"]
-    assert a.search_scope("Observation").params == (("patient", "Patient/p1"),)
+    # every element of the compartment: the subject, and a performer that is the patient (R4 CompartmentDefinition)
+    assert a.search_scope("Observation").params == (("patient,performer", "Patient/p1"),)
+    assert a.search_scope("Coverage").params == (("patient,subscriber,policy-holder,payor", "Patient/p1"),)
     assert a.search_scope("Patient").params == (("_id", "p1"),)
     assert a.search_scope("Organization").params == ()
 
@@ -147,7 +149,7 @@ def test_master_patient_covers_linked_records(settings):
     a.check_read(obs("o2", "b-7", "org-b"))
     with pytest.raises(Forbidden):
         a.check_read(obs("o3", "c-3", "org-c"))
-    assert a.search_scope("Observation").params == (("patient", "Patient/a-1,Patient/b-7,Patient/m1"),)
+    assert a.search_scope("Observation").params == (("patient,performer", "Patient/a-1,Patient/b-7,Patient/m1"),)
 
 
 def test_links_of_a_hospital_record_are_not_followed(settings):
@@ -166,7 +168,7 @@ def test_granular_scope_query(settings):
         a.check_read(obs("o2", "p1", "org-a", "vital-signs"))
     assert a.search_scope("Observation").params == (
         ("category", "http://terminology.hl7.org/CodeSystem/observation-category|laboratory"),
-        ("patient", "Patient/p1"),
+        ("patient,performer", "Patient/p1"),
     )
 
 

@@ -87,8 +87,8 @@ def build_app(settings: Settings) -> FastAPI:
         access = Access(principal, settings, StoreDirectory(session))
         with audited(session, principal=principal, interaction="search-type", context=ctx) as trail:
             scope = access.search_scope(rtype)
-            params = [*request.query_params.multi_items(), *scope.params]
-            page = store.search(session, rtype, params, count=100, offset=0)
+            params = list(request.query_params.multi_items())
+            page = store.search(session, rtype, params, count=100, offset=0, scope=scope.params)
             visible = access.filter([dict(r) for r in page.resources])
             trail.add(*visible)
         session.commit()
