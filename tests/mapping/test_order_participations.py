@@ -6,7 +6,7 @@ from __future__ import annotations
 from .conftest import convert, one
 from .order_messages import message, msh, orc, pid, pv1, segment
 from .test_omp import rxo
-from .test_pharmacy import ROUTE, rxe
+from .test_pharmacy import ROUTE, rds, rxd, rxe, tq1
 
 HOSPITAL = "SZRMYY^2.16.156.10011.1.5.1^ISO"
 PID = "PID|1||MRN20260315^^^SZRMYY^MR||刘^德华||19680927|M"
@@ -215,3 +215,52 @@ def test_mdm_txa_22_is_the_authenticator_before_a_prt_vp(converter):
     document = one(bundle, "DocumentReference")
     assert document["authenticator"]["identifier"]["value"] == "D003"
     assert "author" not in document  # a withdrawn author line names nobody
+
+
+# -- dispenses and administrations: PRT DP and PB, PRT AP ---------------------------------------------------------
+
+
+def test_rds_dispensing_provider_and_packer(converter):
+    bundle = convert(
+        converter,
+        rds(
+            orc(f1="RE", f2="RX100^HIS", f3=""),
+            tq1(),
+            rxe(),
+            ROUTE,
+            # RXD-10 the dispensing pharmacist 陈静; PRT DP names her again, PRT PB who packed the capsules
+            rxd(f10="P001^陈^静^^^^^^SZRMYY"),
+            prt(1, "DP", "P001^陈^静^^^^^^SZRMYY"),
+            prt(2, "PB", "P002^罗^小燕^^^^^^SZRMYY"),
+            ROUTE,
+        ),
+    )
+    dispenser, packer = one(bundle, "MedicationDispense")["performer"]
+    assert dispenser == {"actor": person("P001", "陈静")}
+    assert packer["actor"] == person("P002", "罗小燕")
+    assert packer["function"]["coding"][0]["code"] == "packager"
+
+
+def test_ras_administering_provider_prt(converter):
+    def ras(rxa10: str, *prts: str) -> str:
+        return message(
+            f"MSH|^~\\&|HIS|{HOSPITAL}|HUB|CITY|20260315093000||RAS^O17^RAS_O17|RAS0008|P|2.8",
+            "PID|1||MRN0001^^^SZRMYY^MR||李娜||19750312|F",
+            "PV1|1|I|心内科^0305^02^SZRMYY||||D005^周^建国",
+            "ORC|RE|P20260315001^HIS|F77^PHARM||IP",
+            # RXA-10 the nurse who gave the dose (N012 王芳), RXA-20 CP complete
+            f"RXA|1|1|20260315090500|20260315091000|0401^硝苯地平控释片^L|30|mg|TAB^片剂^L||{rxa10}"
+            "|||||B2403|20271231|BAY^拜耳^MVX|||CP|A",
+            *prts,
+            "RXR|PO^口服^HL70162",
+        )
+
+    # the nurse RXA-10 names, named again by a PRT AP line: one performer
+    bundle = convert(converter, ras("N012^王^芳^^^^^^SZRMYY", prt(1, "AP", "N012^王^芳^^^^^^SZRMYY")))
+    [nurse] = one(bundle, "MedicationAdministration")["performer"]
+    assert nurse["actor"] == person("N012", "王芳")
+    assert nurse["function"]["coding"][0]["code"] == "AP"
+    # v2.9: RXA-10 empty, the administering provider in a PRT line
+    bundle = convert(converter, ras("", prt(1, "AP", "N015^吴^晓红^^^^^^SZRMYY")))
+    [nurse] = one(bundle, "MedicationAdministration")["performer"]
+    assert nurse["actor"] == person("N015", "吴晓红")
