@@ -25,6 +25,8 @@ The Bundle is stored with HL7 v2 update semantics (:func:`apply_converted`):
   (A24) are put under one master (:func:`hub.identity.linking.link_records`), two that unlink (A37) are recorded
   as distinct and the second leaves a shared master (:func:`hub.identity.linking.unlink_records`);
 * DELETE entries (A29, PPR^PC3 …) delete;
+* an entry marked *if absent* (a rule's ``if_absent``: PRB-1/GOL-1 ``UC``, :mod:`hub.mapping.ifabsent`) is written
+  only when the hub has never stored a resource of its type and id; else it is dropped and the stored one stays;
 * a set of repeating segments sent in snapshot mode (a visit's DG1, a patient's AL1: a ``snapshot`` rule, marked on
   the scope resource's entry by the engine, :mod:`hub.mapping.snapshots`) replaces the stored set: every stored
   resource of that set that the sending facility produced and that the Bundle does not write is deleted (a DELETE
@@ -50,6 +52,7 @@ from hub.fhir import store
 from hub.hl7 import charset, er7
 from hub.identity import linking, merging, records
 from hub.mapping import get_converter
+from hub.mapping.ifabsent import entry_if_absent
 from hub.mapping.nulls import entry_keeps, entry_marks
 from hub.mapping.snapshots import entry_sets, parse_set
 from hub.security.access import PRODUCER_TAG_SYSTEM, producer_of
@@ -151,6 +154,13 @@ def apply_converted(
             merged into another one before, the survivor was itself merged away …).
     """
     entries: list[dict[str, Any]] = bundle.get("entry") or []
+    absent = [entry for entry in entries if entry_if_absent(entry)]
+    if absent:
+        # PRB-1 UC: written only if the hub never stored it (hub.mapping.ifabsent)
+        known = _ever_stored(session, {key for key in map(_entry_key, absent) if key is not None})
+        drop = {id(entry) for entry in absent if _entry_key(entry) in known}
+        entries = [entry for entry in entries if id(entry) not in drop]
+        bundle["entry"] = entries
     marked = [(entry, entry_marks(entry)) for entry in entries]
     keeps = {id(entry): entry_keeps(entry) for entry in entries}  # by id(): entries are dicts
     sets = [(producer_of(_resource(entry)), text) for entry in entries for text in entry_sets(entry)]
@@ -386,6 +396,19 @@ def _content(resource: dict[str, Any]) -> bytes:
 
 
 _RESOURCE = cast(Table, Resource.__table__)  # Core, not ORM: this runs once per message
+
+
+def _ever_stored(session: Session, keys: set[tuple[str, str]]) -> set[tuple[str, str]]:
+    """Those of ``keys`` (type, id) the hub has stored, deleted since or not."""
+    if not keys:
+        return set()
+    by_type: dict[str, list[str]] = {}
+    for rtype, rid in sorted(keys):
+        by_type.setdefault(rtype, []).append(rid)
+    query = select(_RESOURCE.c.resource_type, _RESOURCE.c.id).where(
+        or_(*(and_(_RESOURCE.c.resource_type == t, _RESOURCE.c.id.in_(ids)) for t, ids in by_type.items()))
+    )
+    return {(str(rtype), str(rid)) for rtype, rid in session.execute(query)}
 
 
 def _stored(session: Session, keys: set[tuple[str, str]], lock: bool) -> dict[tuple[str, str], dict[str, Any]]:

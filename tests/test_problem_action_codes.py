@@ -2,15 +2,17 @@
 pipeline: inbox row → convert_message → store, read back (SQLite; PostgreSQL with HUB_TEST_DATABASE_URL).
 
 UC (unchanged: the line is sent for context, the problem a goal belongs to) leaves the stored Condition as stored,
-though the line says otherwise, and its goals address it; UN (unlink: no longer on this patient's problem list)
-deletes the stored Condition (Goal) as DE does.
+though the line says otherwise, and its goals address it; a hub that never stored the problem adds it as the line
+describes it (as AD, UP or CO would), so that the goal under it addresses a problem the hub has; one deleted before
+is not brought back. GOL-1 UC likewise. UN (unlink: no longer on this patient's problem list) deletes the stored
+Condition (Goal) as DE does.
 """
 
 from __future__ import annotations
 
 import pytest
 
-from hub.errors import Gone, NotFound
+from hub.errors import Gone
 from hub.fhir import store
 from tests.test_conversion_semantics import convert, ids, message, msh, read
 
@@ -43,12 +45,44 @@ def test_prb_uc_keeps_the_stored_problem_as_stored_and_its_goal_addresses_it(ses
     assert goal["addresses"] == [{"reference": f"Condition/{cid}"}]
 
 
-def test_prb_uc_of_a_problem_never_stored_makes_none(session, settings):
-    pc2 = ppr("PC2", "C1", prb("UC"), GOAL.format(action="AD"))
+@pytest.mark.parametrize("instance", ["P-77", ""])
+def test_prb_uc_of_a_problem_never_stored_adds_it_and_its_goal_addresses_it(session, settings, instance):
+    # a clinic's first PC2 about this patient: the hypertension is sent UC (for context) with a goal under it
+    pc2 = ppr("PC2", "C1", prb("UC", instance=instance), GOAL.format(action="AD"))
     convert(session, settings, pc2)
-    cid = ids(settings, ppr("PC1", "C9", prb("AD")))["Condition"]
-    with pytest.raises(NotFound):
+    cid = ids(settings, ppr("PC1", "C9", prb("AD", instance=instance)))["Condition"]
+    assert ids(settings, pc2)["Condition"] == cid  # the id an AD line gives it
+    problem = read(session, "Condition", cid)
+    assert problem["clinicalStatus"]["coding"][0]["code"] == "active"
+    assert problem["code"]["coding"][0]["code"] == "I10"
+    goal = read(session, "Goal", ids(settings, pc2)["Goal"])
+    assert goal["addresses"] == [{"reference": f"Condition/{cid}"}]
+
+
+@pytest.mark.parametrize("action", ["UP", "CO"])
+def test_prb_up_and_co_of_a_problem_never_stored_add_it_too(session, settings, action):
+    pc2 = ppr("PC2", "C1", prb(action, "RESOLVED"))
+    convert(session, settings, pc2)
+    problem = read(session, "Condition", ids(settings, pc2)["Condition"])
+    assert problem["clinicalStatus"]["coding"][0]["code"] == "resolved"
+
+
+def test_prb_uc_does_not_bring_back_a_deleted_problem(session, settings):
+    pc1 = ppr("PC1", "C1", prb("AD"))
+    convert(session, settings, pc1)
+    cid = ids(settings, pc1)["Condition"]
+    convert(session, settings, ppr("PC2", "C2", prb("DE")))
+    convert(session, settings, ppr("PC2", "C3", prb("UC")))
+    with pytest.raises(Gone):
         store.read(session, "Condition", cid)
+
+
+def test_gol_uc_of_a_goal_never_stored_adds_it(session, settings):
+    pc2 = ppr("PC2", "C1", prb("UC"), GOAL.format(action="UC"))
+    convert(session, settings, pc2)
+    goal = read(session, "Goal", ids(settings, pc2)["Goal"])
+    assert goal["description"]["text"] == "血压控制在140/90以下"
+    assert goal["addresses"] == [{"reference": f"Condition/{ids(settings, pc2)['Condition']}"}]
 
 
 def test_gol_uc_keeps_the_stored_goal_as_stored(session, settings):

@@ -32,6 +32,7 @@ from hub.mapping import datetimes
 from hub.mapping.compiler import Applier, Compiler, CondFn, Unit
 from hub.mapping.fhirschema import FhirSchema
 from hub.mapping.ids import make_id
+from hub.mapping.ifabsent import MARK as IF_ABSENT_MARK
 from hub.mapping.library import Library, Overlay, merge, read_library, read_overlay
 from hub.mapping.library import overlay_files as overlay_files_in
 from hub.mapping.nulls import HL7_NULL, KEEP_EXTENSION_URL, NULL_EXTENSION_URL, NullMarks, compile_marks
@@ -163,6 +164,7 @@ class CompiledRule:
     delete: bool = False
     shared: bool = False
     snapshot: CompiledSnapshot | None = None
+    if_absent: CondFn | None = None  # hub.mapping.ifabsent
 
 
 @dataclass(slots=True)
@@ -613,6 +615,9 @@ class Converter:
                         entry["extension"] = marks
                 if sets and (rtype, rid) in sets:
                     entry.setdefault("extension", []).extend(_set_marks(sets[(rtype, rid)], resource))
+                if rule.if_absent is not None and rule.if_absent(ctx, None, 0):
+                    # written only if the hub never stored it (PRB-1 UC; hub.mapping.ifabsent, hub.conversion)
+                    entry.setdefault("extension", []).append(dict(IF_ABSENT_MARK))
                 entries.append(entry)
         finally:
             # the finder holds every Ctx, and each Ctx this Env: left in place, the message's whole object graph
@@ -787,6 +792,7 @@ def _compile_message(
                 f"template {rule.template} reads {resource.segment} segments, but 'for' names {segment}",
             )
         when = compiler.condition(rule.when, rule_unit, False) if rule.when is not None else None
+        if_absent = compiler.condition(rule.if_absent, rule_unit, False) if rule.if_absent is not None else None
         snapshot = _compile_snapshot(compiler, rule, rule_unit, names, resource.rtype)
         specs, deletes = split_nulls(rule.elements, rule_unit)
         overrides = compiler.elements(specs, resource.rtype, rule_unit, False)
@@ -809,6 +815,7 @@ def _compile_message(
                 rule.delete,
                 rule.shared,
                 snapshot,
+                if_absent,
             )
         )
     all_refs |= unit.refs | patch_unit.refs

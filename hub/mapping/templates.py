@@ -224,12 +224,17 @@ class ResourceRule(TemplateModel):
     # insurer of two policies); without it the later ones are numbered, as two results of one test are
     shared: bool = False
     snapshot: SnapshotSpec | None = None  # the rule's resources are a set sent whole (snapshot mode)
+    # the resources of the segments that meet it are written only when the hub has never stored one of that id
+    # (PRB-1 UC: a problem sent unchanged, for context, is added by a hub that does not have it; a stored one stays)
+    if_absent: Condition | None = None
     elements: list[ValueSpec] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _name(self) -> ResourceRule:
         if not re.match(r"^[a-z][A-Za-z0-9_]*$", self.name):
             raise ValueError(f"resource names are lower camel case identifiers, not {self.name!r}")
+        if self.delete and self.if_absent is not None:
+            raise ValueError("'if_absent' is for rules that write resources, not 'delete' rules")
         return self
 
 

@@ -1,10 +1,13 @@
 """PRB-1 and GOL-1 action codes (HL7 table 0287) in PPR^PC1/PC2: UN (unlink) deletes the problem or goal as DE
-does; UC (unchanged) writes nothing for it, so that the stored one stays as stored, and the goals of a UC problem
-still address it (by the key its AD gave it)."""
+does; UC (unchanged) writes it marked *if absent* (hub.mapping.ifabsent: the store writes it only when it never
+stored it, so a stored one stays as stored and a hub that lacks it adds it), with the id its AD gave it, and the
+goals of a UC problem address it."""
 
 from __future__ import annotations
 
 import pytest
+
+from hub.mapping.ifabsent import IF_ABSENT_EXTENSION_URL
 
 from .conftest import convert, one, ref, resources
 
@@ -31,6 +34,16 @@ def requests(bundle, rtype):
     return [e["request"] for e in bundle["entry"] if e["request"]["url"].startswith(f"{rtype}/")]
 
 
+def if_absent(bundle, rtype):
+    """Whether each entry of that type is marked to be written only if the hub never stored it."""
+    marked = [
+        any(x.get("url") == IF_ABSENT_EXTENSION_URL for x in e.get("extension", []))
+        for e in bundle["entry"]
+        if e["request"]["url"].startswith(f"{rtype}/")
+    ]
+    return marked
+
+
 @pytest.mark.parametrize("event", ["PC1", "PC2"])
 def test_prb_un_deletes_the_problem_as_de_does(converter, event):
     added = one(convert(converter, ppr("PC1", DIABETES)), "Condition")
@@ -54,17 +67,21 @@ def test_gol_un_deletes_the_goal_as_de_does(converter):
         assert requests(bundle, "Goal") == [{"method": "DELETE", "url": f"Goal/{first['id']}"}]
 
 
-def test_prb_uc_writes_no_problem_and_its_goal_addresses_the_stored_one(converter):
+def test_prb_uc_writes_the_problem_if_absent_and_its_goal_addresses_it(converter):
     added = one(convert(converter, ppr("PC1", DIABETES)), "Condition")
     bundle = convert(converter, ppr("PC2", DIABETES.replace("PRB|AD", "PRB|UC"), GOAL))
-    assert requests(bundle, "Condition") == []
+    assert requests(bundle, "Condition") == [{"method": "PUT", "url": f"Condition/{added['id']}"}]
+    assert if_absent(bundle, "Condition") == [True]
+    assert one(bundle, "Condition") == added  # as the AD line would make it
+    assert if_absent(bundle, "Goal") == [False]
     assert one(bundle, "Goal")["addresses"] == [ref(added)]
 
 
 def test_prb_uc_without_an_instance_id_its_goal_addresses_the_problem_by_patient_and_code(converter):
     added = one(convert(converter, ppr("PC1", NO_INSTANCE_ID)), "Condition")
     bundle = convert(converter, ppr("PC2", NO_INSTANCE_ID.replace("PRB|AD", "PRB|UC"), GOAL))
-    assert requests(bundle, "Condition") == []
+    assert requests(bundle, "Condition") == [{"method": "PUT", "url": f"Condition/{added['id']}"}]
+    assert if_absent(bundle, "Condition") == [True]
     assert one(bundle, "Goal")["addresses"] == [ref(added)]
 
 
@@ -72,15 +89,18 @@ def test_a_goal_of_a_uc_problem_does_not_address_another_problem_of_the_message(
     hypertension = "PRB|AD|20260315|I10^高血压^I10|PRB-7^EMR"
     stored = one(convert(converter, ppr("PC1", DIABETES)), "Condition")
     bundle = convert(converter, ppr("PC2", hypertension, DIABETES.replace("PRB|AD", "PRB|UC"), GOAL))
-    [other] = resources(bundle, "Condition")
+    other, uc = resources(bundle, "Condition")
     assert other["id"] != stored["id"]
+    assert uc["id"] == stored["id"]
+    assert if_absent(bundle, "Condition") == [False, True]
     assert one(bundle, "Goal")["addresses"] == [ref(stored)]
 
 
-def test_gol_uc_writes_no_goal(converter):
+def test_gol_uc_writes_the_goal_if_absent(converter):
     bundle = convert(converter, ppr("PC2", DIABETES.replace("PRB|AD", "PRB|UP"), GOAL.replace("GOL|AD", "GOL|UC")))
-    assert requests(bundle, "Goal") == []
-    assert len(resources(bundle, "Condition")) == 1
+    assert [r["method"] for r in requests(bundle, "Goal")] == ["PUT"]
+    assert if_absent(bundle, "Goal") == [True]
+    assert if_absent(bundle, "Condition") == [False]
 
 
 def test_pc3_deletes_a_uc_problem_too(converter):
@@ -95,5 +115,6 @@ def test_the_other_action_codes_write_the_problem_and_the_goal(converter, action
         converter, ppr("PC2", DIABETES.replace("PRB|AD", f"PRB|{action}"), GOAL.replace("GOL|AD", f"GOL|{action}"))
     )
     assert [r["method"] for r in requests(bundle, "Condition")] == ["PUT"]
+    assert if_absent(bundle, "Condition") == if_absent(bundle, "Goal") == [False]
     goal = one(bundle, "Goal")
     assert goal["addresses"] == [ref(one(bundle, "Condition"))]
