@@ -30,7 +30,8 @@ The Bundle is stored with HL7 v2 update semantics (:func:`apply_converted`):
 * a set of repeating segments sent in snapshot mode (a visit's DG1, a patient's AL1: a ``snapshot`` rule, marked on
   the scope resource's entry by the engine, :mod:`hub.mapping.snapshots`) replaces the stored set: every stored
   resource of that set that the sending facility produced and that the Bundle does not write is deleted (a DELETE
-  entry added to the Bundle). Another sender's resources are never in the set.
+  entry added to the Bundle). Another sender's resources are never in the set. The sender's Accounts that name a
+  deleted Coverage are written again without that reference (:mod:`hub.referrers`).
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ from sqlalchemy import Table, and_, or_, select, update
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session
 
+from hub import referrers
 from hub.config import Settings
 from hub.db.tables import InboxMessage, Resource
 from hub.errors import HubError, TransientError
@@ -190,7 +192,12 @@ def apply_converted(
         and is_merged(entry["resource"])
     ]
     keys = {(rtype, rid) for _, _, rtype, rid in merging_} | {("Patient", str(s["id"])) for s, _ in replacements}
-    stored = _stored(session, keys, lock=False)
+    # the stored members of the message's snapshot sets that it does not send any more: deleted (a DELETE entry
+    # each), and the sender's references to them with them (an Account's deleted Coverage: hub.referrers)
+    stale, deleted = _stale_members(session, sets, bundle["entry"]) if sets else ([], [])
+    dangling = referrers.Dangling(deleted)
+    raw = _stored(session, keys, lock=False)
+    stored = dangling.cleaned(raw)  # the base a merged Account of the message is merged with
     seeds: dict[str, dict[str, Any]] = {}
     for source, target in replacements:
         replaced = stored.get(("Patient", str(source["id"])))
@@ -199,14 +206,20 @@ def apply_converted(
             seeds[target] = {k: v for k, v in replaced.items() if k not in _NOT_SEEDED}
     converted = {(rtype, rid): entry["resource"] for entry, _, rtype, rid in merging_}
     changing = _merge_entries(merging_, converted, stored, seeds, unlinks, keeps)
-    if changing and session.get_bind().dialect.name != "sqlite":
+    if dangling:  # a cleaned stored version changes too
+        changing |= {key for key, resource in stored.items() if resource is not raw[key]}
+    locking = session.get_bind().dialect.name != "sqlite"
+    if changing and locking:
         # What will change is read again, locked until commit (PostgreSQL), and merged again: a concurrent
         # conversion of the same record waits, and neither loses the other's elements. What does not change is
         # not locked: a message sent again writes nothing.
-        locked = _stored(session, changing, lock=True)
+        locked = dangling.cleaned(_stored(session, changing, lock=True))
         _merge_entries(merging_, converted, locked, seeds, unlinks, keeps, only=changing)
-    if sets:
-        bundle["entry"] += _stale_members(session, sets, bundle["entry"])
+    bundle["entry"] += stale
+    if dangling:
+        bundle["entry"] += dangling.updates(
+            session, bundle["entry"], lambda found: _stored(session, found, lock=locking)
+        )
     results = store.apply_bundle(session, bundle, source_inbox_id=inbox_id)
     merges = [_replace(session, source, target, inbox_id) for source, target in replacements]
     # A24 / A37: the hospital says two of its records are (are no longer) the same person; the index follows.
@@ -222,12 +235,13 @@ _PAGE = 200
 
 def _stale_members(
     session: Session, sets: list[tuple[str | None, str]], entries: list[dict[str, Any]]
-) -> list[dict[str, Any]]:
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """DELETE entries for the stored members of the message's snapshot sets that the Bundle does not write: the
     resources each set's search finds among those its sender produced (the producer tag of the set's scope
-    resource; a set without one deletes nothing), each once."""
+    resource; a set without one deletes nothing), each once; and those resources as stored."""
     written = {_entry_key(entry) for entry in entries}
     out: list[dict[str, Any]] = []
+    deleted: list[dict[str, Any]] = []
     for producer, text in sets:
         parsed = parse_set(text)
         if producer is None or parsed is None:
@@ -243,10 +257,11 @@ def _stale_members(
                     continue
                 written.add(key)
                 out.append({"request": {"method": "DELETE", "url": f"{rtype}/{key[1]}"}})
+                deleted.append(found)
             if len(page.resources) < _PAGE:
                 break
             offset += _PAGE
-    return out
+    return out, deleted
 
 
 def _entry_key(entry: dict[str, Any]) -> tuple[str, str] | None:
