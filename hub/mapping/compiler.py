@@ -122,6 +122,12 @@ class Compiler:
         self.schema = schema
         self.datatypes = datatypes
         self.tables = tables
+        for name, (table, path) in tables.items():
+            if table.include:
+                missing = [other for other in table.include if other not in tables]
+                if missing:
+                    raise MappingTemplateError(f"table {name}: 'include' names no table {missing}", file=str(path))
+                table.add_included([tables[other][0] for other in table.include])
         self._datatype_cache: dict[str, tuple[str, Conv]] = {}
         self._datatype_context_free: dict[str, bool] = {}
         self._datatype_refs: dict[str, set[str]] = {}
@@ -242,7 +248,7 @@ class Compiler:
         else:
             assert cond.in_table is not None
             table = self.table(cond.in_table, unit, cond)
-            test = table.contains
+            test = table.contains_test
             upper = False
             negate = False
 
@@ -304,7 +310,7 @@ class Compiler:
             table = self.tables.get(cond.in_table)
             if table is None:
                 return None
-            return ("test", index, table[0].contains)
+            return ("test", index, table[0].contains_test)
         return None  # pragma: no cover - Condition guarantees one operator
 
     def _field_condition(self, cond: Condition, path: SourcePath) -> CondTree | None:
@@ -348,7 +354,7 @@ class Compiler:
             table = self.tables.get(cond.in_table)
             if table is None:
                 return None
-            return ("field", key, texts, "test", table[0].contains)
+            return ("field", key, texts, "test", table[0].contains_test)
         return None  # pragma: no cover - Condition guarantees one operator
 
     # Elements --------------------------------------------------------------------------------------

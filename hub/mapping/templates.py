@@ -323,6 +323,9 @@ class TerminologyTable(TemplateModel):
     codes: dict[str, str | TableEntry] = Field(default_factory=dict)
     patterns: list[TablePattern] = Field(default_factory=list)
     local_codes: bool = False
+    # other tables whose codes this one translates too, after its own (local-lab-tests includes the microbiology
+    # tables, so a sender's antibiotic code listed once translates where every lab code does)
+    include: list[str] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _default(self) -> TerminologyTable:

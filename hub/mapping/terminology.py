@@ -17,6 +17,7 @@ of local codes), and each local code it cannot translate is kept and reported in
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -54,6 +55,7 @@ class Table:
         "_patterns",
         "_aliases",
         "_spelling",
+        "include",
     )
 
     def __init__(self, model: TerminologyTable) -> None:
@@ -64,6 +66,8 @@ class Table:
         self.unmapped = model.unmapped
         # A sender's own codes: looked up only for codings without a standard system, misses reported.
         self.local_codes = model.local_codes
+        # the tables whose codes it translates too (``include``), resolved by the compiler: add_included
+        self.include = tuple(model.include)
         codes: dict[str, Target] = {}
         aliases: set[str] = set()
         spelling: dict[str, str] = {}
@@ -85,6 +89,22 @@ class Table:
             self.default = codes.get(model.default.upper() if model.ignore_case else model.default) or Target(
                 model.default, None, model.target_system
             )
+
+    def add_included(self, others: Sequence[Table]) -> None:
+        """The codes of the tables the table includes, after its own (an own code wins), as those tables translate
+        them; one level (an included table's own codes). Called once, when the tables of a library are compiled."""
+        aliases = set(self._aliases)
+        for other in others:
+            for key, target in other._codes.items():
+                source = other._spelling.get(key, key)
+                own = source.upper() if self.ignore_case else source
+                if own in self._codes:
+                    continue
+                self._codes[own] = target
+                self._spelling[own] = source
+                if key in other._aliases:
+                    aliases.add(own)
+        self._aliases = frozenset(aliases)
 
     def _target(self, entry: str | TableEntry) -> Target:
         if isinstance(entry, str):
@@ -140,6 +160,14 @@ class Table:
 
     def contains(self, code: str) -> bool:
         return self.lookup(code) is not None
+
+    @property
+    def contains_test(self) -> Callable[[str], bool]:
+        """``contains`` as a condition (``in_table``) calls it for every item it reads, on the hot path (a result's
+        OBX-3 per OBX): the dict's own membership test, no Python call, when no case folding or pattern is needed."""
+        if self.ignore_case or self._patterns:
+            return self.contains
+        return self._codes.__contains__
 
     def resolve(self, code: str) -> Target | None:
         """The translation, or the table's answer for an unmapped code (``default``), or None."""
