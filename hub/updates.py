@@ -35,7 +35,9 @@ resource too (a ROL-2 ``UC`` line, "unchanged":
 ``participant[…][type.coding.code=ATND][individual.identifier.value=D001]``) puts the stored items in their
 place: the stored version wins (when something is stored; else the converted items stand); a keep mark written
 ``+mark`` puts them beside the converted items instead (A03's completed PV1-3 location: the stored prior
-locations, completed too, stay beside it; an item the converted resource has is not doubled). A list without keep
+locations, completed too, stay beside it; an item the converted resource has is not doubled; a ROL-2 ``AD`` line's
+role ``+participant[…][type.coding.code=CON]``: the stored consultants beside the one it adds, but none whose key,
+the list's key mark, an item of the converted resource has: the key mark merged the two). A list without keep
 marks is the message's (its fields cannot be told apart). A keep mark of a whole top-level element (``status``,
 written when a ``stored_wins`` rule gave its value: the status Encounter guesses from the patient class) keeps the
 stored value of that element.
@@ -63,7 +65,7 @@ from typing import Any
 import orjson
 
 from hub.mapping.fhirschema import FhirSchema
-from hub.mapping.merging import with_stored
+from hub.mapping.merging import Leaves, key_of, with_stored
 from hub.mapping.nullmark import MERGED_TYPES, NullMark
 from hub.mapping.nulls import BESIDE, SAME, parse_same
 
@@ -195,16 +197,25 @@ def _remove_items(resource: dict[str, Any], mark: NullMark, given: list[Any]) ->
         _remove_path(resource, mark.path)
 
 
-def _keep_items(out: dict[str, Any], base: Mapping[str, Any], mark: NullMark, beside: bool = False) -> None:
+def _keep_items(
+    out: dict[str, Any], base: Mapping[str, Any], mark: NullMark, beside: bool = False, leaves: Leaves = ()
+) -> None:
     """Put back the stored items (of ``base``) of the list at ``mark.path`` that match the keep mark: in place of
     the converted resource's items that match it (the stored version wins: a ROL-2 ``UC`` line, "unchanged"), else
     after its items (the field of those items was empty: the converted resource has none). ``beside`` (a keep mark
     written ``+mark``): after its items always, those it has not (A03's completed PV1-3 location beside the
-    stored prior ones). The objects on the way are copied, not changed (they may be the converted resource's)."""
+    stored prior ones; a ROL-2 ``AD`` line's role: the stored people of the role beside the one it adds) — with
+    the list's key ``leaves`` (a key mark), not a stored item whose key one of its items has (the key mark merged
+    the two: an ``AD`` line of a person already stored). The objects on the way are copied, not changed (they may
+    be the converted resource's)."""
     items = _list_at(out, mark.path)
     back = [item for item in _list_at(base, mark.path) if mark.matches(item)]
     if not items or not back:
         return  # nothing stored that the mark names: the converted resource's items stand
+    if beside and leaves:
+        keys = {key_of(item, leaves) for item in items}
+        keys.discard(None)
+        back = [b for b in back if key_of(b, leaves) not in keys]
     merged: list[Any] = []
     placed = False
     for item in items:
@@ -250,18 +261,26 @@ def _keep_part(out: dict[str, Any], base: Mapping[str, Any], path: str) -> None:
 
 
 def _merge_same(
-    out: dict[str, Any], base: Mapping[str, Any], new: Mapping[str, Any], text: str, given: dict[str, list[Any]]
+    out: dict[str, Any],
+    base: Mapping[str, Any],
+    new: Mapping[str, Any],
+    text: str,
+    given: dict[str, list[Any]],
+    keys: dict[str, Leaves],
 ) -> None:
     """Merge each item of the converted resource's list at the key mark's path with the stored item of the same
-    key (:func:`hub.mapping.merging.with_stored`); record the merged items in ``given`` (they are the message's).
-    The objects on the way are copied, not changed (they may be the converted resource's)."""
+    key (:func:`hub.mapping.merging.with_stored`); record the merged items in ``given`` (they are the message's)
+    and the list's key leaves in ``keys``. The objects on the way are copied, not changed (they may be the
+    converted resource's)."""
     try:
-        path, leaves = parse_same(text)
+        path, names = parse_same(text)
     except ValueError:
         return  # a mark this version does not read: the message's list stands, as without it
     if path.split(".", 1)[0] not in new:
         return  # the message does not give the list: the stored one stays whole
-    merged = with_stored(_list_at(out, path), _list_at(base, path), tuple(tuple(leaf.split(".")) for leaf in leaves))
+    leaves = tuple(tuple(leaf.split(".")) for leaf in names)
+    keys[path] = leaves
+    merged = with_stored(_list_at(out, path), _list_at(base, path), leaves)
     if merged is None:
         return
     steps = path.split(".")
@@ -322,9 +341,10 @@ def merge_update(
         else:
             out[key] = value
     given: dict[str, list[Any]] = {}  # list path → the items merged from the message's (its own, for null marks)
+    keys: dict[str, Leaves] = {}  # list path → its key leaves (a key mark)
     for text in kept:
         if text.startswith(SAME):
-            _merge_same(out, base, new, text[len(SAME) :], given)
+            _merge_same(out, base, new, text[len(SAME) :], given, keys)
     for text in kept:
         if text.startswith(SAME):
             continue
@@ -333,7 +353,7 @@ def merge_update(
         if mark.element not in new:
             continue  # the stored element stays whole anyway
         if mark.where:
-            _keep_items(out, base, mark, beside)
+            _keep_items(out, base, mark, beside, keys.get(mark.path, ()))
         elif mark.path != mark.element:
             _keep_part(out, base, mark.path)
         elif mark.element in base:

@@ -33,7 +33,7 @@ def merge_into(items: list[Any], value: Any, leaves: Leaves) -> None:
         value: the item a rule made.
         leaves: the dotted paths, split, whose first values are the key.
     """
-    key = _key(value, leaves)
+    key = key_of(value, leaves)
     if key is not None:
         for index, item in enumerate(items):
             # leaf by leaf, to the first that differs (the role's code system is every participant's)
@@ -58,7 +58,7 @@ def with_stored(items: list[Any], stored: list[Any], leaves: Leaves) -> list[Any
     """
     keys: dict[tuple[str, ...], Any] = {}
     for old in stored:
-        key = _key(old, leaves)
+        key = key_of(old, leaves)
         if key is not None:
             keys.setdefault(key, old)
     if not keys:
@@ -66,7 +66,7 @@ def with_stored(items: list[Any], stored: list[Any], leaves: Leaves) -> list[Any
     out: list[Any] = []
     changed = False
     for item in items:
-        key = _key(item, leaves)
+        key = key_of(item, leaves)
         old = keys.get(key) if key is not None else None
         if old is None:
             out.append(item)
@@ -77,7 +77,8 @@ def with_stored(items: list[Any], stored: list[Any], leaves: Leaves) -> list[Any
     return out if changed else None
 
 
-def _key(item: Any, leaves: Leaves) -> tuple[str, ...] | None:
+def key_of(item: Any, leaves: Leaves) -> tuple[str, ...] | None:
+    """The first value of ``item`` at each of the ``leaves``; None when one has none (the item has no key)."""
     out: list[str] = []
     for steps in leaves:
         found = first_value(item, steps)

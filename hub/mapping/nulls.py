@@ -101,8 +101,8 @@ def is_null_rule(spec: ValueSpec) -> bool:
 
 
 def split(specs: list[ValueSpec], unit: Unit) -> tuple[list[ValueSpec], list[ValueSpec]]:
-    """The rules that fill elements, and the ``value: '""'``, ``withdraw`` and ``keep_stored`` rules (top level
-    only).
+    """The rules that fill elements, and the ``value: '""'``, ``withdraw``, ``keep_stored`` and ``keep_beside``
+    rules (top level only).
 
     Raises:
         MappingTemplateError: a ``value: '""'`` inside an ``elements`` block (only whole elements of a resource
@@ -111,7 +111,7 @@ def split(specs: list[ValueSpec], unit: Unit) -> tuple[list[ValueSpec], list[Val
     keep: list[ValueSpec] = []
     deletes: list[ValueSpec] = []
     for spec in specs:
-        marking = is_null_rule(spec) or spec.withdraw is not None or spec.keep_stored is not None
+        marking = is_null_rule(spec) or any(k is not None for k in (spec.withdraw, spec.keep_stored, spec.keep_beside))
         (deletes if marking else keep).append(spec)
         _no_nested_null(spec.elements or [], unit)
     return keep, deletes
@@ -127,6 +127,8 @@ def _no_nested_null(specs: list[ValueSpec], unit: Unit) -> None:
             raise Compiler.error(unit, spec, "'withdraw' is for element rules of a resource, not inside 'elements'")
         if spec.keep_stored is not None:
             raise Compiler.error(unit, spec, "'keep_stored' is for element rules of a resource, not inside 'elements'")
+        if spec.keep_beside is not None:
+            raise Compiler.error(unit, spec, "'keep_beside' is for element rules of a resource, not inside 'elements'")
         _no_nested_null(spec.elements or [], unit)
 
 
@@ -151,7 +153,8 @@ class _DeleteRule:
 @dataclass(frozen=True, slots=True)
 class _Withdraw:
     """A ``withdraw`` rule: the items it builds (ROL-2 ``DE``) are deleted from the stored list, told by ``leaves``;
-    or a ``keep_stored`` rule (ROL-2 ``UC``): the stored items they tell stay as stored."""
+    or a ``keep_stored`` rule (ROL-2 ``UC``): the stored items they tell stay as stored; or a ``keep_beside`` rule
+    (ROL-2 ``AD``, ``UC``): the stored items of the group they tell (a role) stay beside the message's."""
 
     path: str
     body: tuple[Applier, ...]
@@ -183,12 +186,14 @@ class NullMarks:
         "setters",
         "weak",
         "same",
+        "beside",
         "_same_marks",
         "_plans",
         "_keep_plans",
         "_parts",
         "_slots",
-        "_stored_heads",
+        "_marking",
+        "_group_reads",
         "active",
     )
 
@@ -202,6 +207,7 @@ class NullMarks:
         setters: tuple[tuple[str, CondFn | None], ...] = (),
         weak: tuple[_Weak, ...] = (),
         same: tuple[tuple[str, tuple[str, ...]], ...] = (),
+        beside: tuple[_Withdraw, ...] = (),
     ) -> None:
         self.feeders = feeders
         self.deletes = deletes
@@ -211,14 +217,27 @@ class NullMarks:
         self.setters = setters  # constant rules of top-level elements, in order, with their conditions
         self.weak = weak  # stored_wins rules: a value they give leaves a stored one (a keep mark of the element)
         self.same = same  # (list, unique leaves) of the rules with 'unique' leaves: the key marks (see keeps)
+        self.beside = beside  # keep_beside rules (ROL-2 AD, UC): the stored items of their group stay beside
         self._same_marks = tuple((path.split(".", 1)[0], path, same_mark(path, leaves)) for path, leaves in same)
         self._plans: tuple[_Plan, ...] | None = None
         self._keep_plans: tuple[tuple[_Plan, str, str, _Checks, tuple[_Read, ...]], ...] | None = None
         self._parts: tuple[tuple[str, str, str, tuple[_Read, ...]], ...] | None = None
+        # the fields of each discriminator (a group of a list: a role), for the keep_beside rules (see keeps)
+        self._group_reads: dict[frozenset[Leaf], tuple[_Read, ...]] = {}
         self._slots = 0  # how many distinct fields the keep plans and parts read (see _reads)
-        self._stored_heads: tuple[tuple[_Withdraw, str], ...] = tuple((r, r.path.split(".", 1)[0]) for r in stored)
+        # the keep_stored rules, then the keep_beside rules, by their list's top-level element and the segments they
+        # read (ROL, PRT: whether the message has any is asked once for each, the rules worked through only when it
+        # has): (the element, a rule that reads them, the rules as (rule, whether beside))
+        groups: dict[tuple[str, str | None, str], list[tuple[_Withdraw, bool]]] = {}
+        for rules, beside_them in ((stored, False), (beside, True)):
+            for r in rules:
+                groups.setdefault((r.path.split(".", 1)[0], r.segment, r.scope), []).append((r, beside_them))
+        self._marking: tuple[tuple[str, _Withdraw, tuple[tuple[_Withdraw, bool], ...]], ...] = tuple(
+            (head, rules[0][0], tuple(rules)) for (head, _, _), rules in groups.items()
+        )
         # whether anything can be marked: asked for every resource of every message, worked out once
-        self.active = bool(deletes or withdraws or stored or weak) or any(f.source is not None for f in feeders)
+        self.active = bool(deletes or withdraws or stored or weak or beside)
+        self.active = self.active or any(f.source is not None for f in feeders)
         self.active = self.active or bool(keeping and same)
 
     def __bool__(self) -> bool:
@@ -234,6 +253,7 @@ class NullMarks:
             self.setters + other.setters,
             self.weak + tuple(_Weak(w.path, w.body, w.before + len(self.setters)) for w in other.weak),
             self.same + tuple(s for s in other.same if s not in self.same),
+            self.beside + other.beside,
         )
 
     @property
@@ -361,16 +381,42 @@ class NullMarks:
             # same key are one thing each (hub.updates merges them: a keep mark written "=path[leaf]…")
             if head in resource and text not in out and _list_of(resource, path):
                 out.append(text)
-        for rule, head in self._stored_heads:
-            # the items of the lines the message says are unchanged (ROL-2 UC): the stored ones win over the
-            # message's (hub.updates: a keep mark that matches items of the message puts the stored ones instead)
+        for head, sample, rules in self._marking:
             if head not in resource:
                 continue  # the message does not give the list: the stored one stays whole
-            for mark in _withdrawn(rule, ctx):
-                text = str(mark)
-                if text not in out:
-                    out.append(text)
+            if _absent(sample, ctx):
+                continue  # no ROL (PRT) where these rules read: the common case, one question for all of them
+            for rule, beside in rules:
+                for mark in _withdrawn(rule, ctx):
+                    if not beside:
+                        # the items of the lines the message says are unchanged (ROL-2 UC): the stored ones win over
+                        # the message's (hub.updates: a keep mark that matches items of the message puts the stored
+                        # ones instead)
+                        text = str(mark)
+                    elif self._gives(frozenset(mark.where), ctx):
+                        continue  # the message gives a field of that group (PV1-7): its items replace the stored
+                    else:
+                        # the group of a line that adds a person (ROL-2 AD, LI) or says one is unchanged (UC): the
+                        # stored items of the group stay beside the message's (hub.updates: a keep mark "+mark")
+                        text = BESIDE + str(mark)
+                    if text not in out:
+                        out.append(text)
         return out
+
+    def _gives(self, group: frozenset[Leaf], ctx: Ctx) -> bool:
+        """Whether the message gives a field whose discriminator is ``group`` (PV1-7 for the attending doctors):
+        asked only for a ``keep_beside`` rule's mark (a ROL ``AD`` line), so read again here rather than remembered
+        by every :meth:`keeps`."""
+        seg = ctx.seg
+        for _, segment, field_no, scope in self._group_reads.get(group, ()):
+            if seg is not None and seg.name == segment:
+                fields = seg.fields
+                value = fields[field_no] if field_no < len(fields) else ""
+            else:
+                value = _other_field(ctx, segment, field_no, scope)
+            if value and value != HL7_NULL and _has_text(ctx, value):
+                return True
+        return False
 
     def _prepare_keeps(self) -> None:
         """What :meth:`keeps` works through, worked out once: the keep plans and the parts, each with the fields it
@@ -393,6 +439,7 @@ class NullMarks:
         for p in self.plans:
             if p.mark.where and p.mark.element not in UNITED_ELEMENTS:
                 plans.setdefault(str(p.mark), (p, str(p.mark), p.mark.element, _checks(p.mark), reads(p.needs)))
+                self._group_reads.setdefault(frozenset(p.mark.where), reads(p.needs))
         self._keep_plans = tuple(plans.values())
         self._parts = tuple((part, element, child, reads(fs)) for part, element, child, fs in _parts(self.feeders))
         self._slots = len(slots)
@@ -545,22 +592,25 @@ def compile_marks(
     compiled: list[_DeleteRule] = []
     withdraws: list[_Withdraw] = []
     stored: list[_Withdraw] = []
+    beside: list[_Withdraw] = []
     keeping = owner in MERGED_TYPES or owner in SOMETIMES_MERGED_TYPES
     for spec in deletes:
         if spec.path is None:
             raise Compiler.error(unit, spec, "an element rule needs a 'path'")
         target = compiler.resolve_path(owner, spec.path, unit, spec)[1]  # the element must exist
-        for key, leaves, into in (("withdraw", spec.withdraw, withdraws), ("keep_stored", spec.keep_stored, stored)):
+        for key, leaves, into in (
+            ("withdraw", spec.withdraw, withdraws),
+            ("keep_stored", spec.keep_stored, stored),
+            ("keep_beside", spec.keep_beside, beside),
+        ):
             if leaves is None:
                 continue
             if not target.is_list or not leaves:
                 raise Compiler.error(
                     unit, spec, f"'{key}' is for a list element, with the leaves that tell items apart"
                 )
-            if key == "keep_stored" and owner not in MERGED_TYPES:
-                raise Compiler.error(
-                    unit, spec, f"'keep_stored' is for a type the hub merges ({owner} is replaced whole)"
-                )
+            if key != "withdraw" and owner not in MERGED_TYPES:
+                raise Compiler.error(unit, spec, f"'{key}' is for a type the hub merges ({owner} is replaced whole)")
             body = compiler.elements([spec.model_copy(update={key: None})], owner, unit, False)
             into.append(_Withdraw(spec.path, tuple(body), tuple(leaves), _segment_of(spec), spec.scope))
             break
@@ -596,6 +646,7 @@ def compile_marks(
         tuple(setters),
         tuple(weak),
         tuple(same),
+        tuple(beside),
     )
 
 

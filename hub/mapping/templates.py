@@ -148,6 +148,9 @@ class ValueSpec(TemplateModel):
     # the items this rule builds are kept as stored (ROL-2 UC): the stored items with their values at these leaves
     # stay, and win over the message's items with those values
     keep_stored: list[str] | None = None
+    # the items this rule builds name a group of the list (ROL-2 AD, UC: a role) whose stored items stay beside the
+    # message's: the stored items with their values at these leaves are kept, unless a field of that group is given
+    keep_beside: list[str] | None = None
     # true: the value this rule gives (the earlier rules for the element giving none) is for a resource the hub has
     # not stored; a stored value of the element stays (Encounter.status guessed from the patient class)
     stored_wins: bool = False
@@ -168,8 +171,10 @@ class ValueSpec(TemplateModel):
             raise ValueError("'elements' builds the value itself; it takes no 'type'")
         if self.require and self.elements is None:
             raise ValueError("'require' is for rules with 'elements'")
-        if self.withdraw is not None and self.keep_stored is not None:
-            raise ValueError("a rule either withdraws its items or keeps them as stored, not both")
+        if sum(k is not None for k in (self.withdraw, self.keep_stored, self.keep_beside)) > 1:
+            raise ValueError(
+                "a rule either withdraws its items or keeps them as stored or keeps their group beside, not two"
+            )
         if self.defaults is not None and (self.ref or self.refs or "value" in self.model_fields_set or self.format):
             raise ValueError("'defaults' complete a converted value; a constant, 'format' or 'ref' takes none")
         return self
