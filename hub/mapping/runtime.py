@@ -11,12 +11,13 @@ A segment named by a path is the current segment if it has that name; otherwise 
 current group instance, then in the enclosing ones (``scope: up``, the default), or only in the current
 group (``scope: group``), or only the current segment (``scope: own``), or in the groups inside the current
 one first, then as ``up`` (``scope: inner``), or every one in the current group and the groups inside it (``scope:
-below``; a field of each of them gives its items). ``scope: sub_id`` names every segment of the current group (else
-of the groups inside it) with the current segment's name and sub-id (field 4: OBX-4), the current one included,
-each giving its own items; of
-segments without a sub-id, those from the current one to just before the next whose code (OBX-3.1) they already
-have or that heads a group itself (the enclosing rule's ``where`` selects it: the next statement), when two have one
-code or two head a group (else all of them).
+below``; a field of each of them gives its items), or every one in the current group and the groups around it, the
+nearest first (``scope: around``; likewise: with a ``where``, the nearest that passes). ``scope: sub_id`` names
+every segment of the current group (else of the groups inside it) with the current segment's name and sub-id
+(field 4: OBX-4), the current one included, each giving its own items; of segments without a sub-id, those from
+the current one to just before the next whose code (OBX-3.1) they already have or that heads a group itself (the
+enclosing rule's ``where`` selects it: the next statement), when two have one code or two head a group (else all of
+them).
 
 Values stay escaped until a leaf is read (:func:`leaf`): splitting before unescaping is always safe
 (2.5.1 §2.7). The HL7 null ``""`` reads as empty: in a full-resource PUT "delete the value" means "omit".
@@ -277,9 +278,10 @@ def _without_sub_id(ctx: Ctx, found: list[Segment], seg: Segment, heads: Heads |
 
 
 def _segments_getter(name: str, scope: str, heads: Heads | None = None) -> Callable[[Ctx], list[Segment]]:
-    if scope in ("inner", "below"):
-        # the current segment, else the groups inside the current one: the first that has it (inner) or all (below)
-        find = Node.find_inner if scope == "inner" else Node.find_below
+    if scope in ("inner", "below", "around"):
+        # the current segment, else the groups inside the current one: the first that has it (inner) or all
+        # (below); else all of the current group and the groups around it, the nearest first (around)
+        find = Node.find_inner if scope == "inner" else Node.find_below if scope == "below" else Node.find_around
 
         def nested(ctx: Ctx) -> list[Segment]:
             seg = ctx.seg
@@ -400,7 +402,7 @@ def compile_getter(path: SourcePath, scope: str = "up", heads: Heads | None = No
 
     header = path.segment in _HEADER_SEGMENTS and field <= 2
     name = path.segment
-    if scope in ("sub_id", "below"):
+    if scope in ("sub_id", "below", "around"):
         comp_, sub_ = comp, sub
 
         def every(ctx: Ctx, _raw: str | None, _level: int) -> list[Item]:
@@ -451,11 +453,11 @@ def compile_texts(
     header = path.segment in _HEADER_SEGMENTS and field <= 2
     name = path.segment
 
-    if scope == "below":
+    if scope in ("below", "around"):
         getter = compile_getter(path, scope)
 
         def every(ctx: Ctx) -> tuple[str, ...]:
-            # the field of every segment below, each item read as the others are
+            # the field of every segment found, each item read as the others are
             return tuple([read(ctx.env, item[1], item[2]) for item in getter(ctx, None, 0)])  # type: ignore[arg-type]
 
         return every

@@ -212,6 +212,19 @@ class Node:
             node = node.parent
         return []
 
+    def find_around(self, name: str) -> list[Segment]:
+        """Every segment ``name`` of this group and of each group around it, the nearest group's first (as
+        :meth:`find` walks): with a ``where``, a rule reads the order's PRT of a role when the encoded order's own
+        PRT lines (RXE's, in the group inside the order's) are all of other roles."""
+        found: list[Segment] = []
+        node: Node | None = self
+        while node is not None:
+            segs = node.segs.get(name)
+            if segs:
+                found.extend(segs)
+            node = node.parent
+        return found
+
     def find_inner(self, name: str) -> list[Segment]:
         """The segments ``name`` of the first group inside this one (depth first, in grammar order) that has any,
         else as :meth:`find`: the dispense of an RDS_O13 ORDER reads the timing of its encoded order (ENCODING's

@@ -55,7 +55,7 @@ class Condition(TemplateModel):
     """
 
     from_: str | None = Field(default=None, alias="from")
-    scope: Literal["up", "group", "own", "inner", "below"] = "up"
+    scope: Literal["up", "group", "own", "inner", "below", "around"] = "up"
     present: bool | None = None
     repeats: bool | None = None
     in_: list[str] | None = Field(default=None, alias="in")
@@ -126,7 +126,7 @@ class ValueSpec(TemplateModel):
     ref: str | None = None
     refs: str | None = None
     key: KeyRef | None = None
-    scope: Literal["up", "group", "own", "inner", "below", "sub_id"] = "up"
+    scope: Literal["up", "group", "own", "inner", "below", "around", "sub_id"] = "up"
     repeat: Literal["first", "all"] | None = None
     where: Condition | None = None
     prefer: Condition | None = None

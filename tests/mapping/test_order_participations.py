@@ -3,7 +3,7 @@ one person named by a field and by a PRT line of the same role is one item (``un
 
 from __future__ import annotations
 
-from .conftest import convert, one
+from .conftest import convert, one, resources
 from .order_messages import message, msh, orc, pid, pv1, segment
 from .test_omp import rxo
 from .test_pharmacy import ROUTE, rds, rxd, rxe, tq1
@@ -153,6 +153,120 @@ def test_omp_ordering_provider_prt_is_the_requester(converter):
         ROUTE,
     )
     assert one(convert(converter, text), "MedicationRequest")["requester"] == person("G2001", "何静")
+
+
+# The order's PRT OP (after ORC) beside the encoded order's own PRT lines of other roles (after RXE: the pharmacist
+# who checked it, PH): the ordering provider is still the requester. Before scope 'around', a rule read the PRT of the
+# nearest group that has any, the RXE's, and so found no OP.
+
+
+def test_rde_orc_ordering_provider_beside_the_rxe_pharmacist_is_the_requester(converter):
+    bundle = convert(
+        converter,
+        rde(
+            orc(f2="RX204^HIS", f3="", f12=""),
+            prt(1, "OP", "D1003^陈^志远^^^^^^SZRMYY"),
+            rxe(),
+            prt(1, "PH", "P5001^黄^芳^^^^^^SZRMYY"),
+            ROUTE,
+        ),
+    )
+    assert one(bundle, "MedicationRequest")["requester"] == person("D1003", "陈志远")
+
+
+def test_rde_orc_ordering_provider_beside_a_withdrawn_rxe_one_is_the_requester(converter):
+    # the RXE's own OP line withdrawn (PRT-2 DE) is no OP of the encoded order; the ORC's names the prescriber
+    bundle = convert(
+        converter,
+        rde(
+            orc(f2="RX205^HIS", f3="", f12=""),
+            prt(1, "OP", "D1003^陈^志远^^^^^^SZRMYY"),
+            rxe(),
+            prt(1, "OP", "D1004^林^海^^^^^^SZRMYY", action="DE"),
+            prt(2, "PH", "P5001^黄^芳^^^^^^SZRMYY"),
+            ROUTE,
+        ),
+    )
+    assert one(bundle, "MedicationRequest")["requester"] == person("D1003", "陈志远")
+
+
+def test_omp_orc_ordering_provider_beside_the_rxo_participations_is_the_requester(converter):
+    text = message(
+        msh("OMP", "O09", "OMP_O09", "OMP9"),
+        pid(),
+        pv1(),
+        orc(f2="CP302^HIS", f3="", f12=""),
+        prt(1, "OP", "G2001^何^静^^^^^^SZRMYY"),
+        rxo(),
+        # the pharmacist who will verify the order (PH) and the order's entering person (EP), of the RXO
+        prt(1, "PH", "P5002^吴^敏^^^^^^SZRMYY"),
+        prt(2, "EP", "N6001^周^婷^^^^^^SZRMYY"),
+        ROUTE,
+    )
+    assert one(convert(converter, text), "MedicationRequest")["requester"] == person("G2001", "何静")
+
+
+def test_the_encoded_order_s_own_ordering_provider_wins_over_the_orc_s(converter):
+    # guard: the nearest OP is the requester (requester is one reference), in RDE (RXE's) and OMP (RXO's)
+    bundle = convert(
+        converter,
+        rde(
+            orc(f2="RX206^HIS", f3="", f12=""),
+            prt(1, "OP", "D1003^陈^志远^^^^^^SZRMYY"),
+            rxe(),
+            prt(1, "PH", "P5001^黄^芳^^^^^^SZRMYY"),
+            prt(2, "OP", "D1004^林^海^^^^^^SZRMYY"),
+            ROUTE,
+        ),
+    )
+    assert one(bundle, "MedicationRequest")["requester"] == person("D1004", "林海")
+    text = message(
+        msh("OMP", "O09", "OMP_O09", "OMP10"),
+        pid(),
+        pv1(),
+        orc(f2="CP303^HIS", f3="", f12=""),
+        prt(1, "OP", "G2001^何^静^^^^^^SZRMYY"),
+        rxo(),
+        prt(1, "OP", "G2002^郭^晓东^^^^^^SZRMYY"),
+        ROUTE,
+    )
+    assert one(convert(converter, text), "MedicationRequest")["requester"] == person("G2002", "郭晓东")
+
+
+def test_each_encoded_drug_reads_its_own_ordering_provider_else_the_orc_s(converter):
+    # two drugs encoded after one ORC (ENCODING repeats): the first names its own OP, the second only a
+    # pharmacist: the ORC's OP is its requester, not the first drug's
+    bundle = convert(
+        converter,
+        rde(
+            orc(f2="RX207^HIS", f3="", f12=""),
+            prt(1, "OP", "D1003^陈^志远^^^^^^SZRMYY"),
+            rxe(f15="RX2026-0101"),
+            prt(1, "OP", "D1004^林^海^^^^^^SZRMYY"),
+            ROUTE,
+            rxe(f2="X0002^布洛芬缓释胶囊^L", f15="RX2026-0102"),
+            prt(1, "PH", "P5001^黄^芳^^^^^^SZRMYY"),
+            ROUTE,
+        ),
+    )
+    first, second = resources(bundle, "MedicationRequest")
+    assert first["requester"] == person("D1004", "林海")
+    assert second["requester"] == person("D1003", "陈志远")
+
+
+def test_orc_12_still_wins_over_every_prt(converter):
+    # guard: ORC-12 names the prescriber (D001): no PRT OP, the RXE's nor the ORC's, replaces it
+    bundle = convert(
+        converter,
+        rde(
+            orc(f2="RX208^HIS", f3=""),
+            prt(1, "OP", "D1003^陈^志远^^^^^^SZRMYY"),
+            rxe(),
+            prt(1, "PH", "P5001^黄^芳^^^^^^SZRMYY"),
+            ROUTE,
+        ),
+    )
+    assert one(bundle, "MedicationRequest")["requester"]["identifier"]["value"] == "D001"
 
 
 # -- documents (MDM): PRT AUT is an author, PRT VP the authenticator ---------------------------------------------
