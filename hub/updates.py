@@ -37,7 +37,8 @@ place: the stored version wins (when something is stored; else the converted ite
 ``+mark`` puts them beside the converted items instead (A03's completed PV1-3 location: the stored prior
 locations, completed too, stay beside it; an item the converted resource has is not doubled; a ROL-2 ``AD`` line's
 role ``+participant[…][type.coding.code=CON]``: the stored consultants beside the one it adds, but none whose key,
-the list's key mark, an item of the converted resource has: the key mark merged the two). A list without keep
+the list's key mark, or whose role instance id (ROL-1, PRT-1), an item of the converted resource has: the key mark
+merged the two). A list without keep
 marks is the message's (its fields cannot be told apart). A keep mark of a whole top-level element (``status``,
 written when a ``stored_wins`` rule gave its value: the status Encounter guesses from the patient class) keeps the
 stored value of that element.
@@ -65,7 +66,7 @@ from typing import Any
 import orjson
 
 from hub.mapping.fhirschema import FhirSchema
-from hub.mapping.merging import Leaves, key_of, with_stored
+from hub.mapping.merging import Leaves, same_item, with_stored
 from hub.mapping.nullmark import MERGED_TYPES, NullMark
 from hub.mapping.nulls import BESIDE, SAME, parse_same
 
@@ -213,9 +214,9 @@ def _keep_items(
     if not items or not back:
         return  # nothing stored that the mark names: the converted resource's items stand
     if beside and leaves:
-        keys = {key_of(item, leaves) for item in items}
-        keys.discard(None)
-        back = [b for b in back if key_of(b, leaves) not in keys]
+        # not a stored item the key mark merged with one of the message's: the same key, or the same role
+        # instance id (ROL-1, PRT-1; hub.mapping.merging.same_item)
+        back = [b for b in back if not any(same_item(b, item, leaves) for item in items)]
     merged: list[Any] = []
     placed = False
     for item in items:

@@ -14,6 +14,13 @@ Across messages (:func:`with_stored`, called by :func:`hub.updates.merge_update`
 writes, :mod:`hub.mapping.nulls`): an item of the message with the same key as a stored item is merged with it the
 same way, except that the message's item is the base whatever its size — the message's values win where it gives
 them, what only the stored item has (the start of the role, an identifier's system, a display) stays.
+
+An item that carries the role instance id (:data:`INSTANCE_URL`: ROL-1, PRT-1, an EI the sender keeps for that
+line across messages) is told apart by it before its leaves: two items that both carry one are the same thing when
+the ids are equal, whatever their leaves (a ``CO`` line that corrects the person, or names a doctor without an
+identifier differently), and different things when they are not; an item without one is matched by the leaves, as
+before. Merged by the id, the leaves' elements (the role, the person) are the later item's whole, not completed by
+the other's (the corrected person keeps no display of the one before).
 """
 
 from __future__ import annotations
@@ -24,6 +31,33 @@ from hub.mapping.nullmark import first_value
 
 Leaves = tuple[tuple[str, ...], ...]
 
+# the extension that carries a role line's instance id (ROL-1, PRT-1) on the list item it makes (valueIdentifier)
+INSTANCE_URL = "urn:hub:fhir:StructureDefinition:hl7v2-role-instance-id"
+
+
+def instance_of(item: Any) -> tuple[str, str] | None:
+    """The role instance id an item carries (its system, or "", and its value), or None: the common case, one
+    dict look-up."""
+    extensions = item.get("extension") if isinstance(item, dict) else None
+    if not extensions:
+        return None
+    for extension in extensions:
+        if isinstance(extension, dict) and extension.get("url") == INSTANCE_URL:
+            identifier = extension.get("valueIdentifier")
+            if isinstance(identifier, dict) and identifier.get("value"):
+                return str(identifier.get("system", "")), str(identifier["value"])
+    return None
+
+
+def same_item(one: Any, other: Any, leaves: Leaves) -> bool:
+    """Whether two items are one thing: by their instance ids when both carry one, else by the leaves' values
+    (every leaf valued on both)."""
+    mine, theirs = instance_of(one), instance_of(other)
+    if mine is not None and theirs is not None:
+        return mine == theirs
+    key = key_of(one, leaves)
+    return key is not None and key == key_of(other, leaves)
+
 
 def merge_into(items: list[Any], value: Any, leaves: Leaves) -> None:
     """Add ``value`` to ``items``, merged with the item already there that has the same key.
@@ -33,6 +67,17 @@ def merge_into(items: list[Any], value: Any, leaves: Leaves) -> None:
         value: the item a rule made.
         leaves: the dotted paths, split, whose first values are the key.
     """
+    if isinstance(value, dict) and "extension" in value and (instance := instance_of(value)) is not None:
+        for index, item in enumerate(items):
+            theirs = instance_of(item)
+            if theirs == instance:
+                items[index] = _by_instance(item, value, leaves)
+                return
+            if theirs is None and same_item(item, value, leaves):
+                items[index] = _merged(item, value)
+                return
+        items.append(value)
+        return
     key = key_of(value, leaves)
     if key is not None:
         for index, item in enumerate(items):
@@ -57,17 +102,29 @@ def with_stored(items: list[Any], stored: list[Any], leaves: Leaves) -> list[Any
         leaves: the dotted paths, split, whose first values are the key.
     """
     keys: dict[tuple[str, ...], Any] = {}
+    instances: dict[tuple[str, str], Any] = {}
     for old in stored:
+        instance = instance_of(old)
+        if instance is not None:
+            instances.setdefault(instance, old)
         key = key_of(old, leaves)
         if key is not None:
             keys.setdefault(key, old)
-    if not keys:
+    if not keys and not instances:
         return None
     out: list[Any] = []
     changed = False
     for item in items:
+        instance = instance_of(item)
+        if instance is not None and instance in instances:
+            merged = _by_instance(instances[instance], item, leaves)
+            changed = changed or merged != item
+            out.append(merged)
+            continue
         key = key_of(item, leaves)
         old = keys.get(key) if key is not None else None
+        if old is not None and instance is not None and instance_of(old) is not None:
+            old = None  # another instance of that role and person (both ids given, not equal): another item
         if old is None:
             out.append(item)
             continue
@@ -86,6 +143,13 @@ def key_of(item: Any, leaves: Leaves) -> tuple[str, ...] | None:
             return None
         out.append(found)
     return tuple(out)
+
+
+def _by_instance(earlier: Any, later: Any, leaves: Leaves) -> Any:
+    """``later`` completed by ``earlier`` (the same role instance), but for the leaves' top elements (the role, the
+    person), which are ``later``'s whole when it has them: a corrected person keeps nothing of the one before."""
+    heads = {steps[0] for steps in leaves}
+    return _completed(later, {name: value for name, value in earlier.items() if name not in heads or name not in later})
 
 
 def _merged(earlier: Any, later: Any) -> Any:

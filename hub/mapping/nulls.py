@@ -193,6 +193,7 @@ class NullMarks:
         "_parts",
         "_slots",
         "_marking",
+        "_withdrawing",
         "_group_reads",
         "active",
     )
@@ -212,6 +213,12 @@ class NullMarks:
         self.feeders = feeders
         self.deletes = deletes
         self.withdraws = withdraws
+        # the withdraw rules by the segment they read and where (ROL of a visit: the DE rules with and without a role
+        # instance id): whether the message has that segment is asked once for each group, for every message
+        by_segment: dict[tuple[str | None, str], list[_Withdraw]] = {}
+        for w in withdraws:
+            by_segment.setdefault((w.segment, w.scope), []).append(w)
+        self._withdrawing = tuple((rules[0], tuple(rules)) for rules in by_segment.values())
         self.keeping = keeping  # a type the hub merges: keep marks (a type replaced whole has none)
         self.stored = stored  # keep_stored rules (ROL-2 UC): their items are keep marks
         self.setters = setters  # constant rules of top-level elements, in order, with their conditions
@@ -272,11 +279,14 @@ class NullMarks:
                 continue
             if rule.when is None or rule.when(ctx, None, 0):
                 out.append(rule.path)
-        for withdraw in self.withdraws:
-            for mark in _withdrawn(withdraw, ctx):
-                text = str(mark)
-                if text not in out and not _has_mark(resource, mark):
-                    out.append(text)
+        for sample, withdraws in self._withdrawing:
+            if _absent(sample, ctx):
+                continue  # none of the segments they read (no ROL): the common case, one question for all
+            for withdraw in withdraws:
+                for mark in _withdrawn(withdraw, ctx, present=True):
+                    text = str(mark)
+                    if text not in out and not _has_mark(resource, mark):
+                        out.append(text)
         if not message_has_null:
             return out
         nulled: dict[int, bool] = {}  # by id(): a feeder's hash goes through all its constants
@@ -509,10 +519,11 @@ def _absent(withdraw: _Withdraw, ctx: Ctx) -> bool:
     return not (ctx.node.find(name) if withdraw.scope == "up" else ctx.node.segs.get(name))
 
 
-def _withdrawn(withdraw: _Withdraw, ctx: Ctx) -> list[NullMark]:
+def _withdrawn(withdraw: _Withdraw, ctx: Ctx, present: bool = False) -> list[NullMark]:
     """The null marks of the items a withdraw rule builds from this message: one per item, with the first value at
-    each of the rule's leaves as selectors (an item without a value at one of them is not marked: deletes less)."""
-    if _absent(withdraw, ctx):
+    each of the rule's leaves as selectors (an item without a value at one of them is not marked: deletes less).
+    ``present``: the caller has asked :func:`_absent` already."""
+    if not present and _absent(withdraw, ctx):
         return []
     built: dict[str, Any] = {}
     for apply in withdraw.body:
