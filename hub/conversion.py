@@ -157,9 +157,13 @@ def apply_converted(
     """
     entries: list[dict[str, Any]] = bundle.get("entry") or []
     absent = [entry for entry in entries if entry_if_absent(entry)]
+    only_new: set[tuple[str, str]] = set()
     if absent:
-        # PRB-1 UC: written only if the hub never stored it (hub.mapping.ifabsent)
-        known = _ever_stored(session, {key for key in map(_entry_key, absent) if key is not None})
+        # PRB-1 UC: written only if the hub never stored it (hub.mapping.ifabsent); the store checks again on the
+        # row it claims, in case another conversion stores it between this read and the write
+        only_new = {key for key in map(_entry_key, absent) if key is not None}
+        known = _ever_stored(session, only_new)
+        only_new -= known
         drop = {id(entry) for entry in absent if _entry_key(entry) in known}
         entries = [entry for entry in entries if id(entry) not in drop]
         bundle["entry"] = entries
@@ -220,7 +224,7 @@ def apply_converted(
         bundle["entry"] += dangling.updates(
             session, bundle["entry"], lambda found: _stored(session, found, lock=locking)
         )
-    results = store.apply_bundle(session, bundle, source_inbox_id=inbox_id)
+    results = store.apply_bundle(session, bundle, source_inbox_id=inbox_id, only_new=only_new)
     merges = [_replace(session, source, target, inbox_id) for source, target in replacements]
     # A24 / A37: the hospital says two of its records are (are no longer) the same person; the index follows.
     for first, second in links:

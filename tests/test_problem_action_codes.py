@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import pytest
 
+from hub import conversion
+from hub.db import get_sessionmaker
 from hub.errors import Gone
 from hub.fhir import store
 from tests.test_conversion_semantics import convert, ids, message, msh, read
@@ -108,3 +110,30 @@ def test_prb_un_deletes_the_stored_problem_and_gol_un_the_stored_goal(session, s
     convert(session, settings, ppr("PC2", "C3", prb("UN")))
     with pytest.raises(Gone):
         store.read(session, "Condition", cid)
+
+
+@pytest.mark.postgres
+def test_prb_uc_checked_before_a_concurrent_first_ad_commits_does_not_overwrite_it(session, settings, monkeypatch):
+    # Two workers: one converts a PC2 whose hypertension line is UC (never stored yet, so it would be added), the other
+    # the clinic's PC1 that adds it (AD, active). The AD commits between the UC's "ever stored?" check and its write.
+    pc1 = ppr("PC1", "C1", prb("AD"))
+    ever_stored = conversion._ever_stored
+
+    def ad_commits_meanwhile(s, keys):
+        found = ever_stored(s, keys)
+        other = get_sessionmaker(settings)()
+        try:
+            convert(other, settings, pc1)
+        finally:
+            other.close()
+        return found
+
+    monkeypatch.setattr(conversion, "_ever_stored", ad_commits_meanwhile)
+    pc2 = ppr("PC2", "C2", prb("UC", "RESOLVED"), GOAL.format(action="AD"))
+    convert(session, settings, pc2)
+    cid = ids(settings, pc1)["Condition"]
+    problem = read(session, "Condition", cid)
+    assert problem["meta"]["versionId"] == "1"  # the AD's version, not overwritten by the UC line
+    assert problem["clinicalStatus"]["coding"][0]["code"] == "active"
+    goal = read(session, "Goal", ids(settings, pc2)["Goal"])
+    assert goal["addresses"] == [{"reference": f"Condition/{cid}"}]

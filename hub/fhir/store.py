@@ -27,7 +27,7 @@ import hashlib
 import re
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal, cast
@@ -133,6 +133,7 @@ class _Op:
     content_hash: str
     inbox_id: int | None
     expected_version: int | None = None  # If-Match: the current version must be this one
+    only_new: bool = False  # written only if the resource never had a row (PRB-1 UC: hub.mapping.ifabsent)
 
     @property
     def key(self) -> Key:
@@ -290,6 +291,10 @@ def _write(session: Session, ops: list[_Op]) -> list[WriteResult]:
             op = ops[i]
             cur = current.get(op.key)
             _check_expected(op, cur)
+            if op.only_new and cur is not None:
+                # stored meanwhile (another writer's first version, also one deleted since): left as it is
+                results[i] = WriteResult(op.resource_type, op.id, cur.version_id, False, None)
+                continue
             if op.method == "DELETE":
                 if cur is None or cur.deleted:
                     results[i] = WriteResult(op.resource_type, op.id, cur.version_id if cur else 0, False, None)
@@ -733,10 +738,14 @@ def _if_match(value: Any, where: str) -> int | None:
     return int(match.group(1))
 
 
-def apply_bundle(session: Session, bundle: dict[str, Any], *, source_inbox_id: int | None = None) -> list[WriteResult]:
+def apply_bundle(
+    session: Session, bundle: dict[str, Any], *, source_inbox_id: int | None = None, only_new: Collection[Key] = ()
+) -> list[WriteResult]:
     """Apply a transaction (or batch) Bundle's PUT, POST and DELETE entries in the caller's transaction.
 
-    An entry's ``request.ifMatch`` (``W/"3"``) makes its write conditional on that version.
+    An entry's ``request.ifMatch`` (``W/"3"``) makes its write conditional on that version. A PUT of a resource
+    (type, id) in ``only_new`` is written only if the resource never had a row, checked on the row its insert
+    claims: one another writer stored meanwhile (a concurrent conversion) is left as that writer left it.
     References to an entry's ``fullUrl`` (``urn:uuid:…`` in the mapper's bundles) are rewritten in place to
     ``Type/id``; POST entries get a new id. Applying the same bundle twice changes nothing the second time.
 
@@ -750,6 +759,8 @@ def apply_bundle(session: Session, bundle: dict[str, Any], *, source_inbox_id: i
         Conflict: other writers kept changing one of the resources.
     """
     ops = _bundle_ops(bundle, source_inbox_id)
+    for op in ops:
+        op.only_new = op.method == "PUT" and op.key in only_new
     order = sorted(range(len(ops)), key=lambda i: _METHOD_ORDER[ops[i].method])
     results = _write(session, [ops[i] for i in order])
     by_entry: list[WriteResult | None] = [None] * len(ops)

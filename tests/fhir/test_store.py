@@ -292,6 +292,29 @@ def test_apply_bundle_twice_changes_nothing(session: Session) -> None:
     assert len(outbox(session)) == 4
 
 
+def test_apply_bundle_only_new_writes_a_resource_only_if_it_never_had_a_row(session: Session) -> None:
+    store.put(session, observation("o1", status="final"))
+    store.put(session, patient("gone"))
+    store.delete(session, "Patient", "gone")
+    session.commit()
+    bundle = oru_bundle()
+    bundle["entry"][1]["resource"]["status"] = "amended"
+    bundle["entry"].append({"resource": patient("gone"), "request": {"method": "PUT", "url": "Patient/gone"}})
+    only_new = {("Patient", "p1"), ("Observation", "o1"), ("Patient", "gone")}
+    results = store.apply_bundle(session, bundle, only_new=only_new)
+    session.commit()
+    # p1 never stored: created; o1 stored: left as stored; gone: deleted, not brought back; r1 not asked: written
+    assert [(r.id, r.changed, r.version_id) for r in results] == [
+        ("p1", True, 1),
+        ("o1", False, 1),
+        ("r1", True, 1),
+        ("gone", False, 2),
+    ]
+    assert store.read(session, "Observation", "o1")["status"] == "final"
+    with pytest.raises(Gone):
+        store.read(session, "Patient", "gone")
+
+
 def test_apply_bundle_delete_and_post(session: Session) -> None:
     store.put(session, patient("gone"))
     session.commit()
