@@ -48,7 +48,7 @@ from hub.mapping.runtime import (
     parse_path,
     segment_seq,
 )
-from hub.mapping.templates import Condition, DatatypeTemplate, KeyRef, TemplateModel, ValueSpec
+from hub.mapping.templates import Among, Condition, DatatypeTemplate, KeyRef, TemplateModel, ValueSpec
 from hub.mapping.terminology import Table
 
 ValueFn = Callable[[Ctx, str | None, int], list[Any]]
@@ -196,6 +196,8 @@ class Compiler:
             assert path.component is not None
             getter = _component_getter(path.component - 1)
         test: Callable[[str], bool]
+        if cond.among is not None:
+            return self._among(cond.among, getter, unit)
         if cond.present is not None:
             wanted = cond.present
 
@@ -265,6 +267,35 @@ class Compiler:
 
         return check
 
+    def _among(self, among: Among, getter: Getter, unit: Unit) -> CondFn:
+        """``among``: an item's text (first component, case ignored) is one of the texts ``among.from_`` reads,
+        with its scope, from where the rule reads (the current group), in the segments that pass its ``where``
+        (read at each of them)."""
+        path = self.path(among.from_, unit, among, False)
+        others = compile_getter(path, among.scope)
+        where = self.condition(among.where, unit, False) if among.where is not None else None
+
+        def among_(ctx: Ctx, raw: str | None, level: int) -> bool:
+            env = ctx.env
+            texts: set[str] = set()
+            for item in others(Ctx(env, ctx.node, None), None, 0):
+                seg = item[0]
+                if item[1] is None or (where is not None and not where(Ctx(env, ctx.node, seg), None, FIELD_LEVEL)):
+                    continue
+                text = leaf(env, item[1], item[2])
+                if text:
+                    texts.add(text.upper())
+            if not texts:
+                return False
+            for item in getter(ctx, raw, level):
+                if item[1] is not None:
+                    text = leaf(env, item[1], item[2])
+                    if text and text.upper() in texts:
+                        return True
+            return False
+
+        return among_
+
     def condition_inline(self, cond: Condition, unit: Unit, relative_ok: bool) -> CondTree | None:
         """The condition as a tree codegen can write in line, when it only reads components of the current
         value, fields and segments by absolute paths, and the event; None otherwise (then the closure is
@@ -281,6 +312,8 @@ class Compiler:
             inner = self.condition_inline(cond.not_, unit, relative_ok)
             return None if inner is None else ("not", inner)
         assert cond.from_ is not None
+        if cond.among is not None:
+            return None  # reads other segments: the closure
         try:
             path = parse_path(cond.from_)
         except ValueError:

@@ -43,15 +43,34 @@ class TemplateModel(BaseModel):
         return self._line
 
 
-_CONDITION_OPERATORS = ("present", "repeats", "in_", "not_in", "equals", "matches", "valid", "in_table")
+_CONDITION_OPERATORS = (
+    "present",
+    "repeats",
+    "in_",
+    "not_in",
+    "equals",
+    "matches",
+    "valid",
+    "in_table",
+    "among",
+)
 _CONDITION_COMBINATORS = ("event", "all_", "any_", "not_")
+
+
+class Among(TemplateModel):
+    """``among:`` of a condition: the texts of ``from`` (read with ``scope``) in the segments that pass ``where``
+    (read at each such segment), which an item's text is compared with: a person a withdrawn line names."""
+
+    from_: str = Field(alias="from")
+    scope: Literal["up", "group", "own", "inner", "below", "around"] = "up"
+    where: Condition | None = None
 
 
 class Condition(TemplateModel):
     """A test on the message, compiled to a predicate (see mappings/README.md, "Conditions").
 
     Exactly one operator: ``present``, ``repeats``, ``in``, ``not_in``, ``equals``, ``matches``, ``valid``,
-    ``in_table`` (each with ``from``), or ``event``, ``all``, ``any``, ``not``.
+    ``in_table``, ``among`` (each with ``from``), or ``event``, ``all``, ``any``, ``not``.
     """
 
     from_: str | None = Field(default=None, alias="from")
@@ -64,6 +83,7 @@ class Condition(TemplateModel):
     matches: str | None = None
     valid: str | None = None
     in_table: str | None = None
+    among: Among | None = None
     event: list[str] | None = None
     all_: list[Condition] | None = Field(default=None, alias="all")
     any_: list[Condition] | None = Field(default=None, alias="any")
