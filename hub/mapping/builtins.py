@@ -35,6 +35,7 @@ from hub.mapping.runtime import (
     compile_getter,
     leaf,
     parse_path,
+    repetitions,
     segment_seq,
     split,
 )
@@ -460,23 +461,31 @@ _TQ_FIELDS = {"ORC": 7, "RXE": 1, "OBR": 27}
 _TQ_SEGMENTS = [(name, compile_getter(parse_path(name))) for name in _TQ_FIELDS]
 
 
-def _tq_repetitions(ctx: Ctx, item: Item) -> list[str] | None:
-    """The repetitions of the TQ field that the current item is a repetition of (ORC-7 of the nearest ORC …)."""
+def _tq_repetitions(ctx: Ctx, item: Item) -> tuple[list[str], int] | None:
+    """The repetitions of the TQ field that the current item is a repetition of (ORC-7 of the nearest ORC …), and
+    the item's place among them: the repetition that is the item's very string (the items of a repeating field are
+    the strings of :func:`hub.mapping.runtime.repetitions`), so that two repetitions written alike keep their own
+    places; else (a value not read from such an item) the first written as it."""
     raw = item[1]
     if raw is None or item[2] != FIELD_LEVEL:
         return None
-    rep = ctx.env.rep
+    env = ctx.env
+    rep = env.rep
     segments = [item[0]] if item[0] is not None else []
     for _name, getter in _TQ_SEGMENTS:
         segments.extend(found[0] for found in getter(ctx, None, FIELD_LEVEL) if found[0] is not None)
+    equal: tuple[list[str], int] | None = None
     for seg in segments:
         field = _TQ_FIELDS.get(seg.name)
         value = seg[field] if field is not None else ""
         if rep in value:
-            reps = value.split(rep)
-            if raw in reps:
-                return reps
-    return None
+            reps = repetitions(env, value)
+            for at, text in enumerate(reps):
+                if text is raw:
+                    return reps, at
+                if equal is None and text == raw:
+                    equal = reps, at
+    return equal
 
 
 @_register(
@@ -487,21 +496,19 @@ def _tq_repetitions(ctx: Ctx, item: Item) -> list[str] | None:
     "sequence, after S, C or none the next; nothing when no repetition has a conjunction",
 )
 def _tq_sequence(ctx: Ctx, item: Item, _args: dict[str, Any] | None) -> Any:
-    reps = _tq_repetitions(ctx, item)
-    if reps is None:
+    found = _tq_repetitions(ctx, item)
+    if found is None:
         return None  # one timing: nothing to order
+    reps, at = found
     env = ctx.env
     conjunctions = [leaf(env, _part(r.split(env.comp), 9), COMPONENT_LEVEL).upper() for r in reps]
     if not any(conjunctions):
         return None
     sequence = 1
-    for rep, conjunction in zip(reps, conjunctions, strict=True):
-        # the first repetition written as this one (two written alike say the same; see README "Several timings")
-        if rep == item[1]:
-            return sequence
+    for rep, conjunction in zip(reps[:at], conjunctions, strict=False):
         if rep and rep != '""' and conjunction != "A":
             sequence += 1
-    return None
+    return sequence
 
 
 @_register(

@@ -73,6 +73,7 @@ class Env:
         "strict",
         "made_from",
         "find_made",
+        "reps",
     )
 
     def __init__(
@@ -105,6 +106,9 @@ class Env:
         # (see KeyRef.in_message), and whether it makes one with the key's first part; the engine sets it once
         # the message's resources are made.
         self.find_made: Callable[[str, list[str], list[bool], Node], tuple[str | None, bool]] = _found_none
+        # The repetitions of each repeating field's text, split once per message (see repetitions()): the items of
+        # a repetition are these very strings, so a built-in tells two repetitions written alike apart by identity.
+        self.reps: dict[str, list[str]] = {}
 
     def release(self) -> None:
         """Drop the engine's finder of made resources (it holds every context of the message, and so this Env)."""
@@ -493,13 +497,24 @@ def compile_texts(
     return texts
 
 
+def repetitions(env: Env, value: str) -> list[str]:
+    """The repetitions of a field's text (``value``, which holds the repetition separator), split once per message:
+    each call for the same text gives the same list of the same strings, which :func:`field_items` makes the items
+    of. A built-in that reads a repetition's place among its field's (``TQ_sequence``) finds it by identity, also
+    when two repetitions are written alike. Callers must not change the list."""
+    reps = env.reps.get(value)
+    if reps is None:
+        reps = env.reps[value] = value.split(env.rep)
+    return reps
+
+
 def field_items(env: Env, seg: Segment, value: str, comp: int | None, sub: int | None) -> list[Item]:
     """The items of one field's text: each repetition, or the component/subcomponent of each."""
     if value == '""':
         return []
     if comp is None and env.rep not in value:
         return [(seg, value, FIELD_LEVEL)] if value else []
-    reps = value.split(env.rep) if env.rep in value else [value]
+    reps = repetitions(env, value) if env.rep in value else [value]
     items: list[Item] = []
     for rep in reps:
         if not rep or rep == '""':
