@@ -11,18 +11,16 @@ from __future__ import annotations
 from typing import Any
 
 from hub.mapping.nulls import KEEP_EXTENSION_URL, NULL_EXTENSION_URL
+from tests.role_messages import a01, a08, bar
 from tests.test_conversion_semantics import (
     admit_with_four_doctors,
     convert,
     doctors,
     entry_marks,
     ids,
-    message,
     mpi,  # noqa: F401  (the fixture)
-    msh,
     pv1,
     read,
-    rich_pid,
 )
 
 V3 = "http://terminology.hl7.org/CodeSystem/v3-ParticipationType"
@@ -30,10 +28,6 @@ V3 = "http://terminology.hl7.org/CodeSystem/v3-ParticipationType"
 
 def role(code: str, who: str) -> str:
     return f"participant[type.coding.system={V3}][type.coding.code={code}][individual.identifier.value={who}]"
-
-
-def a08(control: str, *segments: str, pv1_segment: str | None = None) -> bytes:
-    return message(msh("A08", control, "ADT_A01"), "EVN|A08", rich_pid(), pv1_segment or pv1(), *segments)
 
 
 def participant(encounter: dict[str, Any], code: str) -> dict[str, Any]:
@@ -57,31 +51,15 @@ def test_rol_un_unlinks_that_person_from_that_role(mpi, settings):  # noqa: F811
 
 
 def test_rol_un_unlinks_the_patients_own_doctor(mpi, settings):  # noqa: F811
-    a01 = message(
-        msh("A01", "C1", "ADT_A01"),
-        "EVN|A01",
-        rich_pid(),
-        pv1(),
-        "ROL|1|AD|PP^Primary Care Provider^HL70443|D009^钱^九",
-    )
-    convert(mpi, settings, a01)
-    pid = ids(settings, a01)["Patient"]
+    first = a01("ROL|1|AD|PP^Primary Care Provider^HL70443|D009^钱^九")
+    convert(mpi, settings, first)
+    pid = ids(settings, first)["Patient"]
     assert [g["identifier"]["value"] for g in read(mpi, "Patient", pid)["generalPractitioner"]] == ["D009"]
     convert(mpi, settings, a08("C2", "ROL|1|UN|PP^Primary Care Provider^HL70443|D009^钱^九"))
     assert "generalPractitioner" not in read(mpi, "Patient", pid)
 
 
 def test_prt_un_in_a_bar_unlinks_that_person_from_that_role(mpi, settings):  # noqa: F811
-    def bar(control: str, event: str, *segments: str) -> bytes:
-        return message(
-            f"MSH|^~\\&|HIS|SZRMYY^2.16.156.10011.1.5.1^ISO|HUB|CITY|20260315083000||BAR^{event}^BAR_{event}"
-            f"|{control}|P|2.8",
-            f"EVN|{event}|20260315083000",
-            rich_pid(),
-            pv1(),
-            *segments,
-        )
-
     p01 = bar(
         "B1",
         "P01",
@@ -116,15 +94,9 @@ def test_prt_un_in_a_bar_unlinks_that_person_from_that_role(mpi, settings):  # n
 
 def test_rol_uc_keeps_the_stored_role_as_it_is(mpi, settings):  # noqa: F811
     # A01: the attending doctor by ROL, with the time the role began (ROL-5) and the doctor's authority (XCN.9)
-    a01 = message(
-        msh("A01", "C1", "ADT_A01"),
-        "EVN|A01",
-        rich_pid(),
-        pv1(f9="D003^赵^三"),
-        "ROL|1|AD|AT^Attending^HL70443|D001^王^一^^^^^^SZRMYY|20260315083000",
-    )
-    convert(mpi, settings, a01)
-    eid = ids(settings, a01)["Encounter"]
+    first = a01("ROL|1|AD|AT^Attending^HL70443|D001^王^一^^^^^^SZRMYY|20260315083000", pv1_segment=pv1(f9="D003^赵^三"))
+    convert(mpi, settings, first)
+    eid = ids(settings, first)["Encounter"]
     stored = participant(read(mpi, "Encounter", eid), "ATND")
     assert stored["period"]["start"].startswith("2026-03-15T08:30:00")
 
@@ -153,24 +125,15 @@ def test_rol_uc_of_a_role_the_hub_does_not_have_adds_it(mpi, settings):  # noqa:
 
 def test_rol_uc_keeps_the_patients_own_doctor_as_stored(mpi, settings):  # noqa: F811
     # PD1-3 primary facility, PD1-4 primary care provider (an XCN with its authority)
-    a01 = message(
-        msh("A01", "C1", "ADT_A01"), "EVN|A01", rich_pid(), "PD1|||社区医院^^^^^^^^^C001|D009^钱^九^^^^^^SZRMYY", pv1()
-    )
-    convert(mpi, settings, a01)
-    pid = ids(settings, a01)["Patient"]
+    first = a01(pd1="PD1|||社区医院^^^^^^^^^C001|D009^钱^九^^^^^^SZRMYY")
+    convert(mpi, settings, first)
+    pid = ids(settings, first)["Patient"]
     [doctor] = [g for g in read(mpi, "Patient", pid)["generalPractitioner"] if g["identifier"]["value"] == "D009"]
 
     # A08: PD1-3 names another facility, PD1-4 empty; ROL PP UC names the doctor, unchanged. The general
     # practitioners have no discriminator (the message's list replaces the stored one), but the doctor the
     # message says is unchanged stays as stored
-    raw = message(
-        msh("A08", "C2", "ADT_A01"),
-        "EVN|A08",
-        rich_pid(),
-        "PD1|||社区医院二^^^^^^^^^C002",
-        pv1(),
-        "ROL|1|UC|PP^Primary Care Provider^HL70443|D009^钱^九",
-    )
+    raw = a08("C2", "ROL|1|UC|PP^Primary Care Provider^HL70443|D009^钱^九", pd1="PD1|||社区医院二^^^^^^^^^C002")
     assert "generalPractitioner[identifier.value=D009]" in entry_marks(settings, raw, "Patient", KEEP_EXTENSION_URL)
     convert(mpi, settings, raw)
     practitioners = read(mpi, "Patient", pid)["generalPractitioner"]
@@ -182,15 +145,9 @@ def test_rol_uc_keeps_the_patients_own_doctor_as_stored(mpi, settings):  # noqa:
 
 
 def test_rol_co_replaces_the_stored_role_of_that_person(mpi, settings):  # noqa: F811
-    a01 = message(
-        msh("A01", "C1", "ADT_A01"),
-        "EVN|A01",
-        rich_pid(),
-        pv1(f8="D002^李^二"),
-        "ROL|1|AD|AT^Attending^HL70443|D001^王^一|20260315083000",
-    )
-    convert(mpi, settings, a01)
-    eid = ids(settings, a01)["Encounter"]
+    first = a01("ROL|1|AD|AT^Attending^HL70443|D001^王^一|20260315083000", pv1_segment=pv1(f8="D002^李^二"))
+    convert(mpi, settings, first)
+    eid = ids(settings, first)["Encounter"]
     # CO: the role began an hour later, and the name was misspelt; PV1-8 empty keeps the referrer
     convert(mpi, settings, a08("C2", "ROL|1|CO|AT^Attending^HL70443|D001^汪^一|20260315093000"))
     after = read(mpi, "Encounter", eid)

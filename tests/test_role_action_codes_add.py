@@ -13,18 +13,15 @@ from __future__ import annotations
 from typing import Any
 
 from hub.mapping.nulls import KEEP_EXTENSION_URL
+from tests.role_messages import a01, a08, adt_v28, bar
 from tests.test_conversion_semantics import (
-    HOSPITAL,
     admit_with_four_doctors,
     convert,
     entry_marks,
     ids,
-    message,
     mpi,  # noqa: F401  (the fixture)
-    msh,
     pv1,
     read,
-    rich_pid,
 )
 
 V3 = "http://terminology.hl7.org/CodeSystem/v3-ParticipationType"
@@ -46,27 +43,6 @@ def of(encounter: dict[str, Any], code: str, who: str) -> dict[str, Any]:
         if p["type"][0]["coding"][0]["code"] == code and p["individual"]["identifier"]["value"] == who
     ]
     return found
-
-
-def a08(control: str, *segments: str, pv1_segment: str | None = None, pd1: str | None = None) -> bytes:
-    head = [msh("A08", control, "ADT_A01"), "EVN|A08", rich_pid()]
-    return message(*head, *([pd1] if pd1 else []), pv1_segment or pv1(), *segments)
-
-
-def a01(*segments: str, pv1_segment: str | None = None, pd1: str | None = None) -> bytes:
-    head = [msh("A01", "C1", "ADT_A01"), "EVN|A01", rich_pid()]
-    return message(*head, *([pd1] if pd1 else []), pv1_segment or pv1(), *segments)
-
-
-def bar(control: str, event: str, *segments: str) -> bytes:
-    """A v2.8 BAR (PRT after PV1: the visit's participations)."""
-    return message(
-        f"MSH|^~\\&|HIS|{HOSPITAL}|HUB|CITY|20260315083000||BAR^{event}^BAR_{event}|{control}|P|2.8",
-        f"EVN|{event}|20260315083000",
-        rich_pid(),
-        pv1(),
-        *segments,
-    )
 
 
 # -- ROL AD: a second person in a role ---------------------------------------------------------------------------
@@ -259,19 +235,10 @@ def test_prt_ad_and_uc_in_a_bar_keep_the_stored_people_of_the_role(mpi, settings
 
 
 def test_prt_pp_ad_adds_a_second_general_practitioner(mpi, settings):  # noqa: F811
-    def adt(control: str, event: str, *segments: str) -> bytes:
-        return message(
-            f"MSH|^~\\&|HIS|{HOSPITAL}|HUB|CITY|20260315083000||ADT^{event}^ADT_A01|{control}|P|2.8",
-            f"EVN|{event}|20260315083000",
-            rich_pid(),
-            *segments,
-            pv1(),
-        )
-
-    first = adt("C1", "A01", "PRT|1|AD||PP^Primary Care Provider^HL70912|D009^钱^九")
+    first = adt_v28("C1", "A01", "PRT|1|AD||PP^Primary Care Provider^HL70912|D009^钱^九")
     convert(mpi, settings, first)
     pid = ids(settings, first)["Patient"]
-    convert(mpi, settings, adt("C2", "A08", "PRT|1|AD||PP^Primary Care Provider^HL70912|D019^孙^十九"))
+    convert(mpi, settings, adt_v28("C2", "A08", "PRT|1|AD||PP^Primary Care Provider^HL70912|D019^孙^十九"))
     assert sorted(general_practitioners(read(mpi, "Patient", pid))) == ["D009", "D019"]
-    convert(mpi, settings, adt("C3", "A08", "PRT|1|UC||PP^Primary Care Provider^HL70912|D009^钱^九"))
+    convert(mpi, settings, adt_v28("C3", "A08", "PRT|1|UC||PP^Primary Care Provider^HL70912|D009^钱^九"))
     assert sorted(general_practitioners(read(mpi, "Patient", pid))) == ["D009", "D019"]

@@ -13,29 +13,17 @@ from __future__ import annotations
 
 from typing import Any
 
+from tests.role_messages import a01, a08, bar
 from tests.test_conversion_semantics import (
-    HOSPITAL,
     convert,
     ids,
-    message,
     mpi,  # noqa: F401  (the fixture)
-    msh,
-    pv1,
     read,
-    rich_pid,
 )
 
 INSTANCE_URL = "urn:hub:fhir:StructureDefinition:hl7v2-role-instance-id"  # hub.mapping.merging.INSTANCE_URL
 CP = "CP^Consulting Provider^HL70443"
 AT = "AT^Attending^HL70443"
-
-
-def a01(*segments: str) -> bytes:
-    return message(msh("A01", "C1", "ADT_A01"), "EVN|A01", rich_pid(), pv1(), *segments)
-
-
-def a08(control: str, *segments: str) -> bytes:
-    return message(msh("A08", control, "ADT_A01"), "EVN|A08", rich_pid(), pv1(), *segments)
 
 
 def instance(participant: dict[str, Any]) -> str | None:
@@ -132,15 +120,6 @@ def test_a_bare_set_number_in_rol_1_is_no_instance_id(mpi, settings):  # noqa: F
 
 
 def test_prt_1_identifies_the_participation_in_a_bar(mpi, settings):  # noqa: F811
-    def bar(control: str, event: str, *segments: str) -> bytes:
-        return message(
-            f"MSH|^~\\&|HIS|{HOSPITAL}|HUB|CITY|20260315083000||BAR^{event}^BAR_{event}|{control}|P|2.8",
-            f"EVN|{event}|20260315083000",
-            rich_pid(),
-            pv1(),
-            *segments,
-        )
-
     p01 = bar(
         "B1",
         "P01",
