@@ -1,0 +1,97 @@
+"""ROL-1 / PRT-1 role instance ids against what is stored: the authority tells two senders' ids apart.
+
+A ``DE`` (``UN``) line withdraws the stored participant of its instance id, the id's authority (EI.2, EI.3)
+included: the HIS's line RL5001 and the EMR's line RL5001 are two instances, and deleting one keeps the other.
+
+Inbox row → convert_message → store, read back (SQLite; PostgreSQL with HUB_TEST_DATABASE_URL).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.role_messages import a01, a08, bar
+from tests.test_conversion_semantics import (
+    convert,
+    ids,
+    mpi,  # noqa: F401  (the fixture)
+    read,
+)
+
+INSTANCE_URL = "urn:hub:fhir:StructureDefinition:hl7v2-role-instance-id"  # hub.mapping.merging.INSTANCE_URL
+CP = "CP^Consulting Provider^HL70443"
+AT = "AT^Attending^HL70443"
+CP_0912 = "CP^Consulting Provider^HL70912"
+
+
+def instance(participant: dict[str, Any]) -> tuple[str, str] | None:
+    for extension in participant.get("extension", []):
+        if extension["url"] == INSTANCE_URL:
+            return str(extension["valueIdentifier"]["system"]), str(extension["valueIdentifier"]["value"])
+    return None
+
+
+def people(encounter: dict[str, Any], code: str) -> list[str]:
+    """The person's id number of each participant of that type, sorted."""
+    return sorted(
+        p["individual"]["identifier"]["value"]
+        for p in encounter.get("participant", [])
+        if p["type"][0]["coding"][0]["code"] == code
+    )
+
+
+def of(encounter: dict[str, Any], code: str, who: str) -> list[dict[str, Any]]:
+    return [
+        p
+        for p in encounter.get("participant", [])
+        if p["type"][0]["coding"][0]["code"] == code and p["individual"]["identifier"]["value"] == who
+    ]
+
+
+# -- the id's authority ------------------------------------------------------------------------------------------
+
+
+def test_de_of_an_id_keeps_the_participant_of_the_same_id_from_another_authority(mpi, settings):  # noqa: F811
+    # the HIS (namespace SZRMYY_HIS) and the EMR (SZRMYY_EMR) number their role lines each on its own: RL5001 twice
+    first = a01(
+        f"ROL|RL5001^SZRMYY_HIS|AD|{CP}|D003^赵^三|20260315083000",
+        f"ROL|RL5001^SZRMYY_EMR|AD|{CP}|D013^钱^十三|20260315090000",
+    )
+    convert(mpi, settings, first)
+    eid = ids(settings, first)["Encounter"]
+    assert people(read(mpi, "Encounter", eid), "CON") == ["D003", "D013"]
+    # the EMR deletes its line: the HIS's consultant stays
+    convert(mpi, settings, a08("C2", f"ROL|RL5001^SZRMYY_EMR|DE|{CP}|D013^钱^十三"))
+    after = read(mpi, "Encounter", eid)
+    assert people(after, "CON") == ["D003"]
+    [d003] = of(after, "CON", "D003")
+    assert instance(d003) is not None and instance(d003)[1] == "RL5001"
+    assert d003["period"]["start"].startswith("2026-03-15T08:30:00")
+
+
+def test_un_of_an_id_keeps_the_participant_of_the_same_id_from_another_universal_id(mpi, settings):  # noqa: F811
+    # ids under two ISO OIDs (EI.3, EI.4): the hospital's HIS and its imaging department's system
+    his, ris = "2.16.156.10011.1.5.1.9", "2.16.156.10011.1.5.1.12"
+    first = a01(
+        f"ROL|RL6001^^{his}^ISO|AD|{AT}|D001^王^一",
+        f"ROL|RL6001^^{ris}^ISO|AD|{CP}|D021^吴^二十一",
+    )
+    convert(mpi, settings, first)
+    eid = ids(settings, first)["Encounter"]
+    convert(mpi, settings, a08("C2", f"ROL|RL6001^^{ris}^ISO|UN|{CP}|D021^吴^二十一"))
+    after = read(mpi, "Encounter", eid)
+    assert people(after, "ATND") == ["D001"] and people(after, "CON") == []
+    assert instance(of(after, "ATND", "D001")[0]) == (f"urn:oid:{his}", "RL6001")
+
+
+def test_prt_de_of_an_id_keeps_the_participation_of_another_authority(mpi, settings):  # noqa: F811
+    p01 = bar(
+        "B1",
+        "P01",
+        f"PRT|PT7001^SZRMYY_HIS|AD||{CP_0912}|D003^赵^三",
+        f"PRT|PT7001^SZRMYY_EMR|AD||{CP_0912}|D013^钱^十三",
+    )
+    convert(mpi, settings, p01)
+    eid = ids(settings, p01)["Encounter"]
+    convert(mpi, settings, bar("B2", "P05", f"PRT|PT7001^SZRMYY_HIS|DE||{CP_0912}|D003^赵^三"))
+    assert people(read(mpi, "Encounter", eid), "CON") == ["D013"]
