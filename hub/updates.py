@@ -23,7 +23,9 @@ makes the version to store from the stored one and the converted one:
    a value there; a mark with selectors
    (``participant[type.coding.code=ATND]``, :class:`hub.mapping.nullmark.NullMark`) removes only the items of that
    list that match it and that the converted resource does not give — the attending doctor an A08 deletes with
-   PV1-7 ``""`` goes, the admitter and the referrer stored from PV1-17 and PV1-8 stay.
+   PV1-7 ``""`` goes, the admitter and the referrer stored from PV1-17 and PV1-8 stay; a mark with ``otherwise``
+   selectors (a ROL-2 ``DE`` line with a role instance id) whose selectors no stored item matches removes the items
+   its ``otherwise`` selectors match that carry no id (:meth:`hub.mapping.nullmark.NullMark.deleting`).
 
 Before 3., a list the converted resource gives (1. replaced it) gets back the stored items its *keep marks*
 (``participant[type.coding.code=REF]``, written by the engine for the fields of that list the message left empty)
@@ -181,11 +183,14 @@ def _list_at(resource: Mapping[str, Any], path: str) -> list[Any]:
     return node if isinstance(node, list) else []
 
 
-def _remove_items(resource: dict[str, Any], mark: NullMark, given: list[Any]) -> None:
+def _remove_items(resource: dict[str, Any], mark: NullMark, given: list[Any], stored: list[Any]) -> None:
     """Remove the items of the list at ``mark.path`` that match its selectors, except those in ``given`` (the
-    converted resource's own); a list left empty goes, and so does an object it leaves empty."""
+    converted resource's own); a list left empty goes, and so does an object it leaves empty. ``stored``: the
+    stored items of the list, which tell whether a mark's ``otherwise`` selectors apply (no stored item of the
+    role instance id a ``DE`` line names: the one of its role and person stored without an id goes)."""
     items = _list_at(resource, mark.path)
-    kept = [item for item in items if not mark.matches(item) or item in given]
+    matches = mark.deleting(stored)
+    kept = [item for item in items if not matches(item) or item in given]
     if len(kept) == len(items):
         return
     if kept:
@@ -362,7 +367,7 @@ def merge_update(
     for text in deleted:
         mark = _parse_mark(text)
         if mark.where:
-            _remove_items(out, mark, _list_at(new, mark.path) + given.get(mark.path, []))
+            _remove_items(out, mark, _list_at(new, mark.path) + given.get(mark.path, []), _list_at(base, mark.path))
         elif not _has_path(new, mark.path):
             _remove_path(out, mark.path)
     return {"resourceType": out.pop("resourceType", rtype), "id": out.pop("id", new.get("id")), **out}

@@ -1,7 +1,13 @@
-"""ROL-1 / PRT-1 role instance ids against what is stored: the authority tells two senders' ids apart.
+"""ROL-1 / PRT-1 role instance ids against what is stored: the authority tells two senders' ids apart, and a line
+with an id reaches a participant stored before the sender sent ids.
 
-A ``DE`` (``UN``) line withdraws the stored participant of its instance id, the id's authority (EI.2, EI.3)
-included: the HIS's line RL5001 and the EMR's line RL5001 are two instances, and deleting one keeps the other.
+* A ``DE`` (``UN``) line withdraws the stored participant of its instance id, the id's authority (EI.2, EI.3)
+  included: the HIS's line RL5001 and the EMR's line RL5001 are two instances, and deleting one keeps the other.
+* When no stored participant carries the line's id, a ``DE`` line withdraws the stored participants of its role and
+  person that carry no id (stored from lines without one), as a ``DE`` line without an id does; those of the role
+  and person that carry another id are other instances and stay.
+* A ``CO`` (``UP``) line with an id of a participant stored without one, same role and person, corrects that item and
+  gives it the id: one participant, not two.
 
 Inbox row → convert_message → store, read back (SQLite; PostgreSQL with HUB_TEST_DATABASE_URL).
 """
@@ -95,3 +101,64 @@ def test_prt_de_of_an_id_keeps_the_participation_of_another_authority(mpi, setti
     eid = ids(settings, p01)["Encounter"]
     convert(mpi, settings, bar("B2", "P05", f"PRT|PT7001^SZRMYY_HIS|DE||{CP_0912}|D003^赵^三"))
     assert people(read(mpi, "Encounter", eid), "CON") == ["D013"]
+
+
+# -- a participant stored without an id ------------------------------------------------------------------------
+
+
+def test_de_with_an_id_withdraws_the_participant_stored_without_one(mpi, settings):  # noqa: F811
+    # the A01 came before the HIS sent ids (ROL|1| numbers the lines)
+    first = a01(f"ROL|1|AD|{CP}|D003^赵^三|20260315083000", f"ROL|2|AD|{CP}|D013^钱^十三")
+    convert(mpi, settings, first)
+    eid = ids(settings, first)["Encounter"]
+    convert(mpi, settings, a08("C2", f"ROL|RL5001^SZRMYY_HIS|DE|{CP}|D003^赵^三"))
+    assert people(read(mpi, "Encounter", eid), "CON") == ["D013"]
+
+
+def test_de_with_an_unknown_id_keeps_the_other_instances_of_the_role_and_person(mpi, settings):  # noqa: F811
+    # the same consultant in two spells (two ids) and once from PV1-9 of an earlier message (no id): the DE line's id
+    # is none of the stored ones, so it withdraws the item without an id only
+    first = a01(f"ROL|RL5001^SZRMYY_HIS|AD|{CP}|D003^赵^三|20260315083000|20260316170000")
+    convert(mpi, settings, first)
+    eid = ids(settings, first)["Encounter"]
+    convert(mpi, settings, a08("C2", f"ROL|RL5002^SZRMYY_HIS|AD|{CP}|D003^赵^三|20260318090000"))
+    assert len(of(read(mpi, "Encounter", eid), "CON", "D003")) == 2
+    convert(mpi, settings, a08("C3", f"ROL|RL5009^SZRMYY_HIS|DE|{CP}|D003^赵^三"))
+    after = of(read(mpi, "Encounter", eid), "CON", "D003")
+    assert sorted(instance(p)[1] for p in after if instance(p)) == ["RL5001", "RL5002"]
+
+
+def test_prt_de_with_an_id_withdraws_the_participation_stored_without_one(mpi, settings):  # noqa: F811
+    p01 = bar("B1", "P01", f"PRT|1|AD||{CP_0912}|D003^赵^三", f"PRT|2|AD||{CP_0912}|D013^钱^十三")
+    convert(mpi, settings, p01)
+    eid = ids(settings, p01)["Encounter"]
+    convert(mpi, settings, bar("B2", "P05", f"PRT|PT7001^SZRMYY_HIS|DE||{CP_0912}|D013^钱^十三"))
+    assert people(read(mpi, "Encounter", eid), "CON") == ["D003"]
+
+
+def test_co_with_an_id_corrects_the_participant_stored_without_one(mpi, settings):  # noqa: F811
+    first = a01(f"ROL|1|AD|{CP}|D003^赵^三|20260315083000", f"ROL|2|AD|{CP}|D013^钱^十三")
+    convert(mpi, settings, first)
+    eid = ids(settings, first)["Encounter"]
+    # CO: the role began at ten, and the HIS now names the line RL5001
+    convert(mpi, settings, a08("C2", f"ROL|RL5001^SZRMYY_HIS|CO|{CP}|D003^赵^三|20260315100000"))
+    after = read(mpi, "Encounter", eid)
+    assert people(after, "CON") == ["D003", "D013"]
+    [d003] = of(after, "CON", "D003")
+    assert d003["period"]["start"].startswith("2026-03-15T10:00:00")
+    assert instance(d003) == ("urn:hub:id:SZRMYY_HIS", "RL5001")
+    # and a later DE of that id withdraws it
+    convert(mpi, settings, a08("C3", f"ROL|RL5001^SZRMYY_HIS|DE|{CP}|D003^赵^三"))
+    assert people(read(mpi, "Encounter", eid), "CON") == ["D013"]
+
+
+def test_up_with_an_id_corrects_the_participant_stored_without_one_in_a_bar(mpi, settings):  # noqa: F811
+    p01 = bar("B1", "P01", f"PRT|1|AD||{CP_0912}|D003^赵^三", f"PRT|2|AD||{CP_0912}|D013^钱^十三")
+    convert(mpi, settings, p01)
+    eid = ids(settings, p01)["Encounter"]
+    convert(mpi, settings, bar("B2", "P05", f"PRT|PT7001^SZRMYY_HIS|UP||{CP_0912}|D013^钱^十三||||||20260315110000"))
+    after = read(mpi, "Encounter", eid)
+    assert people(after, "CON") == ["D003", "D013"]
+    [d013] = of(after, "CON", "D013")
+    assert d013["period"]["start"].startswith("2026-03-15T11:00:00")
+    assert instance(d013) == ("urn:hub:id:SZRMYY_HIS", "PT7001")

@@ -3,7 +3,7 @@
 The engine (:mod:`hub.mapping.nulls`) writes the marks, :func:`hub.updates.merge_update` applies them to the stored
 resource. A mark is an element path, optionally followed by selectors::
 
-    mark     = path *selector
+    mark     = path *selector ["|" 1*selector]
     path     = name *("." name)        ; an element path of the resource, as templates write it
     selector = "[" leaf "=" value "]"   ; leaf: a dotted path inside one item of the list at ``path``
     value    = 1*(any character but "]")
@@ -15,6 +15,12 @@ resource. A mark is an element path, optionally followed by selectors::
   ``leaf`` through the item (through every item of a list on the way) equals ``value``: a string as it is, a
   boolean as ``true``/``false``, a number as JSON writes it. Selectors are matched one by one: two selectors on
   ``type.coding`` need not hold for the same Coding.
+* ``participant[extension.valueIdentifier.system=urn:hub:id:SZRMYY_HIS][extension.valueIdentifier.value=RL5001]|``
+  ``[type.coding.system=…][type.coding.code=CON][individual.identifier.value=D003]``: the selectors after ``|``
+  (``otherwise``) are for a stored list none of whose items matches the ones before: then the items deleted are
+  those that match them and have no value at any leaf of the ones before (a ``DE`` line with a role instance id,
+  ROL-1: the participant of that id, else one of that role and person stored without an id, from before the
+  sender sent ids; :meth:`NullMark.deleting`).
 
 The engine writes a selector only where the template tells the items of a list apart by constants (see
 :mod:`hub.mapping.nulls`), so that a ``""`` in one of several fields that fill one list deletes the items of that
@@ -24,7 +30,7 @@ field only.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -53,7 +59,9 @@ SOMETIMES_MERGED_TYPES = frozenset({"Observation"})
 # Lists the merge unites with the stored list (every stored item stays unless a null mark deletes it).
 UNITED_ELEMENTS = frozenset({"identifier", "link"})
 
-_MARK_RE = re.compile(r"^([A-Za-z][A-Za-z0-9]*(?:\.[A-Za-z][A-Za-z0-9]*)*)((?:\[[^\]=]+=[^\]]+\])*)$")
+_MARK_RE = re.compile(
+    r"^([A-Za-z][A-Za-z0-9]*(?:\.[A-Za-z][A-Za-z0-9]*)*)((?:\[[^\]=]+=[^\]]+\])*)(?:\|((?:\[[^\]=]+=[^\]]+\])+))?$"
+)
 _SELECTOR_RE = re.compile(r"\[([^\]=]+)=([^\]]+)\]")
 
 
@@ -63,9 +71,14 @@ class NullMark:
 
     path: str
     where: tuple[tuple[str, str], ...] = ()
+    # the selectors for a stored list none of whose items matches ``where`` (written after "|"; see the module)
+    otherwise: tuple[tuple[str, str], ...] = ()
 
     def __str__(self) -> str:
-        return self.path + "".join(f"[{leaf}={value}]" for leaf, value in self.where)
+        text = self.path + "".join(f"[{leaf}={value}]" for leaf, value in self.where)
+        if self.otherwise:
+            text += "|" + "".join(f"[{leaf}={value}]" for leaf, value in self.otherwise)
+        return text
 
     @property
     def element(self) -> str:
@@ -82,7 +95,12 @@ class NullMark:
         found = _MARK_RE.match(text)
         if found is None:
             raise ValueError(f"not a null mark: {text!r}")
-        return cls(found.group(1), tuple((m.group(1), m.group(2)) for m in _SELECTOR_RE.finditer(found.group(2))))
+        where = tuple((m.group(1), m.group(2)) for m in _SELECTOR_RE.finditer(found.group(2)))
+        if found.group(3) is None:
+            return cls(found.group(1), where)
+        return cls(
+            found.group(1), where, tuple((m.group(1), m.group(2)) for m in _SELECTOR_RE.finditer(found.group(3)))
+        )
 
     def matches(self, item: Any) -> bool:
         """Whether ``item`` (one item of the list at ``path``) matches every selector."""
@@ -90,6 +108,16 @@ class NullMark:
             if not reaches_value(item, _steps(leaf), 0, value):
                 return False
         return True
+
+    def deleting(self, stored: list[Any]) -> Callable[[Any], bool]:
+        """What tells the items the mark deletes from the ``stored`` items of its list: :meth:`matches`; with
+        ``otherwise`` selectors and no stored item that matches, the items that match those and have no value at
+        a leaf of ``where`` (the participants stored without a role instance id)."""
+        if not self.otherwise or any(self.matches(item) for item in stored):
+            return self.matches
+        instead = NullMark(self.path, self.otherwise)
+        leaves = [_steps(leaf) for leaf, _ in self.where]
+        return lambda item: instead.matches(item) and all(first_value(item, steps) is None for steps in leaves)
 
 
 def selector_text(value: Any) -> str | None:

@@ -33,7 +33,9 @@ A mark (:class:`hub.mapping.nullmark.NullMark`) is an element path of the resour
 * an element a rule ``value: '""'`` names (A13 cancels a discharge: ``path: period.end``) when its condition holds;
 * the items a ``withdraw`` rule builds (ROL-2 ``DE`` "delete", ``UN`` "unlink": this person no longer has this
   role), each with its first value at each of the rule's leaves as selectors
-  (``participant[…][type.coding.code=CON][individual.identifier.value=D031]``).
+  (``participant[…][type.coding.code=CON][individual.identifier.value=D031]``); with ``otherwise`` leaves (a ``DE``
+  line with a role instance id), their values too, as the mark's ``otherwise`` selectors: for a stored list that
+  has no item of that id (``participant[extension.valueIdentifier.system=…][…value=RL5001]|[type.coding.code=CON]…``).
 
 The other half, the *keep mark* (extension ``urn:hub:fhir:StructureDefinition:hl7v2-keep``, the same format): a
 list the message gives is written whole, so for each field of that list whose rule has a discriminator of its own
@@ -123,7 +125,7 @@ def _no_nested_null(specs: list[ValueSpec], unit: Unit) -> None:
             raise Compiler.error(
                 unit, spec, "value: '\"\"' (delete) is for element rules of a resource, not inside 'elements'"
             )
-        if spec.withdraw is not None:
+        if spec.withdraw is not None or spec.otherwise is not None:
             raise Compiler.error(unit, spec, "'withdraw' is for element rules of a resource, not inside 'elements'")
         if spec.keep_stored is not None:
             raise Compiler.error(unit, spec, "'keep_stored' is for element rules of a resource, not inside 'elements'")
@@ -161,6 +163,7 @@ class _Withdraw:
     leaves: tuple[str, ...]
     segment: str | None = None  # the segments it reads (from: ROL), when it reads whole segments
     scope: str = "up"
+    otherwise: tuple[str, ...] = ()  # a withdraw rule's 'otherwise' leaves: the mark's otherwise selectors
 
 
 @dataclass(frozen=True, slots=True)
@@ -537,8 +540,20 @@ def _withdrawn(withdraw: _Withdraw, ctx: Ctx, present: bool = False) -> list[Nul
                 break
             where.append((leaf, value))
         else:
-            out.append(NullMark(withdraw.path, tuple(where)))
+            out.append(NullMark(withdraw.path, tuple(where), _otherwise(withdraw.otherwise, item)))
     return out
+
+
+def _otherwise(leaves: tuple[str, ...], item: Any) -> tuple[Leaf, ...]:
+    """The first value at each of a withdraw rule's ``otherwise`` leaves, or () when one has none (a person named
+    without an identifier: the mark is the instance's only)."""
+    where: list[Leaf] = []
+    for leaf in leaves:
+        value = first_value(item, leaf.split("."))
+        if value is None:
+            return ()
+        where.append((leaf, value))
+    return tuple(where)
 
 
 def _list_of(resource: dict[str, Any], path: str) -> list[Any]:
@@ -622,8 +637,9 @@ def compile_marks(
                 )
             if key != "withdraw" and owner not in MERGED_TYPES:
                 raise Compiler.error(unit, spec, f"'{key}' is for a type the hub merges ({owner} is replaced whole)")
-            body = compiler.elements([spec.model_copy(update={key: None})], owner, unit, False)
-            into.append(_Withdraw(spec.path, tuple(body), tuple(leaves), _segment_of(spec), spec.scope))
+            body = compiler.elements([spec.model_copy(update={key: None, "otherwise": None})], owner, unit, False)
+            otherwise = tuple(spec.otherwise or ())
+            into.append(_Withdraw(spec.path, tuple(body), tuple(leaves), _segment_of(spec), spec.scope, otherwise))
             break
         else:
             when = compiler.condition(spec.when, unit, False) if spec.when is not None else None

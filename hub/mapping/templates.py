@@ -165,6 +165,10 @@ class ValueSpec(TemplateModel):
     defaults: dict[str, Any] | None = None
     # the items this rule builds are withdrawn (ROL-2 DE): the stored items with their values at these leaves go
     withdraw: list[str] | None = None
+    # with 'withdraw': for a stored list with no item of the withdraw leaves' values, the stored items without a value
+    # at those leaves that have the item's values at these go instead (a DE line's role instance id, else its role
+    # and person stored without an id)
+    otherwise: list[str] | None = None
     # the items this rule builds are kept as stored (ROL-2 UC): the stored items with their values at these leaves
     # stay, and win over the message's items with those values
     keep_stored: list[str] | None = None
@@ -191,6 +195,8 @@ class ValueSpec(TemplateModel):
             raise ValueError("'elements' builds the value itself; it takes no 'type'")
         if self.require and self.elements is None:
             raise ValueError("'require' is for rules with 'elements'")
+        if self.otherwise is not None and (self.withdraw is None or not self.otherwise):
+            raise ValueError("'otherwise' names the leaves of a 'withdraw' rule's fallback: with 'withdraw' only")
         if sum(k is not None for k in (self.withdraw, self.keep_stored, self.keep_beside)) > 1:
             raise ValueError(
                 "a rule either withdraws its items or keeps them as stored or keeps their group beside, not two"
