@@ -8,6 +8,8 @@ language: ``X.where(resolve() is Patient)`` becomes a reference parameter with `
 To add a parameter, add a line here: the index tables are generic (one per parameter *type*), so no schema
 migration is needed; the indexer extracts it on the next write of a resource, ``hub reindex`` (``store.reindex``)
 rebuilds the rows of resources already stored, and the search builder and the CapabilityStatement pick it up.
+The parameters of the other R4 Patient compartment types (CarePlan, Claim, Goal …) are in
+:mod:`hub.fhir.compartment_params`.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Literal
 
+from hub.fhir.compartment_params import PARAMS as COMPARTMENT_TYPE_PARAMS
 from hub.fhir.paths import Path, compile_path
 
 ParamType = Literal["token", "string", "date", "reference", "quantity", "uri"]
@@ -758,6 +761,12 @@ _BY_TYPE: dict[str, list[SearchParam]] = {
         _p("status", "token", "Device.status", "Device-status"),
     ],
 }
+
+
+for _rtype, _specs in COMPARTMENT_TYPE_PARAMS.items():
+    if _rtype in _BY_TYPE:
+        raise ValueError(f"{_rtype}: search parameters defined in two modules")
+    _BY_TYPE[_rtype] = [_p(s.name, s.type, s.expression, s.definition, targets=s.targets) for s in _specs]
 
 
 def _build() -> dict[str, Mapping[str, SearchParam]]:

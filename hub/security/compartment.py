@@ -1,9 +1,11 @@
 """The patient compartment: which resources are a patient's data, and whose.
 
-After the FHIR R4 Patient CompartmentDefinition (http://hl7.org/fhir/R4/compartmentdefinition-patient.html),
-restricted to the elements that reference a Patient. A resource type listed here is *patient data*: reading it
-is subject to compartment, organisation isolation and consent. Other types (Organization, Practitioner,
-Location, HealthcareService, Medication, Slot …) are directory data, shared with anyone holding the scope.
+After the FHIR R4 Patient CompartmentDefinition (http://hl7.org/fhir/R4/compartmentdefinition-patient.html):
+every type it lists but Patient itself, with the elements its parameters name (those that may reference a
+Patient). A resource type listed here is *patient data*: reading it is subject to compartment, organisation
+isolation and consent. Other types (Organization, Practitioner, Location, HealthcareService, Medication, Slot …)
+are directory data, shared with anyone holding the scope: a type the CompartmentDefinition lists must be here, or
+every patient's resources of it would be shared so (``tests/security/test_compartment_types.py``).
 """
 
 from __future__ import annotations
@@ -17,12 +19,18 @@ from hub.fhir.search_params import params_for
 #: resource type → (the search parameter that selects the compartment, element paths that reference a Patient)
 COMPARTMENT: dict[str, tuple[str, tuple[str, ...]]] = {
     "Account": ("patient", ("subject",)),
+    "AdverseEvent": ("subject", ("subject",)),
     "AllergyIntolerance": ("patient", ("patient", "recorder", "asserter")),
     "Appointment": ("patient", ("participant.actor",)),
     "AppointmentResponse": ("patient", ("actor",)),
     "AuditEvent": ("patient", ("agent.who", "entity.what")),
-    "CarePlan": ("patient", ("subject",)),
+    "Basic": ("patient", ("subject", "author")),
+    "BodyStructure": ("patient", ("patient",)),
+    "CarePlan": ("patient", ("subject", "activity.detail.performer")),
     "CareTeam": ("patient", ("subject", "participant.member")),
+    "ChargeItem": ("patient", ("subject",)),
+    "Claim": ("patient", ("patient", "payee.party")),
+    "ClaimResponse": ("patient", ("patient",)),
     "ClinicalImpression": ("patient", ("subject",)),
     "Communication": ("patient", ("subject", "sender", "recipient")),
     "CommunicationRequest": ("patient", ("subject", "sender", "recipient", "requester")),
@@ -30,34 +38,50 @@ COMPARTMENT: dict[str, tuple[str, tuple[str, ...]]] = {
     "Condition": ("patient", ("subject", "asserter")),
     "Consent": ("patient", ("patient",)),
     "Coverage": ("patient", ("beneficiary", "subscriber", "policyHolder", "payor")),
+    "CoverageEligibilityRequest": ("patient", ("patient",)),
+    "CoverageEligibilityResponse": ("patient", ("patient",)),
     "DetectedIssue": ("patient", ("patient",)),
     "DeviceRequest": ("patient", ("subject", "performer")),
+    "DeviceUseStatement": ("patient", ("subject",)),
     "DiagnosticReport": ("patient", ("subject",)),
     "DocumentManifest": ("patient", ("subject", "author", "recipient")),
     "DocumentReference": ("patient", ("subject", "author")),
     "Encounter": ("patient", ("subject",)),
+    "EnrollmentRequest": ("patient", ("candidate",)),
     "EpisodeOfCare": ("patient", ("patient",)),
+    "ExplanationOfBenefit": ("patient", ("patient", "payee.party")),
     "FamilyMemberHistory": ("patient", ("patient",)),
     "Flag": ("patient", ("subject",)),
     "Goal": ("patient", ("subject",)),
+    "Group": ("member", ("member.entity",)),
     "ImagingStudy": ("patient", ("subject",)),
     "Immunization": ("patient", ("patient",)),
+    "ImmunizationEvaluation": ("patient", ("patient",)),
+    "ImmunizationRecommendation": ("patient", ("patient",)),
+    "Invoice": ("patient", ("subject", "recipient")),
     "List": ("patient", ("subject", "source")),
+    "MeasureReport": ("patient", ("subject",)),
+    "Media": ("patient", ("subject",)),
     "MedicationAdministration": ("patient", ("subject", "performer.actor")),
     "MedicationDispense": ("patient", ("subject", "receiver")),
     "MedicationRequest": ("patient", ("subject",)),
     "MedicationStatement": ("patient", ("subject",)),
+    "MolecularSequence": ("patient", ("patient",)),
     "NutritionOrder": ("patient", ("patient",)),
     "Observation": ("patient", ("subject", "performer")),
+    "Person": ("patient", ("link.target",)),
     "Procedure": ("patient", ("subject", "performer.actor")),
     "Provenance": ("patient", ("target",)),
     "QuestionnaireResponse": ("patient", ("subject", "author")),
     "RelatedPerson": ("patient", ("patient",)),
+    "RequestGroup": ("patient", ("subject", "action.participant")),
+    "ResearchSubject": ("patient", ("individual",)),
     "RiskAssessment": ("patient", ("subject",)),
     "Schedule": ("actor", ("actor",)),
     "ServiceRequest": ("patient", ("subject", "performer")),
     "Specimen": ("patient", ("subject",)),
     "SupplyDelivery": ("patient", ("patient",)),
+    "SupplyRequest": ("requester", ("requester",)),
     "Task": ("patient", ("for",)),
     "VisionPrescription": ("patient", ("patient",)),
 }

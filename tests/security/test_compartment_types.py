@@ -1,0 +1,110 @@
+"""Every type of the R4 Patient CompartmentDefinition is patient data, and searchable in a patient's compartment by
+the parameters the definition names.
+
+A type the definition lists but ``compartment.COMPARTMENT`` does not was *directory data*: any token holding
+``patient/*.rs`` read and searched every patient's resources of it (a Claim, a ChargeItem of DFT^P03), and a type
+listed there whose compartment parameter was not indexed could not be searched by a patient at all (403).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from hub.fhir.search_params import params_for
+from hub.security.compartment import COMPARTMENT, compartment_search, is_patient_data
+
+# The R4 (4.0.1) Patient CompartmentDefinition, http://hl7.org/fhir/R4/compartmentdefinition-patient.html: each
+# resource type and the search parameters that put a resource of it in a patient's compartment (Patient itself,
+# by ``link``, is the compartment's own record here: a patient's search of Patient is by ``_id``).
+R4_PATIENT_COMPARTMENT: dict[str, tuple[str, ...]] = {
+    "Account": ("subject",),
+    "AdverseEvent": ("subject",),
+    "AllergyIntolerance": ("patient", "recorder", "asserter"),
+    "Appointment": ("actor",),
+    "AppointmentResponse": ("actor",),
+    "AuditEvent": ("patient",),
+    "Basic": ("patient", "author"),
+    "BodyStructure": ("patient",),
+    "CarePlan": ("patient", "performer"),
+    "CareTeam": ("patient", "participant"),
+    "ChargeItem": ("subject",),
+    "Claim": ("patient", "payee"),
+    "ClaimResponse": ("patient",),
+    "ClinicalImpression": ("subject",),
+    "Communication": ("subject", "sender", "recipient"),
+    "CommunicationRequest": ("subject", "sender", "recipient", "requester"),
+    "Composition": ("subject", "author", "attester"),
+    "Condition": ("patient", "asserter"),
+    "Consent": ("patient",),
+    "Coverage": ("policy-holder", "subscriber", "beneficiary", "payor"),
+    "CoverageEligibilityRequest": ("patient",),
+    "CoverageEligibilityResponse": ("patient",),
+    "DetectedIssue": ("patient",),
+    "DeviceRequest": ("subject", "performer"),
+    "DeviceUseStatement": ("subject",),
+    "DiagnosticReport": ("subject",),
+    "DocumentManifest": ("subject", "author", "recipient"),
+    "DocumentReference": ("subject", "author"),
+    "Encounter": ("patient",),
+    "EnrollmentRequest": ("subject",),
+    "EpisodeOfCare": ("patient",),
+    "ExplanationOfBenefit": ("patient", "payee"),
+    "FamilyMemberHistory": ("patient",),
+    "Flag": ("patient",),
+    "Goal": ("patient",),
+    "Group": ("member",),
+    "ImagingStudy": ("patient",),
+    "Immunization": ("patient",),
+    "ImmunizationEvaluation": ("patient",),
+    "ImmunizationRecommendation": ("patient",),
+    "Invoice": ("subject", "patient", "recipient"),
+    "List": ("subject", "source"),
+    "MeasureReport": ("patient",),
+    "Media": ("subject",),
+    "MedicationAdministration": ("patient", "performer", "subject"),
+    "MedicationDispense": ("subject", "patient", "receiver"),
+    "MedicationRequest": ("subject",),
+    "MedicationStatement": ("subject",),
+    "MolecularSequence": ("patient",),
+    "NutritionOrder": ("patient",),
+    "Observation": ("subject", "performer"),
+    "Person": ("patient",),
+    "Procedure": ("patient", "performer"),
+    "Provenance": ("patient",),
+    "QuestionnaireResponse": ("subject", "author"),
+    "RelatedPerson": ("patient",),
+    "RequestGroup": ("subject", "participant"),
+    "ResearchSubject": ("individual",),
+    "RiskAssessment": ("subject",),
+    "Schedule": ("actor",),
+    "ServiceRequest": ("subject", "performer"),
+    "Specimen": ("subject",),
+    "SupplyDelivery": ("patient",),
+    "SupplyRequest": ("requester",),
+    "VisionPrescription": ("patient",),
+}
+
+
+def test_every_r4_compartment_type_is_patient_data() -> None:
+    assert sorted(t for t in R4_PATIENT_COMPARTMENT if not is_patient_data(t)) == []
+    assert sorted(set(R4_PATIENT_COMPARTMENT) - set(COMPARTMENT)) == []
+
+
+@pytest.mark.parametrize("rtype", sorted(COMPARTMENT))
+def test_every_compartment_type_is_searchable_in_a_compartment(rtype: str) -> None:
+    assert compartment_search(rtype), f"a patient's search of {rtype} would be refused"
+
+
+@pytest.mark.parametrize(("rtype", "names"), sorted(R4_PATIENT_COMPARTMENT.items()))
+def test_the_r4_parameters_name_the_compartment_elements(rtype: str, names: tuple[str, ...]) -> None:
+    """Each parameter of the definition is indexed, and every element it reads is one the access policy checks on a
+    read (so that a read and a search agree)."""
+    params = params_for(rtype)
+    elements = {f"{rtype}.{path}" for path in COMPARTMENT[rtype][1]}
+    for name in names:
+        assert name in params, f"{rtype}: R4 parameter {name} is not indexed"
+        read_by = {part.strip() for part in params[name].expression.split("|")}
+        assert read_by <= elements, f"{rtype}.{name} reads {read_by - elements}, which a read does not check"
+    # and the compartment search covers every element the definition's parameters read
+    searched = {part.strip() for n in compartment_search(rtype) for part in params[n].expression.split("|")}
+    assert elements <= searched
