@@ -17,6 +17,10 @@ under lock); and an Account the Bundle itself writes merged with its stored vers
 version is cleaned before the merge (:meth:`Dangling.cleaned`), so the merge, and its lock on PostgreSQL, work on what
 will be written. Another organisation's Accounts are never changed (they are theirs to correct), nor an Account of
 the facility whose subject is another person.
+
+A Coverage deleted through the REST API (``DELETE /fhir/Coverage/…``, or a transaction's DELETE entry) takes its
+references along the same way (:func:`hub.fhir.writes.apply`): its producer's Accounts of the beneficiary are
+written again in the request's transaction, each with an AuditEvent of its own.
 """
 
 from __future__ import annotations
@@ -77,6 +81,14 @@ def without(resource: dict[str, Any], referrer: Referrer, gone: set[str]) -> dic
     if kept:
         out[referrer.element] = kept
     return out
+
+
+def names(resource: dict[str, Any], deleted_type: str, ids: set[str]) -> bool:
+    """Whether ``resource`` holds a reference that deleting ``ids`` (of ``deleted_type``) takes along."""
+    return any(
+        referrer.type == resource.get("resourceType") and without(resource, referrer, ids) is not None
+        for referrer in REFERRERS.get(deleted_type, ())
+    )
 
 
 def _names(item: Any, reference: str, gone: set[str]) -> bool:

@@ -18,8 +18,6 @@ by ``Prefer``, the resource or an OperationOutcome.
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Sequence
 from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
@@ -29,7 +27,6 @@ from fastapi import Request
 from starlette.responses import Response
 
 from hub.errors import HubError, InvalidInput, PayloadTooLarge
-from hub.fhir import store
 from hub.fhir.call import Call, CallDep
 from hub.fhir.media import FhirResponse
 from hub.fhir.outcomes import operation_outcome
@@ -52,8 +49,7 @@ from hub.fhir.rest import (
 )
 from hub.fhir.routes_read import read_resource
 from hub.fhir.validation import check_resource
-from hub.fhir.writes import WriteOutcome, WriteRequest, apply, at
-from hub.security.audit import build_event
+from hub.fhir.writes import WriteOutcome, WriteRequest, apply, at, audit_writes
 from hub.security.compartment import patients_of
 
 MAX_ENTRIES = 10_000
@@ -233,32 +229,13 @@ def _error_entry(exc: HubError) -> dict[str, Any]:
     return {"response": {"status": _status(exc.status), "outcome": outcome}}
 
 
-def _audit_events(call: Call, outcomes: Sequence[WriteOutcome]) -> None:
-    """One AuditEvent per written entry, in the transaction's session (one batch of statements)."""
-    writes: list[store.Write] = []
-    for outcome in outcomes:
-        resources = [outcome.resource] if outcome.resource is not None else []
-        event = build_event(
-            principal=call.principal,
-            interaction=outcome.interaction,
-            resources=resources,
-            refs=[f"{outcome.resource_type}/{outcome.id}"],
-            patients=sorted(patients_of(outcome.previous)) if outcome.previous is not None and not resources else (),
-            source_address=call.context.source_address,
-        )
-        event["id"] = str(uuid.uuid4())
-        writes.append(store.Write("POST", "AuditEvent", event["id"], event))
-    if writes:
-        store.write(call.session, writes)
-
-
 def _transaction(call: Call, entries: list[_Entry], prefer: Return) -> dict[str, Any]:
     writes = [e for e in entries if e.write is not None]
     out: dict[int, dict[str, Any]] = {}
     with call.audited("transaction") as trail:
         trail.refs.extend(f"{e.write.resource_type}/{e.write.id}" for e in writes if e.write and e.write.id)
         outcomes = apply(call, [e.write for e in writes if e.write is not None])
-        _audit_events(call, outcomes)
+        audit_writes(call, outcomes)
         for entry, outcome in zip(writes, outcomes, strict=True):
             out[id(entry)] = _write_entry(call, outcome, prefer)
         for entry in entries:
@@ -288,6 +265,7 @@ def _batch(call: Call, raw: list[dict[str, Any]], prefer: Return) -> dict[str, A
                     trail.add(outcome.resource)
                 elif outcome.previous is not None:
                     trail.patients.extend(sorted(patients_of(outcome.previous)))
+                audit_writes(call, [outcome], only_consequences=True)
             call.commit()
             results.append(_write_entry(call, outcome, prefer))
         except HubError as exc:

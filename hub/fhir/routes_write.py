@@ -50,7 +50,7 @@ from hub.fhir.rest import (
     prefer_return,
     write_response,
 )
-from hub.fhir.writes import READ_ONLY_TYPES, WriteOutcome, WriteRequest, apply
+from hub.fhir.writes import READ_ONLY_TYPES, WriteOutcome, WriteRequest, apply, audit_writes
 from hub.security.compartment import patients_of
 
 router = APIRouter(responses=RESPONSES)
@@ -231,6 +231,7 @@ def delete(
         outcome = apply(call, [write])[0]
         if outcome.previous is not None:
             trail.patients.extend(sorted(patients_of(outcome.previous)))
+        audit_writes(call, [outcome], only_consequences=True)  # the Accounts a deleted Coverage leaves (hub.referrers)
     call.commit()
     headers = {"ETag": f'W/"{outcome.version_id}"'}
     if prefer_return(request) == "OperationOutcome":

@@ -614,11 +614,13 @@ class Stored:
     content: dict[str, Any]
 
 
-def load(session: Session, keys: Iterable[Key]) -> dict[Key, Stored]:
+def load(session: Session, keys: Iterable[Key], *, lock: bool = False) -> dict[Key, Stored]:
     """The current rows of several resources in one query (what writers need to check before writing).
 
     Args:
         keys: ``(resource type, id)`` pairs; invalid ids are skipped.
+        lock: lock the rows until the caller commits (``FOR UPDATE``; SQLite serialises writers anyway): for a
+            new version made from what is read.
 
     Returns:
         The stored ones, by key (deleted ones included, with ``deleted`` set).
@@ -637,6 +639,8 @@ def load(session: Session, keys: Iterable[Key]) -> dict[Key, Stored]:
         RESOURCE.c.last_updated,
         RESOURCE.c.content,
     ).where(or_(*(and_(RESOURCE.c.resource_type == t, RESOURCE.c.id.in_(sorted(ids))) for t, ids in by_type.items())))
+    if lock:
+        query = query.with_for_update()
     return {
         (r[0], r[1]): Stored(r[2], r[3], as_utc(r[4]), cast(dict[str, Any], orjson.loads(r[5])))
         for r in session.execute(query)

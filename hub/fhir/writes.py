@@ -13,7 +13,9 @@ transaction (the caller audits and commits).
 4. reads the current rows, checks ``If-Match`` (412) and the access policy with the stored content
    (``Access.check_write``: scope, compartment, organisation; the writer's organisation is stamped);
 5. writes everything in one :func:`hub.fhir.store.write` (DELETE, then POST, then PUT), which re-checks
-   ``If-Match`` on the rows it claims.
+   ``If-Match`` on the rows it claims; with it, what a deletion takes along (:mod:`hub.referrers`: a deleted
+   Coverage leaves its producer's Accounts of the beneficiary, each written again from its version read under
+   lock), reported as the delete's :attr:`WriteOutcome.consequences` for the caller to audit.
 
 Conditions see only what the caller may read, so a conditional create never reveals, or attaches to, another
 organisation's record it may not see.
@@ -23,18 +25,21 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import parse_qsl
 
+from hub import referrers
 from hub.errors import HubError, InvalidInput, MethodNotAllowed, NotFound, PreconditionFailed
 from hub.fhir import store
 from hub.fhir.call import Call, database_conflicts
 from hub.fhir.rest import check_type
 from hub.fhir.search_params import RESOURCE_TYPES
 from hub.fhir.validation import check_resource
+from hub.security.audit import build_event
+from hub.security.compartment import patients_of
 
 #: Types the API reads but never writes: the hub writes its own AuditEvents.
 READ_ONLY_TYPES = frozenset({"AuditEvent"})
@@ -89,6 +94,8 @@ class WriteOutcome:
         resource: the stored resource with its ``meta`` (the existing one for a conditional create match); None
             for a delete.
         previous: the content before the write (update, delete), for the audit.
+        consequences: the writes the hub made because of this one, in the same transaction (the Accounts a
+            deleted Coverage was taken out of: ``update`` outcomes), each to be audited as a write of its own.
     """
 
     request: WriteRequest
@@ -99,6 +106,7 @@ class WriteOutcome:
     version_id: int
     resource: dict[str, Any] | None
     previous: dict[str, Any] | None
+    consequences: list[WriteOutcome] = field(default_factory=list)
 
 
 @contextmanager
@@ -326,9 +334,10 @@ def _apply(call: Call, requests: list[WriteRequest]) -> list[WriteOutcome]:
         writes.append((n, store.Write(request.method, request.resource_type, rid, to_store, if_match=request.if_match)))
 
     writes.sort(key=lambda item: _ORDER[item[1].method])
-    results = store.write(call.session, [w for _, w in writes]) if writes else []
+    cleaned = _referrers(call, requests, ids, stored, writes)
+    results = store.write(call.session, [w for _, w in writes] + [w for w, _ in cleaned]) if writes else []
     done: dict[int, tuple[store.Write, store.WriteResult]] = {
-        n: (w, r) for (n, w), r in zip(writes, results, strict=True)
+        n: (w, r) for (n, w), r in zip(writes, results[: len(writes)], strict=True)
     }
     outcomes: list[WriteOutcome] = []
     for n, (request, rid, existing) in enumerate(zip(requests, ids, found, strict=True)):
@@ -357,4 +366,90 @@ def _apply(call: Call, requests: list[WriteRequest]) -> list[WriteOutcome]:
                 previous[n],
             )
         )
+    _attach(outcomes, cleaned, results[len(writes) :])
     return outcomes
+
+
+def audit_writes(call: Call, outcomes: Sequence[WriteOutcome], *, only_consequences: bool = False) -> None:
+    """One AuditEvent per write, and per write the hub made because of it (:attr:`WriteOutcome.consequences`,
+    described as such), in the caller's session (one batch of statements; the caller commits).
+
+    Args:
+        only_consequences: audit only the hub's writes (a route whose :func:`hub.security.audit.audited` records
+            the request's own write).
+    """
+    writes: list[store.Write] = []
+
+    def add(outcome: WriteOutcome, description: str | None = None) -> None:
+        resources = [outcome.resource] if outcome.resource is not None else []
+        event = build_event(
+            principal=call.principal,
+            interaction=outcome.interaction,
+            resources=resources,
+            refs=[f"{outcome.resource_type}/{outcome.id}"],
+            patients=sorted(patients_of(outcome.previous)) if outcome.previous is not None and not resources else (),
+            source_address=call.context.source_address,
+            description=description,
+        )
+        event["id"] = str(uuid.uuid4())
+        writes.append(store.Write("POST", "AuditEvent", event["id"], event))
+
+    for outcome in outcomes:
+        if not only_consequences:
+            add(outcome)
+        for consequence in outcome.consequences:
+            add(consequence, f"references to the deleted {outcome.resource_type}/{outcome.id} removed by the hub")
+    if writes:
+        store.write(call.session, writes)
+
+
+def _referrers(
+    call: Call,
+    requests: list[WriteRequest],
+    ids: list[str],
+    stored: dict[store.Key, store.Stored],
+    writes: list[tuple[int, store.Write]],
+) -> list[tuple[store.Write, dict[str, Any]]]:
+    """The PUTs that take the deleted resources' references along (:mod:`hub.referrers`), with the version each
+    was made from. Referrers the request writes itself are left as it writes them."""
+    deleted = [
+        row.content
+        for _, write in writes
+        if write.method == "DELETE"
+        and (row := stored.get((write.resource_type, write.id))) is not None
+        and not row.deleted
+    ]
+    dangling = referrers.Dangling(deleted)
+    if not dangling:
+        return []
+    entries = [{"request": {"url": f"{r.resource_type}/{rid}"}} for r, rid in zip(requests, ids, strict=True)]
+
+    current: dict[store.Key, dict[str, Any]] = {}
+
+    def read(keys: set[store.Key]) -> dict[store.Key, dict[str, Any]]:
+        rows = store.load(call.session, keys, lock=True)
+        current.update({key: row.content for key, row in rows.items() if not row.deleted})
+        return {key: current[key] for key in keys if key in current}
+
+    out: list[tuple[store.Write, dict[str, Any]]] = []
+    for entry in dangling.updates(call.session, entries, read):
+        resource = entry["resource"]
+        key = (str(resource["resourceType"]), str(resource["id"]))
+        out.append((store.Write("PUT", key[0], key[1], resource), current[key]))
+    return out
+
+
+def _attach(
+    outcomes: list[WriteOutcome],
+    cleaned: list[tuple[store.Write, dict[str, Any]]],
+    results: list[store.WriteResult],
+) -> None:
+    """Each referrer written again, as an ``update`` outcome of the first delete whose resource it named."""
+    deletes = [o for o in outcomes if o.interaction == "delete" and o.previous is not None]
+    for (written, previous), result in zip(cleaned, results, strict=True):
+        request = WriteRequest("PUT", written.resource_type, id=written.id, resource=written.resource)
+        outcome = WriteOutcome(
+            request, 200, "update", written.resource_type, written.id, result.version_id, written.resource, previous
+        )
+        cause = next((o for o in deletes if referrers.names(previous, o.resource_type, {o.id})), deletes[0])
+        cause.consequences.append(outcome)
