@@ -272,19 +272,27 @@ class Compiler:
         with its scope, from where the rule reads (the current group), in the segments that pass its ``where``
         (read at each of them)."""
         path = self.path(among.from_, unit, among, False)
-        others = compile_getter(path, among.scope)
+        assert path.segment is not None  # an absolute path (relative ones are refused above)
+        if path.field is None:
+            raise self.error(unit, among, f"'among' compares texts: {among.from_!r} needs a field (PRT-5.1)")
+        # every segment the scope finds (a field path reads the first only, for most scopes), then its field
+        segments = compile_getter(parse_path(path.segment), among.scope)
+        field = compile_getter(path, "own")
         where = self.condition(among.where, unit, False) if among.where is not None else None
 
         def among_(ctx: Ctx, raw: str | None, level: int) -> bool:
             env = ctx.env
+            node = ctx.node
             texts: set[str] = set()
-            for item in others(Ctx(env, ctx.node, None), None, 0):
-                seg = item[0]
-                if item[1] is None or (where is not None and not where(Ctx(env, ctx.node, seg), None, FIELD_LEVEL)):
+            for found in segments(Ctx(env, node, None), None, 0):
+                at = Ctx(env, node, found[0])
+                if where is not None and not where(at, None, FIELD_LEVEL):
                     continue
-                text = leaf(env, item[1], item[2])
-                if text:
-                    texts.add(text.upper())
+                for item in field(at, None, 0):
+                    if item[1] is not None:
+                        text = leaf(env, item[1], item[2])
+                        if text:
+                            texts.add(text.upper())
             if not texts:
                 return False
             for item in getter(ctx, raw, level):

@@ -126,3 +126,24 @@ def test_among_is_a_condition_operator_with_from():
         Condition.model_validate({"among": {"from": "PRT-5.1"}})
     with pytest.raises(ValueError):
         Condition.model_validate({"from": "ORC-12.1", "among": {"from": "PRT-5.1", "scope": "sub_id"}})
+
+
+def test_among_needs_a_field_to_compare(tmp_path):
+    from pathlib import Path
+
+    from hub.errors import MappingTemplateError
+    from hub.mapping import Converter
+
+    from .conftest import mappings_copy
+
+    mappings: Path = mappings_copy(tmp_path)
+    template = mappings / "resource" / "MedicationRequest.yaml"
+    text = template.read_text(encoding="utf-8")
+    template.write_text(
+        text.replace(
+            "          from: PRT-5.1\n          scope: around", "          from: PRT\n          scope: around", 1
+        ),
+        encoding="utf-8",
+    )
+    with pytest.raises(MappingTemplateError, match="'among' compares texts"):
+        Converter.load(mappings)
