@@ -27,6 +27,7 @@ from hub.mapping.builtins import fhir_code, fhir_string
 from hub.mapping.ids import key_text
 from hub.mapping.runtime import (
     Ctx,
+    coded_texts,
     copier,
     current_item,
     deep_copy,
@@ -439,6 +440,10 @@ def _field_texts(w: _Writer, key: tuple[str, str, str], texts: Callable[..., Any
     if path.component is not None:
         return call
     field = path.field
+    if key[2].startswith("coded "):
+        # the identifiers of a coded field (in_table with an alternate_system: compile_coded_texts)
+        value = f"sfields[{field}] if nsf > {field} else ''"
+        return f"(coded_texts(env, {value}, {key[2][6:]!r}) if sname == {segname!r} else {call})"
     own = "_own_any" if key[2] == "any" else "_own_texts"
     return f"({own}(env, sfields[{field}] if nsf > {field} else '') if sname == {segname!r} else {call})"
 
@@ -816,6 +821,7 @@ def _compile(w: _Writer, name: str, label: str) -> Any:
         _any_test=_any_test,
         _own_texts=_own_texts,
         _own_any=_own_any,
+        coded_texts=coded_texts,
         _present=_present,
         MISS=_MISS,
     )

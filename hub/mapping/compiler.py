@@ -37,6 +37,8 @@ from hub.mapping.runtime import (
     Heads,
     Item,
     SourcePath,
+    coded_identifiers,
+    compile_coded_texts,
     compile_getter,
     compile_texts,
     copier,
@@ -253,6 +255,20 @@ class Compiler:
             test = table.contains_test
             upper = False
             negate = False
+            system = table.alternate_system
+            if system is not None and path.field is not None and path.component is None:
+                contains = test
+
+                # a whole coded field: its alternate identifier too, under the table's coding system (LN)
+                def coded(ctx: Ctx, raw: str | None, level: int) -> bool:
+                    env = ctx.env
+                    for item in getter(ctx, raw, level):
+                        value = item[1]
+                        if value and any(c and contains(c) for c in coded_identifiers(env, value, system)):
+                            return True
+                    return False
+
+                return coded
 
         def check(ctx: Ctx, raw: str | None, level: int) -> bool:
             env = ctx.env
@@ -395,6 +411,11 @@ class Compiler:
             table = self.tables.get(cond.in_table)
             if table is None:
                 return None
+            system = table[0].alternate_system
+            if system is not None and path.component is None and cond.scope not in ("below", "around"):
+                # a whole coded field: its identifiers, the alternate one under the table's coding system too
+                key = (path.text, cond.scope, f"coded {system}")
+                texts = compile_coded_texts(path, cond.scope, system)
             return ("field", key, texts, "test", table[0].contains_test)
         return None  # pragma: no cover - Condition guarantees one operator
 

@@ -508,6 +508,52 @@ def repetitions(env: Env, value: str) -> list[str]:
     return reps
 
 
+def coded_identifiers(env: Env, value: str, system: str) -> tuple[str, ...]:
+    """The identifiers of one repetition of a coded field (CE, CWE, CNE) that an ``in_table`` condition tests when its
+    table names an ``alternate_system``: the identifier (component 1), and the alternate identifier (component 4)
+    when the alternate coding system (component 6) is ``system`` (``LN``: LOINC beside a LIS's own code)."""
+    comp = env.comp
+    if value.count(comp) < 5:
+        return (leaf(env, value, FIELD_LEVEL),)  # no alternate coding system (nearly every field): the identifier
+    parts = value.split(comp)
+    first = leaf(env, parts[0], COMPONENT_LEVEL)
+    if leaf(env, parts[5], COMPONENT_LEVEL).upper() != system:
+        return (first,)
+    return (first, leaf(env, parts[3], COMPONENT_LEVEL))
+
+
+def compile_coded_texts(path: SourcePath, scope: str, system: str) -> Callable[[Ctx], tuple[str, ...]]:
+    """A function ``(ctx) -> texts`` giving :func:`coded_identifiers` of each repetition of a whole field at an
+    absolute path (as :func:`compile_texts` gives leaf texts): what ``in_table`` tests with such a table."""
+    assert path.segment is not None and path.field is not None and path.component is None
+    segments = _segments_getter(path.segment, scope)
+    field = path.field
+    name = path.segment
+
+    def texts(ctx: Ctx) -> tuple[str, ...]:
+        seg = ctx.seg
+        if seg is None or seg.name != name:
+            found = segments(ctx)
+            if not found:
+                return ()
+            seg = found[0]
+        fields = seg.fields
+        return coded_texts(ctx.env, fields[field] if field < len(fields) else "", system)
+
+    return texts
+
+
+def coded_texts(env: Env, value: str, system: str) -> tuple[str, ...]:
+    """:func:`coded_identifiers` of each repetition of a coded field's text."""
+    if not value or value == '""':
+        return ()
+    if env.rep not in value:
+        if value.count(env.comp) < 5:
+            return (leaf(env, value, FIELD_LEVEL),)  # no alternate coding system (nearly every field)
+        return coded_identifiers(env, value, system)
+    return tuple([text for rep in value.split(env.rep) if rep for text in coded_identifiers(env, rep, system)])
+
+
 def field_items(env: Env, seg: Segment, value: str, comp: int | None, sub: int | None) -> list[Item]:
     """The items of one field's text: each repetition, or the component/subcomponent of each."""
     if value == '""':

@@ -357,6 +357,9 @@ class TerminologyTable(TemplateModel):
     # other tables whose codes this one translates too, after its own (local-lab-tests includes the microbiology
     # tables, so a sender's antibiotic code listed once translates where every lab code does)
     include: list[str] = Field(default_factory=list)
+    # a coding system (LN): an in_table condition on a whole coded field finds the field's alternate identifier
+    # (component 4) too when its alternate coding system (component 6) is this one (LOINC beside a LIS's own code)
+    alternate_system: str | None = None
 
     @model_validator(mode="after")
     def _default(self) -> TerminologyTable:
@@ -385,6 +388,7 @@ class TablePatch(TemplateModel):
     codes: dict[str, str | TableEntry] = Field(default_factory=dict)
     patterns: list[TablePattern] = Field(default_factory=list)
     local_codes: bool | None = None
+    alternate_system: str | None = None
 
 
 class ResourcePatch(TemplateModel):

@@ -56,6 +56,7 @@ class Table:
         "_aliases",
         "_spelling",
         "include",
+        "alternate_system",
     )
 
     def __init__(self, model: TerminologyTable) -> None:
@@ -68,6 +69,8 @@ class Table:
         self.local_codes = model.local_codes
         # the tables whose codes it translates too (``include``), resolved by the compiler: add_included
         self.include = tuple(model.include)
+        # in_table on a whole coded field: the alternate identifier too, under this coding system (upper case)
+        self.alternate_system = model.alternate_system.upper() if model.alternate_system else None
         codes: dict[str, Target] = {}
         aliases: set[str] = set()
         spelling: dict[str, str] = {}
