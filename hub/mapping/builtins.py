@@ -14,18 +14,18 @@ from __future__ import annotations
 
 import base64
 import binascii
-import calendar
 import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from functools import lru_cache
-from typing import Any, TypeVar
+from typing import Any
 
-from hub.hl7.er7 import unescape
+from hub.hl7.er7 import Segment, unescape
 from hub.identity import resident_id
 from hub.mapping import datetimes
+from hub.mapping.courses import AFTER, PARALLEL, UNKNOWN, Course, add_months, courses_end
 from hub.mapping.runtime import (
     COMPONENT_LEVEL,
     FIELD_LEVEL,
@@ -307,8 +307,6 @@ def _seconds(amount: Any, unit: Any) -> float | None:
     return amount * per_unit
 
 
-_Moment = TypeVar("_Moment", date, datetime)
-
 # A month or a year is no number of seconds: a course counts them on the calendar (TQ1-6 ``1^mo``, ``3^个月``, ``1^a``;
 # TQ.3 ``L3``; a pattern Q1L), never as UCUM's mean month of 30.4375 days.
 _CALENDAR_UNITS: dict[str, int] = {
@@ -366,18 +364,6 @@ def _course_length(given: dict[str, Any]) -> tuple[float, int] | None:
     return _length(periods * repeat["period"], repeat["periodUnit"])
 
 
-def _add_months(moment: _Moment, months: int, *, last_day: bool = False) -> _Moment:
-    """``moment`` that many months later (or earlier): the same day of the month, else (2026-01-31 + 1 month) the
-    last day of the month, or with ``last_day`` false the first day of the next (the course through 2026-02-28
-    ends before 2026-03-01)."""
-    index = moment.year * 12 + moment.month - 1 + months
-    year, month = divmod(index, 12)
-    days = calendar.monthrange(year, month + 1)[1]
-    if moment.day <= days or last_day:
-        return moment.replace(year=year, month=month + 1, day=min(moment.day, days))
-    return moment.replace(year=year, month=month + 1, day=days) + timedelta(days=1)
-
-
 def _shifted(ctx: Ctx, item: Item, args: dict[str, Any] | None, sign: int) -> Any:
     """A DTM moved by the course length of the arguments (:func:`_course_length`), forward for ``sign`` 1, back for
     -1, as a dateTime at the DTM's precision: with a time of day exactly, in the DTM's offset (months and years on
@@ -402,8 +388,8 @@ def _shifted(ctx: Ctx, item: Item, args: dict[str, Any] | None, sign: int) -> An
                 # the day before the same day of the month, months later (2026-03-01 for 2026-01-31: the course
                 # runs through February); backwards, from the day after the end
                 if sign > 0:
-                    return (_add_months(start, months) - timedelta(days=1)).isoformat()
-                return _add_months(start + timedelta(days=1), -months, last_day=True).isoformat()
+                    return (add_months(start, months) - timedelta(days=1)).isoformat()
+                return add_months(start + timedelta(days=1), -months, last_day=True).isoformat()
             days, rest = divmod(seconds, 86400)
             if rest or not days:
                 return None
@@ -411,7 +397,7 @@ def _shifted(ctx: Ctx, item: Item, args: dict[str, Any] | None, sign: int) -> An
             return moved.isoformat()
         begin = datetime.fromisoformat(datetimes.to_datetime(text, ctx.env.tz))
         if months:
-            return _add_months(begin, sign * months, last_day=True).isoformat(timespec="seconds")
+            return add_months(begin, sign * months, last_day=True).isoformat(timespec="seconds")
         return (begin + timedelta(seconds=sign * seconds)).isoformat(timespec="seconds")
     except (OverflowError, ValueError):  # a duration past the years a date can have (999999^wk): no end to say
         return None
@@ -511,6 +497,21 @@ def _tq_sequence(ctx: Ctx, item: Item, _args: dict[str, Any] | None) -> Any:
     return sequence
 
 
+def _tq1_run(ctx: Ctx, seg: Segment) -> list[Segment] | None:
+    """The TQ1 segments sent together with ``seg`` (a TQ1): the run of TQ1 and TQ2 segments it is in."""
+    segments = ctx.env.message.segments
+    at = next((i for i, s in enumerate(segments) if s is seg), None)
+    if at is None:
+        return None
+    first = at
+    while first > 0 and segments[first - 1].name in ("TQ1", "TQ2"):
+        first -= 1
+    last = at
+    while last + 1 < len(segments) and segments[last + 1].name in ("TQ1", "TQ2"):
+        last += 1
+    return [s for s in segments[first : last + 1] if s.name == "TQ1"]
+
+
 @_register(
     "TQ1_sequence",
     "integer",
@@ -523,17 +524,9 @@ def _tq1_sequence(ctx: Ctx, item: Item, _args: dict[str, Any] | None) -> Any:
     seg = item[0] if item[0] is not None else ctx.seg
     if seg is None or seg.name != "TQ1":
         return None
-    segments = ctx.env.message.segments
-    at = next((i for i, s in enumerate(segments) if s is seg), None)
-    if at is None:
+    run = _tq1_run(ctx, seg)
+    if run is None:
         return None
-    first = at
-    while first > 0 and segments[first - 1].name in ("TQ1", "TQ2"):
-        first -= 1
-    last = at
-    while last + 1 < len(segments) and segments[last + 1].name in ("TQ1", "TQ2"):
-        last += 1
-    run = [s for s in segments[first : last + 1] if s.name == "TQ1"]
     conjunctions = [leaf(ctx.env, s[12], FIELD_LEVEL).upper() for s in run]
     if not any(conjunctions):
         return _SET_ID(ctx, (seg, seg[1], FIELD_LEVEL), None)
@@ -544,6 +537,110 @@ def _tq1_sequence(ctx: Ctx, item: Item, _args: dict[str, Any] | None) -> Any:
         if conjunction != "A":
             sequence += 1
     return sequence
+
+
+def _moment(ctx: Ctx, text: str) -> date | None:
+    """A DTM to the day or finer as a date, or a datetime in its offset (the sender's zone without one); None for
+    nothing, a coarser value or no date at all (the rules that read it as a dateTime say so)."""
+    if not text:
+        return None
+    try:
+        year, month, day, hour, *_ = datetimes.parse(text)
+        if month is None or day is None:
+            return None
+        if hour is None:
+            return date(year, month, day)
+        return datetime.fromisoformat(datetimes.to_datetime(text, ctx.env.tz))
+    except ValueError:
+        return None
+
+
+def _follows(conjunctions: list[str], at: int, same_set: bool | None) -> str:
+    """How timing ``at`` goes with the one before, as ``Dosage.sequence`` says it (TQ1_sequence, TQ_sequence): by
+    the conjunctions when one is given (after an A in parallel, else after); without any, by the TQ1 set ids (the
+    sequence: the same one in parallel, ``same_set``), and a TQ's repetitions say nothing."""
+    if any(conjunctions):
+        return PARALLEL if conjunctions[at - 1] == "A" else AFTER
+    if same_set is None:
+        return UNKNOWN
+    return PARALLEL if same_set else AFTER
+
+
+def _tq1_courses(ctx: Ctx, seg: Segment) -> list[Course] | None:
+    """The courses of the TQ1 segments sent with ``seg``: TQ1-7 start, TQ1-8 end, TQ1-6 service duration, else
+    TQ1-14 occurrences of the pattern TQ1-3, TQ1-12 conjunction (TQ1-1 set id without any)."""
+    run = _tq1_run(ctx, seg)
+    if run is None:
+        return None
+    env = ctx.env
+    conjunctions = [leaf(env, s[12], FIELD_LEVEL).upper() for s in run]
+    set_ids = [leaf(env, s[1], FIELD_LEVEL) for s in run]
+    courses: list[Course] = []
+    for at, tq1 in enumerate(run):
+        duration = tq1[6].split(env.rep, 1)[0].split(env.comp)
+        units = _part(duration, 2).split(env.sub)
+        given = {
+            "duration": _number_or_none(leaf(env, duration[0], COMPONENT_LEVEL)),
+            "unit": leaf(env, units[0], SUBCOMPONENT_LEVEL),
+            "unit_text": leaf(env, _part(units, 2), SUBCOMPONENT_LEVEL),
+            "count": _number_or_none(leaf(env, tq1[14], FIELD_LEVEL)),
+            "pattern": leaf(env, tq1[3].split(env.rep, 1)[0], FIELD_LEVEL),
+        }
+        courses.append(
+            Course(
+                _moment(ctx, leaf(env, tq1[7], FIELD_LEVEL)),
+                _moment(ctx, leaf(env, tq1[8], FIELD_LEVEL)),
+                _course_length(given),
+                _follows(conjunctions, at, set_ids[at] == set_ids[at - 1]) if at else AFTER,
+            )
+        )
+    return courses
+
+
+def _tq_courses(ctx: Ctx, seg: Segment) -> list[Course] | None:
+    """The courses of the repetitions of ``seg``'s TQ (ORC-7, RXE-1): TQ.4 start, TQ.5 end, TQ.3 duration (D7, L3,
+    X<n> times), else TQ.12 occurrences of the pattern TQ.2.1, TQ.9 conjunction."""
+    field = _TQ_FIELDS.get(seg.name)
+    if field is None:
+        return None
+    env = ctx.env
+    value = seg[field]
+    reps = [r for r in (repetitions(env, value) if env.rep in value else [value]) if r and r != '""']
+    parts = [[leaf(env, c, COMPONENT_LEVEL) for c in r.split(env.comp)] for r in reps]
+    conjunctions = [_part(p, 9).upper() for p in parts]
+    courses: list[Course] = []
+    for at, tq in enumerate(parts):
+        given = {"tq_duration": _part(tq, 3), "count": _number_or_none(_part(tq, 12)), "pattern": _part(tq, 2)}
+        courses.append(
+            Course(
+                _moment(ctx, _part(tq, 4)),
+                _moment(ctx, _part(tq, 5)),
+                _course_length(given),
+                _follows(conjunctions, at, None) if at else AFTER,
+            )
+        )
+    return courses
+
+
+@_register(
+    "dateTime_courses_end",
+    "dateTime",
+    "the end of all the timings of an order (a taper): of the TQ1 segments sent with the item's TQ1 (from TQ1-7), "
+    "else of the repetitions of the item's TQ (ORC-7, RXE-1: from ORC-7.4); each ends at its own end (TQ1-8, TQ.5), "
+    "else its start plus its length (as dateTime_course_end reads TQ1-6, TQ1-14 × TQ1-3; TQ.3, TQ.12 × TQ.2), its "
+    "start its own (TQ1-7, TQ.4), else that of the timing it runs in parallel with (after a conjunction A), else the "
+    "day after (a time: the moment) every timing of the step before has ended (after S or C; without conjunctions "
+    "by the TQ1 set ids); the latest end, at the starts' precision; nothing when one timing has no end to tell",
+)
+def _datetime_courses_end(ctx: Ctx, item: Item, _args: dict[str, Any] | None) -> Any:
+    seg = item[0]
+    if seg is None:
+        return None
+    courses = _tq1_courses(ctx, seg) if seg.name == "TQ1" else _tq_courses(ctx, seg)
+    end = courses_end(courses) if courses else None
+    if end is None:
+        return None
+    return end.isoformat(timespec="seconds") if isinstance(end, datetime) else end.isoformat()
 
 
 @_register(

@@ -72,8 +72,8 @@ def test_rde_order_tq_taper_follows_its_conjunction(converter):
         {"start": "2026-01-20", "end": "2026-01-22"},
         {"start": "2026-01-23", "end": "2026-01-26"},
     ]
-    # a taper has several courses: the validity says no end of its own (only its start)
-    assert _validity(bundle) == {"start": "2026-01-20"}
+    # the prescription is valid until the taper's last course ends (tests/mapping/test_taper_validity.py)
+    assert _validity(bundle) == {"start": "2026-01-20", "end": "2026-01-26"}
 
 
 def test_rde_order_tq_parallel_timings_share_a_sequence(converter):
@@ -181,8 +181,9 @@ def test_original_order_validity_ends_with_its_course(converter):
     assert _validity(bundle) == {"start": "2026-01-31", "end": "2026-02-28"}
 
 
-def test_several_tq1_say_no_validity_end_from_the_first(converter):
-    # a taper in TQ1 segments: the first course's end is not the prescription's
+def test_several_tq1_validity_ends_with_the_last_course_not_the_first(converter):
+    # a taper in TQ1 segments: the first course's end is not the prescription's; the last one's is
+    # (tests/mapping/test_taper_validity.py)
     bundle = convert(
         converter,
         _rde(
@@ -194,7 +195,7 @@ def test_several_tq1_say_no_validity_end_from_the_first(converter):
             version="2.5.1",
         ),
     )
-    assert _validity(bundle) == {"start": "2026-01-20"}
+    assert _validity(bundle) == {"start": "2026-01-20", "end": "2026-01-26"}
 
 
 # Months and years on the calendar -----------------------------------------------------------------------------
