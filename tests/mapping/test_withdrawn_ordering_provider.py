@@ -147,3 +147,55 @@ def test_among_needs_a_field_to_compare(tmp_path):
     )
     with pytest.raises(MappingTemplateError, match="'among' compares texts"):
         Converter.load(mappings)
+
+
+# -- lab orders (OML^O21): the same for ServiceRequest.requester ---------------------------------------------------
+
+
+def oml(control: str, *order: str) -> str:
+    from .order_messages import obr
+
+    msh_ = f"MSH|^~\\&|HIS|SZRMYY|LIS|SZRMYY|20260315083000||OML^O21^OML_O21|{control}|P|2.8"
+    return message(msh_, pid(), pv1(), *[obr() if s == "OBR" else s for s in order])
+
+
+def test_lab_order_withdrawn_op_hides_orc_12_and_the_orc_s_op_line(converter):
+    # ORC-12 王伟 (D001) withdrawn after the OBR; the requester is the next OP line's doctor
+    bundle = convert(
+        converter,
+        oml(
+            "OML31",
+            orc(),
+            "OBR",
+            prt(1, "OP", "D001^王^伟^^^^^^SZRMYY", action="DE"),
+            prt(2, "OP", "D1004^林^海^^^^^^SZRMYY"),
+        ),
+    )
+    assert one(bundle, "ServiceRequest")["requester"] == person("D1004", "林海")
+    # the ORC's OP line (ORC-12 empty) withdrawn by the OBR's: the ordering facility is left
+    bundle = convert(
+        converter,
+        oml(
+            "OML32",
+            orc(f12=""),
+            prt(1, "OP", "D1003^陈^志远^^^^^^SZRMYY"),
+            "OBR",
+            prt(1, "OP", "D1003^陈^志远^^^^^^SZRMYY", action="UN"),
+        ),
+    )
+    assert one(bundle, "ServiceRequest")["requester"] == {"display": "深圳市人民医院"}
+
+
+def test_an_orc_alone_with_a_withdrawn_op_line_of_orc_12_s_person(converter):
+    # a status change sent as ORC alone (ServiceRequestORC), ORC-12's doctor withdrawn by the ORC's PRT
+    bundle = convert(
+        converter,
+        oml("OML33", orc(f1="SC", f5="IP", f21=""), prt(1, "OP", "D001^王^伟^^^^^^SZRMYY", action="DE")),
+    )
+    assert "requester" not in one(bundle, "ServiceRequest")
+    # guard: another person's withdrawn line leaves ORC-12
+    bundle = convert(
+        converter,
+        oml("OML34", orc(f1="SC", f5="IP"), prt(1, "OP", "D1004^林^海^^^^^^SZRMYY", action="DE")),
+    )
+    assert one(bundle, "ServiceRequest")["requester"]["identifier"]["value"] == "D001"
