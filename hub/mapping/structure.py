@@ -32,10 +32,9 @@ Three rules keep a segment out of place from splitting the group it interrupts:
   without an ORC);
 * after a segment placed out of order (an IN1 between an RXA and its RXR), the group instances it closed stay
   available: a later segment that no open group takes, in order or out of it, goes back to them if they accept it
-  in order (the RXR is the RXA's), until a new instance opens at their level; so does one that an open group
-  names but has already (RDS_O13: RXE, RXR, RXD, TQ1, RXR: the stray TQ1 goes to the encoded order's timing and
-  closes the dispense; the RXR after it is the dispense's route, not a second run of the encoded order's RXR
-  after the dispense; an OUL NTE after a stray TXA is still the order's when the order has no NTE yet);
+  in order (the RXR is the RXA's), until a new instance opens at their level; one that an open group names stays
+  there (OUL_R22: OBR, ORC, NTE, OBX, TXA, NTE: the TXA, out of order, goes to the order and closes the result;
+  the NTE after it is the order's, as v2.8.2's ORDER has NTE after ORDER_DOCUMENT's TXA, not the result's);
 * a segment nothing else takes goes to the latest closed group instance that names it (RXE, OBX, RXR: the OBX
   closed the RXE's group; the RXR is still the RXE's), rather than being left out;
 * a segment that would open a new instance of a group though it is neither the group's first item nor its first
@@ -479,17 +478,6 @@ def group_segments(root_def: GroupDef, segments: list[Segment]) -> tuple[Node, l
             indexes = node.gdef.segment_at.get(seg.name)
             starts = None if indexes else node.gdef.starts_child.get(seg.name)
             if indexes or starts:
-                if indexes and resume is not None and seg.name in node.segs:
-                    # It has its run of them already, before the groups the last out-of-order segment closed
-                    # (RXE, RXR, RXD, TQ1, RXR: the encoded order's route, then a dispense): a closed group that
-                    # takes it in order is where it continues (the dispense's route), not a second run here.
-                    candidate = [*stack[:keep], *resume]
-                    for inner in range(len(candidate) - 1, keep - 1, -1):
-                        if _accept_in_order(candidate[inner], seg, candidate, inner, segments, at):
-                            stack, resume, placed = candidate, None, True
-                            break
-                    if placed:
-                        break
                 if len(stack) > depth + 1 and (resume is None or depth + 1 < keep):
                     resume, keep = stack[depth + 1 :], depth + 1
                 del stack[depth + 1 :]
