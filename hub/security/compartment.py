@@ -81,7 +81,7 @@ COMPARTMENT: dict[str, tuple[str, tuple[str, ...]]] = {
     "ServiceRequest": ("patient", ("subject", "performer")),
     "Specimen": ("patient", ("subject",)),
     "SupplyDelivery": ("patient", ("patient",)),
-    "SupplyRequest": ("requester", ("requester",)),
+    "SupplyRequest": ("subject", ("deliverTo",)),
     "Task": ("patient", ("for",)),
     "VisionPrescription": ("patient", ("patient",)),
 }

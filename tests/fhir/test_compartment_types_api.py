@@ -97,6 +97,14 @@ def body(rtype: str, pid: str) -> dict[str, Any]:
             "outcome": "complete",
         },
         "Media": {"status": "completed", "subject": who, "content": {"contentType": "image/jpeg", "title": "皮损照片"}},
+        "SupplyRequest": {  # home-care supplies delivered to the patient (R4: in the compartment by deliverTo)
+            "status": "active",
+            "itemCodeableConcept": {"text": "一次性胰岛素注射针头"},
+            "quantity": {"value": 100},
+            "authoredOn": "2026-03-16T15:00:00+08:00",
+            "requester": {"reference": "Practitioner/nurse-chenjing", "display": "陈静"},
+            "deliverTo": who,
+        },
     }[rtype]
 
 
@@ -111,6 +119,7 @@ TYPES = [
     "Claim",
     "ExplanationOfBenefit",
     "Media",
+    "SupplyRequest",
 ]
 
 

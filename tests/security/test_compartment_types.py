@@ -80,7 +80,7 @@ R4_PATIENT_COMPARTMENT: dict[str, tuple[str, ...]] = {
     "ServiceRequest": ("subject", "performer"),
     "Specimen": ("subject",),
     "SupplyDelivery": ("patient",),
-    "SupplyRequest": ("requester",),
+    "SupplyRequest": ("subject",),
     "VisionPrescription": ("patient",),
 }
 
@@ -108,3 +108,24 @@ def test_the_r4_parameters_name_the_compartment_elements(rtype: str, names: tupl
     # and the compartment search covers every element the definition's parameters read
     searched = {part.strip() for n in compartment_search(rtype) for part in params[n].expression.split("|")}
     assert elements <= searched
+
+
+def test_a_supply_request_is_in_the_compartment_of_the_patient_it_is_delivered_to() -> None:
+    """R4 puts a SupplyRequest in the compartment by ``subject`` (``SupplyRequest.deliverTo``), not by ``requester``:
+    a home-care supply for 张三 ordered by a nurse is his, and one 李四 asked to be delivered to 张三 is not 李四's."""
+    from hub.security.compartment import patients_of
+
+    by_nurse = {
+        "resourceType": "SupplyRequest",
+        "id": "sr-zhangsan",
+        "status": "active",
+        "itemCodeableConcept": {"text": "一次性胰岛素注射针头"},
+        "quantity": {"value": 100},
+        "requester": {"reference": "Practitioner/nurse-chenjing", "display": "陈静"},
+        "deliverTo": {"reference": "Patient/p-zhangsan"},
+    }
+    assert patients_of(by_nurse) == {"p-zhangsan"}
+    by_li = {**by_nurse, "requester": {"reference": "Patient/p-lisi"}}
+    assert patients_of(by_li) == {"p-zhangsan"}
+    assert compartment_search("SupplyRequest") == ("subject",)
+    assert params_for("SupplyRequest")["subject"].expression == "SupplyRequest.deliverTo"
