@@ -108,6 +108,8 @@ class _Writer:
     tests: dict[tuple[int, int, int], str] = field(default_factory=dict)
     # the local variables that keep the leaf texts of an absolute path, once read, by (path, scope)
     fields: dict[tuple[str, str, str], str] = field(default_factory=dict)
+    # the condition paths read only once in the function (a message rule's condition): no variable kept
+    single: set[tuple[str, str, str]] = field(default_factory=set)
     # the local variables that keep the items of an absolute path to a field that several rules read (the ten
     # value[x] rules of an Observation read OBX-5), once read
     items: dict[tuple[str, int, int | None, int | None, str], str] = field(default_factory=dict)
@@ -417,19 +419,14 @@ def _any_test(texts: tuple[str, ...], test: Callable[[str], Any]) -> bool:
 
 
 def _field_texts(w: _Writer, key: tuple[str, str, str], texts: Callable[..., Any]) -> str:
-    """An expression for the texts of a condition's absolute path (what ``texts(ctx)`` gives): read in line when
-    the path is the current segment or one of its fields (the closure for any other segment), or a segment by
-    ``up``, ``group`` or ``own``; the closure for the rest (a component, a header field, other scopes). The key's
-    third part says which texts: ``leaf`` (the first component's) or ``any`` (the first of any component's,
-    :func:`hub.mapping.runtime.first_text`: what ``present`` reads)."""
+    """An expression for the texts of a condition's absolute path that :func:`_emit_field_read` does not read in
+    line (what ``texts(ctx)`` gives): a whole segment by ``up``, ``group`` or ``own`` (one marker per segment, as
+    compile_getter's segments give them); the closure for the rest (a header field, other scopes)."""
     call = f"{w.name('Z', texts)}(ctx)"
     path = parse_path(key[0])
     scope = key[1]
     segname = path.segment
-    if segname is None or scope not in ("up", "group", "own") or segname in ("MSH", "BHS", "FHS"):
-        return call
-    if path.field is None:
-        # a segment: one marker per segment (present / repeats), as compile_getter's segments give them
+    if path.field is None and scope in ("up", "group", "own") and segname not in ("MSH", "BHS", "FHS"):
         if scope == "up":
             found = f"('\\x00',) * len(ctx.node.find({segname!r}))"
         elif scope == "group":
@@ -437,29 +434,123 @@ def _field_texts(w: _Writer, key: tuple[str, str, str], texts: Callable[..., Any
         else:
             found = "()"
         return f"(('\\x00',) if sname == {segname!r} else {found})"
-    if path.component is not None:
-        return call
-    field = path.field
+    return call
+
+
+def _inline_field(key: tuple[str, str, str]) -> tuple[str, int, int | None, int | None] | None:
+    """The (segment, field, component, subcomponent) of a condition's absolute path to a field that
+    :func:`_emit_field_read` reads in line: a field or component of a segment found by ``up``, ``group`` or
+    ``own`` (the current segment's first), not a header's delimiter fields; None for the rest."""
+    path = parse_path(key[0])
+    segname = path.segment
+    if segname is None or path.field is None or key[1] not in ("up", "group", "own"):
+        return None
+    if segname in ("MSH", "BHS", "FHS") and path.field <= 2:
+        return None
+    return segname, path.field, path.component, path.subcomponent
+
+
+def _emit_segment(w: _Writer, indent: int, segname: str, scope: str) -> None:
+    """Emit code putting the segment ``segname`` that a path names into ``_cs`` (None: none), the current one
+    aside (the caller tests ``sname`` first), as :func:`hub.mapping.runtime.compile_getter` finds it."""
+    if scope == "up" and segname == "MSH":
+        w.emit(indent, "_cs = env.message.segments[0]")
+    elif scope == "up":
+        # found once per call, shared with the rules' own reads (see _emit_field_items)
+        var = w.segments.get(segname)
+        if var is None:
+            var = w.segments[segname] = f"_g{len(w.segments)}"
+        w.emit(indent, f"_cs = {var}")
+        w.emit(indent, "if _cs is MISS:")
+        w.emit(indent + 1, f"_cf = ctx.node.find({segname!r})")
+        w.emit(indent + 1, f"_cs = {var} = _cf[0] if _cf else None")
+    elif scope == "group":
+        w.emit(indent, f"_cf = ctx.node.segs.get({segname!r})")
+        w.emit(indent, "_cs = _cf[0] if _cf else None")
+    else:
+        w.emit(indent, "_cs = None")
+
+
+def _emit_leaf(w: _Writer, indent: int, raw: str, level: int, into: str) -> None:
+    """Emit :func:`hub.mapping.runtime.leaf` of ``raw`` at a level known here, into ``into``."""
+    text = raw
+    if level < 1:
+        w.emit(indent, f"_cu = {raw}.partition(env.comp)[0]")
+        text = "_cu"
+    if level < 2:
+        w.emit(indent, f"_cu = {text}.partition(env.sub)[0]")
+        text = "_cu"
+    w.emit(indent, f"if {text} == '\"\"':")
+    w.emit(indent + 1, f"{into} = ''")
+    w.emit(indent, f"elif env.esc in {text}:")
+    w.emit(indent + 1, f"{into} = unescape({text}, env.delims).strip()")
+    w.emit(indent, "else:")
+    w.emit(indent + 1, f"{into} = {text}.strip()")
+
+
+def _emit_field_read(w: _Writer, indent: int, key: tuple[str, str, str], var: str) -> None:
+    """Emit code reading a condition's absolute path to a field once per call (:func:`_inline_field`): ``var``
+    is the leaf text of its one item ('' when it has none: every operator reads no item and an empty text
+    alike), or None when the field repeats, its texts then in ``var`` + ``r`` (what compile_texts gives)."""
+    found = _inline_field(key)
+    assert found is not None
+    segname, fieldno, comp, sub = found
+    scope = key[1]
+    read_any = key[2] == "any"
+    if key not in w.single:
+        w.emit(indent, f"if {var} is MISS:")
+        indent += 1
+    w.emit(indent, f"if sname == {segname!r}:")
+    w.emit(indent + 1, f"_cr = sfields[{fieldno}] if nsf > {fieldno} else ''")
+    w.emit(indent, "else:")
+    _emit_segment(w, indent + 1, segname, scope)
+    w.emit(indent + 1, "if _cs is None:")
+    w.emit(indent + 2, "_cr = ''")
+    w.emit(indent + 1, "else:")
+    w.emit(indent + 2, "_cf = _cs.fields")
+    w.emit(indent + 2, f"_cr = _cf[{fieldno}] if len(_cf) > {fieldno} else ''")
+    w.emit(indent, "if not _cr or _cr == '\"\"':")
+    w.emit(indent + 1, f"{var} = ''")
     if key[2].startswith("coded "):
-        # the identifiers of a coded field (in_table with an alternate_system: compile_coded_texts)
-        value = f"sfields[{field}] if nsf > {field} else ''"
-        return f"(coded_texts(env, {value}, {key[2][6:]!r}) if sname == {segname!r} else {call})"
-    own = "_own_any" if key[2] == "any" else "_own_texts"
-    return f"({own}(env, sfields[{field}] if nsf > {field} else '') if sname == {segname!r} else {call})"
+        # the identifiers of a whole coded field (in_table with an alternate_system: compile_coded_texts): the
+        # identifier alone, read as a leaf, when there is no alternate coding system (fewer than six components)
+        w.emit(indent, "elif env.rep in _cr or _cr.count(env.comp) >= 5:")
+        w.emit(indent + 1, f"{var} = None")
+        w.emit(indent + 1, f"{var}r = coded_texts(env, _cr, {key[2][6:]!r})")
+    else:
+        w.emit(indent, "elif env.rep in _cr:")
+        w.emit(indent + 1, f"{var} = None")
+        read = "first_text" if read_any else "leaf"
+        w.emit(indent + 1, f"{var}r = _rep_texts(env, _cr, {comp!r}, {sub!r}, {read})")
+    w.emit(indent, "else:")
+    indent += 1
+    level = 0
+    if comp is not None:
+        if comp == 1:
+            w.emit(indent, "_cr = _cr.partition(env.comp)[0]")
+        else:
+            w.emit(indent, "_cp = _cr.split(env.comp)")
+            w.emit(indent, f"_cr = _cp[{comp - 1}] if len(_cp) > {comp - 1} else ''")
+        level = 1
+        if sub is not None:
+            if sub == 1:
+                w.emit(indent, "_cr = _cr.partition(env.sub)[0]")
+            else:
+                w.emit(indent, "_cp = _cr.split(env.sub)")
+                w.emit(indent, f"_cr = _cp[{sub - 1}] if len(_cp) > {sub - 1} else ''")
+            level = 2
+    _emit_leaf(w, indent, "_cr", level, var)
+    if read_any and level < 2:
+        # first_text: any component's (subcomponent's) text, when the first has none
+        w.emit(indent, f"if not {var} and (env.sub in _cr or env.comp in _cr):")
+        w.emit(indent + 1, f"{var} = first_text(env, _cr, {level})")
 
 
-def _own_texts(env: Any, value: str, read: Callable[[Any, str, int], str] = leaf) -> tuple[str, ...]:
-    """The leaf texts of a field of the current segment (:func:`hub.mapping.runtime.compile_texts`)."""
-    if not value or value == '""':
-        return ()
-    if env.rep not in value:
-        return (read(env, value, 0),)
-    return tuple([read(env, item[1], item[2]) for item in field_items(env, None, value, None, None)])  # type: ignore[arg-type]
-
-
-def _own_any(env: Any, value: str) -> tuple[str, ...]:
-    """The texts ``present`` reads of a field of the current segment: any component's (:func:`first_text`)."""
-    return _own_texts(env, value, first_text)
+def _rep_texts(
+    env: Any, value: str, comp: int | None, sub: int | None, read: Callable[[Any, str, int], str]
+) -> tuple[str, ...]:
+    """The texts of each repetition of a field (what compile_texts gives for a repeating field)."""
+    return tuple([read(env, item[1], item[2]) for item in field_items(env, None, value, comp, sub)])  # type: ignore[arg-type]
 
 
 def _present(env: Any, value: str, level: int) -> bool:
@@ -467,38 +558,154 @@ def _present(env: Any, value: str, level: int) -> bool:
     return bool(value) and value != '""' and bool(first_text(env, value, level))
 
 
-def _field_expr(w: _Writer, tree: tuple[Any, ...]) -> str:
-    _kind, key, _texts, op, arg = tree
+def _field_expr(w: _Writer, indent: int, tree: tuple[Any, ...]) -> str:
+    """Emit the reading of a condition on an absolute path and return its test."""
+    _kind, key, texts_fn, op, arg = tree
+    segname = _segment_up(tree)
+    if segname is not None:
+        # a segment by scope up: the current one, else the first the groups give (found once per call, shared
+        # with the rules' own reads, see _emit_field_items)
+        found = w.segments.get(segname)
+        if found is None:
+            found = w.segments[segname] = f"_g{len(w.segments)}"
+        w.emit(indent, f"if sname != {segname!r} and {found} is MISS:")
+        w.emit(indent + 1, f"_cf = ctx.node.find({segname!r})")
+        w.emit(indent + 1, f"{found} = _cf[0] if _cf else None")
+        if arg:
+            return f"(sname == {segname!r} or {found} is not None)"
+        return f"(sname != {segname!r} and {found} is None)"
     var = w.fields[key]
-    texts = f"({var} if {var} is not MISS else ({var} := {_field_texts(w, key, _texts)}))"
+    if _inline_field(key) is None:
+        texts = f"({var} if {var} is not MISS else ({var} := {_field_texts(w, key, texts_fn)}))"
+        if key in w.single:
+            texts = _field_texts(w, key, texts_fn)
+        if op == "present":
+            return f"(any({texts}) is {bool(arg)!r})"
+        if op == "repeats":
+            return f"((sum(map(bool, {texts})) > 1) is {bool(arg)!r})"  # non-empty items only
+        if op == "in":
+            return f"_any_in({texts}, {w.name('IN', arg)})"
+        return f"_any_test({texts}, {w.name('T', arg)})"
+    _emit_field_read(w, indent, key, var)
+    reps = f"{var}r"
     if op == "present":
-        return f"(any({texts}) is {bool(arg)!r})"
+        has = f"({var} if {var} is not None else any({reps}))"
+        return has if arg else f"(not {has})"
     if op == "repeats":
-        return f"((sum(map(bool, {texts})) > 1) is {bool(arg)!r})"  # non-empty items only
+        many = f"({var} is None and sum(map(bool, {reps})) > 1)"  # non-empty items only
+        return many if arg else f"(not {many})"
     if op == "in":
-        return f"_any_in({texts}, {w.name('IN', arg)})"
-    return f"_any_test({texts}, {w.name('T', arg)})"
+        values = w.name("IN", arg)
+        one = f"{var}.upper() in {values}" if "" not in arg else f"({var} != '' and {var}.upper() in {values})"
+        return f"({one} if {var} is not None else _any_in({reps}, {values}))"
+    test = w.name("T", arg)
+    return f"(({var} != '' and {test}({var})) if {var} is not None else _any_test({reps}, {test}))"
 
 
-def _tree_expr(w: _Writer, tree: tuple[Any, ...]) -> str:
+def _tree_count(tree: tuple[Any, ...], into: dict[tuple[str, str, str], int]) -> None:
+    """How many times a condition reads each absolute path."""
+    kind = tree[0]
+    if kind in ("all", "any"):
+        for part in tree[1]:
+            _tree_count(part, into)
+    elif kind == "not":
+        _tree_count(tree[1], into)
+    elif kind == "field":
+        into[tree[1]] = into.get(tree[1], 0) + 1
+
+
+def _needs_statements(tree: tuple[Any, ...]) -> bool:
+    """Whether a condition reads something first (a component, a field), in statements before its test."""
+    kind = tree[0]
+    if kind in ("all", "any"):
+        return any(_needs_statements(part) for part in tree[1])
+    if kind == "not":
+        return _needs_statements(tree[1])
+    if kind == "field":
+        return _inline_field(tree[1]) is not None or _segment_up(tree) is not None
+    return kind in ("in", "test")
+
+
+def _segment_up(tree: tuple[Any, ...]) -> str | None:
+    """The segment of a ``present`` condition on a whole segment by scope up (found in line), else None."""
+    _kind, key, _texts, op, _arg = tree
+    path = parse_path(key[0])
+    if path.field is None and op == "present" and key[1] == "up" and path.segment not in ("MSH", "BHS", "FHS"):
+        return path.segment
+    return None
+
+
+def _tree_relative(tree: tuple[Any, ...]) -> bool:
+    """Whether a condition reads a component of the current value."""
+    kind = tree[0]
+    if kind in ("all", "any"):
+        return any(_tree_relative(part) for part in tree[1])
+    if kind == "not":
+        return _tree_relative(tree[1])
+    return kind in ("in", "test", "present")
+
+
+def _emit_tree(w: _Writer, indent: int, tree: tuple[Any, ...]) -> str:
+    """Emit the statements a condition needs before its test (each read once per call, and only when the tests
+    before it leave the answer open) and return the test, an expression whose truth is the condition's."""
     kind = tree[0]
     if kind == "field":
-        return _field_expr(w, tree)
+        return _field_expr(w, indent, tree)
     if kind == "event":
         return f"(env.event in {w.name('EV', tree[1])})"
-    if kind == "all":
-        return "(" + " and ".join(_tree_expr(w, part) for part in tree[1]) + ")"
-    if kind == "any":
-        return "(" + " or ".join(_tree_expr(w, part) for part in tree[1]) + ")"
     if kind == "not":
-        return f"(not {_tree_expr(w, tree[1])})"
+        return f"(not {_emit_tree(w, indent, tree[1])})"
+    if kind in ("all", "any"):
+        parts = tree[1]
+        joiner = " and " if kind == "all" else " or "
+        if not _needs_statements(tree):
+            return "(" + joiner.join(_emit_tree(w, indent, part) for part in parts) + ")"
+        # runs of parts, each starting where a part needs statements: a run's statements run only when the runs
+        # before it leave the answer open (all: each was true; any: each was false)
+        runs: list[list[tuple[Any, ...]]] = [[]]
+        for part in parts:
+            if _needs_statements(part) and runs[-1]:
+                runs.append([])
+            runs[-1].append(part)
+        var = f"_c{w.counter}"
+        w.counter += 1
+        for i, run in enumerate(runs):
+            test = joiner.join(_emit_tree(w, indent, part) for part in run)
+            if i == len(runs) - 1:
+                w.emit(indent, f"{var} = {test}")
+            elif kind == "all":
+                if i == 0:
+                    w.emit(indent, f"{var} = False")
+                w.emit(indent, f"if {test}:")
+            else:
+                if i == 0:
+                    w.emit(indent, f"{var} = True")
+                w.emit(indent, f"if not ({test}):")
+            indent += 1
+        return var
     if kind == "present":
         # any text in the component, in any of its subcomponents (first_text), not only in the first
         part = f"(parts[{tree[1]}] if n > {tree[1]} else '')"
         return f"({'' if tree[2] else 'not '}_present(env, {part}, nl))"
-    leaf_var = f"_q{tree[1]}"
+    index = tree[1]
+    leaf_var = f"_q{index}"
+    # the leaf text of component <index> of the current value (nl: 1 or 2), read once per call
+    w.emit(indent, f"if {leaf_var} is MISS:")
+    w.emit(indent + 1, f"{leaf_var} = parts[{index}] if n > {index} else ''")
+    w.emit(indent + 1, f"if {leaf_var}:")
+    w.emit(indent + 2, "if nl < 2:")
+    w.emit(indent + 3, f"{leaf_var} = {leaf_var}.partition(env.sub)[0]")
+    w.emit(indent + 2, f"if {leaf_var} == '\"\"':")
+    w.emit(indent + 3, f"{leaf_var} = ''")
+    w.emit(indent + 2, f"elif env.esc in {leaf_var}:")
+    w.emit(indent + 3, f"{leaf_var} = unescape({leaf_var}, env.delims).strip()")
+    w.emit(indent + 2, "else:")
+    w.emit(indent + 3, f"{leaf_var} = {leaf_var}.strip()")
     if kind == "in":
-        return f"({leaf_var} != '' and {leaf_var}.upper() in {w.name('IN', tree[2])})"
+        values = w.name("IN", tree[2])
+        if "" in tree[2]:
+            return f"({leaf_var} != '' and {leaf_var}.upper() in {values})"
+        return f"({leaf_var}.upper() in {values})"
     # a test (a regex, a validator, a table): worked out once per call of the function, when first needed
     var = w.tests[_test_key(tree[1], tree[2])]
     test = f"({leaf_var} != '' and bool({w.name('T', tree[2])}({leaf_var})))"
@@ -526,13 +733,7 @@ def _tree_tests(tree: tuple[Any, ...], into: dict[tuple[int, int, int], Any]) ->
 def _emit_condition(w: _Writer, indent: int, plan: RulePlan) -> str | None:
     """Emit what the rule's condition needs and return the test expression (None: no condition)."""
     if plan.when_tree is not None:
-        for index in sorted(_tree_indexes(plan.when_tree, set())):
-            # the leaf text of component <index> of the current value, read once per call
-            w.emit(indent, f"if _q{index} is MISS:")
-            w.emit(indent + 1, f"_q{index} = parts[{index}] if n > {index} else ''")
-            w.emit(indent + 1, f"if _q{index}:")
-            w.emit(indent + 2, f"_q{index} = leaf(env, _q{index}, nl)")
-        return _tree_expr(w, plan.when_tree)
+        return _emit_tree(w, indent, plan.when_tree)
     if plan.when is not None:
         return f"{w.name('W', plan.when)}(ctx, raw, level)"
     return None
@@ -592,14 +793,25 @@ def _emit_rule(w: _Writer, plan: RulePlan) -> None:
             indent -= 1
     elif plan.values is not None:
         fn = w.name("V", plan.values)
-        test = _emit_condition(w, indent, plan)
         gate = _gate_expr(plan)
-        if gate is not None:
-            test = gate if test is None else f"{gate} and {test}"
-        if test is not None:
-            w.emit(indent, f"_vals = {fn}(ctx, raw, level) if {test} else ()")
+        if plan.when_tree is not None and _needs_statements(plan.when_tree):
+            # the condition's reads only when the gate is open
+            w.emit(indent, "_vals = ()")
+            inner = indent
+            if gate is not None:
+                w.emit(indent, f"if {gate}:")
+                inner += 1
+            test = _emit_condition(w, inner, plan)
+            w.emit(inner, f"if {test}:")
+            w.emit(inner + 1, f"_vals = {fn}(ctx, raw, level)")
         else:
-            w.emit(indent, f"_vals = {fn}(ctx, raw, level)")
+            test = _emit_condition(w, indent, plan)
+            if gate is not None:
+                test = gate if test is None else f"{gate} and {test}"
+            if test is not None:
+                w.emit(indent, f"_vals = {fn}(ctx, raw, level) if {test} else ()")
+            else:
+                w.emit(indent, f"_vals = {fn}(ctx, raw, level)")
         if plan.is_list:
             w.emit(indent, "for _x in _vals:")
             _emit_set(w, indent + 1, plan, "_x")
@@ -661,13 +873,19 @@ def _emit_rule(w: _Writer, plan: RulePlan) -> None:
             _emit_field_items(w, indent, plan.own)
         else:
             w.emit(indent, f"_items = {w.name('G', plan.getter)}(ctx, raw, level)")
-        cond_test = _emit_condition(w, indent, plan)
-        test = "_items" if cond_test is None else f"_items and {cond_test}"
-        w.emit(indent, f"if {test}:")
-        _emit_args(w, indent + 1, plan)
-        w.emit(indent + 1, "_done = False")
-        w.emit(indent + 1, "for _it in _items:")
-        loop = indent + 2
+        body = indent + 1
+        if plan.when_tree is not None and _needs_statements(plan.when_tree):
+            # the condition's reads only when the rule's source has items
+            w.emit(indent, "if _items:")
+            w.emit(indent + 1, f"if {_emit_condition(w, indent + 1, plan)}:")
+            body += 1
+        else:
+            cond_test = _emit_condition(w, indent, plan)
+            w.emit(indent, "if _items:" if cond_test is None else f"if _items and {cond_test}:")
+        _emit_args(w, body, plan)
+        w.emit(body, "_done = False")
+        w.emit(body, "for _it in _items:")
+        loop = body + 1
         if _single(plan):
             w.emit(loop, "if _done:")
             w.emit(loop + 1, "break")
@@ -745,7 +963,10 @@ def _prologue(w: _Writer, plans: list[RulePlan], indent: int) -> None:
         w.emit(indent + 1, "nsf = len(sfields)")
         w.emit(indent, "else:")
         w.emit(indent + 1, "sname = None")
-    if any(p.relative is not None or p.when_tree is not None or p.fmt is not None for p in plans):
+    if any(
+        p.relative is not None or (p.when_tree is not None and _tree_relative(p.when_tree)) or p.fmt is not None
+        for p in plans
+    ):
         # The current value split once into its components (subcomponents below the field level).
         w.emit(indent, "if raw is None:")
         w.emit(indent + 1, "parts = ()")
@@ -774,7 +995,8 @@ def _prologue(w: _Writer, plans: list[RulePlan], indent: int) -> None:
             _tree_fields(plan.when_tree, fields)
     for path_key in fields:
         var = w.fields[path_key] = f"_z{len(w.fields)}"
-        w.emit(indent, f"{var} = MISS")
+        if path_key not in w.single:
+            w.emit(indent, f"{var} = MISS")
     owns: dict[tuple[str, int, int | None, int | None, str], int] = {}
     for plan in plans:
         if plan.own is not None and _reads_items(plan):
@@ -817,10 +1039,10 @@ def _compile(w: _Writer, name: str, label: str) -> Any:
         json_copy=json_copy,
         key_text=key_text,
         invalid_value=invalid_value,
+        first_text=first_text,
         _any_in=_any_in,
         _any_test=_any_test,
-        _own_texts=_own_texts,
-        _own_any=_own_any,
+        _rep_texts=_rep_texts,
         coded_texts=coded_texts,
         _present=_present,
         MISS=_MISS,
@@ -842,6 +1064,23 @@ def generate(plans: list[RulePlan], label: str) -> Fill:
     w.emit(1, "return None")
     fill: Fill = _compile(w, "fill", label)
     return fill
+
+
+def generate_condition(tree: tuple[Any, ...], label: str) -> Callable[[Ctx, str | None, int], bool]:
+    """One function ``when(ctx, raw, level)`` that tells whether a condition (a tree of
+    :meth:`hub.mapping.compiler.Compiler.condition_inline`) holds: what the closures of
+    :meth:`hub.mapping.compiler.Compiler.condition` answer, in line (a message rule's ``when`` is asked of each
+    segment of the rule)."""
+    w = _Writer()
+    counts: dict[tuple[str, str, str], int] = {}
+    _tree_count(tree, counts)
+    w.single = {key for key, count in counts.items() if count == 1}
+    w.emit(0, "def when(ctx, raw, level):")
+    _prologue(w, [RulePlan(steps=[], is_list=False, choice=(), unique=False, required=False, when_tree=tree)], 1)
+    test = _emit_tree(w, 1, tree)
+    w.emit(1, f"return True if {test} else False")
+    when: Callable[[Ctx, str | None, int], bool] = _compile(w, "when", label)
+    return when
 
 
 def generate_key(plans: list[RulePlan], label: str, slots: list[tuple[str, bool]]) -> Callable[[Ctx], Any]:

@@ -24,7 +24,7 @@ from hub.errors import ConversionError, MappingTemplateError
 from hub.fhir.validation import validator_for
 from hub.hl7.er7 import Segment
 from hub.mapping.builtins import BUILTINS, FINISHERS, VALIDATORS, Builtin, Conv, Finisher, fhir_code, fhir_string
-from hub.mapping.codegen import RulePlan, generate, generate_builder, generate_key, hint
+from hub.mapping.codegen import RulePlan, generate, generate_builder, generate_condition, generate_key, hint
 from hub.mapping.fhirschema import FhirSchema
 from hub.mapping.ids import make_id
 from hub.mapping.merging import merge_into
@@ -319,6 +319,16 @@ class Compiler:
             return False
 
         return among_
+
+    def condition_fn(self, cond: Condition, unit: Unit, relative_ok: bool, what: str) -> CondFn:
+        """The condition as one generated function (:func:`hub.mapping.codegen.generate_condition`) when it can
+        be written in line, else as :meth:`condition`'s closures: for a condition asked of many segments (a
+        message rule's ``when``), where the closures' calls cost more than generating a function at load."""
+        closures = self.condition(cond, unit, relative_ok)  # also checks it
+        tree = self.condition_inline(cond, unit, relative_ok)
+        if tree is None:
+            return closures
+        return generate_condition(tree, f"{unit.file} {what}")
 
     def condition_inline(self, cond: Condition, unit: Unit, relative_ok: bool) -> CondTree | None:
         """The condition as a tree codegen can write in line, when it only reads components of the current

@@ -791,8 +791,12 @@ def _compile_message(
                 rule,
                 f"template {rule.template} reads {resource.segment} segments, but 'for' names {segment}",
             )
-        when = compiler.condition(rule.when, rule_unit, False) if rule.when is not None else None
-        if_absent = compiler.condition(rule.if_absent, rule_unit, False) if rule.if_absent is not None else None
+        when = None
+        if rule.when is not None:
+            when = compiler.condition_fn(rule.when, rule_unit, False, f"{rule.name} when")
+        if_absent = None
+        if rule.if_absent is not None:
+            if_absent = compiler.condition_fn(rule.if_absent, rule_unit, False, f"{rule.name} if_absent")
         snapshot = _compile_snapshot(compiler, rule, rule_unit, names, resource.rtype)
         specs, deletes = split_nulls(rule.elements, rule_unit)
         overrides = compiler.elements(specs, resource.rtype, rule_unit, False)
