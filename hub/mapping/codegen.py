@@ -460,32 +460,25 @@ def _emit_segment(w: _Writer, indent: int, segname: str, scope: str) -> None:
         var = w.segments.get(segname)
         if var is None:
             var = w.segments[segname] = f"_g{len(w.segments)}"
-        w.emit(indent, f"_cs = {var}")
-        w.emit(indent, "if _cs is MISS:")
-        w.emit(indent + 1, f"_cf = ctx.node.find({segname!r})")
-        w.emit(indent + 1, f"_cs = {var} = _cf[0] if _cf else None")
+        w.emit(indent, f"_cs = {var} if {var} is not MISS else ({var} := (ctx.node.find({segname!r}) or _NONE)[0])")
     elif scope == "group":
-        w.emit(indent, f"_cf = ctx.node.segs.get({segname!r})")
-        w.emit(indent, "_cs = _cf[0] if _cf else None")
+        w.emit(indent, f"_cs = (ctx.node.segs.get({segname!r}) or _NONE)[0]")
     else:
         w.emit(indent, "_cs = None")
 
 
 def _emit_leaf(w: _Writer, indent: int, raw: str, level: int, into: str) -> None:
     """Emit :func:`hub.mapping.runtime.leaf` of ``raw`` at a level known here, into ``into``."""
+    cut = raw + (".partition(env.comp)[0]" if level < 1 else "") + (".partition(env.sub)[0]" if level < 2 else "")
     text = raw
-    if level < 1:
-        w.emit(indent, f"_cu = {raw}.partition(env.comp)[0]")
+    if cut != raw:
+        w.emit(indent, f"_cu = {cut}")
         text = "_cu"
-    if level < 2:
-        w.emit(indent, f"_cu = {text}.partition(env.sub)[0]")
-        text = "_cu"
-    w.emit(indent, f"if {text} == '\"\"':")
-    w.emit(indent + 1, f"{into} = ''")
-    w.emit(indent, f"elif env.esc in {text}:")
-    w.emit(indent + 1, f"{into} = unescape({text}, env.delims).strip()")
-    w.emit(indent, "else:")
-    w.emit(indent + 1, f"{into} = {text}.strip()")
+    w.emit(
+        indent,
+        f"{into} = '' if {text} == '\"\"' else unescape({text}, env.delims).strip() if env.esc in {text} "
+        f"else {text}.strip()",
+    )
 
 
 def _emit_field_read(w: _Writer, indent: int, key: tuple[str, str, str], var: str) -> None:
@@ -504,11 +497,8 @@ def _emit_field_read(w: _Writer, indent: int, key: tuple[str, str, str], var: st
     w.emit(indent + 1, f"_cr = sfields[{fieldno}] if nsf > {fieldno} else ''")
     w.emit(indent, "else:")
     _emit_segment(w, indent + 1, segname, scope)
-    w.emit(indent + 1, "if _cs is None:")
-    w.emit(indent + 2, "_cr = ''")
-    w.emit(indent + 1, "else:")
-    w.emit(indent + 2, "_cf = _cs.fields")
-    w.emit(indent + 2, f"_cr = _cf[{fieldno}] if len(_cf) > {fieldno} else ''")
+    w.emit(indent + 1, "_cf = _cs.fields if _cs is not None else ()")
+    w.emit(indent + 1, f"_cr = _cf[{fieldno}] if len(_cf) > {fieldno} else ''")
     w.emit(indent, "if not _cr or _cr == '\"\"':")
     w.emit(indent + 1, f"{var} = ''")
     if key[2].startswith("coded "):
@@ -569,8 +559,7 @@ def _field_expr(w: _Writer, indent: int, tree: tuple[Any, ...]) -> str:
         if found is None:
             found = w.segments[segname] = f"_g{len(w.segments)}"
         w.emit(indent, f"if sname != {segname!r} and {found} is MISS:")
-        w.emit(indent + 1, f"_cf = ctx.node.find({segname!r})")
-        w.emit(indent + 1, f"{found} = _cf[0] if _cf else None")
+        w.emit(indent + 1, f"{found} = (ctx.node.find({segname!r}) or _NONE)[0]")
         if arg:
             return f"(sname == {segname!r} or {found} is not None)"
         return f"(sname != {segname!r} and {found} is None)"
@@ -691,16 +680,10 @@ def _emit_tree(w: _Writer, indent: int, tree: tuple[Any, ...]) -> str:
     leaf_var = f"_q{index}"
     # the leaf text of component <index> of the current value (nl: 1 or 2), read once per call
     w.emit(indent, f"if {leaf_var} is MISS:")
-    w.emit(indent + 1, f"{leaf_var} = parts[{index}] if n > {index} else ''")
-    w.emit(indent + 1, f"if {leaf_var}:")
-    w.emit(indent + 2, "if nl < 2:")
-    w.emit(indent + 3, f"{leaf_var} = {leaf_var}.partition(env.sub)[0]")
-    w.emit(indent + 2, f"if {leaf_var} == '\"\"':")
-    w.emit(indent + 3, f"{leaf_var} = ''")
-    w.emit(indent + 2, f"elif env.esc in {leaf_var}:")
-    w.emit(indent + 3, f"{leaf_var} = unescape({leaf_var}, env.delims).strip()")
-    w.emit(indent + 2, "else:")
-    w.emit(indent + 3, f"{leaf_var} = {leaf_var}.strip()")
+    w.emit(indent + 1, f"_cu = parts[{index}] if n > {index} else ''")
+    w.emit(indent + 1, "if _cu and nl < 2:")
+    w.emit(indent + 2, "_cu = _cu.partition(env.sub)[0]")
+    _emit_leaf(w, indent + 1, "_cu", 2, leaf_var)
     if kind == "in":
         values = w.name("IN", tree[2])
         if "" in tree[2]:
@@ -794,30 +777,22 @@ def _emit_rule(w: _Writer, plan: RulePlan) -> None:
     elif plan.values is not None:
         fn = w.name("V", plan.values)
         gate = _gate_expr(plan)
-        if plan.when_tree is not None and _needs_statements(plan.when_tree):
-            # the condition's reads only when the gate is open
-            w.emit(indent, "_vals = ()")
-            inner = indent
-            if gate is not None:
-                w.emit(indent, f"if {gate}:")
-                inner += 1
-            test = _emit_condition(w, inner, plan)
+        # the condition's reads only when the gate is open; the values only when the condition holds
+        inner = indent
+        if gate is not None:
+            w.emit(inner, f"if {gate}:")
+            inner += 1
+        test = _emit_condition(w, inner, plan)
+        if test is not None:
             w.emit(inner, f"if {test}:")
-            w.emit(inner + 1, f"_vals = {fn}(ctx, raw, level)")
-        else:
-            test = _emit_condition(w, indent, plan)
-            if gate is not None:
-                test = gate if test is None else f"{gate} and {test}"
-            if test is not None:
-                w.emit(indent, f"_vals = {fn}(ctx, raw, level) if {test} else ()")
-            else:
-                w.emit(indent, f"_vals = {fn}(ctx, raw, level)")
+            inner += 1
+        w.emit(inner, f"_vals = {fn}(ctx, raw, level)")
         if plan.is_list:
-            w.emit(indent, "for _x in _vals:")
-            _emit_set(w, indent + 1, plan, "_x")
+            w.emit(inner, "for _x in _vals:")
+            _emit_set(w, inner + 1, plan, "_x")
         else:
-            w.emit(indent, "if _vals:")
-            _emit_set(w, indent + 1, plan, "_vals[0]")
+            w.emit(inner, "if _vals:")
+            _emit_set(w, inner + 1, plan, "_vals[0]")
     elif plan.current:
         w.emit(indent, "if raw is not None:")
         w.emit(indent + 1, "if raw and raw != '\"\"':")
@@ -932,11 +907,12 @@ def _gate_expr(plan: RulePlan) -> str | None:
     if gate is None:
         return None
     segname, scope = gate
+    # (a truth value: the segments found, else an empty list or None)
     if scope == "group":
-        return f"(sname == {segname!r} or bool(ctx.node.segs.get({segname!r})))"
+        return f"(sname == {segname!r} or ctx.node.segs.get({segname!r}))"
     if scope == "own":
         return f"(sname == {segname!r})"
-    return f"(sname == {segname!r} or bool(ctx.node.find({segname!r})))"
+    return f"(sname == {segname!r} or ctx.node.find({segname!r}))"
 
 
 def _reads_items(plan: RulePlan) -> bool:
@@ -990,9 +966,14 @@ def _prologue(w: _Writer, plans: list[RulePlan], indent: int) -> None:
         var = w.tests[key] = f"_t{len(w.tests)}"
         w.emit(indent, f"{var} = MISS")
     fields: dict[tuple[str, str, str], Any] = {}
+    reads: dict[tuple[str, str, str], int] = {}
     for plan in plans:
         if plan.when_tree is not None:
             _tree_fields(plan.when_tree, fields)
+            _tree_count(plan.when_tree, reads)
+    # a path one condition reads once: read where it is tested, without a variable kept for the call (each rule's
+    # condition is asked at most once per call)
+    w.single = {key for key, count in reads.items() if count == 1}
     for path_key in fields:
         var = w.fields[path_key] = f"_z{len(w.fields)}"
         if path_key not in w.single:
@@ -1046,6 +1027,7 @@ def _compile(w: _Writer, name: str, label: str) -> Any:
         coded_texts=coded_texts,
         _present=_present,
         MISS=_MISS,
+        _NONE=(None,),
     )
     code = compile(source, f"<mapping {label}>", "exec")
     exec(code, namespace)  # noqa: S102 - our own generated code; template text appears only as repr() literals
@@ -1072,9 +1054,6 @@ def generate_condition(tree: tuple[Any, ...], label: str) -> Callable[[Ctx, str 
     :meth:`hub.mapping.compiler.Compiler.condition` answer, in line (a message rule's ``when`` is asked of each
     segment of the rule)."""
     w = _Writer()
-    counts: dict[tuple[str, str, str], int] = {}
-    _tree_count(tree, counts)
-    w.single = {key for key, count in counts.items() if count == 1}
     w.emit(0, "def when(ctx, raw, level):")
     _prologue(w, [RulePlan(steps=[], is_list=False, choice=(), unique=False, required=False, when_tree=tree)], 1)
     test = _emit_tree(w, 1, tree)

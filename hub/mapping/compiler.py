@@ -600,7 +600,7 @@ class Compiler:
         ``shared``: the values are only read (a built-in's arguments), never put in the output: a datatype's
         result kept for the message is given as it is, not copied.
         """
-        when = self.condition(spec.when, unit, relative_ok) if spec.when is not None else None
+        when = self.condition_fn(spec.when, unit, relative_ok, "when") if spec.when is not None else None
         if self._is_from(spec):
             # A rule that reads a source checks its condition only when the source has a value.
             return self._from(spec, target, unit, relative_ok, when, shared=shared)
@@ -844,7 +844,7 @@ class Compiler:
         gate: tuple[str, str] | None = None
         if whole_segments and spec.from_ is not None and spec.from_ != "MSH" and spec.scope in ("up", "group", "own"):
             gate = (spec.from_, spec.scope)
-        where = self.condition(spec.where, unit, True) if spec.where is not None else None
+        where = self.condition_fn(spec.where, unit, True, "where") if spec.where is not None else None
         heads = self._heads
         if where is not None and whole_segments and spec.from_ == "OBX":
             # the OBX this rule selects (a vaccine information statement each) head the groups its elements read
@@ -854,7 +854,7 @@ class Compiler:
             conv = self._converter(spec, target, unit, whole_segments)
         finally:
             self._heads = heads
-        prefer = self.condition(spec.prefer, unit, True) if spec.prefer is not None else None
+        prefer = self.condition_fn(spec.prefer, unit, True, "prefer") if spec.prefer is not None else None
         # items of several segments (scope sub_id): a condition on an item reads the item's own segment
         item_ctx = _item_segment_ctx if spec.scope == "sub_id" else _item_ctx
         args = self._args(spec, unit, relative_ok)
