@@ -47,6 +47,9 @@ MESSAGES = [
     "OBX|2|NM|18864-9^Ampicillin [Susceptibility]^LN|1.1|>=32|ug/mL||R|||F\r"
     "OBX|3|ST|AMK^阿米卡星 [Susc]^LN|1-1|\\F\\X||| S |||F\r"
     "OBX|4|ST|XJJD^细菌鉴定^L|2|&sub^^C~\\T\\^A&B^C|||~R|||F\r"
+    # a LIS's own code first, LOINC as the alternate identifier (the antibiotic table's alternate_system)
+    "OBX|5|NM|AMK^阿米卡星^99LIS^18860-7^阿米卡星^LN|1.2|8|ug/mL|||||F\r"
+    "OBX|6|NM|AMK^阿米卡星^99LIS^18860-7^阿米卡星^L~X^^^18864-9^^LN|1.3|4\r"
     "OBR|2|P4|F4|18769-0^MIC panel^LN" + "|" * 22 + "600-7&Bacteria&LN^1^112283007|||P3&HIS^F3&LIS\r"
     "OBX|1|ST|18906-8^Ciprofloxacin [Susceptibility]^LN||^^~||||||F\r",
 ]
