@@ -7,6 +7,9 @@ function, compiled once at load with :func:`compile`/``exec``:
 
 * the current value is split into components once; a rule whose source is empty costs an index and a test;
 * text, codes and table lookups are done in line (string methods and one dict lookup, no calls);
+* a condition (``when``) is statements before its test: the fields and components it reads are read in line,
+  each once per call and only when the tests before it leave the answer open (a message rule's ``when``, a
+  ``where``: :func:`generate_condition`, one function of the same statements);
 * a datatype is a generated function of its own, called directly with the component's text;
 * only the rest (dates, numbers, composites) calls out, to the closures that :mod:`hub.mapping.compiler`
   made and passed in by name.
