@@ -149,10 +149,10 @@ PARAMS: dict[str, list[Spec]] = {
     ],
     "ClinicalImpression": [
         _id("ClinicalImpression"),
-        *_subject("ClinicalImpression", clinical=False),
+        *_subject("ClinicalImpression", clinical=True),
         _ref("ClinicalImpression", "encounter", "encounter"),
         _status("ClinicalImpression"),
-        Spec("date", "date", "ClinicalImpression.date", "ClinicalImpression-date"),
+        Spec("date", "date", "ClinicalImpression.date", "clinical-date"),
         _ref("ClinicalImpression", "assessor", "assessor"),
     ],
     "CommunicationRequest": [
@@ -251,7 +251,8 @@ PARAMS: dict[str, list[Spec]] = {
         Spec("type", "token", "EpisodeOfCare.type", "clinical-type"),
         Spec("date", "date", "EpisodeOfCare.period", "clinical-date"),
         _ref("EpisodeOfCare", "organization", "managingOrganization"),
-        _ref("EpisodeOfCare", "care-manager", "careManager"),
+        # R4: EpisodeOfCare.careManager.where(resolve() is Practitioner)
+        Spec("care-manager", "reference", "EpisodeOfCare.careManager", "EpisodeOfCare-care-manager", ("Practitioner",)),
         _ref("EpisodeOfCare", "condition", "diagnosis.condition"),
     ],
     "ExplanationOfBenefit": [
@@ -276,7 +277,7 @@ PARAMS: dict[str, list[Spec]] = {
         Spec("date", "date", "FamilyMemberHistory.date", "clinical-date"),
     ],
     "Flag": [
-        _id("Flag", "clinical-identifier"),
+        _id("Flag"),
         *_subject("Flag", clinical=True),
         _ref("Flag", "encounter", "encounter", "clinical-encounter"),
         Spec("date", "date", "Flag.period", "clinical-date"),
@@ -343,7 +344,7 @@ PARAMS: dict[str, list[Spec]] = {
         _ref("List", "encounter", "encounter", "clinical-encounter"),
         _ref("List", "source", "source"),
         _status("List"),
-        Spec("code", "token", "List.code", "List-code"),
+        Spec("code", "token", "List.code", "clinical-code"),
         Spec("title", "string", "List.title", "List-title"),
         Spec("date", "date", "List.date", "clinical-date"),
         _ref("List", "item", "entry.item"),
@@ -445,10 +446,10 @@ PARAMS: dict[str, list[Spec]] = {
         _ref("SupplyDelivery", "supplier", "supplier"),
     ],
     "SupplyRequest": [
-        _id("SupplyRequest"),
+        _id("SupplyRequest", "clinical-identifier"),
         _status("SupplyRequest"),
         Spec("category", "token", "SupplyRequest.category", "SupplyRequest-category"),
-        Spec("date", "date", "SupplyRequest.authoredOn", "SupplyRequest-date"),
+        Spec("date", "date", "SupplyRequest.authoredOn", "clinical-date"),
         _ref("SupplyRequest", "requester", "requester"),
         _ref("SupplyRequest", "subject", "deliverTo"),
         _ref("SupplyRequest", "supplier", "supplier"),

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from hub.config import Settings
 from hub.db import get_sessionmaker
+from hub.errors import InvalidInput
 from hub.fhir import store
 from hub.security.access import stamp_producer
 from tests.support.fhir_client import Tokens, audit_events, entity_refs, ids, rest_settings, serve_hub, subtype
@@ -230,3 +231,24 @@ def test_reindex_makes_the_types_stored_before_searchable(settings: Settings, se
         for rtype in ("CarePlan", "ChargeItem"):
             found = store.search(fresh, rtype, [("patient", f"Patient/{ZHANG}")])
             assert [r["id"] for r in found.resources] == [rid(rtype, ZHANG)]
+
+
+def test_care_manager_finds_a_practitioner_only(settings: Settings, session: Session) -> None:
+    """R4 EpisodeOfCare-care-manager is EpisodeOfCare.careManager.where(resolve() is Practitioner): an episode whose
+    care manager is a PractitionerRole is not indexed under it, and asking for a PractitionerRole is an error."""
+    seed(session)
+    for eid, manager in (("eoc-dm-1", "Practitioner/dr-wangfang"), ("eoc-dm-2", "PractitionerRole/role-wangfang-nk")):
+        episode = {
+            "resourceType": "EpisodeOfCare",
+            "id": eid,
+            "status": "active",
+            "patient": patient(ZHANG),
+            "careManager": {"reference": manager, "display": "王芳"},
+        }
+        store.put(session, stamp_producer(episode, SZRMYY))
+    session.commit()
+    found = store.search(session, "EpisodeOfCare", [("care-manager", "Practitioner/dr-wangfang")])
+    assert [r["id"] for r in found.resources] == ["eoc-dm-1"]
+    assert store.search(session, "EpisodeOfCare", [("care-manager", "dr-wangfang")]).resources[0]["id"] == "eoc-dm-1"
+    with pytest.raises(InvalidInput):
+        store.search(session, "EpisodeOfCare", [("care-manager", "PractitionerRole/role-wangfang-nk")])

@@ -129,3 +129,31 @@ def test_a_supply_request_is_in_the_compartment_of_the_patient_it_is_delivered_t
     assert patients_of(by_li) == {"p-zhangsan"}
     assert compartment_search("SupplyRequest") == ("subject",)
     assert params_for("SupplyRequest")["subject"].expression == "SupplyRequest.deliverTo"
+
+
+# Definitions checked against the R4 (4.0.1) resource pages' search tables where 7ecdb86 had another id: a shared
+# definition ("Common": clinical-patient, clinical-date, clinical-identifier, clinical-code) or the type's own.
+R4_DEFINITIONS: dict[tuple[str, str], str] = {
+    ("ClinicalImpression", "patient"): "clinical-patient",
+    ("ClinicalImpression", "date"): "clinical-date",
+    ("Flag", "identifier"): "Flag-identifier",
+    ("List", "code"): "clinical-code",
+    ("SupplyRequest", "identifier"): "clinical-identifier",
+    ("SupplyRequest", "date"): "clinical-date",
+    # and some 7ecdb86 had right, of either kind
+    ("CarePlan", "patient"): "clinical-patient",
+    ("DeviceUseStatement", "identifier"): "DeviceUseStatement-identifier",
+    ("MedicationStatement", "status"): "medications-status",
+    ("EpisodeOfCare", "care-manager"): "EpisodeOfCare-care-manager",
+}
+
+
+@pytest.mark.parametrize(("key", "definition"), sorted(R4_DEFINITIONS.items()))
+def test_the_r4_definition_of_each_parameter(key: tuple[str, str], definition: str) -> None:
+    rtype, name = key
+    assert params_for(rtype)[name].definition == f"http://hl7.org/fhir/SearchParameter/{definition}"
+
+
+def test_care_manager_is_a_practitioner_only() -> None:
+    """R4 EpisodeOfCare-care-manager: EpisodeOfCare.careManager.where(resolve() is Practitioner)."""
+    assert params_for("EpisodeOfCare")["care-manager"].targets == ("Practitioner",)
