@@ -67,6 +67,10 @@ def merge_into(items: list[Any], value: Any, leaves: Leaves) -> None:
         value: the item a rule made.
         leaves: the dotted paths, split, whose first values are the key.
     """
+    if not items:
+        # the list's first item (most lists get one): nothing to merge with, no key to work out
+        items.append(value)
+        return
     if isinstance(value, dict) and "extension" in value and (instance := instance_of(value)) is not None:
         for index, item in enumerate(items):
             theirs = instance_of(item)
