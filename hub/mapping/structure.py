@@ -515,6 +515,10 @@ def group_segments(root_def: GroupDef, segments: list[Segment]) -> tuple[Node, l
 
 def iter_path(root: Node, groups: tuple[str, ...], segment: str) -> list[tuple[Segment, Node]]:
     """Every segment ``segment`` in the group instances at ``groups`` (a path from the root), in order."""
+    if not groups:
+        # a segment of the message's top level (PID, PV1, MSH): the rule for most resources, asked once per rule
+        found = root.segs.get(segment)
+        return [(seg, root) for seg in found] if found else []
     nodes = [root]
     for name in groups:
         nodes = [child for node in nodes for child in node.children.get(name, ())]
