@@ -897,14 +897,16 @@ def _xcn_text(ctx: Ctx, item: Item, _args: dict[str, Any] | None) -> Any:
     raw = item[1]
     if raw is None:
         return None
-    parts = split(ctx.env, raw, item[2])
     env = ctx.env
+    parts = split(env, raw, item[2])
     level = item[2] + 1
-    family = leaf(env, parts[1], level) if len(parts) > 1 else ""
-    given = [leaf(env, p, level) for p in parts[2:4]]
-    suffix = [leaf(env, p, level) for p in parts[4:5]] + [leaf(env, p, level) for p in parts[6:7]]
-    prefix = [leaf(env, p, level) for p in parts[5:6]]
-    return name_text(family, [g for g in given if g], [p for p in prefix if p], [s for s in suffix if s])
+    # components 2-7 read once each, the empty ones left out (a doctor is mostly D001^王^五: family and one given)
+    texts = [leaf(env, p, level) if p else "" for p in parts[1:7]]
+    texts += [""] * (6 - len(texts))
+    family, given1, given2, suffix, prefix, degree = texts
+    given = [given1, given2] if given1 and given2 else [given1] if given1 else [given2] if given2 else []
+    suffixes = [suffix, degree] if suffix and degree else [suffix] if suffix else [degree] if degree else []
+    return name_text(family, given, [prefix] if prefix else [], suffixes)
 
 
 # Names -----------------------------------------------------------------------------------------------
