@@ -686,7 +686,11 @@ def _glued_segment(compiled: CompiledMessage, message: er7.Message, text: str) -
         # The scan of the whole text reads it backwards: there the pattern starts with the separator, a literal the
         # regular expression engine finds by a fast search, where a pattern that starts with [0-9] (or a look-behind)
         # is tried at every digit of the message: three times slower (20-OBX ORU: 17 µs against 47 µs).
-        backwards = re.compile(f"{re.escape(sep)}(?:{'|'.join(name[::-1] for name in names)})[0-9]")
+        # At each separator a look-ahead of character sets (the letters each place of a segment id may have) first:
+        # the engine tries the alternatives one by one, and nearly every field's text fails the sets at once
+        # (ADT^A01 4.1 µs against 1.8 µs, 20-OBX ORU 12 µs against 5.9 µs).
+        places = "".join("[" + re.escape("".join(sorted({name[i] for name in names}))) + "]" for i in (2, 1, 0))
+        backwards = re.compile(f"{re.escape(sep)}(?={places}[0-9])(?:{'|'.join(name[::-1] for name in names)})[0-9]")
         patterns = compiled.glue[sep] = (forwards, backwards)
     pattern, backwards = patterns
     if backwards.search(text[::-1]) is None:
