@@ -197,14 +197,12 @@ def _emit_text(w: _Writer, indent: int, raw: str, level: str | None, kind: str) 
         # leaf(): the first component and subcomponent, the HL7 null as empty, escapes resolved, trimmed
         if level not in ("1", "2", "nl"):
             w.emit(indent, f"if {level} < 1:")
-            w.emit(indent + 1, "_k = _t.find(env.comp)")
-            w.emit(indent + 1, "if _k >= 0:")
-            w.emit(indent + 2, "_t = _t[:_k]")
+            w.emit(indent + 1, "if env.comp in _t:")  # 'in' first, as leaf(): most values have no separator
+            w.emit(indent + 2, "_t = _t[: _t.find(env.comp)]")
         if level != "2":
             w.emit(indent, f"if {level} < 2:")
-            w.emit(indent + 1, "_k = _t.find(env.sub)")
-            w.emit(indent + 1, "if _k >= 0:")
-            w.emit(indent + 2, "_t = _t[:_k]")
+            w.emit(indent + 1, "if env.sub in _t:")
+            w.emit(indent + 2, "_t = _t[: _t.find(env.sub)]")
         w.emit(indent, "if _t == '\"\"':")
         w.emit(indent + 1, "_t = ''")
         w.emit(indent, "elif env.esc in _t:")
