@@ -444,10 +444,12 @@ def _inline_field(key: tuple[str, str, str]) -> tuple[str, int, int | None, int 
     ``own`` (the current segment's first), not a header's delimiter fields; None for the rest."""
     path = parse_path(key[0])
     segname = path.segment
-    if segname is None or path.field is None or key[1] not in ("up", "group", "own"):
+    if segname is None or path.field is None or key[1] not in ("up", "group", "own", "inner", "below", "around"):
         return None
     if segname in ("MSH", "BHS", "FHS") and path.field <= 2:
         return None
+    if key[1] in ("below", "around") and key[2] not in ("leaf", "any"):
+        return None  # (compile_coded_texts reads no such scope)
     return segname, path.field, path.component, path.subcomponent
 
 
@@ -464,6 +466,12 @@ def _emit_segment(w: _Writer, indent: int, segname: str, scope: str) -> None:
         w.emit(indent, f"_cs = {var} if {var} is not MISS else ({var} := (ctx.node.find({segname!r}) or _NONE)[0])")
     elif scope == "group":
         w.emit(indent, f"_cs = (ctx.node.segs.get({segname!r}) or _NONE)[0]")
+    elif scope == "inner":
+        var = w.segments.get(f"inner {segname}")
+        if var is None:
+            var = w.segments[f"inner {segname}"] = f"_g{len(w.segments)}"
+        find = f"ctx.node.find_inner({segname!r})"
+        w.emit(indent, f"_cs = {var} if {var} is not MISS else ({var} := ({find} or _NONE)[0])")
     else:
         w.emit(indent, "_cs = None")
 
@@ -494,6 +502,22 @@ def _emit_field_read(w: _Writer, indent: int, key: tuple[str, str, str], var: st
     if key not in w.single:
         w.emit(indent, f"if {var} is MISS:")
         indent += 1
+    if scope in ("below", "around"):
+        # every such segment (the current one, else those of this group and the groups inside it, or around it),
+        # found once per call for every path of that segment and scope; none (the common case): no text
+        segs = w.segments.get(f"{scope} {segname}")
+        if segs is None:
+            segs = w.segments[f"{scope} {segname}"] = f"_g{len(w.segments)}"
+        find = "find_below" if scope == "below" else "find_around"
+        w.emit(indent, f"if {segs} is MISS:")
+        w.emit(indent + 1, f"{segs} = (cseg,) if sname == {segname!r} else ctx.node.{find}({segname!r})")
+        w.emit(indent, f"if {segs}:")
+        w.emit(indent + 1, f"{var} = None")
+        read = "first_text" if read_any else "leaf"
+        w.emit(indent + 1, f"{var}r = _every_text(env, {segs}, {fieldno}, {comp!r}, {sub!r}, {read})")
+        w.emit(indent, "else:")
+        w.emit(indent + 1, f"{var} = ''")
+        return
     w.emit(indent, f"if sname == {segname!r}:")
     w.emit(indent + 1, f"_cr = sfields[{fieldno}] if nsf > {fieldno} else ''")
     w.emit(indent, "else:")
@@ -542,6 +566,19 @@ def _rep_texts(
 ) -> tuple[str, ...]:
     """The texts of each repetition of a field (what compile_texts gives for a repeating field)."""
     return tuple([read(env, item[1], item[2]) for item in field_items(env, None, value, comp, sub)])  # type: ignore[arg-type]
+
+
+def _every_text(
+    env: Any, segments: Any, fieldno: int, comp: int | None, sub: int | None, read: Callable[[Any, str, int], str]
+) -> tuple[str, ...]:
+    """The texts of a field of each of the segments (what compile_texts gives for scope below and around)."""
+    texts: list[str] = []
+    for seg in segments:
+        fields = seg.fields
+        value = fields[fieldno] if fieldno < len(fields) else ""
+        if value and value != '""':
+            texts.extend(read(env, item[1], item[2]) for item in field_items(env, seg, value, comp, sub))  # type: ignore[arg-type]
+    return tuple(texts)
 
 
 def _present(env: Any, value: str, level: int) -> bool:
@@ -1025,6 +1062,7 @@ def _compile(w: _Writer, name: str, label: str) -> Any:
         _any_in=_any_in,
         _any_test=_any_test,
         _rep_texts=_rep_texts,
+        _every_text=_every_text,
         coded_texts=coded_texts,
         _present=_present,
         MISS=_MISS,

@@ -422,7 +422,9 @@ class Compiler:
             if table is None:
                 return None
             system = table[0].alternate_system
-            if system is not None and path.component is None and cond.scope not in ("below", "around"):
+            if system is not None and path.component is None:
+                if cond.scope in ("below", "around"):
+                    return None  # the identifiers of every segment's field: the closure (no template asks it)
                 # a whole coded field: its identifiers, the alternate one under the table's coding system too
                 key = (path.text, cond.scope, f"coded {system}")
                 texts = compile_coded_texts(path, cond.scope, system)

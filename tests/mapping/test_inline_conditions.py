@@ -106,6 +106,15 @@ CONDITIONS: list[dict[str, Any]] = [
     {"any": [{"event": ["A01"]}, {"from": "OBX-2", "in": ["NM"]}, {"from": "OBR", "present": False}]},
     {"all": [{"event": ["R01"]}, {"from": "OBX-5", "present": True}, {"from": "MSH-9", "in": ["ORU"]}]},
     {"any": [{"from": "GT1-11", "scope": "below", "in": ["SEL"]}, {"from": "OBX-8", "present": True}]},
+    # every segment of a scope (the OBX of an order, read from its OBR; the orders around an OBX)
+    {"from": "OBX-8", "scope": "below", "in": ["R"]},
+    {"from": "OBX-5.1", "scope": "below", "present": True},
+    {"from": "OBX-3.1", "scope": "below", "in_table": "antibiotic-susceptibility"},
+    {"any": [{"from": "OBX-2", "scope": "below", "in": ["ST"]}, {"from": "OBX-4.1", "scope": "below", "matches": "-"}]},
+    {"from": "OBR-26.1.1", "scope": "around", "present": True},
+    {"from": "OBR-4.3", "scope": "around", "in": ["LN"]},
+    {"from": "OBX-3.3", "scope": "inner", "in": ["L"]},
+    {"from": "OBX-5", "scope": "inner", "present": True},
     # the derivedFrom condition of a susceptibility in its isolate's order (message/ORU_R01.yaml)
     {
         "all": [
@@ -256,6 +265,13 @@ RAW = [
 ]
 
 
+def test_a_coded_field_of_every_segment_is_asked_of_the_closure(compiler):
+    # the identifiers of each OBX's OBX-3 (LOINC as the alternate identifier too): not written in line, so that a
+    # rule reading it answers as the closure does (the second repetition of OBX|6's OBX-3 is 18864-9^^LN)
+    cond = Condition.model_validate({"from": "OBX-3", "scope": "below", "in_table": "antibiotic-susceptibility"})
+    assert compiler.condition_inline(cond, Unit("test"), False) is None
+
+
 @pytest.mark.parametrize("spec", RELATIVE, ids=lambda spec: str(spec))
 def test_a_condition_on_the_current_value_answers_as_its_closure(compiler, spec):
     cond = Condition.model_validate(spec)
@@ -333,3 +349,48 @@ def test_a_reference_written_in_line_gives_what_its_function_gives(compiler, kin
         called(second, ctx, None, 0)
         assert first == second
     assert first["answer"] == ([{"reference": "Observation/o4"}] if is_list else {"reference": "Observation/o4"})
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        {"from": "NTE-3", "scope": "around", "in": ["医嘱备注"]},
+        {"from": "NTE-3", "scope": "below", "in": ["复查"]},
+        {"from": "NTE-3", "scope": "inner", "in": ["复查"]},
+        {"from": "NTE-3", "in": ["全院通知"]},
+    ],
+    ids=str,
+)
+def test_a_segment_at_two_levels_is_read_as_the_closure_reads_it(compiler, spec):
+    # NTE after the MSH and in the order: 'around' reads the order's and the message's, 'up' the nearest only
+    structure = parse_structure(["MSH", "NTE", {"ORDER+": ["OBR", "NTE", {"OBSERVATION*": ["OBX", "NTE"]}]}])
+    message = er7.parse(
+        "MSH|^~\\&|LIS|SZ|HUB|CITY|20260315093000||ORU^R01^ORU_R01|L9|P|2.5.1\r"
+        "NTE|1||全院通知\r"
+        "OBR|1|P9|F9|A^B^LN\r"
+        "NTE|1||医嘱备注\r"
+        "OBX|1|ST|A^A^L||x\r"
+        "NTE|1||复查\r"
+    )
+    root, _ = group_segments(structure, message.segments)
+    env = Env(message, UTC, "R01", "ORU_R01", root)
+    cond = Condition.model_validate(spec)
+    unit = Unit("test")
+    tree = compiler.condition_inline(cond, unit, False)
+    assert tree is not None
+    closure = compiler.condition(cond, unit, False)
+    when = generate_condition(tree, "test")
+    (order,) = root.children["ORDER"]
+    (observation,) = order.children["OBSERVATION"]
+    answers = set()
+    for node, seg in (
+        (root, None),
+        (root, root.segs["NTE"][0]),
+        (order, order.segs["OBR"][0]),
+        (order, None),
+        (observation, observation.segs["OBX"][0]),
+    ):
+        ctx = Ctx(env, node, seg)
+        answers.add(closure(ctx, None, 0))
+        assert when(ctx, None, 0) is closure(ctx, None, 0), (node.path, seg)
+    assert answers == {True, False}
