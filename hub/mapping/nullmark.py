@@ -142,6 +142,9 @@ def reaches_value(node: Any, steps: tuple[str, ...], depth: int, value: str) -> 
     this runs for every resource of every message, so it stops at the first match)."""
     while True:
         if isinstance(node, list):
+            if len(node) == 1:
+                node = node[0]  # one item (most lists: a coding, a participant's type): on in the loop, no call
+                continue
             for item in node:
                 if reaches_value(item, steps, depth, value):
                     return True
@@ -163,6 +166,9 @@ def first_value(node: Any, steps: tuple[str, ...] | list[str], at: int = 0) -> s
     in a loop, a call only for the items of a list: it runs for every participant a message adds."""
     while True:
         if isinstance(node, list):
+            if len(node) == 1:
+                node = node[0]  # one item: on in the loop, no call
+                continue
             for item in node:
                 found = first_value(item, steps, at)
                 if found is not None:
