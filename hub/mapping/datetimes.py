@@ -69,7 +69,13 @@ def parse(text: str) -> Parts:
         raise ValueError("year 0000")
     if month is not None and not 1 <= month <= 12:
         raise ValueError("month out of range")
-    if day is not None and month is not None and not 1 <= day <= calendar.monthrange(year, month)[1]:
+    # every month has days 1-28: calendar.monthrange (a weekday computed on the way) only for the days after
+    if (
+        day is not None
+        and month is not None
+        and not 1 <= day <= 28
+        and not 1 <= day <= calendar.monthrange(year, month)[1]
+    ):
         raise ValueError("day out of range")
     if hour is not None and hour > 23:
         raise ValueError("hour out of range")
