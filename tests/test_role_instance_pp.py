@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from hub.mapping.merging import INSTANCE_URL
 from tests.role_messages import a01, a08, adt_v28
 from tests.test_conversion_semantics import (
     convert,
@@ -20,7 +21,6 @@ from tests.test_conversion_semantics import (
     read,
 )
 
-INSTANCE_URL = "urn:hub:fhir:StructureDefinition:hl7v2-role-instance-id"  # hub.mapping.merging.INSTANCE_URL
 PP = "PP^Primary Care Provider^HL70443"
 PP_0912 = "PP^Primary Care Provider^HL70912"
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from hub.mapping.merging import INSTANCE_URL
 from tests.role_messages import a01, a08, bar
 from tests.test_conversion_semantics import (
     convert,
@@ -24,7 +25,6 @@ from tests.test_conversion_semantics import (
     read,
 )
 
-INSTANCE_URL = "urn:hub:fhir:StructureDefinition:hl7v2-role-instance-id"  # hub.mapping.merging.INSTANCE_URL
 CP = "CP^Consulting Provider^HL70443"
 AT = "AT^Attending^HL70443"
 CP_0912 = "CP^Consulting Provider^HL70912"

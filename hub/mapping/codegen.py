@@ -490,6 +490,15 @@ def _emit_leaf(w: _Writer, indent: int, raw: str, level: int, into: str) -> None
     )
 
 
+def _emit_part(w: _Writer, indent: int, separator: str, n: int) -> None:
+    """``_cr`` becomes its ``n``-th part (1-based) by ``env.<separator>`` (``comp``, ``sub``); '' when it has fewer."""
+    if n == 1:
+        w.emit(indent, f"_cr = _cr.partition(env.{separator})[0]")
+    else:
+        w.emit(indent, f"_cp = _cr.split(env.{separator})")
+        w.emit(indent, f"_cr = _cp[{n - 1}] if len(_cp) > {n - 1} else ''")
+
+
 def _emit_field_read(w: _Writer, indent: int, key: tuple[str, str, str], var: str) -> None:
     """Emit code reading a condition's absolute path to a field once per call (:func:`_inline_field`): ``var``
     is the leaf text of its one item ('' when it has none: every operator reads no item and an empty text
@@ -541,18 +550,10 @@ def _emit_field_read(w: _Writer, indent: int, key: tuple[str, str, str], var: st
     indent += 1
     level = 0
     if comp is not None:
-        if comp == 1:
-            w.emit(indent, "_cr = _cr.partition(env.comp)[0]")
-        else:
-            w.emit(indent, "_cp = _cr.split(env.comp)")
-            w.emit(indent, f"_cr = _cp[{comp - 1}] if len(_cp) > {comp - 1} else ''")
+        _emit_part(w, indent, "comp", comp)
         level = 1
         if sub is not None:
-            if sub == 1:
-                w.emit(indent, "_cr = _cr.partition(env.sub)[0]")
-            else:
-                w.emit(indent, "_cp = _cr.split(env.sub)")
-                w.emit(indent, f"_cr = _cp[{sub - 1}] if len(_cp) > {sub - 1} else ''")
+            _emit_part(w, indent, "sub", sub)
             level = 2
     _emit_leaf(w, indent, "_cr", level, var)
     if read_any and level < 2:

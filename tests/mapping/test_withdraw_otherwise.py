@@ -11,6 +11,7 @@ import pytest
 
 from hub.errors import MappingTemplateError
 from hub.mapping.engine import Converter
+from hub.mapping.merging import INSTANCE_URL
 from hub.mapping.nullmark import NullMark
 from hub.mapping.nulls import NULL_EXTENSION_URL
 from hub.updates import merge_update
@@ -18,7 +19,6 @@ from hub.updates import merge_update
 from .conftest import convert, mappings_copy
 from .test_keep_marks import V3, adt, marks_of, pv1
 
-INSTANCE_URL = "urn:hub:fhir:StructureDefinition:hl7v2-role-instance-id"
 HIS = "urn:hub:id:SZRMYY_HIS"
 ID_SELECTORS = f"[extension.valueIdentifier.system={HIS}][extension.valueIdentifier.value=RL5001]"
 ROLE_SELECTORS = f"[type.coding.system={V3}][type.coding.code=CON][individual.identifier.value=D003]"
