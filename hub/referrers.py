@@ -20,7 +20,10 @@ the facility whose subject is another person.
 
 A Coverage deleted through the REST API (``DELETE /fhir/Coverage/…``, or a transaction's DELETE entry) takes its
 references along the same way (:func:`hub.fhir.writes.apply`): its producer's Accounts of the beneficiary are
-written again in the request's transaction, each with an AuditEvent of its own.
+written again in the request's transaction, each with an AuditEvent of its own. The hub writes them on the caller's
+behalf, so the caller must be allowed to update each (``Access.check_write("update", …)``: an Account ``u`` scope, its
+compartment and organisation): otherwise the request is refused (403) before anything is written, as the PUT of those
+Accounts would be — never a deletion that leaves the references behind unsaid.
 """
 
 from __future__ import annotations

@@ -15,7 +15,8 @@ transaction (the caller audits and commits).
 5. writes everything in one :func:`hub.fhir.store.write` (DELETE, then POST, then PUT), which re-checks
    ``If-Match`` on the rows it claims; with it, what a deletion takes along (:mod:`hub.referrers`: a deleted
    Coverage leaves its producer's Accounts of the beneficiary, each written again from its version read under
-   lock), reported as the delete's :attr:`WriteOutcome.consequences` for the caller to audit.
+   lock, and refused (403) unless the caller may update it), reported as the delete's
+   :attr:`WriteOutcome.consequences` for the caller to audit.
 
 Conditions see only what the caller may read, so a conditional create never reveals, or attaches to, another
 organisation's record it may not see.
@@ -32,7 +33,7 @@ from typing import Any, Literal
 from urllib.parse import parse_qsl
 
 from hub import referrers
-from hub.errors import HubError, InvalidInput, MethodNotAllowed, NotFound, PreconditionFailed
+from hub.errors import Forbidden, HubError, InvalidInput, MethodNotAllowed, NotFound, PreconditionFailed
 from hub.fhir import store
 from hub.fhir.call import Call, database_conflicts
 from hub.fhir.rest import check_type
@@ -435,6 +436,25 @@ def _referrers(
     for entry in dangling.updates(call.session, entries, read):
         resource = entry["resource"]
         key = (str(resource["resourceType"]), str(resource["id"]))
+        cause = next(
+            (
+                r
+                for r in requests
+                if r.method == "DELETE" and referrers.names(current[key], r.resource_type, {r.id or ""})
+            ),
+            None,
+        )
+        try:
+            # The hub writes the referrer on the caller's behalf (the AuditEvent names the caller): the caller must
+            # be allowed to update it, as if it sent the PUT itself; otherwise the whole request is refused.
+            call.access.check_write("update", None, current[key])
+        except Forbidden as exc:
+            where = cause.where if cause is not None else ""
+            raise Forbidden(
+                f"deleting {cause.resource_type if cause else 'this resource'} would change {key[0]} resources that "
+                f"name it, and {exc.message}",
+                expression=where or None,
+            ) from exc
         out.append((store.Write("PUT", key[0], key[1], resource), current[key]))
     return out
 

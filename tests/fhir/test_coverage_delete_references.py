@@ -180,3 +180,58 @@ def test_no_account_version_when_none_names_it(hub: httpx.Client, settings: Sett
     assert read(hub, szrmyy, "Account/acc-zw-mz")["meta"]["versionId"] == "2"
     updates = [e for e in audit_events(session, ZHANG) if subtype(e) == "update"]
     assert len(updates) == 2
+
+
+def outcome_text(response: httpx.Response) -> str:
+    body = response.json()
+    assert body["resourceType"] == "OperationOutcome", body
+    return " ".join(issue.get("diagnostics", "") for issue in body["issue"])
+
+
+def test_a_caller_that_may_not_write_accounts_is_refused_before_anything_changes(
+    hub: httpx.Client, settings: Settings, session: Session
+) -> None:
+    # the hospital's insurance desk: Coverage in full, Account read-only. The hub would write 张伟's Accounts on its
+    # behalf, so the deletion is refused (403) as a PUT of those Accounts would be, and nothing changes.
+    desk = Tokens(settings).system(SZRMYY, scopes="system/Coverage.cruds system/Account.rs")
+    r = hub.delete(f"/fhir/Coverage/{PA}", headers=desk)
+    assert r.status_code == 403, r.text
+    assert "Account" in outcome_text(r)
+    szrmyy = Tokens(settings).system(SZRMYY)
+    assert read(hub, szrmyy, f"Coverage/{PA}")["meta"]["versionId"] == "1"
+    for aid in ("acc-zw-zy", "acc-zw-mz"):
+        assert read(hub, szrmyy, f"Account/{aid}")["meta"]["versionId"] == "1"
+    failed = [e for e in audit_events(session) if subtype(e) == "delete"]
+    assert [(e["outcome"], entity_refs(e)) for e in failed] == [("4", {f"Coverage/{PA}"})]  # the refusal is audited
+    assert not [e for e in audit_events(session, ZHANG) if subtype(e) == "update"]
+    # a Coverage no Account names needs no Account scope
+    assert hub.delete("/fhir/Coverage/cov-other", headers=desk).status_code == 204
+
+
+def test_a_practitioner_without_account_update_is_refused_too(hub: httpx.Client, settings: Settings) -> None:
+    clerk = Tokens(settings).practitioner(SZRMYY, scopes="user/Coverage.cruds user/Account.rs")
+    r = hub.delete(f"/fhir/Coverage/{PA}", headers=clerk)
+    assert r.status_code == 403, r.text
+    with_update = Tokens(settings).practitioner(SZRMYY, scopes="user/Coverage.cruds user/Account.ru")
+    assert hub.delete(f"/fhir/Coverage/{PA}", headers=with_update).status_code == 204
+    assert "coverage" not in read(hub, Tokens(settings).system(SZRMYY), "Account/acc-zw-mz")
+
+
+def test_a_refused_bundle_entry_names_the_delete(hub: httpx.Client, settings: Settings) -> None:
+    desk = {
+        **Tokens(settings).system(SZRMYY, scopes="system/Coverage.cruds system/Account.rs"),
+        "Content-Type": FHIR_JSON,
+    }
+    delete = {"request": {"method": "DELETE", "url": f"Coverage/{PA}"}}
+    keep = {"request": {"method": "DELETE", "url": "Coverage/cov-other"}}
+    r = hub.post("/fhir", json=transaction(keep, delete), headers=desk)
+    assert r.status_code == 403, r.text
+    assert r.json()["issue"][0]["expression"] == ["Bundle.entry[1]"]
+    szrmyy = Tokens(settings).system(SZRMYY)
+    assert read(hub, szrmyy, "Coverage/cov-other")["meta"]["versionId"] == "1"  # all or nothing
+    batch = {"resourceType": "Bundle", "type": "batch", "entry": [delete, keep]}
+    r = hub.post("/fhir", json=batch, headers=desk)
+    assert r.status_code == 200, r.text
+    assert [e["response"]["status"][:3] for e in r.json()["entry"]] == ["403", "204"]
+    assert read(hub, szrmyy, f"Coverage/{PA}")["meta"]["versionId"] == "1"
+    assert read(hub, szrmyy, "Account/acc-zw-mz")["meta"]["versionId"] == "1"
