@@ -25,7 +25,9 @@ makes the version to store from the stored one and the converted one:
    list that match it and that the converted resource does not give — the attending doctor an A08 deletes with
    PV1-7 ``""`` goes, the admitter and the referrer stored from PV1-17 and PV1-8 stay; a mark with ``otherwise``
    selectors (a ROL-2 ``DE`` line with a role instance id) whose selectors no stored item matches removes the items
-   its ``otherwise`` selectors match that carry no id (:meth:`hub.mapping.nullmark.NullMark.deleting`).
+   its ``otherwise`` selectors match that carry no id (:meth:`hub.mapping.nullmark.NullMark.deleting`); a mark
+   with selectors on a single-valued element (``requester[identifier.value=D001]``: a withdrawn ordering provider,
+   PRT-2 ``DE``) removes the stored value when it matches them and the converted resource has none there.
 
 Before 3., a list the converted resource gives (1. replaced it) gets back the stored items its *keep marks*
 (``participant[type.coding.code=REF]``, written by the engine for the fields of that list the message left empty)
@@ -174,6 +176,13 @@ def _parse_mark(text: str) -> NullMark:
         return NullMark.parse(text)
     except ValueError:
         return NullMark(text)  # a path the grammar does not know: removed whole, as it names it
+
+
+def _value_at(resource: Mapping[str, Any], path: str) -> Any:
+    node: Any = resource
+    for step in path.split("."):
+        node = node.get(step) if isinstance(node, Mapping) else None
+    return node
 
 
 def _list_at(resource: Mapping[str, Any], path: str) -> list[Any]:
@@ -366,7 +375,10 @@ def merge_update(
             out[mark.element] = base[mark.element]  # a value only for what is not stored (stored_wins)
     for text in deleted:
         mark = _parse_mark(text)
-        if mark.where:
+        if mark.where and not _has_path(new, mark.path) and isinstance(_value_at(out, mark.path), Mapping):
+            if mark.matches(_value_at(out, mark.path)):
+                _remove_path(out, mark.path)  # a single-valued element: the stored value the mark names
+        elif mark.where:
             _remove_items(out, mark, _list_at(new, mark.path) + given.get(mark.path, []), _list_at(base, mark.path))
         elif not _has_path(new, mark.path):
             _remove_path(out, mark.path)

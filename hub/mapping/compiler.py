@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -451,19 +451,31 @@ class Compiler:
                 return steps, Target(info.type, info.is_list, info.enum, info.choice, path)
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def elements(self, specs: list[ValueSpec], owner: str, unit: Unit, relative_ok: bool) -> list[Applier]:
-        """The rules of one object as one generated function (see :mod:`hub.mapping.codegen`)."""
-        plans = self._plans(specs, owner, unit, relative_ok)
+    def elements(
+        self, specs: list[ValueSpec], owner: str, unit: Unit, relative_ok: bool, *, as_list: bool = False
+    ) -> list[Applier]:
+        """The rules of one object as one generated function (see :mod:`hub.mapping.codegen`).
+
+        ``as_list``: each rule fills its element as a list, a single-valued one too (a ``withdraw`` rule of a
+        single-valued element builds every item it withdraws, not the first only: :mod:`hub.mapping.nulls`).
+        """
+        plans = self._plans(specs, owner, unit, relative_ok, as_list)
         if not plans:
             return []
         return [generate(plans, f"{unit.file} {owner}")]
 
-    def _plans(self, specs: list[ValueSpec], owner: str, unit: Unit, relative_ok: bool) -> list[RulePlan]:
+    def _plans(
+        self, specs: list[ValueSpec], owner: str, unit: Unit, relative_ok: bool, as_list: bool = False
+    ) -> list[RulePlan]:
         plans = []
         for spec in specs:
             if spec.path is None:
                 raise self.error(unit, spec, "an element rule needs a 'path'")
-            plans.append(self._plan(spec, owner, unit, relative_ok))
+            resolved = None
+            if as_list:
+                steps, target = self.resolve_path(owner, spec.path, unit, spec)
+                resolved = (steps, replace(target, is_list=True))
+            plans.append(self._plan(spec, owner, unit, relative_ok, resolved))
         return plans
 
     def _plan(

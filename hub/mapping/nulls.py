@@ -35,7 +35,10 @@ A mark (:class:`hub.mapping.nullmark.NullMark`) is an element path of the resour
   role), each with its first value at each of the rule's leaves as selectors
   (``participant[…][type.coding.code=CON][individual.identifier.value=D031]``); with ``otherwise`` leaves (a ``DE``
   line with a role instance id), their values too, as the mark's ``otherwise`` selectors: for a stored list that
-  has no item of that id (``participant[extension.valueIdentifier.system=…][…value=RL5001]|[type.coding.code=CON]…``).
+  has no item of that id (``participant[extension.valueIdentifier.system=…][…value=RL5001]|[type.coding.code=CON]…``);
+  a ``withdraw`` rule of a single-valued element (a withdrawn ordering provider line, PRT-2 ``DE``: ``requester``)
+  builds every item its lines make and marks each the same way (``requester[identifier.value=D001]``): the stored
+  value goes when it matches;
 
 The other half, the *keep mark* (extension ``urn:hub:fhir:StructureDefinition:hl7v2-keep``, the same format): a
 list the message gives is written whole, so for each field of that list whose rule has a discriminator of its own
@@ -631,13 +634,22 @@ def compile_marks(
         ):
             if leaves is None:
                 continue
-            if not target.is_list or not leaves:
+            # a withdraw rule of a single-valued element (a withdrawn ordering provider: requester) of a type the
+            # hub merges: its mark deletes the stored value when it matches (hub.updates.merge_update)
+            single = key == "withdraw" and not target.is_list and owner in MERGED_TYPES and not spec.otherwise
+            single = single and not compiler.schema.is_primitive(target.type)
+            if (not target.is_list and not single) or not leaves:
                 raise Compiler.error(
-                    unit, spec, f"'{key}' is for a list element, with the leaves that tell items apart"
+                    unit,
+                    spec,
+                    f"'{key}' is for a list element (or, 'withdraw' without 'otherwise', a single-valued complex"
+                    " element of a type the hub merges), with the leaves that tell items apart",
                 )
             if key != "withdraw" and owner not in MERGED_TYPES:
                 raise Compiler.error(unit, spec, f"'{key}' is for a type the hub merges ({owner} is replaced whole)")
-            body = compiler.elements([spec.model_copy(update={key: None, "otherwise": None})], owner, unit, False)
+            body = compiler.elements(
+                [spec.model_copy(update={key: None, "otherwise": None})], owner, unit, False, as_list=single
+            )
             otherwise = tuple(spec.otherwise or ())
             into.append(_Withdraw(spec.path, tuple(body), tuple(leaves), _segment_of(spec), spec.scope, otherwise))
             break
@@ -791,6 +803,8 @@ def _has_mark(resource: dict[str, Any], mark: NullMark) -> bool:
     node: Any = resource
     for step in mark.path.split("."):
         node = node.get(step) if isinstance(node, dict) else None
+    if isinstance(node, dict):
+        return mark.matches(node)  # a single-valued element (a withdrawn requester)
     return isinstance(node, list) and any(mark.matches(item) for item in node)
 
 

@@ -230,3 +230,31 @@ def test_a_field_of_empty_components_keeps_as_an_empty_field_does(converter, emp
     bundle = convert(converter, adt("A08", pv1(f6=empty, f7=empty, f17="D004^孙^四")))
     marks = marks_of(bundle, "Encounter")
     assert participant_mark("ATND") in marks and "location[status=completed]" in marks
+
+
+def test_withdraw_of_a_single_valued_element_of_a_replaced_type_is_refused(tmp_path: Path):
+    # a Coverage is replaced whole: a withdrawn single value has nothing stored to be taken from
+    mappings = mappings_copy(tmp_path)
+    path = mappings / "resource/Coverage.yaml"
+    text = path.read_text(encoding="utf-8")
+    rule = "  - path: policyHolder\n    from: IN1-16\n    withdraw: [display]\n    type: XCN_Reference\n"
+    path.write_text(text + rule, encoding="utf-8")
+    with pytest.raises(MappingTemplateError, match="'withdraw' is for a list element"):
+        Converter.load(mappings)
+
+
+def test_a_mark_with_selectors_removes_the_stored_single_value_it_matches():
+    stored = {
+        "resourceType": "MedicationRequest",
+        "id": "m1",
+        "status": "active",
+        "requester": {"identifier": {"system": "urn:hub:id:SZRMYY", "value": "D001"}, "display": "王伟"},
+    }
+    new = {"resourceType": "MedicationRequest", "id": "m1", "status": "active"}
+    assert "requester" not in merge_update(stored, new, ["requester[identifier.value=D001]"])
+    # another person withdrawn: the stored requester stays
+    assert merge_update(stored, new, ["requester[identifier.value=D017]"])["requester"] == stored["requester"]
+    # the message names a requester: it stands
+    given = {"identifier": {"value": "D017"}, "display": "刘洋"}
+    merged = merge_update(stored, {**new, "requester": given}, ["requester[identifier.value=D001]"])
+    assert merged["requester"] == given
