@@ -24,7 +24,13 @@ from typing import Any, Protocol
 from hub.config import Settings
 from hub.errors import Forbidden
 from hub.security import consent
-from hub.security.compartment import compartment_search, is_patient_data, patients_of
+from hub.security.compartment import (
+    NAMING_PATIENT,
+    compartment_search,
+    is_patient_data,
+    is_patient_resource,
+    patients_of,
+)
 from hub.security.principal import Principal
 from hub.security.scopes import PERMISSION, Scope, token_matches
 
@@ -207,11 +213,15 @@ class Access:
         rtype = str(resource.get("resourceType"))
         if grant.queries and not any(all(token_matches(resource, n, v) for n, v in q) for q in grant.queries):
             return f"the granted scopes do not cover this {rtype}"
-        if not is_patient_data(rtype):
+        if not is_patient_resource(resource):
             return None
         if grant.compartment:
             if not patients_of(resource) & self.compartment():
                 return f"this {rtype} is outside the patient's compartment"
+            if rtype == "Group" and not patients_of(resource) <= self.compartment():
+                # R4 puts a Group in each member's compartment, but its member list names the other patients
+                # (a cohort, a family): a patient context reads only a Group whose patients are all its own.
+                return "this Group lists other patients"
             if not self.principal.is_patient and grant.isolated:
                 return self._isolation(resource, rtype)
             return None
@@ -299,6 +309,10 @@ class Access:
         grant = self.grant("search-type", resource_type)
         if grant.queries and _scope_query(grant) is None:
             return False
+        if resource_type in NAMING_PATIENT and (grant.compartment or grant.isolated):
+            return False  # which Devices name a patient, and whose, only the filter tells
+        if resource_type == "Group" and grant.compartment:
+            return False  # a Group naming other patients besides the principal's
         return not (
             is_patient_data(resource_type)
             and grant.isolated

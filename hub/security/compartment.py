@@ -87,9 +87,27 @@ COMPARTMENT: dict[str, tuple[str, tuple[str, ...]]] = {
 }
 
 
+#: Types R4 leaves out of the Patient compartment ("never in this compartment") whose element may still name a
+#: patient: a Device implanted in or assigned to a patient (``Device.patient``), a Contract whose subject is one.
+#: Such a resource that names a Patient is that patient's data (compartment, isolation, consent), as a stricter
+#: reading than R4's: otherwise any token holding ``patient/Device.rs`` would read every patient's implants. One
+#: that names none (a ward's infusion pump, a payer agreement) stays directory data.
+NAMING_PATIENT: dict[str, tuple[str, ...]] = {
+    "Device": ("patient",),
+    "Contract": ("subject",),
+}
+
+
 def is_patient_data(resource_type: str) -> bool:
     """Whether resources of this type belong to a patient (Patient itself included)."""
     return resource_type == "Patient" or resource_type in COMPARTMENT
+
+
+def is_patient_resource(resource: Mapping[str, Any]) -> bool:
+    """Whether ``resource`` is patient data: its type is, or it is of a :data:`NAMING_PATIENT` type and names a
+    Patient."""
+    rtype = str(resource.get("resourceType"))
+    return is_patient_data(rtype) or (rtype in NAMING_PATIENT and bool(patients_of(resource)))
 
 
 def compartment_param(resource_type: str) -> str | None:
@@ -166,7 +184,8 @@ def patient_id_of(reference: Any) -> str | None:
 
 
 def patients_of(resource: Mapping[str, Any]) -> set[str]:
-    """The ids of the Patients whose compartment ``resource`` is in (for a Patient: itself).
+    """The ids of the Patients whose compartment ``resource`` is in (for a Patient: itself; for a
+    :data:`NAMING_PATIENT` type, the Patients it names).
 
     Linked Patients (``Patient.link``) are not followed here; see :mod:`hub.security.access`.
     """
@@ -175,10 +194,9 @@ def patients_of(resource: Mapping[str, Any]) -> set[str]:
         rid = resource.get("id")
         return {rid} if isinstance(rid, str) else set()
     entry = COMPARTMENT.get(str(rtype))
-    if entry is None:
-        return set()
+    paths = entry[1] if entry is not None else NAMING_PATIENT.get(str(rtype), ())
     found: set[str] = set()
-    for path in entry[1]:
+    for path in paths:
         for ref in _walk(resource, path.split(".")):
             pid = patient_id_of(ref)
             if pid is not None:
