@@ -25,7 +25,7 @@ from typing import Any
 from hub.hl7.er7 import Segment, unescape
 from hub.identity import resident_id
 from hub.mapping import datetimes
-from hub.mapping.courses import AFTER, PARALLEL, UNKNOWN, Course, add_months, courses_end
+from hub.mapping.courses import AFTER, PARALLEL, UNKNOWN, Course, add_months, course_periods, courses_end
 from hub.mapping.runtime import (
     COMPONENT_LEVEL,
     FIELD_LEVEL,
@@ -641,6 +641,51 @@ def _datetime_courses_end(ctx: Ctx, item: Item, _args: dict[str, Any] | None) ->
     if end is None:
         return None
     return end.isoformat(timespec="seconds") if isinstance(end, datetime) else end.isoformat()
+
+
+def _step_period(ctx: Ctx, item: Item) -> tuple[date | None, date | None] | None:
+    """The start and end of the current TQ1's course among the TQ1 sent with it (:func:`course_periods`), or None
+    for the first TQ1 (its dates are its own), a TQ1 not found, or one whose start cannot be told."""
+    seg = item[0] if item[0] is not None else ctx.seg
+    if seg is None or seg.name != "TQ1":
+        return None
+    run = _tq1_run(ctx, seg)
+    courses = _tq1_courses(ctx, seg)
+    if run is None or courses is None:
+        return None
+    at = next((i for i, s in enumerate(run) if s is seg), 0)
+    periods = course_periods(courses)
+    return periods[at] if 0 < at < len(periods) else None
+
+
+def _iso(moment: date | None) -> str | None:
+    if moment is None:
+        return None
+    return moment.isoformat(timespec="seconds") if isinstance(moment, datetime) else moment.isoformat()
+
+
+@_register(
+    "dateTime_step_start",
+    "dateTime",
+    "the start of a later step of a taper (the current TQ1, not the first of those sent together) sent without its "
+    "own: that of the TQ1 it runs in parallel with (after a conjunction A), else the day after (a time: the moment) "
+    "every timing of the step before has ended (after S or C; without conjunctions by the TQ1 set ids), as "
+    "dateTime_courses_end counts them; nothing when the step before has no end to tell",
+)
+def _datetime_step_start(ctx: Ctx, item: Item, _args: dict[str, Any] | None) -> Any:
+    period = _step_period(ctx, item)
+    return _iso(period[0]) if period is not None else None
+
+
+@_register(
+    "dateTime_step_end",
+    "dateTime",
+    "the end of a later step of a taper sent without its own dates: the start dateTime_step_start tells plus its "
+    "length (TQ1-6, else TQ1-14 × TQ1-3; a date counted inclusively); nothing without a length",
+)
+def _datetime_step_end(ctx: Ctx, item: Item, _args: dict[str, Any] | None) -> Any:
+    period = _step_period(ctx, item)
+    return _iso(period[1]) if period is not None else None
 
 
 @_register(

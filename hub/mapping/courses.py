@@ -85,32 +85,51 @@ def _later(a: date, b: date) -> date:
     return b if b > a else a
 
 
-def courses_end(courses: Sequence[Course]) -> date | None:
-    """The end of an order's courses taken as their conjunctions say: the latest end of all; None when one of them
-    has no end of its own and no start (its own, the one it runs in parallel with, or the end of the step before)
-    with a length, or when dates and times of day are mixed (nothing to compare)."""
-    if not courses:
-        return None
+def course_periods(courses: Sequence[Course]) -> list[tuple[date | None, date | None]]:
+    """The start and end of each of an order's courses taken as their conjunctions say, as far as they can be told:
+    a course's own start, else that of the one it runs in parallel with, else the day after (a time: the moment)
+    every course of the step before has ended; its own end, else its start plus its length. The list stops before
+    the first course whose start cannot be told (nothing says how it follows, or the step before has no end); a
+    course without a length ("until review") is its start alone, and ends the list. Empty when dates and times of
+    day are mixed (nothing to compare)."""
     kinds = {type(m) for c in courses for m in (c.start, c.end) if m is not None}
-    if len(kinds) != 1:
-        return None
+    if len(kinds) > 1:
+        return []
+    out: list[tuple[date | None, date | None]] = []
     step_start: date | None = None  # the start of the current step (timings in parallel)
     step_end: date | None = None  # the latest end of the current step
-    latest: date | None = None
     for at, course in enumerate(courses):
         if at and course.follows == UNKNOWN and course.start is None:
-            return None
+            break
         if at and course.follows != PARALLEL:
-            assert step_end is not None
+            if step_end is None:
+                break  # the step before has no end: nothing says when this one starts
             step_start, step_end = _next_start(step_end), None
         start = course.start if course.start is not None else step_start
         end = course.end
         if end is None and start is not None and course.length is not None:
             end = end_after(start, course.length)
-        if end is None or (start is not None and type(end) is not type(start)):
-            return None
+        if end is not None and start is not None and type(end) is not type(start):
+            break
+        out.append((start, end))
+        if end is None:
+            break
         if step_start is None or (course.start is not None and course.follows != PARALLEL):
             step_start = start
         step_end = end if step_end is None else _later(step_end, end)
+    return out
+
+
+def courses_end(courses: Sequence[Course]) -> date | None:
+    """The end of an order's courses taken as their conjunctions say: the latest end of all; None when one of them
+    has no end of its own and no start (its own, the one it runs in parallel with, or the end of the step before)
+    with a length, or when dates and times of day are mixed (nothing to compare)."""
+    periods = course_periods(courses)
+    if not courses or len(periods) < len(courses):
+        return None
+    latest: date | None = None
+    for _, end in periods:
+        if end is None:
+            return None
         latest = end if latest is None else _later(latest, end)
     return latest

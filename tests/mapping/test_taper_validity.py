@@ -6,7 +6,7 @@ before) was left out, since the first timing's end would cut the taper short. No
 order the dosages: a timing after ``S`` (or ``C``) starts the day after the step before it has ended, one after
 ``A`` runs in parallel with it (the step ends with the later of the two); each ends at its own end, else its start
 plus its service duration (TQ1-6, TQ.3) or its occurrences of the pattern (TQ1-14, TQ.12). When one timing has no
-end to tell, the validity keeps what the sender says (the first timing's TQ1-8) or no end, as before.
+end to tell, the validity has no end (the first timing's own end, TQ1-8, is not the order's).
 
 The prescriptions are those of Chinese hospitals: 泼尼松 (prednisone) and 甲泼尼龙 (methylprednisolone) tapers,
 甲巯咪唑 (methimazole) in months, an antibiotic by doses. ``convert`` validates each Bundle (R4 schema, R4B models).
@@ -162,7 +162,8 @@ def test_the_first_timings_own_end_is_not_the_orders(converter):
 
 
 def test_a_course_without_a_length_says_no_end(converter):
-    # guard: the last step has no duration ("until review"): the sender's end of the first timing, as before …
+    # the last step has no duration ("until review"): no end, not the first timing's own end (before: 2026-04-05,
+    # a prescription that looked expired while its last step ran) …
     bundle = convert(
         converter,
         _rde(
@@ -173,7 +174,7 @@ def test_a_course_without_a_length_says_no_end(converter):
             ROUTE,
         ),
     )
-    assert _validity(bundle) == {"start": "2026-04-01", "end": "2026-04-05"}
+    assert _validity(bundle) == {"start": "2026-04-01"}
     # … and without one, no end
     bundle = convert(
         converter,
