@@ -19,7 +19,7 @@ from rich.progress import Progress
 from rich.table import Table
 from sqlalchemy import ColumnElement, select
 
-from hub.config import get_settings
+from hub.config import Settings, get_settings
 from hub.mapping.commands import conformance, mappings_app
 
 app = typer.Typer(help="City health interoperability hub.", no_args_is_help=True, add_completion=False)
@@ -47,6 +47,21 @@ def db_upgrade(revision: Annotated[str, typer.Argument(help="Alembic revision")]
     settings = get_settings()
     upgrade(settings, revision)
     err.print(f"database at {revision}: {_safe_url(settings.database_url)}")
+    if revision == "head":
+        _index_up_to_date(settings)
+
+
+def _index_up_to_date(settings: Settings) -> None:
+    """Re-index the stored types whose search parameters changed since they were indexed (hub.fhir.index_state)."""
+    from hub.fhir.index_state import bring_up_to_date
+
+    def announce(rtype: str, count: int) -> None:
+        log.info("re-indexing %d %s resources (its search parameters changed)", count, rtype)
+        err.print(f"re-indexing {count} {rtype} resources (its search parameters changed)")
+
+    done = bring_up_to_date(settings, on_type=announce)
+    if done:
+        err.print(f"re-indexed {sum(done.values())} resources of {len(done)} types")
 
 
 def _safe_url(url: str) -> str:
@@ -117,6 +132,7 @@ def serve(
     _setup_logging(log_level)
     settings = get_settings()
     upgrade(settings)
+    _index_up_to_date(settings)  # before serving: a search must find what was stored before its parameters
     # Crash recovery: whatever was stored (and ACKed) but not converted before a stop is queued again.
     with session_scope(settings) as session:
         pending = unconverted(session, older_than_s=0)
@@ -473,10 +489,12 @@ def reindex(
     batch: Annotated[int, typer.Option(help="Resources per transaction.")] = 1000,
 ) -> None:
     """Rebuild the search index of current resources (after search parameters changed)."""
+    from functools import partial
+
     from sqlalchemy import func
 
     from hub.db import session_scope, upgrade
-    from hub.fhir import store
+    from hub.fhir.index_state import reindex_type
     from hub.fhir.store import RESOURCE
 
     settings = get_settings()
@@ -493,13 +511,7 @@ def reindex(
     with Progress(console=err, transient=False) as progress:
         for rtype in wanted:
             task = progress.add_task(rtype, total=counts.get(rtype, 0))
-            after: str | None = None
-            while True:
-                with session_scope(settings) as session:
-                    n, after = store.reindex(session, rtype, after_id=after, limit=batch)
-                progress.advance(task, n)
-                if after is None:
-                    break
+            reindex_type(settings, rtype, batch=batch, advance=partial(progress.advance, task))
     err.print(f"re-indexed {sum(counts.get(t, 0) for t in wanted)} resources of {len(wanted)} types")
 
 

@@ -242,6 +242,16 @@ class SearchQuantity(Base):
     )
 
 
+class SearchIndexState(Base):
+    """The search parameters each type's index rows were built with (``hub.fhir.index_state``)."""
+
+    __tablename__ = "search_index_state"
+
+    resource_type: Mapped[str] = mapped_column(String(64), primary_key=True)
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    indexed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
 class OutboxEvent(Base):
     """One change of one resource, for the services and outbound deliveries (dispatched after commit)."""
 

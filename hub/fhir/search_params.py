@@ -6,8 +6,9 @@ SearchParameter definitions (http://hl7.org/fhir/R4/searchparameter-registry.htm
 language: ``X.where(resolve() is Patient)`` becomes a reference parameter with ``targets=("Patient",)``.
 
 To add a parameter, add a line here: the index tables are generic (one per parameter *type*), so no schema
-migration is needed; the indexer extracts it on the next write of a resource, ``hub reindex`` (``store.reindex``)
-rebuilds the rows of resources already stored, and the search builder and the CapabilityStatement pick it up.
+migration is needed; the indexer extracts it on the next write of a resource, ``hub db upgrade`` and ``hub serve``
+rebuild the rows of the type's resources already stored (:mod:`hub.fhir.index_state` notices the changed
+parameters), and the search builder and the CapabilityStatement pick it up.
 The parameters of the other R4 Patient compartment types (CarePlan, Claim, Goal …) are in
 :mod:`hub.fhir.compartment_params`.
 """
