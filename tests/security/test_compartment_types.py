@@ -157,3 +157,66 @@ def test_the_r4_definition_of_each_parameter(key: tuple[str, str], definition: s
 def test_care_manager_is_a_practitioner_only() -> None:
     """R4 EpisodeOfCare-care-manager: EpisodeOfCare.careManager.where(resolve() is Practitioner)."""
     assert params_for("EpisodeOfCare")["care-manager"].targets == ("Practitioner",)
+
+
+# The R4 (4.0.1) SearchParameter expressions of the compartment parameters of the types whose parameters are in
+# search_params.py itself (the ones added before compartment_params.py; checked against the R4 definitions, e.g.
+# AuditEvent-patient, Provenance-patient, Appointment-actor, MedicationDispense-receiver), written as the path
+# language writes them: ``X.where(resolve() is Patient)`` is the path X with the target Patient.
+R4_EXPRESSIONS: dict[tuple[str, str], tuple[str, tuple[str, ...]]] = {
+    ("Account", "subject"): ("Account.subject", ()),
+    ("AllergyIntolerance", "patient"): ("AllergyIntolerance.patient", ("Patient",)),
+    ("AllergyIntolerance", "recorder"): ("AllergyIntolerance.recorder", ()),
+    ("AllergyIntolerance", "asserter"): ("AllergyIntolerance.asserter", ()),
+    ("Appointment", "actor"): ("Appointment.participant.actor", ()),
+    ("AuditEvent", "patient"): ("AuditEvent.agent.who | AuditEvent.entity.what", ("Patient",)),
+    ("Communication", "subject"): ("Communication.subject", ()),
+    ("Communication", "sender"): ("Communication.sender", ()),
+    ("Communication", "recipient"): ("Communication.recipient", ()),
+    ("Condition", "patient"): ("Condition.subject", ("Patient",)),
+    ("Condition", "asserter"): ("Condition.asserter", ()),
+    ("Consent", "patient"): ("Consent.patient", ("Patient",)),
+    ("Coverage", "policy-holder"): ("Coverage.policyHolder", ()),
+    ("Coverage", "subscriber"): ("Coverage.subscriber", ()),
+    ("Coverage", "beneficiary"): ("Coverage.beneficiary", ("Patient",)),
+    ("Coverage", "payor"): ("Coverage.payor", ()),
+    ("DiagnosticReport", "subject"): ("DiagnosticReport.subject", ()),
+    ("DocumentReference", "subject"): ("DocumentReference.subject", ()),
+    ("DocumentReference", "author"): ("DocumentReference.author", ()),
+    ("Encounter", "patient"): ("Encounter.subject", ("Patient",)),
+    ("ImagingStudy", "patient"): ("ImagingStudy.subject", ("Patient",)),
+    ("Immunization", "patient"): ("Immunization.patient", ("Patient",)),
+    ("MedicationAdministration", "patient"): ("MedicationAdministration.subject", ("Patient",)),
+    ("MedicationAdministration", "performer"): ("MedicationAdministration.performer.actor", ()),
+    ("MedicationAdministration", "subject"): ("MedicationAdministration.subject", ()),
+    ("MedicationDispense", "subject"): ("MedicationDispense.subject", ()),
+    ("MedicationDispense", "patient"): ("MedicationDispense.subject", ("Patient",)),
+    ("MedicationDispense", "receiver"): ("MedicationDispense.receiver", ()),
+    ("MedicationRequest", "subject"): ("MedicationRequest.subject", ()),
+    ("Observation", "subject"): ("Observation.subject", ()),
+    ("Observation", "performer"): ("Observation.performer", ()),
+    ("Procedure", "patient"): ("Procedure.subject", ("Patient",)),
+    ("Procedure", "performer"): ("Procedure.performer.actor", ()),
+    ("Provenance", "patient"): ("Provenance.target", ("Patient",)),
+    ("RelatedPerson", "patient"): ("RelatedPerson.patient", ("Patient",)),
+    ("Schedule", "actor"): ("Schedule.actor", ()),
+    ("ServiceRequest", "subject"): ("ServiceRequest.subject", ()),
+    ("ServiceRequest", "performer"): ("ServiceRequest.performer", ()),
+    ("Specimen", "subject"): ("Specimen.subject", ()),
+}
+
+
+def test_every_compartment_parameter_of_the_older_types_is_checked() -> None:
+    from hub.fhir.compartment_params import PARAMS
+
+    older = {(t, n) for t, names in R4_PATIENT_COMPARTMENT.items() if t not in PARAMS for n in names}
+    assert older == set(R4_EXPRESSIONS)
+
+
+@pytest.mark.parametrize(("key", "expected"), sorted(R4_EXPRESSIONS.items()))
+def test_the_older_types_compartment_parameters_have_the_r4_expressions(
+    key: tuple[str, str], expected: tuple[str, tuple[str, ...]]
+) -> None:
+    rtype, name = key
+    param = params_for(rtype)[name]
+    assert (param.expression, param.targets) == expected
