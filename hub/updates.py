@@ -101,7 +101,8 @@ def choice_variants(resource_type: str, element: str) -> tuple[str, ...]:
 
 def uninformative(element: str, value: Any) -> bool:
     """True for a value that only says "unknown": a ``status`` of ``unknown``, or a Coding / CodeableConcept whose
-    codings are all of v3-NullFlavor or data-absent-reason (and that has no text)."""
+    codings are all of v3-NullFlavor or data-absent-reason (and that has no text), or an element made of nothing but
+    the data-absent-reason extension."""
     if element == "status":
         return isinstance(value, str) and value == "unknown"
     if isinstance(value, list):
@@ -114,6 +115,9 @@ def uninformative(element: str, value: Any) -> bool:
         codings = value.get("coding") or []
         unknown = all(isinstance(c, Mapping) and c.get("system") in _UNKNOWN_SYSTEMS for c in codings)
         return bool(codings) and unknown and not value.get("text")
+    if value.keys() == {"extension"}:
+        # an element that only says it is absent (an ImagingStudy's subject a report without PID cannot name)
+        return _marked_absent(value)
     return bool(value.get("system") in _UNKNOWN_SYSTEMS)
 
 

@@ -51,6 +51,9 @@ MERGED_TYPES = frozenset(
         # documents: a status change or cancel without content (MDM T03, T07, T11) describes the document in part;
         # its placeholder content (marked data-absent-reason) must not replace the stored text
         "DocumentReference",
+        # an imaging study: its order (OMI IPC, ORM ZDS) says what is scheduled, its report (ORU) that the images
+        # exist; each describes the study in part
+        "ImagingStudy",
     }
 )
 

@@ -1,0 +1,57 @@
+"""An imaging study through the real pipeline (inbox row → convert_message → store): the study an imaging order
+schedules (OMI^O23 IPC) and the study its report names by its Study Instance UID (ORU^R01) are one ImagingStudy,
+which the report makes available without losing what the order said (modality, scheduled protocol)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from hub.fhir import store
+from tests.test_conversion_semantics import HOSPITAL, convert, ids, message
+
+UID = "1.2.156.112605.1.20261127.888"
+PID = "PID|1||0012345^^^SZRMYY^MR~440305199003157718^^^CHN^NNCHN||王小明||19900315|M"
+
+
+def _omi() -> bytes:
+    return message(
+        f"MSH|^~\\&|RIS|{HOSPITAL}|HUB|CITY|20261127100000||OMI^O23^OMI_O23|RIS100|P|2.5.1",
+        PID,
+        "ORC|NW|ORD888^HIS|RIS888^RIS||SC",
+        "OBR|1|ORD888^HIS|RIS888^RIS|MR002^头颅MRI平扫^L||||||||||||||||||||MR",
+        # IPC-1 accession, IPC-2 requested procedure, IPC-3 Study Instance UID, IPC-4 step, IPC-5 modality
+        f"IPC|ACC888^RIS|RP888|{UID}|SPS888|MR^Magnetic Resonance^DCM|P-HEAD^头颅平扫方案^L|MR1|MR01^磁共振一室^L|MRAE",
+    )
+
+
+def _oru(status: str = "F") -> bytes:
+    return message(
+        f"MSH|^~\\&|RIS|{HOSPITAL}|HUB|CITY|20261127160000||ORU^R01^ORU_R01|RIS101|P|2.5.1",
+        PID,
+        "ORC|RE|ORD888^HIS|RIS888^RIS||CM",
+        f"OBR|1|ORD888^HIS|RIS888^RIS|MR002^头颅MRI平扫^L|||20261127143000||||||||||||||20261127160000||MR|{status}",
+        f"OBX|1|HD|^Study Instance UID|1|{UID}||||||F",
+        "OBX|2|TX|18782-3^影像所见^LN|1|脑实质未见异常信号。||||||F",
+    )
+
+
+def test_the_report_makes_the_scheduled_study_available_keeping_the_order_s(session: Session, settings: Any) -> None:
+    omi, oru = _omi(), _oru()
+    study_id = ids(settings, omi)["ImagingStudy"]
+    assert ids(settings, oru)["ImagingStudy"] == study_id
+    convert(session, settings, omi)
+    scheduled = store.read(session, "ImagingStudy", study_id)
+    assert scheduled["status"] == "registered" and scheduled["modality"][0]["code"] == "MR"
+
+    convert(session, settings, oru)
+    reported = store.read(session, "ImagingStudy", study_id)
+    assert reported["meta"]["versionId"] == "2"
+    assert reported["status"] == "available" and reported["started"] == "2026-11-27T14:30:00+08:00"
+    # what only the order said stays: the modality, the accession number, the scheduled protocol
+    assert reported["modality"] == scheduled["modality"]
+    assert {i["value"] for i in reported["identifier"]} == {f"urn:oid:{UID}", "ACC888"}
+    assert reported["description"] == scheduled["description"]
+    report = store.read(session, "DiagnosticReport", ids(settings, oru)["DiagnosticReport"])
+    assert report["imagingStudy"] == [{"reference": f"ImagingStudy/{study_id}"}]
