@@ -605,7 +605,19 @@ def _tq_courses(ctx: Ctx, seg: Segment) -> list[Course] | None:
         return None
     env = ctx.env
     value = seg[field]
-    reps = [r for r in (repetitions(env, value) if env.rep in value else [value]) if r and r != '""']
+    return _rep_courses(ctx, repetitions(env, value) if env.rep in value else [value])
+
+
+def _given(rep: str) -> bool:
+    """Whether a repetition of a TQ says something (not empty, not the HL7 null)."""
+    return bool(rep) and rep != '""'
+
+
+def _rep_courses(ctx: Ctx, all_reps: list[str]) -> list[Course]:
+    """The courses of the given repetitions of a TQ (empty ones and nulls left out), as :func:`_tq_courses` reads
+    them."""
+    env = ctx.env
+    reps = [r for r in all_reps if _given(r)]
     parts = [[leaf(env, c, COMPONENT_LEVEL) for c in r.split(env.comp)] for r in reps]
     conjunctions = [_part(p, 9).upper() for p in parts]
     courses: list[Course] = []
@@ -644,16 +656,28 @@ def _datetime_courses_end(ctx: Ctx, item: Item, _args: dict[str, Any] | None) ->
 
 
 def _step_period(ctx: Ctx, item: Item) -> tuple[date | None, date | None] | None:
-    """The start and end of the current TQ1's course among the TQ1 sent with it (:func:`course_periods`), or None
-    for the first TQ1 (its dates are its own), a TQ1 not found, or one whose start cannot be told."""
+    """The start and end of the current TQ1's course among the TQ1 sent with it, or of the current repetition of a
+    TQ (ORC-7, RXE-1) among the field's repetitions (:func:`course_periods`); None for the first (its dates are its
+    own), one not found, or one whose start cannot be told."""
     seg = item[0] if item[0] is not None else ctx.seg
-    if seg is None or seg.name != "TQ1":
-        return None
-    run = _tq1_run(ctx, seg)
-    courses = _tq1_courses(ctx, seg)
-    if run is None or courses is None:
-        return None
-    at = next((i for i, s in enumerate(run) if s is seg), 0)
+    if item[1] is not None:  # a value: a repetition of a TQ (a whole segment has none: a TQ1)
+        found = _tq_repetitions(ctx, item)
+        if found is None:
+            return None
+        reps, at = found
+        if not _given(reps[at]):
+            return None
+        courses = _rep_courses(ctx, reps)
+        at = sum(1 for r in reps[:at] if _given(r))
+    else:
+        if seg is None or seg.name != "TQ1":
+            return None
+        run = _tq1_run(ctx, seg)
+        tq1_courses = _tq1_courses(ctx, seg)
+        if run is None or tq1_courses is None:
+            return None
+        courses = tq1_courses
+        at = next((i for i, s in enumerate(run) if s is seg), 0)
     periods = course_periods(courses)
     return periods[at] if 0 < at < len(periods) else None
 
@@ -667,9 +691,10 @@ def _iso(moment: date | None) -> str | None:
 @_register(
     "dateTime_step_start",
     "dateTime",
-    "the start of a later step of a taper (the current TQ1, not the first of those sent together) sent without its "
-    "own: that of the TQ1 it runs in parallel with (after a conjunction A), else the day after (a time: the moment) "
-    "every timing of the step before has ended (after S or C; without conjunctions by the TQ1 set ids), as "
+    "the start of a later step of a taper (the current TQ1, not the first of those sent together; or the current "
+    "repetition of a TQ, ORC-7 or RXE-1, not the first) sent without its own: that of the timing it runs in "
+    "parallel with (after a conjunction A), else the day after (a time: the moment) every timing of the step "
+    "before has ended (after S or C; without conjunctions by the TQ1 set ids; a TQ's say nothing), as "
     "dateTime_courses_end counts them; nothing when the step before has no end to tell",
 )
 def _datetime_step_start(ctx: Ctx, item: Item, _args: dict[str, Any] | None) -> Any:
@@ -681,7 +706,8 @@ def _datetime_step_start(ctx: Ctx, item: Item, _args: dict[str, Any] | None) -> 
     "dateTime_step_end",
     "dateTime",
     "the end of a later step of a taper sent without its own dates: the start dateTime_step_start tells plus its "
-    "length (TQ1-6, else TQ1-14 × TQ1-3; a date counted inclusively); nothing without a length",
+    "length (TQ1-6, else TQ1-14 × TQ1-3; TQ.3, else TQ.12 × TQ.2; a date counted inclusively); nothing without a "
+    "length",
 )
 def _datetime_step_end(ctx: Ctx, item: Item, _args: dict[str, Any] | None) -> Any:
     period = _step_period(ctx, item)

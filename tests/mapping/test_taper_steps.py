@@ -154,3 +154,31 @@ def test_a_step_after_one_without_a_length_keeps_its_duration(converter):
     bounds = _bounds(_request(convert(converter, rde))["dosageInstruction"])
     assert bounds[0] == {"start": "2026-04-01"}
     assert bounds[1] == {"value": 5, "unit": "d", "system": "http://unitsofmeasure.org", "code": "d"}
+
+
+# v2.4: the same taper as repetitions of ORC-7 (RXE-1 empty): TQ.2 interval, TQ.3 duration, TQ.4 start, TQ.9 S
+ORC_TAPER = "ORC|NW|CF20260401-10^HIS|||||1^QD^D5^20260401^^^^^S~1^QD^D5^^^^^^S~1^QD^D5^^^^^^S~1^QD"
+
+
+def test_each_later_repetition_of_an_orc_7_taper_has_its_own_dates(converter):
+    rde = _message("RDE^O11^RDE_O11", "2.4", ORC_TAPER, ENCODED.format(tq=""), ROUTE)
+    request = _request(convert(converter, rde))
+    assert [d["sequence"] for d in request["dosageInstruction"]] == [1, 2, 3, 4]
+    assert _bounds(request["dosageInstruction"]) == STEPS
+    # the doctor's order (OMP^O09) and the dispense (RDS^O13) alike
+    omp = _message("OMP^O09^OMP_O09", "2.4", ORC_TAPER, ORIGINAL, ROUTE)
+    assert _bounds(_request(convert(converter, omp))["dosageInstruction"]) == STEPS
+    fill = "RXD|1|Y0301^醋酸泼尼松片^L|20260401093000|60|片|TAB^片剂^L|CF20260401-10|||P005^林^小梅^^^^^^SZRMYY"
+    rds = _message("RDS^O13^RDS_O13", "2.4", ORC_TAPER.replace("NW", "RE"), ENCODED.format(tq=""), ROUTE, fill, ROUTE)
+    assert _bounds(one(convert(converter, rds), "MedicationDispense")["dosageInstruction"]) == STEPS
+
+
+def test_orc_7_repetitions_without_conjunctions_keep_their_durations(converter):
+    # nothing says whether they follow each other or run together (a TQ has no set id): no dates are made up
+    orc = "ORC|NW|CF20260401-11^HIS|||||1^QAM^D5^20260401~1^QHS^D5"
+    rde = _message("RDE^O11^RDE_O11", "2.4", orc, ENCODED.format(tq=""), ROUTE)
+    bounds = _bounds(_request(convert(converter, rde))["dosageInstruction"])
+    assert bounds == [
+        {"start": "2026-04-01", "end": "2026-04-05"},
+        {"value": 5, "unit": "d", "system": "http://unitsofmeasure.org", "code": "d"},
+    ]
