@@ -51,12 +51,14 @@ def participants(marks: list[str]) -> list[str]:
 
 
 def test_a_list_the_message_gives_keeps_the_items_of_its_empty_fields(converter):
-    # PV1-17 (admitting doctor) given, PV1-7/8/9 and PV2-13 empty: the attending, referring, consulting doctors
+    # PV1-17 (admitting doctor) given, PV1-7/8/9/52 and PV2-13 empty: the attending, referring, consulting doctors
+    # and the other providers (PV1-52)
     bundle = convert(converter, adt("A08", pv1(f17="D004^孙^四")))
-    assert participants(marks_of(bundle, "Encounter")) == [participant_mark(c) for c in ("ATND", "REF", "CON")]
+    expected = [participant_mark(c) for c in ("ATND", "REF", "CON", "PART")]
+    assert participants(marks_of(bundle, "Encounter")) == expected
     # the same in an A01 (see mappings/README.md: an empty field says nothing in any message)
     bundle = convert(converter, adt("A01", pv1(f17="D004^孙^四")))
-    assert participants(marks_of(bundle, "Encounter")) == [participant_mark(c) for c in ("ATND", "REF", "CON")]
+    assert participants(marks_of(bundle, "Encounter")) == expected
     # PID-13 given, PID-14 empty: the work phone
     bundle = convert(converter, adt("A08", pv1(), pid=PID + "|||||13800138000^PRN^CP"))
     assert "telecom[use=work]" in marks_of(bundle, "Patient")
@@ -68,15 +70,15 @@ def test_no_keep_mark_without_the_list_or_for_what_the_message_gives_or_deletes(
     # PV1-7 "" deletes the attending doctor (null mark), the others are kept
     bundle = convert(converter, adt("A08", pv1(f7='""', f17="D004^孙^四")))
     assert marks_of(bundle, "Encounter", NULL_EXTENSION_URL) == [participant_mark("ATND")]
-    assert participants(marks_of(bundle, "Encounter")) == [participant_mark(c) for c in ("REF", "CON")]
+    assert participants(marks_of(bundle, "Encounter")) == [participant_mark(c) for c in ("REF", "CON", "PART")]
     # a ROL that names the consultant (ROL-3 CP): the message gives one, the stored consultant is replaced
     rol = "ROL|1|AD|CP^Consulting Provider^HL70443|D031^周^九"
     bundle = convert(converter, adt("A08", pv1(f17="D004^孙^四"), rol))
-    assert participants(marks_of(bundle, "Encounter")) == [participant_mark(c) for c in ("ATND", "REF")]
+    assert participants(marks_of(bundle, "Encounter")) == [participant_mark(c) for c in ("ATND", "REF", "PART")]
     # PV2-13 gives a referrer while PV1-8 is empty: the referrer is the message's (PV1-8 and PV2-13 share it)
     pv2 = "PV2" + "|" * 12 + "|D040^蒋^十"
     bundle = convert(converter, adt("A08", pv1(f17="D004^孙^四"), pv2))
-    assert participants(marks_of(bundle, "Encounter")) == [participant_mark(c) for c in ("ATND", "CON")]
+    assert participants(marks_of(bundle, "Encounter")) == [participant_mark(c) for c in ("ATND", "CON", "PART")]
     # PV1-8 "" while PV2-13 is empty: no null mark (the stored referrer may be PV2-13's), so it is kept
     bundle = convert(converter, adt("A08", pv1(f8='""', f17="D004^孙^四")))
     assert marks_of(bundle, "Encounter", NULL_EXTENSION_URL) == []
