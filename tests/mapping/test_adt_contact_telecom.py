@@ -1,7 +1,9 @@
-"""Next of kin and contact persons as v2.7+ senders write them (NK1-40, NK1-41) and as any version names the person
-to contact at an organization (NK1-30, NK1-31, NK1-32): IG NK1[Patient] rows 40, 41 and NK1[RelatedPerson] rows
-30, 31, 32, 40, 41. A v2.8 HIS puts the emergency contact's mobile in NK1-40 (XTN.1 is withdrawn there and NK1-5
-kept only for backward compatibility); before the fix the number reached neither Patient.contact nor the
+"""Numbers as v2.7+ senders write them, and the person to contact at an organization in any version.
+
+PID-40 beside PID-13/PID-14 (kept there for backward compatibility): one ContactPoint per number. Next of kin and
+contact persons: NK1-40, NK1-41 (v2.7+) and NK1-30, NK1-31, NK1-32 (IG NK1[Patient] rows 40, 41; NK1[RelatedPerson]
+rows 30, 31, 32, 40, 41). A v2.8 HIS puts the emergency contact's mobile in NK1-40 (XTN.1 is withdrawn there and
+NK1-5 kept only for backward compatibility); before the fix the number reached neither Patient.contact nor the
 RelatedPerson.
 """
 
@@ -93,3 +95,28 @@ def test_the_next_of_kin_own_name_and_address_come_before_the_contact_person(con
     (person,) = resources(bundle, "RelatedPerson")
     assert [name["text"] for name in person["name"]] == ["张建国", "张小明"]
     assert [address["line"] for address in person["address"]] == [["宝安区新安街道"], ["福田区华强北"]]
+
+
+def test_v27_patient_numbers_sent_in_pid_13_14_and_again_in_pid_40_are_one_contact_point_each(converter):
+    # a v2.7 HIS fills PID-13/PID-14 for backward compatibility and PID-40 as v2.7 asks: the same numbers twice
+    patient = resources(
+        convert(
+            converter,
+            message(
+                pid(
+                    f13="13800138000^PRN^CP",
+                    f14="075526001111^WPN^PH",
+                    f40="^PRN^CP^^^^13800138000~^WPN^PH^^^^075526001111~^NET^Internet^zhangsan@example.cn",
+                ),
+                pv1(),
+                event="A08",
+                version="2.7",
+            ),
+        ),
+        "Patient",
+    )[0]
+    assert numbers(patient) == [
+        ("phone", "13800138000", "home"),
+        ("phone", "075526001111", "work"),
+        ("email", "zhangsan@example.cn", None),
+    ]
