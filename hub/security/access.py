@@ -356,6 +356,8 @@ class Access:
                     raise Forbidden("a patient context cannot create Patient records")
                 if not patients_of(r) & self.compartment():
                     raise Forbidden(f"this {rtype} is outside the patient's compartment")
+                if rtype == "Group" and not patients_of(r) <= self.compartment():
+                    raise Forbidden("this Group lists other patients")  # as a read: a write returns the Group
         if existing is not None and grant.isolated and producer_of(existing) != p.organization:
             raise Forbidden(f"this {rtype} belongs to another organisation")
         if resource is None:

@@ -115,3 +115,25 @@ def test_a_patient_does_not_read_a_group_that_lists_other_patients(hub: httpx.Cl
     # the hospital that keeps the cohort reads it whole
     hospital = Tokens(settings).system(SZRMYY, scopes="system/Group.rs")
     assert hub.get("/fhir/Group/grp-hiv", headers=hospital).status_code == 200
+
+
+def test_a_patient_does_not_write_a_group_that_lists_other_patients(hub: httpx.Client, settings: Settings) -> None:
+    # Groups a hub operator keeps (no producer tag, so a patient context with a Group write scope may write them): a
+    # write answers with the Group as stored, so a patient who may not read the family's Group may not write it either
+    operator = {**Tokens(settings).operator(), "Content-Type": "application/fhir+json"}
+    family = group("grp-family-bed", "家庭病床 福田区 2026-03", ZHANG, LI)
+    assert hub.put("/fhir/Group/grp-family-bed", json=family, headers=operator).status_code == 201
+    own = group("grp-zw-followup", "张伟 随访", ZHANG)
+    assert hub.put("/fhir/Group/grp-zw-followup", json=own, headers=operator).status_code == 201
+
+    zhang = Tokens(settings).patient(ZHANG, scopes="patient/Group.cruds")
+    rename = [{"op": "replace", "path": "/name", "value": "我的随访"}]
+    patch = {**zhang, "Content-Type": "application/json-patch+json"}
+    r = hub.patch("/fhir/Group/grp-family-bed", json=rename, headers=patch)
+    assert r.status_code == 403, r.text
+    assert LI not in r.text
+    put = {**zhang, "Content-Type": "application/fhir+json"}
+    assert hub.put("/fhir/Group/grp-family-bed", json={**family, "name": "我的"}, headers=put).status_code == 403
+    assert hub.patch("/fhir/Group/grp-zw-followup", json=rename, headers=patch).status_code == 200
+    kept = hub.get("/fhir/Group/grp-family-bed", headers=operator).json()
+    assert kept["name"] == "家庭病床 福田区 2026-03" and kept["meta"]["versionId"] == "1"
