@@ -12,6 +12,10 @@ makes the version to store from the stored one and the converted one:
      ``system|value`` it does not have): a thin PID must not lose the resident ID number of a richer one;
    * ``link`` (Patient): the lists are united likewise, by type and target: an A24's ``seealso`` does not drop
      the ``refer`` link the master patient index put on the record, nor a merge's ``replaces``;
+   * ``result`` (DiagnosticReport): the lists are united likewise, by reference: a correction (OBR-25 ``C``) or
+     a cancel (``X``) that sends only the results it changes, or none, leaves the report's other results in it
+     (v2 deletes a result with OBX-11 ``D``/``W``, which keeps it listed as entered-in-error, never by leaving
+     it out);
    * a value that only says "unknown" (a ``status`` of ``unknown``; a Coding or CodeableConcept of the v3
      NullFlavor or data-absent-reason code systems; a list whose every item carries the data-absent-reason
      extension, such as the placeholder content of a document notification without content): the stored value
@@ -149,6 +153,23 @@ def _united(
             out.append(item)
             seen.add(key)
     return out
+
+
+def _results_united(new: list[Any], stored: Any) -> list[Any]:
+    """A report's results: the message's list when it names every stored result (its order, the lab's), else the
+    stored list in its order, with the message's results the store does not have after it."""
+    if not isinstance(stored, list):
+        return new
+    given = {_reference_key(item) for item in new}
+    if all(_reference_key(item) in given for item in stored):
+        return new
+    return _united(stored, new, _reference_key)
+
+
+def _reference_key(reference: Any) -> tuple[str, str] | None:
+    if not isinstance(reference, Mapping) or not isinstance(reference.get("reference"), str):
+        return None
+    return ("", reference["reference"])
 
 
 def _link_key(link: Any) -> tuple[str, str] | None:
@@ -357,6 +378,8 @@ def merge_update(
             out[key] = _united(value, out[key])
         elif key == "link" and isinstance(value, list) and isinstance(out.get(key), list):
             out[key] = _united(value, out[key], _link_key)
+        elif key == "result" and rtype == "DiagnosticReport" and isinstance(value, list):
+            out[key] = _results_united(value, out.get(key))
         else:
             out[key] = value
     given: dict[str, list[Any]] = {}  # list path → the items merged from the message's (its own, for null marks)

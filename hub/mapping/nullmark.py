@@ -54,6 +54,8 @@ MERGED_TYPES = frozenset(
         # an imaging study: its order (OMI IPC, ORM ZDS) says what is scheduled, its report (ORU) that the images
         # exist; each describes the study in part
         "ImagingStudy",
+        # a report: a correction (OBR-25 C) or a status change may send only the results it changes
+        "DiagnosticReport",
     }
 )
 

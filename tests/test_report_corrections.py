@@ -1,0 +1,88 @@
+"""A report's corrections and cancels through the real pipeline (inbox row → convert_message → store).
+
+A LIS corrects one result of a report by sending the order with only that result (OBR-25 C, OBX-11 C), and
+cancels a report with its OBR alone (OBR-25 X): the report keeps its other results, in the lab's order, and a
+message that leaves OBR-25 or the interpreter empty keeps what is stored (v2: an empty field keeps). A result is
+deleted by OBX-11 D or W (entered-in-error, still listed), never by being left out."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from hub.fhir import store
+from tests.test_conversion_semantics import HOSPITAL, convert, ids, message
+
+ALT = "OBX|1|NM|ALT^谷丙转氨酶^L||35|U/L|9-50|N|||F"
+AST = "OBX|2|NM|AST^谷草转氨酶^L||30|U/L|15-40|N|||F"
+GGT = "OBX|3|NM|GGT^谷氨酰转肽酶^L||45|U/L|10-60|N|||F"
+
+
+def _oru(control: str, status: str, *obx: str, interpreter: str = "0567&张&审核") -> bytes:
+    # OBR-7 collected, OBR-22 reported, OBR-24 CH, OBR-25 the report's status, OBR-32 the interpreter
+    return message(
+        f"MSH|^~\\&|LIS|{HOSPITAL}|HUB|CITY|20261127093000||ORU^R01^ORU_R01|{control}|P|2.5.1",
+        "PID|1||0012345^^^SZRMYY^MR~440305199003157718^^^CHN^NNCHN||王小明||19900315|M",
+        "ORC|RE|ORD001^HIS|LAB001^LIS||CM",
+        "OBR|1|ORD001^HIS|LAB001^LIS|LFT^肝功能^L|||20261127080000|||||||||||||||20261127090000||CH|"
+        f"{status}|||||||{interpreter}",
+        *obx,
+    )
+
+
+def _report(session: Session, settings: Any, raw: bytes) -> dict[str, Any]:
+    return store.read(session, "DiagnosticReport", ids(settings, raw)["DiagnosticReport"])
+
+
+def _results(session: Session, report: dict[str, Any]) -> list[tuple[str, str, float]]:
+    out = []
+    for item in report["result"]:
+        obs = store.read(session, "Observation", item["reference"].split("/")[1])
+        out.append((obs["code"]["coding"][0]["code"], obs["status"], obs["valueQuantity"]["value"]))
+    return out
+
+
+def test_a_correction_of_one_result_keeps_the_others(session: Session, settings: Any) -> None:
+    final = _oru("C1", "F", ALT, AST)
+    convert(session, settings, final)
+    assert _results(session, _report(session, settings, final)) == [("ALT", "final", 35), ("AST", "final", 30)]
+
+    corrected = _oru("C2", "C", "OBX|2|NM|AST^谷草转氨酶^L||42|U/L|15-40|H|||C")
+    convert(session, settings, corrected)
+    report = _report(session, settings, corrected)
+    assert report["status"] == "corrected" and report["meta"]["versionId"] == "2"
+    assert _results(session, report) == [("ALT", "final", 35), ("AST", "corrected", 42)]
+
+
+def test_a_cancel_without_results_keeps_them_listed(session: Session, settings: Any) -> None:
+    convert(session, settings, _oru("X1", "F", ALT, AST))
+    cancelled = _oru("X2", "X")
+    convert(session, settings, cancelled)
+    report = _report(session, settings, cancelled)
+    assert report["status"] == "cancelled"
+    assert [code for code, _, _ in _results(session, report)] == ["ALT", "AST"]
+
+
+def test_a_whole_resend_is_the_report_in_its_order(session: Session, settings: Any) -> None:
+    convert(session, settings, _oru("P1", "P", ALT.replace("|F", "|P"), AST.replace("|F", "|P")))
+    final = _oru("P2", "F", GGT, AST, ALT)
+    convert(session, settings, final)
+    report = _report(session, settings, final)
+    assert report["status"] == "final"
+    assert [(code, status) for code, status, _ in _results(session, report)] == [
+        ("GGT", "final"),
+        ("AST", "final"),
+        ("ALT", "final"),
+    ]
+
+
+def test_empty_report_fields_keep_what_is_stored(session: Session, settings: Any) -> None:
+    convert(session, settings, _oru("E1", "F", ALT, AST))
+    # a resend of one result without the report's status and interpreter (a LIS's result-only message)
+    thin = _oru("E2", "", "OBX|1|NM|ALT^谷丙转氨酶^L||36|U/L|9-50|N|||C", interpreter="")
+    convert(session, settings, thin)
+    report = _report(session, settings, thin)
+    assert report["status"] == "final"
+    assert report["resultsInterpreter"][0]["display"] == "张审核"
+    assert _results(session, report) == [("ALT", "corrected", 36), ("AST", "final", 30)]
