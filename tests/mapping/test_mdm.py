@@ -116,14 +116,23 @@ def test_t01_without_content_describes_the_document(converter):
 )
 def test_events(converter, event, status, relation):
     obx = () if event in ("T03", "T05", "T09", "T11") else ("OBX|1|TX|DS||text||||||F",)
-    document = one(convert(converter, mdm(event, *obx)), "DocumentReference")
+    document, *parents = resources(convert(converter, mdm(event, *obx)), "DocumentReference")
     assert document["status"] == status
+    parent = {"system": "urn:hub:id:EMR", "value": "DOC-0"}
     if relation is None:
         assert "relatesTo" not in document
     else:
-        assert document["relatesTo"] == [
-            {"code": relation, "target": {"identifier": {"system": "urn:hub:id:EMR", "value": "DOC-0"}}}
-        ]
+        assert document["relatesTo"] == [{"code": relation, "target": {"identifier": parent}}]
+    # a replacement supersedes its parent (TXA-13), keyed as that document is: an addendum leaves it as it is
+    if relation == "replaces":
+        [replaced] = parents
+        assert replaced["status"] == "superseded" and replaced["masterIdentifier"] == parent
+        assert (
+            replaced["id"]
+            == one(convert(converter, mdm("T01", txa="TXA|1|DS|TX|||||||||DOC-0^EMR")), "DocumentReference")["id"]
+        )
+    else:
+        assert parents == []
     assert document["id"] == one(convert(converter, mdm("T01")), "DocumentReference")["id"]
 
 
@@ -149,8 +158,8 @@ def test_every_corpus_mdm_converts(converter):
         message = er7.parse(text)
         if message.get(message.msh, 9, 1) != "MDM":
             continue
-        document = one(convert(converter, text), "DocumentReference")
-        assert document["content"], path.name
+        for document in resources(convert(converter, text), "DocumentReference"):  # a replacement's parent too
+            assert document["content"], path.name
         count += 1
     assert count == 11
 

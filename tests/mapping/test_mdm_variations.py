@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 from typing import Any
 
-from .conftest import convert, one
+from .conftest import convert, one, resources
 
 LOINC = "http://loinc.org"
 DATA_ABSENT_REASON = "http://hl7.org/fhir/StructureDefinition/data-absent-reason"
@@ -116,7 +116,7 @@ def test_an_addendum_and_a_replacement_are_new_documents_about_the_parent(conver
         convert(converter, mdm("T06", txa(number="DOC-101^EMR", parent="DOC-100^EMR"), "OBX|1|TX|||补充")),
         "DocumentReference",
     )
-    replacement = one(
+    replacement, replaced = resources(
         convert(converter, mdm("T10", txa(number="DOC-102^EMR", parent="DOC-100^EMR"), "OBX|1|TX|||更正")),
         "DocumentReference",
     )
@@ -124,6 +124,8 @@ def test_an_addendum_and_a_replacement_are_new_documents_about_the_parent(conver
     parent = {"identifier": {"system": "urn:hub:id:EMR", "value": "DOC-100"}}
     assert addendum["relatesTo"] == [{"code": "appends", "target": parent}]
     assert replacement["relatesTo"] == [{"code": "replaces", "target": parent}]
+    # the replaced document is the original, superseded (the addendum left it as it was)
+    assert replaced["id"] == original["id"] and replaced["status"] == "superseded"
 
 
 def test_an_obsolete_or_cancelled_document(converter):
