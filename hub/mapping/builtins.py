@@ -49,11 +49,13 @@ _ODD_SPACE.update(dict.fromkeys((8287, 8232, 8233), " "))
 
 _NUMBER = r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)"  # a decimal as v2 writes one (NM), for the patterns below
 _DECIMAL = re.compile(_NUMBER)
-_COMPARATOR_NUMBER = re.compile(rf"(<=|>=|<|>|≤|≥)?\s*({_NUMBER})")
-_RANGE = re.compile(rf"\s*({_NUMBER})\s*(-|~|～|–|—|至|到)\s*({_NUMBER})\s*(\S.*)?")
-_BOUND = re.compile(rf"\s*(<=|>=|<|>|≤|≥)\s*({_NUMBER})\s*(\S.*)?")
+# Comparators and range separators also as Chinese input methods type them: full-width (＜, ＞, －), the
+# minus sign (−) and the wave dash (〜).
+_COMPARATOR_NUMBER = re.compile(rf"(<=|>=|<|>|≤|≥|＜＝|＞＝|＜|＞|≦|≧)?\s*({_NUMBER})")
+_RANGE = re.compile(rf"\s*({_NUMBER})\s*(-|~|～|–|—|－|−|〜|至|到)\s*({_NUMBER})\s*(\S.*)?")
+_BOUND = re.compile(rf"\s*(<=|>=|<|>|≤|≥|＜＝|＞＝|＜|＞|≦|≧)\s*({_NUMBER})\s*(\S.*)?")
 # A lower bound alone ("0-", "5~"): the range starts there and the sender gives no upper limit.
-_FROM = re.compile(rf"\s*({_NUMBER})\s*(?:-|~|～|–|—)\s*")
+_FROM = re.compile(rf"\s*({_NUMBER})\s*(?:-|~|～|–|—|－|−|〜)\s*")
 _BRACKETS = frozenset({"()", "（）", "[]", "【】"})
 # What may follow the numbers of a range as its unit: not more of a number (":20" of "<1:20", "/40" of "1/40").
 _NOT_A_UNIT = re.compile(r"[:/]\s*\d|[\d.]")
@@ -62,6 +64,7 @@ _FHIR_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
 _TRUE = frozenset({"Y", "YES", "T", "TRUE", "1"})
 _FALSE = frozenset({"N", "NO", "F", "FALSE", "0"})
 _COMPARATORS = {"<": "<", "<=": "<=", ">": ">", ">=": ">=", "≤": "<=", "≥": ">="}
+_COMPARATORS.update({"＜": "<", "＜＝": "<=", "＞": ">", "＞＝": ">=", "≦": "<=", "≧": ">="})
 
 
 def fhir_string(text: str) -> str | None:
@@ -934,7 +937,8 @@ def reference_bounds(text: str) -> tuple[int | float | None, int | float | None]
     """The low and high limits a reference range's text gives (either may be None); None when it gives neither.
 
     Read: ``3.9-6.1``, ``3.9~6.1``, ``3.9--6.1`` (a Chinese LIS's separator), ``-3-3``, ``3.9-6.1 mmol/L``,
-    ``<5``, ``≤40``, ``>=110``, ``0-`` (no upper limit). Not read (text only): ``阴性``, ``<1:20`` (a titre),
+    ``<5``, ``≤40``, ``>=110``, ``0-`` (no upper limit),
+    the full-width forms (``4.3－5.8``, ``＜10``, ``≧40``). Not read (text only): ``阴性``, ``<1:20`` (a titre),
     a range whose low limit is above its high one. Brackets around the whole (``(3.9-6.1)``) are read through.
     """
     if len(text) > 2 and text[0] + text[-1] in _BRACKETS:
@@ -954,7 +958,7 @@ def reference_bounds(text: str) -> tuple[int | float | None, int | float | None]
         if m[3] is not None and _NOT_A_UNIT.match(m[3]):
             return None
         value = _matched_number(m[2])
-        return (None, value) if m[1] in ("<", "<=", "≤") else (value, None)
+        return (None, value) if _COMPARATORS[m[1]] in ("<", "<=") else (value, None)
     m = _FROM.fullmatch(text)
     if m:
         return _matched_number(m[1]), None
