@@ -52,6 +52,9 @@ _DECIMAL = re.compile(_NUMBER)
 # Comparators and range separators also as Chinese input methods type them: full-width (＜, ＞, －), the
 # minus sign (−) and the wave dash (〜).
 _COMPARATOR_NUMBER = re.compile(rf"(<=|>=|<|>|≤|≥|＜＝|＞＝|＜|＞|≦|≧)?\s*({_NUMBER})")
+# An NM value as some LIS write it, with its abnormal flag after the number ("6.8↑", "3.2 ↓"): the number is the
+# value (the flag is the interpretation, resource/Observation.yaml)
+_NM_FLAGGED = re.compile(rf"(<=|>=|<|>|≤|≥|＜＝|＞＝|＜|＞|≦|≧)?\s*({_NUMBER})\s*(?:↑↑|↓↓|↑|↓)?")
 _RANGE = re.compile(rf"\s*({_NUMBER})\s*(-|~|～|–|—|－|−|〜|至|到)\s*({_NUMBER})\s*(\S.*)?")
 _BOUND = re.compile(rf"\s*(<=|>=|<|>|≤|≥|＜＝|＞＝|＜|＞|≦|≧)\s*({_NUMBER})\s*(\S.*)?")
 # A lower bound alone ("0-", "5~"): the range starts there and the sender gives no upper limit.
@@ -816,13 +819,13 @@ def _with_unit(value: dict[str, Any], unit: Any) -> dict[str, Any]:
 @_register(
     "NM_Quantity",
     "Quantity",
-    "an NM (a comparator such as '<' before the number is kept) as a Quantity with the unit argument; "
-    "nothing when the text is not a number",
+    "an NM (a comparator such as '<' before the number is kept; an abnormal flag ↑ or ↓ after it is left to the "
+    "interpretation) as a Quantity with the unit argument; nothing when the text is not a number",
     {"unit": "Quantity"},
 )
 def _nm_quantity(ctx: Ctx, item: Item, args: dict[str, Any] | None) -> Any:
     text = _leaf(ctx, item)
-    m = _COMPARATOR_NUMBER.fullmatch(text) if text else None
+    m = _NM_FLAGGED.fullmatch(text) if text else None
     if m is None:
         return None
     out: dict[str, Any] = {"value": _matched_number(m[2])}
