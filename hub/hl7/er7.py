@@ -207,6 +207,17 @@ def parse(text: str) -> Message:
     return Message(text)
 
 
+def _hex_text(data: bytes) -> str:
+    """The text of a hexadecimal escape's bytes (v2.5.1 §2.7.4 ``\\Xdddd\\``): UTF-8, else GB18030 (a Chinese
+    sender's bytes in the charset its MSH-18 names: ``\\XC4E3BAC3\\`` is 你好), else Latin-1."""
+    for codec in ("utf-8", "gb18030"):
+        try:
+            return data.decode(codec)
+        except UnicodeDecodeError:
+            continue
+    return data.decode("latin-1")
+
+
 def unescape(value: str, d: Delimiters = DEFAULT_DELIMITERS) -> str:
     """Resolve HL7 escape sequences (2.5.1 §2.7.4): ``\\F\\ \\S\\ \\T\\ \\R\\ \\E\\ \\P\\ \\Xhh..\\ \\.br\\``.
 
@@ -256,10 +267,7 @@ def unescape(value: str, d: Delimiters = DEFAULT_DELIMITERS) -> str:
             count = int(seq[3:].strip() or 1)
             out.append(("\n" if seq.startswith(".sp") else " ") * min(count, 100))
         elif seq.startswith("X") and _ESCAPE_HEX.match(seq[1:]) and len(seq) % 2 == 1:
-            try:
-                out.append(bytes.fromhex(seq[1:]).decode("utf-8"))
-            except UnicodeDecodeError:
-                out.append(bytes.fromhex(seq[1:]).decode("latin-1"))
+            out.append(_hex_text(bytes.fromhex(seq[1:])))
         elif seq in ("H", "N") or seq.startswith((".sp", ".in", ".ti", ".sk", ".fi", ".nf", ".ce", "C", "M", "Z")):
             # Highlighting, formatting, charset switches and locally defined escapes: not text.
             continue
