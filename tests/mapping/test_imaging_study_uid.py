@@ -79,6 +79,9 @@ def test_the_study_an_ihe_orm_schedules_is_the_study_its_report_names(converter)
     )
     scheduled = one(convert(converter, orm + "\r"), "ImagingStudy")
     assert scheduled["status"] == "registered" and "started" not in scheduled
+    # OBR-18, IHE's accession number, beside the UID
+    assert scheduled["identifier"][1]["value"] == "ACC777"
+    assert scheduled["identifier"][1]["type"]["coding"][0]["code"] == "ACSN"
     assert scheduled["basedOn"] == [ref(one(convert(converter, orm + "\r"), "ServiceRequest"))]
     cancelled = convert(converter, orm.replace("ORC|NW|", "ORC|CA|") + "\r")
     assert one(cancelled, "ImagingStudy")["status"] == "cancelled"
