@@ -56,7 +56,9 @@ whose value a ``stored_wins`` rule gave (the status Encounter guesses from the p
 stays. A field that two rules of one list fill, one of them with another field's discriminator (A03's PV1-3
 location ``completed``, as PV1-6's), is not one of that discriminator's fields and has none of its own; that
 discriminator's keep mark is written ``+mark`` (:data:`BESIDE`): the stored items go beside the message's items
-it matches, not in their place (an A03 without PV1-6 keeps the stored prior location). A list that rules with
+it matches, not in their place (an A03 without PV1-6 keeps the stored prior location). A rule with ``keep_history``
+(PV1-6, PV1-43: the visit's completed locations) writes that ``+mark`` also when its field is given: a transfer's
+prior location adds to the stored ones. A list that rules with
 ``unique`` leaves fill (``unique: [type.coding.system, type.coding.code, individual.identifier.value]``) gets a
 *key mark* when the message gives it, written ``=`` (:data:`SAME`) + the path + the leaves in brackets
 (``=participant[type.coding.system][type.coding.code][individual.identifier.value]``): the merge merges an item of
@@ -147,6 +149,7 @@ class _Feeder:
     scope: str
     fixed: tuple[Leaf, ...]  # the discriminator: constants every item it makes carries
     possible: tuple[tuple[str, frozenset[str]], ...]  # every constant it may set, by leaf path
+    history: bool = False  # keep_history: the stored items of its discriminator stay beside, also when it is given
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,6 +180,7 @@ class _Plan:
     mark: NullMark  # the element whole, or the feeder's items
     needs: tuple[_Feeder, ...]  # the field rules whose fields must all be "" (the feeder's among them)
     beside: bool = False  # a field two rules fill may make such items too (A03's completed PV1-3): keep beside
+    history: bool = False  # keep_history (PV1-6): the stored items stay beside the message's also when it gives them
 
 
 class NullMarks:
@@ -352,6 +356,12 @@ class NullMarks:
                     if value and _has_text(ctx, value):  # |^^| is not valued: as empty as ||
                         given = True
                         break
+            if given and plan.history and not nulled:
+                # a history (keep_history: a visit's completed locations): the message's items of the mark add to
+                # the stored ones, which go beside them (hub.updates: a keep mark written "+mark")
+                if BESIDE + text not in out:
+                    out.append(BESIDE + text)
+                continue
             if given or nulled or text in out:
                 continue
             if plan.beside:
@@ -587,8 +597,9 @@ def _plan(feeder: _Feeder, feeders: Iterable[_Feeder]) -> _Plan:
     if any(f.fixed != feeder.fixed for f in sharing):
         return _Plan(feeder, whole, every_field)  # shared in part (PV1-11 active, PV1-3 active or planned)
     beside = bool(moved)
+    history = feeder.history or any(f.history for f in sharing)
     # its items (and those of the fields that make the same ones, when they are all "")
-    return _Plan(feeder, NullMark(feeder.path, feeder.fixed), (feeder, *sharing), beside)
+    return _Plan(feeder, NullMark(feeder.path, feeder.fixed), (feeder, *sharing), beside, history)
 
 
 def _two_rules(feeder: _Feeder, feeders: tuple[_Feeder, ...]) -> bool:
@@ -745,6 +756,7 @@ def _feeder(compiler: Compiler, unit: Unit, owner: str, spec: ValueSpec) -> _Fee
         spec.scope,
         tuple(fixed),
         tuple(sorted((leaf, frozenset(values)) for leaf, values in possible.items())),
+        spec.keep_history,
     )
 
 

@@ -175,6 +175,10 @@ class ValueSpec(TemplateModel):
     # the items this rule builds name a group of the list (ROL-2 AD, UC: a role) whose stored items stay beside the
     # message's: the stored items with their values at these leaves are kept, unless a field of that group is given
     keep_beside: list[str] | None = None
+    # true, on a list rule with a discriminator: the list is a history (a visit's completed locations), so the stored
+    # items of the discriminator stay beside the message's also when the rule's field is given (a second transfer's
+    # prior location adds to the earlier ones); "" in the field still deletes them
+    keep_history: bool = False
     # true: the value this rule gives (the earlier rules for the element giving none) is for a resource the hub has
     # not stored; a stored value of the element stays (Encounter.status guessed from the patient class)
     stored_wins: bool = False
