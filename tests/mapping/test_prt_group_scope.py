@@ -76,3 +76,45 @@ def test_dispense_reads_its_dp_among_other_roles_and_never_the_order_s_lines(con
     dispenser, packer = one(bundle, "MedicationDispense")["performer"]
     assert dispenser == {"actor": person("P001", "陈静")}
     assert packer["actor"] == person("P002", "罗小燕")
+
+
+def _dispense_with_fill_lines(*fill_lines: str) -> str:
+    return message(
+        msh("RDS", "O13", "RDS_O13", "DS22"),
+        pid(),
+        pv1(),
+        orc(f1="RE", f2="RX111^HIS", f3=""),
+        # the order names its dispensing pharmacist once (DP after the ORC)
+        prt(1, "DP", "P009^孔^丽^^^^^^SZRMYY"),
+        tq1(),
+        rxe(),
+        ROUTE,
+        rxd(f10=""),
+        *fill_lines,
+        ROUTE,
+    )
+
+
+def test_dispense_whose_only_line_is_a_packer_takes_the_order_s_dp_as_a_dispense_with_no_line_does(converter):
+    # no RXD-10 and no DP line of the fill's own: the order's DP dispenses it, whether or not the fill names a packer
+    bare = one(convert(converter, _dispense_with_fill_lines()), "MedicationDispense")
+    assert bare["performer"] == [{"actor": person("P009", "孔丽")}]
+    packed = one(
+        convert(converter, _dispense_with_fill_lines(prt(1, "PB", "P002^罗^小燕^^^^^^SZRMYY"))), "MedicationDispense"
+    )
+    dispenser, packer = packed["performer"]
+    assert dispenser == {"actor": person("P009", "孔丽")}
+    assert packer["actor"] == person("P002", "罗小燕")
+    assert packer["function"]["coding"][0]["code"] == "packager"
+    # a DP line of the fill's own (a withdrawn one does not count) replaces the order's
+    own = one(
+        convert(
+            converter,
+            _dispense_with_fill_lines(
+                prt(1, "PB", "P002^罗^小燕^^^^^^SZRMYY"),
+                prt(2, "DP", "P001^陈^静^^^^^^SZRMYY"),
+            ),
+        ),
+        "MedicationDispense",
+    )
+    assert [p["actor"] for p in own["performer"]] == [person("P001", "陈静"), person("P002", "罗小燕")]
