@@ -46,7 +46,7 @@ from sqlalchemy import Table, and_, or_, select, update
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session
 
-from hub import referrers
+from hub import referrers, report_results
 from hub.config import Settings
 from hub.db.tables import InboxMessage, Resource
 from hub.errors import HubError, TransientError
@@ -209,7 +209,9 @@ def apply_converted(
             # what the replaced record knew, for a survivor the hub has not seen yet (A47 to a new number)
             seeds[target] = {k: v for k, v in replaced.items() if k not in _NOT_SEEDED}
     converted = {(rtype, rid): entry["resource"] for entry, _, rtype, rid in merging_}
-    changing = _merge_entries(merging_, converted, stored, seeds, unlinks, keeps)
+    # a report sent whole lists its results (hub.report_results): its list is not united with the stored one
+    whole = report_results.whole_resends(bundle["entry"])
+    changing = _merge_entries(merging_, converted, stored, seeds, unlinks, keeps, whole)
     if dangling:  # a cleaned stored version changes too
         changing |= {key for key, resource in stored.items() if resource is not raw[key]}
     locking = session.get_bind().dialect.name != "sqlite"
@@ -218,7 +220,18 @@ def apply_converted(
         # conversion of the same record waits, and neither loses the other's elements. What does not change is
         # not locked: a message sent again writes nothing.
         locked = dangling.cleaned(_stored(session, changing, lock=True))
-        _merge_entries(merging_, converted, locked, seeds, unlinks, keeps, only=changing)
+        _merge_entries(merging_, converted, locked, seeds, unlinks, keeps, whole, only=changing)
+        stored = {**stored, **locked}
+    # the stored results a report's update leaves: dropped by a whole resend, cancelled with the report
+    left = report_results.left_results(
+        (stored.get((rtype, rid)), converted[(rtype, rid)], entry["resource"])
+        for entry, _, rtype, rid in merging_
+        if rtype == "DiagnosticReport"
+    )
+    if left:
+        bundle["entry"] += report_results.updates(
+            left, {_entry_key(entry) for entry in bundle["entry"]}, lambda found: _stored(session, found, lock=locking)
+        )
     bundle["entry"] += stale
     if dangling:
         bundle["entry"] += dangling.updates(
@@ -382,6 +395,7 @@ def _merge_entries(
     seeds: dict[str, dict[str, Any]],
     unlinks: dict[str, set[str]],
     keeps: dict[int, list[str]],
+    whole: set[tuple[str, str]],
     only: set[tuple[str, str]] | None = None,
 ) -> set[tuple[str, str]]:
     """Put the merge of each converted resource with its stored version in its entry; return the keys of the
@@ -394,7 +408,9 @@ def _merge_entries(
         current = stored.get(key)
         base = current if current is not None else (seeds.get(rid) if rtype == "Patient" else None)
         if base is not None:
-            entry["resource"] = merge_update(base, converted[key], marks, kept=keeps.get(id(entry), ()))
+            entry["resource"] = merge_update(
+                base, converted[key], marks, kept=keeps.get(id(entry), ()), results_whole=key in whole
+            )
         else:
             entry["resource"] = converted[key]
         if rtype == "Patient" and rid in unlinks:

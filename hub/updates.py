@@ -15,7 +15,8 @@ makes the version to store from the stored one and the converted one:
    * ``result`` (DiagnosticReport): the lists are united likewise, by reference: a correction (OBR-25 ``C``) or
      a cancel (``X``) that sends only the results it changes, or none, leaves the report's other results in it
      (v2 deletes a result with OBX-11 ``D``/``W``, which keeps it listed as entered-in-error, never by leaving
-     it out);
+     it out) — unless the message sends the whole report again (a result listed as final or preliminary,
+     ``results_whole``): then its list is the report's (:mod:`hub.report_results`);
    * a value that only says "unknown" (a ``status`` of ``unknown``; a Coding or CodeableConcept of the v3
      NullFlavor or data-absent-reason code systems; a list whose every item carries the data-absent-reason
      extension, such as the placeholder content of a document notification without content): the stored value
@@ -155,10 +156,11 @@ def _united(
     return out
 
 
-def _results_united(new: list[Any], stored: Any) -> list[Any]:
-    """A report's results: the message's list when it names every stored result (its order, the lab's), else the
-    stored list in its order, with the message's results the store does not have after it."""
-    if not isinstance(stored, list):
+def _results_united(new: list[Any], stored: Any, whole: bool = False) -> list[Any]:
+    """A report's results: the message's list when it sends the whole report (``whole``) or names every stored
+    result (its order, the lab's), else the stored list in its order, with the message's results the store does not
+    have after it."""
+    if whole or not isinstance(stored, list):
         return new
     given = {_reference_key(item) for item in new}
     if all(_reference_key(item) in given for item in stored):
@@ -338,6 +340,7 @@ def merge_update(
     choice_of: ChoiceOf = choice_variants,
     *,
     kept: Iterable[str] = (),
+    results_whole: bool = False,
 ) -> dict[str, Any]:
     """The version to store when ``new`` (converted from a message) updates ``stored`` (see the module docstring).
 
@@ -349,6 +352,9 @@ def merge_update(
         choice_of: the variants of a choice element (from the R4 schema by default).
         kept: the keep marks of the message (list items by selector): the stored items of a list it gives that
             belong to fields it left empty.
+        results_whole: a DiagnosticReport whose message sends the whole report
+            (:func:`hub.report_results.whole_resends`): its result list is the message's, not united with the
+            stored one.
 
     Returns:
         A new dict; neither argument is changed (the result shares the values it takes from ``new``).
@@ -379,7 +385,7 @@ def merge_update(
         elif key == "link" and isinstance(value, list) and isinstance(out.get(key), list):
             out[key] = _united(value, out[key], _link_key)
         elif key == "result" and rtype == "DiagnosticReport" and isinstance(value, list):
-            out[key] = _results_united(value, out.get(key))
+            out[key] = _results_united(value, out.get(key), results_whole)
         else:
             out[key] = value
     given: dict[str, list[Any]] = {}  # list path → the items merged from the message's (its own, for null marks)

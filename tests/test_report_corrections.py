@@ -3,7 +3,9 @@
 A LIS corrects one result of a report by sending the order with only that result (OBR-25 C, OBX-11 C), and
 cancels a report with its OBR alone (OBR-25 X): the report keeps its other results, in the lab's order, and a
 message that leaves OBR-25 or the interpreter empty keeps what is stored (v2: an empty field keeps). A result is
-deleted by OBX-11 D or W (entered-in-error, still listed), never by being left out."""
+deleted by OBX-11 D or W (entered-in-error, still listed), or by a whole resend of the report (a result sent again
+as final or preliminary) that leaves it out: v2's snapshot mode, the report lists what the message lists and the
+dropped result becomes entered-in-error. A cancelled report (OBR-25 X) cancels its stored results."""
 
 from __future__ import annotations
 
@@ -86,3 +88,52 @@ def test_empty_report_fields_keep_what_is_stored(session: Session, settings: Any
     assert report["status"] == "final"
     assert report["resultsInterpreter"][0]["display"] == "张审核"
     assert _results(session, report) == [("ALT", "corrected", 36), ("AST", "final", 30)]
+
+
+def _observation(session: Session, report: dict[str, Any], code: str) -> dict[str, Any]:
+    for obs in _stored_results(session, report):
+        if obs["code"]["coding"][0]["code"] == code:
+            return obs
+    raise AssertionError(f"no result {code}")
+
+
+def _stored_results(session: Session, report: dict[str, Any]) -> list[dict[str, Any]]:
+    return [store.read(session, "Observation", item["reference"].split("/")[1]) for item in report["result"]]
+
+
+def test_a_whole_corrected_resend_without_a_result_drops_it(session: Session, settings: Any) -> None:
+    # the final report lists three results; the corrected report is sent whole (the unchanged results again as F,
+    # the changed one as C) without GGT: the lab's report no longer has it
+    final = _oru("W1", "F", ALT, AST, GGT)
+    convert(session, settings, final)
+    dropped = _observation(session, _report(session, settings, final), "GGT")
+
+    corrected = _oru("W2", "C", ALT, "OBX|2|NM|AST^谷草转氨酶^L||42|U/L|15-40|H|||C")
+    convert(session, settings, corrected)
+    report = _report(session, settings, corrected)
+    assert report["status"] == "corrected"
+    assert _results(session, report) == [("ALT", "final", 35), ("AST", "corrected", 42)]
+    # the result the report withdrew is no current result of the patient any more (v2 snapshot: deleted)
+    gone = store.read(session, "Observation", dropped["id"])
+    assert gone["status"] == "entered-in-error" and gone["valueQuantity"]["value"] == 45
+
+
+def test_a_final_report_without_a_preliminary_result_drops_it(session: Session, settings: Any) -> None:
+    convert(session, settings, _oru("W3", "P", ALT.replace("|F", "|P"), GGT.replace("|F", "|P")))
+    final = _oru("W4", "F", ALT)
+    convert(session, settings, final)
+    report = _report(session, settings, final)
+    assert _results(session, report) == [("ALT", "final", 35)]
+
+
+def test_a_cancelled_report_cancels_its_stored_results(session: Session, settings: Any) -> None:
+    convert(session, settings, _oru("X3", "F", ALT, AST, "OBX|3|NM|GGT^谷氨酰转肽酶^L||45|U/L|10-60|N|||D"))
+    cancelled = _oru("X4", "X")
+    convert(session, settings, cancelled)
+    report = _report(session, settings, cancelled)
+    assert report["status"] == "cancelled"
+    assert [(o["code"]["coding"][0]["code"], o["status"]) for o in _stored_results(session, report)] == [
+        ("ALT", "cancelled"),
+        ("AST", "cancelled"),
+        ("GGT", "entered-in-error"),  # a deleted result stays deleted
+    ]
