@@ -17,7 +17,9 @@ every segment of the current group (else of the groups inside it) with the curre
 (field 4: OBX-4), the current one included, each giving its own items; of segments without a sub-id, those from
 the current one to just before the next whose code (OBX-3.1) they already have or that heads a group itself (the
 enclosing rule's ``where`` selects it: the next statement), when two have one code or two head a group (else all of
-them).
+them). ``scope: beside`` (rules only) names the segments the groups beside the current group's line hold
+themselves, the nearest level that has any (:meth:`hub.mapping.structure.Node.find_beside`: an ORU order's report
+reads its patient's NTE).
 
 Values stay escaped until a leaf is read (:func:`leaf`): splitting before unescaping is always safe
 (2.5.1 §2.7). The HL7 null ``""`` reads as empty: in a full-resource PUT "delete the value" means "omit".
@@ -310,6 +312,12 @@ def _segments_getter(name: str, scope: str, heads: Heads | None = None) -> Calla
             return _without_sub_id(ctx, found, seg, heads)
 
         return same_sub_id
+    if scope == "beside":
+
+        def beside(ctx: Ctx) -> list[Segment]:
+            return ctx.node.find_beside(name)
+
+        return beside
     if scope == "own":
 
         def own(ctx: Ctx) -> list[Segment]:

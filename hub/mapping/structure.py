@@ -227,6 +227,25 @@ class Node:
             node = node.parent
         return found
 
+    def find_beside(self, name: str) -> list[Segment]:
+        """The segments ``name`` that the groups beside this one's line hold themselves: for each group around
+        this one, from the nearest outwards, the segments of its other kinds of child group (never another instance
+        of a group on the way: another order, another patient's results), the first such group level that has any.
+        An ORU order's report reads its patient's NTE (PATIENT_RESULT.PATIENT), not its own NTE nor a result's."""
+        node: Node = self
+        while node.parent is not None:
+            parent = node.parent
+            found: list[Segment] = []
+            for kind, instances in parent.children.items():
+                if kind == node.gdef.name:
+                    continue
+                for instance in instances:
+                    found.extend(instance.segs.get(name, ()))
+            if found:
+                return found
+            node = parent
+        return []
+
     def find_inner(self, name: str) -> list[Segment]:
         """The segments ``name`` of the first group inside this one (depth first, in grammar order) that has any,
         else as :meth:`find`: the dispense of an RDS_O13 ORDER reads the timing of its encoded order (ENCODING's

@@ -443,7 +443,7 @@ def test_a_unit_ucum_does_not_have_is_kept_as_text(converter):
 CHINESE_LIS = [
     "MSH|^~\\&|LIS|SZRMYY|HUB|CITY|20260315093000||ORU^R01^ORU_R01|C9|P|2.5.1||||||GB18030",
     "PID|1||MRN0001^^^SZRMYY^MR||李四||19750505|F",
-    "NTE|1||患者备注",  # a note on the patient: the IG maps it to nothing
+    "NTE|1||患者备注",  # a note on the patient: the IG maps it to nothing; the notes of the patient's reports
     "PV1|1|O|||||||||||||||||V0001^^^SZRMYY^VN",
     "ORC|RE|P100^HIS|F200^LIS",
     "OBR|1|P100^HIS|F200^LIS|BIO^生化全套^L|||20260315080000|||||||||||||||20260315091500||CH|F",
@@ -489,12 +489,17 @@ def test_a_chinese_lis_message_with_two_patients(tmp_path):
     # notes: the OBX's own, in order; none from the patient's or the order's NTE
     assert glucose["note"] == [{"text": "空腹"}, {"text": "复查"}]
     assert "note" not in wbc and "note" not in hgb
-    # the order's note is the report's, as R5's DiagnosticReport.note (R4 has none; the IG maps it to nothing)
+    # the order's note is the report's, as R5's DiagnosticReport.note (R4 has none; the IG maps it to nothing), after
+    # the patient's (R4's Patient has no note): the second patient's report has neither
     assert chemistry["extension"] == [
         {
             "url": "http://hl7.org/fhir/5.0/StructureDefinition/extension-DiagnosticReport.note",
+            "valueAnnotation": {"text": "患者备注"},
+        },
+        {
+            "url": "http://hl7.org/fhir/5.0/StructureDefinition/extension-DiagnosticReport.note",
             "valueAnnotation": {"text": "标本轻度溶血"},
-        }
+        },
     ]
     assert "extension" not in blood_count
     # values as the Chinese LIS sent them
@@ -937,3 +942,30 @@ def test_a_point_of_care_result_s_obr_15_specimen(converter):
     assert specimen["collection"]["collectedDateTime"] == "2026-03-15T08:00:00+08:00"
     assert one(bundle, "DiagnosticReport")["specimen"] == [ref(specimen)]
     assert observation(bundle, "GLU")["specimen"] == ref(specimen)
+
+
+def test_a_patient_note_is_a_note_of_each_report_of_the_patient_s_results(tmp_path):
+    # NTE right after the PID (ORU_R01 PATIENT_RESULT.PATIENT.NTE): the IG maps it to nothing and R4's Patient has
+    # no note; each report of the patient's results carries it (R5 DiagnosticReport.note), none of the results
+    raw = "\r".join(
+        [
+            "MSH|^~\\&|LIS|SZRMYY|HUB|CITY|20260315093000||ORU^R01^ORU_R01|C10|P|2.5.1",
+            "PID|1||MRN0001^^^SZRMYY^MR||李四||19750505|F",
+            "NTE|1||患者空腹采血|||20260315080000",
+            "ORC|RE|P100^HIS|F200^LIS",
+            "OBR|1|P100^HIS|F200^LIS|BIO^生化全套^L|||20260315080000|||||||||||||||20260315091500||CH|F",
+            "OBX|1|NM|GLU^葡萄糖^L||5.6|mmol/L|3.9-6.1|N|||F",
+            "NTE|1||复查",
+            "ORC|RE|P101^HIS|F201^LIS",
+            "OBR|2|P101^HIS|F201^LIS|HGB^血红蛋白^L|||20260315081000|||||||||||||||20260315092000||HM|F",
+            "OBX|1|NM|HGB^血红蛋白^L||135|g/L|130-175|N|||F",
+        ]
+    ).encode()
+    bundle = convert_bytes_with_report(raw, Settings(data_dir=tmp_path)).bundle
+    patient_note = {
+        "url": "http://hl7.org/fhir/5.0/StructureDefinition/extension-DiagnosticReport.note",
+        "valueAnnotation": {"text": "患者空腹采血", "time": "2026-03-15T08:00:00+08:00"},
+    }
+    assert [report["extension"] for report in resources(bundle, "DiagnosticReport")] == [[patient_note]] * 2
+    assert observation(bundle, "GLU")["note"] == [{"text": "复查"}]
+    assert "note" not in observation(bundle, "HGB") and "note" not in one(bundle, "Patient")
