@@ -117,3 +117,26 @@ def test_stored_wins_is_for_a_single_valued_element_of_a_merged_type(tmp_path: P
     path.write_text(path.read_text(encoding="utf-8") + rule, encoding="utf-8")
     with pytest.raises(MappingTemplateError, match=reason):
         Converter.load(mappings)
+
+
+def test_a_booking_plans_a_new_visit_and_leaves_a_stored_one_as_it_is(mpi, settings):  # noqa: F811
+    def s12(control: str, visit: str) -> bytes:
+        return message(
+            f"MSH|^~\\&|RIS|{HOSPITAL}|HUB|CITY|20260321083000||SIU^S12^SIU_S12|{control}|P|2.5.1",
+            "SCH|P77^HIS|F88^RIS||||||NORMAL|30|min|||||||||||||||Booked",
+            rich_pid(),
+            pv1(f2="O", f19=f"{visit}^^^SZRMYY^VN", f44=""),
+            "RGS|1",
+            "AIS|1||73030^X-ray shoulder^C4|202604010900",
+        )
+
+    new = s12("S1", "V0100")
+    convert(mpi, settings, new)
+    assert read(mpi, "Encounter", ids(settings, new)["Encounter"])["status"] == "planned"
+    # an appointment booked for a visit in progress (the patient admitted, A01) does not make it planned again
+    a01 = message(msh("A01", "C1", "ADT_A01"), "EVN|A01", rich_pid(), pv1())
+    convert(mpi, settings, a01)
+    stay = s12("S2", "V0001")
+    assert ids(settings, stay)["Encounter"] == ids(settings, a01)["Encounter"]
+    convert(mpi, settings, stay)
+    assert read(mpi, "Encounter", ids(settings, a01)["Encounter"])["status"] == "in-progress"

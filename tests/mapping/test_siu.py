@@ -434,3 +434,16 @@ def test_a_refused_event_is_not_also_mapped():
         MessageTemplate.model_validate({**base, "events": ["S12", "S25"], "refused": {"s25": "a query"}})
     with pytest.raises(ValidationError, match="'refused' names events"):
         MessageTemplate.model_validate({**base, "refused": {"S25": "a query"}})  # no 'events': every event is mapped
+
+
+@pytest.mark.parametrize("event", ["S12", "S13", "S14"])
+def test_a_visit_a_booking_makes_is_planned(converter, event):
+    # the event says the status (as IG ConceptMap table-hl70003-to-encounter-status for A04/A05): a booking's visit
+    # is to come, planned, not in progress as PV1-2 O gives an A08
+    assert one(convert(converter, siu(event)), "Encounter")["status"] == "planned"
+
+
+def test_a_booked_visit_with_its_discharge_time_is_finished(converter):
+    pv1 = "PV1|1|O|门诊^^^SZRMYY||||||||||||||||V0009^^^SZRMYY^VN" + "|" * 26 + "20260401100000"
+    text = siu("S14").replace("PV1|1|O|门诊^^^SZRMYY||||||||||||||||V0009^^^SZRMYY^VN", pv1)
+    assert one(convert(converter, text), "Encounter")["status"] == "finished"
