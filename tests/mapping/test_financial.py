@@ -152,3 +152,22 @@ def test_dft_p11_a_charge_names_its_own_order_and_the_message_orders(converter):
     charges = {c["identifier"][0]["value"]: c for c in resources(bundle, "ChargeItem")}
     assert charges["T-100"]["supportingInformation"] == [ref(orders["P102"]), ref(orders["P100"])]
     assert charges["T-101"]["supportingInformation"] == [ref(orders["P100"])]
+
+
+def test_a_payment_credit_or_adjustment_line_is_no_charge(converter):
+    # FT1-6 transaction type (HL7 table 0017): CG charge is a ChargeItem; PY payment, CO co-payment, AJ adjustment
+    # and CD credit are money on the account, not a provision that is charged: no ChargeItem (mappings/README.md)
+    lines = [
+        FT1,
+        "FT1|2|T-101||20260316||PY|CASH^现金|||1|-120&RMB",
+        "FT1|3|T-102||20260316||CO|COPAY^自付|||1|-20&RMB",
+        "FT1|4|T-103||20260316||AJ|DISC^减免|||1|-10&RMB",
+        "FT1|5|T-104||20260316||cd|REFUND^退费|||1|-5&RMB",
+    ]
+    bundle = convert(converter, message("DFT", "P03", "DFT_P03", PV1, *lines))
+    charge = one(bundle, "ChargeItem")
+    assert charge["identifier"][0]["value"] == "T-100" and charge["status"] == "billable"
+    # a message that posts only a payment is still converted: the account and the visit, no charge
+    paid = convert(converter, message("DFT", "P03", "DFT_P03", PV1, lines[1]))
+    assert resources(paid, "ChargeItem") == []
+    assert one(paid, "Account") and one(paid, "Encounter")
