@@ -295,6 +295,18 @@ class Compiler:
         segments = compile_getter(parse_path(path.segment), among.scope)
         field = compile_getter(path, "own")
         where = self.condition(among.where, unit, False) if among.where is not None else None
+        made: Conv | None = None
+        if among.type is not None:
+            builtin = BUILTINS.get(among.type)
+            if builtin is None or builtin.fhir != "string" or builtin.args:
+                raise self.error(unit, among, f"'among' compares texts: {among.type!r} is no text built-in (XCN_text)")
+            made = builtin.make()
+
+        def text_of(ctx: Ctx, item: Item) -> str | None:
+            if made is None:
+                return leaf(ctx.env, item[1], item[2]) if item[1] is not None else None
+            value = made(ctx, item, None)
+            return value if isinstance(value, str) else None
 
         def among_(ctx: Ctx, raw: str | None, level: int) -> bool:
             env = ctx.env
@@ -306,14 +318,14 @@ class Compiler:
                     continue
                 for item in field(at, None, 0):
                     if item[1] is not None:
-                        text = leaf(env, item[1], item[2])
+                        text = text_of(at, item)
                         if text:
                             texts.add(text.upper())
             if not texts:
                 return False
             for item in getter(ctx, raw, level):
                 if item[1] is not None:
-                    text = leaf(env, item[1], item[2])
+                    text = text_of(ctx, item)
                     if text and text.upper() in texts:
                         return True
             return False

@@ -64,6 +64,9 @@ class Among(TemplateModel):
     from_: str = Field(alias="from")
     scope: Literal["up", "group", "own", "inner", "below", "around"] = "up"
     where: Condition | None = None
+    # a text built-in (XCN_text) that makes the text compared, of the item and of each ``from`` value alike: a
+    # person named without an identifier is compared by name
+    type: str | None = None
 
 
 class Condition(TemplateModel):

@@ -140,12 +140,30 @@ def test_among_needs_a_field_to_compare(tmp_path):
     template = mappings / "resource" / "MedicationRequest.yaml"
     text = template.read_text(encoding="utf-8")
     template.write_text(
-        text.replace(
-            "          from: PRT-5.1\n          scope: around", "          from: PRT\n          scope: around", 1
-        ),
+        text.replace("from: PRT-5.1\n              scope: around", "from: PRT\n              scope: around", 1),
         encoding="utf-8",
     )
     with pytest.raises(MappingTemplateError, match="'among' compares texts"):
+        Converter.load(mappings)
+
+
+def test_among_compares_texts_a_text_built_in_makes(tmp_path):
+    from pathlib import Path
+
+    from hub.errors import MappingTemplateError
+    from hub.mapping import Converter
+
+    from .conftest import mappings_copy
+
+    mappings: Path = mappings_copy(tmp_path)
+    template = mappings / "resource" / "MedicationRequest.yaml"
+    text = template.read_text(encoding="utf-8")
+    assert "type: XCN_text\n              scope: around" in text
+    template.write_text(
+        text.replace("type: XCN_text\n              scope: around", "type: dateTime\n              scope: around", 1),
+        encoding="utf-8",
+    )
+    with pytest.raises(MappingTemplateError, match="no text built-in"):
         Converter.load(mappings)
 
 
