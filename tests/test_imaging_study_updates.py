@@ -55,3 +55,41 @@ def test_the_report_makes_the_scheduled_study_available_keeping_the_order_s(sess
     assert reported["description"] == scheduled["description"]
     report = store.read(session, "DiagnosticReport", ids(settings, oru)["DiagnosticReport"])
     assert report["imagingStudy"] == [{"reference": f"ImagingStudy/{study_id}"}]
+
+
+def _orm(placer: str, control: str) -> bytes:
+    # IHE Radiology Scheduled Workflow: ORM^O01 v2.3.1, ZDS-1 the Study Instance UID, OBR-18 the accession number
+    return message(
+        f"MSH|^~\\&|RIS|{HOSPITAL}|HUB|CITY|20261127100000||ORM^O01|{control}|P|2.3.1",
+        PID,
+        f"ORC|NW|{placer}^HIS|R{placer}^RIS||SC",
+        f"OBR|1|{placer}^HIS|R{placer}^RIS|MR002^头颅MRI平扫^L||||||||||||||A{placer}|||||MR",
+        f"ZDS|{UID}^RIS^Application^DICOM",
+    )
+
+
+def _report_of(placer: str, control: str) -> bytes:
+    return message(
+        f"MSH|^~\\&|RIS|{HOSPITAL}|HUB|CITY|20261127160000||ORU^R01^ORU_R01|{control}|P|2.5.1",
+        PID,
+        f"ORC|RE|{placer}^HIS|R{placer}^RIS||CM",
+        f"OBR|1|{placer}^HIS|R{placer}^RIS|MR002^头颅MRI平扫^L|||20261127143000||||||||||||||20261127160000||MR|F",
+        f"OBX|1|HD|^Study Instance UID|1|{UID}||||||F",
+    )
+
+
+def test_a_study_two_orders_share_in_two_messages_is_based_on_both(session: Session, settings: Any) -> None:
+    first, second = _orm("ORD901", "RIS201"), _orm("ORD902", "RIS202")
+    study_id = ids(settings, first)["ImagingStudy"]
+    convert(session, settings, first)
+    convert(session, settings, second)
+    study = store.read(session, "ImagingStudy", study_id)
+    orders = [f"ServiceRequest/{ids(settings, m)['ServiceRequest']}" for m in (second, first)]
+    assert [item["reference"] for item in study["basedOn"]] == orders
+    assert {i["value"] for i in study["identifier"]} == {f"urn:oid:{UID}", "AORD901", "AORD902"}
+
+    # each order's report names the study and its order by placer number: the second report keeps the first's
+    convert(session, settings, _report_of("ORD901", "RIS203"))
+    convert(session, settings, _report_of("ORD902", "RIS204"))
+    study = store.read(session, "ImagingStudy", study_id)
+    assert [item["identifier"]["value"] for item in study["basedOn"]] == ["ORD902", "ORD901"]

@@ -165,6 +165,7 @@ class CompiledRule:
     shared: bool = False
     snapshot: CompiledSnapshot | None = None
     if_absent: CondFn | None = None  # hub.mapping.ifabsent
+    gather: tuple[str, ...] = ()  # with shared: the list elements each later segment of the key adds to
 
 
 @dataclass(slots=True)
@@ -528,6 +529,8 @@ class Converter:
         made: list[tuple[CompiledRule, Ctx, str]] = []
         taken: dict[tuple[str, str], int] = {}  # (type, id) → how many resources share that key
         shared: set[tuple[str, str]] = set()  # (type, id) of the resources 'shared' rules made
+        # the later segments of a shared resource whose rule gathers elements from each: (rule, ctx, type, id)
+        gathered: list[tuple[CompiledRule, Ctx, str, str]] = []
         producer: str | None = None
         for rule in compiled.rules:
             instances = iter_path(root, rule.groups, rule.segment)
@@ -551,6 +554,8 @@ class Converter:
                     node.register(rule.name, rtype, rid)
                     if seg is not None:
                         env.made_from[(rule.name, id(seg))] = (rtype, rid)
+                    if rule.gather:
+                        gathered.append((rule, ctx, rtype, rid))
                     continue
                 taken[(rtype, rid)] = seen + 1
                 if rule.shared and not seen:
@@ -577,6 +582,7 @@ class Converter:
         env.find_made = _finder(made)
         try:
             entries = []
+            built: dict[tuple[str, str], dict[str, Any]] = {}  # (type, id) → the resource (for gather)
             for rule, ctx, rid in made:
                 rtype = rule.resource.rtype
                 if rule.delete:
@@ -584,14 +590,8 @@ class Converter:
                         {"fullUrl": f"urn:uuid:{rid}", "request": {"method": "DELETE", "url": f"{rtype}/{rid}"}}
                     )
                     continue
-                resource: dict[str, Any] = {"resourceType": rtype, "id": rid}
-                try:
-                    for apply in rule.body:
-                        apply(resource, ctx, None, 0)
-                except ValueError as exc:
-                    current = ctx.seg
-                    where = f"{current.name}^{segment_seq(message, current)}" if current is not None else None
-                    raise ConversionError(f"{rtype}: {exc}", hl7_code="102", location=where) from None
+                resource = _built(rule, ctx, rtype, rid, message)
+                built[(rtype, rid)] = resource
                 # Every resource names its producer, the sending facility's Organization (the access policy reads it).
                 tag = {"system": PRODUCER_TAG_SYSTEM, "code": producer}
                 meta = resource.get("meta")
@@ -619,11 +619,37 @@ class Converter:
                     # written only if the hub never stored it (PRB-1 UC; hub.mapping.ifabsent, hub.conversion)
                     entry.setdefault("extension", []).append(dict(IF_ABSENT_MARK))
                 entries.append(entry)
+            for rule, ctx, rtype, rid in gathered:
+                # a later segment of a shared resource (the second order of one study): what it gives of the
+                # gathered elements is added to the first's resource, the items it does not have yet
+                first = built.get((rtype, rid))
+                if first is None:
+                    continue
+                later = _built(rule, ctx, rtype, rid, message)
+                for element in rule.gather:
+                    items = later.get(element)
+                    if isinstance(items, list) and items:
+                        into = first.setdefault(element, [])
+                        if isinstance(into, list):
+                            into.extend(item for item in items if item not in into)
         finally:
             # the finder holds every Ctx, and each Ctx this Env: left in place, the message's whole object graph
             # (segments, groups, contexts) would be cyclic garbage that only the cycle collector frees
             env.release()
         return {"resourceType": "Bundle", "type": "transaction", "entry": entries}, env.report
+
+
+def _built(rule: CompiledRule, ctx: Ctx, rtype: str, rid: str, message: er7.Message) -> dict[str, Any]:
+    """The resource ``rule`` makes of ``ctx``'s segment (its elements only: no producer tag, no marks)."""
+    resource: dict[str, Any] = {"resourceType": rtype, "id": rid}
+    try:
+        for apply in rule.body:
+            apply(resource, ctx, None, 0)
+    except ValueError as exc:
+        current = ctx.seg
+        where = f"{current.name}^{segment_seq(message, current)}" if current is not None else None
+        raise ConversionError(f"{rtype}: {exc}", hl7_code="102", location=where) from None
+    return resource
 
 
 # A scope resource (type, id) → the snapshot sets that belong to it: (set search text, listed_in, sent empty).
@@ -795,6 +821,10 @@ def _compile_message(
                 rule,
                 f"template {rule.template} reads {resource.segment} segments, but 'for' names {segment}",
             )
+        for element in rule.gather:
+            info = compiler.schema.element(resource.rtype, element)
+            if info is None or not info.is_list:
+                raise compiler.error(rule_unit, rule, f"gather: {element!r} is no list element of {resource.rtype}")
         when = None
         if rule.when is not None:
             when = compiler.condition_fn(rule.when, rule_unit, False, f"{rule.name} when")
@@ -824,6 +854,7 @@ def _compile_message(
                 rule.shared,
                 snapshot,
                 if_absent,
+                tuple(rule.gather),
             )
         )
     all_refs |= unit.refs | patch_unit.refs

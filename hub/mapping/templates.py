@@ -261,6 +261,9 @@ class ResourceRule(TemplateModel):
     # segments of this rule with the same key make one resource (the first's), which each of them names (the
     # insurer of two policies); without it the later ones are numbered, as two results of one test are
     shared: bool = False
+    # with 'shared': top-level list elements each later segment of the same key adds its items to (those the
+    # resource does not have yet): the orders of a study two orders share (basedOn)
+    gather: list[str] = Field(default_factory=list)
     snapshot: SnapshotSpec | None = None  # the rule's resources are a set sent whole (snapshot mode)
     # the resources of the segments that meet it are written only when the hub has never stored one of that id
     # (PRB-1 UC: a problem sent unchanged, for context, is added by a hub that does not have it; a stored one stays)
@@ -273,6 +276,8 @@ class ResourceRule(TemplateModel):
             raise ValueError(f"resource names are lower camel case identifiers, not {self.name!r}")
         if self.delete and self.if_absent is not None:
             raise ValueError("'if_absent' is for rules that write resources, not 'delete' rules")
+        if self.gather and not self.shared:
+            raise ValueError("'gather' is for 'shared' rules: the elements later segments of the same key add to")
         return self
 
 

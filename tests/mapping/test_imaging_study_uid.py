@@ -87,3 +87,37 @@ def test_the_study_an_ihe_orm_schedules_is_the_study_its_report_names(converter)
     assert one(cancelled, "ImagingStudy")["status"] == "cancelled"
     reported = study_of(convert(converter, oru(f"OBX|1|HD|^Study Instance UID|1|{UID}||||||F")))
     assert reported["id"] == scheduled["id"]
+
+
+def test_a_study_two_orders_share_is_based_on_both(converter):
+    # IHE: one examination ordered twice (two orders, one study: the same ZDS-1), each with its accession number
+    orm = "\r".join(
+        [
+            MSH.format(type="ORM^O01", control="RIS2", version="2.3.1"),
+            PID,
+            PV1,
+            "ORC|NW|ORD777^HIS|RIS777^RIS||SC",
+            "OBR|1|ORD777^HIS|RIS777^RIS|CT001^胸部CT平扫^L||||||||||||1234^李^医生||ACC777|||||CT",
+            f"ZDS|{UID}^RIS^Application^DICOM",
+            "ORC|NW|ORD778^HIS|RIS778^RIS||SC",
+            "OBR|2|ORD778^HIS|RIS778^RIS|CT002^上腹部CT平扫^L||||||||||||1234^李^医生||ACC778|||||CT",
+            f"ZDS|{UID}^RIS^Application^DICOM",
+        ]
+    )
+    bundle = convert(converter, orm + "\r")
+    study = one(bundle, "ImagingStudy")
+    assert study["basedOn"] == [ref(order) for order in resources(bundle, "ServiceRequest")]
+    assert len(study["basedOn"]) == 2
+    assert [i["value"] for i in study["identifier"]] == [f"urn:oid:{UID}", "ACC777", "ACC778"]
+
+    # the report of both orders, each order's results naming the study by its UID
+    report = oru(
+        f"OBX|1|HD|^Study Instance UID|1|{UID}||||||F",
+        "ORC|RE|ORD778^HIS|RIS778^RIS||CM",
+        OBR.format(status="F").replace("ORD777", "ORD778").replace("RIS777", "RIS778").replace("OBR|1|", "OBR|2|"),
+        f"OBX|1|HD|^Study Instance UID|1|{UID}||||||F",
+    )
+    reported = convert(converter, report)
+    study = one(reported, "ImagingStudy")
+    assert [item["identifier"]["value"] for item in study["basedOn"]] == ["ORD777", "ORD778"]
+    assert all(r["imagingStudy"] == [ref(study)] for r in resources(reported, "DiagnosticReport"))

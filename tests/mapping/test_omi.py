@@ -113,3 +113,12 @@ def test_the_response_is_refused_as_a_response(converter):
     text = message(msh("ORI", "O24", "", "ORI2"), "MSA|AA|OMI1")
     with pytest.raises(ConversionError, match="a response to an imaging order"):
         convert(converter, text)
+
+
+def test_a_study_two_orders_share_is_one_study_based_on_both(converter):
+    # the same Study Instance UID (IPC-3) under two orders, each with its accession number (IPC-1)
+    second = (orc(f2="P504^HIS", f3=""), obr(f2="P504^HIS", f3="", f4="CT0102^上腹部CT^L"), ipc(f1="ACC2"))
+    bundle = convert(converter, omi(orc(f2="P500^HIS", f3="F600^RIS"), obr(), ipc(), *second, control="OMI7"))
+    orders, study = resources(bundle, "ServiceRequest"), one(bundle, "ImagingStudy")
+    assert study["basedOn"] == [ref(orders[0]), ref(orders[1])]
+    assert [i["value"] for i in study["identifier"]] == [f"urn:oid:{STUDY_UID}", "ACC20260315001", "ACC2"]
