@@ -295,6 +295,21 @@ def _instant_after(ctx: Ctx, item: Item, args: dict[str, Any] | None) -> Any:
 
 
 @_register(
+    "instant_with_end",
+    "instant",
+    "a DTM with a time of day as an instant, when instant_after gives an end with the same arguments (duration, "
+    "unit; offset, offset_unit): the start of a scheduled time whose end instant_after gives, so that the two come "
+    "together (R4 Appointment app-2: a duration unit no table reads gives neither); nothing otherwise",
+    {"duration": "decimal", "unit": "string", "offset": "decimal", "offset_unit": "string"},
+)
+def _instant_with_end(ctx: Ctx, item: Item, args: dict[str, Any] | None) -> Any:
+    if _instant_after(ctx, item, args) is None:
+        return None
+    text = _leaf(ctx, item)
+    return datetimes.to_instant(text, ctx.env.tz) if text else None
+
+
+@_register(
     "dateTime_after",
     "dateTime",
     "as instant_after, for a dateTime element: a participant's period in an appointment (the appointment's start "
