@@ -297,14 +297,18 @@ def _instant_after(ctx: Ctx, item: Item, args: dict[str, Any] | None) -> Any:
 @_register(
     "instant_with_end",
     "instant",
-    "a DTM with a time of day as an instant, when instant_after gives an end with the same arguments (duration, "
-    "unit; offset, offset_unit): the start of a scheduled time whose end instant_after gives, so that the two come "
-    "together (R4 Appointment app-2: a duration unit no table reads gives neither); nothing otherwise",
+    "a DTM with a time of day as an instant (with offset and offset_unit, that much later), when instant_after gives "
+    "an end with the same arguments (duration, unit; offset, offset_unit): the start of a scheduled time whose end "
+    "instant_after gives, so that the two come together (R4 app-2, a Slot's start and end: a duration unit no table "
+    "reads gives neither); nothing otherwise",
     {"duration": "decimal", "unit": "string", "offset": "decimal", "offset_unit": "string"},
 )
 def _instant_with_end(ctx: Ctx, item: Item, args: dict[str, Any] | None) -> Any:
-    if _instant_after(ctx, item, args) is None:
+    given = args or {}
+    if _instant_after(ctx, item, given) is None:
         return None
+    if "offset" in given or "offset_unit" in given:
+        return _instant_after(ctx, item, {"duration": given.get("offset"), "unit": given.get("offset_unit")})
     text = _leaf(ctx, item)
     return datetimes.to_instant(text, ctx.env.tz) if text else None
 

@@ -39,3 +39,21 @@ def test_a_resource_start_whose_duration_unit_is_unread_gives_no_lone_start(conv
     text = siu("S12", sch=SCH, tq1="", services=unread, extra=room, resources=False)
     appointment = one(convert(converter, text), "Appointment")
     assert (appointment["start"], appointment["end"]) == ("2026-04-01T10:00:00+08:00", "2026-04-01T10:20:00+08:00")
+
+
+# -- a blocked time (S23/S24 Slot): the same for a resource's own time within the block ------------------------------
+
+
+def test_a_blocked_resource_whose_duration_unit_is_unread_has_the_block_s_time(converter):
+    from .test_siu import block
+
+    sch = "SCH||B960^HIS||||TEACH^教学查房^L"
+    tq1 = "TQ1|||||||202604011400|202604011600"
+    # the doctor's own start and a length in a unit no table reads: not half of it (its start with the block's end)
+    own = ("AIP|1||D001^王^五^^^^^^SZRMYY|RAD||202604011430|||2|xyz",)
+    slot = one(convert(converter, block("S23", sch=sch, tq1=tq1, resources=own)), "Slot")
+    assert (slot["start"], slot["end"]) == ("2026-04-01T14:00:00+08:00", "2026-04-01T16:00:00+08:00")
+    # an offset within the block and such a length: the block's time too
+    offset = ("AIP|1||D001^王^五^^^^^^SZRMYY|RAD|||30|min|2|xyz",)
+    slot = one(convert(converter, block("S23", sch=sch, tq1=tq1, resources=offset)), "Slot")
+    assert (slot["start"], slot["end"]) == ("2026-04-01T14:00:00+08:00", "2026-04-01T16:00:00+08:00")
