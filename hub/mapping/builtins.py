@@ -760,6 +760,16 @@ def _cq_minutes(ctx: Ctx, item: Item, _args: dict[str, Any] | None) -> Any:
     return None
 
 
+@_register(
+    "CQ_length_minutes",
+    "positiveInt",
+    "as CQ_minutes, for a length (TQ1-6 service duration → Appointment.minutesDuration): nothing for zero minutes",
+)
+def _cq_length_minutes(ctx: Ctx, item: Item, args: dict[str, Any] | None) -> Any:
+    minutes = _cq_minutes(ctx, item, args)
+    return minutes if minutes else None
+
+
 @_register("time", "time", "an HL7 TM as a FHIR time (hh:mm:ss)", memo=True)
 def _time(ctx: Ctx, item: Item, _args: dict[str, Any] | None) -> Any:
     text = _leaf(ctx, item)
@@ -1385,6 +1395,23 @@ def _tq_duration(ctx: Ctx, item: Item, _args: dict[str, Any] | None) -> Any:
         return None
     unit = _RPT_UNITS[m[1]]
     return {"value": int(m[2]), "unit": unit, "system": "http://unitsofmeasure.org", "code": unit}
+
+
+_TQ_MINUTES = {"S": 1, "M": 60, "H": 3600, "D": 86400, "W": 604800}
+
+
+@_register(
+    "TQ_minutes",
+    "positiveInt",
+    "the duration of a TQ (TQ.3: M30, H2, S120, D1, W1) in whole minutes, for Appointment.minutesDuration (IG "
+    "TQ[Appointment] row 3); months (L), X<n>, INDEF, seconds that are no whole minutes and text give nothing",
+)
+def _tq_minutes(ctx: Ctx, item: Item, _args: dict[str, Any] | None) -> Any:
+    m = _TQ_DURATION.fullmatch(_leaf(ctx, item).upper())
+    if m is None or m[1] not in _TQ_MINUTES:
+        return None
+    seconds = int(m[2]) * _TQ_MINUTES[m[1]]
+    return seconds // 60 if seconds > 0 and seconds % 60 == 0 else None
 
 
 @_register("TQ_count", "positiveInt", "the number of times of a TQ duration X<n> (TQ.3: X10 → 10); else nothing")

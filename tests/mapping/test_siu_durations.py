@@ -57,3 +57,22 @@ def test_a_blocked_resource_whose_duration_unit_is_unread_has_the_block_s_time(c
     offset = ("AIP|1||D001^王^五^^^^^^SZRMYY|RAD|||30|min|2|xyz",)
     slot = one(convert(converter, block("S23", sch=sch, tq1=tq1, resources=offset)), "Slot")
     assert (slot["start"], slot["end"]) == ("2026-04-01T14:00:00+08:00", "2026-04-01T16:00:00+08:00")
+
+
+# -- minutesDuration: the appointment's length, by the field that says it ------------------------------------------
+
+
+def test_minutes_duration_from_tq1_6_and_from_sch_11_s_tq_duration(converter):
+    # v2.5: TQ1-6 service duration (a CQ in any time unit the hub reads)
+    text = siu("S12", sch=SCH, tq1="TQ1||||||1^h|202604010900|202604011000", services=(), resources=False)
+    assert one(convert(converter, text), "Appointment")["minutesDuration"] == 60
+    # before v2.5: SCH-11.3, the TQ's duration (M30: 30 minutes; H2: two hours), IG TQ[Appointment] row 3
+    for duration, minutes in (("M30", 30), ("H2", 120)):
+        sch = f"SCH|P77^HIS|F88^RIS|||||||||^^{duration}^202604020800^202604021000|||||||||||||||Booked"
+        appointment = one(convert(converter, siu("S12", sch=sch, tq1="", services=(), resources=False)), "Appointment")
+        assert appointment["minutesDuration"] == minutes
+    # a number of times (X3) or a text is no length
+    sch = "SCH|P77^HIS|F88^RIS|||||||||^^X3^202604020800^202604021000|||||||||||||||Booked"
+    assert "minutesDuration" not in one(
+        convert(converter, siu("S12", sch=sch, tq1="", services=(), resources=False)), "Appointment"
+    )
