@@ -18,7 +18,7 @@ def rde(control_id: str, control: str, *, amount: str, refills: str, tq1: str) -
     # RXE-2 amlodipine, RXE-3/5 5 mg, RXE-10/11 dispense amount, RXE-12 refills, RXE-15 prescription number
     rxe = f"RXE||Y0312^氨氯地平片^L|5||mg|TAB^片剂^L||||{amount}|{'片' if amount else ''}|{refills}|||CF2026-0401"
     segments = [MSH.format(type="RDE^O11^RDE_O11", control=control_id), PID, PV1, orc(control), rxe, tq1, ROUTE]
-    return "\r".join(segments) + "\r"
+    return "\r".join(s for s in segments if s) + "\r"
 
 
 TQ1_28 = "TQ1|1||QD^每日一次^HL70335|||28^d|20260401"
@@ -35,6 +35,17 @@ def test_an_update_that_leaves_the_dispense_amount_and_refills_empty_keeps_them(
     assert request["validityPeriod"] == {"start": "2026-04-01", "end": "2026-05-26"}
     assert request["quantity"] == {"value": 28, "unit": "片"}
     assert request["numberOfRepeatsAllowed"] == 2
+
+
+def test_an_update_of_the_amount_alone_keeps_the_stored_validity(session, settings):
+    placed = rde("Q5", "NW", amount="28", refills="2", tq1=TQ1_28)
+    rid = the_id(settings, placed, "MedicationRequest/")
+    deliver(session, settings, placed)
+    # the pharmacy changes the amount to 30 tablets; the message has no timing (no TQ1, no ORC-15)
+    deliver(session, settings, rde("Q6", "XO", amount="30", refills="", tq1=""))
+    request = store.read(session, "MedicationRequest", rid)["dispenseRequest"]
+    assert request["quantity"]["value"] == 30 and request["numberOfRepeatsAllowed"] == 2
+    assert request["validityPeriod"] == {"start": "2026-04-01", "end": "2026-04-28"}
 
 
 def test_refills_sent_as_the_hl7_null_are_deleted(session, settings):
