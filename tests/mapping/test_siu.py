@@ -447,3 +447,9 @@ def test_a_booked_visit_with_its_discharge_time_is_finished(converter):
     pv1 = "PV1|1|O|门诊^^^SZRMYY||||||||||||||||V0009^^^SZRMYY^VN" + "|" * 26 + "20260401100000"
     text = siu("S14").replace("PV1|1|O|门诊^^^SZRMYY||||||||||||||||V0009^^^SZRMYY^VN", pv1)
     assert one(convert(converter, text), "Encounter")["status"] == "finished"
+
+
+@pytest.mark.parametrize("event", ["S15", "S16", "S26"])
+def test_a_visit_a_cancel_or_no_show_makes_is_cancelled(converter, event):
+    # a visit first heard of in a cancel, discontinue or no-show will not take place (R4 Encounter has no no-show)
+    assert one(convert(converter, siu(event)), "Encounter")["status"] == "cancelled"
