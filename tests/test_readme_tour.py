@@ -17,7 +17,8 @@ from hub.config import Settings
 
 pytestmark = pytest.mark.slow
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+ROOT = Path(__file__).resolve().parent.parent
+README = ROOT / "README.md"
 
 
 def _tour() -> tuple[str, str]:
@@ -56,6 +57,8 @@ def test_the_tour_works_as_written(settings: Settings, tmp_path: Path) -> None:
         HUB_TASK_QUEUE=settings.task_queue,
         HUB_HTTP_PORT=str(http_port),
         HUB_MLLP_PORT=str(mllp_port),
+        # the hub of this tree, also where the venv's editable install points at another checkout
+        PYTHONPATH=os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p),
     )
     venv_bin = str(Path(sys.executable).parent)
 
