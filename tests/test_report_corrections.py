@@ -5,7 +5,9 @@ cancels a report with its OBR alone (OBR-25 X): the report keeps its other resul
 message that leaves OBR-25 or the interpreter empty keeps what is stored (v2: an empty field keeps). A result is
 deleted by OBX-11 D or W (entered-in-error, still listed), or by a whole resend of the report (a result sent again
 as final or preliminary) that leaves it out: v2's snapshot mode, the report lists what the message lists and the
-dropped result becomes entered-in-error. A cancelled report (OBR-25 X) cancels its stored results."""
+dropped result becomes entered-in-error. A report corrected in every result it sends (OBR-25 C, all OBX-11 C) cannot
+be told from a correction of those results alone: it keeps the results it leaves out. A cancelled report (OBR-25 X)
+cancels its stored results."""
 
 from __future__ import annotations
 
@@ -137,3 +139,32 @@ def test_a_cancelled_report_cancels_its_stored_results(session: Session, setting
         ("AST", "cancelled"),
         ("GGT", "entered-in-error"),  # a deleted result stays deleted
     ]
+
+
+def test_a_report_corrected_in_every_result_it_sends_keeps_the_others(session: Session, settings: Any) -> None:
+    # a report of three final results sent again corrected (OBR-25 C) with two results, both as C, without GGT:
+    # it reads exactly like a lab's correction of the two values alone (the pattern below), so GGT is kept — a
+    # message of corrections only cannot say it is the whole report, and dropping would withdraw a valid result
+    final = _oru("K1", "F", ALT, AST, GGT)
+    convert(session, settings, final)
+    corrected = _oru(
+        "K2",
+        "C",
+        "OBX|1|NM|ALT^谷丙转氨酶^L||38|U/L|9-50|N|||C",
+        "OBX|2|NM|AST^谷草转氨酶^L||42|U/L|15-40|H|||C",
+    )
+    convert(session, settings, corrected)
+    report = _report(session, settings, corrected)
+    assert report["status"] == "corrected"
+    assert _results(session, report) == [("ALT", "corrected", 38), ("AST", "corrected", 42), ("GGT", "final", 45)]
+
+
+def test_a_correction_of_one_result_of_three_keeps_the_other_two(session: Session, settings: Any) -> None:
+    final = _oru("K3", "F", ALT, AST, GGT)
+    convert(session, settings, final)
+    # how many labs correct one value: the order with that result alone, OBR-25 C and OBX-11 C
+    corrected = _oru("K4", "C", "OBX|1|NM|AST^谷草转氨酶^L||42|U/L|15-40|H|||C")
+    convert(session, settings, corrected)
+    report = _report(session, settings, corrected)
+    assert report["status"] == "corrected"
+    assert _results(session, report) == [("ALT", "final", 35), ("AST", "corrected", 42), ("GGT", "final", 45)]
