@@ -19,7 +19,9 @@ the current one to just before the next whose code (OBX-3.1) they already have o
 enclosing rule's ``where`` selects it: the next statement), when two have one code or two head a group (else all of
 them). ``scope: beside`` (rules only) names the segments the groups beside the current group's line hold
 themselves, the nearest level that has any (:meth:`hub.mapping.structure.Node.find_beside`: an ORU order's report
-reads its patient's NTE).
+reads its patient's NTE; a condition too: whether the patient's orders have an OBR). ``scope: parent`` (rules only)
+names the segments the group around the current one holds itself, not the current group's nor those further out
+(an ORU result about the patient, PATIENT_OBSERVATION, reads its patient's NTE, not its own comment).
 
 Values stay escaped until a leaf is read (:func:`leaf`): splitting before unescaping is always safe
 (2.5.1 §2.7). The HL7 null ``""`` reads as empty: in a full-resource PUT "delete the value" means "omit".
@@ -318,6 +320,13 @@ def _segments_getter(name: str, scope: str, heads: Heads | None = None) -> Calla
             return ctx.node.find_beside(name)
 
         return beside
+    if scope == "parent":
+
+        def parent(ctx: Ctx) -> list[Segment]:
+            outer = ctx.node.parent
+            return (outer.segs.get(name) or []) if outer is not None else []
+
+        return parent
     if scope == "own":
 
         def own(ctx: Ctx) -> list[Segment]:

@@ -77,7 +77,7 @@ class Condition(TemplateModel):
     """
 
     from_: str | None = Field(default=None, alias="from")
-    scope: Literal["up", "group", "own", "inner", "below", "around"] = "up"
+    scope: Literal["up", "group", "own", "inner", "below", "around", "beside"] = "up"
     present: bool | None = None
     repeats: bool | None = None
     in_: list[str] | None = Field(default=None, alias="in")
@@ -149,7 +149,7 @@ class ValueSpec(TemplateModel):
     ref: str | None = None
     refs: str | None = None
     key: KeyRef | None = None
-    scope: Literal["up", "group", "own", "inner", "below", "around", "sub_id", "beside"] = "up"
+    scope: Literal["up", "group", "own", "inner", "below", "around", "sub_id", "beside", "parent"] = "up"
     repeat: Literal["first", "all"] | None = None
     where: Condition | None = None
     prefer: Condition | None = None

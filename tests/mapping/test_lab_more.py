@@ -70,9 +70,29 @@ def test_results_right_after_the_pid_have_no_visit_and_keep_their_comments(conve
     assert "note" not in potassium
 
 
-def test_a_patients_comment_before_the_results_stays_the_patients(converter):
-    bundle = convert(converter, message(PID, "NTE|1||患者空腹", GLU))
-    assert "note" not in by_code(bundle, "GLU")
+def test_a_patients_comment_is_a_note_of_each_of_the_patients_results_without_a_report(converter):
+    # MSH, PID, NTE, OBX, NTE, OBX: the NTE right after the PID is the patient's (ORU_R01 PATIENT.NTE), not the
+    # first result's comment; R4's Patient has no note and no report carries it (no OBR), so each of the
+    # patient's results does, before its own comments (IG NTE[Observation]: Observation.note)
+    bundle = convert(converter, message(PID, "NTE|1||患者空腹|||20260315070000", GLU, "NTE|1||标本轻度溶血", K))
+    fasting = {"text": "患者空腹", "time": "2026-03-15T07:00:00+08:00"}
+    assert by_code(bundle, "GLU")["note"] == [fasting, {"text": "标本轻度溶血"}]
+    assert by_code(bundle, "K")["note"] == [fasting]
+    assert "note" not in one(bundle, "Patient")
+
+
+def test_a_patients_comment_before_the_visit_is_a_note_of_the_results_after_it(converter):
+    # MSH, PID, NTE, PV1, OBX, OBX (results after the visit, no OBR)
+    bundle = convert(converter, message(PID, "NTE|1||患者空腹", PV1, GLU, K))
+    assert by_code(bundle, "GLU")["note"] == [{"text": "患者空腹"}]
+    assert by_code(bundle, "K")["note"] == [{"text": "患者空腹"}]
+
+
+def test_a_patients_comment_is_not_another_patients(converter):
+    other = "PID|2||MRN0002^^^SZRMYY^MR||王^五"
+    bundle = convert(converter, message(PID, "NTE|1||患者空腹", GLU, other, K.replace("K^", "NA^")))
+    assert by_code(bundle, "GLU")["note"] == [{"text": "患者空腹"}]
+    assert "note" not in by_code(bundle, "NA")
 
 
 def test_results_without_an_order_have_ids_of_their_patient_test_and_time(converter):
@@ -404,6 +424,35 @@ def test_an_order_without_results_is_a_report_without_results(converter):
     assert report["category"][0]["coding"][0]["code"] == "HM"
     assert "result" not in report
     assert resources(bundle, "Observation") == []
+
+
+PATIENT_NOTE = "http://hl7.org/fhir/5.0/StructureDefinition/extension-DiagnosticReport.note"
+
+
+def test_a_patients_comment_is_a_note_of_the_results_of_an_order_without_its_obr(converter):
+    # PID, NTE, ORC, OBX (no OBR: no report), ORC, OBR, OBX: the report carries the patient's note (a91165a), and
+    # the results that no report carries do themselves, as results sent without any OBR
+    bundle = convert(
+        converter,
+        message(PID, "NTE|1||患者空腹", "ORC|RE|P1^HIS|F1^LIS", GLU, "ORC|RE|P2^HIS", OBR.replace("P100", "P2"), K),
+    )
+    assert by_code(bundle, "GLU")["note"] == [{"text": "患者空腹"}]
+    assert "note" not in by_code(bundle, "K")  # its report's note
+    assert one(bundle, "DiagnosticReport")["extension"] == [
+        {"url": PATIENT_NOTE, "valueAnnotation": {"text": "患者空腹"}}
+    ]
+
+
+def test_a_patients_comment_is_not_a_note_of_an_observation_about_the_patient_beside_a_report(converter):
+    # v2.8 PATIENT_OBSERVATION (the weight, right after the PID) beside an order with its OBR: the report carries
+    # the patient's note; the weight is no result without a report
+    weight = "OBX|1|NM|29463-7^体重^LN||62.5|kg|||||F"
+    bundle = convert(converter, message(PID, "NTE|1||患者空腹", weight, OBR, GLU))
+    assert "note" not in by_code(bundle, "29463-7")
+    assert "note" not in by_code(bundle, "GLU")
+    assert one(bundle, "DiagnosticReport")["extension"] == [
+        {"url": PATIENT_NOTE, "valueAnnotation": {"text": "患者空腹"}}
+    ]
 
 
 def test_results_of_an_order_sent_without_its_obr_name_the_order(converter):
