@@ -133,6 +133,22 @@ def test_oul_r21_results_of_each_order(converter):
     assert "specimen" not in hb_report and "specimen" not in hb
 
 
+def test_oul_r21_the_patient_s_note_is_a_note_of_each_report(converter):
+    # NTE right after the PID (PATIENT.NTE): a note of each report (R5 DiagnosticReport.note), as in an ORU^R01
+    segments = (
+        "OBR|1|P51^HIS|F51^LIS|GLU^血糖^L|||20260316070000" + "|" * 15 + "20260316133000|||F",
+        "OBX|1|NM|2345-7^Glucose^LN||6.8|mmol/L|3.9-6.1|H|||F|||20260316130000",
+        "OBR|2|P52^HIS|F52^LIS|718-7^Hemoglobin^LN|||20260316070000" + "|" * 15 + "20260316133000|||F",
+        "OBX|1|NM|718-7^Hemoglobin^LN||128|g/L|115-150|N|||F",
+    )
+    text = message("OUL^R21", "OUL_R21", *segments, version="2.4").replace("\rPV1|", "\rNTE|1||患者空腹\rPV1|", 1)
+    bundle = convert(converter, text)
+    note = {"url": "http://hl7.org/fhir/5.0/StructureDefinition/extension-DiagnosticReport.note"}
+    note["valueAnnotation"] = {"text": "患者空腹"}
+    assert [report["extension"] for report in resources(bundle, "DiagnosticReport")] == [[note], [note]]
+    assert all("note" not in observation for observation in resources(bundle, "Observation"))
+
+
 @pytest.mark.parametrize("event", ["R30", "R31", "R32"])
 def test_oru_r30_point_of_care_results(converter, event):
     segments = (

@@ -242,3 +242,34 @@ def test_the_order_s_document_is_a_document_reference(converter):
     assert document["docStatus"] == "final"
     assert document["subject"] == ref(one(bundle, "Patient"))
     assert document["context"]["encounter"] == [ref(one(bundle, "Encounter"))]
+
+
+NOTE = "http://hl7.org/fhir/5.0/StructureDefinition/extension-DiagnosticReport.note"
+
+
+@pytest.mark.parametrize("event", ["R22", "R23", "R24"])
+def test_the_patient_s_note_is_a_note_of_each_report(converter, event):
+    # NTE right after the PID (PATIENT.NTE: fasting, drawn at home …): as in an ORU^R01 (a91165a), a note of each
+    # report of the patient's results (R5 DiagnosticReport.note), before the order's own NTE; R4's Patient has no
+    # note, and neither the specimen nor the results carry it (their reports do)
+    first = [obr(f25="F"), orc(f1="RE"), "NTE|1||标本轻度溶血", result(1, "6690-2^白细胞^LN", "6.1", "10*9/L")]
+    first.append("NTE|1||复查")
+    second = [
+        obr(f1="2", f2="P101^HIS", f3="F201^LIS", f4="2345-7^葡萄糖^LN", f25="F"),
+        orc(f1="RE", f2="P101^HIS", f3="F201^LIS"),
+        result(1, "2345-7^葡萄糖^LN", "5.6", "mmol/L"),
+    ]
+    body = [*first, spm(), *second] if event == "R24" else [spm(), sac(), *first, *second]
+    patient_note = "NTE|1||患者空腹采血|||20260315070000"
+    # (an NTE right after the MSH is the message's, not the patient's: no note of the reports)
+    header = [msh("OUL", event, f"OUL_{event}", "U10"), "NTE|1||批量上传"]
+    bundle = convert(converter, message(*header, pid(), patient_note, pv1(), *body))
+    fasting = {"url": NOTE, "valueAnnotation": {"text": "患者空腹采血", "time": "2026-03-15T07:00:00+08:00"}}
+    haemolysed = {"url": NOTE, "valueAnnotation": {"text": "标本轻度溶血"}}
+    blood_count, glucose_report = resources(bundle, "DiagnosticReport")
+    assert blood_count["extension"] == [fasting, haemolysed]
+    assert glucose_report["extension"] == [fasting]
+    white, glucose = resources(bundle, "Observation")
+    assert white["note"] == [{"text": "复查"}]
+    assert "note" not in glucose
+    assert "note" not in one(bundle, "Specimen") and "note" not in one(bundle, "Patient")
