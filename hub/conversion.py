@@ -46,7 +46,7 @@ from sqlalchemy import Table, and_, or_, select, update
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session
 
-from hub import referrers, report_results
+from hub import referrers, report_results, study_orders
 from hub.config import Settings
 from hub.db.tables import InboxMessage, Resource
 from hub.errors import HubError, TransientError
@@ -211,7 +211,8 @@ def apply_converted(
     converted = {(rtype, rid): entry["resource"] for entry, _, rtype, rid in merging_}
     # a report sent whole lists its results (hub.report_results): its list is not united with the stored one
     whole = report_results.whole_resends(bundle["entry"])
-    changing = _merge_entries(merging_, converted, stored, seeds, unlinks, keeps, whole)
+    orders = _order_numbers(session, converted, stored)
+    changing = _merge_entries(merging_, converted, stored, seeds, unlinks, keeps, whole, orders)
     if dangling:  # a cleaned stored version changes too
         changing |= {key for key, resource in stored.items() if resource is not raw[key]}
     locking = session.get_bind().dialect.name != "sqlite"
@@ -220,7 +221,9 @@ def apply_converted(
         # conversion of the same record waits, and neither loses the other's elements. What does not change is
         # not locked: a message sent again writes nothing.
         locked = dangling.cleaned(_stored(session, changing, lock=True))
-        _merge_entries(merging_, converted, locked, seeds, unlinks, keeps, whole, only=changing)
+        if any(rtype == "ImagingStudy" for rtype, _ in locked):  # the orders the locked study names
+            orders = _order_numbers(session, converted, {**stored, **locked})
+        _merge_entries(merging_, converted, locked, seeds, unlinks, keeps, whole, orders, only=changing)
         stored = {**stored, **locked}
     # the stored results a report's update leaves: dropped by a whole resend, cancelled with the report
     left = report_results.left_results(
@@ -396,6 +399,7 @@ def _merge_entries(
     unlinks: dict[str, set[str]],
     keeps: dict[int, list[str]],
     whole: set[tuple[str, str]],
+    orders: study_orders.Orders,
     only: set[tuple[str, str]] | None = None,
 ) -> set[tuple[str, str]]:
     """Put the merge of each converted resource with its stored version in its entry; return the keys of the
@@ -409,7 +413,12 @@ def _merge_entries(
         base = current if current is not None else (seeds.get(rid) if rtype == "Patient" else None)
         if base is not None:
             entry["resource"] = merge_update(
-                base, converted[key], marks, kept=keeps.get(id(entry), ()), results_whole=key in whole
+                base,
+                converted[key],
+                marks,
+                kept=keeps.get(id(entry), ()),
+                results_whole=key in whole,
+                orders=orders if rtype == "ImagingStudy" else None,
             )
         else:
             entry["resource"] = converted[key]
@@ -419,6 +428,18 @@ def _merge_entries(
         if current is not None and _content(current) != _content(entry["resource"]):
             changing.add(key)
     return changing
+
+
+def _order_numbers(
+    session: Session, converted: dict[tuple[str, str], dict[str, Any]], stored: dict[tuple[str, str], dict[str, Any]]
+) -> study_orders.Orders:
+    """What tells a study's order named by placer number from one named by reference (:mod:`hub.study_orders`):
+    the placer numbers of the ServiceRequests the message's stored ImagingStudies name."""
+    return study_orders.placer_numbers(
+        ((stored.get(key), resource) for key, resource in converted.items() if key[0] == "ImagingStudy"),
+        [resource for key, resource in (*converted.items(), *stored.items()) if key[0] == "ServiceRequest"],
+        lambda found: _stored(session, found, lock=False),
+    )
 
 
 def _content(resource: dict[str, Any]) -> bytes:

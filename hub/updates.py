@@ -12,10 +12,11 @@ makes the version to store from the stored one and the converted one:
      ``system|value`` it does not have): a thin PID must not lose the resident ID number of a richer one;
    * ``link`` (Patient): the lists are united likewise, by type and target: an A24's ``seealso`` does not drop
      the ``refer`` link the master patient index put on the record, nor a merge's ``replaces``;
-   * ``basedOn`` (ImagingStudy): the lists are united likewise, by reference or identifier: the second order of a
-     study two orders share (the same Study Instance UID) does not drop the first; only stored orders named as the
-     message names its own are kept (an order message names its ServiceRequest by reference, a report by placer
-     number: the two may be one order, and the message's stands for it);
+   * ``basedOn`` (ImagingStudy): the lists are united likewise, by order: the second order of a study two orders
+     share (the same Study Instance UID) does not drop the first; an order message names its ServiceRequest by
+     reference, a report by placer number, and the two are one order when the ServiceRequest has that number
+     (``orders``, :mod:`hub.study_orders`): listed once, by its reference, and a report of one order keeps the
+     other;
    * ``result`` (DiagnosticReport): the lists are united likewise, by reference: a correction (OBR-25 ``C``) or
      a cancel (``X``) that sends only the results it changes, or none, leaves the report's other results in it
      (v2 deletes a result with OBX-11 ``D``/``W``, which keeps it listed as entered-in-error, never by leaving
@@ -78,6 +79,7 @@ from typing import Any
 
 import orjson
 
+from hub import study_orders
 from hub.mapping.fhirschema import FhirSchema
 from hub.mapping.merging import Leaves, same_item, with_stored
 from hub.mapping.nullmark import MERGED_TYPES, NullMark
@@ -176,28 +178,6 @@ def _reference_key(reference: Any) -> tuple[str, str] | None:
     if not isinstance(reference, Mapping) or not isinstance(reference.get("reference"), str):
         return None
     return ("", reference["reference"])
-
-
-def _order_key(reference: Any) -> tuple[str, str] | None:
-    """An ImagingStudy's order: by its reference (an order message's ServiceRequest), else by its identifier (a
-    report names its order by placer number, ``type`` ServiceRequest)."""
-    if not isinstance(reference, Mapping):
-        return None
-    if isinstance(reference.get("reference"), str):
-        return ("reference", reference["reference"])
-    identifier = _identifier_key(reference.get("identifier"))
-    return ("identifier", "|".join(identifier)) if identifier is not None else None
-
-
-def _orders_united(new: list[Any], stored: Any) -> list[Any]:
-    """A study's orders: the message's, then the stored ones named as the message names its own (by reference, or
-    by identifier) that it does not have. One named the other way may be one of the message's orders: the
-    message's list stands for it, as before."""
-    if not isinstance(stored, list):
-        return new
-    forms = {key[0] for key in map(_order_key, new) if key is not None}
-    kept = [item for item in stored if (key := _order_key(item)) is not None and key[0] in forms]
-    return _united(new, kept, _order_key)
 
 
 def _link_key(link: Any) -> tuple[str, str] | None:
@@ -367,6 +347,7 @@ def merge_update(
     *,
     kept: Iterable[str] = (),
     results_whole: bool = False,
+    orders: study_orders.Orders | None = None,
 ) -> dict[str, Any]:
     """The version to store when ``new`` (converted from a message) updates ``stored`` (see the module docstring).
 
@@ -381,6 +362,9 @@ def merge_update(
         results_whole: a DiagnosticReport whose message sends the whole report
             (:func:`hub.report_results.whole_resends`): its result list is the message's, not united with the
             stored one.
+        orders: the placer numbers of the ServiceRequests an ImagingStudy's orders name by reference
+            (:func:`hub.study_orders.placer_numbers`): what tells an order named by number from one named by
+            reference.
 
     Returns:
         A new dict; neither argument is changed (the result shares the values it takes from ``new``).
@@ -411,7 +395,7 @@ def merge_update(
         elif key == "link" and isinstance(value, list) and isinstance(out.get(key), list):
             out[key] = _united(value, out[key], _link_key)
         elif key == "basedOn" and rtype == "ImagingStudy" and isinstance(value, list):
-            out[key] = _orders_united(value, out.get(key))
+            out[key] = study_orders.united(value, out.get(key), orders or {})
         elif key == "result" and rtype == "DiagnosticReport" and isinstance(value, list):
             out[key] = _results_united(value, out.get(key), results_whole)
         else:

@@ -55,6 +55,16 @@ def test_the_report_makes_the_scheduled_study_available_keeping_the_order_s(sess
     assert reported["description"] == scheduled["description"]
     report = store.read(session, "DiagnosticReport", ids(settings, oru)["DiagnosticReport"])
     assert report["imagingStudy"] == [{"reference": f"ImagingStudy/{study_id}"}]
+    # the order the report names by placer number is the one the study was scheduled for: listed once, as the
+    # order message's reference (it resolves), in the study as in the report (by placer number, once)
+    assert (
+        reported["basedOn"]
+        == scheduled["basedOn"]
+        == [{"reference": f"ServiceRequest/{ids(settings, omi)['ServiceRequest']}"}]
+    )
+    assert report["basedOn"] == [
+        {"type": "ServiceRequest", "identifier": {"system": "urn:hub:id:HIS", "value": "ORD888"}}
+    ]
 
 
 def _orm(placer: str, control: str) -> bytes:
@@ -88,8 +98,30 @@ def test_a_study_two_orders_share_in_two_messages_is_based_on_both(session: Sess
     assert [item["reference"] for item in study["basedOn"]] == orders
     assert {i["value"] for i in study["identifier"]} == {f"urn:oid:{UID}", "AORD901", "AORD902"}
 
-    # each order's report names the study and its order by placer number: the second report keeps the first's
+    # each order's report names the study and its order by placer number: the order it names is the stored one
+    # (its reference stays, resolvable), and the report keeps the other order
     convert(session, settings, _report_of("ORD901", "RIS203"))
+    study = store.read(session, "ImagingStudy", study_id)
+    assert [item["reference"] for item in study["basedOn"]] == orders[::-1]
     convert(session, settings, _report_of("ORD902", "RIS204"))
     study = store.read(session, "ImagingStudy", study_id)
-    assert [item["identifier"]["value"] for item in study["basedOn"]] == ["ORD902", "ORD901"]
+    assert [item["reference"] for item in study["basedOn"]] == orders
+
+
+def test_an_order_after_a_report_of_another_order_of_the_study_keeps_it(session: Session, settings: Any) -> None:
+    # the report of one order comes first (its order by placer number), then the orders of the study (by reference)
+    report, second, first = _report_of("ORD911", "RIS211"), _orm("ORD912", "RIS212"), _orm("ORD911", "RIS213")
+    study_id = ids(settings, report)["ImagingStudy"]
+    convert(session, settings, report)
+    convert(session, settings, second)
+    study = store.read(session, "ImagingStudy", study_id)
+    assert study["basedOn"] == [
+        {"reference": f"ServiceRequest/{ids(settings, second)['ServiceRequest']}"},
+        {"type": "ServiceRequest", "identifier": {"system": "urn:hub:id:HIS", "value": "ORD911"}},
+    ]
+    # the reported order's own message: its reference stands for the placer number, listed once
+    convert(session, settings, first)
+    study = store.read(session, "ImagingStudy", study_id)
+    assert [item["reference"] for item in study["basedOn"]] == [
+        f"ServiceRequest/{ids(settings, m)['ServiceRequest']}" for m in (first, second)
+    ]
