@@ -31,7 +31,8 @@ Normalisations (each agreement reached through one of them is counted under its 
 ``system-alias``
     code system and identifier system URIs are compared after mapping known aliases to one spelling
     (``http://unitsofmeasure.org/`` → ``http://unitsofmeasure.org``, ``urn:oid:2.16.840.1.113883.6.1`` →
-    ``http://loinc.org`` …, see :data:`SYSTEM_ALIASES`).
+    ``http://loinc.org`` …, see :data:`SYSTEM_ALIASES`); a system that is no URI but the HL7 table 0396 name of a
+    standard code system (``LN``, ``SCT``, ``I10`` …: CWE.3 copied as is) is that system (:data:`V2_SYSTEM_NAMES`).
 ``local-system``
     a namespace that a converter had to invent a URI for (a sender's local coding system or assigning
     authority: ``http://example.com/v2-to-fhir-converter/CodeSystem/ACR``, ``urn:hub:id:HCD``) is compared by
@@ -81,6 +82,19 @@ SYSTEM_ALIASES: dict[str, str] = {
     "urn:oid:2.16.840.1.113883.4.1": "http://hl7.org/fhir/sid/us-ssn",
     "urn:oid:1.2.156.112604.1.2.1": "urn:oid:2.16.156.10011.1.3",
 }
+# HL7 table 0396 names of standard code systems: a converter that copies CWE.3 as the system ("LN") names that
+# system, not a local one.
+V2_SYSTEM_NAMES: dict[str, str] = {
+    "LN": "http://loinc.org",
+    "SCT": "http://snomed.info/sct",
+    "I10": "http://hl7.org/fhir/sid/icd-10",
+    "I10C": "http://hl7.org/fhir/sid/icd-10-cm",
+    "I9C": "http://hl7.org/fhir/sid/icd-9-cm",
+    "CVX": "http://hl7.org/fhir/sid/cvx",
+    "NDC": "http://hl7.org/fhir/sid/ndc",
+    "RXNORM": "http://www.nlm.nih.gov/research/umls/rxnorm",
+    "UCUM": "http://unitsofmeasure.org",
+}
 # URI prefixes converters invent for a sender's local namespaces: compared by the namespace name.
 _LOCAL_PREFIXES = (
     "http://example.com/v2-to-fhir-converter/CodeSystem/",
@@ -113,7 +127,8 @@ def system(value: Any) -> str | None:
         return None
     uri = SYSTEM_ALIASES.get(uri, uri)
     if ":" not in uri:
-        return "local:" + uri.upper()  # not a URI: the name of a local coding system (CWE.3 copied as is)
+        # not a URI: a coding system's name (CWE.3 copied as is), a standard one's its URI, else a local one
+        return V2_SYSTEM_NAMES.get(uri.upper(), "local:" + uri.upper())
     for prefix in _LOCAL_PREFIXES:
         if uri.startswith(prefix):
             return "local:" + uri[len(prefix) :].strip("/").upper()

@@ -58,6 +58,10 @@ def test_codes_systems_and_aliases():
     invented = ("http://example.com/v2-to-fhir-converter/CodeSystem/ACR", "X")
     assert compare.same_concept(_concept(invented), _concept((None, "X"))) == "local-system"
     assert compare.same_concept(_concept(("WinPath", "X")), _concept((None, "X"))) == "local-system"
+    # a CWE.3 copied as the system: a table 0396 name of a standard code system is that system, not a local one
+    assert compare.same_concept(_concept(("LN", "2345-7")), _concept(loinc)) == ""
+    assert compare.same_concept(_concept(("sct", "44054006")), _concept(("http://snomed.info/sct", "44054006"))) == ""
+    assert compare.same_concept(_concept(("LN", "2345-7")), _concept((None, "2345-7"))) is None
     # an expected coding without a system agrees with ours of the same code; ours without a standard one never
     assert compare.same_concept(_concept((None, "DL")), _concept(("http://x/v2-0203", "DL"))) == (
         "expected-without-system"
