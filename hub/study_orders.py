@@ -5,9 +5,12 @@ ORM^O01 ZDS); a report names the order of the study it reports by placer number 
 the ``identifier``, as DiagnosticReport.basedOn; the order's ServiceRequest is the placer's, made from its own
 message). A study two orders share is based on both, so a message's orders are united with the stored ones
 (:func:`hub.updates.merge_update`), and the two forms must be told apart: a placer number and a reference name one
-order when the referenced ServiceRequest has that placer number (its identifier typed ``PLAC``, the same
-``system|value``). The hub reads those numbers from the message's own ServiceRequests and from the stored ones the
-stored study names (:func:`placer_numbers`), so that
+order when the referenced ServiceRequest has that placer number (an identifier typed ``PLAC`` of the same value,
+EI.1). The system is not compared: a number sent without its issuer (EI.2, EI.3 empty) has the sending application
+(MSH-3) for its system, so the order message of the placer's system and the report of the imaging department's
+give one number two systems; among the orders of one study, one number is one order (also two numbers a message
+and the store give). The hub reads those numbers from the message's own ServiceRequests and from the stored ones
+the stored study names (:func:`placer_numbers`), so that
 
 * a report of one of a study's two orders keeps the other order, stored by reference;
 * an order named both ways is listed once, by its reference: a literal reference resolves (``ImagingStudy?basedon=
@@ -24,7 +27,7 @@ from collections.abc import Callable, Collection, Iterable, Mapping
 from typing import Any
 
 Key = tuple[str, str]
-#: the placer numbers (``system|value``) of ServiceRequests by reference (``ServiceRequest/<id>``)
+#: the placer numbers (their values, EI.1) of ServiceRequests by reference (``ServiceRequest/<id>``)
 Orders = Mapping[str, Collection[str]]
 #: Reads the current stored versions of resources by key.
 Reader = Callable[[set[Key]], dict[Key, dict[str, Any]]]
@@ -34,9 +37,10 @@ _PREFIX = "ServiceRequest/"
 
 
 def _number(identifier: Any) -> str | None:
+    """An order number's value (its system is not compared: see the module docstring)."""
     if not isinstance(identifier, Mapping) or not isinstance(identifier.get("value"), str):
         return None
-    return f"{identifier.get('system', '')}|{identifier['value']}"
+    return str(identifier["value"])
 
 
 def _placer(identifier: Mapping[str, Any]) -> bool:
@@ -85,7 +89,7 @@ def placer_numbers(
         read: reads the stored ServiceRequests the message does not give (one query, none when all are given).
 
     Returns:
-        Reference (``ServiceRequest/<id>``) → its placer numbers (``system|value``); empty when no stored study is
+        Reference (``ServiceRequest/<id>``) → its placer numbers (values); empty when no stored study is
         updated (no list to unite with).
     """
     named: set[str] = set()

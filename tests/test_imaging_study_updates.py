@@ -125,3 +125,21 @@ def test_an_order_after_a_report_of_another_order_of_the_study_keeps_it(session:
     assert [item["reference"] for item in study["basedOn"]] == [
         f"ServiceRequest/{ids(settings, m)['ServiceRequest']}" for m in (first, second)
     ]
+
+
+def test_a_report_naming_its_order_without_the_issuer_names_the_stored_order(session: Session, settings: Any) -> None:
+    first, second = _orm("ORD931", "RIS231"), _orm("ORD932", "RIS232")
+    convert(session, settings, first)
+    convert(session, settings, second)
+    # the report's OBR-2 without its namespace: its system is the sender's (MSH-3 PACS), the order's HIS
+    report = message(
+        f"MSH|^~\\&|PACS|{HOSPITAL}|HUB|CITY|20261127160000||ORU^R01^ORU_R01|PACS231|P|2.5.1",
+        PID,
+        "OBR|1|ORD931||MR002^头颅MRI平扫^L|||20261127143000||||||||||||||20261127160000||MR|F",
+        f"OBX|1|HD|^Study Instance UID|1|{UID}||||||F",
+    )
+    convert(session, settings, report)
+    study = store.read(session, "ImagingStudy", ids(settings, report)["ImagingStudy"])
+    assert [item["reference"] for item in study["basedOn"]] == [
+        f"ServiceRequest/{ids(settings, m)['ServiceRequest']}" for m in (first, second)
+    ]

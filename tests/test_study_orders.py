@@ -7,19 +7,25 @@ from typing import Any
 from hub.study_orders import placer_numbers, united
 
 A, B = "ServiceRequest/a", "ServiceRequest/b"
-ORDERS = {A: {"urn:hub:id:HIS|ORD1"}, B: {"urn:hub:id:HIS|ORD2"}}
+ORDERS = {A: {"ORD1"}, B: {"ORD2"}}
 
 
 def ref(reference: str) -> dict[str, Any]:
     return {"reference": reference}
 
 
-def number(value: str) -> dict[str, Any]:
-    return {"type": "ServiceRequest", "identifier": {"system": "urn:hub:id:HIS", "value": value}}
+def number(value: str, system: str = "urn:hub:id:HIS") -> dict[str, Any]:
+    return {"type": "ServiceRequest", "identifier": {"system": system, "value": value}}
 
 
 def test_a_number_of_a_stored_order_is_its_reference_and_the_other_order_stays() -> None:
     assert united([number("ORD1")], [ref(B), ref(A)], ORDERS) == [ref(A), ref(B)]
+
+
+def test_a_number_sent_without_its_issuer_names_the_order_of_that_number() -> None:
+    # the report's OBR-2 without a namespace has its sender (MSH-3) for system, the order message's the placer's
+    assert united([number("ORD1", "urn:hub:id:RIS")], [ref(A), ref(B)], ORDERS) == [ref(A), ref(B)]
+    assert united([ref(A)], [number("ORD1", "urn:hub:id:RIS")], ORDERS) == [ref(A)]
 
 
 def test_a_reference_replaces_the_number_of_its_order_and_keeps_another_number() -> None:
@@ -67,8 +73,8 @@ def test_placer_numbers_reads_only_what_the_message_does_not_give() -> None:
 
     study = {"resourceType": "ImagingStudy", "basedOn": [ref(B)]}
     assert placer_numbers([(study, {"basedOn": [ref(A)]})], [given], read) == {
-        A: {"urn:hub:id:HIS|ORD1"},
-        B: {"|X"},
+        A: {"ORD1"},
+        B: {"X"},
     }
     assert asked == [{("ServiceRequest", "b")}]
     # a study the hub has not stored has no list to unite with: nothing is read
