@@ -169,6 +169,19 @@ class CompiledRule:
 
 
 @dataclass(slots=True)
+class CompiledUnmapped:
+    """A message template's ``unmapped`` entry: a segment at ``groups``/``segment`` that meets ``when`` is reported
+    (``unmapped-segment``) unless its group ``within`` (around it) made a resource of a rule in ``carried_by``."""
+
+    groups: tuple[str, ...]
+    segment: str
+    within: str
+    carried_by: frozenset[str]
+    when: CondFn | None
+    detail: str
+
+
+@dataclass(slots=True)
 class CompiledMessage:
     structure: str
     file: str
@@ -179,6 +192,7 @@ class CompiledMessage:
     # by field separator, see _glued_segment: the pattern, and the same read backwards
     glue: dict[str, tuple[re.Pattern[str], re.Pattern[str]]] = field(default_factory=dict)
     requires: tuple[str, ...] = ()  # segment ids of which the message must have one (the template's 'requires')
+    unmapped: tuple[CompiledUnmapped, ...] = ()  # the template's 'unmapped'
 
 
 @dataclass(slots=True)
@@ -433,8 +447,9 @@ class Converter:
 
         The report lists, as plain JSON without patient data: local codes no table translates
         (``unmapped-local-code``: the table, the code and where it was) and identifiers kept but flagged
-        (``invalid-resident-id``: where it was), and elements left out for an invalid value (``invalid-value``:
-        where and why).
+        (``invalid-resident-id``: where it was), elements left out for an invalid value (``invalid-value``:
+        where and why), and segments no resource carries (``unmapped-segment``: where, and what the template's
+        ``unmapped`` says of them).
 
         Args:
             message: the tokenised message.
@@ -578,6 +593,8 @@ class Converter:
             root.settle(rule.name)  # only this rule registers its name: later keys may remember its lookups
 
         root.freeze()  # every resource is registered: references may be looked up once per group and name
+        if compiled.unmapped:
+            _report_unmapped(compiled, root, env)
         sets = _snapshot_sets(compiled, root, env)
         env.find_made = _finder(made)
         try:
@@ -868,7 +885,54 @@ def _compile_message(
         )
     events = frozenset(e.upper() for e in template.events) if template.events is not None else None
     refused = {e.upper(): reason for e, reason in template.refused.items()}
-    return CompiledMessage(template.message, str(path), root, events, rules, refused, requires=tuple(template.requires))
+    unmapped = tuple(_compile_unmapped(compiler, template, unit, root, names))
+    return CompiledMessage(
+        template.message, str(path), root, events, rules, refused, requires=tuple(template.requires), unmapped=unmapped
+    )
+
+
+def _compile_unmapped(
+    compiler: Compiler, template: MessageTemplate, unit: Unit, root: GroupDef, names: set[str]
+) -> list[CompiledUnmapped]:
+    compiled: list[CompiledUnmapped] = []
+    for entry in template.unmapped:
+        *groups, segment = entry.for_.split(".")
+        if not has_path(root, tuple(groups), segment):
+            raise compiler.error(unit, entry, f"unmapped: 'for: {entry.for_}' is not a segment of the structure")
+        if entry.within not in groups:
+            raise compiler.error(unit, entry, f"unmapped: 'within: {entry.within}' is no group of {entry.for_}")
+        unknown = sorted(set(entry.carried_by) - names)
+        if unknown:
+            raise compiler.error(unit, entry, f"unmapped: 'carried_by' names no resource rule: {', '.join(unknown)}")
+        when = None
+        if entry.when is not None:
+            when = compiler.condition_fn(entry.when, unit, False, f"unmapped {entry.for_} when")
+        compiled.append(
+            CompiledUnmapped(tuple(groups), segment, entry.within, frozenset(entry.carried_by), when, entry.detail)
+        )
+    return compiled
+
+
+def _report_unmapped(compiled: CompiledMessage, root: Node, env: Env) -> None:
+    """Report each segment of an ``unmapped`` entry that no resource of its group carries (``unmapped-segment``:
+    where, and the template's words; never the segment's text)."""
+    for entry in compiled.unmapped:
+        for seg, node in iter_path(root, entry.groups, entry.segment):
+            if entry.when is not None and not entry.when(Ctx(env, node, seg), None, 0):
+                continue
+            group: Node | None = node
+            while group is not None and group.gdef.name != entry.within:
+                group = group.parent
+            made = group.made if group is not None else None
+            if made and not entry.carried_by.isdisjoint(made):
+                continue
+            report = {
+                "code": "unmapped-segment",
+                "location": f"{seg.name}^{segment_seq(env.message, seg)}",
+                "detail": entry.detail,
+            }
+            if report not in env.report:
+                env.report.append(report)
 
 
 def _compile_snapshot(

@@ -281,6 +281,18 @@ class ResourceRule(TemplateModel):
         return self
 
 
+class UnmappedRule(TemplateModel):
+    """One entry of a message template's ``unmapped``: segments that, in some messages, no resource carries; such a
+    segment is reported (``unmapped-segment``) rather than dropped without a word."""
+
+    for_: str = Field(alias="for")
+    # the group, around the segment (its own included), in which one of the resources ``carried_by`` names carries it
+    within: str
+    carried_by: list[str]
+    when: Condition | None = None
+    detail: str
+
+
 class MessageTemplate(TemplateModel):
     """``message/<STRUCTURE>.yaml``: the segment grammar of a structure and the resources it produces."""
 
@@ -293,6 +305,7 @@ class MessageTemplate(TemplateModel):
     requires: list[str] = Field(default_factory=list)
     structure: list[Any]
     resources: list[ResourceRule]
+    unmapped: list[UnmappedRule] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _requires(self) -> MessageTemplate:

@@ -88,6 +88,24 @@ def test_a_patients_comment_before_the_visit_is_a_note_of_the_results_after_it(c
     assert by_code(bundle, "K")["note"] == [{"text": "患者空腹"}]
 
 
+def test_a_patients_comment_that_nothing_carries_is_reported(converter):
+    # a second patient sent with a note and no result (outside the grammar: ORDER_OBSERVATION is required): no
+    # report nor result of that patient carries the note, and the conversion report says so (never its text)
+    second = ("PID|2||MRN0002^^^SZRMYY^MR||王^五", "NTE|1||患者空腹", "NTE|2")
+    bundle, report = with_report(converter, message(PID, "NTE|1||溶血", OBR, GLU, *second))
+    assert [e for e in report if e["code"] == "unmapped-segment"] == [
+        {
+            "code": "unmapped-segment",
+            "location": "NTE^2",  # the message's second NTE; the third has no text: nothing lost
+            "detail": "the patient's note (PATIENT_RESULT.PATIENT.NTE): no report or result of the patient carries it",
+        }
+    ]
+    assert len(resources(bundle, "Patient")) == 2
+    # carried by a report, or by the results without one: nothing to report
+    for carried in (message(PID, "NTE|1||患者空腹", OBR, GLU), message(PID, "NTE|1||患者空腹", GLU)):
+        assert not [e for e in with_report(converter, carried)[1] if e["code"] == "unmapped-segment"]
+
+
 def test_a_patients_comment_is_not_another_patients(converter):
     other = "PID|2||MRN0002^^^SZRMYY^MR||王^五"
     bundle = convert(converter, message(PID, "NTE|1||患者空腹", GLU, other, K.replace("K^", "NA^")))
@@ -506,3 +524,22 @@ def test_requires_names_segments(tmp_path):
     with pytest.raises(MappingTemplateError) as caught:
         Converter.load(mappings)
     assert "'requires' lists segment ids" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("sent", "changed", "error"),
+    [
+        ("carried_by: [report, observation,", "carried_by: [reports, observation,", "names no resource rule: reports"),
+        ("within: PATIENT_RESULT", "within: ORDER_OBSERVATION", "'within: ORDER_OBSERVATION' is no group of"),
+        ("- for: PATIENT_RESULT.PATIENT.NTE", "- for: PATIENT_RESULT.NTE", "PATIENT_RESULT.NTE' is not a segment"),
+    ],
+)
+def test_unmapped_names_a_segment_its_group_and_rules(tmp_path, sent, changed, error):
+    mappings = mappings_copy(tmp_path)
+    template = mappings / "message" / "ORU_R01.yaml"
+    text = template.read_text(encoding="utf-8")
+    assert text.count(sent) == 1
+    template.write_text(text.replace(sent, changed))
+    with pytest.raises(MappingTemplateError) as caught:
+        Converter.load(mappings)
+    assert error in str(caught.value)

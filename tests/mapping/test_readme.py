@@ -24,6 +24,7 @@ from hub.mapping.templates import (
     TablePatch,
     TablePattern,
     TerminologyTable,
+    UnmappedRule,
     ValueSpec,
 )
 
@@ -43,6 +44,7 @@ MODELS = [
     TablePatch,
     TablePattern,
     TerminologyTable,
+    UnmappedRule,
     ValueSpec,
 ]
 
