@@ -495,6 +495,10 @@ def group_segments(root_def: GroupDef, segments: list[Segment]) -> tuple[Node, l
         for depth in range(len(stack) - 1, -1, -1):
             node = stack[depth]
             indexes = node.gdef.segment_at.get(seg.name)
+            if indexes == (0,) and depth and seg.name in node.segs and not node.gdef.items[0].repeat:
+                # the group's first segment, which this instance has: another instance's, which a group further
+                # out opens (MSH, PID, PV1, OBX, NTE, OBX: the second result is not the first's, nor its comment)
+                continue
             starts = None if indexes else node.gdef.starts_child.get(seg.name)
             if indexes or starts:
                 if len(stack) > depth + 1 and (resume is None or depth + 1 < keep):

@@ -70,6 +70,15 @@ def test_results_right_after_the_pid_have_no_visit_and_keep_their_comments(conve
     assert "note" not in potassium
 
 
+def test_results_after_the_visit_keep_their_own_comments(converter):
+    # MSH, PID, PV1, OBX, NTE, OBX: each OBX after the visit (out of grammar order: PATIENT_OBSERVATION comes before
+    # VISIT) is a result of its own, the NTE the first one's comment only; the second OBX used to join the first's
+    # group and take its comment too
+    bundle = convert(converter, message(PID, PV1, GLU, "NTE|1||标本轻度溶血", K, "NTE|1||复查"))
+    assert by_code(bundle, "GLU")["note"] == [{"text": "标本轻度溶血"}]
+    assert by_code(bundle, "K")["note"] == [{"text": "复查"}]
+
+
 def test_a_patients_comment_is_a_note_of_each_of_the_patients_results_without_a_report(converter):
     # MSH, PID, NTE, OBX, NTE, OBX: the NTE right after the PID is the patient's (ORU_R01 PATIENT.NTE), not the
     # first result's comment; R4's Patient has no note and no report carries it (no OBR), so each of the
