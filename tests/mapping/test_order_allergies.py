@@ -69,3 +69,30 @@ def test_an_order_and_an_admission_make_the_same_allergy(converter: Converter, s
 def test_an_order_without_al1_makes_no_allergy(converter: Converter) -> None:
     text = message(msh("ORM", "O01", "ORM_O01", "ALG2"), pid(), pv1(), orc(), obr())
     assert resources(convert(converter, text), "AllergyIntolerance") == []
+
+
+@pytest.mark.parametrize("structure", ["OML_O21", "OMG_O19"])
+def test_a_prior_results_allergy_makes_no_allergy(converter: Converter, structure: str) -> None:
+    # PRIOR_RESULT (after the order's OBR): its own PID, PV1 and AL1 describe an earlier result sent for context
+    # (IG OML_O21 rows 6.4.10.x map it to nothing); only the patient's AL1 is an allergy.
+    code, event = structure.split("_")
+    prior = (
+        "PID|1||MRN0001^^^SZRMYY^MR||张三",
+        "PV1|1|O",
+        "AL1|1|DA^Drug allergy^HL70127|LOC-OLD^Retired drug^L",
+        "ORC|RE|P050^HIS",
+        "OBR|1|P050^HIS||2345-7^Glucose^LN",
+        "OBX|1|NM|2345-7^Glucose^LN||5.4|mmol/L|||||F",
+    )
+    text = message(msh(code, event, structure, "ALG3"), pid(), pv1(), DRUG, orc(), obr(), *prior)
+    allergies = resources(convert(converter, text), "AllergyIntolerance")
+    assert [a["code"]["coding"][0]["code"] for a in allergies] == ["LOC-PEN"]
+
+
+def test_an_order_deletes_no_allergy_and_marks_no_set(converter: Converter) -> None:
+    # Not snapshot mode: no set mark on the Patient's entry (the hub would delete stored allergies not sent) and
+    # no DELETE entry.
+    bundle = convert(converter, _order("ORM_O01"))
+    for entry in bundle["entry"]:
+        assert "AllergyIntolerance?" not in str(entry.get("extension", ""))
+        assert entry.get("request", {}).get("method") != "DELETE"
