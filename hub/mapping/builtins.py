@@ -283,11 +283,15 @@ def _instant_after(ctx: Ctx, item: Item, args: dict[str, Any] | None) -> Any:
     start = datetimes.to_instant(text, ctx.env.tz) if text else None
     given = args or {}
     seconds = _seconds(given.get("duration"), given.get("unit"))
-    if start is None or seconds is None:
+    if start is None:
+        return None
+    if seconds is None:
+        _report_unread_unit(ctx, item, given.get("duration"), given.get("unit"), "duration")
         return None
     if "offset" in given or "offset_unit" in given:
         offset = _seconds(given.get("offset"), given.get("offset_unit"))
         if offset is None:
+            _report_unread_unit(ctx, item, given.get("offset"), given.get("offset_unit"), "start offset")
             return None
         seconds += offset
     end = datetime.fromisoformat(start) + timedelta(seconds=seconds)
@@ -322,6 +326,28 @@ def _instant_with_end(ctx: Ctx, item: Item, args: dict[str, Any] | None) -> Any:
 )
 def _datetime_after(ctx: Ctx, item: Item, args: dict[str, Any] | None) -> Any:
     return _instant_after(ctx, item, args)
+
+
+_RESOURCE_SEGMENTS = frozenset(("AIS", "AIG", "AIL", "AIP"))
+
+
+def _report_unread_unit(ctx: Ctx, item: Item, amount: Any, unit: Any, what: str) -> None:
+    """Say in the conversion report (``unread-unit``) that a length sent as a number and a unit no table reads gave
+    no time: a participant's period then has its start alone, an appointment or a slot neither (R4 app-2). The
+    location is the resource segment being mapped (an AIP whose end counts from TQ1-7), else the one read."""
+    if not isinstance(amount, int | float) or not isinstance(unit, str) or not unit.strip():
+        return
+    seg = ctx.seg if ctx.seg is not None and ctx.seg.name in _RESOURCE_SEGMENTS else item[0]
+    if seg is None:
+        return
+    env = ctx.env
+    entry = {
+        "code": "unread-unit",
+        "location": f"{seg.name}^{segment_seq(env.message, seg)}",
+        "detail": f"a {what} in a unit the hub cannot read as a length of time: the time it gives is left out",
+    }
+    if entry not in env.report:
+        env.report.append(entry)
 
 
 def _seconds(amount: Any, unit: Any) -> float | None:
@@ -768,6 +794,27 @@ def _cq_minutes(ctx: Ctx, item: Item, _args: dict[str, Any] | None) -> Any:
 def _cq_length_minutes(ctx: Ctx, item: Item, args: dict[str, Any] | None) -> Any:
     minutes = _cq_minutes(ctx, item, args)
     return minutes if minutes else None
+
+
+@_register(
+    "minutes_length",
+    "positiveInt",
+    "a length (an NM: SCH-9, AIS-7) in the unit of the arguments unit (CE.1/CNE.1: ISO+, ANS+, UCUM codes s, min, "
+    "h, d, wk; 分钟, 小时 …), else unit_text (CE.2), in whole minutes, for Appointment.minutesDuration; nothing "
+    "without a number or a known unit, for zero, or for seconds that are no whole minutes (positiveInt: a rounded "
+    "length would be one the sender did not send)",
+    {"unit": "string", "unit_text": "string"},
+)
+def _minutes_length(ctx: Ctx, item: Item, args: dict[str, Any] | None) -> Any:
+    text = _leaf(ctx, item)
+    amount = _number_or_none(text) if text else None
+    given = args or {}
+    seconds = _seconds(amount, given.get("unit"))
+    if seconds is None:
+        seconds = _seconds(amount, given.get("unit_text"))
+    if seconds is None or seconds <= 0 or seconds % 60:
+        return None
+    return int(seconds // 60)
 
 
 @_register("time", "time", "an HL7 TM as a FHIR time (hh:mm:ss)", memo=True)

@@ -76,3 +76,78 @@ def test_minutes_duration_from_tq1_6_and_from_sch_11_s_tq_duration(converter):
     assert "minutesDuration" not in one(
         convert(converter, siu("S12", sch=sch, tq1="", services=(), resources=False)), "Appointment"
     )
+
+
+# -- minutesDuration from SCH-9/10 and AIS-7/8 in any time unit ------------------------------------------------------
+
+NO_TIME = {"tq1": "", "resources": False}
+
+
+def _minutes(converter, *, sch_duration: str = "", services: tuple[str, ...] = ()) -> int | None:
+    sch = (
+        f"SCH|P77^HIS|F88^RIS||||复诊^Follow-up|FOLLOWUP^Follow up^HL70276|NORMAL|{sch_duration}|||||||||||||||||Booked"
+    )
+    appointment = one(convert(converter, siu("S12", sch=sch, services=services, **NO_TIME)), "Appointment")
+    return appointment.get("minutesDuration")
+
+
+def test_minutes_duration_from_sch_9_in_any_time_unit(converter):
+    # SCH-10 a CNE/CE: ISO+ and ANS+ codes, UCUM, its text, what Chinese senders write
+    cases = {
+        "30|min": 30,
+        "30|MIN^minute^ISO+": 30,
+        "2|h^hour^UCUM": 120,
+        "1.5|h": 90,
+        "1|d^day^ANS+": 1440,
+        "2|小时": 120,
+        "1|wk": 10080,
+        "|h": None,  # no number
+        "120|s^second^ISO+": 2,
+        "|^分钟": None,
+    }
+    for duration, minutes in cases.items():
+        assert _minutes(converter, sch_duration=duration) == minutes, duration
+    # the unit as text only (CE.2): read as well
+    assert _minutes(converter, sch_duration="45|^minutes") == 45
+
+
+def test_minutes_duration_is_whole_positive_minutes_or_nothing(converter):
+    # positiveInt: 90 seconds is no whole number of minutes (rounding would state a length the sender did not
+    # send: start and end, when known, carry the exact time); zero is no length; a month is no fixed length
+    for duration in ("90|s", "0|min", "1|mo", "30|xyz", "30|"):
+        assert _minutes(converter, sch_duration=duration) is None, duration
+
+
+def test_minutes_duration_from_the_first_service_in_any_time_unit(converter):
+    for unit, minutes in (("h^hour^ISO+", 60), ("min", 1), ("s", None), ("d", 1440), ("分钟", 1)):
+        service = (f"AIS|1||73030^X-ray shoulder^C4||||1|{unit}",)
+        assert _minutes(converter, services=service) == minutes, unit
+    # SCH-9/10 first
+    service = ("AIS|1||73030^X-ray shoulder^C4||||1|h",)
+    assert _minutes(converter, sch_duration="20|min", services=service) == 20
+
+
+# -- a participant's period whose duration unit the hub cannot read ------------------------------------------------
+
+
+def test_a_participant_duration_in_an_unread_unit_keeps_its_start_and_is_reported(converter):
+    from .conftest import with_report
+
+    # R4 Period: an end left out is an end not known, which is what the hub knows here; the start is as sent.
+    # The unit that lost the end is reported (unread-unit: where, never the value).
+    person = "AIP|1||D001^王^五|RAD^Radiologist||202604010915|||20|xyz"
+    bundle, report = with_report(converter, siu("S12", extra=(person,), resources=False))
+    [doctor] = [p for p in one(bundle, "Appointment")["participant"] if p["actor"].get("type") == "Practitioner"]
+    assert doctor["period"] == {"start": "2026-04-01T09:15:00+08:00"}
+    detail = "a duration in a unit the hub cannot read as a length of time: the time it gives is left out"
+    assert {"code": "unread-unit", "location": "AIP^1", "detail": detail} in report
+    # a start offset in such a unit: no start, no end, reported too
+    person = "AIP|1||D001^王^五|RAD^Radiologist|||15|xyz|20|min"
+    bundle, report = with_report(converter, siu("S12", extra=(person,), resources=False))
+    [doctor] = [p for p in one(bundle, "Appointment")["participant"] if p["actor"].get("type") == "Practitioner"]
+    assert "period" not in doctor
+    assert any(e["code"] == "unread-unit" and e["location"] == "AIP^1" for e in report)
+    # a readable unit: no report
+    person = "AIP|1||D001^王^五|RAD^Radiologist||202604010915|||20|min"
+    _, report = with_report(converter, siu("S12", extra=(person,), resources=False))
+    assert not any(e["code"] == "unread-unit" for e in report)
