@@ -122,3 +122,43 @@ def test_a_study_two_orders_share_is_one_study_based_on_both(converter):
     orders, study = resources(bundle, "ServiceRequest"), one(bundle, "ImagingStudy")
     assert study["basedOn"] == [ref(orders[0]), ref(orders[1])]
     assert [i["value"] for i in study["identifier"]] == [f"urn:oid:{STUDY_UID}", "ACC20260315001", "ACC2"]
+
+
+def test_two_steps_of_one_study_each_keep_their_modality_protocol_and_station(converter):
+    # two IPC of one order, one study (the same IPC-3): a CT step and a PET step, each with its protocol (IPC-6),
+    # station (IPC-7), room (IPC-8) and AE title (IPC-9). R4 ImagingStudy has one location and one description,
+    # and a series needs its own UID (a scheduled step has none): the study lists each step's modality, and the
+    # order each step's protocol (orderDetail), room (locationCode) and station (performer, a Device by its AE
+    # title), so that neither step is lost
+    pet = ipc(
+        f4="SPS002",
+        f5="PT^Positron emission tomography^DCM",
+        f6="P-PET^全身PET方案^L",
+        f7="PET1",
+        f8="PT01^PET室^L",
+        f9="PETAE01",
+    )
+    bundle = convert(converter, omi(orc(f2="P500^HIS", f3="F600^RIS"), obr(), ipc(), pet, control="OMI8"))
+    order, study = one(bundle, "ServiceRequest"), one(bundle, "ImagingStudy")
+    assert study["modality"] == [
+        {"system": DCM, "code": "CT", "display": "Computed Tomography"},
+        {"system": DCM, "code": "PT", "display": "Positron emission tomography"},
+    ]
+    assert [d["coding"][0]["code"] for d in order["orderDetail"]] == ["P-CHEST", "P-PET"]
+    assert [d["text"] for d in order["orderDetail"]] == ["胸部平扫方案", "全身PET方案"]
+    assert [c["coding"][0]["code"] for c in order["locationCode"]] == ["CT01", "PT01"]
+    assert order["performer"] == [
+        {"type": "Device", "identifier": {"value": "CTAE01"}, "display": "CT1"},
+        {"type": "Device", "identifier": {"value": "PETAE01"}, "display": "PET1"},
+    ]
+    # the same modality twice is listed once
+    second_ct = ipc(f4="SPS002", f6="P-ABD^腹部方案^L")
+    bundle = convert(converter, omi(orc(f2="P500^HIS", f3="F600^RIS"), obr(), ipc(), second_ct, control="OMI9"))
+    assert one(bundle, "ImagingStudy")["modality"] == [{"system": DCM, "code": "CT", "display": "Computed Tomography"}]
+    assert len(one(bundle, "ServiceRequest")["orderDetail"]) == 2
+    # a station sent by its AE title alone is named by it; a step without a station names none
+    steps = (ipc(f7=""), ipc(f4="SPS002", f7="", f9=""))
+    order = one(
+        convert(converter, omi(orc(f2="P500^HIS", f3="F600^RIS"), obr(), *steps, control="OMI10")), "ServiceRequest"
+    )
+    assert order["performer"] == [{"type": "Device", "identifier": {"value": "CTAE01"}, "display": "CTAE01"}]
