@@ -124,3 +124,81 @@ def test_other_roles_and_an_observation_s_prt_are_no_performers(converter):
         ),
     )
     assert "performer" not in one(bundle, "Immunization")
+
+
+# -- a withdrawn line that names its person without an identifier (^王^伟): withdrawn by name (XCN_text) ----------
+
+
+def named(bundle: dict) -> list[tuple[str, str]]:
+    """(function, display) of each performer: persons named with or without an identifier alike."""
+    return [
+        (p["function"]["coding"][0]["code"], p["actor"]["display"])
+        for p in one(bundle, "Immunization").get("performer", [])
+    ]
+
+
+def test_a_withdrawn_name_only_ap_line_takes_rxa_10_s_person_of_that_name_out(converter):
+    bundle = convert(
+        converter,
+        vxu(
+            "VXP6",
+            orc(f1="RE", f2="", f3=f"IZ-4006^{HOSPITAL}", f12=""),
+            # RXA-10 the nurse N03 王伟, withdrawn as the administering provider by a line naming him by name only
+            rxa(f10="N03^王^伟^^^^^^SZRMYY"),
+            "PRT|1|DE||AP^Administering Provider^HL70443|^王^伟",
+            prt(2, "AP", "N1201^吴^丽娟^^^^^^SZRMYY"),
+            RXR,
+        ),
+    )
+    assert named(bundle) == [("AP", "吴丽娟")]
+
+
+def test_a_withdrawn_name_only_op_line_takes_orc_12_s_person_out_of_that_function_only(converter):
+    bundle = convert(
+        converter,
+        vxu(
+            "VXP7",
+            # ORC-12 the doctor D001 王伟, who also gave the dose (RXA-10): withdrawn (UN) as the ordering provider
+            # by name; he stays the administering provider, and another AP line of him by number is him again
+            orc(f1="RE", f2="", f3=f"IZ-4007^{HOSPITAL}"),
+            prt(1, "OP", "^王^伟", action="UN"),
+            rxa(f10="D001^王^伟^^^^^^SZRMYY"),
+            prt(2, "AP", "D001^王^伟^^^^^^SZRMYY"),
+            RXR,
+        ),
+    )
+    assert named(bundle) == [("AP", "王伟")]
+
+
+def test_a_withdrawn_name_only_line_takes_a_line_of_that_name_out(converter):
+    bundle = convert(
+        converter,
+        vxu(
+            "VXP8",
+            orc(f1="RE", f2="", f3=f"IZ-4008^{HOSPITAL}", f12=""),
+            prt(1, "OP", "D001^王^伟^^^^^^SZRMYY"),
+            prt(2, "OP", "^王^伟", action="D"),
+            rxa(f10=""),
+            prt(3, "AP", "^赵^敏"),
+            prt(4, "AP", "^赵^敏", action="DE"),
+            prt(5, "AP", "N1201^吴^丽娟^^^^^^SZRMYY"),
+            RXR,
+        ),
+    )
+    assert named(bundle) == [("AP", "吴丽娟")]
+
+
+def test_a_name_only_withdrawal_of_another_person_keeps_rxa_10_and_orc_12(converter):
+    bundle = convert(
+        converter,
+        vxu(
+            "VXP9",
+            # guard: 刘洋 is withdrawn by name in both functions; the field's persons 赵敏 (AP) and 王伟 (OP) stay
+            orc(f1="RE", f2="", f3=f"IZ-4009^{HOSPITAL}"),
+            prt(1, "OP", "^刘^洋", action="DE"),
+            rxa(f10="N02^赵^敏^^^^^^SZRMYY"),
+            prt(2, "AP", "^刘^洋", action="DE"),
+            RXR,
+        ),
+    )
+    assert named(bundle) == [("AP", "赵敏"), ("OP", "王伟")]
