@@ -180,7 +180,8 @@ class Settings(BaseSettings):
     # Charset used when MSH-18 is empty, by sending application[^facility] (MSH-3 or MSH-3^MSH-4).
     sender_charsets: dict[str, str] = Field(default_factory=dict)
     default_charset: str = "UTF-8"
-    # IANA timezone of each sender (MSH-3 or MSH-3^MSH-4) for timestamps without an offset.
+    # IANA timezone of each sender (MSH-3 or MSH-3^MSH-4) for timestamps without an offset; for a sender not
+    # named, MSH-7's offset (the message's default zone, v2.5.1 §2.14.9.7), else the default timezone.
     sender_timezones: dict[str, str] = Field(default_factory=dict)
     default_timezone: str = "Asia/Shanghai"
     ingest_batch_max: int = 500  # group commit: at most this many messages per transaction
@@ -275,12 +276,10 @@ class Settings(BaseSettings):
             or self.default_charset
         )
 
-    def timezone_for(self, sending_app: str, sending_facility: str) -> str:
-        return (
-            self.sender_timezones.get(f"{sending_app}^{sending_facility}")
-            or self.sender_timezones.get(sending_app)
-            or self.default_timezone
-        )
+    def timezone_for(self, sending_app: str, sending_facility: str) -> str | None:
+        """The zone configured for a sender (``HUB_SENDER_TIMEZONES``), None when it has none: its messages'
+        timestamps without an offset are then in MSH-7's offset, else in ``default_timezone``."""
+        return self.sender_timezones.get(f"{sending_app}^{sending_facility}") or self.sender_timezones.get(sending_app)
 
 
 @lru_cache(maxsize=1)

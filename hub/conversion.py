@@ -116,7 +116,10 @@ def convert_message(session: Session, inbox_id: int, settings: Settings) -> Conv
             message = er7.parse(text)
             timezone = settings.timezone_for(row.sending_application or "", row.sending_facility or "")
             conversion = get_converter(settings).convert_with_report(
-                message, sender_timezone=timezone, strict=settings.reject_invalid_values
+                message,
+                sender_timezone=timezone,
+                default_timezone=settings.default_timezone,
+                strict=settings.reject_invalid_values,
             )
             results, merges = apply_converted(session, conversion.bundle, inbox_id=row.id)
     except (OperationalError, DBAPIError) as exc:

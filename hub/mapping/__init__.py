@@ -106,6 +106,7 @@ def convert_bytes_with_report(raw: bytes, settings: Settings, *, overlay_file: P
     return converter.convert_with_report(
         message,
         sender_timezone=settings.timezone_for(app, facility),
+        default_timezone=settings.default_timezone,
         overlay=overlay,
         strict=settings.reject_invalid_values,
     )

@@ -95,7 +95,8 @@ def conformance(
     ] = 0.0,
     details: Annotated[bool, typer.Option("--details", help="List every disagreement.")] = False,
     timezone: Annotated[
-        str | None, typer.Option(help="Zone of timestamps without an offset (default: HUB_DEFAULT_TIMEZONE).")
+        str | None,
+        typer.Option(help="Zone of timestamps without an offset (default: MSH-7's offset, else HUB_DEFAULT_TIMEZONE)."),
     ] = None,
     differences: Annotated[
         Path | None, typer.Option(help="The documented differences (default: DIFFERENCES.md of the mappings).")
@@ -116,7 +117,8 @@ def conformance(
             directory,
             get_converter(settings),
             differences=rules,
-            timezone=timezone or settings.default_timezone,
+            timezone=timezone,
+            default_timezone=settings.default_timezone,
             default_charset=settings.default_charset,
             settings=settings,
         )

@@ -314,7 +314,8 @@ def run(
     converter: Converter,
     *,
     differences: list[Difference],
-    timezone: str = "Asia/Shanghai",
+    timezone: str | None = None,
+    default_timezone: str = "Asia/Shanghai",
     default_charset: str = "UTF-8",
     settings: Settings | None = None,
 ) -> Report:
@@ -324,7 +325,8 @@ def run(
         directory: searched recursively for ``*.hl7`` / ``*.txt`` messages with ``<stem>.expected.json``.
         converter: our converter.
         differences: the documented differences (:func:`hub.mapping.differences.load`).
-        timezone: the zone of timestamps without an offset.
+        timezone: the zone of timestamps without an offset; None: MSH-7's offset, else ``default_timezone``.
+        default_timezone: the zone of timestamps without an offset when a message's MSH-7 has none.
         default_charset: for messages whose MSH-18 is empty.
         settings: the batch size limits a batch file is read with (default: the process settings).
 
@@ -347,7 +349,7 @@ def run(
                     message = er7.parse(_decode(raw, default_charset))
                     segment_lines = [seg.line for seg in message.segments]
                     result.message_type = _message_type(message)
-                    ours = converter.convert(message, sender_timezone=timezone)
+                    ours = converter.convert(message, sender_timezone=timezone, default_timezone=default_timezone)
             except HubError as exc:
                 where = getattr(exc, "location", None)
                 result.error = exc.message + (f" (at {where})" if where else "")

@@ -7,7 +7,8 @@ specified, a time zone SHALL be populated"; "Seconds must be provided … but ma
 * a value to the day or coarser stays as coarse (a birth date stays a date, a year stays a year);
 * a value with hours or minutes gets ``:00`` for the missing minutes/seconds, as the FHIR spec requires;
 * a value without an offset is local time of the sender: its offset at that instant comes from the IANA
-  zone (``zoneinfo``), so a summer time in a zone with daylight saving gets the summer offset;
+  zone (``zoneinfo``), so a summer time in a zone with daylight saving gets the summer offset; the zone is the
+  one configured for the sender, else MSH-7's offset (:func:`offset_zone`), else the default zone;
 * fractional seconds are kept digit for digit.
 
 Many Chinese HIS systems send ``2024-03-01 08:30:00`` in DTM fields; that ISO-like spelling is accepted too.
@@ -18,7 +19,7 @@ from __future__ import annotations
 
 import calendar
 import re
-from datetime import datetime, tzinfo
+from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -44,6 +45,21 @@ def zone(name: str) -> tzinfo:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError) as exc:
         raise ValueError(f"unknown time zone {name!r}") from exc
+
+
+def offset_zone(text: str) -> tzinfo | None:
+    """The fixed zone of a DTM's offset (``20260315083000+0800`` → UTC+08:00), None when it has none or is no
+    DTM: MSH-7's offset is the message's default zone (v2.5.1 §2.14.9.7)."""
+    try:
+        offset = parse(text)[7]
+    except ValueError:
+        return None
+    if offset is None:
+        return None
+    if offset == "Z":
+        return UTC
+    minutes = int(offset[1:3]) * 60 + int(offset[4:6])
+    return timezone(timedelta(minutes=-minutes if offset[0] == "-" else minutes))
 
 
 def _int(text: str | None) -> int | None:

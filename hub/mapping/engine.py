@@ -410,7 +410,8 @@ class Converter:
         self,
         message: er7.Message,
         *,
-        sender_timezone: str = "Asia/Shanghai",
+        sender_timezone: str | None = None,
+        default_timezone: str = "Asia/Shanghai",
         overlay: str | None = None,
         strict: bool = False,
     ) -> dict[str, Any]:
@@ -418,7 +419,10 @@ class Converter:
 
         Args:
             message: the tokenised message.
-            sender_timezone: the IANA zone of timestamps that carry no offset.
+            sender_timezone: the IANA zone configured for the sender: the zone of timestamps that carry no
+                offset. None: MSH-7's offset when it has one (v2.5.1 §2.14.9.7: the message's default time
+                zone), else ``default_timezone``.
+            default_timezone: the IANA zone of timestamps without an offset when neither of those says one.
             overlay: use this sender overlay whoever the sender is (default: the overlay naming the sender).
             strict: refuse a message with an invalid value (a date that is no date …) in any element; by default
                 such an element is left out and reported (``invalid-value``, :meth:`convert_with_report`) unless
@@ -433,13 +437,16 @@ class Converter:
                 field missing, an invalid value); ``location`` says where (``SEG^seq^field``).
             KeyError: ``overlay`` names no loaded overlay.
         """
-        return self.convert_with_report(message, sender_timezone=sender_timezone, overlay=overlay, strict=strict).bundle
+        return self.convert_with_report(
+            message, sender_timezone=sender_timezone, default_timezone=default_timezone, overlay=overlay, strict=strict
+        ).bundle
 
     def convert_with_report(
         self,
         message: er7.Message,
         *,
-        sender_timezone: str = "Asia/Shanghai",
+        sender_timezone: str | None = None,
+        default_timezone: str = "Asia/Shanghai",
         overlay: str | None = None,
         strict: bool = False,
     ) -> Conversion:
@@ -453,7 +460,10 @@ class Converter:
 
         Args:
             message: the tokenised message.
-            sender_timezone: the IANA zone of timestamps that carry no offset.
+            sender_timezone: the IANA zone configured for the sender: the zone of timestamps that carry no
+                offset. None: MSH-7's offset when it has one (v2.5.1 §2.14.9.7: the message's default time
+                zone), else ``default_timezone``.
+            default_timezone: the IANA zone of timestamps without an offset when neither of those says one.
             overlay: use this sender overlay whoever the sender is (default: the overlay naming the sender).
             strict: refuse a message with an invalid value in any element (see :meth:`convert`).
 
@@ -473,7 +483,7 @@ class Converter:
             chosen = self._select(message) if self._overlays and message.segments else None
         messages = chosen.messages if chosen is not None else self._messages
         try:
-            bundle, report = self._convert(messages, message, sender_timezone, strict)
+            bundle, report = self._convert(messages, message, sender_timezone, default_timezone, strict)
         except ConversionError:
             raise
         except ValueError as exc:
@@ -484,7 +494,12 @@ class Converter:
         return Conversion(bundle, report, chosen.name if chosen is not None else None)
 
     def _convert(
-        self, messages: dict[str, CompiledMessage], message: er7.Message, sender_timezone: str, strict: bool
+        self,
+        messages: dict[str, CompiledMessage],
+        message: er7.Message,
+        sender_timezone: str | None,
+        default_timezone: str,
+        strict: bool,
     ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         if not message.segments or message.msh.name != "MSH":
             raise ConversionError("not a single message (no MSH segment first)", hl7_code="100", location="MSH^1")
@@ -508,9 +523,11 @@ class Converter:
                 location="MSH^1^9^2",
             )
         try:
-            tz = datetimes.zone(sender_timezone)
+            tz = datetimes.zone(sender_timezone or default_timezone)
         except ValueError as exc:
             raise ConversionError(str(exc), location=None) from None
+        if sender_timezone is None:  # MSH-7's offset is the message's default zone (v2.5.1 §2.14.9.7)
+            tz = datetimes.offset_zone(message.get(message.msh, 7, 1).strip()) or tz
         # the segments' text once: the glued-segment scan and the HL7 null test read it
         text = "\r".join([seg.line for seg in message.segments])
         glued = _glued_segment(compiled, message, text)
