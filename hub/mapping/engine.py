@@ -455,8 +455,9 @@ class Converter:
         The report lists, as plain JSON without patient data: local codes no table translates
         (``unmapped-local-code``: the table, the code and where it was) and identifiers kept but flagged
         (``invalid-resident-id``: where it was), elements left out for an invalid value (``invalid-value``:
-        where and why), and segments no resource carries (``unmapped-segment``: where, and what the template's
-        ``unmapped`` says of them).
+        where and why), segments no resource carries (``unmapped-segment``: where, and what the template's
+        ``unmapped`` says of them), and segments the message structure has no place for, converted to nothing
+        (``unplaced-segment``: where).
 
         Args:
             message: the tokenised message.
@@ -539,11 +540,13 @@ class Converter:
                 hl7_code="100",
                 location=f"{compiled.requires[0]}^1",
             )
-        root, _unplaced = group_segments(compiled.root, message.segments)
+        root, unplaced = group_segments(compiled.root, message.segments)
         try:
-            return self._fill(compiled, message, root, tz, event, structure, strict, HL7_NULL in text)
+            bundle, report = self._fill(compiled, message, root, tz, event, structure, strict, HL7_NULL in text)
         finally:
             root.release()
+        _report_unplaced(message, unplaced, report)
+        return bundle, report
 
     def _fill(
         self,
@@ -950,6 +953,19 @@ def _report_unmapped(compiled: CompiledMessage, root: Node, env: Env) -> None:
             }
             if report not in env.report:
                 env.report.append(report)
+
+
+def _report_unplaced(message: er7.Message, unplaced: list[er7.Segment], report: list[dict[str, Any]]) -> None:
+    """Report each segment the message structure has no place for (``unplaced-segment``: where; never the
+    segment's text): no rule reads it, so it is converted to nothing, and the operator should know."""
+    for seg in unplaced:
+        entry = {
+            "code": "unplaced-segment",
+            "location": f"{seg.name}^{segment_seq(message, seg)}",
+            "detail": "the message structure has no place for this segment: it is converted to nothing",
+        }
+        if entry not in report:
+            report.append(entry)
 
 
 def _compile_snapshot(
