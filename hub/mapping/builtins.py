@@ -1044,8 +1044,18 @@ def reference_bounds(text: str) -> tuple[int | float | None, int | float | None]
     return None
 
 
+# A Chinese name and nothing else (王伟, 阿卜杜·热合曼): what some Chinese HIS send in an XCN's id number (XCN.1)
+# when they have no staff number; the pattern mappings/datatype/XCN_Reference.yaml's identifier condition has too.
+_CJK = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f"
+_CJK_NAME = re.compile(f"[{_CJK}][{_CJK}·・]*")
+
+
 @_register(
-    "XCN_text", "string", "the person name of an XCN/XPN-like composite (components 2–7) as display text", memo=True
+    "XCN_text",
+    "string",
+    "the person name of an XCN/XPN-like composite (components 2–7) as display text; a Chinese name sent alone in "
+    "the id number (XCN.1 王伟, components 2–7 empty) is that name",
+    memo=True,
 )
 def _xcn_text(ctx: Ctx, item: Item, _args: dict[str, Any] | None) -> Any:
     raw = item[1]
@@ -1056,6 +1066,9 @@ def _xcn_text(ctx: Ctx, item: Item, _args: dict[str, Any] | None) -> Any:
     level = item[2] + 1
     # components 2-7 read once each, the empty ones left out (a doctor is mostly D001^王^五: family and one given)
     texts = [leaf(env, p, level) if p else "" for p in parts[1:7]]
+    if not any(texts):
+        first = leaf(env, parts[0], level).strip() if parts and parts[0] else ""
+        return first if _CJK_NAME.fullmatch(first) else None
     texts += [""] * (6 - len(texts))
     family, given1, given2, suffix, prefix, degree = texts
     given = [given1, given2] if given1 and given2 else [given1] if given1 else [given2] if given2 else []

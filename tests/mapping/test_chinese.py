@@ -149,3 +149,33 @@ def test_an_offset_sent_is_kept(converter):
     text = message().replace("|202603150830\r", "|202603150830+0900\r")
     bundle = converter.convert(er7.parse(text), sender_timezone="Asia/Shanghai")
     assert one(bundle, "Encounter")["period"]["start"] == "2026-03-15T08:30:00+09:00"
+
+
+# A name sent where the staff number goes --------------------------------------------------------------------------
+
+
+def _participants(text: str, converter) -> list[dict]:
+    return [p["individual"] for p in one(convert(converter, text), "Encounter")["participant"]]
+
+
+def test_a_chinese_name_alone_in_xcn_1_is_a_name_not_an_identifier(converter):
+    # PV1-7 attending doctor 王伟 with no number; PV1-8 referring doctors: one by number and name, one by name alone
+    text = message().replace("PV1|1|I|内科^301^2||||", "PV1|1|I|内科^301^2||||王伟|D002^李^娜~阿卜杜·热合曼")
+    assert _participants(text, converter) == [
+        {"display": "王伟"},
+        {"identifier": {"value": "D002"}, "display": "李娜"},
+        {"display": "阿卜杜·热合曼"},
+    ]
+
+
+@pytest.mark.parametrize(
+    ("xcn", "individual"),
+    [
+        ("内科001", {"identifier": {"value": "内科001"}}),  # a number that has letters of a name in it: a number
+        ("SMITH", {"identifier": {"value": "SMITH"}}),  # the IG: XCN.1 is the identifier, whatever it looks like
+        ("王伟^王^伟", {"identifier": {"value": "王伟"}, "display": "王伟"}),  # a name given too: XCN.1 a number
+    ],
+)
+def test_xcn_1_stays_an_identifier_unless_it_is_a_chinese_name_alone(converter, xcn, individual):
+    text = message().replace("PV1|1|I|内科^301^2||||", f"PV1|1|I|内科^301^2||||{xcn}")
+    assert _participants(text, converter) == [individual]
