@@ -99,6 +99,9 @@ class RulePlan:
     first_only: bool = False
     # 'unique' with leaves: adds an item to the list, merged with the one of the same key (hub.mapping.merging)
     merge: Callable[[list[Any], Any], None] | None = None
+    # a Period's start or end (R4 per-1, hub.mapping.periods): ("end", may the end be set? (ctx, period, value))
+    # or ("start", drops an end the start comes after (ctx, period, value))
+    period: tuple[str, Callable[[Ctx, dict[str, Any], Any], bool]] | None = None
 
 
 @dataclass(slots=True)
@@ -181,8 +184,15 @@ def _emit_set(w: _Writer, indent: int, plan: RulePlan, value: str) -> None:
             w.emit(indent + 1, f"_l.append({value})")
         else:
             w.emit(indent, f"_l.append({value})")
+    elif plan.period is not None and plan.period[0] == "end":
+        # an end before the period's start is left out (and reported): R4 per-1
+        w.emit(indent, f"if {w.name('PER', plan.period[1])}(ctx, {target}, {value}):")
+        w.emit(indent + 1, f"{target}[{last!r}] = {value}")
     else:
         w.emit(indent, f"{target}[{last!r}] = {value}")
+        if plan.period is not None:
+            # a start set after the period's end: an end before it is left out (and reported)
+            w.emit(indent, f"{w.name('PER', plan.period[1])}(ctx, {target}, {value})")
     for flag in w.cleared.get(plan.steps[0], ()):
         w.emit(indent, f"{flag} = False")  # a variant of the choice is set now (or its parent: a nested path)
 

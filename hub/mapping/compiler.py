@@ -28,6 +28,7 @@ from hub.mapping.codegen import RulePlan, generate, generate_builder, generate_c
 from hub.mapping.fhirschema import FhirSchema
 from hub.mapping.ids import make_id
 from hub.mapping.merging import merge_into
+from hub.mapping.periods import ends_before
 from hub.mapping.runtime import (
     FIELD_LEVEL,
     SUBCOMPONENT_LEVEL,
@@ -45,6 +46,7 @@ from hub.mapping.runtime import (
     current_item,
     deep_copy,
     first_text,
+    invalid_value,
     json_copy,
     leaf,
     parse_path,
@@ -463,6 +465,16 @@ class Compiler:
                 return steps, Target(info.type, info.is_list, info.enum, info.choice, path)
         raise AssertionError("unreachable")  # pragma: no cover
 
+    def _parent_type(self, owner: str, steps: list[str]) -> str:
+        """The type of the object that holds the last step of a resolved path."""
+        type_name = owner
+        for step in steps[:-1]:
+            info = self.schema.element(type_name, step)
+            if info is None:  # pragma: no cover - the path is resolved
+                return ""
+            type_name = info.type
+        return type_name
+
     def elements(
         self, specs: list[ValueSpec], owner: str, unit: Unit, relative_ok: bool, *, as_list: bool = False
     ) -> list[Applier]:
@@ -541,6 +553,8 @@ class Compiler:
             # an element the FHIR type requires (Slot.start …) is never left out for an invalid value
             droppable=not spec.required and steps[0] not in self.schema.required(owner),
         )
+        if not target.is_list and steps[-1] in ("start", "end") and self._parent_type(owner, steps) == "Period":
+            plan.period = (steps[-1], _period_check(steps[-1], source, element_path))
         simple = (
             self._is_from(spec)
             and spec.scope in ("up", "group", "own")  # the others are read by their getters, not in line
@@ -1442,6 +1456,44 @@ def _here(ctx: Ctx) -> str | None:
     if seg is None:
         return None
     return f"{seg.name}^{segment_seq(ctx.env.message, seg)}"
+
+
+def _period_check(
+    which: str, source: SourcePath | None, element_path: str
+) -> Callable[[Ctx, dict[str, Any], Any], bool]:
+    """The test of a Period's ``which`` (start or end) rule against R4 per-1 (``start <= end``): an end before the
+    start is left out, the start kept, and reported (``invalid-value``: where and why, never the values; a strict
+    conversion refuses the message, as for any invalid value)."""
+
+    def report(ctx: Ctx) -> None:
+        where = source.location(_seq(ctx, source)) if source is not None else _here(ctx)
+        what = f"{source.text} → {element_path}" if source is not None else element_path
+        reason = "the end is before the start (R4 per-1): the end is left out"
+        invalid_value(ctx, ConversionError(f"{what}: {reason}", hl7_code="102", location=where))
+
+    if which == "end":
+
+        def end_ok(ctx: Ctx, period: dict[str, Any], value: Any) -> bool:
+            if ends_before(value, period.get("start"), ctx.env.tz):
+                report(ctx)
+                return False
+            # a start set later that this end comes before reports it here (the end's field)
+            ctx.env.period_ends[id(period)] = (period, partial(report, ctx))
+            return True
+
+        return end_ok
+
+    def start_ok(ctx: Ctx, period: dict[str, Any], value: Any) -> bool:
+        if ends_before(period.get("end"), value, ctx.env.tz):
+            recorded = ctx.env.period_ends.get(id(period))
+            if recorded is not None and recorded[0] is period:
+                recorded[1]()
+            else:
+                report(ctx)
+            del period["end"]
+        return True
+
+    return start_ok
 
 
 def _conversion_error(ctx: Ctx, source: SourcePath, message: str) -> ConversionError:

@@ -78,6 +78,7 @@ class Env:
         "made_from",
         "find_made",
         "reps",
+        "period_ends",
     )
 
     def __init__(
@@ -113,10 +114,15 @@ class Env:
         # The repetitions of each repeating field's text, split once per message (see repetitions()): the items of
         # a repetition are these very strings, so a built-in tells two repetitions written alike apart by identity.
         self.reps: dict[str, list[str]] = {}
+        # Each Period end set, by id of its Period: (the Period, what reports that end as invalid), for a start set
+        # after it that the end comes before (hub.mapping.periods; the report names the end's field, not the start's)
+        self.period_ends: dict[int, tuple[dict[str, Any], Callable[[], None]]] = {}
 
     def release(self) -> None:
-        """Drop the engine's finder of made resources (it holds every context of the message, and so this Env)."""
+        """Drop the engine's finder of made resources and the Period ends' reporters (they hold contexts of the
+        message, and so this Env)."""
         self.find_made = _found_none
+        self.period_ends = {}
 
 
 def _found_none(_rtype: str, _texts: list[str], _optional: list[bool], _node: Node) -> tuple[str | None, bool]:

@@ -1,0 +1,72 @@
+"""R4 Period invariant per-1 (``start <= end``) for a period built from two v2 timestamps (TQ1-7/TQ1-8, PV1-44/45,
+AIS-4 plus a duration …): an end before its start is no end (the sender's error), so it is left out, the start kept,
+and the conversion report says so (``invalid-value``; see :func:`hub.mapping.runtime.invalid_value`).
+
+Each value is a FHIR ``date`` or ``dateTime`` of any precision (``2025``, ``2025-01-01``,
+``2025-01-01T12:00:00+08:00``): the instants it can mean are an interval. An end is before its start only when every
+instant it can mean is before every instant the start can mean (``2025-01-01`` and ``2025-01-01T12:00:00+08:00``
+are in order either way round), as FHIRPath's comparison of dateTimes of different precision decides; a value
+without an offset (a date) is read in the sender's zone.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta, timezone, tzinfo
+
+_DATETIME = re.compile(
+    r"(\d{4})(?:-(\d{2})(?:-(\d{2})(?:T(\d{2}):(\d{2})(?::(\d{2})(?:\.(\d+))?)?(Z|[+-]\d{2}:\d{2})?)?)?)?"
+)
+
+
+def _interval(text: str, tz: tzinfo) -> tuple[datetime, datetime] | None:
+    """The first instant ``text`` can mean and the instant right after the last one; None for no dateTime."""
+    match = _DATETIME.fullmatch(text)
+    if match is None:
+        return None
+    year, month, day, hour, minute, second, fraction, offset = match.groups()
+    zone = tz
+    if offset == "Z":
+        zone = UTC
+    elif offset:
+        sign = -1 if offset[0] == "-" else 1
+        zone = timezone(sign * timedelta(hours=int(offset[1:3]), minutes=int(offset[4:6])))
+    try:
+        if month is None:
+            return datetime(int(year), 1, 1, tzinfo=zone), datetime(int(year) + 1, 1, 1, tzinfo=zone)
+        if day is None:
+            y, m = int(year), int(month)
+            after = datetime(y + 1, 1, 1, tzinfo=zone) if m == 12 else datetime(y, m + 1, 1, tzinfo=zone)
+            return datetime(y, m, 1, tzinfo=zone), after
+        first = datetime(int(year), int(month), int(day), tzinfo=zone)
+        if hour is None:
+            return first, first + timedelta(days=1)
+        first = first.replace(hour=int(hour), minute=int(minute))
+        if second is None:
+            return first, first + timedelta(minutes=1)
+        first = first.replace(second=int(second))
+        if fraction is None:
+            return first, first + timedelta(seconds=1)
+        digits = fraction[:6]
+        first = first.replace(microsecond=int(digits.ljust(6, "0")))
+        return first, first + timedelta(microseconds=10 ** (6 - len(digits)))
+    except ValueError:  # no such day (2025-02-30): nothing to compare
+        return None
+
+
+def ends_before(end: object, start: object, tz: tzinfo) -> bool:
+    """Whether the period end ``end`` is certainly before the start ``start`` (R4 per-1 broken).
+
+    Args:
+        end: the end's value (a FHIR date or dateTime; anything else, the HL7 null ``""`` say, is never before).
+        start: the start's value, likewise.
+        tz: the sender's zone, for values without an offset.
+
+    Returns:
+        True when every instant ``end`` can mean comes before every instant ``start`` can mean.
+    """
+    if not isinstance(end, str) or not isinstance(start, str):
+        return False
+    ends = _interval(end, tz)
+    starts = _interval(start, tz)
+    return ends is not None and starts is not None and ends[1] <= starts[0]
