@@ -41,7 +41,9 @@ Three rules keep a segment out of place from splitting the group it interrupts:
   required segment (VXU's ORDER, whose ORC the template makes optional for v2.3.1: a TQ1 or PRT after the RXA) goes
   to the last instance when that one has its required segment and no other such segment (RXA) follows before the
   group's first item (ORC) comes again: the timing sent after the vaccination is that order's, not an order with
-  neither ORC nor RXA that takes the RXR and OBX after it away from their vaccination.
+  neither ORC nor RXA that takes the RXR and OBX after it away from their vaccination. A first required item that
+  is a group (OML_O21 ORDER: OBSERVATION_REQUEST+) counts when the instance has one, and the groups open inside the
+  instance stay open (an ORC's PRT after its OBR's results: the SPM after it is still that OBR's).
 """
 
 from __future__ import annotations
@@ -82,6 +84,9 @@ class GroupDef:
     # (ORC): a segment of ``late`` (one of the group's own that opens it, being neither: TQ1, PRT) opens a new
     # instance only when a ``lead`` follows before the next of ``heads``
     lead: str | None = None
+    # the first required item when it is a group (OML_O21 ORDER: OBSERVATION_REQUEST+): its first segments (OBR)
+    # are the leads, and an instance has its required item when it has such a child
+    lead_group: str | None = None
     heads: frozenset[str] = frozenset()
     late: frozenset[str] = frozenset()
 
@@ -137,11 +142,13 @@ def parse_structure(items: Any, name: str = "ROOT") -> GroupDef:
         if not item.optional:
             if item.group is None:
                 group.lead = item.name
+            else:
+                group.lead_group = item.name
             break
     group.first = frozenset(first)
     head = group.items[0]
     group.heads = head.group.first if head.group is not None else frozenset((head.name,))
-    if group.lead is not None:
+    if group.lead is not None or group.lead_group is not None:
         group.late = frozenset(
             name for name in first if name in group.segment_at and name != group.lead and name not in group.heads
         )
@@ -403,6 +410,10 @@ def _accept_in_order(node: Node, seg: Segment, stack: list[Node], depth: int, se
                     _completes(instances[-1], child, seg)
                     or (seg.name in child.late and _late(instances[-1], child, seg, segments, at))
                 ):
+                    if child.lead_group is not None and len(stack) > depth + 1 and stack[depth + 1] is instances[-1]:
+                        # a late segment of an instance whose required item is a group (an OML ORC's PRT after its
+                        # OBR's results): the groups open inside it go on (the OBR's specimen after it is the OBR's)
+                        return True
                     del stack[depth + 1 :]
                     stack.append(instances[-1])
                     return True
@@ -418,13 +429,22 @@ def _late(last: Node, child: GroupDef, seg: Segment, segments: list[Segment], at
     instance, which has its required segment: no required segment follows before the group's first item does
     (then no new instance would get one). If so, it is placed there, out of order (the instance's place in the
     grammar stays where it was: an RXR after it is still in order)."""
-    lead = child.lead
-    if last.gdef is not child or lead is None or lead not in last.segs:
+    if last.gdef is not child:
+        return False
+    if child.lead is not None:
+        if child.lead not in last.segs:
+            return False
+        leads: frozenset[str] = frozenset((child.lead,))
+    elif child.lead_group is not None:
+        if not last.children.get(child.lead_group):
+            return False
+        leads = child.children[child.lead_group].first
+    else:
         return False
     heads = child.heads
     for later in range(at + 1, len(segments)):
         name = segments[later].name
-        if name == lead:
+        if name in leads:
             return False
         if name in heads:
             break

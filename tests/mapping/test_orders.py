@@ -248,7 +248,7 @@ def test_oml_with_specimen_container_and_an_order_without_orc(converter):
         "SPM|1|S100&HIS^S900&LIS||SER^血清^HL70487|||||||||||||20260315084500",
         # SAC-3 container id, SAC-21 volume, SAC-24 units
         segment("SAC", {3: "C100^HIS", 21: "5", 24: "mL"}),
-        # a second order with no ORC (senders leave it out): still an order of its own
+        # a second OBR with no ORC of its own (senders leave it out): an order of its own, under the ORC before it
         obr(f1="2", f2="P101^HIS", f3="", f4="2345-7^葡萄糖^LN"),
     )
     bundle = convert(converter, text)
@@ -262,9 +262,11 @@ def test_oml_with_specimen_container_and_an_order_without_orc(converter):
         }
     ]
     assert specimen["collection"]["collectedDateTime"] == "2026-03-15T08:45:00+08:00"
-    assert second["identifier"] == [plac("P101", "urn:hub:id:HIS")]
+    # its own number, beside the ORC's numbers (the common order it was placed under: OML_O21 in mappings/README.md)
+    assert plac("P101", "urn:hub:id:HIS") in second["identifier"]
+    assert second["id"] != first["id"]
     assert second["code"]["text"] == "葡萄糖"
-    assert second["status"] == "unknown"  # no ORC: nothing says it
+    assert second["status"] == "active"  # the ORC's order control NW
     assert "specimen" not in second
 
 
