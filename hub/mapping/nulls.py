@@ -671,7 +671,15 @@ def compile_marks(
     weak: list[_Weak] = []
     same: list[tuple[str, tuple[str, ...]]] = []
     for spec in specs:
-        if isinstance(spec.unique, list) and spec.unique and spec.path is not None and keeping:
+        if (
+            isinstance(spec.unique, list)
+            and spec.unique
+            and spec.path is not None
+            and keeping
+            # the lists the merge unites (identifier, link) keep every stored item: their 'unique' leaves merge the
+            # message's own items (one identifier per system and value), no key mark
+            and spec.path.split(".", 1)[0] not in UNITED_ELEMENTS
+        ):
             listed = (spec.path, tuple(spec.unique))
             if listed not in same:
                 same.append(listed)
