@@ -1056,7 +1056,7 @@ class Compiler:
             if target.type in _STRINGISH or target.type == ANY:
                 # a code looked up in line: one dict lookup (patterns and odd cases call the closure)
                 mapping = {key: t.code for key, t in table.entries().items()}
-                if table.has_patterns:
+                if table.has_patterns or table.report_unknown:  # a miss reported by the closure
                     fallback: tuple[str, ...] = ("call",)
                 elif table.unmapped == "default" and table.default is not None:
                     fallback = ("default", table.default.code)
@@ -1111,6 +1111,7 @@ class Compiler:
                 raise self.error(unit, spec, "with a table, 'type' of a CodeableConcept must make a CodeableConcept")
             keep = table.unmapped == "keep"
             local_codes = table.local_codes
+            report_unknown, source_system = table.report_unknown, table.source_system
             source = spec.from_
             how = getattr(base, "hint", None)
             build = how[1] if how is not None and how[0] == "direct" else None  # a value goes straight to it
@@ -1125,6 +1126,8 @@ class Compiler:
                     concept = base(ctx, item, args) if base is not None else None
                 if local_codes and code and not _is_local_coding(concept, code):
                     return concept  # a standard code (LOINC, ICD-10 …) is not a sender's local code
+                if code and report_unknown and table.lookup(code) is None and _of_table(concept, code, source_system):
+                    _report_untranslated(ctx, item, table.name, source)  # kept, defaulted or left out
                 found = table.resolve(code) if code else None
                 if found is None:
                     if local_codes and code:
@@ -1164,6 +1167,7 @@ class Compiler:
             raise self.error(unit, spec, f"table {table.name} holds local codes: it fills a CodeableConcept (type CWE)")
         if base is not None:
             raise self.error(unit, spec, f"a table fills {target.name} ({wanted}) from the code itself; drop 'type'")
+        source = spec.from_
         if wanted == "Coding":
             keep = table.unmapped == "keep"
 
@@ -1172,6 +1176,8 @@ class Compiler:
                 code = leaf(ctx.env, raw, item[2]) if raw is not None else ""
                 if not code:
                     return None
+                if table.report_unknown and table.lookup(code) is None:
+                    _report_untranslated(ctx, item, table.name, source)  # kept, defaulted or left out
                 found = table.resolve(code)
                 if found is not None:
                     return found.coding()
@@ -1200,6 +1206,8 @@ class Compiler:
                 code = leaf(ctx.env, raw, item[2]) if raw is not None else ""
                 if not code:
                     return None
+                if table.report_unknown and table.lookup(code) is None:
+                    _report_untranslated(ctx, item, table.name, source)  # kept, defaulted or left out
                 found = table.resolve(code)
                 if found is not None:
                     return found.code
@@ -1510,12 +1518,20 @@ def _is_local_coding(concept: dict[str, Any] | None, code: str) -> bool:
     return True
 
 
-def _report_unmapped(ctx: Ctx, item: Item, table: str, code: str, source: str | None) -> None:
+def _of_table(concept: dict[str, Any] | None, code: str, source_system: str | None) -> bool:
+    """Whether the sender's coding of ``code`` is one the table should have translated: without a system, or of
+    the table's own source system (a SNOMED CT site is no code of table 0163 that is missing)."""
+    if concept is None:
+        return True
+    for coding in concept.get("coding") or ():
+        if coding.get("code") == code:
+            return coding.get("system") in (None, source_system)
+    return True
+
+
+def _location(ctx: Ctx, item: Item, source: str | None) -> str | None:
+    """Where a value was read: ``SEG^seq``, with ``^field`` when the rule names a field of that segment."""
     env = ctx.env
-    raw = item[1] or ""
-    parts = raw.split(env.comp) if item[2] == 0 else [raw]
-    system = leaf(env, parts[2], 1) if len(parts) > 2 else ""
-    display = leaf(env, parts[1], 1) if len(parts) > 1 else ""
     seg = item[0] if item[0] is not None else ctx.seg
     location = None
     if seg is not None:
@@ -1527,6 +1543,26 @@ def _report_unmapped(ctx: Ctx, item: Item, table: str, code: str, source: str | 
                 path = None
             if path is not None and path.segment == seg.name and path.field is not None:
                 location += f"^{path.field}"
+    return location
+
+
+def _report_untranslated(ctx: Ctx, item: Item, table: str, source: str | None) -> None:
+    """Say in the conversion report (``untranslated-code``) that a code of a v2 or hub table (not a sender's table
+    of local codes, :func:`_report_unmapped`) is not in it: kept as sent, replaced by the table's default or left
+    out, as the table's ``unmapped`` says. The table and where, never the code: a sex or a marital status is the
+    patient's."""
+    entry = {"code": "untranslated-code", "table": table, "location": _location(ctx, item, source)}
+    if entry not in ctx.env.report:
+        ctx.env.report.append(entry)
+
+
+def _report_unmapped(ctx: Ctx, item: Item, table: str, code: str, source: str | None) -> None:
+    env = ctx.env
+    raw = item[1] or ""
+    parts = raw.split(env.comp) if item[2] == 0 else [raw]
+    system = leaf(env, parts[2], 1) if len(parts) > 2 else ""
+    display = leaf(env, parts[1], 1) if len(parts) > 1 else ""
+    location = _location(ctx, item, source)
     entry: dict[str, Any] = {"code": "unmapped-local-code", "table": table, "value": code, "location": location}
     if system:
         entry["system"] = system

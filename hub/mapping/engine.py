@@ -453,7 +453,8 @@ class Converter:
         """Convert one message, and say what the operator should know about it.
 
         The report lists, as plain JSON without patient data: local codes no table translates
-        (``unmapped-local-code``: the table, the code and where it was) and identifiers kept but flagged
+        (``unmapped-local-code``: the table, the code and where it was), codes a v2 or hub table marked
+        ``report_unknown`` does not have (``untranslated-code``: the table and where) and identifiers kept but flagged
         (``invalid-resident-id``: where it was), elements left out for an invalid value (``invalid-value``:
         where and why), segments no resource carries (``unmapped-segment``: where, and what the template's
         ``unmapped`` says of them), and segments the message structure has no place for, converted to nothing

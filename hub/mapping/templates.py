@@ -379,6 +379,9 @@ class TerminologyTable(TemplateModel):
     codes: dict[str, str | TableEntry] = Field(default_factory=dict)
     patterns: list[TablePattern] = Field(default_factory=list)
     local_codes: bool = False
+    # true: a code the table does not have is reported (untranslated-code: the table and where, never the code);
+    # for tables read once per element (sex, marital status, patient class …), not for those tried in turn
+    report_unknown: bool = False
     # other tables whose codes this one translates too, after its own (local-lab-tests includes the microbiology
     # tables, so a sender's antibiotic code listed once translates where every lab code does)
     include: list[str] = Field(default_factory=list)
@@ -413,6 +416,7 @@ class TablePatch(TemplateModel):
     codes: dict[str, str | TableEntry] = Field(default_factory=dict)
     patterns: list[TablePattern] = Field(default_factory=list)
     local_codes: bool | None = None
+    report_unknown: bool | None = None
     alternate_system: str | None = None
 
 

@@ -51,6 +51,7 @@ class Table:
         "unmapped",
         "default",
         "local_codes",
+        "report_unknown",
         "_codes",
         "_patterns",
         "_aliases",
@@ -67,6 +68,8 @@ class Table:
         self.unmapped = model.unmapped
         # A sender's own codes: looked up only for codings without a standard system, misses reported.
         self.local_codes = model.local_codes
+        # A code it does not have is reported (untranslated-code), unless it holds local codes (unmapped-local-code).
+        self.report_unknown = model.report_unknown and not model.local_codes
         # the tables whose codes it translates too (``include``), resolved by the compiler: add_included
         self.include = tuple(model.include)
         # in_table on a whole coded field: the alternate identifier too, under this coding system (upper case)
