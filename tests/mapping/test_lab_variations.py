@@ -969,3 +969,31 @@ def test_a_patient_note_is_a_note_of_each_report_of_the_patient_s_results(tmp_pa
     assert [report["extension"] for report in resources(bundle, "DiagnosticReport")] == [[patient_note]] * 2
     assert observation(bundle, "GLU")["note"] == [{"text": "复查"}]
     assert "note" not in observation(bundle, "HGB") and "note" not in one(bundle, "Patient")
+
+
+def test_a_parent_order_named_by_orc_8_and_obr_29_in_two_forms_is_named_once(converter):
+    # ORC-8 names the parent's placer number with its issuer (P200&EMR), OBR-29 the same number without one (the
+    # sending application's system): one parent order, ORC-8's; another number in OBR-29 is a second item
+    def parent_orders(obr29: str, field: int = 29) -> list[dict]:
+        obr = [""] * 55
+        obr[:5] = ["OBR", "1", "P300^HIS", "F300^LIS", "87186^Susceptibility^CPT"]
+        obr[11] = "G"
+        obr[field] = obr29  # OBR-29 parent result's order, or OBR-54 parent order (v2.7+)
+        text = "\r".join(
+            [
+                "MSH|^~\\&|LIS|SZRMYY|HIS|SZRMYY|20260315093000||OML^O21^OML_O21|O16|P|2.5.1",
+                PID,
+                "ORC|NW|P300^HIS|F300^LIS|||||P200&EMR",
+                "|".join(obr),
+            ]
+        )
+        return one(convert(converter, text + "\r"), "ServiceRequest")["basedOn"]
+
+    emr = {"type": "ServiceRequest", "identifier": {"system": "urn:hub:id:EMR", "value": "P200"}}
+    assert parent_orders("P200") == [emr]
+    assert parent_orders("P200&EMR^F200&LIS") == [emr]
+    assert parent_orders("P200", field=54) == [emr]
+    assert parent_orders("P201") == [
+        emr,
+        {"type": "ServiceRequest", "identifier": {"system": "urn:hub:id:LIS", "value": "P201"}},
+    ]
