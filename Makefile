@@ -4,6 +4,9 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
+# pytest-xdist workers for `make test` (auto: one per CPU core; 0 runs in one process). `pytest tests/x.py` by hand
+# runs without workers.
+PYTEST_WORKERS ?= auto
 
 .PHONY: serve test check bench clean
 
@@ -17,7 +20,7 @@ serve: $(BIN)/.installed  ## run the hub on its embedded default (SQLite, embedd
 	$(BIN)/hub serve
 
 test: $(BIN)/.installed  ## run the test suite (PostgreSQL/broker when HUB_TEST_DATABASE_URL/HUB_TEST_BROKER_URL are set)
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist worksteal $(PYTEST_ARGS)
 
 check: $(BIN)/.installed  ## lint, format, types, architecture
 	$(BIN)/ruff check .

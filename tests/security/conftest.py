@@ -23,6 +23,7 @@ from hub.security.jwks import load_or_create_signing_key
 from hub.security.principal import Role
 from hub.security.scopes import ScopeSet
 from hub.security.tokens import issue_token
+from tests.conftest import NO_REDIS
 
 _broker = os.environ.get("HUB_TEST_BROKER_URL", "")
 REDIS_URL = os.environ.get("HUB_TEST_REDIS_URL", "") or (_broker if _broker.startswith("redis") else "")
@@ -32,34 +33,29 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "redis: needs a real Redis (HUB_TEST_REDIS_URL, or a redis:// broker URL)")
 
 
-_skipped: list[str] = []
-
-
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         if "redis" in item.keywords and not REDIS_URL:
-            item.add_marker(pytest.mark.skip(reason="no Redis: set HUB_TEST_REDIS_URL"))
-            _skipped.append(item.nodeid)
-
-
-def pytest_terminal_summary(terminalreporter: Any) -> None:
-    if _skipped:
-        terminalreporter.write_line(
-            f"WARNING: {len(_skipped)} Redis tests skipped (set HUB_TEST_REDIS_URL=redis://127.0.0.1:6379/0)",
-            yellow=True,
-            bold=True,
-        )
+            item.add_marker(pytest.mark.skip(reason=NO_REDIS))  # counted in the closing banner (tests/conftest.py)
 
 
 @pytest.fixture
-def redis_url() -> Iterator[str]:
-    """A Redis URL; the test's keys live under a unique prefix and are removed afterwards."""
+def redis_url() -> str:
+    """The test Redis URL."""
+    return REDIS_URL
+
+
+@pytest.fixture
+def redis_prefix(redis_url: str) -> Iterator[str]:
+    """A key prefix of this test's own; its keys are removed afterwards, and no one else's: tests running at the
+    same time (xdist workers, other runs on the same Redis) never see or delete each other's buckets."""
     import redis
 
-    yield REDIS_URL
-    client = redis.Redis.from_url(REDIS_URL)
+    prefix = f"hub:test:{uuid.uuid4().hex}:"
+    yield prefix
+    client = redis.Redis.from_url(redis_url)
     try:
-        for key in client.scan_iter("hub:test:*"):
+        for key in client.scan_iter(f"{prefix}*"):
             client.delete(key)
     finally:
         client.close()

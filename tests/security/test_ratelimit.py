@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import uuid
 
 import pytest
 
@@ -66,10 +65,9 @@ def test_make_rate_limiter(settings):
 
 
 @pytest.mark.redis
-def test_redis_bucket_shared_between_replicas(redis_url):
-    prefix = f"hub:test:{uuid.uuid4().hex}:"
-    replica1 = RedisRateLimiter(redis_url, per_s=0.01, burst=5, prefix=prefix)
-    replica2 = RedisRateLimiter(redis_url, per_s=0.01, burst=5, prefix=prefix)
+def test_redis_bucket_shared_between_replicas(redis_url, redis_prefix):
+    replica1 = RedisRateLimiter(redis_url, per_s=0.01, burst=5, prefix=redis_prefix)
+    replica2 = RedisRateLimiter(redis_url, per_s=0.01, burst=5, prefix=redis_prefix)
     try:
         results = [(replica1 if i % 2 else replica2).take("client:his-a").allowed for i in range(8)]
         assert results == [True] * 5 + [False] * 3
@@ -82,10 +80,10 @@ def test_redis_bucket_shared_between_replicas(redis_url):
 
 
 @pytest.mark.redis
-def test_redis_bucket_refills(redis_url):
+def test_redis_bucket_refills(redis_url, redis_prefix):
     import time
 
-    rl = RedisRateLimiter(redis_url, per_s=20.0, burst=2, prefix=f"hub:test:{uuid.uuid4().hex}:")
+    rl = RedisRateLimiter(redis_url, per_s=20.0, burst=2, prefix=redis_prefix)
     try:
         assert [rl.take("k").allowed for _ in range(3)] == [True, True, False]
         time.sleep(0.12)  # 20/s: two tokens back after 0.1 s
@@ -95,8 +93,8 @@ def test_redis_bucket_refills(redis_url):
 
 
 @pytest.mark.redis
-def test_redis_bucket_concurrent_is_exact(redis_url):
-    rl = RedisRateLimiter(redis_url, per_s=0.001, burst=40, prefix=f"hub:test:{uuid.uuid4().hex}:")
+def test_redis_bucket_concurrent_is_exact(redis_url, redis_prefix):
+    rl = RedisRateLimiter(redis_url, per_s=0.001, burst=40, prefix=redis_prefix)
     allowed = []
 
     def worker():
