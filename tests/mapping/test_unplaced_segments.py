@@ -4,6 +4,8 @@ them without a word."""
 
 from __future__ import annotations
 
+import pytest
+
 from .conftest import one, resources, with_report
 
 MSH = "MSH|^~\\&|HIS|SZRMYY|HUB|CITY|20260315093000||{type}|{control}|P|2.5.1"
@@ -46,3 +48,29 @@ def test_a_message_whose_segments_all_have_a_place_reports_none(converter):
     text = message("ADT^A01^ADT_A01", "EVN|A01", PID, PV1, "ZPV|1|X")
     _bundle, report = with_report(converter, text)
     assert unplaced(report) == []
+
+
+# v2.8 puts an insurance's authorizations (AUT) and referrals (RF1) in the INSURANCE group of ADT_A01, ADT_A03,
+# ADT_A05 and ADT_A16 (v2.9: AUTHORIZATION and REFERRAL groups, each with its PRT). The HL7 v2-to-FHIR IG maps
+# neither in an ADT message (ADT_A01 rows 29.6 and 29.7): placed, and reported as not converted.
+IN1 = "IN1|1|BAV^Blue Advantage HMO|IC-1^^^SZRMYY^NIIP|Blue Cross"
+AUT = "AUT|PPO|HC02|HIIC|20220110|20220310|AUTH001"
+RF1 = "RF1|P^Pending^HL70283|A^ASAP^HL70280|EXTERNAL|||REF001"
+PRT = "PRT|1|AD||RP^Referring Provider^HL70912|D100^王^伟"
+
+
+def _insurance_message(kind: str) -> str:
+    return message(kind, "EVN|" + kind.split("^")[1], PID, PV1, IN1, AUT, PRT, RF1, PRT, "ACC|20140317")
+
+
+@pytest.mark.parametrize("kind", ["ADT^A01^ADT_A01", "ADT^A03^ADT_A03", "ADT^A05^ADT_A05", "ADT^A16^ADT_A16"])
+def test_an_insurances_authorization_and_referral_are_placed_and_reported_as_not_converted(converter, kind):
+    bundle, report = with_report(converter, _insurance_message(kind).replace("|P|2.5.1", "|P|2.8"))
+    assert unplaced(report) == []
+    unmapped = {e["location"]: e["detail"] for e in report if e["code"] == "unmapped-segment"}
+    assert set(unmapped) == {"AUT^1", "RF1^1"}
+    assert "INSURANCE" in unmapped["AUT^1"] and "INSURANCE" in unmapped["RF1^1"]
+    # the report never carries the segment's text
+    assert "AUTH001" not in str(report) and "REF001" not in str(report)
+    # the insurance is converted as before, and the ACC after the referral keeps its place
+    assert len(resources(bundle, "Coverage")) == 1
