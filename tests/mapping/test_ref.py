@@ -6,7 +6,7 @@ import pytest
 
 from tests.support.paths import CORPUS
 
-from .conftest import convert, one, ref, resources
+from .conftest import convert, one, ref, resources, with_report
 
 
 def ref_message(event: str, rf1: str | None = None) -> str:
@@ -109,3 +109,32 @@ def test_the_observations_sent_with_a_referral(converter):
     assert pylori["subject"] == ref(one(bundle, "Patient"))
     assert referral["supportingInfo"] == [ref(first), ref(second)]
     assert "supportingInfo" not in one(convert(converter, ref_message("I12")), "ServiceRequest")
+
+
+def test_the_participations_of_a_referrals_results_are_read(converter):
+    # v2.8 REF_I12 gives each result of the OBSERVATION group its PRT (RESULTS_NOTES: OBX, PRT*, NTE*); v2.9 also
+    # the order's (OBSERVATION: OBR, PRT*, NTE*). They were unplaced (converted to nothing, reported).
+    text = (
+        ref_message("I12")
+        .replace("|P|2.5.1", "|P|2.8")
+        .replace(
+            "PV1|",
+            "\r".join(
+                [
+                    "OBR|1|||22310-7^H. pylori Ab^LN|||20260314120000",
+                    # PRT-4 PRI principal result interpreter (table 0912), PRT-5 the person
+                    "PRT|1|AD||PRI^Principal Result Interpreter^HL70912|D300^赵^六",
+                    "OBX|1|ST|22310-7^H. pylori Ab^LN||Positive||||||F",
+                    # PRT-4 RO responsible observer: the result's performer (IG ORU_R01 row 4.2.4.3.2)
+                    "PRT|2|AD||RO^Responsible Observer^HL70912|D200^钱^七",
+                    "PV1|",
+                ]
+            ),
+            1,
+        )
+    )
+    bundle, report = with_report(converter, text)
+    assert [e for e in report if e["code"] == "unplaced-segment"] == []
+    observation, report_resource = one(bundle, "Observation"), one(bundle, "DiagnosticReport")
+    assert [p["identifier"]["value"] for p in observation["performer"]] == ["D200"]
+    assert [p["identifier"]["value"] for p in report_resource["resultsInterpreter"]] == ["D300"]
