@@ -7,7 +7,7 @@ import pytest
 from hub.errors import ConversionError
 from hub.hl7 import er7
 
-from .conftest import convert, one, ref, resources
+from .conftest import convert, one, ref, resources, with_report
 
 UCUM = "http://unitsofmeasure.org"
 LOINC = "http://loinc.org"
@@ -430,3 +430,32 @@ def test_an_obx_without_code_and_value_says_nothing(converter):
     assert [o["code"]["coding"][0]["code"] for o in kept] == ["2345-7", "24323-8", "1742-6"]
     assert kept[1]["valueString"] == "Specimen received late"
     assert one(result, "DiagnosticReport")["result"] == [ref(o) for o in kept]
+
+
+def test_the_order_s_document_is_a_document_reference(converter):
+    # v2.9 ORU_R01 COMMON_ORDER: ORC, PRT*, [ORDER_DOCUMENT: OBX, PRT*, TXA] before the OBR. The TXA had no place
+    # (unplaced-segment, converted to nothing): it is the order's document, a DocumentReference as the TXA of an
+    # MDM (IG MDM_T02 row 6) and of an OUL's order. TXA-2 document type, TXA-12 unique document number, TXA-17
+    # completion status AU authenticated, TXA-19 availability AV available
+    text = "\r".join(
+        [
+            HEADER[0].replace("|P|2.5.1", "|P|2.9"),
+            *HEADER[1:3],
+            "ORC|RE|P100^HIS|F200^LIS",
+            "OBX|1|ED|PDF^报告^L||^AP^PDF^Base64^JVBERi0xLjQ=||||||F",
+            "TXA|1|PATH^病理报告^L||20260315100000||||||||DOC100^LIS|||||AU||AV",
+            HEADER[4],
+            obx(1, "NM", "6690-2^白细胞^LN", "6.1", "10*9/L"),
+        ]
+    )
+    bundle, report = with_report(converter, text + "\r")
+    assert [e for e in report if e["code"] == "unplaced-segment"] == []
+    document = one(bundle, "DocumentReference")
+    assert document["masterIdentifier"]["value"] == "DOC100"
+    assert document["type"]["coding"][0]["code"] == "PATH"
+    assert document["status"] == "current" and document["docStatus"] == "final"
+    assert document["subject"] == ref(one(bundle, "Patient"))
+    assert document["context"]["encounter"] == [ref(one(bundle, "Encounter"))]
+    # the order's report is made as before, with its result
+    assert len(resources(bundle, "DiagnosticReport")) == 1
+    assert one(bundle, "DiagnosticReport")["result"]
