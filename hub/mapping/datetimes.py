@@ -54,8 +54,11 @@ def offset_zone(text: str) -> tzinfo | None:
         offset = parse(text)[7]
     except ValueError:
         return None
-    if offset is None:
-        return None
+    return fixed_zone(offset) if offset is not None else None
+
+
+def fixed_zone(offset: str) -> tzinfo:
+    """The zone of a FHIR offset (``+08:00``, ``-05:00``, ``Z``)."""
     if offset == "Z":
         return UTC
     minutes = int(offset[1:3]) * 60 + int(offset[4:6])

@@ -12,7 +12,9 @@ without an offset (a date) is read in the sender's zone.
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, timedelta, timezone, tzinfo
+from datetime import datetime, timedelta, tzinfo
+
+from hub.mapping.datetimes import fixed_zone
 
 _DATETIME = re.compile(
     r"(\d{4})(?:-(\d{2})(?:-(\d{2})(?:T(\d{2}):(\d{2})(?::(\d{2})(?:\.(\d+))?)?(Z|[+-]\d{2}:\d{2})?)?)?)?"
@@ -25,12 +27,7 @@ def _interval(text: str, tz: tzinfo) -> tuple[datetime, datetime] | None:
     if match is None:
         return None
     year, month, day, hour, minute, second, fraction, offset = match.groups()
-    zone = tz
-    if offset == "Z":
-        zone = UTC
-    elif offset:
-        sign = -1 if offset[0] == "-" else 1
-        zone = timezone(sign * timedelta(hours=int(offset[1:3]), minutes=int(offset[4:6])))
+    zone = fixed_zone(offset) if offset else tz
     try:
         if month is None:
             return datetime(int(year), 1, 1, tzinfo=zone), datetime(int(year) + 1, 1, 1, tzinfo=zone)
