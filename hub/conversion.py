@@ -121,7 +121,7 @@ def convert_message(session: Session, inbox_id: int, settings: Settings) -> Conv
                 default_timezone=settings.default_timezone,
                 strict=settings.reject_invalid_values,
             )
-            results, merges = apply_converted(session, conversion.bundle, inbox_id=row.id)
+            results, merges = apply_converted(session, conversion.bundle, inbox_id=row.id, report=conversion.report)
     except (OperationalError, DBAPIError) as exc:
         raise TransientError(f"database error while converting inbox {inbox_id}: {type(exc).__name__}") from exc
     except HubError as exc:
@@ -141,7 +141,11 @@ def convert_message(session: Session, inbox_id: int, settings: Settings) -> Conv
 
 
 def apply_converted(
-    session: Session, bundle: dict[str, Any], *, inbox_id: int | None = None
+    session: Session,
+    bundle: dict[str, Any],
+    *,
+    inbox_id: int | None = None,
+    report: list[dict[str, Any]] | None = None,
 ) -> tuple[list[store.WriteResult], list[merging.MergeResult]]:
     """Store a converted Bundle with HL7 v2 update semantics and record its merges (see the module docstring).
 
@@ -150,6 +154,8 @@ def apply_converted(
         bundle: the converter's transaction Bundle; its entries are changed in place (null and keep marks removed,
             merged contents, replaced records taken out).
         inbox_id: the message the Bundle comes from (kept on the versions written).
+        report: the message's conversion report, which gets what the merge with the stored versions leaves out (a
+            Period end before the stored start: ``invalid-value`` at the element's path, never the values).
 
     Returns:
         The store's result per entry written, and the result of each merge (A40, A47 …).
@@ -215,7 +221,8 @@ def apply_converted(
     # a report sent whole lists its results (hub.report_results): its list is not united with the stored one
     whole = report_results.whole_resends(bundle["entry"])
     orders = _order_numbers(session, converted, stored)
-    changing = _merge_entries(merging_, converted, stored, seeds, unlinks, keeps, whole, orders)
+    dropped: list[str] = []
+    changing = _merge_entries(merging_, converted, stored, seeds, unlinks, keeps, whole, orders, dropped)
     if dangling:  # a cleaned stored version changes too
         changing |= {key for key, resource in stored.items() if resource is not raw[key]}
     locking = session.get_bind().dialect.name != "sqlite"
@@ -226,8 +233,18 @@ def apply_converted(
         locked = dangling.cleaned(_stored(session, changing, lock=True))
         if any(rtype == "ImagingStudy" for rtype, _ in locked):  # the orders the locked study names
             orders = _order_numbers(session, converted, {**stored, **locked})
-        _merge_entries(merging_, converted, locked, seeds, unlinks, keeps, whole, orders, only=changing)
+        _merge_entries(merging_, converted, locked, seeds, unlinks, keeps, whole, orders, dropped, only=changing)
         stored = {**stored, **locked}
+    if report is not None:
+        for path in dict.fromkeys(dropped):
+            said = {
+                "code": "invalid-value",
+                "location": path,
+                "detail": f"{path}: before the period's start once merged with the stored version (R4 per-1): "
+                "the end is left out",
+            }
+            if said not in report:
+                report.append(said)
     # the stored results a report's update leaves: dropped by a whole resend, cancelled with the report
     left = report_results.left_results(
         (stored.get((rtype, rid)), converted[(rtype, rid)], entry["resource"])
@@ -403,6 +420,7 @@ def _merge_entries(
     keeps: dict[int, list[str]],
     whole: set[tuple[str, str]],
     orders: study_orders.Orders,
+    dropped: list[str],
     only: set[tuple[str, str]] | None = None,
 ) -> set[tuple[str, str]]:
     """Put the merge of each converted resource with its stored version in its entry; return the keys of the
@@ -422,6 +440,7 @@ def _merge_entries(
                 kept=keeps.get(id(entry), ()),
                 results_whole=key in whole,
                 orders=orders if rtype == "ImagingStudy" else None,
+                dropped=dropped,
             )
         else:
             entry["resource"] = converted[key]

@@ -80,10 +80,13 @@ from typing import Any
 import orjson
 
 from hub import study_orders
+from hub.config import get_settings
+from hub.mapping import datetimes
 from hub.mapping.fhirschema import FhirSchema
 from hub.mapping.merging import Leaves, same_item, with_stored
 from hub.mapping.nullmark import MERGED_TYPES, NullMark
 from hub.mapping.nulls import BESIDE, SAME, parse_same
+from hub.mapping.periods import drop_inverted_ends
 
 DATA_ABSENT_REASON_URL = "http://hl7.org/fhir/StructureDefinition/data-absent-reason"
 
@@ -348,6 +351,7 @@ def merge_update(
     kept: Iterable[str] = (),
     results_whole: bool = False,
     orders: study_orders.Orders | None = None,
+    dropped: list[str] | None = None,
 ) -> dict[str, Any]:
     """The version to store when ``new`` (converted from a message) updates ``stored`` (see the module docstring).
 
@@ -365,6 +369,8 @@ def merge_update(
         orders: the placer numbers of the ServiceRequests an ImagingStudy's orders name by reference
             (:func:`hub.study_orders.placer_numbers`): what tells an order named by number from one named by
             reference.
+        dropped: gets the path of each Period end left out because the merge put it before its start (an A03's
+            discharge time before the stored admission time; R4 per-1, :func:`hub.mapping.periods.drop_inverted_ends`).
 
     Returns:
         A new dict; neither argument is changed (the result shares the values it takes from ``new``).
@@ -427,7 +433,12 @@ def merge_update(
             _remove_items(out, mark, _list_at(new, mark.path) + given.get(mark.path, []), _list_at(base, mark.path))
         elif not _has_path(new, mark.path):
             _remove_path(out, mark.path)
-    return {"resourceType": out.pop("resourceType", rtype), "id": out.pop("id", new.get("id")), **out}
+    merged = {"resourceType": out.pop("resourceType", rtype), "id": out.pop("id", new.get("id")), **out}
+    # one message's end and another's start may be out of order (R4 per-1): the end goes, as within one message
+    merged, ends = drop_inverted_ends(merged, _schema(), datetimes.zone(get_settings().default_timezone))
+    if dropped is not None:
+        dropped.extend(ends)
+    return merged
 
 
 def is_merged(resource: Mapping[str, Any]) -> bool:

@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, timedelta, tzinfo
+from typing import Any
 
 from hub.mapping.datetimes import fixed_zone
+from hub.mapping.fhirschema import FhirSchema
 
 _DATETIME = re.compile(
     r"(\d{4})(?:-(\d{2})(?:-(\d{2})(?:T(\d{2}):(\d{2})(?::(\d{2})(?:\.(\d+))?)?(Z|[+-]\d{2}:\d{2})?)?)?)?"
@@ -67,3 +69,53 @@ def ends_before(end: object, start: object, tz: tzinfo) -> bool:
     ends = _interval(end, tz)
     starts = _interval(start, tz)
     return ends is not None and starts is not None and ends[1] <= starts[0]
+
+
+# element types not walked for Periods: primitives (lower case), and those that hold none a message sets
+_NOT_WALKED = frozenset(("Extension", "Narrative", "Resource", "ResourceList", "Meta", "Coding", "CodeableConcept"))
+
+
+def drop_inverted_ends(resource: dict[str, Any], schema: FhirSchema, tz: tzinfo) -> tuple[dict[str, Any], list[str]]:
+    """A stored version merged with a message's (:func:`hub.updates.merge_update`) may put one message's end after
+    another's start (an A03's discharge time before the A01's admission): each Period that ends before it starts
+    (R4 per-1) loses its end, its start kept, as within one message.
+
+    Args:
+        resource: the merged resource (not changed).
+        schema: the R4 schema, which tells the Period elements.
+        tz: the zone of a date without an offset.
+
+    Returns:
+        The resource (itself when nothing is dropped, else a copy of the parts changed) and the path of each end
+        dropped (``Encounter.period.end``).
+    """
+    dropped: list[str] = []
+    rtype = str(resource.get("resourceType"))
+    return _walk(resource, rtype, rtype, schema, tz, dropped), dropped
+
+
+def _walk(
+    node: dict[str, Any], type_name: str, path: str, schema: FhirSchema, tz: tzinfo, dropped: list[str]
+) -> dict[str, Any]:
+    out = node
+    for key, value in node.items():
+        info = schema.element(type_name, key)
+        if info is None or info.type[:1].islower() or info.type in _NOT_WALKED:
+            continue
+        items = value if isinstance(value, list) else [value]
+        fixed = []
+        for item in items:
+            if not isinstance(item, dict):
+                fixed.append(item)
+            elif info.type == "Period":
+                if ends_before(item.get("end"), item.get("start"), tz):
+                    dropped.append(f"{path}.{key}.end")
+                    item = {k: v for k, v in item.items() if k != "end"}
+                fixed.append(item)
+            else:
+                fixed.append(_walk(item, info.type, f"{path}.{key}", schema, tz, dropped))
+        if any(a is not b for a, b in zip(fixed, items, strict=True)):
+            if out is node:
+                out = dict(node)
+            out[key] = fixed if isinstance(value, list) else fixed[0]
+    return out
