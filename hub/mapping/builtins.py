@@ -1045,7 +1045,7 @@ def reference_bounds(text: str) -> tuple[int | float | None, int | float | None]
 
 
 # A Chinese name and nothing else (王伟, 阿卜杜·热合曼): what some Chinese HIS send in an XCN's id number (XCN.1)
-# when they have no staff number; the pattern mappings/datatype/XCN_Reference.yaml's identifier condition has too.
+# when they have no staff number (also the validator chinese-name, which XCN_Reference.yaml's identifier rule uses).
 _CJK = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f"
 _CJK_NAME = re.compile(f"[{_CJK}][{_CJK}·・]*")
 
@@ -1225,6 +1225,10 @@ VALIDATORS: dict[str, tuple[Callable[[str], bool], str]] = {
         _legacy_resident_id,
         "a 15-digit resident identity card number issued before 1999 (no check character): a valid region and "
         "birth date",
+    ),
+    "chinese-name": (
+        lambda text: _CJK_NAME.fullmatch(text) is not None,
+        "a Chinese name and nothing else (王伟, 阿卜杜·热合曼): what XCN_text reads as the name in an XCN's id number",
     ),
 }
 
