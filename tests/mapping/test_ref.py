@@ -138,3 +138,25 @@ def test_the_participations_of_a_referrals_results_are_read(converter):
     observation, report_resource = one(bundle, "Observation"), one(bundle, "DiagnosticReport")
     assert [p["identifier"]["value"] for p in observation["performer"]] == ["D200"]
     assert [p["identifier"]["value"] for p in report_resource["resultsInterpreter"]] == ["D300"]
+
+
+def test_the_referrals_notes(converter):
+    # v2.5.1 REF_I12 ends with the referral's notes (NTE*, after PATIENT_VISIT): IG NTE[ServiceRequest], NTE-3
+    # text, NTE-5 who entered it, NTE-6 when. They were converted to nothing and nobody was told.
+    text = ref_message("I12") + "NTE|1||建议行冠脉造影\rNTE|2||请携带既往心电图||D001^王^五|20260315090000\r"
+    bundle, report = with_report(converter, text)
+    referral = one(bundle, "ServiceRequest")
+    assert referral["note"] == [
+        {"text": "建议行冠脉造影"},
+        {
+            "text": "请携带既往心电图",
+            "authorReference": {"identifier": {"value": "D001"}, "display": "王五"},
+            "time": "2026-03-15T09:00:00+08:00",
+        },
+    ]
+    assert report == []
+    # the notes of a result stay the result's
+    results = "OBR|1|||22310-7^H. pylori Ab^LN\rOBX|1|ST|22310-7^H. pylori Ab^LN||Positive||||||F\rNTE|1||阳性\r"
+    bundle = convert(converter, ref_message("I12").replace("PV1|", results + "PV1|", 1))
+    assert "note" not in one(bundle, "ServiceRequest")
+    assert one(bundle, "Observation")["note"] == [{"text": "阳性"}]
