@@ -326,6 +326,12 @@ def _segments_getter(name: str, scope: str, heads: Heads | None = None) -> Calla
             return ctx.node.find_beside(name)
 
         return beside
+    if scope == "siblings":
+
+        def siblings(ctx: Ctx) -> list[Segment]:
+            return ctx.node.find_siblings(name)
+
+        return siblings
     if scope == "parent":
 
         def parent(ctx: Ctx) -> list[Segment]:

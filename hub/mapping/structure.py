@@ -253,6 +253,19 @@ class Node:
             node = parent
         return []
 
+    def find_siblings(self, name: str) -> list[Segment]:
+        """The segments ``name`` that the other instances of this group within the same group around it hold
+        themselves, in message order: an OML_O21 order (OBSERVATION_REQUEST) asks whether another OBR follows
+        its ORC (ORC, OBR, OBR: ORDER holds both groups)."""
+        parent = self.parent
+        if parent is None:
+            return []
+        found: list[Segment] = []
+        for instance in parent.children.get(self.gdef.name, ()):
+            if instance is not self:
+                found.extend(instance.segs.get(name, ()))
+        return found
+
     def find_inner(self, name: str) -> list[Segment]:
         """The segments ``name`` of the first group inside this one (depth first, in grammar order) that has any,
         else as :meth:`find`: the dispense of an RDS_O13 ORDER reads the timing of its encoded order (ENCODING's

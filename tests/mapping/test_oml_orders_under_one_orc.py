@@ -120,3 +120,45 @@ def test_an_orc_alone_is_still_an_order_of_its_own(converter):
     # a cancel sent as ORC alone: the ServiceRequest of the ORC (no OBR in its order)
     request = one(convert(converter, oml("ORC|CA|ORD200^HIS")), "ServiceRequest")
     assert request["status"] == "revoked"
+
+
+# The later OBR with its own placer number is that order, whichever message names it: a status change the
+# laboratory sends for it alone (ORC and OBR of its own, OML^O21 or ORM^O01), a cancel sent as its ORC alone.
+def sc_for_ord201(structure: str, event: str) -> str:
+    return "\r".join(
+        (
+            f"MSH|^~\\&|HIS|SZRMYY|LIS|SZRMYY|20261127100000||{structure[:3]}^{event}^{structure}|HIS8002|P|2.5.1",
+            HEAD[1],
+            HEAD[2],
+            "ORC|SC|ORD201^HIS||G1^HIS|IP||||20261127100000",
+            "OBR|1|ORD201^HIS||GLU^血糖^L",
+        )
+    )
+
+
+def test_a_later_obr_s_own_number_keys_its_order_in_every_message(converter):
+    placed = by_code(convert(converter, oml(ORC, "OBR|1|ORD200^HIS||CBC^血常规^L", "OBR|2|ORD201^HIS||GLU^血糖^L")))
+    for structure, event in (("OML_O21", "O21"), ("ORM_O01", "O01")):
+        (changed,) = resources(convert(converter, sc_for_ord201(structure, event)), "ServiceRequest")
+        assert changed["id"] == placed["GLU"]["id"], structure
+    cancel = oml("ORC|CA|ORD201^HIS")
+    assert one(convert(converter, cancel), "ServiceRequest")["id"] == placed["GLU"]["id"]
+    # the first OBR is the ORC's own order (ORC-2 is its OBR-2): keyed on ORC-2 as a single order is
+    assert one(convert(converter, oml("ORC|CA|ORD200^HIS")), "ServiceRequest")["id"] == placed["CBC"]["id"]
+
+
+def test_a_later_obr_with_its_own_number_is_not_named_by_the_orc_s_number(converter):
+    # ORC-2 ORD200 is the first order's placer number: a search by it (an ORU^R01 for ORD200 names its order so)
+    # finds that order only
+    placed = by_code(convert(converter, oml(ORC, "OBR|1|ORD200^HIS||CBC^血常规^L", "OBR|2|ORD201^HIS||GLU^血糖^L")))
+    assert placer(placed["CBC"]) == ["ORD200"]
+    assert placer(placed["GLU"]) == ["ORD201"]
+
+
+def test_obrs_sharing_the_orc_s_number_stay_two_orders(converter):
+    # the same number in OBR-2 of both (and ORC-2): two orders the sender numbered alike, numbered in message order
+    text = oml(ORC, "OBR|1|ORD200^HIS||CBC^血常规^L", "OBR|2|ORD200^HIS||GLU^血糖^L")
+    requests = by_code(convert(converter, text))
+    assert requests["CBC"]["id"] != requests["GLU"]["id"]
+    assert requests["CBC"]["id"] == one(convert(converter, oml("ORC|CA|ORD200^HIS")), "ServiceRequest")["id"]
+    assert by_code(convert(converter, text))["GLU"]["id"] == requests["GLU"]["id"]

@@ -162,3 +162,31 @@ def test_a_deleted_vaccination_is_the_entered_in_error_version_of_its_immunizati
     versions, shot = current(session, "Immunization", shot_id)
     assert versions == 2
     assert shot["status"] == "entered-in-error"
+
+
+def test_an_order_sent_under_another_order_s_orc_is_one_order_in_the_store(session, settings):
+    # OML^O21 with one ORC and two OBR (the tests ordered together), each OBR its own placer number (OBR-2); then
+    # the laboratory's status change of the second order (ORM^O01 with its own ORC and OBR, ORC-5 CM done): the
+    # same order, not a third one; a search by the first order's number finds the first order only
+    head = (msh("OML", "O21", "OML_O21", "L1"), pid(), pv1())
+    placed = message(
+        *head,
+        orc(f2="P100^HIS", f3=""),
+        obr(f2="P100^HIS", f3=""),
+        obr(f1="2", f2="P101^HIS", f3="", f4="2345-7^葡萄糖^LN"),
+    )
+    deliver(session, settings, placed)
+    deliver(
+        session,
+        settings,
+        orm(
+            orc(f1="SC", f2="P101^HIS", f3="", f5="CM"), obr(f2="P101^HIS", f3="", f4="2345-7^葡萄糖^LN"), control="O2"
+        ),
+    )
+    requests = store.search(session, "ServiceRequest", [], count=10).resources
+    assert len(requests) == 2
+    glucose = next(r for r in requests if r["code"]["coding"][0]["code"] == "2345-7")
+    assert current(session, "ServiceRequest", glucose["id"])[0] == 2
+    assert glucose["status"] == "completed"  # ORC-5 CM: the order is done
+    found = store.search(session, "ServiceRequest", [("identifier", "P100")], count=10).resources
+    assert [r["code"]["coding"][0]["code"] for r in found] == ["58410-2"]
