@@ -1,12 +1,17 @@
 """A status, flag or other code of a table read once per element, that the table does not have, is reported
 (untranslated-code: the table and where, never the code) and the message still converts: a result status read as
-unknown, an abnormal flag kept without its system, a specimen availability left out … would otherwise pass
-unnoticed (terminology/*.yaml, report_unknown)."""
+unknown, an abnormal flag kept without its system, an order status that gives way to what the order control
+implies, a completion status read as the v2 default (completed), a specimen availability left out … would
+otherwise pass unnoticed (terminology/*.yaml, report_unknown)."""
 
 from __future__ import annotations
 
 from .conftest import one, resources, with_report
+from .order_messages import obr as order_obr
+from .order_messages import orc, orm, tq1
+from .test_immunization import rxa, vxu
 from .test_oru import HEADER, SPECIMEN, obx
+from .test_pharmacy import ROUTE, rde, rxe
 from .test_untranslated_codes import untranslated
 
 
@@ -50,3 +55,23 @@ def test_a_report_status_and_a_specimen_availability_no_table_has(converter):
     assert one(bundle, "DiagnosticReport")["status"] == "unknown"
     assert "status" not in one(bundle, "Specimen")
     assert where(report) == {("v2-0123", "OBR^1^25"), ("specimen-availability", "SPM^1^20")}
+
+
+def test_an_order_status_no_table_has_gives_way_to_the_order_control(converter):
+    # ORC-5 NW: an order control code sent as the order status (as a corpus message does)
+    bundle, report = with_report(converter, orm(orc(f5="NW"), tq1(), order_obr()))
+    assert one(bundle, "ServiceRequest")["status"] == "active"  # what NW implies
+    assert where(report) == {("v2-0038", "ORC^1^5")}
+    bundle, report = with_report(converter, rde(orc(f2="RX100^HIS", f3="", f5="已发药"), rxe(), tq1(), ROUTE))
+    assert one(bundle, "MedicationRequest")["status"] == "active"
+    assert where(report) == {("v2-0038-medicationrequest", "ORC^1^5")}
+    _bundle, report = with_report(converter, orm(orc(f5="SC"), tq1(), order_obr()))
+    assert untranslated(report) == []
+
+
+def test_a_completion_status_no_table_has(converter):
+    # RXA-20 已接种 (given, in words): read as the v2 default, completed, and reported
+    order = (orc(f1="RE", f2="", f3="IZ-1001^SZRMYY"), rxa(f20="已接种"), "RXR|IM^肌肉注射^HL70162")
+    bundle, report = with_report(converter, vxu(*order))
+    assert one(bundle, "Immunization")["status"] == "completed"
+    assert where(report) == {("v2-0322", "RXA^1^20")}
