@@ -1,17 +1,22 @@
 """A status, flag or other code of a table read once per element, that the table does not have, is reported
 (untranslated-code: the table and where, never the code) and the message still converts: a result status read as
 unknown, an abnormal flag kept without its system, an order status that gives way to what the order control
-implies, a completion status read as the v2 default (completed), a specimen availability left out … would
-otherwise pass unnoticed (terminology/*.yaml, report_unknown)."""
+implies, a completion status read as the v2 default (completed), a participant's filler status read as accepted …
+would otherwise pass unnoticed (terminology/*.yaml, report_unknown)."""
 
 from __future__ import annotations
 
 from .conftest import one, resources, with_report
 from .order_messages import obr as order_obr
 from .order_messages import orc, orm, tq1
+from .test_chinese import message as adt
 from .test_immunization import rxa, vxu
+from .test_mdm import mdm
 from .test_oru import HEADER, SPECIMEN, obx
 from .test_pharmacy import ROUTE, rde, rxe
+from .test_ppr_action_codes import DIABETES, GOAL, ppr
+from .test_ref import ref_message
+from .test_siu import siu
 from .test_untranslated_codes import untranslated
 
 
@@ -75,3 +80,49 @@ def test_a_completion_status_no_table_has(converter):
     bundle, report = with_report(converter, vxu(*order))
     assert one(bundle, "Immunization")["status"] == "completed"
     assert where(report) == {("v2-0322", "RXA^1^20")}
+
+
+def test_a_referral_status_and_priority_no_table_has(converter):
+    # RF1-1 已受理 (accepted, in words), RF1-2 急 (urgent, in words)
+    rf1 = "RF1|已受理|急|Med^Medical^HL70281|||R-1^HIS|20260315"
+    bundle, report = with_report(converter, ref_message("I12", rf1))
+    referral = one(bundle, "ServiceRequest")
+    assert referral["status"] == "unknown" and "priority" not in referral
+    assert where(report) == {("v2-0283", "RF1^1^1"), ("v2-0280", "RF1^1^2")}
+
+
+def test_a_goal_status_no_table_has(converter):
+    # GOL-18 待评估 (to be assessed): not read as active without a word
+    goal = GOAL + "|" * 14 + "待评估"
+    bundle, report = with_report(converter, ppr("PC1", DIABETES, goal))
+    assert one(bundle, "Goal")["lifecycleStatus"] == "active"
+    assert where(report) == {("goal-status", "GOL^1^18")}
+
+
+def test_an_allergy_severity_and_a_diagnosis_type_no_table_has(converter):
+    # AL1-4 严重 (severe, a word table 0128 lacks: it has 重度), DG1-6 初步 (preliminary, in words)
+    text = adt() + "AL1|1|DA^药物过敏^HL70127|青霉素|严重\rDG1|1||I10^原发性高血压^I10|||初步\r"
+    bundle, report = with_report(converter, text)
+    assert "criticality" not in one(bundle, "AllergyIntolerance")
+    assert "verificationStatus" not in one(bundle, "Condition")
+    assert where(report) == {("v2-0128", "AL1^1^4"), ("v2-0052", "DG1^1^6")}
+
+
+def test_a_document_completion_and_availability_no_table_has(converter):
+    # TXA-17 已签名 (signed, in words), TXA-19 归档 (archived)
+    txa = "TXA|1|PN|TX|||||||||DOC-2^EMR|||||已签名||归档"
+    bundle, report = with_report(converter, mdm("T01", txa=txa))
+    document = one(bundle, "DocumentReference")
+    assert "docStatus" not in document and document["status"] == "current"
+    assert where(report) == {("v2-0271", "TXA^1^17"), ("v2-0273", "TXA^1^19")}
+
+
+def test_an_appointment_and_participant_filler_status_no_table_has(converter):
+    # SCH-8 急诊 (emergency, no code of table 0277), SCH-25 已确认 (confirmed); AIL-12 已确认 too
+    sch = "SCH|P77^HIS|F88^RIS||||复诊^Follow-up|FOLLOWUP^Follow up^HL70276|急诊|30|min|||||||||||||||已确认"
+    services = ("AIS|1||73030^X-ray shoulder^C4|202604010900|||30|min^Minutes^ISO||Booked",)
+    text = siu("S12", sch=sch, services=services).replace("|||||||||Cancelled", "|||||||||已确认")
+    bundle, report = with_report(converter, text)
+    appointment = one(bundle, "Appointment")
+    assert appointment["status"] == "booked"
+    assert where(report) >= {("v2-0278", "SCH^1^25"), ("v2-0277", "SCH^1^8"), ("v2-0278-participation", "AIL^1^12")}
