@@ -6,7 +6,7 @@ import pytest
 
 from tests.support.paths import CORPUS
 
-from .conftest import convert, one, ref, resources
+from .conftest import convert, one, ref, resources, with_report
 
 HEADER = (
     "MSH|^~\\&|HIS|SZRMYY^2.16.156.10011.1.5.1^ISO|HUB|CITY|20260315083000||{code}^{event}^{structure}|F{event}|P|2.5.1"
@@ -171,3 +171,19 @@ def test_a_payment_credit_or_adjustment_line_is_no_charge(converter):
     paid = convert(converter, message("DFT", "P03", "DFT_P03", PV1, lines[1]))
     assert resources(paid, "ChargeItem") == []
     assert one(paid, "Account") and one(paid, "Encounter")
+
+
+@pytest.mark.parametrize(("structure", "event"), [("DFT_P03", "P03"), ("DFT_P11", "P11")])
+def test_a_line_that_is_no_charge_is_reported(converter, structure, event):
+    # a refund (退费, CD) or a payment makes no ChargeItem: the operator is told which lines were not converted
+    # (unmapped-segment, never the amounts); a charge line is not reported
+    payment = "FT1|2|T-101||20260316||PY|CASH^现金|||1|-120&RMB"
+    refund = "FT1|3|T-104||20260316||CD|REFUND^退费|||1|-5&RMB"
+    lines = [FT1, payment, refund]
+    bundle, report = with_report(converter, message("DFT", event, structure, PV1, *lines))
+    assert [c["identifier"][0]["value"] for c in resources(bundle, "ChargeItem")] == ["T-100"]
+    assert [(e["code"], e["location"]) for e in report] == [
+        ("unmapped-segment", "FT1^2"),
+        ("unmapped-segment", "FT1^3"),
+    ]
+    assert all("FT1-6" in e["detail"] and "RMB" not in e["detail"] for e in report)
