@@ -351,3 +351,26 @@ def test_an_observation_of_the_specimen_s_container_is_the_specimen_s(converter,
     assert temperature["valueQuantity"]["value"] == 4
     assert temperature["specimen"] == appearance["specimen"] == ref(specimen)
     assert temperature["subject"] == ref(one(bundle, "Patient"))
+
+
+def test_the_order_s_specimen_is_its_result_s_specimen(converter):
+    # The HIS draws the specimen and numbers it (SPM-2.1, the placer's id) when it orders; the laboratory's result
+    # names it by that number and its own (SPM-2.2): one specimen, one Specimen, as the order and the result name
+    # one ServiceRequest by its placer number
+    ordered = orm(orc(f3=""), obr(f3=""), "SPM|1|S100&HIS||BLD^全血^HL70487|||||||||||||20260315090000")
+    resulted = message(
+        msh("ORU", "R01", "ORU_R01", "LIS1"),
+        pid(),
+        pv1(),
+        orc(f1="RE", f5="CM"),
+        obr(f22="20260315113000", f25="F"),
+        "OBX|1|NM|6690-2^白细胞计数^LN||6.1|10*9/L|||||F",
+        "SPM|1|S100&HIS^L500&LIS||BLD^全血^HL70487|||||||||||||20260315090000",
+    )
+    order_bundle, result_bundle = convert(converter, ordered), convert(converter, resulted)
+    specimen = one(order_bundle, "Specimen")
+    assert one(result_bundle, "Specimen")["id"] == specimen["id"]
+    assert one(order_bundle, "ServiceRequest")["specimen"] == [ref(specimen)]
+    assert one(result_bundle, "DiagnosticReport")["specimen"] == [ref(specimen)]
+    # the laboratory's later message names the specimen the same way: the same Specimen again
+    assert one(convert(converter, resulted.replace("|F\r", "|C\r")), "Specimen")["id"] == specimen["id"]
