@@ -161,6 +161,24 @@ def test_a03_ends_the_visit_at_the_discharge_or_event_time(converter):
     assert encounter["period"]["end"] == "2026-03-15T08:30:00+08:00"
 
 
+def test_a01_starts_the_visit_at_the_admit_or_event_time(converter):
+    # PV1-44 admit time first; without it the admission happened when the event occurred (EVN-6), else when it was
+    # recorded (EVN-2), as A03 ends the visit. The visit had no start at all.
+    assert one(convert(converter, adt("A01", "ADT_A01", PV1)), "Encounter")["period"] == {
+        "start": "2026-03-15T08:30:00+08:00"
+    }
+    unstamped = PV1.removesuffix("20260315083000")
+    evn6 = "EVN|A01|20260315083000||||20260315081500"
+    text = adt("A01", "ADT_A01", unstamped).replace("EVN|A01|20260315083000", evn6)
+    assert one(convert(converter, text), "Encounter")["period"] == {"start": "2026-03-15T08:15:00+08:00"}
+    assert one(convert(converter, adt("A01", "ADT_A01", unstamped)), "Encounter")["period"] == {
+        "start": "2026-03-15T08:30:00+08:00"
+    }
+    # an update (A08) or a registration (A04) is no admission: no start from its event
+    for event in ("A08", "A04"):
+        assert "period" not in one(convert(converter, adt(event, "ADT_A01", unstamped)), "Encounter")
+
+
 def test_a13_marks_the_discharge_deleted(converter):
     bundle = convert(converter, adt("A13", "ADT_A01", PV1 + "|20260320100000"))
     [entry] = entries(bundle, "Encounter")
