@@ -326,6 +326,13 @@ def _segments_getter(name: str, scope: str, heads: Heads | None = None) -> Calla
             return ctx.node.find_beside(name)
 
         return beside
+    if scope == "others":
+
+        def others(ctx: Ctx) -> list[Segment]:
+            seg = ctx.seg
+            return [s for s in ctx.node.segs.get(name, ()) if s is not seg]
+
+        return others
     if scope == "siblings":
 
         def siblings(ctx: Ctx) -> list[Segment]:

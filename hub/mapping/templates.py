@@ -77,7 +77,7 @@ class Condition(TemplateModel):
     """
 
     from_: str | None = Field(default=None, alias="from")
-    scope: Literal["up", "group", "own", "inner", "below", "around", "beside", "siblings"] = "up"
+    scope: Literal["up", "group", "own", "inner", "below", "around", "beside", "siblings", "others"] = "up"
     present: bool | None = None
     repeats: bool | None = None
     in_: list[str] | None = Field(default=None, alias="in")

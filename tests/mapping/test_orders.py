@@ -374,3 +374,19 @@ def test_the_order_s_specimen_is_its_result_s_specimen(converter):
     assert one(result_bundle, "DiagnosticReport")["specimen"] == [ref(specimen)]
     # the laboratory's later message names the specimen the same way: the same Specimen again
     assert one(convert(converter, resulted.replace("|F\r", "|C\r")), "Specimen")["id"] == specimen["id"]
+
+
+def test_an_orm_s_later_obr_with_its_own_number_is_that_order(converter):
+    # ORM^O01 with one ORC and two OBR (outside the grammar, as in OML^O21, test_oml_orders_under_one_orc.py):
+    # the second test, its own placer number P101, is the order a later message names by P101 — its status change
+    # (ORC and OBR of its own) or its cancel (ORC alone) — not a second copy of the ORC's order P100
+    placed = orm(orc(f3=""), obr(f3=""), obr(f1="2", f2="P101^HIS", f3="", f4="2345-7^葡萄糖^LN"))
+    requests = {r["code"]["coding"][0]["code"]: r for r in resources(convert(converter, placed), "ServiceRequest")}
+    glucose = requests["2345-7"]
+    changed = orm(orc(f1="SC", f2="P101^HIS", f3="", f5="IP"), obr(f2="P101^HIS", f3="", f4="2345-7^葡萄糖^LN"))
+    assert one(convert(converter, changed), "ServiceRequest")["id"] == glucose["id"]
+    assert one(convert(converter, orm(orc(f1="CA", f2="P101^HIS", f3=""))), "ServiceRequest")["id"] == glucose["id"]
+    assert [i["value"] for i in glucose["identifier"]] == ["P101"]
+    # the first is the ORC's own order (P100 in both), keyed as a single order is
+    cancel = orm(orc(f1="CA", f3=""))
+    assert one(convert(converter, cancel), "ServiceRequest")["id"] == requests["58410-2"]["id"]
