@@ -162,3 +162,24 @@ def test_obrs_sharing_the_orc_s_number_stay_two_orders(converter):
     assert requests["CBC"]["id"] != requests["GLU"]["id"]
     assert requests["CBC"]["id"] == one(convert(converter, oml("ORC|CA|ORD200^HIS")), "ServiceRequest")["id"]
     assert by_code(convert(converter, text))["GLU"]["id"] == requests["GLU"]["id"]
+
+
+def test_omg_o19_s_orders_under_one_orc_each_have_its_common_data(converter):
+    # OMG^O19 (general clinical orders) sent as OML^O21 is: one ORC, two OBR, each its own placer number
+    text = oml(
+        ORC,
+        TQ1,
+        "OBR|1|ORD200^HIS||93000^心电图^C4",
+        "NTE|1||静息",
+        "OBR|2|ORD201^HIS||71046^胸部X线^C4",
+        "NTE|1||站立位",
+    ).replace("OML^O21^OML_O21", "OMG^O19^OMG_O19")
+    requests = by_code(convert(converter, text))
+    electrocardiogram, chest = requests["93000"], requests["71046"]
+    for request in (electrocardiogram, chest):
+        assert request["status"] == "active" and request["requester"]["display"] == "李医生"
+        assert request["authoredOn"] == "2026-11-27T08:00:00+08:00"
+        assert request["requisition"]["value"] == "G1"
+        assert request["occurrenceDateTime"] == "2026-11-27T09:00:00+08:00"
+    assert electrocardiogram["note"] == [{"text": "静息"}] and chest["note"] == [{"text": "站立位"}]
+    assert placer(electrocardiogram) == ["ORD200"] and placer(chest) == ["ORD201"]
