@@ -6,7 +6,9 @@
 Prints, for each message kind: conversions per second on this one core, hl7apy parses per second of the same
 message in the same run, their ratio, and whether the output is valid FHIR R4 (official JSON schema). Each bench
 message is measured twice: sent again and again, and as a stream of other patients' messages (``variant``: ids,
-names, times and results all new), as real traffic is. Then
+names, times and results all new), as real traffic is. Then the floor: the same two Bundles built by CPython with
+no mapping at all (tokenise, build the tree from values already known, hash the ids, serialise), the hub's time
+and the targets' as multiples of it. Then
 peak memory (tracemalloc during a measured run, and the process's maximum resident set), and, with --long,
 the resident set sampled along a long run of conversions: it must stay flat.
 
@@ -28,6 +30,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from itertools import cycle
 from pathlib import Path
+from typing import Any
 
 import orjson
 
@@ -39,6 +42,7 @@ from hub.errors import ConversionError  # noqa: E402
 from hub.fhir.validation import validate_bundle  # noqa: E402
 from hub.hl7 import er7  # noqa: E402
 from hub.mapping import get_converter  # noqa: E402
+from hub.mapping.ids import make_id  # noqa: E402
 
 CORPUS = ROOT.parent / "shared" / "corpus" / "hl7v2"
 
@@ -168,6 +172,36 @@ def rate(fn: Callable[[], object], seconds: float) -> float:
     return best
 
 
+def floor(text: str, bundle: dict[str, Any]) -> Callable[[], object]:
+    """What any converter of ``text`` to ``bundle`` must do at least, in CPython, without any mapping: tokenise the
+    message to components, build the Bundle's tree with values already known (a generated dict/list literal), hash
+    an id per resource (:func:`hub.mapping.ids.make_id`) and serialise. A lower bound for the conversion's time."""
+    leaves: list[str] = []
+
+    def literal(value: object) -> str:
+        if isinstance(value, dict):
+            return "{" + ",".join(f"{key!r}:{literal(item)}" for key, item in value.items()) + "}"
+        if isinstance(value, list):
+            return "[" + ",".join(literal(item) for item in value) + "]"
+        if isinstance(value, str):
+            leaves.append(value)
+            return f"leaves[{len(leaves) - 1}]"
+        return repr(value)
+
+    namespace: dict[str, Any] = {}
+    exec(f"def build(leaves):\n    return {literal(bundle)}", namespace)  # noqa: S102 - our own output's shape
+    build = namespace["build"]
+    keys = [(entry["resource"]["resourceType"], [entry["resource"]["id"]]) for entry in bundle["entry"]]
+
+    def run() -> object:
+        segments = [line.split("|") for line in text.split("\r") if line]
+        [[field.split("^") for field in fields] for fields in segments]
+        [make_id(rtype, parts) for rtype, parts in keys]
+        return orjson.dumps(build(list(leaves)))
+
+    return run
+
+
 def hl7apy_parse() -> Callable[[str], object]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -231,6 +265,16 @@ def main() -> None:
         ours = rate(each(lambda text: full(text)(), texts), args.seconds)
         theirs = rate(each(hparse, texts), args.seconds)
         print(f"{label:<26}{ours:>15,.0f}{theirs:>16,.1f}{ours / theirs:>8,.0f}×{'yes' if valid else 'NO':>10}")
+
+    # The floor: the same outputs built with no mapping at all (floor); the targets measured against it
+    for label, text, target in (("ADT^A01", ADT_A01, 10_000), ("ORU^R01, 20 OBX", ORU_R01, 2_000)):
+        least = rate(floor(text, converter.convert(er7.parse(text))), args.seconds)
+        ours = rate(full(text), args.seconds)
+        print(
+            f"{label}: CPython floor (tokenise, build the same Bundle from known values, hash ids, serialise) "
+            f"{least:,.0f}/s; the hub {ours:,.0f}/s, {least / ours:.1f}× the floor's time; target {target:,}/s, "
+            f"{least / target:.1f}× the floor's time"
+        )
 
     # Peak memory of a measured run (tracemalloc: Python allocations) and of the process so far.
     gc.collect()
