@@ -240,6 +240,26 @@ def check_header(header: MessageHeader, settings: Settings) -> None:
         raise Hl7Rejected(f"HL7 version {header.version} is not accepted", hl7_code="203", location="MSH^1^12")
 
 
+def check_single_message(text: str, header: MessageHeader) -> None:
+    """Refuse a text that holds a second message (a second MSH segment), as a batch without its headers.
+
+    An MLLP frame and an HTTP body carry one message (or one batch, FHS/BHS …). Two messages pasted into one
+    would otherwise be acknowledged by the first one's MSH-10 alone, the second never answered, and the
+    first stored only for its conversion to refuse it (the second one's PID, OBX … read as the first one's).
+
+    Raises:
+        Hl7ParseError: a segment ``MSH`` after the first (HL7 error 100, segment sequence error, at ``MSH^2``).
+    """
+    marker = "MSH" + header.delimiters.field
+    start = text.find(marker) + len(marker)
+    if text.find(f"\r{marker}", start) >= 0 or text.find(f"\n{marker}", start) >= 0:
+        raise Hl7ParseError(
+            "a second MSH segment: one message per frame or body (several go in a batch, BHS … BTS)",
+            hl7_code="100",
+            location="MSH^2",
+        )
+
+
 def read_header(raw: bytes, settings: Settings) -> tuple[MessageHeader, str]:
     """Read and judge a message's header; return it with the decoded message text.
 
@@ -251,11 +271,12 @@ def read_header(raw: bytes, settings: Settings) -> tuple[MessageHeader, str]:
         ``(header, text)``.
 
     Raises:
-        Hl7ParseError: the MSH cannot be read or decoded, or MSH-9/MSH-10 is missing.
+        Hl7ParseError: the MSH cannot be read or decoded, MSH-9/MSH-10 is missing, or a second MSH follows.
         Hl7Rejected: the message type, event or version is not accepted.
     """
     header, text = parse_header(raw, settings)
     check_header(header, settings)
+    check_single_message(text, header)
     return header, text
 
 

@@ -40,7 +40,7 @@ from hub.db import get_engine
 from hub.errors import Hl7Error, Hl7ParseError, Hl7Rejected
 from hub.hl7 import batch, batch_ingest
 from hub.hl7.ack import accept_ack_due, ack_code_for_error, build_ack, version_tuple
-from hub.hl7.header import MessageHeader, check_header, parse_header, salvage_header
+from hub.hl7.header import MessageHeader, check_header, check_single_message, parse_header, salvage_header
 from hub.hl7.inbox_writer import TRANSIENT_ERRORS, InboxWriter
 from hub.hl7.receipt import NOT_STORED, AckResult, BatchPlace, Pending, Stored
 
@@ -304,7 +304,7 @@ class Ingestor:
         if len(raw) > settings.max_message_bytes:
             return self.oversize_ack(raw, len(raw), transport=transport, peer=peer)
         try:
-            header, _text = parse_header(raw, settings)
+            header, text = parse_header(raw, settings)
         except Hl7Error as exc:
             return self._rejection(raw, transport, peer, salvage_header(raw), exc, now, place)
         except Exception as exc:  # a reader bug must cost one AR, never the listener
@@ -313,6 +313,7 @@ class Ingestor:
             return self._rejection(raw, transport, peer, salvage_header(raw), error, now, place)
         try:
             check_header(header, settings)
+            check_single_message(text, header)
         except Hl7Error as exc:
             return self._rejection(raw, transport, peer, header, exc, now, place)
         code = "CA" if header.enhanced_mode else "AA"

@@ -34,6 +34,7 @@ def test_retransmission_gets_the_same_ack_whatever_the_transport(http_hub):
         (adt_a01("H3").replace("|H3|", "||").encode(), "101", "MSH^1^10"),
         (adt_a01("H4").replace("ADT^A01^ADT_A01", "QQQ^Q01").encode(), "200", "MSH^1^9^1^1"),
         (adt_a01("H5").replace("|2.5.1|", "|1.0|").encode(), "203", "MSH^1^12"),
+        ((adt_a01("H6") + adt_a01("H7", mrn="MRN0007")).encode(), "100", "MSH^2"),  # two messages in one body
     ],
 )
 def test_errors_are_ar_with_err(http_hub, acks, body, code, location):

@@ -201,6 +201,27 @@ def test_each_error_class_over_mllp(hub, acks, message, code, location, hl7apy_v
         acks.validate(reply.decode())
 
 
+@pytest.mark.parametrize("sep", ["\r", "\n", "\r\n"])
+def test_two_messages_in_one_frame_are_refused_not_half_accepted(hub, acks, sep):
+    # MLLP carries one message per frame; a sender that pastes two into one would otherwise get AA for the
+    # first control id, no answer at all for the second, and the first stored but never converted (the
+    # converter refuses a second MSH). AR with ERR-2 at the second MSH: the sender resends them one by one.
+    first = adt_a01("TWO1", sep=sep)
+    second = adt_a01("TWO2", mrn="MRN0002", family="王", given="芳", sep=sep)
+    with hub.client() as c:
+        c.write(frame((first + second).encode()))
+        reply = c.read_reply()
+    assert acks.msa(reply) == ("AR", "TWO1")
+    assert acks.err(reply) == ("100", "MSH^2")
+    acks.validate(reply.decode())
+    [row] = hub.rows()
+    assert row.status == "rejected" and row.control_id is None and row.error_location == "MSH^2"
+    assert hub.stored == []  # nothing queued for conversion
+    # each alone is accepted
+    assert acks.msa(hub.send(first)) == ("AA", "TWO1")
+    assert acks.msa(hub.send(second)) == ("AA", "TWO2")
+
+
 def test_ne_gets_no_reply_frame(hub, acks):
     with hub.client() as c:
         c.write(frame(ne_message("NE1").encode()) + frame(adt_a01("AFTER_NE").encode()))
