@@ -7,7 +7,8 @@ escaped, so splitting before unescaping is always safe.
 
 Segment terminators ``\\r``, ``\\n`` and ``\\r\\n`` are all accepted, a UTF-8 BOM is dropped, and a line that
 does not start with a segment id is taken as the continuation of the previous segment (senders that wrap
-long OBX-5 text), joined with a line break.
+long OBX-5 text), joined with a line break; a line of padding alone (NUL, a DOS end-of-file ^Z, blanks), as
+files and fixed-size buffers leave after the last segment, is skipped.
 """
 
 from __future__ import annotations
@@ -19,6 +20,9 @@ from dataclasses import dataclass
 from hub.errors import Hl7ParseError
 
 _LINE_SPLIT = re.compile(r"\r\n|\r|\n")
+# What a line holding nothing else is taken for: padding (a DOS end-of-file ^Z after the last segment, NUL
+# bytes from a fixed-size buffer, blanks), skipped rather than glued to the previous segment as wrapped text.
+_PADDING = " \t\x00\x0b\x0c\x1a\x1c\x1d\x1e\x1f\x7f"
 _ESCAPE_HEX = re.compile(r"^[0-9A-Fa-f]*$")
 
 
@@ -140,6 +144,8 @@ class Message:
             if is_name and (len(line) == 3 or line[3] == fs):
                 segments.append(Segment(line, fs))
             elif segments:
+                if not line.strip(_PADDING):
+                    continue
                 prev = segments[-1]
                 segments[-1] = Segment(prev.line + "\n" + line, fs)
             else:  # pragma: no cover - read_delimiters guarantees the first line is MSH
