@@ -1132,6 +1132,9 @@ class Compiler:
                 if found is None:
                     if local_codes and code:
                         _report_unmapped(ctx, item, table.name, code, source)
+                        if source_system is not None and concept is not None:
+                            # kept in the sender's local code system, as a translated code's local coding is
+                            return _in_system(concept, code, source_system)
                     if concept is None and keep and code:
                         return {"text": fhir_string(code)}
                     return concept
@@ -1516,6 +1519,15 @@ def _is_local_coding(concept: dict[str, Any] | None, code: str) -> bool:
         if coding.get("code") == code:
             return "system" not in coding
     return True
+
+
+def _in_system(concept: dict[str, Any], code: str, system: str) -> dict[str, Any]:
+    """``concept`` with its coding of ``code`` that has no system given ``system`` (a sender's local code system)."""
+    codings = [
+        {"system": system, **coding} if coding.get("code") == code and "system" not in coding else coding
+        for coding in concept.get("coding") or ()
+    ]
+    return {**concept, "coding": codings} if codings else concept
 
 
 def _of_table(concept: dict[str, Any] | None, code: str, source_system: str | None) -> bool:

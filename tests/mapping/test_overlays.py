@@ -118,9 +118,10 @@ def test_the_local_code_table_translates_and_keeps_the_local_coding(converter):
     }
     assert {"system": "urn:hub:code:szrmyy:lab", "code": "GLU", "display": "血糖"} in observation["code"]["coding"]
     assert not [r for r in done["report"] if r["value"] == "GLU"]
-    # the order code LAB01 is a local code the table does not have: kept, and reported
+    # the order code LAB01 is a local code the table does not have: kept, in the sender's local code system, and
+    # reported
     report = one(done["bundle"], "DiagnosticReport")
-    assert report["code"]["coding"] == [{"code": "LAB01", "display": "生化"}]
+    assert report["code"]["coding"] == [{"system": "urn:hub:code:szrmyy:lab", "code": "LAB01", "display": "生化"}]
     assert {
         "code": "unmapped-local-code",
         "table": "local-lab-tests",
@@ -134,7 +135,12 @@ def test_the_local_code_table_translates_and_keeps_the_local_coding(converter):
 def test_an_unmapped_local_code_is_kept_and_reported(converter):
     done = _convert(converter, oru(code="GLU2^血糖2^L"))
     observation = one(done["bundle"], "Observation")
-    assert observation["code"] == {"coding": [{"code": "GLU2", "display": "血糖2"}], "text": "血糖2"}
+    # kept with the system the overlay gives the sender's local codes, as a translated one's local coding is: a
+    # local code without a system is anybody's (GLU2 at one hospital is not GLU2 at another)
+    assert observation["code"] == {
+        "coding": [{"system": "urn:hub:code:szrmyy:lab", "code": "GLU2", "display": "血糖2"}],
+        "text": "血糖2",
+    }
     entry = next(r for r in done["report"] if r["value"] == "GLU2")
     assert entry == {
         "code": "unmapped-local-code",
