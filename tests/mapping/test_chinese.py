@@ -95,6 +95,54 @@ def test_a_valid_number_declared_in_pid_3_gets_the_national_system(converter, de
     assert is_resident_id_identifier(national[0])
 
 
+@pytest.mark.parametrize("declared", ["身份证号", "身份证号码", "SFZH"])
+def test_the_type_codes_chinese_senders_also_use_declare_the_number(tmp_path, declared):
+    # the words vendors type into CX.5
+    valid = one(
+        convert_bytes(message(pid3=f"MRN0001^^^SZRMYY^MR~{VALID}^^^^{declared}").encode(), Settings(data_dir=tmp_path)),
+        "Patient",
+    )
+    assert [i["value"] for i in _national(valid)] == [VALID]
+    result = convert_bytes_with_report(
+        message(pid3=f"MRN0001^^^SZRMYY^MR~{INVALID}^^^^{declared}").encode(), Settings(data_dir=tmp_path)
+    )
+    kept = next(i for i in one(result.bundle, "Patient")["identifier"] if i["value"] == INVALID)
+    assert (kept["type"], kept["extension"]) == ({"text": declared}, [FLAG])
+    assert {"code": "invalid-resident-id", "location": "PID^1"} in result.report
+
+
+@pytest.mark.parametrize(
+    "pid3",
+    [
+        VALID,  # the only identifier, without a type: some clinics number their patients by the card
+        f"MRN0001^^^SZRMYY^MR~{VALID}",  # beside the record number, no type
+        f"MRN0001^^^SZRMYY^MR~{VALID.lower()}",  # lower-case check character
+        f"MRN0001^^^SZRMYY^MR~{VALID}^^^^NI",  # table 0203 national unique individual identifier
+    ],
+)
+def test_a_valid_number_in_pid_3_without_a_type_or_as_ni_gets_the_national_system(converter, pid3):
+    national = _national(one(convert(converter, message(pid3=pid3)), "Patient"))
+    assert [(i["value"], i["type"]["coding"][0]["code"]) for i in national] == [(VALID, "NNCHN")]
+
+
+def test_an_untyped_number_that_fails_the_check_stays_the_senders_plain_identifier(tmp_path):
+    # without a type nothing says it is meant as a resident ID: no flag, no report, never promoted
+    result = convert_bytes_with_report(
+        message(pid3=f"MRN0001^^^SZRMYY^MR~{INVALID}").encode(), Settings(data_dir=tmp_path)
+    )
+    patient = one(result.bundle, "Patient")
+    assert {"system": "urn:hub:id:SZRMYY", "value": INVALID} in patient["identifier"]
+    assert _national(patient) == [] and result.report == []
+
+
+def test_a_valid_number_without_a_type_in_pid_4_and_nk1_33_gets_the_national_system(converter):
+    text = message(pid3="MRN0001^^^SZRMYY^MR").replace("||张三||", f"|{VALID}|张三||")
+    text = text.replace("PV1|", f"NK1|1|张^大|FTH{'|' * 30}{VALID_2}\rPV1|")
+    bundle = convert(converter, text)
+    assert [i["value"] for i in _national(one(bundle, "Patient"))] == [VALID]
+    assert [i["value"] for i in _national(one(bundle, "RelatedPerson"))] == [VALID_2]
+
+
 def test_a_lower_case_check_character_and_full_width_digits_are_normalised(converter):
     sent = "１１０１０５１９４９１２３１００２x"  # full-width digits, lower-case x
     patient = one(convert(converter, message(pid3=f"{sent}^^^^NNCHN")), "Patient")

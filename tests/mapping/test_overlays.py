@@ -104,8 +104,10 @@ def test_another_sender_gets_the_library(converter):
     assert done["overlay"] is None
     patient = one(done["bundle"], "Patient")
     assert "extension" not in patient
-    # PID-4 is an alternate patient id there, not a national id
-    assert all(i.get("system") != RESIDENT_ID_SYSTEM for i in patient["identifier"])
+    # PID-4 is that sender's alternate patient id, read by the library's CX: without a type, the number is the
+    # card's only because it passes GB 11643 (the overlay's ResidentID would also flag one that fails it)
+    alternate = next(i for i in patient["identifier"] if i["value"] == VALID_RESIDENT_ID)
+    assert alternate["system"] == RESIDENT_ID_SYSTEM and "extension" not in alternate
 
 
 def test_the_local_code_table_translates_and_keeps_the_local_coding(converter):
