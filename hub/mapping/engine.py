@@ -365,7 +365,7 @@ class Converter:
 
     def structure_of(self, message: er7.Message) -> tuple[str, str, str]:
         """(message code, trigger event, structure) of a message: MSH-9.3 if a template has that name, else
-        the structure of HL7 table 0354 for MSH-9.1/MSH-9.2.
+        the structure of HL7 table 0354 for MSH-9.1/MSH-9.2 (in v2.1, whose MSH-9 has no event, EVN-1).
 
         A wrong MSH-9.3 (``ADT^A03^ADT_A01``, ``ORU^R01^ORM_O01``) gives way to table 0354's structure when that
         template maps the event and MSH-9.3's does not name it (neither among its events nor its refusals): the
@@ -374,6 +374,10 @@ class Converter:
         msh = message.msh
         code = message.get(msh, 9, 1).strip().upper()
         event = message.get(msh, 9, 2).strip().upper()
+        if not event and message.get(msh, 12, 1).strip() == "2.1":
+            # v2.1's MSH-9 is the message type alone; the trigger event is EVN-1 (MSH-9.2 from v2.2 on)
+            evn = message.first("EVN")
+            event = message.get(evn, 1, 1).strip().upper() if evn is not None else ""
         given = message.get(msh, 9, 3).strip().upper()
         derived = derive_structure(code, event)
         named = self._messages.get(given) if given else None

@@ -289,6 +289,25 @@ def test_what_cannot_be_placed_is_refused_at_msh_9(converter, msh9, location):
     assert err.value.location == location
 
 
+@pytest.mark.parametrize("event", ["A01", "A03", "A08", "A40"])
+def test_v2_1_trigger_event_is_evn_1(converter, event):
+    # v2.1's MSH-9 is the message type alone (an ID); the trigger event is EVN-1 (its MSH-9 became a CM with
+    # the event in v2.2). Before: every v2.1 ADT was refused at MSH^1^9, after its AA.
+    v21 = message(event, "2.1", msh9="ADT")
+    assert converter.structure_of(er7.parse(v21)) == ("ADT", event, MSH9[event].split("^")[2])
+    sent_alone = convert(converter, v21)
+    with_event = convert(converter, message(event, "2.1"))
+    for rtype in ("Patient", "Encounter"):
+        assert resources(sent_alone, rtype) == resources(with_event, rtype)
+
+
+def test_v2_2_and_later_need_the_event_in_msh_9(converter):
+    # from v2.2 on MSH-9.2 is the trigger event and EVN-1 only a copy kept for backward compatibility
+    with pytest.raises(ConversionError) as err:
+        converter.convert(er7.parse(message("A01", "2.2", msh9="ADT")))
+    assert err.value.location == "MSH^1^9"
+
+
 def test_lower_case_segment_ids_are_refused_where_the_segment_is_missing(converter):
     # segment ids are upper case (v2.5.1 §2.5); "pid|…" reads as a continuation line of EVN, so PID is missing
     text = "\r".join(s if s.startswith("MSH") else s[:3].lower() + s[3:] for s in message("A01", "2.5").split("\r"))
