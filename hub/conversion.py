@@ -27,6 +27,8 @@ The Bundle is stored with HL7 v2 update semantics (:func:`apply_converted`):
 * DELETE entries (A29, PPR^PC3 …) delete;
 * an entry marked *if absent* (a rule's ``if_absent``: PRB-1/GOL-1 ``UC``, :mod:`hub.mapping.ifabsent`) is written
   only when the hub has never stored a resource of its type and id; else it is dropped and the stored one stays;
+* a visit marked *moved* (a rule's ``moved``: an A02 without PV1-6, :mod:`hub.mapping.moved`) keeps, once merged,
+  each stored active location it does not list, completed: the ward the patient left;
 * a set of repeating segments sent in snapshot mode (a visit's DG1, a patient's AL1: a ``snapshot`` rule, marked on
   the scope resource's entry by the engine, :mod:`hub.mapping.snapshots`) replaces the stored set: every stored
   resource of that set that the sending facility produced and that the Bundle does not write is deleted (a DELETE
@@ -55,10 +57,11 @@ from hub.hl7 import charset, er7
 from hub.identity import linking, merging, records
 from hub.mapping import get_converter
 from hub.mapping.ifabsent import entry_if_absent
+from hub.mapping.moved import entry_moved
 from hub.mapping.nulls import entry_keeps, entry_marks
 from hub.mapping.snapshots import entry_sets, parse_set
 from hub.security.access import PRODUCER_TAG_SYSTEM, producer_of
-from hub.updates import is_merged, merge_update
+from hub.updates import complete_left_locations, is_merged, merge_update
 
 log = logging.getLogger(__name__)
 
@@ -177,6 +180,7 @@ def apply_converted(
         entries = [entry for entry in entries if id(entry) not in drop]
         bundle["entry"] = entries
     marked = [(entry, entry_marks(entry)) for entry in entries]
+    moving = {id(entry) for entry in entries if entry_moved(entry)}  # hub.mapping.moved
     keeps = {id(entry): entry_keeps(entry) for entry in entries}  # by id(): entries are dicts
     sets = [(producer_of(_resource(entry)), text) for entry in entries for text in entry_sets(entry)]
     patients = {str(_resource(e).get("id")) for e in entries if _put_of(e, "Patient")}
@@ -222,7 +226,7 @@ def apply_converted(
     whole = report_results.whole_resends(bundle["entry"])
     orders = _order_numbers(session, converted, stored)
     dropped: list[str] = []
-    changing = _merge_entries(merging_, converted, stored, seeds, unlinks, keeps, whole, orders, dropped)
+    changing = _merge_entries(merging_, converted, stored, seeds, unlinks, keeps, whole, orders, dropped, moving)
     if dangling:  # a cleaned stored version changes too
         changing |= {key for key, resource in stored.items() if resource is not raw[key]}
     locking = session.get_bind().dialect.name != "sqlite"
@@ -233,7 +237,9 @@ def apply_converted(
         locked = dangling.cleaned(_stored(session, changing, lock=True))
         if any(rtype == "ImagingStudy" for rtype, _ in locked):  # the orders the locked study names
             orders = _order_numbers(session, converted, {**stored, **locked})
-        _merge_entries(merging_, converted, locked, seeds, unlinks, keeps, whole, orders, dropped, only=changing)
+        _merge_entries(
+            merging_, converted, locked, seeds, unlinks, keeps, whole, orders, dropped, moving, only=changing
+        )
         stored = {**stored, **locked}
     if report is not None:
         for path in dict.fromkeys(dropped):
@@ -421,10 +427,12 @@ def _merge_entries(
     whole: set[tuple[str, str]],
     orders: study_orders.Orders,
     dropped: list[str],
+    moving: set[int],
     only: set[tuple[str, str]] | None = None,
 ) -> set[tuple[str, str]]:
     """Put the merge of each converted resource with its stored version in its entry; return the keys of the
-    stored versions it changes."""
+    stored versions it changes. A visit whose patient moved (``moving``, by entry id) keeps the stored active
+    locations it does not list, completed (:func:`hub.updates.complete_left_locations`)."""
     changing: set[tuple[str, str]] = set()
     for entry, marks, rtype, rid in entries:
         key = (rtype, rid)
@@ -442,6 +450,8 @@ def _merge_entries(
                 orders=orders if rtype == "ImagingStudy" else None,
                 dropped=dropped,
             )
+            if id(entry) in moving and current is not None:
+                entry["resource"] = complete_left_locations(entry["resource"], current)
         else:
             entry["resource"] = converted[key]
         if rtype == "Patient" and rid in unlinks:

@@ -441,6 +441,30 @@ def merge_update(
     return merged
 
 
+def complete_left_locations(merged: dict[str, Any], stored: Mapping[str, Any]) -> dict[str, Any]:
+    """The visit ``merged`` (a message whose patient moved, :mod:`hub.mapping.moved`) with each location ``stored`` had
+    active that it does not list put back after its own, ``completed``: the ward the patient left, which a transfer
+    without PV1-6 does not name. A location the message lists (by its reference, else its display) is its own."""
+    items = merged.get("location")
+    left = [
+        item
+        for item in stored.get("location") or []
+        if isinstance(item, Mapping) and item.get("status") == "active" and isinstance(item.get("location"), Mapping)
+    ]
+    if not isinstance(items, list) or not left:
+        return merged
+    listed = {_location_key(item) for item in items if isinstance(item, Mapping)}
+    back = [{**item, "status": "completed"} for item in left if _location_key(item) not in listed]
+    return {**merged, "location": [*items, *back]} if back else merged
+
+
+def _location_key(item: Mapping[str, Any]) -> tuple[str, str]:
+    location = item.get("location")
+    if not isinstance(location, Mapping):
+        return ("", "")
+    return (str(location.get("reference") or ""), str(location.get("display") or ""))
+
+
 def is_merged(resource: Mapping[str, Any]) -> bool:
     """Whether a converted resource is merged into its stored version rather than replacing it: the types of
     :data:`MERGED_TYPES`, and an Observation without a result — an OBX that changes only the status of a result

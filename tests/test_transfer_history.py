@@ -8,9 +8,16 @@ the real pipeline (SQLite; PostgreSQL with HUB_TEST_DATABASE_URL).
 
 from __future__ import annotations
 
+import pytest
+
+from hub.errors import MappingTemplateError
+from hub.fhir.validation import validate_bundle
 from hub.hl7 import er7
 from hub.mapping import get_converter
+from hub.mapping.engine import Converter
+from hub.mapping.moved import MOVED_EXTENSION_URL
 from hub.mapping.nulls import KEEP_EXTENSION_URL
+from tests.mapping.conftest import mappings_copy
 from tests.test_conversion_semantics import (
     convert,
     ids,
@@ -74,3 +81,42 @@ def test_the_transfer_message_marks_its_history_kept_beside(settings):
     [entry] = [e for e in bundle["entry"] if e["request"]["url"].startswith("Encounter/")]
     keeps = [x["valueString"] for x in entry.get("extension", []) if x["url"] == KEEP_EXTENSION_URL]
     assert "+location[status=completed]" in keeps
+
+
+def test_a_transfer_without_its_prior_location_completes_the_stored_one(mpi, settings):  # noqa: F811
+    # Many HIS send A02 with the new ward (PV1-3) only, PV1-6 empty: the ward the patient left was the stored active
+    # location, and the message's list replaced it (the patient had never been in 心内科). It is completed now.
+    a01 = message(msh("A01", "L0", "ADT_A01"), "EVN|A01", rich_pid(), pv1(f3=CARDIO))
+    convert(mpi, settings, a01)
+    eid = ids(settings, a01)["Encounter"]
+    convert(mpi, settings, message(msh("A02", "L1", "ADT_A02"), "EVN|A02", rich_pid(), pv1(f3=MEDICINE)))
+    assert where(read(mpi, "Encounter", eid)) == [("内科 301 2", "active"), ("心内科 101 1", "completed")]
+    convert(mpi, settings, message(msh("A02", "L2", "ADT_A02"), "EVN|A02", rich_pid(), pv1(f3=SURGERY)))
+    assert sorted(where(read(mpi, "Encounter", eid))) == sorted(
+        [("外科 201 1", "active"), ("内科 301 2", "completed"), ("心内科 101 1", "completed")]
+    )
+    # the same A02 sent again changes nothing; an A02 to the bed the patient is in completes nothing
+    for control in ("L3", "L4"):
+        convert(mpi, settings, message(msh("A02", control, "ADT_A02"), "EVN|A02", rich_pid(), pv1(f3=SURGERY)))
+    assert sorted(where(read(mpi, "Encounter", eid))) == sorted(
+        [("外科 201 1", "active"), ("内科 301 2", "completed"), ("心内科 101 1", "completed")]
+    )
+
+
+def test_moved_is_for_a_visit(tmp_path):
+    mappings = mappings_copy(tmp_path)
+    path = mappings / "message" / "ADT_A02.yaml"
+    text = path.read_text(encoding="utf-8")
+    moved = "    template: Patient\n    for: PID\n    required: true\n"
+    assert moved in text
+    path.write_text(text.replace(moved, moved + "    moved: {from: PV1-6, present: false}\n", 1), encoding="utf-8")
+    with pytest.raises(MappingTemplateError, match="'moved' is for rules that make an Encounter"):
+        Converter.load(mappings)
+
+
+def test_the_moved_mark_leaves_the_converted_bundle_valid(settings):
+    a02 = message(msh("A02", "H1", "ADT_A02"), "EVN|A02", rich_pid(), pv1(f3=MEDICINE))
+    bundle = get_converter(settings).convert(er7.parse(a02.decode("utf-8")))
+    [entry] = [e for e in bundle["entry"] if e["request"]["url"].startswith("Encounter/")]
+    assert {"url": MOVED_EXTENSION_URL, "valueBoolean": True} in entry["extension"]
+    assert validate_bundle(bundle) == []

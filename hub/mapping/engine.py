@@ -35,6 +35,7 @@ from hub.mapping.ids import make_id
 from hub.mapping.ifabsent import MARK as IF_ABSENT_MARK
 from hub.mapping.library import Library, Overlay, merge, read_library, read_overlay
 from hub.mapping.library import overlay_files as overlay_files_in
+from hub.mapping.moved import MARK as MOVED_MARK
 from hub.mapping.nulls import HL7_NULL, KEEP_EXTENSION_URL, NULL_EXTENSION_URL, NullMarks, compile_marks
 from hub.mapping.nulls import split as split_nulls
 from hub.mapping.runtime import Ctx, Env, parse_path, segment_seq
@@ -165,6 +166,7 @@ class CompiledRule:
     shared: bool = False
     snapshot: CompiledSnapshot | None = None
     if_absent: CondFn | None = None  # hub.mapping.ifabsent
+    moved: CondFn | None = None  # hub.mapping.moved
     gather: tuple[str, ...] = ()  # with shared: the list elements each later segment of the key adds to
 
 
@@ -660,6 +662,9 @@ class Converter:
                 if rule.if_absent is not None and rule.if_absent(ctx, None, 0):
                     # written only if the hub never stored it (PRB-1 UC; hub.mapping.ifabsent, hub.conversion)
                     entry.setdefault("extension", []).append(dict(IF_ABSENT_MARK))
+                if rule.moved is not None and rule.moved(ctx, None, 0):
+                    # the patient moved: stored active locations the message leaves are completed (hub.mapping.moved)
+                    entry.setdefault("extension", []).append(dict(MOVED_MARK))
                 entries.append(entry)
             for rule, ctx, rtype, rid in gathered:
                 # a later segment of a shared resource (the second order of one study): what it gives of the
@@ -873,6 +878,11 @@ def _compile_message(
         if_absent = None
         if rule.if_absent is not None:
             if_absent = compiler.condition_fn(rule.if_absent, rule_unit, False, f"{rule.name} if_absent")
+        moved = None
+        if rule.moved is not None:
+            if resource.rtype != "Encounter":
+                raise compiler.error(rule_unit, rule, "'moved' is for rules that make an Encounter")
+            moved = compiler.condition_fn(rule.moved, rule_unit, False, f"{rule.name} moved")
         snapshot = _compile_snapshot(compiler, rule, rule_unit, names, resource.rtype)
         specs, deletes = split_nulls(rule.elements, rule_unit)
         overrides = compiler.elements(specs, resource.rtype, rule_unit, False)
@@ -896,6 +906,7 @@ def _compile_message(
                 rule.shared,
                 snapshot,
                 if_absent,
+                moved,
                 tuple(rule.gather),
             )
         )

@@ -268,6 +268,9 @@ class ResourceRule(TemplateModel):
     # the resources of the segments that meet it are written only when the hub has never stored one of that id
     # (PRB-1 UC: a problem sent unchanged, for context, is added by a hub that does not have it; a stored one stays)
     if_absent: Condition | None = None
+    # the segments that meet it make a visit whose patient has moved (an A02 without PV1-6): the stored active
+    # locations the message does not list are kept, completed (hub.mapping.moved)
+    moved: Condition | None = None
     elements: list[ValueSpec] = Field(default_factory=list)
 
     @model_validator(mode="after")
@@ -276,6 +279,8 @@ class ResourceRule(TemplateModel):
             raise ValueError(f"resource names are lower camel case identifiers, not {self.name!r}")
         if self.delete and self.if_absent is not None:
             raise ValueError("'if_absent' is for rules that write resources, not 'delete' rules")
+        if self.delete and self.moved is not None:
+            raise ValueError("'moved' is for rules that write resources, not 'delete' rules")
         if self.gather and not self.shared:
             raise ValueError("'gather' is for 'shared' rules: the elements later segments of the same key add to")
         return self
