@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from hub.config import Settings
 from hub.errors import Hl7ParseError, Hl7Rejected
 from hub.hl7 import er7
-from hub.hl7.charset import UTF8_BOM, decode, read_msh_fields
+from hub.hl7.charset import UTF8_BOM, decode, read_msh_fields, sender_charset
 
 # Column sizes of the dedup key in ``inbox`` (HL7 v2.7 lengths of HD and ST): longer values are rejected
 # rather than truncated, because a truncated key could merge two different messages.
@@ -161,8 +161,11 @@ def parse_header(raw: bytes, settings: Settings) -> tuple[MessageHeader, str]:
     latin = read_msh_fields(raw)
     d = er7.read_delimiters(latin[0] + latin[1] + latin[1].join(latin[2:]))
     msh18 = latin[18].split(d.repetition, 1)[0].strip() if len(latin) > 18 else ""
-    fallback = settings.charset_for(
-        _hd_name(latin[3] if len(latin) > 3 else "", d), _hd_name(latin[4] if len(latin) > 4 else "", d)
+    fallback = sender_charset(
+        settings.sender_charsets,
+        settings.default_charset,
+        _hd_name(latin[3] if len(latin) > 3 else "", d),
+        _hd_name(latin[4] if len(latin) > 4 else "", d),
     )
     text, codec = decode(raw, msh18, fallback)
     line = _msh_line(text)

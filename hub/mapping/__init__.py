@@ -76,8 +76,11 @@ def decode(raw: bytes, settings: Settings) -> tuple[er7.Message, str, str]:
     msh18 = fields[18].split(repetition)[0].strip() if len(fields) > 18 else ""
     app = fields[3] if len(fields) > 3 else ""
     facility = fields[4] if len(fields) > 4 else ""
-    text, _codec = charset.decode(raw, msh18, settings.charset_for(app, facility))
-    return er7.parse(text), app, facility
+    fallback = charset.sender_charset(settings.sender_charsets, settings.default_charset, app, facility)
+    text, _codec = charset.decode(raw, msh18, fallback)
+    message = er7.parse(text)
+    # the sender's names as decoded (新疆医院), not as read in Latin-1: its time zone is keyed on them
+    return message, message.msh[3], message.msh[4]
 
 
 def convert_bytes_with_report(raw: bytes, settings: Settings, *, overlay_file: Path | None = None) -> Conversion:

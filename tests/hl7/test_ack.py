@@ -95,6 +95,15 @@ def test_gb18030_by_the_senders_default(settings):
     assert "李^四" in text
 
 
+def test_the_default_of_a_sender_named_in_its_own_charset(settings):
+    # MSH-4 港島診所 in Big5 bytes: the configuration names the sender as text, not as its Latin-1 reading
+    raw = message(sender="HIS", facility="港島診所").replace("Zhang^San", "陳^大文").encode("big5")
+    custom = settings.model_copy(update={"sender_charsets": {"HIS^港島診所": "BIG5"}})
+    header, text = read_header(raw, custom)
+    assert header.codec == "big5" and header.sending_facility == "港島診所"
+    assert "陳^大文" in text
+
+
 def test_bytes_invalid_in_the_declared_charset_are_a_parse_error(settings):
     raw = message(msh18="UNICODE UTF-8").replace("Zhang", "张").encode("gb18030")
     with pytest.raises(Hl7ParseError) as info:

@@ -47,3 +47,25 @@ def test_one_converter_per_mappings_directory(tmp_path):
     assert get_converter(Settings(data_dir=tmp_path, mappings_dir=DEFAULT_MAPPINGS_DIR)) is shipped
     other = get_converter(Settings(data_dir=tmp_path, mappings_dir=mappings_copy(tmp_path)))
     assert other is not shipped
+
+
+@pytest.mark.parametrize(("msh18", "codec"), [("UNICODE UTF-8", "utf-8"), ("GBK", "gbk"), ("", "gb18030")])
+def test_a_sender_named_in_chinese_gets_its_timezone_and_charset(tmp_path, msh18, codec):
+    # MSH-4 新疆医院: the sender's settings are keyed on its name as sent, whatever the charset of its bytes
+    text = _message(msh18).replace("|HIS|SZRMYY|", "|HIS|新疆医院|")
+    settings = Settings(
+        data_dir=tmp_path,
+        sender_charsets={"HIS^新疆医院": "GB18030"},
+        sender_timezones={"HIS^新疆医院": "Asia/Urumqi"},
+    )
+    bundle = convert_bytes(text.encode(codec), settings)
+    assert one(bundle, "Patient")["name"][0]["text"] == "欧阳娜娜"
+    assert one(bundle, "Encounter")["period"]["start"] == "2026-03-15T08:30:00+06:00"
+
+
+def test_a_sender_named_in_chinese_gets_its_configured_charset(tmp_path):
+    # Big5 (a Taiwanese or Hong Kong sender's charset) is no GB 18030: only the configuration can say it
+    text = _message().replace("|HIS|SZRMYY|", "|HIS|港島診所|").replace("欧阳^娜娜", "歐陽^娜娜")
+    text = text.replace("福田区深南大道1号^^深圳市^广东省", "皇后大道中1號^^香港")
+    settings = Settings(data_dir=tmp_path, sender_charsets={"HIS^港島診所": "BIG5"})
+    assert one(convert_bytes(text.encode("big5"), settings), "Patient")["name"][0]["text"] == "歐陽娜娜"
