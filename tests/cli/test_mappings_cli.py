@@ -84,7 +84,8 @@ def test_convert_with_a_sender_overlay_and_the_report(tmp_path: Path) -> None:
     patient = next(
         e["resource"] for e in json.loads(plain.stdout)["entry"] if e["resource"]["resourceType"] == "Patient"
     )
-    assert all(i.get("system") != "urn:oid:2.16.156.10011.1.3" for i in patient["identifier"])
+    # PID-4 without a type, read by the library's CX: a number that passes GB 11643 is the card's without the overlay
+    assert any(i.get("system") == "urn:oid:2.16.156.10011.1.3" for i in patient["identifier"])
 
     # the overlay names another sender; --sender-overlay applies it anyway
     done = hub("convert", "--sender-overlay", str(overlay), str(message), data_dir=tmp_path)
@@ -97,6 +98,8 @@ def test_convert_with_a_sender_overlay_and_the_report(tmp_path: Path) -> None:
     # an invalid number is kept, flagged, and reported on stderr without the number
     bad = tmp_path / "bad.hl7"
     bad.write_text(MESSAGE.replace(VALID_RESIDENT_ID, "110105194912310021"), encoding="utf-8")
+    # the library alone cannot tell it is meant as the card's: not flagged
+    assert "invalid-resident-id" not in hub("convert", str(bad), data_dir=tmp_path).stderr
     done = hub("convert", "--sender-overlay", str(overlay), str(bad), data_dir=tmp_path)
     assert done.returncode == 0, done.stderr
     assert 'report: {"code":"invalid-resident-id","location":"PID^1"}' in done.stderr
