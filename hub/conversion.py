@@ -108,26 +108,31 @@ def convert_message(session: Session, inbox_id: int, settings: Settings) -> Conv
         return ConversionOutcome(inbox_id, "missing")
     if row.status != RECEIVED:
         return ConversionOutcome(inbox_id, "skipped")
-    row.attempts = (row.attempts or 0) + 1
+    counted = False
     try:
+        # The mapping first, writing nothing: on SQLite the first write takes the database's one write lock,
+        # and every ACK waits for it (loading the templates, on a worker's first message, takes seconds).
+        text, _codec = charset.decode(
+            row.raw,
+            row.charset or "",
+            settings.charset_for(row.sending_application or "", row.sending_facility or ""),
+        )
+        message = er7.parse(text)
+        timezone = settings.timezone_for(row.sending_application or "", row.sending_facility or "")
+        conversion = get_converter(settings).convert_with_report(
+            message,
+            sender_timezone=timezone,
+            default_timezone=settings.default_timezone,
+            strict=settings.reject_invalid_values,
+        )
+        row.attempts, counted = (row.attempts or 0) + 1, True
         with session.begin_nested():
-            text, _codec = charset.decode(
-                row.raw,
-                row.charset or "",
-                settings.charset_for(row.sending_application or "", row.sending_facility or ""),
-            )
-            message = er7.parse(text)
-            timezone = settings.timezone_for(row.sending_application or "", row.sending_facility or "")
-            conversion = get_converter(settings).convert_with_report(
-                message,
-                sender_timezone=timezone,
-                default_timezone=settings.default_timezone,
-                strict=settings.reject_invalid_values,
-            )
             results, merges = apply_converted(session, conversion.bundle, inbox_id=row.id, report=conversion.report)
     except (OperationalError, DBAPIError) as exc:
         raise TransientError(f"database error while converting inbox {inbox_id}: {type(exc).__name__}") from exc
     except HubError as exc:
+        if not counted:
+            row.attempts = (row.attempts or 0) + 1
         row.status = FAILED
         row.error = exc.message
         row.error_location = getattr(exc, "location", None) or exc.expression

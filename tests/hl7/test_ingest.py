@@ -440,3 +440,53 @@ def test_a_row_the_database_refuses_does_not_fail_its_batch(settings, acks, monk
     assert not results["POISON"].transient and acks.err(results["POISON"].data)[0] == "207"
     assert sorted(r.control_id for r in rows(settings)) == ["OK1", "OK2", "OK3"]
     assert all(r.received_at is not None and r.received_at.year >= 2024 for r in rows(settings))
+
+
+def test_a_conversion_in_progress_does_not_hold_up_the_next_ack(settings, acks, monkeypatch):
+    # Seen live on the default SQLite store: the first ACKs after `hub serve` started took 10 s, the time the
+    # worker's first conversion spent loading the templates while holding SQLite's one write lock (it had
+    # written the row's attempt count first), and an MLLP sender's ACK timeout is often 5-10 s. The mapping
+    # (templates, parsing, conversion: no database) now runs before the conversion writes anything.
+    from hub import conversion
+
+    ingestor = Ingestor(settings)
+    first = ingestor.receive_ack_sync(adt_a01("SLOW1", family="张", given="三").encode(), transport="mllp")
+    assert first.code == "AA"
+    converting, release = threading.Event(), threading.Event()
+    real = conversion.get_converter
+
+    class SlowToLoad:
+        def __getattr__(self, name):
+            converting.set()
+            release.wait(30)  # the templates loading, or a long report being mapped
+            return getattr(real(settings), name)
+
+    monkeypatch.setattr(conversion, "get_converter", lambda s: SlowToLoad())
+    outcome: list[conversion.ConversionOutcome] = []
+
+    def convert() -> None:
+        with get_sessionmaker(settings)() as session:
+            outcome.append(conversion.convert_message(session, first.inbox_id, settings))
+            session.commit()
+
+    worker = threading.Thread(target=convert)
+    worker.start()
+    try:
+        assert converting.wait(10)
+        answered: list[bytes] = []
+        sender = threading.Thread(
+            target=lambda: answered.append(
+                ingestor.receive_ack_sync(
+                    adt_a01("SLOW2", mrn="MRN0002", family="李", given="四").encode(), transport="mllp"
+                ).data
+            )
+        )
+        sender.start()
+        sender.join(5)
+        assert answered and acks.msa(answered[0]) == ("AA", "SLOW2"), "the ACK waited for the conversion"
+    finally:
+        release.set()
+        worker.join(30)
+        sender.join(40)
+    assert outcome[0].status == "converted"
+    assert [r.status for r in rows(settings)] == ["converted", "received"]
