@@ -177,6 +177,9 @@ class Settings(BaseSettings):
             "2.9",
         ]
     )
+    # Processing ids (MSH-11.1, HL7 table 0103: P production, T training, D debugging) accepted; others get AR 202.
+    # Every one by default; a production hub sets ["P"], so that no training or test patient reaches its store.
+    allowed_processing_ids: list[str] = Field(default_factory=lambda: ["P", "T", "D"])
     # Charset used when MSH-18 is empty, by sending application[^facility] (MSH-3 or MSH-3^MSH-4).
     sender_charsets: dict[str, str] = Field(default_factory=dict)
     default_charset: str = "UTF-8"

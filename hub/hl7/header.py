@@ -204,7 +204,8 @@ def check_header(header: MessageHeader, settings: Settings) -> None:
     Raises:
         Hl7ParseError: MSH-9 or MSH-10 (or MSH-12) missing (HL7 error 101), a NUL character or an
             over-long sender or control id in the dedup key (102).
-        Hl7Rejected: a message type (200), trigger event (201) or version (203) the hub does not accept.
+        Hl7Rejected: a message type (200), trigger event (201), version (203) or processing id (202) the hub
+            does not accept.
     """
     if not header.message_code:
         raise Hl7ParseError("MSH-9 (message type) is missing", hl7_code="101", location="MSH^1^9")
@@ -241,6 +242,10 @@ def check_header(header: MessageHeader, settings: Settings) -> None:
         raise Hl7ParseError("MSH-12 (version id) is missing", hl7_code="101", location="MSH^1^12")
     if header.version not in settings.allowed_versions:
         raise Hl7Rejected(f"HL7 version {header.version} is not accepted", hl7_code="203", location="MSH^1^12")
+    # MSH-11.1 (MSH-11.2, the processing mode, says nothing about it); an empty MSH-11 is let through
+    processing = header.processing_id.split(header.delimiters.component, 1)[0].strip().upper()
+    if processing and processing not in settings.allowed_processing_ids:
+        raise Hl7Rejected(f"processing id {processing} is not accepted", hl7_code="202", location="MSH^1^11")
 
 
 def check_single_message(text: str, header: MessageHeader) -> None:

@@ -222,6 +222,27 @@ def test_two_messages_in_one_frame_are_refused_not_half_accepted(hub, acks, sep)
     assert acks.msa(hub.send(second)) == ("AA", "TWO2")
 
 
+def test_processing_ids_the_hub_does_not_accept_get_ar_202(start_hub, settings, acks):
+    # v2.5.1 2.9.2.1: the receiver checks that MSH-11 (table 0103: P production, T training, D debugging) is
+    # right for it. A production hub set to P takes no training patient into the live FHIR store.
+    hub = start_hub(settings.model_copy(update={"allowed_processing_ids": ["P"]}))
+    training = adt_a01("PT1", family="测试", given="患者").replace("|P|2.5.1|", "|T|2.5.1|")
+    reply = hub.send(training)
+    assert acks.msa(reply) == ("AR", "PT1")
+    assert acks.err(reply) == ("202", "MSH^1^11")
+    acks.validate(reply.decode())
+    assert acks.parse(reply).msh[11] == "T"  # MSH-11 echoed
+    # MSH-11.2 processing mode (A archive, I initial load, R restore …) does not change the processing id
+    assert acks.msa(hub.send(adt_a01("PT2").replace("|P|2.5.1|", "|P^I|2.5.1|"))) == ("AA", "PT2")
+    [refused, accepted] = hub.rows()
+    assert refused.status == "rejected" and refused.error_location == "MSH^1^11" and accepted.control_id == "PT2"
+
+
+def test_every_processing_id_is_accepted_by_default(hub, acks):
+    for pid in ("T", "D", "P"):
+        assert acks.msa(hub.send(adt_a01(f"PD{pid}").replace("|P|2.5.1|", f"|{pid}|2.5.1|")))[0] == "AA"
+
+
 def test_ne_gets_no_reply_frame(hub, acks):
     with hub.client() as c:
         c.write(frame(ne_message("NE1").encode()) + frame(adt_a01("AFTER_NE").encode()))
