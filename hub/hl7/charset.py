@@ -8,6 +8,7 @@ is decoded. (Decoding first with a guessed charset would be wrong: a GB 18030 tr
 from __future__ import annotations
 
 import codecs
+import re
 
 from hub.errors import Hl7ParseError
 
@@ -57,6 +58,35 @@ _CHARSETS: dict[str, str] = {
     "BIG-5": "big5",
     "BIG5": "big5",
 }
+
+
+# What the non-ASCII text of a Chinese message is made of: CJK ideographs (extension A, the basic block, the
+# compatibility block, the supplementary planes), CJK and full-width punctuation, and the symbols Chinese text
+# uses (· in 阿卜杜·热合曼, ° ± × µ, ℃, ↑ ↓ of a result flag, ①, — and curly quotes).
+_CHINESE_TEXT = re.compile(
+    "[\u00b0-\u00b7\u00d7\u2000-\u206f\u2100-\u21ff\u2460-\u24ff\u3000-\u303f\u3400-\u9fff"
+    "\uf900-\ufaff\uff00-\uffef\U00020000-\U0003134f]"
+)
+_IDEOGRAPH = re.compile("[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f]")
+
+
+def _utf8_chinese(raw: bytes) -> str | None:
+    """The text of bytes that are UTF-8 Chinese text (at least one ideograph, every non-ASCII character one that
+    Chinese text uses), else None.
+
+    A GBK or GB 18030 text is almost never such bytes: a GBK character read as UTF-8 is one Latin-1 letter (路 is
+    ``·``, 卢 ``¬``) or no UTF-8 at all, and three ideographs in a row would have to line up as UTF-8 sequences.
+    """
+    if raw.isascii():
+        return None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    others = [c for c in text if not c.isascii()]
+    if not _IDEOGRAPH.search(text) or not all(_CHINESE_TEXT.match(c) for c in others):
+        return None
+    return text
 
 
 def codec_for(name: str) -> str:
@@ -129,6 +159,8 @@ def read_msh_fields(raw: bytes) -> list[str]:
 def decode(raw: bytes, msh18: str, fallback: str) -> tuple[str, str]:
     """Decode a whole message.
 
+    A message said to be GBK or GB 18030 whose bytes are UTF-8 Chinese text is read as UTF-8 (codec ``utf-8``).
+
     Args:
         raw: the message bytes as received (a UTF-8 BOM is dropped).
         msh18: MSH-18's first repetition, possibly empty.
@@ -145,6 +177,13 @@ def decode(raw: bytes, msh18: str, fallback: str) -> tuple[str, str]:
         if not msh18:
             msh18 = "UNICODE UTF-8"
     codec = codec_for(msh18 or fallback)
+    if codec == "gb18030":
+        # A GBK message re-encoded in UTF-8 on its way (an interface engine) that still says GBK in MSH-18, or
+        # comes from a sender configured GBK: read in GB 18030 its Chinese would be mojibake (欧阳 → 娆ч槼) without
+        # any decoding error. UTF-8 Chinese text is told from GB 18030 by its bytes (_utf8_chinese).
+        text = _utf8_chinese(raw)
+        if text is not None:
+            return text, "utf-8"
     try:
         return raw.decode(codec), codec
     except UnicodeDecodeError as exc:

@@ -79,6 +79,26 @@ def test_gb18030_four_byte_characters(tmp_path):
     assert (name["family"], name["given"], name["text"]) == ("李", ["𬭚"], "李𬭚")
 
 
+@pytest.mark.parametrize(("declared", "configured"), [("GBK", None), ("GB18030", None), ("GB2312", None), ("", "GBK")])
+def test_utf_8_bytes_from_a_sender_that_says_gbk_are_read_as_utf_8(tmp_path, declared, configured):
+    # an interface engine re-encoded the HIS's GBK message in UTF-8 and left MSH-18 (or the sender's setting) as it
+    # was: read as GBK, 欧阳娜娜 would be 娆ч槼濞滃:
+    raw = message(name="欧阳娜娜", msh18=declared).encode("utf-8")
+    settings = Settings(data_dir=tmp_path, sender_charsets={"HIS": configured} if configured else {})
+    patient = one(convert_bytes(raw, settings), "Patient")
+    assert patient["name"][0]["text"] == "欧阳娜娜"
+    assert patient["address"][0]["city"] == "深圳市"
+
+
+def test_gbk_bytes_that_happen_to_be_valid_utf_8_stay_gbk(tmp_path):
+    # 卢 and 路 in GBK are the bytes of ¬ and · in UTF-8: no Chinese character in that reading, so the declaration holds
+    text = message(name="卢^路", msh18="GBK").replace("广东省深圳市福田区深南大道1号^^深圳市^广东省", "路^^^")
+    raw = text.encode("gbk")
+    patient = one(convert_bytes(raw, Settings(data_dir=tmp_path)), "Patient")
+    assert patient["name"][0]["text"] == "卢路"
+    assert patient["address"][0]["line"] == ["路"]
+
+
 # Resident identity card numbers ------------------------------------------------------------------------------
 
 
