@@ -89,6 +89,13 @@ def _utf8_chinese(raw: bytes) -> str | None:
     return text
 
 
+def _squeeze(name: str) -> str:
+    return re.sub(r"[\s_-]+", "", name)
+
+
+_SQUEEZED = {_squeeze(name): codec for name, codec in _CHARSETS.items()}
+
+
 def codec_for(name: str) -> str:
     """The Python codec for an MSH-18 value or a configured charset name.
 
@@ -98,6 +105,10 @@ def codec_for(name: str) -> str:
     key = name.strip().upper()
     if key in _CHARSETS:
         return _CHARSETS[key]
+    # the same names spelled with dashes or underscores for spaces, or without (GB-18030, GB_2312, UNICODE_UTF-8)
+    squeezed = _squeeze(key)
+    if squeezed in _SQUEEZED:
+        return _SQUEEZED[squeezed]
     try:
         return codecs.lookup(key).name
     except LookupError:

@@ -111,6 +111,14 @@ def test_bytes_invalid_in_the_declared_charset_are_a_parse_error(settings):
     assert info.value.hl7_code == "102"
 
 
+@pytest.mark.parametrize("msh18", ["GB-18030", "GB_18030", "gb-2312", "UNICODE_UTF-8"])
+def test_a_charset_spelled_with_dashes_or_underscores(settings, msh18):
+    # the vendors' spellings of table 0211's GB 18030, GB 2312 and UNICODE UTF-8
+    raw = message(msh18=msh18).replace("Zhang", "张").encode("utf-8" if "UTF" in msh18 else "gb18030")
+    header, text = read_header(raw, settings)
+    assert "张^San" in text and header.codec in {"gb18030", "utf-8"}
+
+
 def test_unknown_charset_is_table_value_not_found(settings):
     with pytest.raises(Hl7ParseError) as info:
         read_header(message(msh18="EBCDIC-XYZ").encode(), settings)
