@@ -61,6 +61,12 @@ def test_a_latin_name_keeps_its_text_order(converter):
     assert name["text"] == "Dr Adam A Everyman III"
 
 
+def test_an_address_of_only_its_type_is_no_address(converter):
+    # the HIS's template always sends a work address repetition, empty but for its type (XAD.7 B)
+    text = message().replace("^518000^CHN^H|", "^518000^CHN^H~^^^^^^B|")
+    assert [a["use"] for a in one(convert(converter, text), "Patient")["address"]] == ["home"]
+
+
 @pytest.mark.parametrize("codec", ["utf-8", "gbk", "gb18030"])
 def test_names_and_addresses_in_every_chinese_charset(tmp_path, codec):
     declared = {"utf-8": "UNICODE UTF-8", "gbk": "GBK", "gb18030": "GB18030"}[codec]
