@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from hub.mapping.entrymarks import take_mark
+
 IF_ABSENT_EXTENSION_URL = "urn:hub:fhir:StructureDefinition:hl7v2-if-absent"
 
 MARK: dict[str, Any] = {"url": IF_ABSENT_EXTENSION_URL, "valueBoolean": True}
@@ -19,17 +21,7 @@ MARK: dict[str, Any] = {"url": IF_ABSENT_EXTENSION_URL, "valueBoolean": True}
 
 def entry_if_absent(entry: dict[str, Any]) -> bool:
     """Whether a Bundle entry is marked to be written only if its resource was never stored (the mark is removed)."""
-    extensions = entry.get("extension")
-    if not extensions:
-        return False
-    rest = [e for e in extensions if e.get("url") != IF_ABSENT_EXTENSION_URL]
-    if len(rest) == len(extensions):
-        return False
-    if rest:
-        entry["extension"] = rest
-    else:
-        del entry["extension"]
-    return True
+    return take_mark(entry, IF_ABSENT_EXTENSION_URL)
 
 
 __all__ = ["IF_ABSENT_EXTENSION_URL", "MARK", "entry_if_absent"]

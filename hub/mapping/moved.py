@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from hub.mapping.entrymarks import take_mark
+
 MOVED_EXTENSION_URL = "urn:hub:fhir:StructureDefinition:hl7v2-moved"
 
 MARK: dict[str, Any] = {"url": MOVED_EXTENSION_URL, "valueBoolean": True}
@@ -19,17 +21,7 @@ MARK: dict[str, Any] = {"url": MOVED_EXTENSION_URL, "valueBoolean": True}
 
 def entry_moved(entry: dict[str, Any]) -> bool:
     """Whether a Bundle entry is marked as a visit whose patient moved (the mark is removed)."""
-    extensions = entry.get("extension")
-    if not extensions:
-        return False
-    rest = [e for e in extensions if e.get("url") != MOVED_EXTENSION_URL]
-    if len(rest) == len(extensions):
-        return False
-    if rest:
-        entry["extension"] = rest
-    else:
-        del entry["extension"]
-    return True
+    return take_mark(entry, MOVED_EXTENSION_URL)
 
 
 __all__ = ["MARK", "MOVED_EXTENSION_URL", "entry_moved"]
