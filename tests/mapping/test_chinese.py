@@ -51,6 +51,17 @@ def test_chinese_names_are_split_and_keep_their_text(converter, sent, family, gi
     assert (name["family"], name["given"], name["text"]) == (family, given, text)
 
 
+def test_the_pinyin_beside_the_chinese_name_says_its_representation(converter):
+    # XPN.8 name representation code (table 4000: I ideographic, A alphabetic, P phonetic): the core extension
+    # iso21090-EN-representation (IDE, ABC, SYL) tells the name in characters from its pinyin
+    names = one(convert(converter, message(name="张三^^^^^^L^I~ZHANG^SAN^^^^^L^A")), "Patient")["name"]
+    representation = "http://hl7.org/fhir/StructureDefinition/iso21090-EN-representation"
+    assert [(n["text"], n["extension"]) for n in names] == [
+        ("张三", [{"url": representation, "valueCode": "IDE"}]),
+        ("SAN ZHANG", [{"url": representation, "valueCode": "ABC"}]),
+    ]
+
+
 def test_a_name_with_a_middle_dot_is_not_split(converter):
     name = one(convert(converter, message(name="阿卜杜·热合曼")), "Patient")["name"][0]
     assert name == {"family": "阿卜杜·热合曼", "text": "阿卜杜·热合曼"}
