@@ -20,9 +20,11 @@ from dataclasses import dataclass
 from hub.errors import Hl7ParseError
 
 _LINE_SPLIT = re.compile(r"\r\n|\r|\n")
-# What a line holding nothing else is taken for: padding (a DOS end-of-file ^Z after the last segment, NUL
-# bytes from a fixed-size buffer, blanks), skipped rather than glued to the previous segment as wrapped text.
-_PADDING = " \t\x00\x0b\x0c\x1a\x1c\x1d\x1e\x1f\x7f"
+# Padding: a DOS end-of-file ^Z after the last segment, NUL bytes from a fixed-size buffer. Never content (a
+# FHIR string may not hold them): dropped at the end of the message and around a wrapped line; a line of
+# padding and blanks alone is skipped rather than glued to the previous segment as wrapped text.
+_CONTROLS = "\x00\x0b\x0c\x1a\x1c\x1d\x1e\x1f\x7f"
+_PADDING = " \t" + _CONTROLS
 _ESCAPE_HEX = re.compile(r"^[0-9A-Fa-f]*$")
 
 
@@ -127,7 +129,7 @@ class Message:
     def __init__(self, text: str) -> None:
         if text.startswith("\ufeff"):
             text = text[1:]
-        text = text.lstrip("\r\n\t \x0b")
+        text = text.lstrip("\r\n\t \x0b").rstrip(_CONTROLS)
         self.delimiters = read_delimiters(text)
         fs = self.delimiters.field
         segments: list[Segment] = []
@@ -146,6 +148,7 @@ class Message:
             elif segments:
                 if not line.strip(_PADDING):
                     continue
+                line = line.strip(_CONTROLS)
                 prev = segments[-1]
                 segments[-1] = Segment(prev.line + "\n" + line, fs)
             else:  # pragma: no cover - read_delimiters guarantees the first line is MSH

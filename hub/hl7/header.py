@@ -262,7 +262,7 @@ def check_single_message(text: str, header: MessageHeader) -> None:
     start = text.find(marker) + len(marker)
     if text.find(f"\r{marker}", start) >= 0 or text.find(f"\n{marker}", start) >= 0:
         raise Hl7ParseError(
-            "a second MSH segment: one message per frame or body (several go in a batch, BHS … BTS)",
+            "a second MSH segment: one message per frame or body (several go in a batch, BHS ... BTS)",
             hl7_code="100",
             location="MSH^2",
         )

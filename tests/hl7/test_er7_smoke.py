@@ -29,6 +29,12 @@ def test_padding_after_the_last_segment_is_not_glued_to_its_last_field():
         assert [s.name for s in m.segments] == ["MSH", "PID", "PV1"], repr(tail)
         pv1 = m.first("PV1")
         assert pv1 is not None and pv1[3] == "W1^101^1", repr(tail)
+    # a ^Z or NUL padding with no terminator before it, and NUL bytes in front of a wrapped line
+    for tail in ["\x1a", "\x00\x00", "\r\n\x00\x1a"]:
+        pv1 = er7.parse(base + tail).first("PV1")
+        assert pv1 is not None and pv1[3] == "W1^101^1", repr(tail)
+    pv1 = er7.parse(base + "\r\x00\x00附注\r").first("PV1")
+    assert pv1 is not None and pv1[3] == "W1^101^1\n附注"
     # text that wraps onto the next line is still the field's continuation
     wrapped = er7.parse(base + "\r第二行\r")
     pv1 = wrapped.first("PV1")
