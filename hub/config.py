@@ -273,11 +273,11 @@ class Settings(BaseSettings):
 
     def charset_for(self, sending_app: str, sending_facility: str) -> str:
         """The configured default charset for a sender whose MSH-18 is empty."""
-        return (
-            self.sender_charsets.get(f"{sending_app}^{sending_facility}")
-            or self.sender_charsets.get(sending_app)
-            or self.default_charset
-        )
+        return self.configured_charset(sending_app, sending_facility) or self.default_charset
+
+    def configured_charset(self, sending_app: str, sending_facility: str) -> str | None:
+        """The charset ``HUB_SENDER_CHARSETS`` names for a sender (``MSH-3^MSH-4``, else ``MSH-3``), None if none."""
+        return self.sender_charsets.get(f"{sending_app}^{sending_facility}") or self.sender_charsets.get(sending_app)
 
     def timezone_for(self, sending_app: str, sending_facility: str) -> str | None:
         """The zone configured for a sender (``HUB_SENDER_TIMEZONES``), None when it has none: its messages'

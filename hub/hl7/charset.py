@@ -10,6 +10,7 @@ from __future__ import annotations
 import codecs
 import re
 
+from hub.config import Settings
 from hub.errors import Hl7ParseError
 
 UTF8_BOM = b"\xef\xbb\xbf"
@@ -115,33 +116,33 @@ def codec_for(name: str) -> str:
         raise Hl7ParseError(f"unknown character set {name!r} in MSH-18", hl7_code="103", location="MSH^1^18") from None
 
 
-def sender_charset(sender_charsets: dict[str, str], default: str, application: str, facility: str) -> str:
+def sender_charset(settings: Settings, application: str, facility: str) -> str:
     """The configured charset of a sender whose MSH-18 is empty, named by MSH-3 and MSH-4 as read in Latin-1.
 
     The sender writes its name in its own charset (新疆医院 in GBK or UTF-8, 港島醫院 in Big5), and the
     configuration spells it as text: the Latin-1 reading of its bytes never matches a name outside ASCII. The
-    names are read in each configured charset, then UTF-8 and GB 18030, until one matches a configured sender.
+    names are read in each configured charset, then UTF-8 and GB 18030, until one matches a configured sender
+    (:meth:`Settings.configured_charset`).
 
     Args:
-        sender_charsets: ``HUB_SENDER_CHARSETS``, keyed ``MSH-3^MSH-4`` or ``MSH-3``.
-        default: the charset for a sender not configured.
+        settings: ``HUB_SENDER_CHARSETS`` and ``HUB_DEFAULT_CHARSET``.
         application: MSH-3 (or its namespace id) read as Latin-1.
         facility: MSH-4 (or its namespace id) read as Latin-1.
 
     Returns:
-        The configured charset name, else ``default``.
+        The configured charset name, else the default charset.
     """
     app_bytes, facility_bytes = application.encode("latin-1"), facility.encode("latin-1")
-    for name in dict.fromkeys([*sender_charsets.values(), "utf-8", "gb18030"]):
+    for name in dict.fromkeys([*settings.sender_charsets.values(), "utf-8", "gb18030"]):
         try:
             codec = codec_for(name)
             app, fac = app_bytes.decode(codec), facility_bytes.decode(codec)
         except (Hl7ParseError, UnicodeDecodeError):
             continue
-        found = sender_charsets.get(f"{app}^{fac}") or sender_charsets.get(app)
+        found = settings.configured_charset(app, fac)
         if found:
             return found
-    return default
+    return settings.default_charset
 
 
 def read_msh_fields(raw: bytes) -> list[str]:

@@ -162,8 +162,7 @@ def parse_header(raw: bytes, settings: Settings) -> tuple[MessageHeader, str]:
     d = er7.read_delimiters(latin[0] + latin[1] + latin[1].join(latin[2:]))
     msh18 = latin[18].split(d.repetition, 1)[0].strip() if len(latin) > 18 else ""
     fallback = sender_charset(
-        settings.sender_charsets,
-        settings.default_charset,
+        settings,
         _hd_name(latin[3] if len(latin) > 3 else "", d),
         _hd_name(latin[4] if len(latin) > 4 else "", d),
     )

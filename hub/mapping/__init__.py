@@ -76,7 +76,7 @@ def decode(raw: bytes, settings: Settings) -> tuple[er7.Message, str, str]:
     msh18 = fields[18].split(repetition)[0].strip() if len(fields) > 18 else ""
     app = fields[3] if len(fields) > 3 else ""
     facility = fields[4] if len(fields) > 4 else ""
-    fallback = charset.sender_charset(settings.sender_charsets, settings.default_charset, app, facility)
+    fallback = charset.sender_charset(settings, app, facility)
     text, _codec = charset.decode(raw, msh18, fallback)
     message = er7.parse(text)
     # the sender's names as decoded (新疆医院), not as read in Latin-1: its time zone is keyed on them
