@@ -19,7 +19,10 @@ the current one to just before the next whose code (OBX-3.1) they already have o
 enclosing rule's ``where`` selects it: the next statement), when two have one code or two head a group (else all of
 them). ``scope: beside`` (rules only) names the segments the groups beside the current group's line hold
 themselves, the nearest level that has any (:meth:`hub.mapping.structure.Node.find_beside`: an ORU order's report
-reads its patient's NTE; a condition too: whether the patient's orders have an OBR). ``scope: parent`` (rules only)
+reads its patient's NTE; a condition too: whether the patient's orders have an OBR); ``scope: beside_below`` (rules
+only) those of the groups beside it and of every group inside them
+(:meth:`hub.mapping.structure.Node.find_beside_below`: the visit of an order reads the first order's number wherever
+the grammar nests it). ``scope: parent`` (rules only)
 names the segments the group around the current one holds itself, not the current group's nor those further out
 (an ORU result about the patient, PATIENT_OBSERVATION, reads its patient's NTE, not its own comment).
 
@@ -326,6 +329,12 @@ def _segments_getter(name: str, scope: str, heads: Heads | None = None) -> Calla
             return ctx.node.find_beside(name)
 
         return beside
+    if scope == "beside_below":
+
+        def beside_below(ctx: Ctx) -> list[Segment]:
+            return ctx.node.find_beside_below(name)
+
+        return beside_below
     if scope == "others":
 
         def others(ctx: Ctx) -> list[Segment]:

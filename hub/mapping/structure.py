@@ -253,6 +253,28 @@ class Node:
             node = parent
         return []
 
+    def find_beside_below(self, name: str) -> list[Segment]:
+        """The segments ``name`` of the groups beside this one's line and of every group inside them (as
+        :meth:`find_below` walks each), the first group level, from this one outwards, that has any; for a segment
+        of the message's own level (this is the message), the message's groups. The visit of an order reads the
+        first order's number wherever the grammar puts the orders: beside its patient (ORM ORDER), in a group of
+        theirs (OML_O21 OBSERVATION_REQUEST, OUL_R22 SPECIMEN.ORDER), beside a PV1 of the message's level (RDE)."""
+        node: Node = self
+        if node.parent is None:
+            return [s for instances in node.children.values() for child in instances for s in child.find_below(name)]
+        while node.parent is not None:
+            parent = node.parent
+            found: list[Segment] = []
+            for kind, instances in parent.children.items():
+                if kind == node.gdef.name:
+                    continue
+                for instance in instances:
+                    found.extend(instance.find_below(name))
+            if found:
+                return found
+            node = parent
+        return []
+
     def find_siblings(self, name: str) -> list[Segment]:
         """The segments ``name`` that the other instances of this group within the same group around it hold
         themselves, in message order: an OML_O21 order (OBSERVATION_REQUEST) asks whether another OBR follows

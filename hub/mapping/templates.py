@@ -149,7 +149,9 @@ class ValueSpec(TemplateModel):
     ref: str | None = None
     refs: str | None = None
     key: KeyRef | None = None
-    scope: Literal["up", "group", "own", "inner", "below", "around", "sub_id", "beside", "parent"] = "up"
+    scope: Literal["up", "group", "own", "inner", "below", "around", "sub_id", "beside", "beside_below", "parent"] = (
+        "up"
+    )
     repeat: Literal["first", "all"] | None = None
     where: Condition | None = None
     prefer: Condition | None = None
