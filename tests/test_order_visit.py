@@ -192,3 +192,17 @@ def test_each_patient_of_a_result_message_has_the_visit_of_their_own_order(setti
     visits = [e["request"]["url"] for e in bundle["entry"] if e["request"]["url"].startswith("Encounter/")]
     expected = [orm("O1", "ORD1001"), orm("O2", "ORD2002", pid=other)]
     assert visits == [f"Encounter/{ids(settings, raw)['Encounter']}" for raw in expected]
+
+
+def test_the_visit_of_an_order_is_one_where_the_order_is_one(settings):
+    # a placer number without its issuer, in the HIS's new order and the LIS's status change: the visit is keyed
+    # as the order is (the same EI key form), so the two messages name one visit exactly when they name one order,
+    # however the hub scopes a number without issuer
+    def order(control: str, application: str, control_code: str) -> str:
+        segments = [head("ORM^O01^ORM_O01", control, application), PID, CLINIC_PV1, f"ORC|{control_code}|ORD3001"]
+        return "\r".join([*segments, "OBR|1|ORD3001||CBC^血常规^L"]) + "\r"
+
+    new, status = order("O1", "HIS", "NW"), order("O2", "LIS", "SC")
+    made = [ids(settings, raw.encode()) for raw in (new, status)]
+    same_order = made[0]["ServiceRequest"] == made[1]["ServiceRequest"]
+    assert (made[0]["Encounter"] == made[1]["Encounter"]) == same_order
