@@ -132,6 +132,7 @@ class Compiler:
                 if missing:
                     raise MappingTemplateError(f"table {name}: 'include' names no table {missing}", file=str(path))
                 table.add_included([tables[other][0] for other in table.include])
+        self._sender_local = _SenderLocal(tables)
         self._datatype_cache: dict[str, tuple[str, Conv]] = {}
         self._datatype_context_free: dict[str, bool] = {}
         self._datatype_refs: dict[str, set[str]] = {}
@@ -1112,6 +1113,7 @@ class Compiler:
             keep = table.unmapped == "keep"
             local_codes = table.local_codes
             report_unknown, source_system = table.report_unknown, table.source_system
+            sender_local = self._sender_local
             source = spec.from_
             how = getattr(base, "hint", None)
             build = how[1] if how is not None and how[0] == "direct" else None  # a value goes straight to it
@@ -1124,9 +1126,14 @@ class Compiler:
                     concept = build(ctx, raw, item[2])
                 else:
                     concept = base(ctx, item, args) if base is not None else None
-                if local_codes and code and not _is_local_coding(concept, code):
+                if local_codes and code and not _is_local_coding(concept, code, sender_local):
                     return concept  # a standard code (LOINC, ICD-10 …) is not a sender's local code
-                if code and report_unknown and table.lookup(code) is None and _of_table(concept, code, source_system):
+                if (
+                    code
+                    and report_unknown
+                    and table.lookup(code) is None
+                    and _of_table(concept, code, source_system, sender_local)
+                ):
                     _report_untranslated(ctx, item, table.name, source)  # kept, defaulted or left out
                 found = table.resolve(code) if code else None
                 if found is None:
@@ -1134,7 +1141,7 @@ class Compiler:
                         _report_unmapped(ctx, item, table.name, code, source)
                         if source_system is not None and concept is not None:
                             # kept in the sender's local code system, as a translated code's local coding is
-                            return _in_system(concept, code, source_system)
+                            return _in_system(concept, code, source_system, sender_local)
                     if concept is None and keep and code:
                         return {"text": fhir_string(code)}
                     return concept
@@ -1149,13 +1156,14 @@ class Compiler:
                     return {"coding": codings}
                 others = []
                 for other in concept.get("coding") or ():
-                    if original and other.get("system") in (None, table.source_system):
+                    sent_local = sender_local(other.get("system"))
+                    if original and (sent_local or other.get("system") == table.source_system):
                         sent = other.get("code")
                         if isinstance(sent, str) and sent != code and sent.upper() == code.upper():
                             other = {**other, "code": code}
-                    if original and "system" not in other and other.get("code") == code:
-                        # The sender's code without its system: it is a code of the table's source system.
-                        other = {"system": table.source_system, **other}
+                    if original and sent_local and other.get("code") == code:
+                        # The sender's code without a standard system: it is a code of the table's source system.
+                        other = _with_system(other, table.source_system)
                     if other.get("system") == coding.get("system") and other.get("code") == coding["code"]:
                         continue
                     others.append(other)
@@ -1511,33 +1519,62 @@ def _conversion_error(ctx: Ctx, source: SourcePath, message: str) -> ConversionE
     return ConversionError(message, hl7_code="102", location=source.location(_seq(ctx, source)))
 
 
-def _is_local_coding(concept: dict[str, Any] | None, code: str) -> bool:
-    """Whether the sender's coding of ``code`` has no standard system (the coding-systems table gave none)."""
+# The standard code systems: those the table ``coding-systems`` names (LN → http://loinc.org, HL7nnnn → a v2
+# table's system …). Any other system of a sender's coding is the sender's own (datatype/CWE_system.yaml: L, 99zzz
+# or a hospital's name scoped by the sending facility, an OID or URI of its own): its codes are local codes.
+_CODING_SYSTEMS = "coding-systems"
+_V2_TABLE_SYSTEMS = "http://terminology.hl7.org/CodeSystem/"
+
+
+class _SenderLocal:
+    """Whether a coding's system says only that its code is the sender's own: none, or no standard system."""
+
+    __slots__ = ("_standard",)
+
+    def __init__(self, tables: dict[str, tuple[Table, Path]]) -> None:
+        found = tables.get(_CODING_SYSTEMS)
+        self._standard = frozenset(t.code for t in found[0].targets()) if found is not None else frozenset()
+
+    def __call__(self, system: Any) -> bool:
+        if system is None:
+            return True
+        return system not in self._standard and not (isinstance(system, str) and system.startswith(_V2_TABLE_SYSTEMS))
+
+
+def _is_local_coding(concept: dict[str, Any] | None, code: str, sender_local: _SenderLocal) -> bool:
+    """Whether the sender's coding of ``code`` has no standard system (none, or the sender's own)."""
     if concept is None:
         return True
     for coding in concept.get("coding") or ():
         if coding.get("code") == code:
-            return "system" not in coding
+            return sender_local(coding.get("system"))
     return True
 
 
-def _in_system(concept: dict[str, Any], code: str, system: str) -> dict[str, Any]:
-    """``concept`` with its coding of ``code`` that has no system given ``system`` (a sender's local code system)."""
+def _in_system(concept: dict[str, Any], code: str, system: str, sender_local: _SenderLocal) -> dict[str, Any]:
+    """``concept`` with its coding of ``code`` given ``system`` (the sender's local code system a table of local
+    codes names) when it has no standard one."""
     codings = [
-        {"system": system, **coding} if coding.get("code") == code and "system" not in coding else coding
+        _with_system(coding, system) if coding.get("code") == code and sender_local(coding.get("system")) else coding
         for coding in concept.get("coding") or ()
     ]
     return {**concept, "coding": codings} if codings else concept
 
 
-def _of_table(concept: dict[str, Any] | None, code: str, source_system: str | None) -> bool:
-    """Whether the sender's coding of ``code`` is one the table should have translated: without a system, or of
-    the table's own source system (a SNOMED CT site is no code of table 0163 that is missing)."""
+def _with_system(coding: dict[str, Any], system: str | None) -> dict[str, Any]:
+    """``coding`` with ``system`` in place of the one it has (first, as a Coding's elements are written)."""
+    return {"system": system, **{key: value for key, value in coding.items() if key != "system"}}
+
+
+def _of_table(concept: dict[str, Any] | None, code: str, source_system: str | None, sender_local: _SenderLocal) -> bool:
+    """Whether the sender's coding of ``code`` is one the table should have translated: without a standard system,
+    or of the table's own source system (a SNOMED CT site is no code of table 0163 that is missing)."""
     if concept is None:
         return True
     for coding in concept.get("coding") or ():
         if coding.get("code") == code:
-            return coding.get("system") in (None, source_system)
+            system = coding.get("system")
+            return sender_local(system) or system == source_system
     return True
 
 

@@ -92,7 +92,7 @@ def test_a_vaccination_in_gb18030_field_by_field(record):
                 "code": "45",
                 "display": "Hep B, unspecified formulation",
             },
-            {"code": "0201", "display": "乙肝疫苗（CHO）"},
+            {"system": "urn:hub:code:SZRMYY:CNVAC", "code": "0201", "display": "乙肝疫苗（CHO）"},
         ],
         "text": "Hep B, unspecified formulation",
     }
@@ -163,7 +163,10 @@ def test_a_refused_vaccination_is_not_done_with_its_reason(converter):
     order = (orc(f1="RE", f2="", f3="IZ-1002"), rxa(f6="999", f18="00^家长拒绝^NIP002", f20="RE"))
     shot = immunization(converter, *order)
     assert shot["status"] == "not-done"
-    assert shot["statusReason"] == {"coding": [{"code": "00", "display": "家长拒绝"}], "text": "家长拒绝"}
+    assert shot["statusReason"] == {
+        "coding": [{"system": "urn:hub:code:SZRMYY:NIP002", "code": "00", "display": "家长拒绝"}],
+        "text": "家长拒绝",
+    }
     assert "doseQuantity" not in shot  # 999: amount unknown
 
 
@@ -180,14 +183,20 @@ def test_a_partial_dose_and_a_historical_record(converter):
     assert partial["isSubpotent"] is True
     historical = immunization(converter, orc(f1="RE", f3="IZ-1004"), rxa(f9="01^历史记录^NIP001", f10=""))
     assert historical["primarySource"] is False
-    # NIP001 (the CDC's table) has no FHIR system here: the code is kept without one
-    assert historical["reportOrigin"] == {"coding": [{"code": "01", "display": "历史记录"}], "text": "历史记录"}
+    # NIP001 (the CDC's table) has no FHIR system here: the code is kept in the sender's system of that name
+    assert historical["reportOrigin"] == {
+        "coding": [{"system": "urn:hub:code:SZRMYY:NIP001", "code": "01", "display": "历史记录"}],
+        "text": "历史记录",
+    }
     assert [p["function"]["coding"][0]["code"] for p in historical["performer"]] == ["OP"]
 
 
 def test_a_national_vaccine_code_is_not_taken_for_cvx(converter):
     shot = immunization(converter, orc(f1="RE", f3="IZ-1005"), rxa(f5="02^乙肝疫苗^CNVAC"))
-    assert shot["vaccineCode"] == {"coding": [{"code": "02", "display": "乙肝疫苗"}], "text": "乙肝疫苗"}
+    assert shot["vaccineCode"] == {
+        "coding": [{"system": "urn:hub:code:SZRMYY:CNVAC", "code": "02", "display": "乙肝疫苗"}],
+        "text": "乙肝疫苗",
+    }
 
 
 def test_a_v231_record_without_orc(converter):

@@ -187,7 +187,10 @@ def test_a_note_written_in_rxa_9_is_a_note_not_the_record_s_origin(converter):
     text = vxu().replace("00^新接种^NIP001", "01^历史记录^NIP001~^家长提供接种证")
     shot = one(convert(converter, text.replace("VXM1", "VXM2")), "Immunization")
     assert shot["primarySource"] is False
-    assert shot["reportOrigin"] == {"coding": [{"code": "01", "display": "历史记录"}], "text": "历史记录"}
+    assert shot["reportOrigin"] == {
+        "coding": [{"system": "urn:hub:code:SZRMYY:NIP001", "code": "01", "display": "历史记录"}],
+        "text": "历史记录",
+    }
     assert shot["note"] == [{"text": "家长提供接种证"}]
 
 
@@ -210,7 +213,10 @@ def test_a_refusal_without_a_reason_says_the_patient_objected(converter):
         ]
     }
     with_reason = shot(f20="RE", f18="00^家长拒绝^NIP002")
-    assert with_reason["statusReason"] == {"coding": [{"code": "00", "display": "家长拒绝"}], "text": "家长拒绝"}
+    assert with_reason["statusReason"] == {
+        "coding": [{"system": "urn:hub:code:SZRMYY:NIP002", "code": "00", "display": "家长拒绝"}],
+        "text": "家长拒绝",
+    }
     not_given = shot(f20="NA")
     assert not_given["status"] == "not-done" and "statusReason" not in not_given
 
@@ -266,6 +272,8 @@ def test_a_historical_record_s_source_is_an_immunization_origin(converter):
         assert shot["primarySource"] is False
         first, sent = shot["reportOrigin"]["coding"]
         assert first["system"] == origin and first["code"] == translated
-        assert sent == {"code": code, "display": "历史记录"}
+        assert sent == {"system": "urn:hub:code:SZRMYY:NIP001", "code": code, "display": "历史记录"}
     unspecified = one(convert(converter, vxu().replace("00^新接种^NIP001", "01^历史记录^NIP001")), "Immunization")
-    assert unspecified["reportOrigin"]["coding"] == [{"code": "01", "display": "历史记录"}]
+    assert unspecified["reportOrigin"]["coding"] == [
+        {"system": "urn:hub:code:SZRMYY:NIP001", "code": "01", "display": "历史记录"}
+    ]

@@ -84,7 +84,10 @@ def test_a_contraindication_observed_on_a_dose_given_is_no_reason(converter):
 
 def test_the_refusal_reason_wins_over_an_obx(converter):
     shot = not_given(converter, VARICELLA_IMMUNE, f20="NA", f18="00^家长拒绝^NIP002")
-    assert shot["statusReason"] == {"coding": [{"code": "00", "display": "家长拒绝"}], "text": "家长拒绝"}
+    assert shot["statusReason"] == {
+        "coding": [{"system": "urn:hub:code:SZRMYY:NIP002", "code": "00", "display": "家长拒绝"}],
+        "text": "家长拒绝",
+    }
 
 
 def test_the_first_reason_is_the_reason(converter):

@@ -44,9 +44,9 @@ def test_a_chinese_vaccination_field_by_field(converter):
     )
     immunization = one(bundle, "Immunization")
     assert immunization["status"] == "completed"
-    # the national code as sent (no system the hub could name), the CVX code beside it
+    # the national code as sent (in the sender's system of that name: none the hub could name), the CVX code beside it
     assert immunization["vaccineCode"]["coding"] == [
-        {"code": "0201", "display": "乙肝疫苗(酿酒酵母)"},
+        {"system": "urn:hub:code:SZCDC:CN_VACCINE", "code": "0201", "display": "乙肝疫苗(酿酒酵母)"},
         {"system": CVX, "code": "08", "display": "Hep B, adolescent or pediatric"},
     ]
     assert immunization["occurrenceDateTime"] == "2026-03-15T10:00:00+08:00"
@@ -86,7 +86,10 @@ def test_a_refusal_with_an_unknown_amount(converter):
     rxa = "RXA|0|1|20260315|20260315|0301^脊灰灭活疫苗^CN_VACCINE^10^IPV^CVX|999||||||||||||00^家长拒绝^NIP002||RE"
     immunization = one(convert(converter, vxu("ORC|RE||IMM9004^SZCDC", rxa)), "Immunization")
     assert immunization["status"] == "not-done"
-    assert immunization["statusReason"] == {"coding": [{"code": "00", "display": "家长拒绝"}], "text": "家长拒绝"}
+    assert immunization["statusReason"] == {
+        "coding": [{"system": "urn:hub:code:SZCDC:NIP002", "code": "00", "display": "家长拒绝"}],
+        "text": "家长拒绝",
+    }
     assert "doseQuantity" not in immunization
     assert immunization["occurrenceDateTime"] == "2026-03-15"
 

@@ -225,7 +225,7 @@ def unreadable(kind: str) -> list[dict]:
     ]
 
 
-CODED = {"coding": [{"code": "POS", "display": "阳性"}], "text": "阳性"}
+CODED = {"coding": [{"system": "urn:hub:code:SZRMYY:L", "code": "POS", "display": "阳性"}], "text": "阳性"}
 ATTACHMENT = "http://hl7.org/fhir/5.0/StructureDefinition/extension-Observation.value"
 
 # (OBX-2, OBX-5, OBX-6, the Observation's value elements, whether it is reported as text): one message per type

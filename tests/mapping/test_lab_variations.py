@@ -482,8 +482,14 @@ def test_a_chinese_lis_message_with_two_patients(tmp_path):
     assert "encounter" not in blood_count and "encounter" not in hgb
     assert (chemistry["status"], blood_count["status"], hgb["status"]) == ("final", "preliminary", "preliminary")
     # local codes kept, with their Chinese names, and reported unmapped
-    assert chemistry["code"] == {"coding": [{"code": "BIO", "display": "生化全套"}], "text": "生化全套"}
-    assert glucose["code"] == {"coding": [{"code": "GLU", "display": "葡萄糖"}], "text": "葡萄糖"}
+    assert chemistry["code"] == {
+        "coding": [{"system": "urn:hub:code:SZRMYY:L", "code": "BIO", "display": "生化全套"}],
+        "text": "生化全套",
+    }
+    assert glucose["code"] == {
+        "coding": [{"system": "urn:hub:code:SZRMYY:L", "code": "GLU", "display": "葡萄糖"}],
+        "text": "葡萄糖",
+    }
     unmapped = {(r["value"], r["location"]) for r in conversion.report if r["code"] == "unmapped-local-code"}
     assert {("BIO", "OBR^1^4"), ("GLU", "OBX^1^3"), ("WBC", "OBX^2^3"), ("HGB", "OBR^2^4")} <= unmapped
     # notes: the OBX's own, in order; none from the patient's or the order's NTE
@@ -822,7 +828,10 @@ def test_an_order_s_cancel_reason_parent_and_other_numbers(converter):
     assert request["extension"] == [
         {
             "url": "http://hl7.org/fhir/StructureDefinition/request-statusReason",
-            "valueCodeableConcept": {"coding": [{"code": "RF", "display": "患者拒绝"}], "text": "患者拒绝"},
+            "valueCodeableConcept": {
+                "coding": [{"system": "urn:hub:code:SZRMYY:L", "code": "RF", "display": "患者拒绝"}],
+                "text": "患者拒绝",
+            },
         }
     ]
     assert request["basedOn"] == [
@@ -887,7 +896,7 @@ def test_a_value_its_type_cannot_read_is_kept_as_text(converter):
 
 def test_coding_systems_named_by_oid_or_uri(converter):
     # CDA/IHE-minded senders name LOINC, SNOMED CT and HL7 tables by OID (or by their FHIR URI); a sender's own URI
-    # is no standard system: its code stays local, reported
+    # is no standard system: its code, in that system, stays local, reported
     text = "\r".join(
         [
             MSH.format(n=19),
@@ -906,7 +915,9 @@ def test_coding_systems_named_by_oid_or_uri(converter):
     assert abo["code"]["coding"][0]["system"] == "http://loinc.org"
     assert abo["valueCodeableConcept"]["coding"][0]["system"] == "http://snomed.info/sct"
     assert abo["interpretation"][0]["coding"][1]["system"] == "http://terminology.hl7.org/CodeSystem/v2-0078"
-    assert observation(bundle, "GLU")["code"]["coding"] == [{"code": "GLU", "display": "葡萄糖"}]
+    assert observation(bundle, "GLU")["code"]["coding"] == [
+        {"system": "http://lis.szrmyy.cn/codes", "code": "GLU", "display": "葡萄糖"}
+    ]
     assert [r["value"] for r in conversion.report if r["code"] == "unmapped-local-code"] == ["GLU"]
 
 

@@ -156,7 +156,10 @@ def test_chinese_document_type_names_translate_to_loinc(converter):
     # a hospital's own type code stays as sent
     text = mdm("T02", txa().replace("DS^出院小结^L", "HLJL^护理记录^L"), "OBX|1|TX|||正文")
     document_type = one(convert(converter, text), "DocumentReference")["type"]
-    assert document_type == {"coding": [{"code": "HLJL", "display": "护理记录"}], "text": "护理记录"}
+    assert document_type == {
+        "coding": [{"system": "urn:hub:code:SZRMYY:L", "code": "HLJL", "display": "护理记录"}],
+        "text": "护理记录",
+    }
 
 
 def test_a_status_change_that_names_the_document_by_number_alone_is_valid(converter):

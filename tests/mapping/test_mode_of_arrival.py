@@ -38,7 +38,9 @@ def test_an_hl7_0430_code_is_the_mode_of_arrival(converter):
 
 
 def test_a_local_code_or_a_word_is_kept_as_sent(converter):
-    assert arrival(encounter_entry(converter, (38, "3^平车^99RYFS"))) == [{"code": "3", "display": "平车"}]
+    assert arrival(encounter_entry(converter, (38, "3^平车^99RYFS"))) == [
+        {"system": "urn:hub:code:RMYY:99RYFS", "code": "3", "display": "平车"}
+    ]
     assert arrival(encounter_entry(converter, (38, "轮椅"))) == [{"code": "轮椅"}]
 
 

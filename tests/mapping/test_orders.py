@@ -195,7 +195,10 @@ def test_a_diet_order_is_a_service_request_of_its_diet(converter):
     # ODS-1 type (D diet), ODS-3 the diet, ODS-4 text instruction
     bundle = convert(converter, orm(orc(), "ODS|D||LSD^低盐饮食^L|每日食盐少于5克"))
     request = one(bundle, "ServiceRequest")
-    assert request["code"] == {"coding": [{"code": "LSD", "display": "低盐饮食"}], "text": "低盐饮食"}
+    assert request["code"] == {
+        "coding": [{"system": "urn:hub:code:SZRMYY:L", "code": "LSD", "display": "低盐饮食"}],
+        "text": "低盐饮食",
+    }
     assert request["note"] == [{"text": "每日食盐少于5克"}]
     assert request["status"] == "active"
 
@@ -232,7 +235,10 @@ def test_a_pharmacy_order_in_orm_is_the_original_medication_request(converter):
         "quantity": {"value": 24, "unit": "粒"},
     }
     assert request["substitution"]["allowedCodeableConcept"]["coding"][0]["code"] == "G"
-    assert medication["code"] == {"coding": [{"code": "H0001", "display": "阿莫西林胶囊"}], "text": "阿莫西林胶囊"}
+    assert medication["code"] == {
+        "coding": [{"system": "urn:hub:code:SZRMYY:L", "code": "H0001", "display": "阿莫西林胶囊"}],
+        "text": "阿莫西林胶囊",
+    }
     assert medication["form"]["text"] == "胶囊"
     assert resources(bundle, "ServiceRequest") == []
 

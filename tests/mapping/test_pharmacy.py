@@ -213,9 +213,15 @@ def test_the_dispense_request_and_substitution(prescription):
 
 def test_the_medication_with_its_strength(prescription):
     medication = one(prescription, "Medication")
-    amoxicillin = {"coding": [{"code": "X0001", "display": "阿莫西林胶囊"}], "text": "阿莫西林胶囊"}
+    amoxicillin = {
+        "coding": [{"system": "urn:hub:code:SZRMYY:L", "code": "X0001", "display": "阿莫西林胶囊"}],
+        "text": "阿莫西林胶囊",
+    }
     assert medication["code"] == amoxicillin
-    assert medication["form"] == {"coding": [{"code": "CAP", "display": "胶囊"}], "text": "胶囊"}
+    assert medication["form"] == {
+        "coding": [{"system": "urn:hub:code:SZRMYY:L", "code": "CAP", "display": "胶囊"}],
+        "text": "胶囊",
+    }
     assert medication["status"] == "active"
     assert medication["ingredient"] == [
         {
@@ -377,7 +383,10 @@ def test_a_dispense_field_by_field(converter, dispense):
     }
     # the medication handed over: its batch and maker
     assert medication["batch"] == {"lotNumber": "B2026031", "expirationDate": "2028-01-31"}
-    assert medication["manufacturer"] == {"identifier": {"value": "XYZ"}, "display": "华南制药"}
+    assert medication["manufacturer"] == {
+        "identifier": {"system": "urn:hub:code:SZRMYY:L", "value": "XYZ"},
+        "display": "华南制药",
+    }
     assert medication["ingredient"][0]["strength"]["numerator"] == {
         "value": 0.25,
         "unit": "g",

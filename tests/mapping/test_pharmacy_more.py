@@ -278,7 +278,7 @@ def test_the_give_pharmacy_instructions_of_an_encoded_order(converter):
     (dosage,) = request_dosages(converter, text)
     assert dosage["additionalInstruction"] == [
         {"text": "不可嚼碎"},
-        {"coding": [{"code": "BX", "display": "避光保存"}], "text": "避光保存"},
+        {"coding": [{"system": "urn:hub:code:SZRMYY:L", "code": "BX", "display": "避光保存"}], "text": "避光保存"},
     ]
 
 

@@ -120,7 +120,7 @@ def test_a_route_of_a_standard_system_is_kept_and_not_reported(converter):
 def test_a_hospital_drug_code_is_reported_and_a_standard_one_is_not(converter):
     bundle, report = with_report(converter, rde("ORC|NW|ORD3001", "RXE||YP001^阿莫西林胶囊^L|0.5||g"))
     assert one(bundle, "Medication")["code"] == {
-        "coding": [{"code": "YP001", "display": "阿莫西林胶囊"}],
+        "coding": [{"system": "urn:hub:code:SZRMYY:L", "code": "YP001", "display": "阿莫西林胶囊"}],
         "text": "阿莫西林胶囊",
     }
     assert {

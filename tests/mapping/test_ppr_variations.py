@@ -51,7 +51,7 @@ def test_a_chinese_problem_with_a_goal_field_by_field(converter):
     assert problem["note"] == [{"text": "饮食控制不佳"}]
     assert goal["lifecycleStatus"] == "active"
     assert goal["description"] == {
-        "coding": [{"code": "HBA1C", "display": "糖化血红蛋白控制在7%以下"}],
+        "coding": [{"system": "urn:hub:code:SZRMYY:L", "code": "HBA1C", "display": "糖化血红蛋白控制在7%以下"}],
         "text": "糖化血红蛋白控制在7%以下",
     }
     assert goal["identifier"] == [{"system": "urn:hub:id:EMR", "value": "GOL-1"}]
@@ -98,7 +98,7 @@ def test_a_hospital_diagnosis_code_is_reported(converter):
     result = converter.convert_with_report(er7.parse(ppr("PC1", local)), sender_timezone="Asia/Shanghai")
     assert validate_bundle(result.bundle, models=True) == []
     assert one(result.bundle, "Condition")["code"] == {
-        "coding": [{"code": "TNB01", "display": "糖尿病"}],
+        "coding": [{"system": "urn:hub:code:SZRMYY:L", "code": "TNB01", "display": "糖尿病"}],
         "text": "糖尿病",
     }
     assert {

@@ -105,7 +105,7 @@ def test_an_unknown_route_and_a_hospital_drug_code_are_reported(converter):
     )
     assert dosage_of(bundle)["route"] == {"coding": [{"code": "静脉泵入"}]}
     assert one(bundle, "Medication")["code"] == {
-        "coding": [{"code": "YP013", "display": "盐酸胺碘酮注射液"}],
+        "coding": [{"system": "urn:hub:code:SZRMYY:L", "code": "YP013", "display": "盐酸胺碘酮注射液"}],
         "text": "盐酸胺碘酮注射液",
     }
     route = {"code": "unmapped-local-code", "table": "local-routes", "value": "静脉泵入", "location": "RXR^1^1"}
