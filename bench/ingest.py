@@ -49,7 +49,7 @@ def adt_message(control_id: str, i: int) -> bytes:
         f"EVN|A01|20260315083000\r"
         f"PID|1||MRN{i % 5000:06d}^^^HOSP_{i % 4}^MR||Zhang^San^^^^^L||19800101|M|||"
         f"Jianshe Road 1^^Shenzhen^GD^518000^CHN||^PRN^PH^^^^^^^^^13800000000\r"
-        f"PV1|1|I|W1^101^1^HOSP_{i % 4}||||D001^Li^Si|||MED||||||||V{control_id}"
+        f"PV1|1|I|W1^101^1^HOSP_{i % 4}||||D001^Li^Si|||MED|||||||||V{control_id}"
         f"|||||||||||||||||||||||||20260315083000\r"
     ).encode()
 
