@@ -6,11 +6,11 @@ the ``identifier``, as DiagnosticReport.basedOn; the order's ServiceRequest is t
 message). A study two orders share is based on both, so a message's orders are united with the stored ones
 (:func:`hub.updates.merge_update`), and the two forms must be told apart: a placer number and a reference name one
 order when the referenced ServiceRequest has that placer number (an identifier typed ``PLAC`` of the same value,
-EI.1). The system is not compared: a number sent without its issuer (EI.2, EI.3 empty) has the sending application
-(MSH-3) for its system, so the order message of the placer's system and the report of the imaging department's
-give one number two systems; among the orders of one study, one number is one order (also two numbers a message
-and the store give). The hub reads those numbers from the message's own ServiceRequests and from the stored ones
-the stored study names (:func:`placer_numbers`), so that
+EI.1). The system is not compared: a number sent with its issuer (EI.2, EI.3) in one message and without it in
+another (the sending facility's system then, ``datatype/EI_placer_system.yaml``) has two systems; among the orders
+of one study, one number is one order (also two numbers a message and the store give). The hub reads those
+numbers from the message's own ServiceRequests and from the stored ones the stored study names
+(:func:`placer_numbers`), so that
 
 * a report of one of a study's two orders keeps the other order, stored by reference;
 * an order named both ways is listed once, by its reference: a literal reference resolves (``ImagingStudy?basedon=

@@ -22,11 +22,21 @@ def segment(name: str, base: dict[int, str], **fields: str) -> str:
     return "|".join([name, *[numbered.get(i, "") for i in range(1, last + 1)]])
 
 
-def msh(code: str, event: str, structure: str, control: str, *, facility: str = HOSPITAL, charset: str = "") -> str:
+def msh(
+    code: str,
+    event: str,
+    structure: str,
+    control: str,
+    *,
+    facility: str = HOSPITAL,
+    charset: str = "",
+    application: str = "HIS",
+) -> str:
     # MSH-3 sending application, MSH-4 sending facility, MSH-9 type^event^structure, MSH-10 control id,
     # MSH-18 character set
     return (
-        f"MSH|^~\\&|HIS|{facility}|HUB|CITY|20260315083000||{code}^{event}^{structure}|{control}|P|2.5.1||||||{charset}"
+        f"MSH|^~\\&|{application}|{facility}|HUB|CITY|20260315083000||{code}^{event}^{structure}|{control}|P|2.5.1"
+        f"||||||{charset}"
     )
 
 
@@ -73,7 +83,9 @@ def message(*segments: str) -> str:
     return "\r".join(segments) + "\r"
 
 
-def orm(*order: str, control: str = "ORM1", facility: str = HOSPITAL, charset: str = "") -> str:
+def orm(
+    *order: str, control: str = "ORM1", facility: str = HOSPITAL, charset: str = "", application: str = "HIS"
+) -> str:
     """ORM^O01: patient, visit, then the order segments given (default: ORC, TQ1, OBR, NTE, DG1)."""
     body = order or (
         orc(),
@@ -83,7 +95,12 @@ def orm(*order: str, control: str = "ORM1", facility: str = HOSPITAL, charset: s
         # DG1-3 diagnosis code, DG1-4 its description
         "DG1|1||I20.0^不稳定型心绞痛^I10|不稳定型心绞痛||A",
     )
-    return message(msh("ORM", "O01", "ORM_O01", control, facility=facility, charset=charset), pid(), pv1(), *body)
+    return message(
+        msh("ORM", "O01", "ORM_O01", control, facility=facility, charset=charset, application=application),
+        pid(),
+        pv1(),
+        *body,
+    )
 
 
 def encoded(text: str, charset: str = "gb18030") -> bytes:

@@ -835,7 +835,7 @@ def test_an_order_s_cancel_reason_parent_and_other_numbers(converter):
         }
     ]
     assert request["basedOn"] == [
-        {"type": "ServiceRequest", "identifier": {"system": "urn:hub:id:HIS", "value": "P599"}}
+        {"type": "ServiceRequest", "identifier": {"system": "urn:hub:id:SZRMYY", "value": "P599"}}
     ]
     codes = [(i["type"]["coding"][0]["code"], i["value"]) for i in request["identifier"]]
     assert codes == [("PLAC", "P600"), ("PLAC", "ALT-600"), ("FGN", "FG-77")]
@@ -984,7 +984,7 @@ def test_a_patient_note_is_a_note_of_each_report_of_the_patient_s_results(tmp_pa
 
 def test_a_parent_order_named_by_orc_8_and_obr_29_in_two_forms_is_named_once(converter):
     # ORC-8 names the parent's placer number with its issuer (P200&EMR), OBR-29 the same number without one (the
-    # sending application's system): one parent order, ORC-8's; another number in OBR-29 is a second item
+    # sending facility's system): one parent order, ORC-8's; another number in OBR-29 is a second item
     def parent_orders(obr29: str, field: int = 29) -> list[dict]:
         obr = [""] * 55
         obr[:5] = ["OBR", "1", "P300^HIS", "F300^LIS", "87186^Susceptibility^CPT"]
@@ -1006,5 +1006,5 @@ def test_a_parent_order_named_by_orc_8_and_obr_29_in_two_forms_is_named_once(con
     assert parent_orders("P200", field=54) == [emr]
     assert parent_orders("P201") == [
         emr,
-        {"type": "ServiceRequest", "identifier": {"system": "urn:hub:id:LIS", "value": "P201"}},
+        {"type": "ServiceRequest", "identifier": {"system": "urn:hub:id:SZRMYY", "value": "P201"}},
     ]

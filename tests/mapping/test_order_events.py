@@ -190,3 +190,135 @@ def test_an_order_sent_under_another_order_s_orc_is_one_order_in_the_store(sessi
     assert glucose["status"] == "completed"  # ORC-5 CM: the order is done
     found = store.search(session, "ServiceRequest", [("identifier", "P100")], count=10).resources
     assert [r["code"]["coding"][0]["code"] for r in found] == ["58410-2"]
+
+
+# A placer's number sent without its issuer (EI.2, EI.3 empty) is the placer's within the sending facility (MSH-4):
+# the hospital's HIS places the order, its LIS (same MSH-4, another MSH-3) repeats the number without the HIS's
+# namespace in its status change and its results. One order, one ServiceRequest; the report names it.
+FACILITY_SYSTEM = "urn:hub:id:SZRMYY"
+
+
+def lab(code: str, event: str, structure: str, control: str, application: str, *order: str, **kw: str) -> str:
+    return message(msh(code, event, structure, control, application=application, **kw), pid(), pv1(), *order)
+
+
+def only(session: Session, rtype: str) -> dict[str, Any]:
+    (found,) = store.search(session, rtype, [], count=10).resources
+    return found
+
+
+def by_identifier(session: Session, rtype: str, identifier: dict[str, Any]) -> list[str]:
+    token = f"{identifier['system']}|{identifier['value']}"
+    return [r["id"] for r in store.search(session, rtype, [("identifier", token)], count=10).resources]
+
+
+def test_a_placer_number_without_its_issuer_is_one_order_across_the_his_and_the_lis(session, settings):
+    placed = orc(f2="ORD300", f3="", f4="")
+    deliver(session, settings, lab("ORM", "O01", "ORM_O01", "H1", "HIS", placed, obr(f2="ORD300", f3="")))
+    # the LIS schedules it (SC, in process), then reports it: ORD300 without ^HIS, its own number F300
+    numbers = {"f2": "ORD300", "f3": "F300"}
+    status = orc(f1="SC", f5="IP", f4="", **numbers)
+    deliver(session, settings, lab("ORM", "O01", "ORM_O01", "L1", "LIS", status, obr(**numbers)))
+    result = "OBX|1|NM|2345-7^葡萄糖^LN||5.6|mmol/L|||||F"
+    deliver(
+        session,
+        settings,
+        lab("ORU", "R01", "ORU_R01", "L2", "LIS", orc(f1="RE", f4="", **numbers), obr(f25="F", **numbers), result),
+    )
+
+    order = only(session, "ServiceRequest")
+    assert current(session, "ServiceRequest", order["id"])[0] == 2
+    assert order["status"] == "active"
+    placer = next(i for i in order["identifier"] if i["type"]["coding"][0]["code"] == "PLAC")
+    assert (placer["system"], placer["value"]) == (FACILITY_SYSTEM, "ORD300")
+    # the filler's number stays the filler's (the sending application's)
+    filler = next(i for i in order["identifier"] if i["type"]["coding"][0]["code"] == "FILL")
+    assert (filler["system"], filler["value"]) == ("urn:hub:id:LIS", "F300")
+    (based_on,) = only(session, "DiagnosticReport")["basedOn"]
+    assert based_on["identifier"] == {"system": FACILITY_SYSTEM, "value": "ORD300"}
+    assert by_identifier(session, "ServiceRequest", based_on["identifier"]) == [order["id"]]
+
+
+def test_a_placer_specimen_number_without_its_issuer_is_one_specimen_across_the_his_and_the_lis(session, settings):
+    ordered = (orc(f2="ORD301", f3="", f4=""), obr(f2="ORD301", f3=""), "SPM|1|S301||SER^血清^HL70487")
+    deliver(session, settings, lab("OML", "O21", "OML_O21", "H1", "HIS", *ordered))
+    numbers = {"f2": "ORD301", "f3": "F301"}
+    reported = (
+        orc(f1="RE", f4="", **numbers),
+        obr(f25="F", **numbers),
+        "OBX|1|NM|2345-7^葡萄糖^LN||5.6|mmol/L|||||F",
+        "SPM|1|S301^S901||SER^血清^HL70487",
+    )
+    deliver(session, settings, lab("ORU", "R01", "ORU_R01", "L1", "LIS", *reported))
+    specimen = only(session, "Specimen")
+    assert {(i["type"]["coding"][0]["code"], i["system"], i["value"]) for i in specimen["identifier"]} == {
+        ("PLAC", FACILITY_SYSTEM, "S301"),
+        ("FILL", "urn:hub:id:LIS", "S901"),
+    }
+    assert only(session, "ServiceRequest")["identifier"][0]["system"] == FACILITY_SYSTEM
+
+
+def test_a_prescription_number_without_its_issuer_is_one_prescription_across_the_his_and_the_pharmacy(
+    session, settings
+):
+    # RDE from the HIS, RDS from the pharmacy (same MSH-4): the same order number ORC-2 and prescription number
+    # RXE-15 without an issuer. One MedicationRequest, which the dispense names.
+    encoded_order = (orc(f2="RX300", f3="", f4=""), rxe(f15="RX2026-0300"), "TQ1|1||TID", "RXR|PO")
+    deliver(session, settings, lab("RDE", "O11", "RDE_O11", "H1", "HIS", *encoded_order))
+    dispensed = lab(
+        "RDS",
+        "O13",
+        "RDS_O13",
+        "P1",
+        "PHARMACY",
+        orc(f1="RE", f2="RX300", f3="", f4=""),
+        rxe(f15="RX2026-0300"),
+        "TQ1|1||TID",
+        "RXR|PO",
+        "RXD|1|X0001^阿莫西林胶囊^L|20260315100000|24|粒",
+        "RXR|PO",
+    )
+    deliver(session, settings, dispensed)
+    prescription = only(session, "MedicationRequest")
+    assert {(i.get("system"), i["value"]) for i in prescription["identifier"]} == {
+        (FACILITY_SYSTEM, "RX300"),
+        (FACILITY_SYSTEM, "RX2026-0300"),
+    }
+    (dispense,) = store.search(session, "MedicationDispense", [], count=10).resources
+    assert dispense["authorizingPrescription"] == [{"reference": f"MedicationRequest/{prescription['id']}"}]
+
+
+def test_a_prescription_number_alone_without_its_issuer_is_one_prescription(session, settings):
+    # no order numbers at all: the prescription number RXE-15 keys the order, within the facility
+    def encoded_order(code: str, event: str, control: str, application: str, *more: str) -> str:
+        order = (orc(f1="RE" if code == "RDS" else "NW", f2="", f3="", f4=""), rxe(f15="RX2026-0301"), "RXR|PO")
+        return lab(code, event, f"{code}_{event}", control, application, *order, *more)
+
+    deliver(session, settings, encoded_order("RDE", "O11", "H1", "HIS"))
+    dispense = ("RXD|1|X0001^阿莫西林胶囊^L|20260315100000|24|粒|||||RX2026-0301", "RXR|PO")
+    deliver(session, settings, encoded_order("RDS", "O13", "P1", "PHARMACY", *dispense))
+    prescription = only(session, "MedicationRequest")
+    assert prescription["identifier"] == [{"system": FACILITY_SYSTEM, "value": "RX2026-0301"}]
+    (dispensed,) = store.search(session, "MedicationDispense", [], count=10).resources
+    assert dispensed["authorizingPrescription"] == [{"reference": f"MedicationRequest/{prescription['id']}"}]
+
+
+def test_a_placer_number_with_its_issuer_keeps_the_issuer_s_system(session, settings):
+    numbers = {"f2": "ORD302^HIS", "f3": ""}
+    deliver(session, settings, lab("ORM", "O01", "ORM_O01", "H1", "HIS", orc(f4="", **numbers), obr(**numbers)))
+    numbers = {"f2": "ORD302^HIS", "f3": "F302"}
+    status = orc(f1="SC", f5="IP", f4="", **numbers)
+    deliver(session, settings, lab("ORM", "O01", "ORM_O01", "L1", "LIS", status, obr(**numbers)))
+    order = only(session, "ServiceRequest")
+    placer = next(i for i in order["identifier"] if i["type"]["coding"][0]["code"] == "PLAC")
+    assert (placer["system"], placer["value"]) == ("urn:hub:id:HIS", "ORD302")
+
+
+def test_the_same_placer_number_of_two_facilities_is_two_orders(session, settings):
+    numbers = {"f2": "ORD303", "f3": ""}
+    for facility, control in (("SZRMYY", "H1"), ("SZEY", "H2")):
+        order = (orc(f4="", **numbers), obr(**numbers))
+        deliver(session, settings, lab("ORM", "O01", "ORM_O01", control, "HIS", *order, facility=facility))
+    orders = store.search(session, "ServiceRequest", [], count=10).resources
+    systems = sorted(next(i["system"] for i in o["identifier"] if i["value"] == "ORD303") for o in orders)
+    assert systems == ["urn:hub:id:SZEY", FACILITY_SYSTEM]

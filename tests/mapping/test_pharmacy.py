@@ -107,8 +107,8 @@ def test_an_outpatient_prescription_in_gb18030_field_by_field(prescription):
             "system": "urn:hub:id:HIS",
             "value": "RX100",
         },
-        # RXE-15, issued by the sending application (MSH-3)
-        {"system": "urn:hub:id:HIS", "value": "RX2026-0001"},
+        # RXE-15 without its issuer: the sending facility's (MSH-4), as a placer's number
+        {"system": "urn:hub:id:SZRMYY", "value": "RX2026-0001"},
     ]
     assert request["status"] == "active"
     assert request["intent"] == "order"
@@ -348,7 +348,7 @@ def test_a_dispense_field_by_field(converter, dispense):
         m for m in resources(dispense, "Medication") if m["id"] != request["medicationReference"]["reference"][11:]
     ]
     (medication,) = dispensed
-    assert given["identifier"] == [{"system": "urn:hub:id:HIS", "value": "RX2026-0001"}]
+    assert given["identifier"] == [{"system": "urn:hub:id:SZRMYY", "value": "RX2026-0001"}]
     assert given["status"] == "completed"
     assert given["medicationReference"] == ref(medication)
     assert given["subject"] == ref(one(dispense, "Patient"))

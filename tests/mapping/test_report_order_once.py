@@ -1,6 +1,6 @@
 """A report names its order once: OBR-2 and ORC-2 are the same placer order number (v2.5.1 §4.5.1.2 ORC-2, "the
 same as OBR-2"; IG ORU_R01 row 4.2.1.1 DiagnosticReport.basedOn). A sender that writes the number once with its
-issuer (EI.2/EI.3) and once without — the hub then gives the bare one the sending application's system — names one
+issuer (EI.2/EI.3) and once without — the hub then gives the bare one the sending facility's system — names one
 order, not two; a genuinely different number in ORC-2 stays an order of its own.
 """
 
@@ -11,7 +11,7 @@ import pytest
 from .conftest import convert, one
 from .order_messages import message, msh, obr, orc, pid, pv1, segment
 
-# MSH-3 is HIS: a number without issuer gets urn:hub:id:HIS; EMR is the issuer the other field names
+# MSH-4 is SZRMYY: a placer number without issuer gets urn:hub:id:SZRMYY; EMR is the issuer the other field names
 EMR = {"system": "urn:hub:id:EMR", "value": "P100"}
 OID = {"system": "urn:oid:2.16.156.10011.1.5", "value": "P100"}
 
@@ -69,4 +69,4 @@ def test_one_order_named_once(converter, structure, orc_2, obr_2, named):
 @pytest.mark.parametrize("structure", STRUCTURES)
 def test_a_different_number_stays_an_order_of_its_own(converter, structure):
     report = one(convert(converter, report_message(structure, "P200", "P100^EMR")), "DiagnosticReport")
-    assert [item["identifier"] for item in report["basedOn"]] == [EMR, {"system": "urn:hub:id:HIS", "value": "P200"}]
+    assert [item["identifier"] for item in report["basedOn"]] == [EMR, {"system": "urn:hub:id:SZRMYY", "value": "P200"}]
