@@ -61,7 +61,7 @@ from hub.mapping.moved import entry_moved
 from hub.mapping.nulls import entry_keeps, entry_marks
 from hub.mapping.snapshots import entry_sets, parse_set
 from hub.security.access import PRODUCER_TAG_SYSTEM, producer_of
-from hub.updates import complete_left_locations, is_merged, merge_update
+from hub.updates import complete_left_locations, is_merged, leave_locations, merge_update
 
 log = logging.getLogger(__name__)
 
@@ -437,7 +437,8 @@ def _merge_entries(
 ) -> set[tuple[str, str]]:
     """Put the merge of each converted resource with its stored version in its entry; return the keys of the
     stored versions it changes. A visit whose patient moved (``moving``, by entry id) keeps the stored active
-    locations it does not list, completed (:func:`hub.updates.complete_left_locations`)."""
+    locations it does not list, completed (:func:`hub.updates.complete_left_locations`); a finished one is at none
+    of its locations (:func:`hub.updates.leave_locations`)."""
     changing: set[tuple[str, str]] = set()
     for entry, marks, rtype, rid in entries:
         key = (rtype, rid)
@@ -459,6 +460,8 @@ def _merge_entries(
                 entry["resource"] = complete_left_locations(entry["resource"], current)
         else:
             entry["resource"] = converted[key]
+        if rtype == "Encounter":
+            entry["resource"] = leave_locations(entry["resource"])
         if rtype == "Patient" and rid in unlinks:
             entry["resource"] = _without_seealso(entry["resource"], unlinks[rid])
         # a new resource cannot be locked (it has no row yet): the store's insert decides between two writers

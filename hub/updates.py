@@ -458,6 +458,22 @@ def complete_left_locations(merged: dict[str, Any], stored: Mapping[str, Any]) -
     return {**merged, "location": [*items, *back]} if back else merged
 
 
+def leave_locations(visit: dict[str, Any]) -> dict[str, Any]:
+    """A finished visit (an Encounter) at none of its locations: each location still active is completed. The
+    message that finishes a visit need not name where the patient was (an A06 finishing the emergency visit MRG-5
+    names, an A03 that names the ward but not the stored temporary location); the patient is at none of them."""
+    items = visit.get("location")
+    if visit.get("status") != "finished" or not isinstance(items, list):
+        return visit
+    if not any(isinstance(item, Mapping) and item.get("status") == "active" for item in items):
+        return visit
+    left = [
+        {**item, "status": "completed"} if isinstance(item, Mapping) and item.get("status") == "active" else item
+        for item in items
+    ]
+    return {**visit, "location": left}
+
+
 def _location_key(item: Mapping[str, Any]) -> tuple[str, str]:
     location = item.get("location")
     if not isinstance(location, Mapping):
@@ -478,4 +494,12 @@ def is_merged(resource: Mapping[str, Any]) -> bool:
     return not any(key.startswith("value") or key in ("component", "dataAbsentReason") for key in resource)
 
 
-__all__ = ["MERGED_TYPES", "choice_variants", "is_merged", "merge_update", "uninformative"]
+__all__ = [
+    "MERGED_TYPES",
+    "choice_variants",
+    "complete_left_locations",
+    "is_merged",
+    "leave_locations",
+    "merge_update",
+    "uninformative",
+]

@@ -57,3 +57,35 @@ def test_a_class_change_that_keeps_the_number_is_one_visit(mpi, settings):  # no
         convert(mpi, settings, message(msh("A06", control, "ADT_A06"), "EVN|A06|20260315120000", rich_pid(), mrg, same))
         visit = read(mpi, "Encounter", ids(settings, before)["Encounter"])
         assert visit["status"] == "in-progress" and visit["class"]["code"] == "IMP" and "end" not in visit["period"]
+
+
+def test_the_visit_left_is_at_none_of_its_locations(mpi, settings):  # noqa: F811
+    # a finished visit has no location the patient is at: the emergency room the A04 put the patient in is
+    # completed when the A06 finishes the emergency visit (its location history stays)
+    before = message(msh("A04", "L1", "ADT_A01"), "EVN|A04", rich_pid(), EMERGENCY)
+    convert(mpi, settings, before)
+    assert [i["status"] for i in read(mpi, "Encounter", ids(settings, before)["Encounter"])["location"]] == ["active"]
+    stay_pv1 = pv1(f2="I", f3="心内科^0301^02^SZRMYY", f19="V0002^^^SZRMYY^VN")
+    change = message(
+        msh("A06", "L2", "ADT_A06"),
+        "EVN|A06|20260315121500||||20260315120000",
+        rich_pid(),
+        "MRG|MRN0001^^^SZRMYY^MR||||E0001^^^SZRMYY^VN",
+        stay_pv1,
+    )
+    convert(mpi, settings, change)
+    prior = read(mpi, "Encounter", ids(settings, before)["Encounter"])
+    assert [(i["location"]["display"], i["status"]) for i in prior["location"]] == [("SZRMYY 急诊科 E01", "completed")]
+    stay = read(mpi, "Encounter", ids(settings, change)["Encounter"])
+    assert [i["status"] for i in stay["location"]] == ["active"]
+
+
+def test_a_visit_stored_finished_is_at_none_of_its_locations(mpi, settings):  # noqa: F811
+    # an update that gives the discharge time (PV1-45) of a visit the hub has not seen: finished, and the ward it
+    # names is where the patient was, not is
+    done = pv1(f2="I", f3="心内科^0301^02^SZRMYY", f19="V0009^^^SZRMYY^VN", f44="20260310083000", f45="20260315100000")
+    update = message(msh("A08", "L9", "ADT_A01"), "EVN|A08|20260315101500", rich_pid(), done)
+    convert(mpi, settings, update)
+    visit = read(mpi, "Encounter", ids(settings, update)["Encounter"])
+    assert visit["status"] == "finished"
+    assert [i["status"] for i in visit["location"]] == ["completed"]
