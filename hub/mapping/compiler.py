@@ -112,6 +112,8 @@ class Unit:
     # False once a rule reads something that differs within a message (a segment other than MSH, a
     # reference): then a datatype's result cannot be reused for the same value elsewhere in the message.
     context_free: bool = True
+    # the segment fields its rules read ((PID, 3) for PID-3.4): what the conversion report's unmapped-field leaves out
+    reads: set[tuple[str, int]] = field(default_factory=set)
 
 
 class Compiler:
@@ -136,6 +138,7 @@ class Compiler:
         self._datatype_cache: dict[str, tuple[str, Conv]] = {}
         self._datatype_context_free: dict[str, bool] = {}
         self._datatype_refs: dict[str, set[str]] = {}
+        self._datatype_reads: dict[str, set[tuple[str, int]]] = {}
         self._compiling: list[str] = []
         # while the elements of a rule that selects OBX by a condition are compiled: that condition, which tells
         # the OBX heading a group of their own among those without a sub-id (scope sub_id: one VIS per statement)
@@ -171,6 +174,8 @@ class Compiler:
             raise self.error(unit, model, f"{text!r} is relative (a component); here a path needs a segment: PID-3.1")
         if path.segment is not None and path.segment != "MSH":
             unit.context_free = False
+        if path.segment is not None and path.field is not None:
+            unit.reads.add((path.segment, path.field))
         if getattr(model, "scope", None) == "sub_id" and path.segment != "OBX":
             raise self.error(unit, model, f"'scope: sub_id' groups OBX by their sub-id (OBX-4), not {text!r}")
         return path
@@ -1236,6 +1241,7 @@ class Compiler:
                 unit.context_free = False
             if unit is not None:
                 unit.refs |= self._datatype_refs[name]
+                unit.reads |= self._datatype_reads[name]
             return cached
         found = self.datatypes.get(name)
         if found is None:
@@ -1252,11 +1258,13 @@ class Compiler:
             self._compiling.pop()
         if unit is not None:
             unit.refs |= here.refs
+            unit.reads |= here.reads
             if not here.context_free:
                 unit.context_free = False
         self._datatype_cache[name] = compiled
         self._datatype_context_free[name] = here.context_free
         self._datatype_refs[name] = set(here.refs)
+        self._datatype_reads[name] = set(here.reads)
         return compiled
 
     def _datatype(self, template: DatatypeTemplate, unit: Unit) -> tuple[str, Conv]:

@@ -43,6 +43,7 @@ from hub.mapping.snapshots import SNAPSHOT_EXTENSION_URL, is_null_segment, set_p
 from hub.mapping.structure import GroupDef, Node, StructureError, group_segments, has_path, iter_path, parse_structure
 from hub.mapping.templates import MessagePatch, MessageTemplate, ResourceRule, ResourceTemplate, ValueSpec
 from hub.mapping.terminology import Table
+from hub.mapping.unread import FieldChecks, field_checks, report_unread_fields
 from hub.mapping.yamlload import line_of
 
 log = logging.getLogger(__name__)
@@ -116,6 +117,8 @@ class CompiledResource:
     body: list[Applier]
     refs: set[str]
     nulls: NullMarks
+    reads: frozenset[tuple[str, int]]  # the segment fields its rules read (keys, elements, an overlay's rules)
+    not_carried: tuple[str, ...]  # the template's fields not carried over on purpose (OBR-17)
 
     def make_id(self, ctx: Ctx) -> tuple[str, list[str]]:
         """The resource's id and key parts, from the first key alternative whose parts are all present.
@@ -195,6 +198,8 @@ class CompiledMessage:
     glue: dict[str, tuple[re.Pattern[str], re.Pattern[str]]] = field(default_factory=dict)
     requires: tuple[str, ...] = ()  # segment ids of which the message must have one (the template's 'requires')
     unmapped: tuple[CompiledUnmapped, ...] = ()  # the template's 'unmapped'
+    reads: frozenset[tuple[str, int]] = frozenset()  # the segment fields its rules read (PID, 3)
+    unread: FieldChecks = field(default_factory=dict)  # the fields no rule reads, per segment id (hub.mapping.unread)
 
 
 @dataclass(slots=True)
@@ -257,7 +262,17 @@ def _compile_library(schema: FhirSchema, lib: Library, overlay: Overlay | None) 
         messages[name] = _compile_message(
             compiler, message_template, data, path, resources, mpatch, overlay.path if overlay else None
         )
+        messages[name].unread = _unread_checks(messages[name], message_template, lib)
     return messages
+
+
+def _unread_checks(compiled: CompiledMessage, template: MessageTemplate, lib: Library) -> FieldChecks:
+    """The fields of each segment id the message's rules read that none reads and none declares ``not_carried``
+    (the library's list, with an overlay's; the message template's; those of its rules' resource templates)."""
+    declared = [*lib.not_carried, *template.not_carried]
+    for rule in compiled.rules:
+        declared += rule.resource.not_carried
+    return field_checks(compiled.reads, declared)
 
 
 def _compile_overlay(schema: FhirSchema, lib: Library, overlay: Overlay) -> dict[str, CompiledMessage]:
@@ -463,8 +478,9 @@ class Converter:
         ``report_unknown`` does not have (``untranslated-code``: the table and where) and identifiers kept but flagged
         (``invalid-resident-id``: where it was), elements left out for an invalid value (``invalid-value``:
         where and why), segments no resource carries (``unmapped-segment``: where, and what the template's
-        ``unmapped`` says of them), and segments the message structure has no place for, converted to nothing
-        (``unplaced-segment``: where).
+        ``unmapped`` says of them), segments the message structure has no place for, converted to nothing
+        (``unplaced-segment``: where), and fields with a value that no rule reads nor any ``not_carried`` declares
+        (``unmapped-field``: where, once per segment id and field; :mod:`hub.mapping.unread`).
 
         Args:
             message: the tokenised message.
@@ -553,6 +569,7 @@ class Converter:
         finally:
             root.release()
         _report_unplaced(message, unplaced, report)
+        report_unread_fields(compiled.unread, message, report)
         return bundle, report
 
     def _fill(
@@ -805,6 +822,7 @@ def _compile_resource(
     body = compiler.elements(specs, template.resource, unit, False)
     nulls = compile_marks(compiler, unit, template.resource, specs, deletes)
     refs = set(unit.refs)
+    reads = set(unit.reads).union(*(u.reads for u in key_units))
     if extra:
         # A sender overlay's rules for this template: before the template's own, so that they win.
         overlay_unit = Unit(str(extra_path))
@@ -812,7 +830,20 @@ def _compile_resource(
         body = compiler.elements(extra_specs, template.resource, overlay_unit, False) + body
         nulls = compile_marks(compiler, overlay_unit, template.resource, extra_specs, extra_deletes) + nulls
         refs |= overlay_unit.refs
-    return CompiledResource(name, template.resource, template.segment, str(path), keys, first_source, body, refs, nulls)
+        reads |= overlay_unit.reads
+    return CompiledResource(
+        name,
+        template.resource,
+        template.segment,
+        str(path),
+        keys,
+        first_source,
+        body,
+        refs,
+        nulls,
+        frozenset(reads),
+        tuple(template.not_carried),
+    )
 
 
 def _compile_message(
@@ -922,8 +953,17 @@ def _compile_message(
     events = frozenset(e.upper() for e in template.events) if template.events is not None else None
     refused = {e.upper(): reason for e, reason in template.refused.items()}
     unmapped = tuple(_compile_unmapped(compiler, template, unit, root, names))
+    reads = frozenset(unit.reads.union(patch_unit.reads, *(rule.resource.reads for rule in rules)))
     return CompiledMessage(
-        template.message, str(path), root, events, rules, refused, requires=tuple(template.requires), unmapped=unmapped
+        template.message,
+        str(path),
+        root,
+        events,
+        rules,
+        refused,
+        requires=tuple(template.requires),
+        unmapped=unmapped,
+        reads=reads,
     )
 
 

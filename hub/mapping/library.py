@@ -21,6 +21,7 @@ from hub.errors import MappingTemplateError
 from hub.mapping.templates import (
     DatatypeTemplate,
     MessageTemplate,
+    NotCarriedList,
     OverlayTemplate,
     ResourceTemplate,
     TablePatch,
@@ -33,6 +34,8 @@ M = TypeVar("M", bound=BaseModel)
 
 FOLDERS = ("message", "resource", "datatype", "terminology")
 OVERLAY_FOLDER = "overlays"
+# the fields no message carries over on purpose (set ids, the header's delimiters and routing …): optional
+NOT_CARRIED_FILE = "not_carried.yaml"
 
 
 def validate(model: type[M], data: Any, path: Path) -> M:
@@ -65,6 +68,7 @@ class Library:
     datatypes: dict[str, tuple[DatatypeTemplate, Path]] = field(default_factory=dict)
     resources: dict[str, tuple[ResourceTemplate, Path]] = field(default_factory=dict)
     messages: dict[str, tuple[MessageTemplate, Any, Path]] = field(default_factory=dict)
+    not_carried: dict[str, str] = field(default_factory=dict)  # not_carried.yaml: field → why
 
 
 @dataclass(slots=True)
@@ -98,6 +102,9 @@ def read_library(directory: Path) -> Library:
         message = validate(MessageTemplate, data, path)
         _check_name(message.message, path.stem, path, message, "message")
         lib.messages[message.message] = (message, data, path)
+    path = directory / NOT_CARRIED_FILE
+    if path.is_file():
+        lib.not_carried = dict(validate(NotCarriedList, load_yaml(path), path).not_carried)
     return lib
 
 
@@ -125,7 +132,14 @@ def merge(lib: Library, overlay: Overlay) -> Library:
         MappingTemplateError: a patch that names nothing the library has, or a merged table that is invalid.
     """
     model, path = overlay.model, overlay.path
-    merged = Library(lib.directory, dict(lib.tables), dict(lib.datatypes), dict(lib.resources), dict(lib.messages))
+    merged = Library(
+        lib.directory,
+        dict(lib.tables),
+        dict(lib.datatypes),
+        dict(lib.resources),
+        dict(lib.messages),
+        {**lib.not_carried, **model.not_carried},
+    )
     for name, patch in model.tables.items():
         line = line_of(overlay.data, ("tables", name))
         merged.tables[name] = (_merge_table(name, lib.tables.get(name), patch, path, line), path)

@@ -20,6 +20,21 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 from pydantic_core.core_schema import ValidatorFunctionWrapHandler
 
 SEGMENT_RE = re.compile(r"^[A-Z][A-Z0-9]{2}$")
+FIELD_RE = re.compile(r"^[A-Z][A-Z0-9]{2}-[1-9][0-9]*$")
+
+
+def check_not_carried(fields: dict[str, str]) -> None:
+    """``not_carried``: fields (``OBR-17``) → why they are not carried over.
+
+    Raises:
+        ValueError: a key that is no segment field, or an empty reason.
+    """
+    bad = [name for name in fields if not FIELD_RE.match(name)]
+    if bad:
+        raise ValueError(f"'not_carried' names segment fields such as OBR-17 (no component), not {bad}")
+    empty = [name for name, reason in fields.items() if not reason or not reason.strip()]
+    if empty:
+        raise ValueError(f"'not_carried' gives the reason each field is not carried over; none for {empty}")
 
 
 class TemplateModel(BaseModel):
@@ -223,11 +238,14 @@ class ResourceTemplate(TemplateModel):
     segment: str
     id: list[list[ValueSpec]]
     elements: list[ValueSpec]
+    # fields no rule reads on purpose → why (the conversion report leaves them out of unmapped-field)
+    not_carried: dict[str, str] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _source(self) -> ResourceTemplate:
         if not SEGMENT_RE.match(self.segment):
             raise ValueError(f"'segment' must be a segment id such as PID, not {self.segment!r}")
+        check_not_carried(self.not_carried)
         if not self.id or any(not alternative for alternative in self.id):
             raise ValueError("'id' lists one or more keys, each a non-empty list of parts")
         return self
@@ -313,12 +331,15 @@ class MessageTemplate(TemplateModel):
     structure: list[Any]
     resources: list[ResourceRule]
     unmapped: list[UnmappedRule] = Field(default_factory=list)
+    # fields no rule reads on purpose → why (the conversion report leaves them out of unmapped-field)
+    not_carried: dict[str, str] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _requires(self) -> MessageTemplate:
         bad = [s for s in self.requires if not SEGMENT_RE.match(s)]
         if bad:
             raise ValueError(f"'requires' lists segment ids such as OBR, not {bad}")
+        check_not_carried(self.not_carried)
         return self
 
     @model_validator(mode="after")
@@ -427,6 +448,20 @@ class TablePatch(TemplateModel):
     alternate_system: str | None = None
 
 
+class NotCarriedList(TemplateModel):
+    """``not_carried.yaml`` at the top of the mappings directory: fields no message carries over, on purpose, in
+    every message structure (set ids, the message header's delimiters and routing, fields that only steer the
+    conversion); the conversion report leaves them out of ``unmapped-field``."""
+
+    description: str | None = None
+    not_carried: dict[str, str]
+
+    @model_validator(mode="after")
+    def _fields(self) -> NotCarriedList:
+        check_not_carried(self.not_carried)
+        return self
+
+
 class ResourcePatch(TemplateModel):
     """An overlay's element rules for a resource template, run before the template's own (so they win)."""
 
@@ -464,9 +499,12 @@ class OverlayTemplate(TemplateModel):
     datatypes: dict[str, DatatypeTemplate] = Field(default_factory=dict)
     resources: dict[str, ResourcePatch] = Field(default_factory=dict)
     messages: dict[str, MessagePatch] = Field(default_factory=dict)
+    # fields this sender's messages carry that the hub leaves out on purpose → why (not reported: unmapped-field)
+    not_carried: dict[str, str] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _names(self) -> OverlayTemplate:
+        check_not_carried(self.not_carried)
         for key, datatype in self.datatypes.items():
             if datatype.datatype != key:
                 raise ValueError(f"datatypes.{key}: the template is named {datatype.datatype!r}, not {key!r}")

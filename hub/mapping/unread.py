@@ -1,0 +1,106 @@
+"""Fields a message carries that no rule reads: the conversion report's ``unmapped-field``.
+
+At load, each compiled message template knows the fields its rules read, segment by segment (element ``from``
+paths, conditions, id keys, ``format``, and what the datatype templates they reach read: every absolute path the
+compiler resolves, :attr:`hub.mapping.compiler.Unit.reads`), and the fields declared ``not_carried`` (the library's
+``not_carried.yaml``, the message template's, its resource templates', a sender overlay's). For a segment id the
+template reads at all, every other field is one whose value would be dropped without a word: a message that gives
+it text is told so, once per segment id and field (at its first segment), never with the value.
+
+A segment id no rule reads any field of (SFT, a Z-segment nobody maps) is not this report's: the whole segment
+is the template's choice. Segments reported whole (``unmapped-segment``, ``unplaced-segment``) are not reported
+field by field.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from typing import Any
+
+from hub.hl7 import er7
+from hub.mapping.runtime import segment_seq
+
+# segment id → (the unread field numbers up to the highest known one, ascending; that highest known field)
+FieldChecks = dict[str, tuple[tuple[int, ...], int]]
+
+CODE = "unmapped-field"
+WHOLE = frozenset({"unmapped-segment", "unplaced-segment"})
+
+
+def field_checks(reads: Iterable[tuple[str, int]], not_carried: Iterable[str]) -> FieldChecks:
+    """What to look at in each segment id the rules read: the fields neither read nor declared ``not_carried``
+    (``PID-1``), below the highest known one; every field after it is unread too."""
+    known: dict[str, set[int]] = {}
+    for segment, number in reads:
+        known.setdefault(segment, set()).add(number)
+    declared: dict[str, set[int]] = {}
+    for name in not_carried:
+        segment, _, text = name.partition("-")
+        declared.setdefault(segment, set()).add(int(text))
+    checks: FieldChecks = {}
+    for segment, numbers in known.items():
+        numbers |= declared.get(segment, set())
+        top = max(numbers)
+        checks[segment] = (tuple(n for n in range(1, top) if n not in numbers), top)
+    return checks
+
+
+def report_unread_fields(checks: FieldChecks, message: er7.Message, report: list[dict[str, Any]]) -> None:
+    """Append one ``unmapped-field`` entry per segment id and field that a segment of ``message`` gives text in
+    and no rule reads (the location of the first such segment, ``OBR^1^13``; never the value)."""
+    found: dict[tuple[str, int], list[er7.Segment]] | None = None
+    for seg in message.segments:
+        check = checks.get(seg.name)
+        if check is None:
+            continue
+        fields = seg.fields
+        last = len(fields)
+        gaps, top = check
+        for n in gaps:
+            if n >= last:
+                break
+            if fields[n]:
+                found = _note(found, seg, n)
+        for n in range(top + 1, last):
+            if fields[n]:
+                found = _note(found, seg, n)
+    if found is not None:
+        _append(found, message, report)
+
+
+def _note(
+    found: dict[tuple[str, int], list[er7.Segment]] | None, seg: er7.Segment, number: int
+) -> dict[tuple[str, int], list[er7.Segment]]:
+    if found is None:
+        found = {}
+    found.setdefault((seg.name, number), []).append(seg)
+    return found
+
+
+def _append(
+    found: dict[tuple[str, int], list[er7.Segment]], message: er7.Message, report: list[dict[str, Any]]
+) -> None:
+    whole = {entry.get("location") for entry in report if entry.get("code") in WHOLE}
+    empty = _empty_text(message.delimiters)
+    for (name, number), segments in found.items():
+        located = [
+            f"{name}^{segment_seq(message, seg)}" for seg in segments if empty.fullmatch(seg.fields[number]) is None
+        ]
+        located = [where for where in located if where not in whole]
+        if not located:
+            continue
+        more = f" (and in {len(located) - 1} more {name})" if len(located) > 1 else ""
+        report.append(
+            {
+                "code": CODE,
+                "location": f"{located[0]}^{number}",
+                "detail": f"{name}-{number} has a value that no rule reads: it is not carried over{more}",
+            }
+        )
+
+
+def _empty_text(d: er7.Delimiters) -> re.Pattern[str]:
+    """A field without text: separators, HL7 nulls (``""``) and whitespace only."""
+    separators = re.escape(d.repetition + d.component + d.subcomponent)
+    return re.compile(rf'(?:[{separators}\s]|"")*')
