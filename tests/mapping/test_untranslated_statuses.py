@@ -9,6 +9,8 @@ from __future__ import annotations
 from .conftest import one, resources, with_report
 from .order_messages import obr as order_obr
 from .order_messages import orc, orm, tq1
+from .test_adt_events import PV1 as ADT_PV1
+from .test_adt_events import adt as adt_event
 from .test_chinese import message as adt
 from .test_immunization import rxa, vxu
 from .test_mdm import mdm
@@ -18,6 +20,10 @@ from .test_ppr_action_codes import DIABETES, GOAL, ppr
 from .test_ref import ref_message
 from .test_siu import siu
 from .test_untranslated_codes import untranslated
+
+
+def a60(iam: str) -> str:
+    return adt_event("A60", "ADT_A60", ADT_PV1, iam)
 
 
 def where(report: list[dict]) -> set[tuple[str, str]]:
@@ -126,3 +132,31 @@ def test_an_appointment_and_participant_filler_status_no_table_has(converter):
     appointment = one(bundle, "Appointment")
     assert appointment["status"] == "booked"
     assert where(report) >= {("v2-0278", "SCH^1^25"), ("v2-0277", "SCH^1^8"), ("v2-0278-participation", "AIL^1^12")}
+
+
+def test_a_problem_status_and_confirmation_no_table_has(converter):
+    # PRB-13 待定 (pending, in words problem-confirmation lacks), PRB-14 稳定 (stable): were dropped without a word
+    # behind the tables' in_table guards (required bindings); the problem stays active (a problem-list item needs a
+    # clinical status), its verification left out
+    problem = "PRB|AD|20260315|E11.9^2型糖尿病^I10|PRB-9^EMR|||||||||待定|稳定"
+    bundle, report = with_report(converter, ppr("PC1", problem))
+    condition = one(bundle, "Condition")
+    assert condition["clinicalStatus"]["coding"][0]["code"] == "active"
+    assert "verificationStatus" not in condition
+    assert where(report) == {("problem-status", "PRB^1^14"), ("problem-confirmation", "PRB^1^13")}
+
+
+def test_an_allergy_clinical_status_no_table_has(converter):
+    # IAM-17 待确认 (to be confirmed, in words table 0438 lacks)
+    text = a60("IAM|1|DA^药物过敏^HL70127|青霉素||皮疹|A|A-1^HIS||||||||||待确认")
+    bundle, report = with_report(converter, text)
+    assert "verificationStatus" not in one(bundle, "AllergyIntolerance")
+    assert ("v2-0438", "IAM^1^17") in where(report)
+
+
+def test_known_problem_and_allergy_statuses_are_not_reported(converter):
+    problem = "PRB|AD|20260315|E11.9^2型糖尿病^I10|PRB-9^EMR|||||||||C|ACTIVE"
+    _bundle, report = with_report(converter, ppr("PC1", problem))
+    assert where(report) == set()
+    _bundle, report = with_report(converter, a60("IAM|1|DA^药物过敏^HL70127|青霉素||皮疹|A|A-1^HIS||||||||||C"))
+    assert not {table for table, _ in where(report)} & {"v2-0438"}
