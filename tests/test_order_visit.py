@@ -33,25 +33,25 @@ def head(kind: str, control: str, application: str = "HIS") -> str:
     return f"MSH|^~\\&|{application}|{HOSPITAL}|HUB|CITY|20260315083000||{kind}|{control}|P|2.5.1"
 
 
-def orm(control: str, placer: str, visit: str = CLINIC_PV1, pid: str = PID) -> bytes:
+def orm(control: str, placer: str, visit: str = CLINIC_PV1, pid: str = PID, issuer: str = "^HIS") -> bytes:
     # ORC-2 the placer order number with its issuer; OBR-4 the test
     return message(
         head("ORM^O01^ORM_O01", control),
         pid,
         visit,
-        f"ORC|NW|{placer}^HIS||||||||||D001^王^建国",
-        f"OBR|1|{placer}^HIS||CBC^血常规^L|||20260315080000",
+        f"ORC|NW|{placer}{issuer}||||||||||D001^王^建国",
+        f"OBR|1|{placer}{issuer}||CBC^血常规^L|||20260315080000",
     )
 
 
-def oru(control: str, placer: str, status: str = "F", visit: str = CLINIC_PV1) -> bytes:
+def oru(control: str, placer: str, status: str = "F", visit: str = CLINIC_PV1, issuer: str = "^HIS") -> bytes:
     # ORC-3 and OBR-3 the laboratory's filler number, OBR-25 the report's status
     return message(
         head("ORU^R01^ORU_R01", control, "LIS"),
         PID,
         visit,
-        f"ORC|RE|{placer}^HIS|F{placer}^LIS",
-        f"OBR|1|{placer}^HIS|F{placer}^LIS|CBC^血常规^L|||20260315080000|||||||||||||||20260315100000||HM|{status}",
+        f"ORC|RE|{placer}{issuer}|F{placer}^LIS",
+        f"OBR|1|{placer}{issuer}|F{placer}^LIS|CBC^血常规^L|||20260315080000|||||||||||||||20260315100000||HM|{status}",
         f"OBX|1|NM|WBC^白细胞^L||6.5|10*9/L|3.5-9.5||||{status}",
     )
 
@@ -77,6 +77,17 @@ def test_an_order_and_its_results_are_one_visit(session, settings):
     report = read(session, "DiagnosticReport", ids(settings, messages[-1])["DiagnosticReport"])
     assert report["encounter"] == {"reference": f"Encounter/{visit}"}
     assert [order["identifier"]["value"] for order in report["basedOn"]] == ["ORD1001"]
+
+
+def test_an_order_numbered_without_its_issuer_and_its_result_from_the_lab_are_one_visit(session, settings):
+    # the HIS (MSH-3 HIS) orders ORD3001 and the LIS (MSH-3 LIS) reports it, neither naming the number's issuer: a
+    # placer's number is the sending facility's (EI_placer), in the order's key and in its visit's alike
+    order, result = orm("O1", "ORD3001", issuer=""), oru("R1", "ORD3001", issuer="")
+    convert(session, settings, order)
+    convert(session, settings, result)
+    [visit] = encounters(session, settings, order)
+    report = read(session, "DiagnosticReport", ids(settings, result)["DiagnosticReport"])
+    assert report["encounter"] == {"reference": f"Encounter/{visit}"}
 
 
 def test_two_orders_of_the_patient_are_two_visits(session, settings):
