@@ -76,6 +76,14 @@ def test_declared_fields_are_not_reported(converter):
     assert not {"PID-1", "PV1-1", "OBR-1", "OBX-1", "MSH-7", "MSH-10", "MSH-12"} & fields_of(report)
 
 
+def test_a_field_a_library_template_declares_is_not_reported(converter):
+    # PID-12, the county code: Patient.yaml's not_carried (DIFFERENCES P8); PID-18, the account number, is read by
+    # no rule of an order message: reported
+    text = message(msh("ORM", "O01", "ORM_O01", "ORM9"), pid(f12="440300", f18="A100"), pv1(), orc(), obr())
+    _bundle, report = with_report(converter, text)
+    assert fields_of(report) == {"PID-18"}
+
+
 def test_one_entry_per_field_however_many_segments_give_it(converter):
     text = orm(orc(), obr(f13=CLINICAL_INFO), orc(f2="P101^HIS", f3="F201^LIS"), obr(f1="2", f2="P101^HIS", f13="x"))
     _bundle, report = with_report(converter, text)
