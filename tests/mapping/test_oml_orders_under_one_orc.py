@@ -8,6 +8,8 @@ ORC-12, the order's timing TQ1), its own notes, diagnoses and specimens.
 
 from __future__ import annotations
 
+import pytest
+
 from .conftest import convert, one, ref, resources
 
 HEAD = (
@@ -183,3 +185,36 @@ def test_omg_o19_s_orders_under_one_orc_each_have_its_common_data(converter):
         assert request["occurrenceDateTime"] == "2026-11-27T09:00:00+08:00"
     assert electrocardiogram["note"] == [{"text": "静息"}] and chest["note"] == [{"text": "站立位"}]
     assert placer(electrocardiogram) == ["ORD200"] and placer(chest) == ["ORD201"]
+
+
+@pytest.mark.parametrize(
+    ("structure", "before"),
+    [
+        # OMI^O23 (imaging orders): ORC, timing, the OBR of each study ordered
+        ("OMI^O23^OMI_O23", ()),
+        # OML^O33 (orders on one specimen): the specimen first, then ORC and its OBR
+        ("OML^O33^OML_O33", ("SPM|1|S1&HIS||BLD^全血^HL70487",)),
+        # OML^O35 (orders on one container of a specimen): the specimen, the container, then ORC and its OBR
+        ("OML^O35^OML_O35", ("SPM|1|S1&HIS||BLD^全血^HL70487", "SAC|||C1^HIS")),
+    ],
+)
+def test_the_orders_under_one_orc_of_other_order_structures_each_have_its_common_data(converter, structure, before):
+    # one ORC for two orders (the tests ordered together), each OBR its own placer number and note
+    text = oml(
+        *before,
+        ORC,
+        TQ1,
+        "OBR|1|ORD200^HIS||71046^胸部X线^C4",
+        "NTE|1||站立位",
+        "OBR|2|ORD201^HIS||74176^腹部CT^C4",
+        "NTE|1||空腹",
+    ).replace("OML^O21^OML_O21", structure)
+    requests = by_code(convert(converter, text))
+    chest, abdomen = requests["71046"], requests["74176"]
+    for request in (chest, abdomen):
+        assert request["status"] == "active" and request["requester"]["display"] == "李医生"
+        assert request["authoredOn"] == "2026-11-27T08:00:00+08:00"
+        assert request["requisition"]["value"] == "G1"
+        assert request["occurrenceDateTime"] == "2026-11-27T09:00:00+08:00"
+    assert chest["note"] == [{"text": "站立位"}] and abdomen["note"] == [{"text": "空腹"}]
+    assert placer(chest) == ["ORD200"] and placer(abdomen) == ["ORD201"]
