@@ -26,6 +26,12 @@ _LINE_SPLIT = re.compile(r"\r\n|\r|\n")
 _CONTROLS = "\x00\x0b\x0c\x1a\x1c\x1d\x1e\x1f\x7f"
 _PADDING = " \t" + _CONTROLS
 _ESCAPE_HEX = re.compile(r"^[0-9A-Fa-f]*$")
+# Control characters no text may hold: v2 text is printable characters (v2.5.1 §2.7; a sender writes any other as a
+# hexadecimal escape), and a FHIR string holds none below 32 but TAB, CR and LF (R4 §2.1.28.0.1 string). C0 but
+# TAB (FT and TX text may hold one) and CR and LF (segment terminators: inside a segment's text only where a wrapped
+# line was joined), and DEL.
+CONTROLS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_NO_CONTROLS = dict.fromkeys([*range(0x09), 0x0B, 0x0C, *range(0x0E, 0x20), 0x7F])
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,6 +161,14 @@ class Message:
                 raise Hl7ParseError("text before the MSH segment", hl7_code="100", location="MSH^1")
         self.segments = segments
 
+    @classmethod
+    def of(cls, segments: list[Segment], delimiters: Delimiters) -> Message:
+        """A message of these segments (already tokenised) and delimiters."""
+        message = object.__new__(cls)
+        message.segments = segments
+        message.delimiters = delimiters
+        return message
+
     @property
     def msh(self) -> Segment:
         return self.segments[0]
@@ -216,7 +230,7 @@ def parse(text: str) -> Message:
     return Message(text)
 
 
-def _hex_text(data: bytes) -> str:
+def _hex_decoded(data: bytes) -> str:
     """The text of a hexadecimal escape's bytes (v2.5.1 §2.7.4 ``\\Xdddd\\``): UTF-8, else GB18030 (a Chinese
     sender's bytes in the charset its MSH-18 names: ``\\XC4E3BAC3\\`` is 你好), else Latin-1."""
     for codec in ("utf-8", "gb18030"):
@@ -225,6 +239,48 @@ def _hex_text(data: bytes) -> str:
         except UnicodeDecodeError:
             continue
     return data.decode("latin-1")
+
+
+def _hex_text(data: bytes) -> str:
+    """A hexadecimal escape's text without control characters: one escaped (``\\X1B\\``) is no more text for a
+    FHIR string than one sent as it is (:data:`CONTROLS`, :func:`without_controls`)."""
+    text = _hex_decoded(data)
+    return text.translate(_NO_CONTROLS) if CONTROLS.search(text) else text
+
+
+def has_controls(text: str, d: Delimiters) -> bool:
+    """Whether the text of a message may hold a control character (:data:`CONTROLS`): one as it is, or a
+    hexadecimal escape (which may be of one). One regex search and one substring search: cheap enough for every
+    message, and :func:`without_controls` does the exact work only when this says yes."""
+    return CONTROLS.search(text) is not None or (bool(d.escape) and d.escape + "X" in text)
+
+
+def without_controls(message: Message) -> tuple[Message, list[tuple[int, int]]]:
+    """The message without the control characters (:data:`CONTROLS`) inside its fields, and where they were: the
+    index of each segment and the number of each field that held one, sent as it is or as a hexadecimal escape
+    (which :func:`unescape` drops). A delimiter is never removed, nor MSH-1 and MSH-2 read."""
+    d = message.delimiters
+    kept = {ord(c) for c in d.field + d.encoding_characters}
+    table = {code: None for code in _NO_CONTROLS if code not in kept}
+    esc = re.escape(d.escape)
+    hex_escape = re.compile(esc + r"X((?:[0-9A-Fa-f]{2})+)" + esc) if d.escape else None
+    segments: list[Segment] = []
+    found: list[tuple[int, int]] = []
+    for index, seg in enumerate(message.segments):
+        literal = seg.line.translate(table) != seg.line
+        escaped = hex_escape is not None and d.escape + "X" in seg.line
+        if literal or escaped:
+            first = 3 if seg.name in ("MSH", "BHS", "FHS") else 1
+            for n in range(first, len(seg.fields)):
+                value = seg.fields[n]
+                if (literal and value.translate(table) != value) or (
+                    escaped
+                    and hex_escape is not None
+                    and any(CONTROLS.search(_hex_decoded(bytes.fromhex(m[1]))) for m in hex_escape.finditer(value))
+                ):
+                    found.append((index, n))
+        segments.append(Segment(seg.line.translate(table), d.field) if literal else seg)
+    return Message.of(segments, d), found
 
 
 def unescape(value: str, d: Delimiters = DEFAULT_DELIMITERS) -> str:

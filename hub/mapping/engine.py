@@ -479,8 +479,9 @@ class Converter:
         (``invalid-resident-id``: where it was), elements left out for an invalid value (``invalid-value``:
         where and why), segments no resource carries (``unmapped-segment``: where, and what the template's
         ``unmapped`` says of them), segments the message structure has no place for, converted to nothing
-        (``unplaced-segment``: where), and fields with a value that no rule reads nor any ``not_carried`` declares
-        (``unmapped-field``: where, once per segment id and field; :mod:`hub.mapping.unread`).
+        (``unplaced-segment``: where), fields with a value that no rule reads nor any ``not_carried`` declares
+        (``unmapped-field``: where, once per segment id and field; :mod:`hub.mapping.unread`), and fields that held
+        a control character, removed from the value (``control-character``: where).
 
         Args:
             message: the tokenised message.
@@ -554,6 +555,10 @@ class Converter:
             tz = datetimes.offset_zone(message.get(message.msh, 7, 1).strip()) or tz
         # the segments' text once: the glued-segment scan and the HL7 null test read it
         text = "\r".join([seg.line for seg in message.segments])
+        controls: list[tuple[int, int]] = []
+        if er7.has_controls(text, message.delimiters):
+            message, controls = er7.without_controls(message)
+            text = "\r".join([seg.line for seg in message.segments])
         glued = _glued_segment(compiled, message, text)
         if glued is not None:
             raise glued
@@ -570,6 +575,7 @@ class Converter:
             root.release()
         _report_unplaced(message, unplaced, report)
         report_unread_fields(compiled.unread, message, report)
+        _report_controls(message, controls, report)
         return bundle, report
 
     def _fill(
@@ -1019,6 +1025,20 @@ def _report_unplaced(message: er7.Message, unplaced: list[er7.Segment], report: 
             "code": "unplaced-segment",
             "location": f"{seg.name}^{segment_seq(message, seg)}",
             "detail": "the message structure has no place for this segment: it is converted to nothing",
+        }
+        if entry not in report:
+            report.append(entry)
+
+
+def _report_controls(message: er7.Message, controls: list[tuple[int, int]], report: list[dict[str, Any]]) -> None:
+    """Report each field that held a control character (``control-character``: where; never the text), removed
+    from its value (:func:`hub.hl7.er7.without_controls`)."""
+    for index, field_no in controls:
+        seg = message.segments[index]
+        entry = {
+            "code": "control-character",
+            "location": f"{seg.name}^{segment_seq(message, seg)}^{field_no}",
+            "detail": "control characters (not allowed in v2 text nor in a FHIR string) removed from the value",
         }
         if entry not in report:
             report.append(entry)

@@ -103,3 +103,38 @@ def test_mutations_convert_to_valid_fhir_or_raise_conversion_error(converter, te
         assert exc.location is None or LOCATION.match(exc.location), exc.location
         return
     assert validate_bundle(bundle) == []
+
+
+def _patient(bundle: dict) -> dict:
+    return next(e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Patient")
+
+
+def test_control_characters_inside_fields_are_removed_and_reported(converter):
+    # A NUL inside the name, a ^A and an ESC in the street, a DEL in the city (not allowed in v2 text, v2.5.1
+    # §2.7, nor in a FHIR string); a hex escape of a control character (\X1B\) in the contact's name too. A TAB
+    # is none (FT/TX text may hold one, a FHIR string may): the ward's name is not reported.
+    text = (
+        adt("A01")
+        .replace("||张三||", "||张\x00三||")
+        .replace("深南大道1号^^深圳市", "深南\x01大道\x1b1号^^深\x7f圳市")
+        .replace("|李四|", "|李\\X1B\\四|")
+        .replace("|内科^", "|内\t科^")
+    )
+    result = converter.convert_with_report(er7.parse(text), sender_timezone="Asia/Shanghai")
+    patient = _patient(result.bundle)
+    assert patient["name"][0]["text"] == "张三"
+    assert (patient["address"][0]["line"], patient["address"][0]["city"]) == (["深南大道1号"], "深圳市")
+    assert patient["contact"][0]["name"]["text"] == "李四"
+    detail = "control characters (not allowed in v2 text nor in a FHIR string) removed from the value"
+    controls = [r for r in result.report if r["code"] == "control-character"]
+    assert controls == [
+        {"code": "control-character", "location": "PID^1^5", "detail": detail},
+        {"code": "control-character", "location": "PID^1^11", "detail": detail},
+        {"code": "control-character", "location": "NK1^1^2", "detail": detail},
+    ]
+    assert validate_bundle(result.bundle) == []
+
+
+def test_a_message_without_control_characters_reports_none(converter):
+    result = converter.convert_with_report(er7.parse(adt("A01")), sender_timezone="Asia/Shanghai")
+    assert [r for r in result.report if r["code"] == "control-character"] == []
