@@ -28,6 +28,8 @@ makes the version to store from the stored one and the converted one:
      stays (an ORU's PV1 without an admit time does not turn a visit in progress into a visit of unknown status;
      an MDM^T03 status change does not erase the text its T02 brought);
    * a variant of a choice element (``deceasedBoolean``) replaces every stored variant (``deceasedDateTime``);
+   * a primitive (``birthDate``) replaces its stored ``_element`` too (its id and extensions, R4 JSON §2.6.2.7:
+     the birth time of another date) unless the converted resource has one;
 2. every top-level element the converted resource does not have stays as stored;
 3. every element path marked deleted (``gender``, ``period.end``) is removed, unless the converted resource has
    a value there; a mark with selectors
@@ -393,6 +395,10 @@ def merge_update(
             continue
         if key in out and uninformative(key, value):
             continue
+        if "_" + key in out and "_" + key not in new:
+            # a primitive is its value and its _element (id, extensions) as one: a birth date given without a time
+            # replaces the stored date and its time (extension patient-birthTime)
+            del out["_" + key]
         for variant in choice_of(rtype, key):
             if variant != key:
                 out.pop(variant, None)

@@ -660,3 +660,31 @@ def test_two_updates_of_one_patient_at_once_lose_nothing(settings):
         n = updates.index((address, phone))
         assert patient["address"][0]["line"] == [f"街道{n}号"], patient.get("address")
         assert patient["telecom"][0]["value"] == f"1380013800{n}", patient.get("telecom")
+
+
+def test_the_birth_time_goes_with_the_birth_date_it_was_sent_with(mpi, settings):
+    # PID-7 is one value: a birth date with its time (the extension patient-birthTime on _birthDate)
+    def pid(birth: str) -> str:
+        return f"PID|1||MRN0001^^^SZRMYY^MR||张三||{birth}|M"
+
+    a01 = message(msh("A01", "C1", "ADT_A01"), "EVN|A01", pid("198001011230"), pv1())
+    convert(mpi, settings, a01)
+    patient = ids(settings, a01)["Patient"]
+    stored = read(mpi, "Patient", patient)
+    assert (stored["birthDate"], stored["_birthDate"]["extension"][0]["valueDateTime"]) == (
+        "1980-01-01",
+        "1980-01-01T12:30:00+08:00",
+    )
+    # PID-7 empty keeps both
+    convert(mpi, settings, message(msh("A08", "C2", "ADT_A01"), "EVN|A08", pid(""), pv1()))
+    assert read(mpi, "Patient", patient)["_birthDate"] == stored["_birthDate"]
+    # a date without a time (a corrected birth date): the stored time of the other date goes
+    convert(mpi, settings, message(msh("A08", "C3", "ADT_A01"), "EVN|A08", pid("19800102"), pv1()))
+    after = read(mpi, "Patient", patient)
+    assert after["birthDate"] == "1980-01-02" and "_birthDate" not in after
+    # the HL7 null deletes both
+    convert(mpi, settings, message(msh("A08", "C4", "ADT_A01"), "EVN|A08", pid("198001021200"), pv1()))
+    assert "_birthDate" in read(mpi, "Patient", patient)
+    convert(mpi, settings, message(msh("A08", "C5", "ADT_A01"), "EVN|A08", pid('""'), pv1()))
+    after = read(mpi, "Patient", patient)
+    assert "birthDate" not in after and "_birthDate" not in after

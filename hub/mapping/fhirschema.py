@@ -75,7 +75,9 @@ class FhirSchema:
         return self._elements[key]
 
     def _element(self, type_name: str, name: str) -> ElementInfo | None:
-        if name.startswith("_") or name == "resourceType":
+        if name.startswith("_"):
+            return self._primitive_extensions(type_name, name)
+        if name == "resourceType":
             return None
         props = self._defs.get(type_name, {}).get("properties", {})
         prop = props.get(name)
@@ -101,6 +103,19 @@ class FhirSchema:
             enum=frozenset(enum) if enum is not None else None,
             choice=self._choice_group(type_name, name),
         )
+
+    def _primitive_extensions(self, type_name: str, name: str) -> ElementInfo | None:
+        """``_birthDate``: the id and extensions of the primitive element ``birthDate`` (R4 JSON §2.6.2.7, an Element
+        beside the value), where a core extension of a primitive goes (patient-birthTime); None unless ``name``
+        without its ``_`` is a primitive element of ``type_name``."""
+        value = self.element(type_name, name[1:])
+        if (
+            value is None
+            or not self.is_primitive(value.type)
+            or "_" + value.name not in self._defs.get(type_name, {}).get("properties", {})
+        ):
+            return None
+        return ElementInfo(name=name, type="Element", is_list=value.is_list, enum=None, choice=())
 
     def _inline_primitive(self, name: str, prop: dict[str, Any]) -> str | None:
         base = self._choice_base(name)

@@ -136,3 +136,25 @@ def test_an_update_without_the_ethnic_group_keeps_the_stored_one(converter):
     entry = next(e for e in given["entry"] if e["resource"]["resourceType"] == "Patient")
     keeps = [m["valueString"] for m in entry.get("extension", []) if m["url"] == KEEP]
     assert f"extension[url={ETHNIC}]" not in keeps
+
+
+BIRTH_TIME = "http://hl7.org/fhir/StructureDefinition/patient-birthTime"
+
+
+@pytest.mark.parametrize(
+    ("pid7", "birth_time"),
+    [
+        ("198506151230", "1985-06-15T12:30:00+08:00"),  # the sender's local time: its zone's offset
+        ("19850615123015+0215", "1985-06-15T12:30:15+02:15"),  # an offset sent is kept
+        ("1985061512", "1985-06-15T12:00:00+08:00"),  # an hour only
+    ],
+)
+def test_a_birth_time_is_the_birth_time_extension_on_the_birth_date(converter, pid7, birth_time):
+    # IG PID[Patient] row 7: the date is birthDate, the time the core extension patient-birthTime on _birthDate
+    patient = _patient(converter, _adt(p7=pid7))
+    assert patient["birthDate"] == "1985-06-15"
+    assert patient["_birthDate"] == {"extension": [{"url": BIRTH_TIME, "valueDateTime": birth_time}]}
+
+
+def test_a_birth_date_without_a_time_has_no_birth_time(converter):
+    assert "_birthDate" not in _patient(converter, _adt(p7="19850615"))
