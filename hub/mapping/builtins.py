@@ -853,11 +853,23 @@ def _obx_sub_id_group(ctx: Ctx, item: Item, _args: dict[str, Any] | None) -> Any
     return fhir_string(re.split(r"[.-]", original, maxsplit=1)[0].strip())
 
 
+# Country codes whose national numbers start with a 0 that is no trunk prefix (ITU-T E.164 national numbering
+# plans): Italy, San Marino, Vatican City (+39 06 …), Côte d'Ivoire, Gabon, Republic of the Congo.
+_ZERO_IS_PART_OF_THE_NUMBER = frozenset({"39", "378", "379", "225", "241", "242"})
+
+
+def _without_trunk_prefix(number: str) -> str:
+    """A national number without its domestic trunk prefix 0 (0755 → 755), kept when nothing else is left."""
+    stripped = number[1:] if number.startswith("0") else number
+    return stripped if stripped.strip(" -") else number
+
+
 @_register(
     "XTN_value",
     "string",
     "a telephone number or e-mail address from an XTN, as the v2-to-FHIR IG orders it: XTN.4 for an Internet or "
-    "X.400 address, else XTN.12 (unformatted number), else XTN.5–8 composed (+country area local Xextension), "
+    "X.400 address, else XTN.12 (unformatted number), else XTN.5–8 composed (+country area local Xextension; "
+    "with a country code, the area code's trunk prefix 0 goes: +86 755), "
     "else XTN.1",
     memo=True,
 )
@@ -875,6 +887,13 @@ def _xtn_value(ctx: Ctx, item: Item, _args: dict[str, Any] | None) -> Any:
         return fhir_string(unformatted)
     country, area, local, ext = _part(parts, 5), _part(parts, 6), _part(parts, 7), _part(parts, 8)
     if local:
+        country = country.lstrip("+")
+        if country and country not in _ZERO_IS_PART_OF_THE_NUMBER:
+            # the international form has no domestic trunk prefix: +86 755, not +86 0755 (ITU-T E.164, E.123)
+            if area:
+                area = _without_trunk_prefix(area)
+            else:
+                local = _without_trunk_prefix(local)
         text = (f"+{country} " if country else "") + (f"{area} " if area else "") + local
         if ext:
             text += f" X{ext}"

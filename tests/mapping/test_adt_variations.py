@@ -79,6 +79,22 @@ def test_a_number_in_its_parts_and_junk_in_xtn_4_make_no_email(converter):
     assert telecoms(patient) == [("phone", "+86 755 88888888 X12", "home")]
 
 
+@pytest.mark.parametrize(
+    ("xtn", "value"),
+    [
+        # the area code with its domestic trunk prefix 0: in international form the 0 goes (+86 755, not +86 0755)
+        ("^PRN^PH^^86^0755^88888888", "+86 755 88888888"),
+        ("^PRN^PH^^+86^010^66666666", "+86 10 66666666"),  # the country code written with its +
+        ("^PRN^PH^^86^^075588888888", "+86 75588888888"),  # no area code: the trunk 0 before the local number
+        ("^PRN^PH^^^0755^88888888", "0755 88888888"),  # no country code: the domestic form stays as sent
+        ("^PRN^PH^^39^06^12345678", "+39 06 12345678"),  # Italy: the 0 is part of the number
+    ],
+)
+def test_the_trunk_prefix_goes_in_the_international_form(converter, xtn, value):
+    patient = patient_of(converter, pid(f13=xtn), pv1())
+    assert telecoms(patient) == [("phone", value, "home")]
+
+
 def test_next_of_kin_email_beside_the_number(converter):
     bundle = convert(converter, message(pid(), "NK1|1|李四|SPO^配偶|||(020)1234^^^nk@example.cn", pv1()))
     related = one(bundle, "RelatedPerson")
