@@ -9,6 +9,11 @@ OID that the national health information standards (WS/T 500 CDA document header
 the patient's resident identity card number. (``2.16.156.10011.1.5`` in the same arc is the medical institution
 code, not the patient's number.) Numbers declared otherwise are recognised by :func:`is_resident_id_identifier`.
 
+The foreigner's permanent residence ID card of 2023 (外国人永久居留身份证) has a number of the same form and check
+character, whose region part is ``9``, the province that issued it (a mainland province code) and the holder's
+nationality (three digits, ISO 3166 numeric): ``911840…`` was issued in Beijing to a US national. No resident's
+region starts with 9, so the two never collide; the hub takes it as the same kind of number.
+
 The 15-digit numbers issued before 1999 (two-digit year, no check character) are not valid here: without a
 check character a typo cannot be told from another person, so they never serve as a strong identifier.
 :func:`from_legacy` turns one into its 18-digit form, which matching may use as weaker evidence.
@@ -55,6 +60,7 @@ PROVINCES: frozenset[str] = frozenset(
     }
 )
 _PERMIT_PROVINCES = frozenset({"81", "82", "83"})
+_FOREIGNER = "9"  # the first digit of a foreigner's permanent residence ID card (2023)
 _EARLIEST_BIRTH = date(1850, 1, 1)
 
 Sex = Literal["male", "female"]
@@ -66,10 +72,15 @@ class ResidentId:
 
     value: str  # the 18 characters, check character upper case
     region: str  # the 6-digit administrative region code
-    province: str  # its first two digits
+    province: str  # its first two digits (of a foreigner's permanent residence card, the two after the 9)
     birth_date: date
     sex: Sex  # from the 17th digit: odd male, even female
     sequence: str  # the 3-digit sequence code (positions 15-17)
+
+    @property
+    def is_foreigners_permanent_residence(self) -> bool:
+        """True for a foreigner's permanent residence ID card of 2023 (region ``9``, province, nationality)."""
+        return self.region.startswith(_FOREIGNER)
 
     @property
     def is_residence_permit(self) -> bool:
@@ -96,6 +107,9 @@ def check_char(first17: str) -> str:
 
 
 def _region_ok(region: str) -> bool:
+    if region.startswith(_FOREIGNER):
+        # 9, the mainland province that issued the card, the holder's nationality (never 000)
+        return region[1:3] in PROVINCES and region[1:3] not in _PERMIT_PROVINCES and region[3:] != "000"
     province, rest = region[:2], region[2:]
     if province not in PROVINCES:
         return False
@@ -142,7 +156,7 @@ def parse(value: Any, *, today: date | None = None) -> ResidentId | None:
     return ResidentId(
         value=s,
         region=s[:6],
-        province=s[:2],
+        province=s[1:3] if s.startswith(_FOREIGNER) else s[:2],
         birth_date=born,
         sex="male" if int(s[16]) % 2 else "female",
         sequence=s[14:17],
@@ -166,8 +180,8 @@ def from_legacy(value: Any, *, today: date | None = None) -> str | None:
     if not isinstance(value, str):
         return None
     s = normalize(value)
-    if len(s) != 15 or not (s.isascii() and s.isdigit()):
-        return None
+    if len(s) != 15 or not (s.isascii() and s.isdigit()) or s.startswith(_FOREIGNER):
+        return None  # the foreigner's card (2023) never had a 15-digit form
     first17 = s[:6] + "19" + s[6:]
     full = first17 + check_char(first17)
     return full if parse(full, today=today) is not None else None

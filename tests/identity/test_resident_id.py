@@ -141,3 +141,35 @@ def test_identifier_declarations():
     assert resident_id.is_resident_id_identifier({"type": {"coding": [{"code": "NNCHN"}]}, "value": "x"})
     assert not resident_id.is_resident_id_identifier({"system": "urn:oid:2.16.156.10011.1.5", "value": "x"})
     assert not resident_id.is_resident_id_identifier("nope")
+
+
+def test_a_foreigners_permanent_residence_id_card_of_2023():
+    # 外国人永久居留身份证 (2023): 9, the province that issued it (11 Beijing), the holder's nationality (840, ISO
+    # 3166 numeric), the birth date, the sequence (odd: a man) and the GB 11643 check character
+    number = full("91184019850615001")
+    parsed = resident_id.parse(number, today=TODAY)
+    assert parsed is not None, number
+    assert (parsed.birth_date, parsed.sex) == (date(1985, 6, 15), "male")
+    assert (parsed.region, parsed.province) == ("911840", "11")
+    assert parsed.is_foreigners_permanent_residence
+    assert not parsed.is_residence_permit
+    assert not resident_id.parse(full("11010519491231002"), today=TODAY).is_foreigners_permanent_residence
+
+
+@pytest.mark.parametrize(
+    "first17",
+    [
+        "90084019850615001",  # no province 00
+        "98184019850615001",  # issued by a mainland province, not 81 (Hong Kong)
+        "97184019850615001",  # nor 71 (Taiwan)
+        "91100019850615001",  # no nationality 000
+        "91184019851315001",  # month 13
+    ],
+)
+def test_a_foreigners_permanent_residence_id_card_with_a_bad_province_nationality_or_date_fails(first17):
+    assert not resident_id.validate(full(first17), today=TODAY)
+
+
+def test_a_foreigners_permanent_residence_id_card_with_a_wrong_check_character_fails():
+    assert not resident_id.validate(wrong_check(full("91184019850615001")), today=TODAY)
+    assert resident_id.from_legacy("911840850615001", today=TODAY) is None  # it never had a 15-digit form

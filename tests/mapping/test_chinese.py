@@ -203,6 +203,25 @@ def test_an_invalid_number_is_kept_flagged_reported_and_never_promoted(tmp_path,
     assert INVALID not in str(result.report)  # the report never holds the number
 
 
+FOREIGNER = "911840198506150011"  # 外国人永久居留身份证 (2023): 9, issued in Beijing (11), a US national (840)
+
+
+@pytest.mark.parametrize("where", ["pid3", "pid19"])
+def test_a_foreigners_permanent_residence_id_card_is_a_resident_id(tmp_path, where):
+    def text(number: str) -> str:
+        return message(pid3=f"MRN0001^^^SZRMYY^MR~{number}^^^^NNCHN") if where == "pid3" else message(pid19=number)
+
+    valid = convert_bytes_with_report(text(FOREIGNER).encode(), Settings(data_dir=tmp_path))
+    assert [i["value"] for i in _national(one(valid.bundle, "Patient"))] == [FOREIGNER]
+    assert valid.report == []
+    invalid = FOREIGNER[:17] + "0"  # a wrong check character
+    result = convert_bytes_with_report(text(invalid).encode(), Settings(data_dir=tmp_path))
+    patient = one(result.bundle, "Patient")
+    assert _national(patient) == []
+    assert next(i for i in patient["identifier"] if i["value"] == invalid)["extension"] == [FLAG]
+    assert {"code": "invalid-resident-id", "location": "PID^1"} in result.report
+
+
 def test_pid_19_valid_invalid_and_other(converter):
     valid = one(convert(converter, message(pid19=VALID_2)), "Patient")
     assert [i["value"] for i in _national(valid)] == [VALID_2]
