@@ -901,8 +901,12 @@ class Compiler:
         finally:
             self._heads = heads
         prefer = self.condition_fn(spec.prefer, unit, True, "prefer") if spec.prefer is not None else None
-        # items of several segments (scope sub_id): a condition on an item reads the item's own segment
-        item_ctx = _item_segment_ctx if spec.scope == "sub_id" else _item_ctx
+        # items of several segments (scope sub_id; below: a field of each such segment in the groups inside, IN1-49 of
+        # each IN1): a condition on an item reads the item's own segment (IN1-17 of that IN1)
+        item_ctx = _item_segment_ctx if spec.scope in ("sub_id", "below") else _item_ctx
+        # a field of each such segment (scope below) is converted at its own segment: what it reports is located there
+        # (an invalid resident ID number in IN1-49: IN1^1, not the PID the rule is of)
+        fields_below = spec.scope == "below"
         args = self._args(spec, unit, relative_ok)
         join = spec.join
         if join is not None and target.type not in _STRINGISH and target.type != ANY:
@@ -967,7 +971,7 @@ class Compiler:
                         argv[name] = values[0]
             out = []
             for item in items:
-                value = conv(ctx, item, argv)
+                value = conv(_item_segment_ctx(ctx, item) if fields_below and item[1] is not None else ctx, item, argv)
                 if value is not None:
                     out.append(value)
                     if single:

@@ -82,6 +82,50 @@ def test_the_patient_is_the_subscriber_when_in1_17_says_self(converter):
     assert resources(bundle, "RelatedPerson") == []
 
 
+def _national(patient: dict) -> list[str]:
+    return [i["value"] for i in patient["identifier"] if i.get("system") == NNCHN]
+
+
+@pytest.mark.parametrize(
+    "in1_49", ["11010519491231002X^^^^NNCHN", "11010519491231002X", "11010519491231002x^^^^身份证"]
+)
+def test_the_insured_patients_valid_resident_id_in_in1_49_is_the_patients(converter, in1_49):
+    # IN1-17 self: IN1-49, the insured's id number, is the patient's own; a resident identity card number (declared,
+    # or valid without a type) is one of the patient's identifiers as in PID-3, one with the same number there
+    own = MOTHERS_POLICY.replace("MTH^母亲^HL70063", "SEL^本人^HL70063").replace("11010519491231002X^^^^NNCHN", in1_49)
+    bundle, report = with_report(converter, message("ADT^A01^ADT_A01", pid(), PV1, own))
+    assert _national(one(bundle, "Patient")) == ["11010519491231002X"]
+    assert one(bundle, "Coverage")["subscriberId"] == in1_49.split("^")[0]
+    assert report == []
+    twice = pid(f3="MRN0001^^^SZRMYY^MR~11010519491231002X^^^^NNCHN")
+    assert _national(one(convert(converter, message("ADT^A01^ADT_A01", twice, PV1, own)), "Patient")) == [
+        "11010519491231002X"
+    ]
+
+
+def test_the_insured_patients_invalid_resident_id_in_in1_49_is_flagged_and_reported(converter):
+    invalid = "110105194912310021"  # a wrong check character
+    own = MOTHERS_POLICY.replace("MTH^母亲^HL70063", "SEL^本人^HL70063").replace("11010519491231002X", invalid)
+    bundle, report = with_report(converter, message("ADT^A01^ADT_A01", pid(), PV1, own))
+    patient = one(bundle, "Patient")
+    assert _national(patient) == []
+    kept = next(i for i in patient["identifier"] if i["value"] == invalid)
+    assert kept["extension"] == [{"url": "urn:hub:fhir:StructureDefinition:resident-id-invalid", "valueBoolean": True}]
+    assert {"code": "invalid-resident-id", "location": "IN1^1"} in report
+    assert one(bundle, "Coverage")["subscriberId"] == invalid  # kept as sent
+
+
+def test_another_id_of_the_insured_patient_stays_the_coverages(converter):
+    # an untyped number that is no resident identity card number, or an id of another type: the subscriber id only
+    for in1_49 in ("M123456", "110105194912310021", "A7654321^^^SZYB^MB"):
+        own = MOTHERS_POLICY.replace("MTH^母亲^HL70063", "SEL^本人^HL70063").replace(
+            "11010519491231002X^^^^NNCHN", in1_49
+        )
+        bundle, report = with_report(converter, message("ADT^A01^ADT_A01", pid(), PV1, own))
+        assert [i["value"] for i in one(bundle, "Patient")["identifier"]] == ["MRN0001"], in1_49
+        assert report == []
+
+
 @pytest.mark.parametrize(
     ("sent", "role", "relationship"),
     [
