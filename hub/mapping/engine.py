@@ -28,7 +28,7 @@ from hub.errors import ConversionError, MappingTemplateError
 from hub.fhir.search_params import params_for
 from hub.hl7 import er7
 from hub.hl7.header import derive_structure
-from hub.mapping import datetimes
+from hub.mapping import datetimes, romanized
 from hub.mapping.compiler import Applier, Compiler, CondFn, Unit
 from hub.mapping.fhirschema import FhirSchema
 from hub.mapping.ids import make_id
@@ -719,6 +719,8 @@ def _built(rule: CompiledRule, ctx: Ctx, rtype: str, rid: str, message: er7.Mess
         current = ctx.seg
         where = f"{current.name}^{segment_seq(message, current)}" if current is not None else None
         raise ConversionError(f"{rtype}: {exc}", hl7_code="102", location=where) from None
+    if "name" in resource:  # the pinyin beside a name in characters: family name first
+        romanized.family_first(resource)
     return resource
 
 

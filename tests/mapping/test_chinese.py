@@ -58,8 +58,32 @@ def test_the_pinyin_beside_the_chinese_name_says_its_representation(converter):
     representation = "http://hl7.org/fhir/StructureDefinition/iso21090-EN-representation"
     assert [(n["text"], n["extension"]) for n in names] == [
         ("张三", [{"url": representation, "valueCode": "IDE"}]),
-        ("SAN ZHANG", [{"url": representation, "valueCode": "ABC"}]),
+        ("ZHANG SAN", [{"url": representation, "valueCode": "ABC"}]),
     ]
+
+
+@pytest.mark.parametrize(
+    ("sent", "text"),
+    [
+        # the pinyin (A alphabetic, P phonetic) of a name in characters (I) beside it: family name first, as the
+        # Chinese write it in pinyin too (GB/T 28039-2011), whichever repetition comes first
+        ("张三^^^^^^L^I~ZHANG^SAN^^^^^L^A", "ZHANG SAN"),
+        ("ZHANG^SAN^^^^^L^P~张三^^^^^^L^I", "ZHANG SAN"),
+        ("欧阳^娜娜^^^^^L^I~OUYANG^NANA^^^^^L^A", "OUYANG NANA"),
+        # the sender's assembly order (XPN.11 G, given name first) wins
+        ("张三^^^^^^L^I~ZHANG^SAN^^^^^L^A^^^G", "SAN ZHANG"),
+        # no name in characters beside it: a name in letters says nothing of its origin (a foreigner's name from a
+        # Chinese HIS is given name first), whatever XPN.8 says
+        ("SMITH^JOHN^^^^^L^A", "JOHN SMITH"),
+        ("ZHANG^SAN", "SAN ZHANG"),
+        # XPN.8 I on a name in letters (a sender's slip) is no name in characters
+        ("SMITH^JOHN^^^^^L^I~SMITH^JOHN^^^^^L^A", "JOHN SMITH"),
+    ],
+)
+def test_the_pinyin_of_a_name_in_characters_is_family_name_first(converter, sent, text):
+    names = one(convert(converter, message(name=sent)), "Patient")["name"]
+    romanized = [n for n in names if not any("\u4e00" <= ch <= "\u9fff" for ch in n["text"])]
+    assert romanized[-1]["text"] == text
 
 
 def test_a_name_with_a_middle_dot_is_not_split(converter):
