@@ -49,6 +49,7 @@ Three rules keep a segment out of place from splitting the group it interrupts:
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -239,19 +240,7 @@ class Node:
         this one, from the nearest outwards, the segments of its other kinds of child group (never another instance
         of a group on the way: another order, another patient's results), the first such group level that has any.
         An ORU order's report reads its patient's NTE (PATIENT_RESULT.PATIENT), not its own NTE nor a result's."""
-        node: Node = self
-        while node.parent is not None:
-            parent = node.parent
-            found: list[Segment] = []
-            for kind, instances in parent.children.items():
-                if kind == node.gdef.name:
-                    continue
-                for instance in instances:
-                    found.extend(instance.segs.get(name, ()))
-            if found:
-                return found
-            node = parent
-        return []
+        return self._beside(lambda instance: instance.segs.get(name, ()))
 
     def find_beside_below(self, name: str) -> list[Segment]:
         """The segments ``name`` of the groups beside this one's line and of every group inside them (as
@@ -259,9 +248,14 @@ class Node:
         of the message's own level (this is the message), the message's groups. The visit of an order reads the
         first order's number wherever the grammar puts the orders: beside its patient (ORM ORDER), in a group of
         theirs (OML_O21 OBSERVATION_REQUEST, OUL_R22 SPECIMEN.ORDER), beside a PV1 of the message's level (RDE)."""
+        if self.parent is None:
+            return [s for instances in self.children.values() for child in instances for s in child.find_below(name)]
+        return self._beside(lambda instance: instance.find_below(name))
+
+    def _beside(self, collect: Callable[[Node], Iterable[Segment]]) -> list[Segment]:
+        """What ``collect`` finds in the groups beside this one's line, for each group around it from the nearest
+        outwards (never another instance of a group on the way), at the first level where it finds any."""
         node: Node = self
-        if node.parent is None:
-            return [s for instances in node.children.values() for child in instances for s in child.find_below(name)]
         while node.parent is not None:
             parent = node.parent
             found: list[Segment] = []
@@ -269,7 +263,7 @@ class Node:
                 if kind == node.gdef.name:
                     continue
                 for instance in instances:
-                    found.extend(instance.find_below(name))
+                    found.extend(collect(instance))
             if found:
                 return found
             node = parent
