@@ -194,13 +194,25 @@ def name_forms(names: Iterable[Mapping[str, Any]]) -> NameForms:
     return NameForms(frozenset(exact), frozenset(phonetic))
 
 
+# a mainland mobile number: 11 digits, 1 then 3–9 (a landline's national number never starts so: Beijing's 10 is an
+# area code, and 10 digits with its number)
+_MOBILE = re.compile(r"1[3-9]\d{9}")
+
+
 def normalize_phone(value: str) -> str | None:
-    """Digits of a phone number without the +86 prefix; None for something that cannot identify anyone."""
-    digits = re.sub(r"\D", "", unicodedata.normalize("NFKC", value))
+    """The digits of a phone number in China's domestic form: the country code 86 (``+86``, ``0086``, or before a
+    mobile number) taken off, and a landline's trunk prefix 0 put back before its area code (the international
+    form leaves it out: ``+86 755 88881234`` is ``0755 88881234``; a mobile number has none). None for something
+    that cannot identify anyone."""
+    text = unicodedata.normalize("NFKC", value).strip()
+    digits = re.sub(r"\D", "", text)
+    national = None
     if digits.startswith("0086"):
-        digits = digits[4:]
-    elif digits.startswith("86") and len(digits) == 13:
-        digits = digits[2:]
+        national = digits[4:]
+    elif digits.startswith("86") and (text.startswith("+") or len(digits) == 13):
+        national = digits[2:]
+    if national is not None:
+        digits = national if national.startswith("0") or _MOBILE.fullmatch(national) else "0" + national
     if len(digits) < 7 or len(set(digits)) <= 2:
         return None
     return digits

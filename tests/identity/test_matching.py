@@ -172,3 +172,15 @@ def test_any_json_patient_profiles_and_compares_without_error(a, b):
     m = compare(pa, pb)
     assert 0.0 <= m.score <= 1.0
     assert Profile.from_json(pa.to_json()) == pa
+
+
+def test_a_landline_in_international_form_is_the_same_number_as_in_the_domestic_one():
+    # the converter writes a number sent with its country code in international form, the trunk 0 of the area code
+    # dropped (XTN ^PRN^PH^^86^0755^88881234 → +86 755 88881234, 7c3276b); another hospital sends 0755-88881234
+    domestic = matching.normalize_phone("0755-8888 1234")
+    assert matching.normalize_phone("+86 755 88881234") == domestic
+    assert matching.normalize_phone("+86 0755 88881234") == domestic  # the trunk 0 kept, as senders write it too
+    assert matching.normalize_phone("0086 755 88881234") == domestic
+    assert matching.normalize_phone("+86 10 6512 3456") == matching.normalize_phone("010-6512 3456")  # Beijing
+    assert matching.normalize_phone("+86 138 0013 8000") == "13800138000"  # a mobile has no trunk prefix
+    assert matching.normalize_phone("86123456") == "86123456"  # a local number that begins with 86 is no prefix
