@@ -43,7 +43,7 @@ from hub.mapping.snapshots import SNAPSHOT_EXTENSION_URL, is_null_segment, set_p
 from hub.mapping.structure import GroupDef, Node, StructureError, group_segments, has_path, iter_path, parse_structure
 from hub.mapping.templates import MessagePatch, MessageTemplate, ResourceRule, ResourceTemplate, ValueSpec
 from hub.mapping.terminology import Table
-from hub.mapping.unread import FieldChecks, field_checks, report_unread_fields
+from hub.mapping.unread import FieldChecks, field_checks, known_segments, report_unread_fields
 from hub.mapping.yamlload import line_of
 
 log = logging.getLogger(__name__)
@@ -200,6 +200,9 @@ class CompiledMessage:
     unmapped: tuple[CompiledUnmapped, ...] = ()  # the template's 'unmapped'
     reads: frozenset[tuple[str, int]] = frozenset()  # the segment fields its rules read (PID, 3)
     unread: FieldChecks = field(default_factory=dict)  # the fields no rule reads, per segment id (hub.mapping.unread)
+    known: frozenset[str] = (
+        frozenset()
+    )  # the segment ids it reads, names or declares (a Z-segment of no other id: reported)
 
 
 @dataclass(slots=True)
@@ -263,6 +266,11 @@ def _compile_library(schema: FhirSchema, lib: Library, overlay: Overlay | None) 
             compiler, message_template, data, path, resources, mpatch, overlay.path if overlay else None
         )
         messages[name].unread = _unread_checks(messages[name], message_template, lib)
+        messages[name].known = known_segments(
+            messages[name].reads,
+            messages[name].root.segment_names(),
+            [*lib.not_carried, *message_template.not_carried],
+        )
     return messages
 
 
@@ -574,7 +582,7 @@ class Converter:
         finally:
             root.release()
         _report_unplaced(message, unplaced, report)
-        report_unread_fields(compiled.unread, message, report)
+        report_unread_fields(compiled.unread, message, report, compiled.known)
         _report_controls(message, controls, report)
         return bundle, report
 

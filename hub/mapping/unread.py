@@ -7,9 +7,11 @@ compiler resolves, :attr:`hub.mapping.compiler.Unit.reads`), and the fields decl
 template reads at all, every other field is one whose value would be dropped without a word: a message that gives
 it text is told so, once per segment id and field (at its first segment), never with the value.
 
-A segment id no rule reads any field of (SFT, a Z-segment nobody maps) is not this report's: the whole segment
-is the template's choice. Segments reported whole (``unmapped-segment``, ``unplaced-segment``) are not reported
-field by field.
+A segment id no rule reads any field of (SFT, DB1) is not this report's: the whole segment is the template's
+choice. Segments reported whole (``unmapped-segment``, ``unplaced-segment``) are not reported field by field. A
+Z-segment (a site's own segment, v2.5.1 §2.8.3) that the message structure does not name and no rule reads (no
+overlay maps it) is reported whole (``unmapped-segment``, once per segment id): its data would otherwise go
+without a word; a sender overlay maps it (mappings/README.md, "Sender overlays").
 """
 
 from __future__ import annotations
@@ -37,6 +39,8 @@ def field_checks(reads: Iterable[tuple[str, int]], not_carried: Iterable[str]) -
     declared: dict[str, set[int]] = {}
     for name in not_carried:
         segment, _, text = name.partition("-")
+        if not text:
+            continue  # a Z-segment declared whole (known_segments)
         declared.setdefault(segment, set()).add(int(text))
     checks: FieldChecks = {}
     for segment, numbers in known.items():
@@ -46,13 +50,28 @@ def field_checks(reads: Iterable[tuple[str, int]], not_carried: Iterable[str]) -
     return checks
 
 
-def report_unread_fields(checks: FieldChecks, message: er7.Message, report: list[dict[str, Any]]) -> None:
+def known_segments(
+    reads: Iterable[tuple[str, int]], structure: Iterable[str], not_carried: Iterable[str]
+) -> frozenset[str]:
+    """The segment ids a message template knows: those its rules read a field of, those its structure names, and
+    those declared ``not_carried`` whole (``ZXX``). A Z-segment of any other id is reported whole."""
+    return frozenset({segment for segment, _ in reads} | set(structure) | {n for n in not_carried if "-" not in n})
+
+
+def report_unread_fields(
+    checks: FieldChecks, message: er7.Message, report: list[dict[str, Any]], known: frozenset[str] = frozenset()
+) -> None:
     """Append one ``unmapped-field`` entry per segment id and field that a segment of ``message`` gives text in
-    and no rule reads (the location of the first such segment, ``OBR^1^13``; never the value)."""
+    and no rule reads (the location of the first such segment, ``OBR^1^13``; never the value), and one
+    ``unmapped-segment`` entry per Z-segment id the template does not know (:func:`known_segments`)."""
     found: dict[tuple[str, int], list[er7.Segment]] | None = None
+    sites: dict[str, list[er7.Segment]] | None = None
     for seg in message.segments:
         check = checks.get(seg.name)
         if check is None:
+            if seg.name[0] == "Z" and seg.name not in known:
+                sites = {} if sites is None else sites
+                sites.setdefault(seg.name, []).append(seg)
             continue
         fields = seg.fields
         last = len(fields)
@@ -67,6 +86,28 @@ def report_unread_fields(checks: FieldChecks, message: er7.Message, report: list
                 found = _note(found, seg, n)
     if found is not None:
         _append(found, message, report)
+    if sites is not None:
+        _append_sites(sites, message, report)
+
+
+def _append_sites(sites: dict[str, list[er7.Segment]], message: er7.Message, report: list[dict[str, Any]]) -> None:
+    empty = _empty_text(message.delimiters)
+    for name, segments in sites.items():
+        located = [
+            f"{name}^{segment_seq(message, seg)}"
+            for seg in segments
+            if any(empty.fullmatch(value) is None for value in seg.fields[1:])
+        ]
+        if not located:
+            continue
+        more = f" (and {len(located) - 1} more {name})" if len(located) > 1 else ""
+        report.append(
+            {
+                "code": "unmapped-segment",
+                "location": located[0],
+                "detail": f"a site's own segment ({name}) that no template or sender overlay maps: not converted{more}",
+            }
+        )
 
 
 def _note(

@@ -157,10 +157,39 @@ def test_an_overlay_that_maps_a_field_stops_its_report(converter, overlaid):
 
 def test_an_overlay_that_maps_a_z_segment_field_reports_its_other_fields(converter, overlaid):
     # ZPI-2 is read by the overlay, ZPI-1 (its set id) declared by it; ZPI-3 (given) read by nobody. The library
-    # reads no ZPI field: a Z-segment nobody maps is not this report's (the whole segment is the templates' choice)
+    # reads no ZPI field: the segment is reported whole (below), not field by field
     text = oru(obr(f31="")).replace("\rPV1|", "\rZPI|1|广东省深圳市|附加\rPV1|")
     assert fields_of(with_report(overlaid, text)[1]) == {"ZPI-3"}
+    assert unmapped_segments(with_report(overlaid, text)[1]) == []
     assert fields_of(with_report(converter, text)[1]) == set()
+
+
+def unmapped_segments(report):
+    return [(entry["location"], entry["detail"]) for entry in report if entry["code"] == "unmapped-segment"]
+
+
+def test_a_z_segment_nobody_maps_is_reported_whole(converter):
+    # a site's own segments (v2.5.1 §2.8.3) that no template or overlay maps were dropped without a word
+    text = oru(obr(f31="")).replace("\rPV1|", "\rZPI|1|广东省深圳市|附加\rZPI|2|x\rZXX|\rPV1|")
+    bundle, report = with_report(converter, text)
+    found = unmapped_segments(report)
+    assert [where for where, _ in found] == ["ZPI^1"]  # once per id (ZXX is empty: nothing lost)
+    assert "ZPI" in found[0][1] and "1 more ZPI" in found[0][1] and "广东" not in found[0][1]
+    assert bundle == with_report(converter, oru(obr(f31="")))[0]
+
+
+def test_a_z_segment_the_library_reads_or_an_overlay_declares_is_not_reported(converter, tmp_path: Path):
+    # ZDS-1 (the study instance UID of an imaging report, IHE) is read by the library
+    zds = oru(obr(f31="")).replace("\rPV1|", "\rPV1|") + "ZDS|1.2.840.113619.2.55.3^RIS^Application^DICOM\r"
+    assert unmapped_segments(with_report(converter, zds)[1]) == []
+    root = mappings_copy(tmp_path)
+    (root / "overlays").mkdir(exist_ok=True)
+    (root / "overlays" / "cityhis.yaml").write_text(
+        "overlay: cityhis\nsenders: [{facility: SZRMYY}]\nnot_carried:\n  ZPI: the HIS's screen layout, no data\n",
+        encoding="utf-8",
+    )
+    text = oru(obr(f31="")).replace("\rPV1|", "\rZPI|1|x\rPV1|")
+    assert unmapped_segments(with_report(Converter.load(root), text)[1]) == []
 
 
 def test_a_template_or_an_overlay_declares_a_field_not_carried(tmp_path: Path):
