@@ -43,7 +43,7 @@ from hub.mapping.snapshots import SNAPSHOT_EXTENSION_URL, is_null_segment, set_p
 from hub.mapping.structure import GroupDef, Node, StructureError, group_segments, has_path, iter_path, parse_structure
 from hub.mapping.templates import MessagePatch, MessageTemplate, ResourceRule, ResourceTemplate, ValueSpec
 from hub.mapping.terminology import Table
-from hub.mapping.unread import FieldChecks, field_checks, known_segments, report_unread_fields
+from hub.mapping.unread import FieldChecks, Known, field_checks, known_segments, report_unread_fields
 from hub.mapping.yamlload import line_of
 
 log = logging.getLogger(__name__)
@@ -200,9 +200,8 @@ class CompiledMessage:
     unmapped: tuple[CompiledUnmapped, ...] = ()  # the template's 'unmapped'
     reads: frozenset[tuple[str, int]] = frozenset()  # the segment fields its rules read (PID, 3)
     unread: FieldChecks = field(default_factory=dict)  # the fields no rule reads, per segment id (hub.mapping.unread)
-    known: frozenset[str] = (
-        frozenset()
-    )  # the segment ids it reads, names or declares (a Z-segment of no other id: reported)
+    # the segment ids it reads a field of, names (Z) or declares; a segment of another id is reported whole
+    known: Known = (frozenset(), {})
 
 
 @dataclass(slots=True)

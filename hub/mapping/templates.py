@@ -29,9 +29,9 @@ def check_not_carried(fields: dict[str, str]) -> None:
     Raises:
         ValueError: a key that is no segment field, or an empty reason.
     """
-    bad = [name for name in fields if not FIELD_RE.match(name) and not (name[:1] == "Z" and SEGMENT_RE.match(name))]
+    bad = [name for name in fields if not FIELD_RE.match(name) and not SEGMENT_RE.match(name)]
     if bad:
-        raise ValueError(f"'not_carried' names segment fields such as OBR-17 (no component) or Z-segments, not {bad}")
+        raise ValueError(f"'not_carried' names segment fields such as OBR-17 (no component) or segments, not {bad}")
     empty = [name for name, reason in fields.items() if not reason or not reason.strip()]
     if empty:
         raise ValueError(f"'not_carried' gives the reason each field is not carried over; none for {empty}")

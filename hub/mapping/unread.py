@@ -7,11 +7,12 @@ compiler resolves, :attr:`hub.mapping.compiler.Unit.reads`), and the fields decl
 template reads at all, every other field is one whose value would be dropped without a word: a message that gives
 it text is told so, once per segment id and field (at its first segment), never with the value.
 
-A segment id no rule reads any field of (SFT, DB1) is not this report's: the whole segment is the template's
-choice. Segments reported whole (``unmapped-segment``, ``unplaced-segment``) are not reported field by field. A
-Z-segment (a site's own segment, v2.5.1 §2.8.3) that the message structure does not name and no rule reads (no
-overlay maps it) is reported whole (``unmapped-segment``, once per segment id): its data would otherwise go
-without a word; a sender overlay maps it (mappings/README.md, "Sender overlays").
+A segment whose id no rule reads any field of (an ADT's DB1 or ARV, an ORM's FT1, a site's Z-segment, v2.5.1
+§2.8.3, that no overlay maps) is reported whole instead (``unmapped-segment``, once per segment id): its data would
+otherwise go without a word, and the report says which template or sender overlay to write (mappings/README.md,
+"Sender overlays"). Not MSH, not a segment id declared ``not_carried`` whole (SFT, the sending software), not a
+Z-segment the message structure names, and not a segment reported whole already (``unmapped-segment`` of the
+template's ``unmapped``, ``unplaced-segment``), which is not reported field by field either.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ def field_checks(reads: Iterable[tuple[str, int]], not_carried: Iterable[str]) -
     for name in not_carried:
         segment, _, text = name.partition("-")
         if not text:
-            continue  # a Z-segment declared whole (known_segments)
+            continue  # a segment declared whole (known_segments)
         declared.setdefault(segment, set()).add(int(text))
     checks: FieldChecks = {}
     for segment, numbers in known.items():
@@ -50,26 +51,40 @@ def field_checks(reads: Iterable[tuple[str, int]], not_carried: Iterable[str]) -
     return checks
 
 
-def known_segments(
-    reads: Iterable[tuple[str, int]], structure: Iterable[str], not_carried: Iterable[str]
-) -> frozenset[str]:
-    """The segment ids a message template knows: those its rules read a field of, those its structure names, and
-    those declared ``not_carried`` whole (``ZXX``). A Z-segment of any other id is reported whole."""
-    return frozenset({segment for segment, _ in reads} | set(structure) | {n for n in not_carried if "-" not in n})
+# segment ids a message template knows (known_segments), and the fields declared not_carried per segment id: a
+# segment of another id whose text is only in such fields (EVN|A05: the trigger event) has lost nothing
+Known = tuple[frozenset[str], dict[str, frozenset[int]]]
+
+
+def known_segments(reads: Iterable[tuple[str, int]], structure: Iterable[str], not_carried: Iterable[str]) -> Known:
+    """The segment ids a message template knows: those its rules read a field of, the Z-segments its structure
+    names, MSH, and those declared ``not_carried`` whole (``SFT``); and the fields declared per segment id. A
+    segment of any other id with text in another field is reported whole."""
+    named = {segment for segment in structure if segment[:1] == "Z"}
+    whole: set[str] = set()
+    fields: dict[str, set[int]] = {}
+    for name in not_carried:
+        segment, _, text = name.partition("-")
+        if text:
+            fields.setdefault(segment, set()).add(int(text))
+        else:
+            whole.add(segment)
+    ids = frozenset({segment for segment, _ in reads} | named | whole | {"MSH"})
+    return ids, {segment: frozenset(numbers) for segment, numbers in fields.items()}
 
 
 def report_unread_fields(
-    checks: FieldChecks, message: er7.Message, report: list[dict[str, Any]], known: frozenset[str] = frozenset()
+    checks: FieldChecks, message: er7.Message, report: list[dict[str, Any]], known: Known = (frozenset(), {})
 ) -> None:
     """Append one ``unmapped-field`` entry per segment id and field that a segment of ``message`` gives text in
     and no rule reads (the location of the first such segment, ``OBR^1^13``; never the value), and one
-    ``unmapped-segment`` entry per Z-segment id the template does not know (:func:`known_segments`)."""
+    ``unmapped-segment`` entry per segment id with text that the template does not know (:func:`known_segments`)."""
     found: dict[tuple[str, int], list[er7.Segment]] | None = None
     sites: dict[str, list[er7.Segment]] | None = None
     for seg in message.segments:
         check = checks.get(seg.name)
         if check is None:
-            if seg.name[0] == "Z" and seg.name not in known:
+            if seg.name not in known[0]:
                 sites = {} if sites is None else sites
                 sites.setdefault(seg.name, []).append(seg)
             continue
@@ -87,25 +102,34 @@ def report_unread_fields(
     if found is not None:
         _append(found, message, report)
     if sites is not None:
-        _append_sites(sites, message, report)
+        _append_sites(sites, message, report, known[1])
 
 
-def _append_sites(sites: dict[str, list[er7.Segment]], message: er7.Message, report: list[dict[str, Any]]) -> None:
+def _append_sites(
+    sites: dict[str, list[er7.Segment]],
+    message: er7.Message,
+    report: list[dict[str, Any]],
+    declared: dict[str, frozenset[int]],
+) -> None:
+    whole = {entry.get("location") for entry in report if entry.get("code") in WHOLE}
     empty = _empty_text(message.delimiters)
     for name, segments in sites.items():
+        quiet = declared.get(name, frozenset())
         located = [
             f"{name}^{segment_seq(message, seg)}"
             for seg in segments
-            if any(empty.fullmatch(value) is None for value in seg.fields[1:])
+            if any(empty.fullmatch(value) is None for n, value in enumerate(seg.fields) if n and n not in quiet)
         ]
+        located = [where for where in located if where not in whole]
         if not located:
             continue
         more = f" (and {len(located) - 1} more {name})" if len(located) > 1 else ""
+        what = "a site's own segment" if name[0] == "Z" else "a segment"
         report.append(
             {
                 "code": "unmapped-segment",
                 "location": located[0],
-                "detail": f"a site's own segment ({name}) that no template or sender overlay maps: not converted{more}",
+                "detail": f"{what} ({name}) that no rule of the template or an overlay reads: not converted{more}",
             }
         )
 

@@ -237,3 +237,21 @@ def test_the_compiled_message_knows_what_its_rules_read(converter):
     compiled = converter._messages["ORU_R01"]
     assert {("OBR", 3), ("OBR", 4), ("PV1", 45), ("PID", 3), ("OBX", 5)} <= compiled.reads
     assert ("OBR", 13) not in compiled.reads
+
+
+def test_a_standard_segment_no_rule_reads_is_reported_whole_and_the_sending_software_is_not(converter):
+    # DB1 (disability) and ACC (accident) of an ADT: the library reads no field of them, and they were dropped
+    # without a word; SFT (the sending software) holds no patient data (not_carried.yaml)
+    text = "\r".join(
+        [
+            "MSH|^~\\&|HIS|SZRMYY|HUB|CITY|20260315083000||ADT^A01^ADT_A01|SEG1|P|2.5.1",
+            "SFT|Winning Health|5.0|HIS|B100",
+            "EVN|A01|20260315083000",
+            "PID|1||MRN0001^^^SZRMYY^MR||张三||19800101|M",
+            "PV1|1|I|内科^301^2||||||||||||||||V0001^^^SZRMYY^VN",
+            "DB1|1|PT|MRN0001^^^SZRMYY^MR|Y",
+            "ACC|20260301|04^交通事故",
+        ]
+    )
+    report = with_report(converter, text + "\r")[1]
+    assert [where for where, _ in unmapped_segments(report)] == ["DB1^1", "ACC^1"]
