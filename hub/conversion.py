@@ -108,7 +108,7 @@ def convert_message(session: Session, inbox_id: int, settings: Settings) -> Conv
         return ConversionOutcome(inbox_id, "missing")
     if row.status != RECEIVED:
         return ConversionOutcome(inbox_id, "skipped")
-    counted = False
+    row.attempts = (row.attempts or 0) + 1  # in memory: written with the results, at the flush
     try:
         # The mapping first, writing nothing: on SQLite the first write takes the database's one write lock,
         # and every ACK waits for it (loading the templates, on a worker's first message, takes seconds).
@@ -125,14 +125,11 @@ def convert_message(session: Session, inbox_id: int, settings: Settings) -> Conv
             default_timezone=settings.default_timezone,
             strict=settings.reject_invalid_values,
         )
-        row.attempts, counted = (row.attempts or 0) + 1, True
         with session.begin_nested():
             results, merges = apply_converted(session, conversion.bundle, inbox_id=row.id, report=conversion.report)
     except (OperationalError, DBAPIError) as exc:
         raise TransientError(f"database error while converting inbox {inbox_id}: {type(exc).__name__}") from exc
     except HubError as exc:
-        if not counted:
-            row.attempts = (row.attempts or 0) + 1
         row.status = FAILED
         row.error = exc.message
         row.error_location = getattr(exc, "location", None) or exc.expression

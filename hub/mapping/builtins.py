@@ -1118,6 +1118,17 @@ def name_text(
     return fhir_string(" ".join(w for w in words if w))
 
 
+def human_name_text(name: dict[str, Any], *, family_first: bool) -> str | None:
+    """:func:`name_text` of a FHIR HumanName's parts (family, given, prefix, suffix)."""
+    return name_text(
+        name.get("family") or "",
+        name.get("given") or [],
+        name.get("prefix") or [],
+        name.get("suffix") or [],
+        family_first=family_first,
+    )
+
+
 def split_chinese_name(full: str, compound_surnames: frozenset[str]) -> tuple[str, str] | None:
     """Family and given name of an unsplit Chinese name (``欧阳娜娜`` → ``欧阳``, ``娜娜``), or None.
 
@@ -1136,7 +1147,7 @@ FinisherFactory = Callable[[Callable[[str], frozenset[str]]], Finisher]
 
 
 # XPN.11 name assembly order as the IG maps it (datatype/XPN.yaml): F says the family name is written first
-_ASSEMBLY_ORDER = "http://hl7.org/fhir/StructureDefinition/humanname-assembly-order"
+ASSEMBLY_ORDER = "http://hl7.org/fhir/StructureDefinition/humanname-assembly-order"
 
 
 def _human_name_factory(table_codes: Callable[[str], frozenset[str]]) -> Finisher:
@@ -1161,15 +1172,9 @@ def _human_name_factory(table_codes: Callable[[str], frozenset[str]]) -> Finishe
                     name["given"] = [parts[1]]
         if "text" not in name:
             family_first = any(
-                e.get("url") == _ASSEMBLY_ORDER and e.get("valueCode") == "F" for e in name.get("extension") or []
+                e.get("url") == ASSEMBLY_ORDER and e.get("valueCode") == "F" for e in name.get("extension") or []
             )
-            text = name_text(
-                name.get("family") or "",
-                name.get("given") or [],
-                name.get("prefix") or [],
-                name.get("suffix") or [],
-                family_first=family_first,
-            )
+            text = human_name_text(name, family_first=family_first)
             if text:
                 name["text"] = text
         return name

@@ -13,10 +13,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from hub.mapping.builtins import is_cjk, name_text
+from hub.mapping.builtins import ASSEMBLY_ORDER, human_name_text, is_cjk
 
 _REPRESENTATION = "http://hl7.org/fhir/StructureDefinition/iso21090-EN-representation"
-_ASSEMBLY_ORDER = "http://hl7.org/fhir/StructureDefinition/humanname-assembly-order"
 
 
 def _representation(name: dict[str, Any]) -> str | None:
@@ -40,14 +39,8 @@ def family_first(resource: dict[str, Any]) -> None:
     for name in names:
         if type(name) is not dict or _representation(name) not in ("ABC", "SYL"):
             continue
-        if any(e.get("url") == _ASSEMBLY_ORDER for e in name.get("extension") or ()):
+        if any(e.get("url") == ASSEMBLY_ORDER for e in name.get("extension") or ()):
             continue
-        text = name_text(
-            name.get("family") or "",
-            name.get("given") or [],
-            name.get("prefix") or [],
-            name.get("suffix") or [],
-            family_first=True,
-        )
+        text = human_name_text(name, family_first=True)
         if text:
             name["text"] = text

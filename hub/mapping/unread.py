@@ -18,7 +18,7 @@ template's ``unmapped``, ``unplaced-segment``), which is not reported field by f
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from hub.hl7 import er7
@@ -99,39 +99,51 @@ def report_unread_fields(
         for n in range(top + 1, last):
             if fields[n]:
                 found = _note(found, seg, n)
-    if found is not None:
-        _append(found, message, report)
-    if sites is not None:
-        _append_sites(sites, message, report, known[1])
-
-
-def _append_sites(
-    sites: dict[str, list[er7.Segment]],
-    message: er7.Message,
-    report: list[dict[str, Any]],
-    declared: dict[str, frozenset[int]],
-) -> None:
+    if found is None and sites is None:
+        return
+    # where a segment was reported whole already (the template's unmapped, unplaced-segment): not again
     whole = {entry.get("location") for entry in report if entry.get("code") in WHOLE}
-    empty = _empty_text(message.delimiters)
-    for name, segments in sites.items():
-        quiet = declared.get(name, frozenset())
-        located = [
-            f"{name}^{segment_seq(message, seg)}"
-            for seg in segments
-            if any(empty.fullmatch(value) is None for n, value in enumerate(seg.fields) if n and n not in quiet)
-        ]
-        located = [where for where in located if where not in whole]
-        if not located:
-            continue
-        more = f" (and {len(located) - 1} more {name})" if len(located) > 1 else ""
-        what = "a site's own segment" if name[0] == "Z" else "a segment"
-        report.append(
-            {
-                "code": "unmapped-segment",
-                "location": located[0],
-                "detail": f"{what} ({name}) that no rule of the template or an overlay reads: not converted{more}",
-            }
-        )
+    empty = _empty_text(message.delimiters).fullmatch
+    for (name, number), segments in (found or {}).items():
+
+        def gives_text(seg: er7.Segment, number: int = number) -> bool:
+            return empty(seg.fields[number]) is None
+
+        located = _located(message, segments, gives_text, whole)
+        if located:
+            more = f" (and in {len(located) - 1} more {name})" if len(located) > 1 else ""
+            report.append(
+                {
+                    "code": CODE,
+                    "location": f"{located[0]}^{number}",
+                    "detail": f"{name}-{number} has a value that no rule reads: it is not carried over{more}",
+                }
+            )
+    for name, segments in (sites or {}).items():
+        quiet = known[1].get(name, frozenset())
+
+        def has_text(seg: er7.Segment, quiet: frozenset[int] = quiet) -> bool:
+            return any(empty(value) is None for n, value in enumerate(seg.fields) if n and n not in quiet)
+
+        located = _located(message, segments, has_text, whole)
+        if located:
+            more = f" (and {len(located) - 1} more {name})" if len(located) > 1 else ""
+            what = "a site's own segment" if name[0] == "Z" else "a segment"
+            report.append(
+                {
+                    "code": "unmapped-segment",
+                    "location": located[0],
+                    "detail": f"{what} ({name}) that no rule of the template or an overlay reads: not converted{more}",
+                }
+            )
+
+
+def _located(
+    message: er7.Message, segments: list[er7.Segment], has_text: Callable[[er7.Segment], bool], whole: set[Any]
+) -> list[str]:
+    """Where each of ``segments`` that ``has_text`` is (``OBR^2``), those reported whole left out."""
+    located = [f"{seg.name}^{segment_seq(message, seg)}" for seg in segments if has_text(seg)]
+    return [where for where in located if where not in whole]
 
 
 def _note(
@@ -141,28 +153,6 @@ def _note(
         found = {}
     found.setdefault((seg.name, number), []).append(seg)
     return found
-
-
-def _append(
-    found: dict[tuple[str, int], list[er7.Segment]], message: er7.Message, report: list[dict[str, Any]]
-) -> None:
-    whole = {entry.get("location") for entry in report if entry.get("code") in WHOLE}
-    empty = _empty_text(message.delimiters)
-    for (name, number), segments in found.items():
-        located = [
-            f"{name}^{segment_seq(message, seg)}" for seg in segments if empty.fullmatch(seg.fields[number]) is None
-        ]
-        located = [where for where in located if where not in whole]
-        if not located:
-            continue
-        more = f" (and in {len(located) - 1} more {name})" if len(located) > 1 else ""
-        report.append(
-            {
-                "code": CODE,
-                "location": f"{located[0]}^{number}",
-                "detail": f"{name}-{number} has a value that no rule reads: it is not carried over{more}",
-            }
-        )
 
 
 def _empty_text(d: er7.Delimiters) -> re.Pattern[str]:
