@@ -28,6 +28,8 @@ makes the version to store from the stored one and the converted one:
      stays (an ORU's PV1 without an admit time does not turn a visit in progress into a visit of unknown status;
      an MDM^T03 status change does not erase the text its T02 brought);
    * a variant of a choice element (``deceasedBoolean``) replaces every stored variant (``deceasedDateTime``);
+   * ``meta.security`` (the labels of ARV, the access restrictions): stays as stored when the converted
+     resource has none, as a top-level element would (``meta`` itself is always given: the producer tag);
    * a primitive (``birthDate``) replaces its stored ``_element`` too (its id and extensions, R4 JSON §2.6.2.7:
      the birth time of another date) unless the converted resource has one;
 2. every top-level element the converted resource does not have stays as stored;
@@ -344,6 +346,20 @@ def _merge_same(
     given[path] = given.get(path, []) + merged
 
 
+def _keep_security(out: dict[str, Any], base: Mapping[str, Any], new: Mapping[str, Any]) -> None:
+    """Put back the stored ``meta.security`` when ``new`` gives none: ``meta`` is always given (the producer tag),
+    but its security labels come from ARV segments only, and a message without ARV says nothing about the
+    restrictions (an access restriction is lifted by ARV-2 ``D``, a null mark, never by silence)."""
+    stored = base.get("meta")
+    meta = out.get("meta")
+    if not isinstance(stored, Mapping) or "security" not in stored or not isinstance(meta, dict):
+        return
+    given = new.get("meta")
+    if isinstance(given, Mapping) and "security" in given:
+        return
+    out["meta"] = {**meta, "security": stored["security"]}
+
+
 def merge_update(
     stored: Mapping[str, Any],
     new: Mapping[str, Any],
@@ -412,6 +428,7 @@ def merge_update(
             out[key] = _results_united(value, out.get(key), results_whole)
         else:
             out[key] = value
+    _keep_security(out, base, new)
     given: dict[str, list[Any]] = {}  # list path → the items merged from the message's (its own, for null marks)
     keys: dict[str, Leaves] = {}  # list path → its key leaves (a key mark)
     for text in kept:
