@@ -255,3 +255,16 @@ def test_a_standard_segment_no_rule_reads_is_reported_whole_and_the_sending_soft
     )
     report = with_report(converter, text + "\r")[1]
     assert [where for where, _ in unmapped_segments(report)] == ["DB1^1", "ACC^1"]
+
+
+def test_an_event_segment_is_not_reported_where_no_template_reads_it(converter):
+    """The IG maps EVN to a Provenance (EVN[Provenance]), which the hub does not make: EVN-2 … EVN-7 are declared
+    not carried (not_carried.yaml), so an A05's event, which no rule of ADT_A05 reads, is not reported whole."""
+    text = message(
+        msh("ADT", "A05", "ADT_A05", "EVN1"),
+        "EVN|A05|20260315083000|20260316080000|01|D001^李^明|20260315082000|SZRMYY",
+        pid(),
+        pv1(),
+    )
+    _bundle, report = with_report(converter, text)
+    assert [e for e in report if e["location"].startswith("EVN")] == []
