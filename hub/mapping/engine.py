@@ -28,13 +28,14 @@ from hub.errors import ConversionError, MappingTemplateError
 from hub.fhir.search_params import params_for
 from hub.hl7 import er7
 from hub.hl7.header import derive_structure
-from hub.mapping import datetimes, romanized
+from hub.mapping import datetimes, merging, romanized
 from hub.mapping.compiler import Applier, Compiler, CondFn, Unit
 from hub.mapping.fhirschema import FhirSchema
 from hub.mapping.ids import make_id
 from hub.mapping.ifabsent import MARK as IF_ABSENT_MARK
 from hub.mapping.library import Library, Overlay, merge, read_library, read_overlay
 from hub.mapping.library import overlay_files as overlay_files_in
+from hub.mapping.merging import Leaves
 from hub.mapping.moved import MARK as MOVED_MARK
 from hub.mapping.nulls import HL7_NULL, KEEP_EXTENSION_URL, NULL_EXTENSION_URL, NullMarks, compile_marks
 from hub.mapping.nulls import split as split_nulls
@@ -119,6 +120,8 @@ class CompiledResource:
     nulls: NullMarks
     reads: frozenset[tuple[str, int]]  # the segment fields its rules read (keys, elements, an overlay's rules)
     not_carried: tuple[str, ...]  # the template's fields not carried over on purpose (OBR-17)
+    # the template's 'distinct' parts (a person's birth date, sex), each "" when not given; None: it has none
+    distinct: Callable[[Ctx], list[str] | None] | None = None
 
     def make_id(self, ctx: Ctx) -> tuple[str, list[str]]:
         """The resource's id and key parts, from the first key alternative whose parts are all present.
@@ -170,7 +173,8 @@ class CompiledRule:
     snapshot: CompiledSnapshot | None = None
     if_absent: CondFn | None = None  # hub.mapping.ifabsent
     moved: CondFn | None = None  # hub.mapping.moved
-    gather: tuple[str, ...] = ()  # with shared: the list elements each later segment of the key adds to
+    # with shared: the elements each later segment of the key adds to, each with its merge leaves (None: whole items)
+    gather: tuple[tuple[str, Leaves | None], ...] = ()
 
 
 @dataclass(slots=True)
@@ -601,6 +605,7 @@ class Converter:
         made: list[tuple[CompiledRule, Ctx, str]] = []
         taken: dict[tuple[str, str], int] = {}  # (type, id) → how many resources share that key
         shared: set[tuple[str, str]] = set()  # (type, id) of the resources 'shared' rules made
+        traits: dict[tuple[str, str], list[str]] = {}  # (type, id) → its 'distinct' parts known so far
         # the later segments of a shared resource whose rule gathers elements from each: (rule, ctx, type, id)
         gathered: list[tuple[CompiledRule, Ctx, str, str]] = []
         producer: str | None = None
@@ -621,7 +626,8 @@ class Converter:
                     continue
                 rid, parts = rule.resource.make_id(ctx)
                 seen = taken.get((rtype, rid), 0)
-                if rule.shared and (rtype, rid) in shared:
+                mine = _traits(rule, ctx) if rule.shared else []
+                if rule.shared and (rtype, rid) in shared and not _apart(traits.setdefault((rtype, rid), []), mine):
                     # the same entity again (the insurer of a second policy): named, not made twice
                     node.register(rule.name, rtype, rid)
                     if seg is not None:
@@ -632,6 +638,7 @@ class Converter:
                 taken[(rtype, rid)] = seen + 1
                 if rule.shared and not seen:
                     shared.add((rtype, rid))
+                    traits[(rtype, rid)] = mine
                 if seen:
                     # Two segments with the same key in one message (the same test twice in a report): both
                     # are kept, the later ones numbered in message order.
@@ -702,18 +709,19 @@ class Converter:
                 first = built.get((rtype, rid))
                 if first is None:
                     continue
-                later = _built(rule, ctx, rtype, rid, message)
-                for element in rule.gather:
-                    items = later.get(element)
-                    if isinstance(items, list) and items:
-                        into = first.setdefault(element, [])
-                        if isinstance(into, list):
-                            into.extend(item for item in items if item not in into)
+                _gather_into(first, _built(rule, ctx, rtype, rid, message), rule.gather)
         finally:
             # the finder holds every Ctx, and each Ctx this Env: left in place, the message's whole object graph
             # (segments, groups, contexts) would be cyclic garbage that only the cycle collector frees
             env.release()
         return {"resourceType": "Bundle", "type": "transaction", "entry": entries}, env.report
+
+
+def _traits(rule: CompiledRule, ctx: Ctx) -> list[str]:
+    """The segment's ``distinct`` parts by its template (a person's birth date, sex); none without them."""
+    distinct = rule.resource.distinct
+    found = distinct(ctx) if distinct is not None else None
+    return found if found is not None else []
 
 
 def _built(rule: CompiledRule, ctx: Ctx, rtype: str, rid: str, message: er7.Message) -> dict[str, Any]:
@@ -833,6 +841,12 @@ def _compile_resource(
     keys = [compiler.key(alternative, key_unit) for alternative, key_unit in zip(template.id, key_units, strict=True)]
     unit.refs |= set.intersection(*(u.refs for u in key_units))
     first_source = next((part.from_ for part in template.id[0] if part.from_ and not part.optional), None)
+    distinct = None
+    if template.distinct:
+        distinct_unit = Unit(str(path))
+        parts = [part.model_copy(update={"optional": True}) for part in template.distinct]
+        distinct = compiler.key(parts, distinct_unit)
+        key_units.append(distinct_unit)
     specs, deletes = split_nulls(template.elements, unit)
     body = compiler.elements(specs, template.resource, unit, False)
     nulls = compile_marks(compiler, unit, template.resource, specs, deletes)
@@ -858,6 +872,7 @@ def _compile_resource(
         nulls,
         frozenset(reads),
         tuple(template.not_carried),
+        distinct,
     )
 
 
@@ -914,10 +929,7 @@ def _compile_message(
                 rule,
                 f"template {rule.template} reads {resource.segment} segments, but 'for' names {segment}",
             )
-        for element in rule.gather:
-            info = compiler.schema.element(resource.rtype, element)
-            if info is None or not info.is_list:
-                raise compiler.error(rule_unit, rule, f"gather: {element!r} is no list element of {resource.rtype}")
+        gather = _compile_gather(compiler, rule, rule_unit, resource.rtype)
         when = None
         if rule.when is not None:
             when = compiler.condition_fn(rule.when, rule_unit, False, f"{rule.name} when")
@@ -953,7 +965,7 @@ def _compile_message(
                 snapshot,
                 if_absent,
                 moved,
-                tuple(rule.gather),
+                gather,
             )
         )
     all_refs |= unit.refs | patch_unit.refs
@@ -1051,6 +1063,54 @@ def _report_controls(message: er7.Message, controls: list[tuple[int, int]], repo
         }
         if entry not in report:
             report.append(entry)
+
+
+def _compile_gather(
+    compiler: Compiler, rule: ResourceRule, unit: Unit, rtype: str
+) -> tuple[tuple[str, Leaves | None], ...]:
+    """A rule's ``gather``: each top-level element with the leaves that merge its items (None: whole items; a
+    single-valued element has none)."""
+    out: list[tuple[str, Leaves | None]] = []
+    for entry in rule.gather:
+        for element, leaves in entry.items() if isinstance(entry, dict) else [(entry, None)]:
+            info = compiler.schema.element(rtype, element)
+            if info is None:
+                raise compiler.error(unit, rule, f"gather: {element!r} is no element of {rtype}")
+            if leaves is not None and (not info.is_list or not leaves):
+                raise compiler.error(unit, rule, f"gather: {element!r} with leaves is for a list element")
+            out.append((element, tuple(tuple(leaf.split(".")) for leaf in leaves) if leaves else None))
+    return tuple(out)
+
+
+def _gather_into(first: dict[str, Any], later: dict[str, Any], gather: tuple[tuple[str, Leaves | None], ...]) -> None:
+    """What a later segment of a shared resource gives of the gathered elements, added to the first's resource:
+    a list's items it does not have yet (merged by the leaves' values when the rule names leaves), a single value
+    it lacks."""
+    for element, leaves in gather:
+        value = later.get(element)
+        if value is None or value == []:
+            continue
+        if not isinstance(value, list):
+            first.setdefault(element, value)
+            continue
+        into = first.setdefault(element, [])
+        if not isinstance(into, list):
+            continue
+        for item in value:
+            if leaves is not None:
+                merging.merge_into(into, item, leaves)
+            elif item not in into:
+                into.append(item)
+
+
+def _apart(known: list[str], traits: list[str]) -> bool:
+    """Whether a segment's ``distinct`` traits differ from those known of the resource (both given): another
+    entity of the same key. The known traits are completed by the segment's when it is the same."""
+    if any(mine and theirs and mine != theirs for mine, theirs in zip(known, traits, strict=False)):
+        return True
+    longer = traits[len(known) :]
+    known[:] = [mine or theirs for mine, theirs in zip(known, traits, strict=False)] + known[len(traits) :] + longer
+    return False
 
 
 def _compile_snapshot(

@@ -237,6 +237,11 @@ class ResourceTemplate(TemplateModel):
     description: str | None = None
     segment: str
     id: list[list[ValueSpec]]
+    # key parts (as in 'id', each optional) that tell apart two segments of one key: a 'shared' rule's later
+    # segment whose value of a part differs from the resource's (both valued) is another entity (a person's
+    # birth date and sex: two children of one name and relationship); the n-th part of every template of the
+    # resource type is the same trait
+    distinct: list[ValueSpec] = Field(default_factory=list)
     elements: list[ValueSpec]
     # fields no rule reads on purpose → why (the conversion report leaves them out of unmapped-field)
     not_carried: dict[str, str] = Field(default_factory=dict)
@@ -281,9 +286,11 @@ class ResourceRule(TemplateModel):
     # segments of this rule with the same key make one resource (the first's), which each of them names (the
     # insurer of two policies); without it the later ones are numbered, as two results of one test are
     shared: bool = False
-    # with 'shared': top-level list elements each later segment of the same key adds its items to (those the
-    # resource does not have yet): the orders of a study two orders share (basedOn)
-    gather: list[str] = Field(default_factory=list)
+    # with 'shared': top-level elements each later segment of the same key adds to: a list gets the items the
+    # resource does not have yet (the orders of a study two orders share: basedOn), or, written {element: [leaf
+    # paths]}, each item merged with the item of the same leaves' values as `unique` merges (a phone two segments
+    # give); a single-valued element the resource lacks is filled (a birth date the first segment leaves out)
+    gather: list[str | dict[str, list[str]]] = Field(default_factory=list)
     snapshot: SnapshotSpec | None = None  # the rule's resources are a set sent whole (snapshot mode)
     # the resources of the segments that meet it are written only when the hub has never stored one of that id
     # (PRB-1 UC: a problem sent unchanged, for context, is added by a hub that does not have it; a stored one stays)

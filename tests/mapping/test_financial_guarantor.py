@@ -166,16 +166,15 @@ def test_ids_do_not_collide_between_patients(converter):
     assert company(first) == company(second)
 
 
-def test_the_guarantor_is_not_the_next_of_kin_record(converter):
-    # the mother as next of kin (NK1) and as guarantor (GT1): two RelatedPersons, so that neither message's
-    # relationship or period overwrites the other's when they are stored
+def test_the_guarantor_who_is_the_next_of_kin_is_one_record(converter):
+    # the mother as next of kin (NK1) and as guarantor (GT1): one RelatedPerson (test_one_related_person.py), with
+    # the next of kin's phone
     nk1 = segment("NK1", f1="1", f2="王芳", f3="MTH^母亲^HL70063", f5="13800138000")
     guarantor = segment("GT1", f1="1", f3="王芳", f11="MTH^母亲^HL70063")
     bundle = convert(converter, message("ADT^A01^ADT_A01", pid(), nk1, PV1, guarantor))
-    people = resources(bundle, "RelatedPerson")
-    assert len({person["id"] for person in people}) == 2
-    [payer] = [person for person in people if "telecom" not in person]
-    assert guarantors(bundle) == [{"party": ref(payer)}]
+    mother = one(bundle, "RelatedPerson")
+    assert mother["telecom"][0]["value"] == "13800138000"
+    assert guarantors(bundle) == [{"party": ref(mother)}]
 
 
 def test_an_a08_update_of_the_guarantor_keeps_its_ids(converter):
