@@ -117,3 +117,33 @@ def test_the_insureds_group_employer_is_the_policy_holder(converter):
 INSURANCE = {1: "1", 2: "CZJ^城镇职工医保", 3: "SZYB^^^SZ", 4: "深圳市医疗保障局", 17: "SEL"}
 CONGREGATION = "http://hl7.org/fhir/StructureDefinition/patient-congregation"
 DUE_TO = "http://hl7.org/fhir/StructureDefinition/condition-dueTo"
+
+
+def test_the_last_update_of_the_patient_record_is_declared(converter):
+    # PID-33 (IG: meta.lastUpdated, which the store stamps itself) and PID-34 (IG: an extension it does not name)
+    _bundle, report = with_report(converter, adt(pid(f33="20260314120000", f34="SZRMYY"), pv1()))
+    assert not {"PID-33", "PID-34"} & fields_of(report)
+
+
+def test_the_producer_of_a_result_is_a_performing_organization(converter):
+    # IG OBX[Observation] row 15: performer, the producer's Organization by identifier (CWE.1, its system CWE.3)
+    obx = "OBX|1|NM|718-7^血红蛋白^LN||98|g/L|||||F||||SZLAB^深圳市临床检验中心^99LAB"
+    bundle, report = with_report(converter, adt(pid(), pv1(), obx))
+    performers = one(bundle, "Observation")["performer"]
+    assert performers == [
+        {
+            "type": "Organization",
+            "identifier": {"system": "urn:hub:code:SZRMYY:99LAB", "value": "SZLAB"},
+            "display": "深圳市临床检验中心",
+        }
+    ]
+    assert "OBX-15" not in fields_of(report)
+
+
+def test_the_patients_member_number_is_a_coverage_identifier(converter):
+    # IN2-61 patient member number (no IG map; R4 Coverage.identifier: "the member id" the insurer issues)
+    in2 = segment("IN2", {61: "M123456^^^SZYB^MB"})
+    bundle, report = with_report(converter, adt(pid(), pv1(), segment("IN1", INSURANCE), in2))
+    identifiers = one(bundle, "Coverage").get("identifier", [])
+    assert any(i.get("value") == "M123456" for i in identifiers)
+    assert "IN2-61" not in fields_of(report)
