@@ -922,6 +922,28 @@ def test_coding_systems_named_by_oid_or_uri(converter):
 
 
 @pytest.mark.parametrize(
+    ("name", "system"),
+    [
+        # HL7 Terminology (THO) NamingSystem ACR: OID 2.16.840.1.113883.6.76, URI CodeSystem/ACR
+        ("ACR", "http://terminology.hl7.org/CodeSystem/ACR"),
+        # THO NamingSystem E5 (Euclides quantity codes): OID 2.16.840.1.113883.6.35, URI CodeSystem/E5
+        ("E5", "http://terminology.hl7.org/CodeSystem/E5"),
+        # THO NamingSystem icd-o (ICD for Oncology): OID 2.16.840.1.113883.6.43, URI CodeSystem/icd-o
+        ("ICDO", "http://terminology.hl7.org/CodeSystem/icd-o"),
+        ("2.16.840.1.113883.6.43", "http://terminology.hl7.org/CodeSystem/icd-o"),  # ICDO by its OID
+    ],
+)
+def test_registered_coding_system_names_with_a_published_uri(converter, name, system):
+    # a table 0396 name whose FHIR URI HL7 publishes is that system, not the sender's local one (urn:hub:code:…)
+    text = "\r".join([MSH.format(n=20), PID, OBR, f"OBX|1|CWE|X1^Finding^{name}||A1^Value^{name}||||||F"])
+    conversion = converter.convert_with_report(er7.parse(text + "\r"), sender_timezone="Asia/Shanghai")
+    found = observation(conversion.bundle, "X1")
+    assert found["code"]["coding"][0]["system"] == system
+    assert found["valueCodeableConcept"]["coding"][0]["system"] == system
+    assert [r for r in conversion.report if r["code"] == "unmapped-local-code"] == []
+
+
+@pytest.mark.parametrize(
     ("header", "order"),
     [
         ("OML^O21^OML_O21", "ORC|NW|P700^HIS"),
