@@ -20,6 +20,7 @@ from rich.table import Table
 from sqlalchemy import ColumnElement, select
 
 from hub.config import Settings, get_settings
+from hub.fhir import jsoncodec
 from hub.mapping.commands import conformance, mappings_app
 
 app = typer.Typer(help="City health interoperability hub.", no_args_is_help=True, add_completion=False)
@@ -245,7 +246,7 @@ def convert(
             continue
         for entry in result.report:
             err.print(f"{name}: report: {orjson.dumps(entry).decode()}", markup=False, highlight=False, soft_wrap=True)
-        sys.stdout.buffer.write(orjson.dumps(result.bundle, option=option) + b"\n")
+        sys.stdout.buffer.write(jsoncodec.dumps(result.bundle, option=option) + b"\n")
     sys.stdout.flush()
     if failures:
         raise typer.Exit(code=1)

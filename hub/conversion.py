@@ -52,7 +52,7 @@ from hub import referrers, report_results, study_orders
 from hub.config import Settings
 from hub.db.tables import InboxMessage, Resource
 from hub.errors import HubError, TransientError
-from hub.fhir import store
+from hub.fhir import jsoncodec, store
 from hub.hl7 import charset, er7
 from hub.identity import linking, merging, records
 from hub.mapping import get_converter
@@ -485,7 +485,7 @@ def _content(resource: dict[str, Any]) -> bytes:
     if isinstance(meta, dict) and ("versionId" in meta or "lastUpdated" in meta):
         meta = {k: v for k, v in meta.items() if k not in ("versionId", "lastUpdated")}
         resource = {**resource, "meta": meta} if meta else {k: v for k, v in resource.items() if k != "meta"}
-    return orjson.dumps(resource, option=orjson.OPT_SORT_KEYS)
+    return jsoncodec.dumps(resource, option=orjson.OPT_SORT_KEYS)
 
 
 _RESOURCE = cast(Table, Resource.__table__)  # Core, not ORM: this runs once per message
@@ -523,7 +523,7 @@ def _stored(session: Session, keys: set[tuple[str, str]], lock: bool) -> dict[tu
     )
     out: dict[tuple[str, str], dict[str, Any]] = {}
     for rtype, rid, content in session.execute(query.with_for_update() if lock else query):
-        resource = orjson.loads(content)
+        resource = jsoncodec.loads(content)
         if isinstance(resource, dict):
             out[(rtype, rid)] = resource
     return out

@@ -81,10 +81,9 @@ from collections.abc import Callable, Iterable, Mapping
 from functools import cache
 from typing import Any
 
-import orjson
-
 from hub import study_orders
 from hub.config import get_settings
+from hub.fhir import jsoncodec
 from hub.mapping import datetimes
 from hub.mapping.fhirschema import FhirSchema
 from hub.mapping.merging import Leaves, same_item, with_stored
@@ -395,7 +394,7 @@ def merge_update(
     """
     rtype = str(new.get("resourceType"))
     # a JSON copy: several times faster than copy.deepcopy, and stored resources are JSON
-    base = orjson.loads(orjson.dumps(stored))
+    base = jsoncodec.copy(stored)
     out = {key: value for key, value in base.items() if key not in _KEPT}
     meta = out.get("meta")
     if isinstance(meta, dict):

@@ -1,5 +1,6 @@
-"""The FHIR JSON media type: ``application/fhir+json`` responses rendered with orjson, and ``_format`` /
-``Accept`` negotiation (the hub speaks JSON only; http://hl7.org/fhir/R4/http.html#mime-type)."""
+"""The FHIR JSON media type: ``application/fhir+json`` responses rendered with orjson (FHIR decimals as received,
+:mod:`hub.fhir.jsoncodec`), and ``_format`` / ``Accept`` negotiation (the hub speaks JSON only;
+http://hl7.org/fhir/R4/http.html#mime-type)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from typing import Any
 import orjson
 from starlette.background import BackgroundTask
 from starlette.responses import Response
+
+from hub.fhir import jsoncodec
 
 FHIR_JSON = "application/fhir+json"
 _JSON_FORMATS = frozenset({"json", "application/json", FHIR_JSON, "application/json+fhir"})
@@ -36,7 +39,7 @@ class FhirResponse(Response):
     def render(self, content: Any) -> bytes:
         if content is None:
             return b""
-        return orjson.dumps(content, option=orjson.OPT_INDENT_2 if getattr(self, "pretty", False) else 0)
+        return jsoncodec.dumps(content, option=orjson.OPT_INDENT_2 if getattr(self, "pretty", False) else 0)
 
 
 def wants_json(format_param: str | None, accept: str | None) -> bool:

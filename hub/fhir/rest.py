@@ -22,6 +22,7 @@ from fastapi import Depends, Query, Request
 from starlette.responses import Response
 
 from hub.errors import InvalidInput, NotFound, PayloadTooLarge, UnsupportedMediaType
+from hub.fhir import jsoncodec
 from hub.fhir.media import FHIR_JSON, FhirResponse, wants_json
 from hub.fhir.outcomes import operation_outcome, outcome_response
 from hub.fhir.search_params import RESOURCE_TYPES
@@ -195,7 +196,7 @@ async def _read_json(request: Request, types: frozenset[str], wanted: str) -> An
     if not raw.strip():
         raise InvalidInput("the request has no body")
     try:
-        return orjson.loads(raw)
+        return jsoncodec.loads(raw)
     except orjson.JSONDecodeError as exc:
         raise InvalidInput(f"the body is not JSON ({exc.msg} at byte {exc.pos})") from exc
 

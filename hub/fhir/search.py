@@ -17,13 +17,12 @@ from dataclasses import dataclass, field
 from datetime import tzinfo
 from typing import Any, cast
 
-import orjson
 from sqlalchemy import ColumnElement, Select, Table, func, select
 from sqlalchemy.orm import Session
 
 from hub.db.tables import Resource
 from hub.errors import InvalidInput
-from hub.fhir import search_include
+from hub.fhir import jsoncodec, search_include
 from hub.fhir.search_controls import split_controls
 from hub.fhir.search_filters import PREFIXES, conditions_for, split_unescaped, unescape
 from hub.fhir.search_paging import Cursor, SortKey, beyond, decode, edge, encode, order_by, sort_expression
@@ -170,7 +169,7 @@ def run_search(
             links.previous = edge("before", rows[0], width)
             if not cursor.at_end:  # a page read back from the end is the last one
                 links.next = edge("after", rows[-1], width)
-    resources = [orjson.loads(row[1]) for row in rows]
+    resources = [jsoncodec.loads(row[1]) for row in rows]
     if controls.total == "none":
         total: int | None = None
     elif all_here:

@@ -18,11 +18,11 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, cast
 
-import orjson
 from sqlalchemy import Table, select
 from sqlalchemy.orm import Session
 
 from hub.db.tables import Resource, SearchReference
+from hub.fhir import jsoncodec
 from hub.fhir.search_params import SearchParam, reference_params
 
 RESOURCE = cast(Table, Resource.__table__)
@@ -114,7 +114,7 @@ def _fetch(session: Session, keys: list[Key]) -> list[dict[str, Any]]:
             )
             rows.extend((r[0], r[1], r[2]) for r in session.execute(query))
     rows.sort(key=lambda r: (r[0], r[1]))
-    return [orjson.loads(content) for _, _, content in rows]
+    return [jsoncodec.loads(content) for _, _, content in rows]
 
 
 def resolve(

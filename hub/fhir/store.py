@@ -49,7 +49,7 @@ from hub.db.tables import (
     SearchToken,
 )
 from hub.errors import Conflict, Gone, InvalidInput, NotFound, PreconditionFailed
-from hub.fhir import indexer
+from hub.fhir import indexer, jsoncodec
 from hub.fhir.dates import as_utc, instant, local_zone
 from hub.fhir.search import SearchResult, run_search
 from hub.fhir.search_params import RESOURCE_TYPES
@@ -167,7 +167,7 @@ def _canonical_hash(resource: dict[str, Any]) -> str:
         if rest:
             body["meta"] = rest
     try:
-        data = orjson.dumps(body, option=orjson.OPT_SORT_KEYS)
+        data = jsoncodec.dumps(body, option=orjson.OPT_SORT_KEYS)
     except TypeError as exc:  # orjson.JSONEncodeError: a value that is not JSON (Decimal, set, …)
         raise InvalidInput(f"the resource is not JSON: {exc}") from exc
     return hashlib.sha256(data).hexdigest()
@@ -309,7 +309,7 @@ def _write(session: Session, ops: list[_Op]) -> list[WriteResult]:
                 version = cur.version_id + 1 if cur is not None else 1
                 _stamp(op.resource, version, when)
                 event: Event = "update" if cur is not None and not cur.deleted else "create"
-                change = _Change(op, version, event, cur is not None, orjson.dumps(op.resource).decode())
+                change = _Change(op, version, event, cur is not None, jsoncodec.dumps(op.resource).decode())
                 if cur is None:
                     new.append((i, change))
                     continue
@@ -492,7 +492,11 @@ def reindex(
     rows = session.execute(query.order_by(RESOURCE.c.id).limit(limit)).all()
     changes = [
         _Change(
-            _Op("PUT", resource_type, row.id, orjson.loads(row.content), "", None), row.version_id, "update", True, None
+            _Op("PUT", resource_type, row.id, jsoncodec.loads(row.content), "", None),
+            row.version_id,
+            "update",
+            True,
+            None,
         )
         for row in rows
     ]
@@ -642,7 +646,7 @@ def load(session: Session, keys: Iterable[Key], *, lock: bool = False) -> dict[K
     if lock:
         query = query.with_for_update()
     return {
-        (r[0], r[1]): Stored(r[2], r[3], as_utc(r[4]), cast(dict[str, Any], orjson.loads(r[5])))
+        (r[0], r[1]): Stored(r[2], r[3], as_utc(r[4]), cast(dict[str, Any], jsoncodec.loads(r[5])))
         for r in session.execute(query)
     }
 
@@ -794,7 +798,7 @@ def read(session: Session, resource_type: str, id: str) -> dict[str, Any]:
         raise NotFound(f"{resource_type}/{id[:64]} is not known")
     if row.deleted:
         raise Gone(f"{resource_type}/{id} was deleted (version {row.version_id})")
-    return cast(dict[str, Any], orjson.loads(row.content))
+    return cast(dict[str, Any], jsoncodec.loads(row.content))
 
 
 def vread(session: Session, resource_type: str, id: str, version_id: int) -> dict[str, Any]:
@@ -815,7 +819,7 @@ def vread(session: Session, resource_type: str, id: str, version_id: int) -> dic
         raise NotFound(f"{resource_type}/{id[:64]} has no version {version_id}")
     if row.content is None:
         raise Gone(f"version {version_id} of {resource_type}/{id} is its deletion")
-    return cast(dict[str, Any], orjson.loads(row.content))
+    return cast(dict[str, Any], jsoncodec.loads(row.content))
 
 
 def _entries(rows: Iterable[Any]) -> Iterator[dict[str, Any]]:
@@ -828,7 +832,7 @@ def _entries(rows: Iterable[Any]) -> Iterator[dict[str, Any]]:
         status = "201" if row.method == "POST" or row.version_id == 1 else "200"
         request_url = row.resource_type if row.method == "POST" else url
         yield {
-            "resource": orjson.loads(row.content),
+            "resource": jsoncodec.loads(row.content),
             "request": {"method": row.method, "url": request_url},
             "response": {"status": status, **response},
         }

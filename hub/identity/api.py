@@ -30,6 +30,7 @@ from sqlalchemy.orm import Session
 from hub.config import Settings
 from hub.db import get_sessionmaker
 from hub.errors import Forbidden, InvalidInput
+from hub.fhir import jsoncodec
 from hub.identity import linking, merging, records
 from hub.security.access import Access
 from hub.security.audit import audited
@@ -90,14 +91,14 @@ SessionDep = Annotated[Session, Depends(_session)]
 
 
 def _response(resource: Mapping[str, Any], status: int = 200) -> Response:
-    return Response(orjson.dumps(resource), status_code=status, media_type=FHIR_JSON)
+    return Response(jsoncodec.dumps(resource), status_code=status, media_type=FHIR_JSON)
 
 
 async def _parameters(request: Request) -> list[dict[str, Any]]:
     """The ``parameter`` list of a Parameters body (a bare resource counts as parameter ``resource``)."""
     raw = await request.body()
     try:
-        body = orjson.loads(raw) if raw else None
+        body = jsoncodec.loads(raw) if raw else None
     except orjson.JSONDecodeError as exc:
         raise InvalidInput("the body is not JSON") from exc
     if not isinstance(body, dict):

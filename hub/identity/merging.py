@@ -15,17 +15,17 @@ review Task's status) is put back.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from hub.errors import Conflict, InvalidInput, NotFound
-from hub.fhir import store
+from hub.fhir import jsoncodec, store
 from hub.identity import linking, records, review
 from hub.identity.tables import MpiMaster, MpiMerge, MpiReview, MpiSource
 
@@ -188,8 +188,8 @@ def merge(session: Session, source_id: str, target_id: str, *, inbox_id: int | N
         target_id=target_id,
         status="active",
         inbox_id=inbox_id,
-        before=json.dumps(before, ensure_ascii=False, sort_keys=True),
-        after=json.dumps(after, ensure_ascii=False, sort_keys=True),
+        before=jsoncodec.dumps(before, option=orjson.OPT_SORT_KEYS).decode(),
+        after=jsoncodec.dumps(after, option=orjson.OPT_SORT_KEYS).decode(),
         created_at=_now(),
     )
     session.add(row)
@@ -241,11 +241,11 @@ def unmerge(
         raise InvalidInput("unmerge needs a merge id or the merged-away record")
     if row.status != "active":
         raise Conflict("this merge was already undone")
-    before = json.loads(row.before)
-    after = json.loads(row.after)
+    before = jsoncodec.loads(row.before)
+    after = jsoncodec.loads(row.after)
     refs = set(before["resources"])
     for later in session.scalars(select(MpiMerge).where(MpiMerge.id > row.id, MpiMerge.status == "active")):
-        if refs & set(json.loads(later.before)["resources"]):
+        if refs & set(jsoncodec.loads(later.before)["resources"]):
             raise Conflict("a later merge involves the same records; undo it first")
 
     for data in before["masters"]:

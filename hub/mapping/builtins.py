@@ -22,6 +22,7 @@ from datetime import date, datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
+from hub.fhir.jsoncodec import FhirDecimal
 from hub.hl7.er7 import Segment, unescape
 from hub.identity import resident_id
 from hub.mapping import datetimes
@@ -82,8 +83,9 @@ def fhir_code(text: str) -> str | None:
     return " ".join(text.split()) or None
 
 
-def number(text: str) -> int | float:
-    """A FHIR decimal from an HL7 NM: an int when there is no decimal point.
+def number(text: str) -> int | FhirDecimal:
+    """A FHIR decimal from an HL7 NM: an int when there is no decimal point, else a FhirDecimal that keeps the
+    digits as sent (``1.50`` stays 1.50: in FHIR the precision is part of the value).
 
     Raises:
         ValueError: not a number.
@@ -91,18 +93,26 @@ def number(text: str) -> int | float:
     text = text.strip()
     if not _DECIMAL.fullmatch(text):
         raise ValueError("not a number")
-    if "." in text:
-        return float(text)
-    return int(text)
+    return _matched_number(text)
 
 
-def _matched_number(text: str) -> int | float:
+def _matched_number(text: str) -> int | FhirDecimal:
     """A number from text a pattern here has already matched as a decimal (a group of ``_COMPARATOR_NUMBER``,
     ``_RANGE`` or ``_BOUND``): what :func:`number` gives, without checking it again."""
-    return float(text) if "." in text else int(text)
+    return nm_decimal(text) if "." in text else int(text)
 
 
-def _number_or_none(text: str) -> int | float | None:
+def nm_decimal(text: str) -> FhirDecimal:
+    """The FHIR decimal of an NM already matched as one, in JSON's spelling with the sender's digits: ``+1.20`` →
+    1.20, ``.5`` → 0.5, ``007.50`` → 7.50, ``3.`` → 3 (v2 allows a sign, leading zeros and a bare point; JSON
+    does not)."""
+    sign = "-" if text.startswith("-") else ""
+    whole, _, fraction = text.lstrip("+-").partition(".")
+    whole = whole.lstrip("0") or "0"
+    return FhirDecimal(f"{sign}{whole}.{fraction}" if fraction else f"{sign}{whole}")
+
+
+def _number_or_none(text: str) -> int | FhirDecimal | None:
     try:
         return number(text)
     except ValueError:
@@ -1047,7 +1057,7 @@ def reference_bounds(text: str) -> tuple[int | float | None, int | float | None]
             return None
         low, high = _matched_number(m[1]), _matched_number(m[3])
         if low > high and m[2] == "-" and m[3].startswith("-"):
-            high = -high  # "3.9--6.1": a doubled separator, not a negative upper limit
+            high = _matched_number(m[3][1:])  # "3.9--6.1": a doubled separator, not a negative upper limit
         if low > high:
             return None
         return low, high

@@ -27,7 +27,9 @@ def key_text(value: Any) -> str:
             return f"{value.get('system', '')}|{value['value']}"
         if "reference" in value:
             return str(value["reference"])
-    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
+    # A FhirDecimal counts as its float, as before decimals kept their text: the ids of resources stored then
+    # stay the ids of the same resources converted now.
+    return orjson.dumps(value, default=float, option=orjson.OPT_SORT_KEYS).decode()
 
 
 def make_id(resource_type: str, parts: list[str]) -> str:

@@ -17,6 +17,7 @@ import re
 from decimal import Decimal
 from typing import Any
 
+from hub.fhir.jsoncodec import FhirDecimal
 from hub.mapping.builtins import BUILTINS, Builtin, Conv, fhir_string, name_text
 from hub.mapping.runtime import Ctx, Item, leaf, segment_seq, split
 
@@ -92,7 +93,7 @@ def _mo_quantity(ctx: Ctx, item: Item, _args: dict[str, Any] | None) -> Any:
     amount = _decimal_text(parts[0]) if parts else None
     if amount is None:
         return None
-    out: dict[str, Any] = {"value": float(amount) if "." in amount else int(amount)}
+    out: dict[str, Any] = {"value": FhirDecimal(amount) if "." in amount else int(amount)}
     currency = parts[1].strip() if len(parts) > 1 else ""
     code = _CURRENCY_WORDS.get(currency.upper()) or _CURRENCY_WORDS.get(currency)
     if code is None and _CURRENCY.fullmatch(currency):

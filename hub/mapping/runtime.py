@@ -684,5 +684,10 @@ def _kinds(value: Any) -> Any:
 
 
 def json_copy(value: Any) -> Any:
-    """A copy of JSON data through orjson (in C: three times faster than :func:`deep_copy` for a Coding)."""
-    return orjson.loads(orjson.dumps(value))
+    """A copy of JSON data through orjson (in C: three times faster than :func:`deep_copy` for a Coding); by
+    :func:`deep_copy` when it holds a value orjson does not write itself (a FhirDecimal, which is immutable and
+    so shared as it is)."""
+    try:
+        return orjson.loads(orjson.dumps(value))
+    except TypeError:
+        return deep_copy(value)

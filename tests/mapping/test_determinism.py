@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import re
 
-import orjson
-
+from hub.fhir import jsoncodec
 from hub.hl7 import er7
 
 from .conftest import convert, one, resources
@@ -59,8 +58,8 @@ def ids(bundle):
 
 def test_same_input_same_bundle(converter):
     text = oru("C1")
-    first = orjson.dumps(converter.convert(er7.parse(text)))
-    second = orjson.dumps(converter.convert(er7.parse(text)))
+    first = jsoncodec.dumps(converter.convert(er7.parse(text)))
+    second = jsoncodec.dumps(converter.convert(er7.parse(text)))
     assert first == second
 
 

@@ -26,6 +26,7 @@ import orjson
 import pytest
 
 from hub.errors import ConversionError
+from hub.fhir import jsoncodec
 from hub.hl7 import er7
 from hub.mapping import Converter
 from tests.support.paths import CORPUS
@@ -130,7 +131,7 @@ def _outcome(converter: Converter, text: str, back: dict[str, str] | None = None
         return ("refused", exc.location, exc.hl7_code)
     if back:
         bundle = _unmapped(bundle, back)
-    return orjson.loads(orjson.dumps(bundle, option=orjson.OPT_SORT_KEYS))
+    return jsoncodec.loads(jsoncodec.dumps(bundle, option=orjson.OPT_SORT_KEYS))
 
 
 def test_there_is_something_to_compare():

@@ -14,10 +14,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import orjson
 import pytest
 
 from hub.errors import ConversionError
+from hub.fhir import jsoncodec
 from hub.hl7 import er7
 from hub.mapping import Converter
 from tests.support.paths import CORPUS
@@ -72,8 +72,8 @@ def test_a_conversion_shares_nothing(converter: Converter, path: Path):
     except ConversionError:
         pytest.skip("refused")
     assert _twice([first.bundle, first.report]) == []
-    expected = orjson.dumps([first.bundle, first.report])
+    expected = jsoncodec.dumps([first.bundle, first.report])
     _scribble(first.bundle)
     _scribble(first.report)
     again = converter.convert_with_report(er7.parse(text))
-    assert orjson.dumps([again.bundle, again.report]) == expected
+    assert jsoncodec.dumps([again.bundle, again.report]) == expected

@@ -16,6 +16,7 @@ import orjson
 import pytest
 
 from hub.errors import ConversionError
+from hub.fhir import jsoncodec
 from hub.fhir.validation import validate_bundle
 from hub.hl7 import er7
 
@@ -116,7 +117,7 @@ def message(event: str, version: str, *, msh9: str | None = None, msh12: str | N
 
 
 def digest(bundle: dict[str, Any]) -> str:
-    return hashlib.sha256(orjson.dumps(bundle, option=orjson.OPT_SORT_KEYS)).hexdigest()
+    return hashlib.sha256(jsoncodec.dumps(bundle, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 
 def envelope_variants(event: str, version: str) -> dict[str, str]:
