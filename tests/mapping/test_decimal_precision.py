@@ -9,7 +9,9 @@ from hub.fhir import jsoncodec
 from hub.fhir.jsoncodec import FhirDecimal
 
 from .conftest import convert, resources
+from .order_messages import orc
 from .test_oru import HEADER, obx
+from .test_pharmacy import rde, rxe
 
 OBSERVATIONS = [
     obx(1, "NM", "2823-3^Potassium^LN", "1.50", "mmol/L", "3.90-6.10", "L"),
@@ -91,3 +93,21 @@ def test_the_bundle_bytes_carry_the_digits_as_sent(converter):
         assert text in data
     assert b'"value":2.10' in data and b'"value":2.60' in data and b'"value":12.50' in data
     assert jsoncodec.dumps(jsoncodec.loads(data), option=orjson.OPT_SORT_KEYS) == data
+
+
+def _decimal_texts(value) -> set[str]:
+    if isinstance(value, dict):
+        return set().union(*map(_decimal_texts, value.values())) if value else set()
+    if isinstance(value, list):
+        return set().union(*map(_decimal_texts, value)) if value else set()
+    return {value.text} if isinstance(value, FhirDecimal) else set()
+
+
+def test_dose_amounts_and_strengths_keep_their_digits(converter):
+    # RXE-3 give amount, RXE-19 total daily dose, RXE-25 give strength
+    order = rde(orc(f2="RX100^HIS", f3=""), rxe(f3="0.50", f19="1.50^g", f25="0.250"), "RXR|PO^口服^HL70162")
+    bundle = convert(converter, order)
+    request = resources(bundle, "MedicationRequest")[0]
+    dose = request["dosageInstruction"][0]["doseAndRate"][0]["doseQuantity"]
+    _same(dose["value"], "0.50")
+    assert {"0.50", "1.50", "0.250"} <= _decimal_texts(bundle)
