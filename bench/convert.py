@@ -1,4 +1,4 @@
-"""Conversion speed per core: parse → map → serialise (orjson), next to hl7apy's raw parse of the same messages.
+"""Conversion speed per core: parse → map → serialise (jsoncodec), next to hl7apy's raw parse of the same messages.
 
     .venv/bin/python bench/convert.py                  # ADT^A01, ORU^R01 with 20 OBX, the corpus; ~1 minute
     .venv/bin/python bench/convert.py --long 200000    # and memory over a long run
@@ -39,6 +39,7 @@ sys.path.insert(0, str(ROOT))
 
 from hub.config import DEFAULT_MAPPINGS_DIR, Settings  # noqa: E402
 from hub.errors import ConversionError  # noqa: E402
+from hub.fhir import jsoncodec  # noqa: E402
 from hub.fhir.validation import validate_bundle  # noqa: E402
 from hub.hl7 import er7  # noqa: E402
 from hub.mapping import get_converter  # noqa: E402
@@ -186,6 +187,8 @@ def floor(text: str, bundle: dict[str, Any]) -> Callable[[], object]:
         if isinstance(value, str):
             leaves.append(value)
             return f"leaves[{len(leaves) - 1}]"
+        if isinstance(value, float):
+            return repr(float(value))  # a decimal as a plain float: the floor need not keep its digits
         return repr(value)
 
     namespace: dict[str, Any] = {}
@@ -233,7 +236,7 @@ def main() -> None:
     hparse = hl7apy_parse()
 
     def full(text: str) -> Callable[[], object]:
-        return lambda: orjson.dumps(converter.convert(er7.parse(text)))
+        return lambda: jsoncodec.dumps(converter.convert(er7.parse(text)))
 
     cases: list[tuple[str, list[str]]] = [
         ("ADT^A01", [ADT_A01]),
