@@ -63,3 +63,17 @@ def test_the_patient_guaranteeing_their_own_account(converter):
 def test_an_order_without_a_guarantor_makes_no_account(converter):
     bundle, _report = with_report(converter, oml("GT1|1"))
     assert resources(bundle, "Account") == []
+
+
+def test_the_guarantor_who_is_the_insured_is_one_person(converter):
+    # the spouse pays and holds the policy (IN1-16 name, IN1-17 relationship, IN1-18 birth date): one RelatedPerson,
+    # the Account's guarantor and the Coverage's subscriber, with the GT1's phone and the IN1's birth date
+    # (mappings/README.md, "One person, many segments")
+    policy = {1: "1", 2: "P1^城镇职工", 3: "INS01", 4: "某保险公司"}
+    in1 = segment("IN1", {**policy, 16: "钱^七", 17: "SPO", 18: "19820202"})
+    text = message(msh("OML", "O21", "OML_O21", "G4"), pid(), pv1(), in1, PERSON, orc(), obr())
+    bundle, _report = with_report(converter, text)
+    person = one(bundle, "RelatedPerson")
+    assert one(bundle, "Account")["guarantor"] == [{"party": ref(person)}]
+    assert one(bundle, "Coverage")["subscriber"] == ref(person)
+    assert person["telecom"][0]["value"] == "13800000000" and person["birthDate"] == "1982-02-02"
