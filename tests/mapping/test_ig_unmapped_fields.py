@@ -6,7 +6,7 @@ extension; either way the conversion report no longer lists it, and a field stil
 from __future__ import annotations
 
 from .conftest import one, resources, with_report
-from .order_messages import message, msh, pid, pv1, segment
+from .order_messages import message, msh, obr, orc, pid, pv1, segment
 from .test_unmapped_fields import fields_of
 
 
@@ -147,3 +147,38 @@ def test_the_patients_member_number_is_a_coverage_identifier(converter):
     identifiers = one(bundle, "Coverage").get("identifier", [])
     assert any(i.get("value") == "M123456" for i in identifiers)
     assert "IN2-61" not in fields_of(report)
+
+
+def test_the_mothers_identifier_is_a_related_person_mother(converter):
+    # IG PID[Patient] row 21: CX[RelatedPerson-Mother] — a RelatedPerson of the patient, relationship MTH (v3
+    # RoleCode), identifier the CX; a newborn's record names its mother's
+    text = adt(pid(f21="MRN0999^^^SZRMYY^MR"), pv1())
+    bundle, report = with_report(converter, text)
+    patient = one(bundle, "Patient")
+    mother = one(bundle, "RelatedPerson")
+    assert mother["patient"] == {"reference": f"Patient/{patient['id']}"}
+    assert mother["relationship"][0]["coding"][0]["system"] == "http://terminology.hl7.org/CodeSystem/v3-RoleCode"
+    assert mother["relationship"][0]["coding"][0]["code"] == "MTH"
+    assert [i["value"] for i in mother["identifier"]] == ["MRN0999"]
+    assert "PID-21" not in fields_of(report)
+
+
+def test_without_a_mothers_identifier_there_is_no_mother(converter):
+    bundle, _report = with_report(converter, adt(pid(), pv1()))
+    assert resources(bundle, "RelatedPerson") == []
+
+
+def test_an_order_names_the_mother_too(converter):
+    # every structure with a patient: an ORM's PID-21 as an ADT's
+    text = message(msh("ORM", "O01", "ORM_O01", "ORMIG1"), pid(f21="MRN0999^^^SZRMYY^MR"), pv1(), orc(), obr())
+    bundle, report = with_report(converter, text)
+    assert one(bundle, "RelatedPerson")["relationship"][0]["coding"][0]["code"] == "MTH"
+    assert "PID-21" not in fields_of(report)
+
+
+def test_an_orders_result_status_is_declared(converter):
+    # OBR-25 in an order (ORM, OML, OMG, DFT, MDM: the OBR makes a ServiceRequest only): IG OBR[ServiceRequest]
+    # maps it to nothing; where the message makes a report, DiagnosticReport.status reads it
+    text = message(msh("ORM", "O01", "ORM_O01", "ORMIG2"), pid(), pv1(), orc(), obr(f25="F"))
+    _bundle, report = with_report(converter, text)
+    assert "OBR-25" not in fields_of(report)
