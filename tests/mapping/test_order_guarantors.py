@@ -1,7 +1,8 @@
 """GT1 in an order, a prescription or a vaccination message: the guarantor of the patient's account, read as
 ADT_A01 and BAR_P01 read it (the HL7 v2-to-FHIR IG maps GT1 in no message yet): an Account whose guarantor is the
 patient (GT1-11 self), an Organization (GT1-21) or a RelatedPerson (GT1-3). Before, the GT1 of these messages was
-reported whole (unmapped-segment) and dropped."""
+reported whole (unmapped-segment) and dropped. The Account is the one PID-18 names (as ADT_A01 makes it, IG segment
+map PID[Account]), also without a guarantor: a rule that keys on PID-18 reads it, so it must carry it."""
 
 from __future__ import annotations
 
@@ -30,11 +31,19 @@ def rde(gt1: str) -> str:
     return message(msh("RDE", "O11", "RDE_O11", "G3"), pid(), pv1(), gt1, orc(), RXE)
 
 
+def orm(gt1: str) -> str:
+    return message(msh("ORM", "O01", "ORM_O01", "G4"), pid(), pv1(), gt1, orc(), obr())
+
+
+def omp(gt1: str) -> str:
+    return message(msh("OMP", "O09", "OMP_O09", "G5"), pid(), pv1(), gt1, orc(), "RXO|HBV^乙肝疫苗^L|0.5||mL")
+
+
 def unmapped_segments(report: list[dict]) -> list[str]:
     return [e["location"] for e in report if e["code"] == "unmapped-segment"]
 
 
-@pytest.mark.parametrize("build", [oml, vxu, rde])
+@pytest.mark.parametrize("build", [oml, vxu, rde, orm, omp])
 def test_a_person_guaranteeing_the_patient(converter, build):
     bundle, report = with_report(converter, build(PERSON))
     person = one(bundle, "RelatedPerson")
@@ -60,8 +69,8 @@ def test_the_patient_guaranteeing_their_own_account(converter):
     assert resources(bundle, "RelatedPerson") == []
 
 
-def test_an_order_without_a_guarantor_makes_no_account(converter):
-    bundle, _report = with_report(converter, oml("GT1|1"))
+def test_an_order_without_a_guarantor_nor_an_account_number_makes_no_account(converter):
+    bundle, _report = with_report(converter, vxu("GT1|1"))
     assert resources(bundle, "Account") == []
 
 
@@ -77,3 +86,12 @@ def test_the_guarantor_who_is_the_insured_is_one_person(converter):
     assert one(bundle, "Account")["guarantor"] == [{"party": ref(person)}]
     assert one(bundle, "Coverage")["subscriber"] == ref(person)
     assert person["telecom"][0]["value"] == "13800000000" and person["birthDate"] == "1982-02-02"
+
+
+def test_the_account_number_alone_makes_the_account_as_in_adt(converter):
+    # PID-18 (IG segment map PID[Account]): the account the order is billed to, keyed as ADT_A01 keys it
+    bundle, report = with_report(converter, oml("GT1|1"))
+    account = one(bundle, "Account")
+    assert account["identifier"][0]["value"] == "A100"
+    assert "guarantor" not in account
+    assert not [e for e in report if e.get("location", "").startswith("PID^1^18")]

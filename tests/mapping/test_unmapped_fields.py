@@ -77,11 +77,11 @@ def test_declared_fields_are_not_reported(converter):
 
 
 def test_a_field_a_library_template_declares_is_not_reported(converter):
-    # PID-12, the county code: Patient.yaml's not_carried (DIFFERENCES P8); PID-18, the account number, is read by
-    # no rule of an order message: reported
-    text = message(msh("ORM", "O01", "ORM_O01", "ORM9"), pid(f12="440300", f18="A100"), pv1(), orc(), obr())
+    # PID-12, the county code: Patient.yaml's not_carried (DIFFERENCES P8); OBR-13, the relevant clinical
+    # information, is read by no rule of an order message: reported
+    text = message(msh("ORM", "O01", "ORM_O01", "ORM9"), pid(f12="440300"), pv1(), orc(), obr(f13=CLINICAL_INFO))
     _bundle, report = with_report(converter, text)
-    assert fields_of(report) == {"PID-18"}
+    assert fields_of(report) == {"OBR-13"}
 
 
 def test_one_entry_per_field_however_many_segments_give_it(converter):
