@@ -182,3 +182,19 @@ def test_an_orders_result_status_is_declared(converter):
     text = message(msh("ORM", "O01", "ORM_O01", "ORMIG2"), pid(), pv1(), orc(), obr(f25="F"))
     _bundle, report = with_report(converter, text)
     assert "OBR-25" not in fields_of(report)
+
+
+def test_the_reason_a_value_is_absent_is_the_data_absent_reason(converter):
+    # OBX-32 observation value absent reason (v2.8.2, table 0960): the IG maps it to nothing; R4's
+    # Observation.dataAbsentReason says exactly that, and only without a value (obs-6)
+    obx = segment("OBX", {1: "1", 2: "NM", 3: "718-7^血红蛋白^LN", 6: "g/L", 11: "X", 32: "NA^标本溶血^HL70960"})
+    bundle, report = with_report(converter, adt(pid(), pv1(), obx))
+    observation = one(bundle, "Observation")
+    assert observation["dataAbsentReason"]["coding"][0]["code"] == "NA"
+    assert observation["dataAbsentReason"]["coding"][0]["display"] == "标本溶血"
+    assert "OBX-32" not in fields_of(report)
+    # with a value, no reason (obs-6): the value is the result
+    valued = {1: "1", 2: "NM", 3: "718-7^血红蛋白^LN", 5: "98", 6: "g/L", 11: "F", 32: "NA^标本溶血^HL70960"}
+    obx = segment("OBX", valued)
+    bundle, _report = with_report(converter, adt(pid(), pv1(), obx))
+    assert "dataAbsentReason" not in one(bundle, "Observation")
