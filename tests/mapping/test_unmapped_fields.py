@@ -223,7 +223,7 @@ def test_a_template_or_an_overlay_declares_a_field_not_carried(tmp_path: Path):
 )
 def test_a_not_carried_key_is_checked_at_load(tmp_path: Path, declared: str, reason: str):
     root = mappings_copy(tmp_path)
-    template = root / "message" / "ORU_R01.yaml"
+    template = root / "message" / "ADT_A09.yaml"  # a template without a not_carried key of its own
     template.write_text(
         template.read_text(encoding="utf-8") + f"not_carried:\n  {declared}\n",
         encoding="utf-8",
@@ -268,3 +268,25 @@ def test_an_event_segment_is_not_reported_where_no_template_reads_it(converter):
     )
     _bundle, report = with_report(converter, text)
     assert [e for e in report if e["location"].startswith("EVN")] == []
+
+
+def test_segments_the_ig_maps_to_nothing_in_a_result_are_declared_not_reported(converter):
+    """TQ1/TQ2 (the order's timing), CTD, FT1 and CTI of an ORU^R01 order: the HL7 v2-to-FHIR IG maps them to nothing
+    (ORU_R01 rows 4.2.4.1, 4.2.4.2, 4.2.5, 4.2.6); ORU_R01.yaml declares them not carried, with the reason."""
+    text = oru(
+        orc(),
+        obr(f31=""),
+        "TQ1|1||TID|||3^D|20260315080000",
+        "CTD|C^紧急联系人^HL70131|钱^七",
+        "FT1|1|T-1||20260315||CG|CBC01^血常规^L|||1|25&CNY",
+        "CTI|RSID1234|1^Phase_ID1^HL70396",
+    )
+    _bundle, report = with_report(converter, text)
+    assert [e for e in report if e["code"] == "unmapped-segment"] == []
+
+
+def test_an_orders_billing_and_trial_segments_are_declared_not_reported(converter):
+    """CTD, CTI, BLG, RQ1 of an ORM^O01 order: the IG maps them to nothing (OML_O21 rows 6.4.5, 6.6, 6.7)."""
+    text = orm(orc(), obr(), "CTD|C^紧急联系人^HL70131|钱^七", "CTI|RSID1234|1^Phase_ID1^HL70396", "BLG||CR|A100")
+    _bundle, report = with_report(converter, text)
+    assert [e for e in report if e["code"] == "unmapped-segment"] == []
