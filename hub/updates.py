@@ -359,6 +359,20 @@ def _keep_security(out: dict[str, Any], base: Mapping[str, Any], new: Mapping[st
     out["meta"] = {**meta, "security": stored["security"]}
 
 
+def _spare(out: dict[str, Any], base: Mapping[str, Any], path: str, kept: Iterable[str]) -> None:
+    """Put back, into a list a null mark deleted whole, the stored items of the groups a keep mark written ``+``
+    keeps beside (a GT1-11 ``""`` deletes the guarantor's relationship to the patient, not the contact roles, NK1-7,
+    an NK1 gave the same RelatedPerson: mappings/README.md, "One person, many segments")."""
+    groups = [_parse_mark(text[len(BESIDE) :]) for text in kept if text.startswith(BESIDE)]
+    groups = [mark for mark in groups if mark.path == path and mark.where]
+    if not groups or "." in path:
+        return
+    stored = base.get(path)
+    spared = [item for item in stored if any(g.matches(item) for g in groups)] if isinstance(stored, list) else []
+    if spared:
+        out[path] = spared
+
+
 def merge_update(
     stored: Mapping[str, Any],
     new: Mapping[str, Any],
@@ -455,6 +469,7 @@ def merge_update(
             _remove_items(out, mark, _list_at(new, mark.path) + given.get(mark.path, []), _list_at(base, mark.path))
         elif not _has_path(new, mark.path):
             _remove_path(out, mark.path)
+            _spare(out, base, mark.path, kept)
     merged = {"resourceType": out.pop("resourceType", rtype), "id": out.pop("id", new.get("id")), **out}
     # one message's end and another's start may be out of order (R4 per-1): the end goes, as within one message
     merged, ends = drop_inverted_ends(merged, _schema(), datetimes.zone(get_settings().default_timezone))

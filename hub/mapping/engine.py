@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import tzinfo
 from pathlib import Path
@@ -37,7 +37,7 @@ from hub.mapping.library import Library, Overlay, merge, read_library, read_over
 from hub.mapping.library import overlay_files as overlay_files_in
 from hub.mapping.merging import Leaves
 from hub.mapping.moved import MARK as MOVED_MARK
-from hub.mapping.nulls import HL7_NULL, KEEP_EXTENSION_URL, NULL_EXTENSION_URL, NullMarks, compile_marks
+from hub.mapping.nulls import BESIDE, HL7_NULL, KEEP_EXTENSION_URL, NULL_EXTENSION_URL, SAME, NullMarks, compile_marks
 from hub.mapping.nulls import split as split_nulls
 from hub.mapping.runtime import Ctx, Env, parse_path, segment_seq
 from hub.mapping.snapshots import SNAPSHOT_EXTENSION_URL, is_null_segment, set_parts
@@ -664,6 +664,8 @@ class Converter:
         try:
             entries = []
             built: dict[tuple[str, str], dict[str, Any]] = {}  # (type, id) → the resource (for gather)
+            # the entries whose marks are written once every segment of a shared resource has given its part
+            marking: list[tuple[dict[str, Any], CompiledRule, Ctx, str, str]] = []
             for rule, ctx, rid in made:
                 rtype = rule.resource.rtype
                 if rule.delete:
@@ -685,15 +687,23 @@ class Converter:
                     "resource": resource,
                     "request": {"method": "PUT", "url": f"{rtype}/{rid}"},
                 }
-                if rule.nulls.active:
-                    # the HL7 null: elements this message deletes; empty fields: stored items of a list it gives that
-                    # this message keeps (hub.mapping.nulls, applied by hub.conversion)
-                    marks = [
-                        {"url": NULL_EXTENSION_URL, "valueString": m} for m in rule.nulls.marks(resource, ctx, has_null)
-                    ]
-                    marks += [{"url": KEEP_EXTENSION_URL, "valueString": m} for m in rule.nulls.keeps(resource, ctx)]
-                    if marks:
-                        entry["extension"] = marks
+                entries.append(entry)
+                marking.append((entry, rule, ctx, rtype, rid))
+            # each later segment of a shared resource: (rule, ctx, what it made) by the resource it names
+            later: dict[tuple[str, str], list[tuple[CompiledRule, Ctx, dict[str, Any]]]] = {}
+            for rule, ctx, rtype, rid in gathered:
+                # a later segment of a shared resource (the second order of one study): what it gives of the
+                # gathered elements is added to the first's resource, the items it does not have yet
+                first = built.get((rtype, rid))
+                if first is None:
+                    continue
+                own = _built(rule, ctx, rtype, rid, message)
+                _gather_into(first, own, rule.gather)
+                later.setdefault((rtype, rid), []).append((rule, ctx, own))
+            for entry, rule, ctx, rtype, rid in marking:
+                # the marks are of the whole resource, what every segment of a shared one gave
+                _mark(entry, rule, ctx, has_null, later.get((rtype, rid), ()))
+                resource = entry["resource"]
                 if sets and (rtype, rid) in sets:
                     entry.setdefault("extension", []).extend(_set_marks(sets[(rtype, rid)], resource))
                 if rule.if_absent is not None and rule.if_absent(ctx, None, 0):
@@ -702,19 +712,45 @@ class Converter:
                 if rule.moved is not None and rule.moved(ctx, None, 0):
                     # the patient moved: stored active locations the message leaves are completed (hub.mapping.moved)
                     entry.setdefault("extension", []).append(dict(MOVED_MARK))
-                entries.append(entry)
-            for rule, ctx, rtype, rid in gathered:
-                # a later segment of a shared resource (the second order of one study): what it gives of the
-                # gathered elements is added to the first's resource, the items it does not have yet
-                first = built.get((rtype, rid))
-                if first is None:
-                    continue
-                _gather_into(first, _built(rule, ctx, rtype, rid, message), rule.gather)
         finally:
             # the finder holds every Ctx, and each Ctx this Env: left in place, the message's whole object graph
             # (segments, groups, contexts) would be cyclic garbage that only the cycle collector frees
             env.release()
         return {"resourceType": "Bundle", "type": "transaction", "entry": entries}, env.report
+
+
+def _mark(
+    entry: dict[str, Any],
+    rule: CompiledRule,
+    ctx: Ctx,
+    has_null: bool,
+    later: Iterable[tuple[CompiledRule, Ctx, dict[str, Any]]] = (),
+) -> None:
+    """Put on the entry the HL7 null's marks (elements this message deletes) and the keep marks (stored items of a
+    list it gives that it keeps; hub.mapping.nulls, applied by hub.conversion), of the resource whole: for a shared
+    resource, with what its later segments gathered into it. A group a segment keeps *beside* (a keep mark
+    ``+mark``: a GT1 keeps the stored contact roles, NK1-7's) is not kept when another segment of the resource gives
+    the list and does not keep it (the message's NK1 says the person's contact roles: its list replaces the
+    stored one; mappings/README.md, "One person, many segments")."""
+    if not rule.nulls.active:
+        return
+    resource = entry["resource"]
+    nulls = rule.nulls.marks(resource, ctx, has_null)
+    keeps = rule.nulls.keeps(resource, ctx, [m for m in nulls if "[" not in m and "." not in m])
+    for other, other_ctx, own in later:
+        if not any(k.startswith(BESIDE) for k in keeps):
+            break
+        theirs = other.nulls.keeps(own, other_ctx) if other.nulls.active else []
+        keeps = [k for k in keeps if not k.startswith(BESIDE) or k in theirs or _element_of(k) not in own]
+    marks = [{"url": NULL_EXTENSION_URL, "valueString": m} for m in nulls]
+    marks += [{"url": KEEP_EXTENSION_URL, "valueString": m} for m in keeps]
+    if marks:
+        entry["extension"] = marks
+
+
+def _element_of(keep: str) -> str:
+    """The top-level element of a keep mark (``+relationship[coding.system=…]`` → ``relationship``)."""
+    return re.split(r"[.\[]", keep.lstrip(BESIDE + SAME), maxsplit=1)[0]
 
 
 def _traits(rule: CompiledRule, ctx: Ctx) -> list[str]:

@@ -72,7 +72,7 @@ entry, not on the resource, and not a modifier).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -317,11 +317,13 @@ class NullMarks:
                 out.append(text)
         return out
 
-    def keeps(self, resource: dict[str, Any], ctx: Ctx) -> list[str]:
+    def keeps(self, resource: dict[str, Any], ctx: Ctx, deleted: Collection[str] = ()) -> list[str]:
         """The keep marks of the resource: for each list the message gives that several fields fill, the items of
         the fields the message leaves empty, by their discriminator (see the module docstring). None where no
         discriminator tells the fields' items apart: the message's list replaces the stored one. None on a resource
-        of a type the hub replaces whole (a result, a Coverage: sent whole)."""
+        of a type the hub replaces whole (a result, a Coverage: sent whole). ``deleted``: the lists the message's
+        null marks delete whole, whose ``keep_beside`` groups are kept too (a GT1-11 ``""`` deletes the guarantor's
+        relationship, not the contact roles an NK1 gave: hub.updates spares them)."""
         if not self.keeping:
             return []
         if self._keep_plans is None or self._parts is None:
@@ -408,7 +410,7 @@ class NullMarks:
             if head in resource and text not in out and _list_of(resource, path):
                 out.append(text)
         for head, sample, rules in self._marking:
-            if head not in resource:
+            if head not in resource and head not in deleted:
                 continue  # the message does not give the list: the stored one stays whole
             if _absent(sample, ctx):
                 continue  # no ROL (PRT) where these rules read: the common case, one question for all of them
