@@ -594,8 +594,8 @@ class Compiler:
         whole_segments = path is not None and path.is_segment
         if path is None and not relative_ok and spec.elements is None:
             raise self.error(unit, spec, "a rule needs a source: 'from', 'value', 'format', 'ref' or 'refs'")
-        if whole_segments and spec.elements is None:
-            raise self.error(unit, spec, f"{spec.from_!r} is a whole segment; map it with 'elements'")
+        if whole_segments and spec.elements is None and not self._segment_datatype(spec):
+            raise self.error(unit, spec, f"{spec.from_!r} is a whole segment; map it with 'elements' or a datatype")
         plan.when = self.condition(spec.when, unit, relative_ok) if spec.when is not None else None
         plan.conv = self._converter(spec, target, unit, whole_segments)
         plan.first_only = target.is_list and spec.repeat == "first"
@@ -883,8 +883,8 @@ class Compiler:
                 raise self.error(unit, spec, "a rule needs a source: 'from', 'value', 'format', 'ref' or 'refs'")
             getter = current_item
             whole_segments = False
-        if whole_segments and spec.elements is None:
-            raise self.error(unit, spec, f"{spec.from_!r} is a whole segment; map it with 'elements'")
+        if whole_segments and spec.elements is None and not self._segment_datatype(spec):
+            raise self.error(unit, spec, f"{spec.from_!r} is a whole segment; map it with 'elements' or a datatype")
         # values of whole segments come only from segments the getter finds: codegen tests that they are there
         # before the call (an Observation's PRT rules, in a message without PRT)
         gate: tuple[str, str] | None = None
@@ -996,6 +996,12 @@ class Compiler:
                 arg_target = Target(builtin.args[name], name=name)
                 args.append((name, self.value(arg, arg_target, unit, relative_ok, shared=True)))
         return args
+
+    def _segment_datatype(self, spec: ValueSpec) -> bool:
+        """Whether a rule of a whole segment (``from: ARV``) names a datatype template that reads it by absolute
+        paths, as one inside its ``elements`` would: one datatype makes the item in every template that reads such a
+        segment (``ARV_Restricted``: the Patient's and the Encounter's access restrictions)."""
+        return spec.type is not None and spec.type in self.datatypes
 
     def _converter(self, spec: ValueSpec, target: Target, unit: Unit, whole_segments: bool) -> Conv:
         conv = self._base_converter(spec, target, unit, whole_segments)

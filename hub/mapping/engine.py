@@ -1038,7 +1038,10 @@ def _compile_unmapped(
         *groups, segment = entry.for_.split(".")
         if not has_path(root, tuple(groups), segment):
             raise compiler.error(unit, entry, f"unmapped: 'for: {entry.for_}' is not a segment of the structure")
-        if entry.within not in groups:
+        # the message itself (its structure's name): the carriers are looked for in the whole message (ADT_A01's
+        # visit ARV, VISIT_ACCESS, is carried by the Encounter of the message's PV1, made outside that group)
+        within = root.name if entry.within == template.message else entry.within
+        if within not in groups and within != root.name:
             raise compiler.error(unit, entry, f"unmapped: 'within: {entry.within}' is no group of {entry.for_}")
         unknown = sorted(set(entry.carried_by) - names)
         if unknown:
@@ -1047,7 +1050,7 @@ def _compile_unmapped(
         if entry.when is not None:
             when = compiler.condition_fn(entry.when, unit, False, f"unmapped {entry.for_} when")
         compiled.append(
-            CompiledUnmapped(tuple(groups), segment, entry.within, frozenset(entry.carried_by), when, entry.detail)
+            CompiledUnmapped(tuple(groups), segment, within, frozenset(entry.carried_by), when, entry.detail)
         )
     return compiled
 

@@ -19,7 +19,8 @@ the current one to just before the next whose code (OBX-3.1) they already have o
 enclosing rule's ``where`` selects it: the next statement), when two have one code or two head a group (else all of
 them). ``scope: beside`` (rules only) names the segments the groups beside the current group's line hold
 themselves, the nearest level that has any (:meth:`hub.mapping.structure.Node.find_beside`: an ORU order's report
-reads its patient's NTE; a condition too: whether the patient's orders have an OBR); ``scope: beside_below`` (rules
+reads its patient's NTE; a condition too: whether the patient's orders have an OBR; at the message's own level,
+the message's groups: ADT_A01's visit reads the ARV of its VISIT_ACCESS groups); ``scope: beside_below`` (rules
 only) those of the groups beside it and of every group inside them
 (:meth:`hub.mapping.structure.Node.find_beside_below`: the visit of an order reads the first order's number wherever
 the grammar nests it). ``scope: parent`` (rules only)

@@ -239,7 +239,12 @@ class Node:
         """The segments ``name`` that the groups beside this one's line hold themselves: for each group around
         this one, from the nearest outwards, the segments of its other kinds of child group (never another instance
         of a group on the way: another order, another patient's results), the first such group level that has any.
-        An ORU order's report reads its patient's NTE (PATIENT_RESULT.PATIENT), not its own NTE nor a result's."""
+        An ORU order's report reads its patient's NTE (PATIENT_RESULT.PATIENT), not its own NTE nor a result's.
+        For a segment of the message's own level (this is the message), those the message's groups hold themselves,
+        as :meth:`find_beside_below` reads them: a visit whose PV1 has no group of its own (ADT_A01) reads the ARV
+        of its VISIT_ACCESS groups, not the patient's ARV beside it."""
+        if self.parent is None:
+            return [s for instances in self.children.values() for child in instances for s in child.segs.get(name, ())]
         return self._beside(lambda instance: instance.segs.get(name, ()))
 
     def find_beside_below(self, name: str) -> list[Segment]:
