@@ -1068,26 +1068,15 @@ def _report_unmapped(compiled: CompiledMessage, root: Node, env: Env) -> None:
             made = group.made if group is not None else None
             if made and not entry.carried_by.isdisjoint(made):
                 continue
-            report = {
-                "code": "unmapped-segment",
-                "location": f"{seg.name}^{segment_seq(env.message, seg)}",
-                "detail": entry.detail,
-            }
-            if report not in env.report:
-                env.report.append(report)
+            _report_once(env.report, "unmapped-segment", f"{seg.name}^{segment_seq(env.message, seg)}", entry.detail)
 
 
 def _report_unplaced(message: er7.Message, unplaced: list[er7.Segment], report: list[dict[str, Any]]) -> None:
     """Report each segment the message structure has no place for (``unplaced-segment``: where; never the
     segment's text): no rule reads it, so it is converted to nothing, and the operator should know."""
     for seg in unplaced:
-        entry = {
-            "code": "unplaced-segment",
-            "location": f"{seg.name}^{segment_seq(message, seg)}",
-            "detail": "the message structure has no place for this segment: it is converted to nothing",
-        }
-        if entry not in report:
-            report.append(entry)
+        location = f"{seg.name}^{segment_seq(message, seg)}"
+        _report_once(report, "unplaced-segment", location, _UNPLACED)
 
 
 def _report_controls(message: er7.Message, controls: list[tuple[int, int]], report: list[dict[str, Any]]) -> None:
@@ -1095,13 +1084,18 @@ def _report_controls(message: er7.Message, controls: list[tuple[int, int]], repo
     from its value (:func:`hub.hl7.er7.without_controls`)."""
     for index, field_no in controls:
         seg = message.segments[index]
-        entry = {
-            "code": "control-character",
-            "location": f"{seg.name}^{segment_seq(message, seg)}^{field_no}",
-            "detail": "control characters (not allowed in v2 text nor in a FHIR string) removed from the value",
-        }
-        if entry not in report:
-            report.append(entry)
+        _report_once(report, "control-character", f"{seg.name}^{segment_seq(message, seg)}^{field_no}", _CONTROLS)
+
+
+_UNPLACED = "the message structure has no place for this segment: it is converted to nothing"
+_CONTROLS = "control characters (not allowed in v2 text nor in a FHIR string) removed from the value"
+
+
+def _report_once(report: list[dict[str, Any]], code: str, location: str, detail: str) -> None:
+    """Add a report entry (``code``, where, why; never the message's text) unless the report has it already."""
+    entry = {"code": code, "location": location, "detail": detail}
+    if entry not in report:
+        report.append(entry)
 
 
 def _compile_gather(

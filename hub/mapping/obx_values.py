@@ -17,8 +17,7 @@ import re
 from decimal import Decimal
 from typing import Any
 
-from hub.fhir.jsoncodec import FhirDecimal
-from hub.mapping.builtins import BUILTINS, Builtin, Conv, fhir_string, name_text
+from hub.mapping.builtins import BUILTINS, Builtin, Conv, fhir_string, name_text, number
 from hub.mapping.runtime import Ctx, Item, leaf, segment_seq, split
 
 # SampledData.period is required in R4 but v2 never says how far apart the values of an array are: the period is
@@ -69,10 +68,10 @@ def _obx_sampled_data(ctx: Ctx, item: Item, args: dict[str, Any] | None) -> Any:
     data: list[str] = []
     for row in rows:
         for value in row:
-            number = _decimal_text(value)
-            if number is None:
+            sample = _decimal_text(value)
+            if sample is None:
                 return None  # a missing or unreadable sample: the array is kept as text instead
-            data.append(number)
+            data.append(sample)
     origin: dict[str, Any] = {"value": 0}
     unit = (args or {}).get("unit")
     if isinstance(unit, dict):
@@ -90,10 +89,13 @@ def _mo_quantity(ctx: Ctx, item: Item, _args: dict[str, Any] | None) -> Any:
         return None
     level = item[2]
     parts = [leaf(ctx.env, part, level + 1) for part in split(ctx.env, raw, level)]
-    amount = _decimal_text(parts[0]) if parts else None
-    if amount is None:
+    if not parts:
         return None
-    out: dict[str, Any] = {"value": FhirDecimal(amount) if "." in amount else int(amount)}
+    try:
+        amount = number(parts[0])  # the sender's digits kept (a FhirDecimal), an int without a point
+    except ValueError:
+        return None
+    out: dict[str, Any] = {"value": amount}
     currency = parts[1].strip() if len(parts) > 1 else ""
     code = _CURRENCY_WORDS.get(currency.upper()) or _CURRENCY_WORDS.get(currency)
     if code is None and _CURRENCY.fullmatch(currency):

@@ -13,7 +13,7 @@ from .order_messages import message, msh, obr, orc, pid, pv1, segment
 
 PERSON = "GT1|1||钱^七||深圳市福田区^^深圳市||13800000000||||SPO"
 # GT1-11 relationship EMP (employer), GT1-21 the guarantor organization (XON: 1 name, 3 id number)
-COMPANY = segment("GT1", {1: "1", 11: "EMP", 21: "深圳市某某科技有限公司^^91440300MA5XXXXX"})
+COMPANY = segment("GT1", {1: "1", 11: "EMP", 21: "深圳市某某科技有限公司^^91440300MA5F3K8Q24"})
 SELF = "GT1|1||张^三||||||||SEL"
 RXA = "RXA|0|1|20260315090000||08^乙肝疫苗^CVX|0.5|mL"
 RXE = "RXE|^^^20260315^^R|HBV^乙肝疫苗^L|0.5||mL"
