@@ -879,11 +879,11 @@ def test_a_value_its_type_cannot_read_is_kept_as_text(converter):
     bundle = convert(
         converter,
         oru(
-            "OBX|1|DT|A^A^L||20261340|||||F",  # no date
-            "OBX|2|NR|B^B^L||阴性|||||F",  # no range
-            "OBX|3|NA|C^C^L||1^^3|||||F",  # a numeric array with a value absent (SampledData cannot say so)
-            "OBX|4||D^D^L||^1^:^40|||||F",  # untyped, first component empty
-            "OBX|5|RP|E^E^L||http://pacs/view?id=1\\.br\\2^^IM^JPEG|||||F",  # a line break in a URL
+            "OBX|1|DT|A^A^L||20261340||||||F",  # no date
+            "OBX|2|NR|B^B^L||阴性||||||F",  # no range
+            "OBX|3|NA|C^C^L||1^^3||||||F",  # a numeric array with a value absent (SampledData cannot say so)
+            "OBX|4||D^D^L||^1^:^40||||||F",  # untyped, first component empty
+            "OBX|5|RP|E^E^L||http://pacs/view?id=1\\.br\\2^^IM^JPEG||||||F",  # a line break in a URL
         ),
     )
     assert observation(bundle, "A")["valueString"] == "20261340"

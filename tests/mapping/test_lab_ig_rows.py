@@ -1,0 +1,104 @@
+"""Result and specimen fields the HL7 v2-to-FHIR IG maps that a lab sends and the hub used to drop.
+
+Found by sweeping public lab messages (ELR, LIS, OML samples) the corpus does not hold; each expectation is the
+IG row's (OBX[Observation], SPM[Specimen]) and the v2 tables it names (0080, 0936, 0203).
+"""
+
+from __future__ import annotations
+
+from .conftest import convert, one, resources, with_report
+from .test_unmapped_fields import fields_of
+
+MSH = "MSH|^~\\&|LIS|SZRMYY|HUB|CITY|20260315093000||{type}|IG{n}|P|2.5.1"
+PID = "PID|1||MRN0101^^^SZRMYY^MR||王^五||19800101|M"
+OBR = "OBR|1|P300^HIS|F300^LIS|24323-8^CMP^LN|||20260315080000|||||||||||||||20260315091500||CH|F"
+
+
+def oru(*segments: str, n: int = 1) -> str:
+    return "\r".join([MSH.format(type="ORU^R01^ORU_R01", n=n), PID, OBR, *segments]) + "\r"
+
+
+def observation(bundle, code):
+    (found,) = [o for o in resources(bundle, "Observation") if o["code"]["coding"][0]["code"] == code]
+    return found
+
+
+NATURE = "http://hl7.org/fhir/StructureDefinition/observation-nature-of-abnormal-test"
+
+
+def test_the_nature_of_the_abnormal_test_is_an_extension_per_repetition(converter):
+    # OBX-10 (table 0080, repeats): IG OBX[Observation] row 10, the extension observation-nature-of-abnormal-test;
+    # the reference range of a haemoglobin is sex- and age-based (S~A)
+    text = oru("OBX|1|NM|HGB^血红蛋白^L||128|g/L|115-150|N||S~A|F")
+    bundle, report = with_report(converter, text)
+    natures = [e for e in observation(bundle, "HGB").get("extension", []) if e["url"] == NATURE]
+    assert natures == [
+        {
+            "url": NATURE,
+            "valueCodeableConcept": {
+                "coding": [
+                    {
+                        "system": "http://terminology.hl7.org/CodeSystem/v2-0080",
+                        "code": "S",
+                        "display": "A sex-based population",
+                    }
+                ]
+            },
+        },
+        {
+            "url": NATURE,
+            "valueCodeableConcept": {
+                "coding": [
+                    {
+                        "system": "http://terminology.hl7.org/CodeSystem/v2-0080",
+                        "code": "A",
+                        "display": "An age-based population",
+                    }
+                ]
+            },
+        },
+    ]
+    assert "OBX-10" not in fields_of(report)
+
+
+def test_a_nature_outside_table_0080_is_kept_as_the_sender_s_text(converter):
+    bundle = convert(converter, oru("OBX|1|NM|HGB^血红蛋白^L||128|g/L|115-150|N||本院|F"))
+    (nature,) = [e for e in observation(bundle, "HGB")["extension"] if e["url"] == NATURE]
+    assert nature["valueCodeableConcept"] == {"text": "本院"}
+
+
+def test_the_observation_type_is_a_category(converter):
+    # OBX-29 (v2.8+, table 0936: QST, RSLT, SCI): IG OBX[Observation] row 29, Observation.category; an
+    # ask-at-order-entry answer of an order (QST) beside the category of the report's section (OBR-24)
+    text = oru("OBX|1|ST|FAST^空腹^L||是||||||F||||||||||||||||||QST")
+    bundle, report = with_report(converter, text)
+    assert observation(bundle, "FAST")["category"] == [
+        {
+            "coding": [
+                {
+                    "system": "http://terminology.hl7.org/CodeSystem/observation-category",
+                    "code": "laboratory",
+                    "display": "Laboratory",
+                },
+                {"system": "http://terminology.hl7.org/CodeSystem/v2-0074", "code": "CH"},
+            ]
+        },
+        {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0936", "code": "QST", "display": "Question"}]},
+    ]
+    assert "OBX-29" not in fields_of(report)
+
+
+def test_the_shipment_id_is_an_identifier_of_the_specimen(converter):
+    # SPM-32 shipment id (EI): IG SPM[Specimen] row 32, an identifier of type STN (table 0203)
+    text = oru(
+        "OBX|1|NM|GLU^葡萄糖^L||5.6|mmol/L|3.9-6.1||||F",
+        "SPM|1|S300^HIS||BLD^全血^HL70487|||||||||||||20260315080000" + "|" * 15 + "SHIP-77^LIS",
+    )
+    bundle, report = with_report(converter, text)
+    identifiers = one(bundle, "Specimen")["identifier"]
+    assert {
+        "type": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0203", "code": "STN"}]},
+        "system": "urn:hub:id:LIS",
+        "value": "SHIP-77",
+    } in identifiers
+    assert "SPM-32" not in fields_of(report)
