@@ -1,12 +1,13 @@
-"""Result and specimen fields the HL7 v2-to-FHIR IG maps that a lab sends and the hub used to drop.
+"""Result, order and specimen fields the HL7 v2-to-FHIR IG maps that a lab sends and the hub used to drop.
 
 Found by sweeping public lab messages (ELR, LIS, OML samples) the corpus does not hold; each expectation is the
-IG row's (OBX[Observation], SPM[Specimen]) and the v2 tables it names (0080, 0936, 0203).
+IG row's (OBX[Observation], SPM[Specimen], OBR/ORC[ServiceRequest]) and the v2 tables it names (0080, 0936, 0203).
 """
 
 from __future__ import annotations
 
 from .conftest import convert, one, resources, with_report
+from .order_messages import message, msh, obr, orc, pid
 from .test_unmapped_fields import fields_of
 
 MSH = "MSH|^~\\&|LIS|SZRMYY|HUB|CITY|20260315093000||{type}|IG{n}|P|2.5.1"
@@ -102,3 +103,37 @@ def test_the_shipment_id_is_an_identifier_of_the_specimen(converter):
         "value": "SHIP-77",
     } in identifiers
     assert "SPM-32" not in fields_of(report)
+
+
+CALLBACK = "http://hl7.org/fhir/StructureDefinition/servicerequest-order-callback-phone-number"
+
+
+def oml(order_control: str, obr_callback: str) -> str:
+    return message(
+        msh("OML", "O21", "OML_O21", "CB1"),
+        pid(),
+        orc(f14=order_control),
+        obr(f17=obr_callback),
+    )
+
+
+def callbacks(bundle):
+    return [e for e in one(bundle, "ServiceRequest").get("extension", []) if e["url"] == CALLBACK]
+
+
+def test_the_order_callback_phone_number_is_the_obr_s(converter):
+    # OBR-17 order callback phone number (XTN, up to two): IG OBR[ServiceRequest] row 17, the extension
+    # servicerequest-order-callback-phone-number; ORC-14 only when OBR-17 is empty (IG ORC[ServiceRequest] row 14)
+    bundle, report = with_report(converter, oml("0755-11112222^WPN^PH", "0755-88885678^WPN^PH~13800138000^PRN^CP"))
+    assert callbacks(bundle) == [
+        {"url": CALLBACK, "valueContactPoint": {"system": "phone", "value": "0755-88885678", "use": "work"}},
+        {"url": CALLBACK, "valueContactPoint": {"system": "phone", "value": "13800138000", "use": "home"}},
+    ]
+    assert {"OBR-17", "ORC-14"}.isdisjoint(fields_of(report))
+
+
+def test_without_one_in_the_obr_the_order_callback_phone_number_is_the_orc_s(converter):
+    bundle = convert(converter, oml("0755-11112222^WPN^PH", ""))
+    assert callbacks(bundle) == [
+        {"url": CALLBACK, "valueContactPoint": {"system": "phone", "value": "0755-11112222", "use": "work"}}
+    ]
