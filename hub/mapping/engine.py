@@ -41,7 +41,16 @@ from hub.mapping.nulls import BESIDE, HL7_NULL, KEEP_EXTENSION_URL, NULL_EXTENSI
 from hub.mapping.nulls import split as split_nulls
 from hub.mapping.runtime import Ctx, Env, parse_path, segment_seq
 from hub.mapping.snapshots import SNAPSHOT_EXTENSION_URL, is_null_segment, set_parts
-from hub.mapping.structure import GroupDef, Node, StructureError, group_segments, has_path, iter_path, parse_structure
+from hub.mapping.structure import (
+    GroupDef,
+    Node,
+    StructureError,
+    absent_group,
+    group_segments,
+    has_path,
+    iter_path,
+    parse_structure,
+)
 from hub.mapping.templates import MessagePatch, MessageTemplate, ResourceRule, ResourceTemplate, ValueSpec
 from hub.mapping.terminology import Table
 from hub.mapping.unread import FieldChecks, Known, field_checks, known_segments, report_unread_fields
@@ -612,11 +621,7 @@ class Converter:
         for rule in compiled.rules:
             instances = iter_path(root, rule.groups, rule.segment)
             if not instances and rule.required:
-                raise ConversionError(
-                    f"the {rule.segment} segment is missing ({structure} needs it for {rule.resource.rtype})",
-                    hl7_code="100",
-                    location=f"{rule.segment}^1",
-                )
+                raise _required_segment_error(root, message, rule, structure)
             rtype = rule.resource.rtype
             for seg, node in instances:
                 if rule.snapshot is not None and seg is not None and is_null_segment(seg):
@@ -1069,6 +1074,25 @@ def _report_unmapped(compiled: CompiledMessage, root: Node, env: Env) -> None:
             if made and not entry.carried_by.isdisjoint(made):
                 continue
             _report_once(env.report, "unmapped-segment", f"{seg.name}^{segment_seq(env.message, seg)}", entry.detail)
+
+
+def _required_segment_error(root: Node, message: er7.Message, rule: CompiledRule, structure: str) -> ConversionError:
+    """The refusal of a message whose required segment the template finds nowhere in its group.
+
+    The segment may be absent, or present but outside its group (an RXD or RXA sent without the ORC that opens
+    its order): the text says which, so that the operator looks for the missing ORC, not for the RXD.
+    """
+    needs = f"{structure} needs it for {rule.resource.rtype}"
+    opening = absent_group(root, rule.groups)
+    if opening is not None and any(seg.name == rule.segment for seg in message.segments):
+        group, head = opening
+        text = (
+            f"the {rule.segment} segment is outside its {group} group, which begins with {head}: the message has no "
+            f"{group} for it ({needs})"
+        )
+    else:
+        text = f"the {rule.segment} segment is missing ({needs})"
+    return ConversionError(text, hl7_code="100", location=f"{rule.segment}^1")
 
 
 def _report_unplaced(message: er7.Message, unplaced: list[er7.Segment], report: list[dict[str, Any]]) -> None:

@@ -602,6 +602,28 @@ def iter_path(root: Node, groups: tuple[str, ...], segment: str) -> list[tuple[S
     return [(seg, node) for node in nodes for seg in node.segs.get(segment, ())]
 
 
+def absent_group(root: Node, groups: tuple[str, ...]) -> tuple[str, str] | None:
+    """The outermost group on the path ``groups`` that the message has no instance of, and the segment opening it.
+
+    Why: a required segment sent without the segment that opens its group (an RXD with no ORC before it: RDS_O13's
+    ORDER) is left out of the tree; the error then names that group and its opening segment (ORDER, ORC) instead
+    of calling a segment that the message has missing.
+    """
+    nodes = [root]
+    for name in groups:
+        found = [child for node in nodes for child in node.children.get(name, ())]
+        if not found:
+            gdef = nodes[0].gdef.children.get(name)
+            if gdef is None or not gdef.items:
+                return None
+            first = gdef.items[0]
+            while first.group is not None and first.group.items:
+                first = first.group.items[0]
+            return name, first.name
+        nodes = found
+    return None
+
+
 def has_path(root_def: GroupDef, groups: tuple[str, ...], segment: str) -> bool:
     gdef = root_def
     for name in groups:
