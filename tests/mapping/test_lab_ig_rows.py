@@ -6,8 +6,8 @@ IG row's (OBX[Observation], SPM[Specimen], OBR/ORC[ServiceRequest]) and the v2 t
 
 from __future__ import annotations
 
-from .conftest import convert, one, resources, with_report
-from .order_messages import message, msh, obr, orc, pid
+from .conftest import convert, one, ref, resources, with_report
+from .order_messages import message, msh, obr, orc, pid, segment
 from .test_unmapped_fields import fields_of
 
 MSH = "MSH|^~\\&|LIS|SZRMYY|HUB|CITY|20260315093000||{type}|IG{n}|P|2.5.1"
@@ -137,3 +137,35 @@ def test_without_one_in_the_obr_the_order_callback_phone_number_is_the_orc_s(con
     assert callbacks(bundle) == [
         {"url": CALLBACK, "valueContactPoint": {"system": "phone", "value": "0755-11112222", "use": "work"}}
     ]
+
+
+def test_an_oul_r21_order_names_its_specimen_in_obr_15(converter):
+    # OUL^R21 is a v2.4 message (SPM came with v2.5; Chinese LIS send it so): the order's specimen is OBR-15's
+    # (SPS: SER&血清), one Specimen its report and results refer to, as in ORU_R01 (IG ORU_R01 row 4.2.2,
+    # OBR[Specimen])
+    text = message(
+        "MSH|^~\\&|LIS|SZRMYY|HIS|SZRMYY|20260315093000||OUL^R21|R21A|P|2.4",
+        pid(),
+        segment(
+            "OBR",
+            {
+                1: "1",
+                2: "P500",
+                3: "F500",
+                4: "ELEC^电解质^L",
+                7: "20260315080000",
+                14: "20260315081500",
+                15: "SER&血清",
+                22: "20260315091500",
+                25: "F",
+            },
+        ),
+        "OBX|1|NM|K^钾^L||3.98|mmol/L|3.50-5.30||||F",
+    )
+    bundle, report = with_report(converter, text)
+    specimen = one(bundle, "Specimen")
+    assert specimen["type"]["coding"][0]["code"] == "SER"
+    assert specimen["receivedTime"] == "2026-03-15T08:15:00+08:00"
+    assert one(bundle, "DiagnosticReport")["specimen"] == [ref(specimen)]
+    assert one(bundle, "Observation")["specimen"] == ref(specimen)
+    assert "OBR-15" not in fields_of(report)
