@@ -37,12 +37,13 @@ from functools import partial
 
 from hub.config import Settings
 from hub.db import get_engine
-from hub.errors import Hl7Error, Hl7ParseError, Hl7Rejected
-from hub.hl7 import batch, batch_ingest
+from hub.errors import Hl7Error, Hl7ParseError, Hl7Rejected, MappingTemplateError
+from hub.hl7 import batch, batch_ingest, er7
 from hub.hl7.ack import accept_ack_due, ack_code_for_error, build_ack, version_tuple
 from hub.hl7.header import MessageHeader, check_header, check_single_message, parse_header, salvage_header
 from hub.hl7.inbox_writer import TRANSIENT_ERRORS, InboxWriter
 from hub.hl7.receipt import NOT_STORED, AckResult, BatchPlace, Pending, Stored
+from hub.mapping.events import Mapped, choose_structure, message_kind, read_mapped, refusal
 
 __all__ = ["AckResult", "IngestStats", "Ingestor", "OnStored"]
 
@@ -114,6 +115,10 @@ class Ingestor:
         self._waiting_puts = 0
         self._notify_failures = 0
         self._notify_failure_logged = float("-inf")
+        # the mapping library's structures and events, asked whether a message can be converted
+        # (refuse_unmapped_messages); when its templates cannot be read (_mapping_failed), messages are stored unjudged
+        self._mapping: dict[str, Mapped] | None = None
+        self._mapping_failed = False
         self.stats = IngestStats()
 
     # Lifecycle ------------------------------------------------------------------------------------
@@ -125,6 +130,9 @@ class Ingestor:
         self._db_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hub-ingest-db")
         self._notify_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hub-ingest-notify")
         self._notify_wakeup = asyncio.Event()
+        if self._settings.refuse_unmapped_messages:
+            # the message templates are read once (a fraction of a second), in a thread, before any message waits
+            await asyncio.get_running_loop().run_in_executor(self._notify_pool, self._mapped)
         self._stopping = False
         self._closed = False
         self._accepting = True
@@ -314,11 +322,48 @@ class Ingestor:
         try:
             check_header(header, settings)
             check_single_message(text, header)
+            if settings.refuse_unmapped_messages and header.message_code != "ACK":
+                self._check_mapped(header, text)
         except Hl7Error as exc:
             return self._rejection(raw, transport, peer, header, exc, now, place)
         code = "CA" if header.enhanced_mode else "AA"
         ack = build_ack(header, code) if accept_ack_due(header, code) else None
         return Pending(raw, transport, peer, header, True, ack, code, None, now, place)
+
+    def _mapped(self) -> dict[str, Mapped] | None:
+        """The message templates' structures and events (read once, as the conversion reads its templates once per
+        process), or None when they cannot be read."""
+        if self._mapping is None and not self._mapping_failed:
+            try:
+                self._mapping = read_mapped(self._settings.mappings_dir)
+            except (MappingTemplateError, OSError) as exc:
+                log.error("the message templates cannot be read (%s): messages are stored without asking them", exc)
+                self._mapping_failed = True
+        return self._mapping
+
+    def _check_mapped(self, header: MessageHeader, text: str) -> None:
+        """Refuse, as the standard's receiver does (AR, HL7 error 200 or 201), a message whose type and event no
+        template converts (``ADT^Z99``): acknowledged AA, it would be stored only
+        for its conversion to fail, and the sender would never learn. An acknowledgment (``ACK``) is not asked.
+
+        Raises:
+            Hl7Rejected: no template maps the message's structure or event (an overlay patches a template's rules,
+                never its events: the answer is the same for every sender).
+        """
+        mapped = self._mapped()
+        if mapped is None:
+            return
+        if header.trigger_event:  # MSH alone says it; v2.1's event is EVN-1, read from the whole message
+            ends = [i for i in (text.find("\r"), text.find("\n")) if i >= 0]
+            text = text[: min(ends)] if ends else text
+        try:
+            message = er7.parse(text)
+        except Exception:  # noqa: BLE001 - what the tokeniser refuses, the conversion reports in full
+            return
+        code, event, given = message_kind(message)
+        refused = refusal(mapped, code, event, choose_structure(mapped, code, event, given))
+        if refused is not None:
+            raise Hl7Rejected(refused.message, hl7_code=refused.hl7_code, location=refused.location)
 
     def _rejection(
         self,

@@ -27,9 +27,9 @@ from typing import Any
 from hub.errors import ConversionError, MappingTemplateError
 from hub.fhir.search_params import params_for
 from hub.hl7 import er7
-from hub.hl7.header import derive_structure
 from hub.mapping import datetimes, merging, romanized
 from hub.mapping.compiler import Applier, Compiler, CondFn, Unit
+from hub.mapping.events import Mapped, choose_structure, message_kind, refusal
 from hub.mapping.fhirschema import FhirSchema
 from hub.mapping.ids import make_id
 from hub.mapping.ifabsent import MARK as IF_ABSENT_MARK
@@ -321,6 +321,8 @@ class Converter:
         overlays: list[CompiledOverlay] | None = None,
     ) -> None:
         self._messages = messages
+        # what each template says of its events: the structure a message is converted as, and what is refused
+        self._mapped = {name: Mapped(c.events, c.refused) for name, c in messages.items()}
         self.mappings_dir = mappings_dir
         self._overlays = overlays or []
 
@@ -386,10 +388,8 @@ class Converter:
             event: also require that the template maps this trigger event (a template may name the events
                 it maps, e.g. ADT_A21 leaves A29 out).
         """
-        compiled = self._messages.get(structure)
-        if compiled is None:
-            return False
-        return event is None or compiled.events is None or event.upper() in compiled.events
+        mapped = self._mapped.get(structure)
+        return mapped is not None and (event is None or mapped.maps(event.upper()))
 
     @property
     def structures(self) -> list[str]:
@@ -408,23 +408,8 @@ class Converter:
         template maps the event and MSH-9.3's does not name it (neither among its events nor its refusals): the
         trigger event, not the structure field, says what happened (a discharge is not converted as an
         admission)."""
-        msh = message.msh
-        code = message.get(msh, 9, 1).strip().upper()
-        event = message.get(msh, 9, 2).strip().upper()
-        if not event and message.get(msh, 12, 1).strip() == "2.1":
-            # v2.1's MSH-9 is the message type alone; the trigger event is EVN-1 (MSH-9.2 from v2.2 on)
-            evn = message.first("EVN")
-            event = message.get(evn, 1, 1).strip().upper() if evn is not None else ""
-        given = message.get(msh, 9, 3).strip().upper()
-        derived = derive_structure(code, event)
-        named = self._messages.get(given) if given else None
-        if named is not None:
-            if not event or derived == given or (named.events is not None and event in named.events):
-                return code, event, given
-            if event in named.refused or not self.supports(derived, event):
-                return code, event, given
-            return code, event, derived
-        return code, event, derived or given
+        code, event, given = message_kind(message)
+        return code, event, choose_structure(self._mapped, code, event, given)
 
     def overlay_for(self, message: er7.Message) -> str | None:
         """The name of the overlay that the message's sender (MSH-3, MSH-4) gets, if any: the one naming both
@@ -445,6 +430,13 @@ class Converter:
             if score > best_score:
                 best, best_score = overlay, score
         return best
+
+    def refusal(self, message: er7.Message) -> ConversionError | None:
+        """Why no template converts the message's type and event, or None when one does (only MSH, and for v2.1
+        EVN-1, is read; :mod:`hub.mapping.events`)."""
+        if not message.segments or message.msh.name != "MSH":
+            return None  # the conversion says what is wrong with it
+        return refusal(self._mapped, *self.structure_of(message))
 
     # Converting ------------------------------------------------------------------------------------
     def convert(
@@ -553,20 +545,10 @@ class Converter:
             # read as the first one's
             raise ConversionError("not a single message (a second MSH segment)", hl7_code="100", location="MSH^2")
         code, event, structure = self.structure_of(message)
-        compiled = messages.get(structure)
-        if compiled is None:
-            what = f"{code}^{event}" if code else "(empty MSH-9)"
-            raise ConversionError(
-                f"no mapping for message structure {structure or '?'} ({what})", hl7_code="200", location="MSH^1^9"
-            )
-        if compiled.events is not None and event not in compiled.events:
-            reason = compiled.refused.get(event)
-            raise ConversionError(
-                f"no mapping for trigger event {code}^{event} of structure {structure}"
-                + (f": {reason}" if reason else ""),
-                hl7_code="201",
-                location="MSH^1^9^2",
-            )
+        refused = refusal(self._mapped, code, event, structure)
+        if refused is not None:
+            raise refused
+        compiled = messages[structure]
         try:
             tz = datetimes.zone(sender_timezone or default_timezone)
         except ValueError as exc:

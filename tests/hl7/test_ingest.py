@@ -123,6 +123,9 @@ def test_group_commit_uses_few_transactions(settings):
         (adt_a01("R2").replace("|2.5.1|", "|9.9|").encode(), "203", "MSH^1^12"),
         (adt_a01("R3").replace("|ADT^A01^ADT_A01|R3|", "||R3|").encode(), "101", "MSH^1^9"),
         (adt_a01("R4").replace("|R4|", "||").encode(), "101", "MSH^1^10"),
+        # an accepted type whose event no mapping template converts: AR 201 now, not AA and a failed conversion
+        (adt_a01("R5").replace("ADT^A01^ADT_A01", "ADT^Z99").encode(), "201", "MSH^1^9^2"),
+        (adt_a01("R6").replace("ADT^A01^ADT_A01", "ORU^R99^ORU_R99").encode(), "201", "MSH^1^9^2"),
     ],
 )
 def test_rejected_messages_are_kept_for_the_operator(settings, acks, raw, code, location):
@@ -134,6 +137,52 @@ def test_rejected_messages_are_kept_for_the_operator(settings, acks, raw, code, 
     assert row.status == "rejected" and row.control_id is None  # no dedup key: a resend is kept again
     assert row.raw == raw and row.ack_code == "AR" and row.error_location == location
     assert stored == []  # nothing to convert
+
+
+def test_the_mapping_librarys_events_decide_what_is_accepted(settings, acks):
+    # ADT^A04 shares ADT_A01's template; A20 (bed status) has a template of its own; an ACK is never judged
+    ingestor = Ingestor(settings)
+    for control_id, msh9 in (("M1", "ADT^A04"), ("M2", "ADT^A20^ADT_A20"), ("M3", "ADT^A04^ADT_A01")):
+        result = ingestor.receive_ack_sync(
+            adt_a01(control_id).replace("ADT^A01^ADT_A01", msh9).encode(), transport="mllp"
+        )
+        assert result.code == "AA", (msh9, acks.err(result.data))
+    result = ingestor.receive_ack_sync(adt_a01("M4").replace("ADT^A01^ADT_A01", "ADT^Z99").encode(), transport="mllp")
+    assert result.code == "AR"
+    assert acks.err(result.data) == ("201", "MSH^1^9^2")
+    assert "no mapping for trigger event ADT\\S\\Z99" in acks.parse(result.data).segments[2].line  # ERR-8, escaped
+    assert [r.status for r in rows(settings)] == ["received"] * 3 + ["rejected"]
+
+
+def test_a_v2_1_message_is_judged_by_its_evn_1(settings, acks):
+    # v2.1's MSH-9 is the message type alone; the trigger event is EVN-1
+    def v21(control_id: str, event: str) -> bytes:
+        text = adt_a01(control_id, sep="\n").replace("ADT^A01^ADT_A01", "ADT").replace("|2.5.1|", "|2.1|")
+        return text.replace("EVN|A01|", f"EVN|{event}|").encode()
+
+    ingestor = Ingestor(settings)
+    assert ingestor.receive_ack_sync(v21("V1", "A01"), transport="mllp").code == "AA"
+    result = ingestor.receive_ack_sync(v21("V2", "Z99"), transport="mllp")
+    assert result.code == "AR"  # a v2.1 ACK has no ERR-2/ERR-3 to say where: the row does
+    assert [(r.status, r.error_location) for r in rows(settings)] == [("received", None), ("rejected", "MSH^1^9^2")]
+
+
+def test_an_accepted_type_without_templates_is_an_unsupported_message_type(settings, acks):
+    # a site that lets master files in (HUB_ALLOWED_MESSAGE_TYPES) before any template maps them: AR 200
+    ingestor = Ingestor(settings.model_copy(update={"allowed_message_types": [*settings.allowed_message_types, "MFN"]}))
+    result = ingestor.receive_ack_sync(
+        adt_a01("F1").replace("ADT^A01^ADT_A01", "MFN^M02^MFN_M02").encode(), transport="mllp"
+    )
+    assert result.code == "AR" and acks.err(result.data) == ("200", "MSH^1^9")
+    assert [r.status for r in rows(settings)] == ["rejected"]
+
+
+def test_unmapped_messages_can_be_stored_for_a_later_template(settings, acks):
+    # HUB_REFUSE_UNMAPPED_MESSAGES=false: kept (AA) for a template yet to come; its conversion fails until then
+    ingestor = Ingestor(settings.model_copy(update={"refuse_unmapped_messages": False}))
+    result = ingestor.receive_ack_sync(adt_a01("K1").replace("ADT^A01^ADT_A01", "ADT^Z99").encode(), transport="mllp")
+    assert result.code == "AA"
+    assert [r.status for r in rows(settings)] == ["received"]
 
 
 def test_unreadable_and_oversize_messages_are_answered_but_not_stored(settings, acks):
