@@ -353,14 +353,12 @@ class Ingestor:
         mapped = self._mapped()
         if mapped is None:
             return
-        if header.trigger_event:  # MSH alone says it; v2.1's event is EVN-1, read from the whole message
-            ends = [i for i in (text.find("\r"), text.find("\n")) if i >= 0]
-            text = text[: min(ends)] if ends else text
-        try:
-            message = er7.parse(text)
-        except Exception:  # noqa: BLE001 - what the tokeniser refuses, the conversion reports in full
-            return
-        code, event, given = message_kind(message)
+        code, event, given = header.message_code, header.trigger_event, header.structure
+        if not event and header.version == "2.1":  # v2.1's MSH-9 is the type alone; the event is EVN-1
+            try:
+                code, event, given = message_kind(er7.parse(text))
+            except Exception:  # noqa: BLE001 - what the tokeniser refuses, the conversion reports in full
+                return
         refused = refusal(mapped, code, event, choose_structure(mapped, code, event, given))
         if refused is not None:
             raise Hl7Rejected(refused.message, hl7_code=refused.hl7_code, location=refused.location)
