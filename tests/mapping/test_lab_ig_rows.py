@@ -169,3 +169,25 @@ def test_an_oul_r21_order_names_its_specimen_in_obr_15(converter):
     assert one(bundle, "DiagnosticReport")["specimen"] == [ref(specimen)]
     assert one(bundle, "Observation")["specimen"] == ref(specimen)
     assert "OBR-15" not in fields_of(report)
+
+
+def test_the_order_type_is_the_location_code_of_the_order(converter):
+    # ORC-29 order type (table 0482: I inpatient, O outpatient order): IG ORC[ServiceRequest] row 29,
+    # ServiceRequest.locationCode
+    bundle, report = with_report(
+        converter, message(msh("OML", "O21", "OML_O21", "OT1"), pid(), orc(f29="O^Outpatient order^HL70482"), obr())
+    )
+    (location,) = one(bundle, "ServiceRequest")["locationCode"]
+    assert location["coding"][0] == {
+        "system": "http://terminology.hl7.org/CodeSystem/v2-0482",
+        "code": "O",
+        "display": "Outpatient Order",
+    }
+    assert "ORC-29" not in fields_of(report)
+    # a bare code of the table, as most senders send it, is the table's
+    bundle = convert(converter, message(msh("OML", "O21", "OML_O21", "OT2"), pid(), orc(f29="I"), obr()))
+    assert one(bundle, "ServiceRequest")["locationCode"][0]["coding"][0] == {
+        "system": "http://terminology.hl7.org/CodeSystem/v2-0482",
+        "code": "I",
+        "display": "Inpatient Order",
+    }
