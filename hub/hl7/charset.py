@@ -1,8 +1,11 @@
 """Bytes → text by MSH-18 (HL7 table 0211), with a per-sender default when MSH-18 is empty.
 
-The MSH segment itself is read as Latin-1 first: that maps every byte to one character, so the field
-separator positions are exact whatever the real charset, and MSH-18 can be found before the whole message
-is decoded. (Decoding first with a guessed charset would be wrong: a GB 18030 trail byte can be ``|``.)
+The MSH segment itself is read as Latin-1 first: that maps every byte to one character, so MSH-18 can be found
+before the whole message is decoded, and for ASCII, UTF-8 and the single-byte charsets the field separators it
+finds are the message's. Not so for a double-byte charset, whose second byte may be any ASCII byte from 0x40 on:
+``|`` (院 in Big5 is B0 7C, 億 in GBK 83 7C), ``^``, ``~``. A hospital name in MSH-4 in such a charset then
+shifts the fields, and MSH-18 is read from the wrong one (:func:`declared_charset` reads it again, skipping the
+second byte of each double-byte character, and keeps the reading that the charset it names confirms).
 """
 
 from __future__ import annotations
@@ -151,21 +154,94 @@ def read_msh_fields(raw: bytes) -> list[str]:
     Raises:
         Hl7ParseError: the bytes do not start with an MSH segment.
     """
+    line_bytes = _msh_line(raw)
+    if len(line_bytes) < 8 or line_bytes[:3] not in (b"MSH", b"BHS", b"FHS"):
+        raise Hl7ParseError("the message does not start with an MSH segment", hl7_code="100", location="MSH^1")
+    line = line_bytes.decode("latin-1")
+    fs = line[3]
+    fields = line.split(fs)
+    fields.insert(1, fs)
+    return fields
+
+
+# Codecs whose characters of two bytes may have an ASCII byte (0x40 and up) second.
+_ASCII_SECOND_BYTE = frozenset({"gb18030", "big5", "shift_jis"})
+
+
+def _msh_line(raw: bytes) -> bytes:
     if raw.startswith(UTF8_BOM):
         raw = raw[3:]
     raw = raw.lstrip(b"\r\n\t \x0b")
-    if len(raw) < 8 or raw[:3] not in (b"MSH", b"BHS", b"FHS"):
-        raise Hl7ParseError("the message does not start with an MSH segment", hl7_code="100", location="MSH^1")
     end = len(raw)
     for term in (b"\r", b"\n"):
         pos = raw.find(term)
         if pos != -1:
             end = min(end, pos)
-    line = raw[:end].decode("latin-1")
+    return raw[:end]
+
+
+def _first_repetition_of_18(fields: list[str]) -> str:
+    """MSH-18's first repetition of MSH fields numbered as the standard numbers them."""
+    repetition = fields[2][1] if len(fields) > 2 and len(fields[2]) > 1 else "~"
+    return fields[18].split(repetition)[0].strip() if len(fields) > 18 else ""
+
+
+def _double_byte_fields(line: bytes) -> list[str]:
+    """The MSH line split at field separators that are not the second byte of a double-byte character (a byte from
+    0x81 on starts one), as Latin-1 text, numbered as :func:`read_msh_fields` numbers them."""
     fs = line[3]
-    fields = line.split(fs)
-    fields.insert(1, fs)
+    fields: list[str] = []
+    start, i = 0, 0
+    while i < len(line):
+        byte = line[i]
+        if byte >= 0x81:
+            i += 2
+            continue
+        if byte == fs:
+            fields.append(line[start:i].decode("latin-1"))
+            start = i + 1
+        i += 1
+    fields.append(line[start:].decode("latin-1"))
+    fields.insert(1, chr(fs))
     return fields
+
+
+def declared_charset(raw: bytes) -> str:
+    """MSH-18's first repetition, as the sender wrote it ("" when empty).
+
+    Read from the Latin-1 fields (:func:`read_msh_fields`), unless the MSH line holds bytes outside ASCII and that
+    reading does not name a charset whose own decoding of the line puts the same name in MSH-18: then the line is
+    read again with double-byte characters kept whole, and that reading is taken when the charset it names
+    confirms it (a Big5 院 in MSH-4 no longer makes MSH-17's country code the charset).
+
+    Raises:
+        Hl7ParseError: the bytes do not start with an MSH segment.
+    """
+    latin = read_msh_fields(raw)
+    first = _first_repetition_of_18(latin)
+    line = _msh_line(raw)
+    if line.isascii():
+        return first
+    for name in dict.fromkeys((first, _first_repetition_of_18(_double_byte_fields(line)))):
+        if not name:
+            continue
+        try:
+            codec = codec_for(name)
+        except Hl7ParseError:
+            continue
+        if codec not in _ASCII_SECOND_BYTE:
+            if name == first:
+                return first  # one byte a character, or UTF-8's: the Latin-1 separators are the message's
+            continue
+        try:
+            text = line.decode(codec)
+        except UnicodeDecodeError:
+            continue
+        fields = text.split(text[3])
+        fields.insert(1, text[3])
+        if _first_repetition_of_18(fields) == name:
+            return name
+    return first
 
 
 def decode(raw: bytes, msh18: str, fallback: str) -> tuple[str, str]:
@@ -189,10 +265,11 @@ def decode(raw: bytes, msh18: str, fallback: str) -> tuple[str, str]:
         if not msh18:
             msh18 = "UNICODE UTF-8"
     codec = codec_for(msh18 or fallback)
-    if codec == "gb18030":
-        # A GBK message re-encoded in UTF-8 on its way (an interface engine) that still says GBK in MSH-18, or
-        # comes from a sender configured GBK: read in GB 18030 its Chinese would be mojibake (欧阳 → 娆ч槼) without
-        # any decoding error. UTF-8 Chinese text is told from GB 18030 by its bytes (_utf8_chinese).
+    if codec in ("gb18030", "big5"):
+        # A GBK (or Big5) message re-encoded in UTF-8 on its way (an interface engine) that still says GBK in
+        # MSH-18, or comes from a sender configured GBK: read in GB 18030 its Chinese would be mojibake (欧阳 →
+        # 娆ч槼) without any decoding error (in Big5, an error or mojibake). UTF-8 Chinese text is told from either
+        # by its bytes (_utf8_chinese).
         text = _utf8_chinese(raw)
         if text is not None:
             return text, "utf-8"

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from hub.config import Settings
 from hub.errors import Hl7ParseError, Hl7Rejected
 from hub.hl7 import er7
-from hub.hl7.charset import UTF8_BOM, decode, read_msh_fields, sender_charset
+from hub.hl7.charset import UTF8_BOM, declared_charset, decode, read_msh_fields, sender_charset
 
 # Column sizes of the dedup key in ``inbox`` (HL7 v2.7 lengths of HD and ST): longer values are rejected
 # rather than truncated, because a truncated key could merge two different messages.
@@ -160,7 +160,7 @@ def parse_header(raw: bytes, settings: Settings) -> tuple[MessageHeader, str]:
     """
     latin = read_msh_fields(raw)
     d = er7.read_delimiters(latin[0] + latin[1] + latin[1].join(latin[2:]))
-    msh18 = latin[18].split(d.repetition, 1)[0].strip() if len(latin) > 18 else ""
+    msh18 = declared_charset(raw)
     fallback = sender_charset(
         settings,
         _hd_name(latin[3] if len(latin) > 3 else "", d),

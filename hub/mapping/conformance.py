@@ -212,10 +212,7 @@ def _messages(rel: str, path: Path, expected_path: Path, settings: Settings) -> 
 
 
 def _decode(raw: bytes, default_charset: str) -> str:
-    fields = charset.read_msh_fields(raw)
-    repetition = fields[2][1] if len(fields) > 2 and len(fields[2]) > 1 else "~"
-    msh18 = fields[18].split(repetition)[0].strip() if len(fields) > 18 else ""
-    text, _codec = charset.decode(raw, msh18, default_charset)
+    text, _codec = charset.decode(raw, charset.declared_charset(raw), default_charset)
     return text
 
 

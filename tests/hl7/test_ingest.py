@@ -225,6 +225,38 @@ def test_gb18030_message_gets_a_gb18030_ack(settings, acks):
     assert row.charset == "gb18030" and row.sending_facility == "深圳医院"
 
 
+@pytest.mark.parametrize(
+    ("facility", "declared", "codec"),
+    [
+        ("臺大醫院", "BIG5", "big5"),  # 院 is B0 7C in Big5: its second byte is the field separator
+        ("廣東醫院", "GBK", "gb18030"),  # 東 is 96 7C in GBK (a traditional character of GBK's extension)
+    ],
+)
+def test_a_double_byte_hospital_name_does_not_hide_msh_18(settings, acks, facility, declared, codec):
+    raw = adt_a01("DB1", facility=facility).replace("UNICODE UTF-8", declared).encode(codec)
+    assert b"|" in facility.encode(codec)  # the trap this test is about
+    result = Ingestor(settings).receive_ack_sync(raw, transport="mllp")
+    assert (result.code, result.codec) == ("AA", codec)
+    [row] = rows(settings)
+    assert row.sending_facility == facility and row.charset == codec
+
+
+def test_big5_declared_utf8_sent_is_read_as_utf8(settings, acks):
+    # an interface engine re-encoded a Big5 sender's message in UTF-8 and left MSH-18 as it was
+    raw = adt_a01("DB2", facility="臺大醫院", family="陳").replace("UNICODE UTF-8", "BIG5").encode("utf-8")
+    result = Ingestor(settings).receive_ack_sync(raw, transport="mllp")
+    assert (result.code, result.codec) == ("AA", "utf-8")
+    assert rows(settings)[0].sending_facility == "臺大醫院"
+
+
+def test_a_single_byte_letter_before_a_separator_stays_a_letter(settings, acks):
+    # ä is E4 in 8859/1: read as the first byte of a double-byte character it would swallow the separator after it
+    raw = adt_a01("L1", facility="KLINIKUM-BÄ").replace("UNICODE UTF-8", "8859/1").encode("latin-1")
+    result = Ingestor(settings).receive_ack_sync(raw, transport="mllp")
+    assert (result.code, result.codec) == ("AA", "iso8859-1")
+    assert rows(settings)[0].sending_facility == "KLINIKUM-BÄ"
+
+
 def test_sender_default_charset(settings, acks):
     custom = settings.model_copy(update={"sender_charsets": {"HIS": "GB18030"}})
     raw = adt_a01("GB3", family="王").replace("||||||UNICODE UTF-8", "").encode("gb18030")  # no MSH-18
