@@ -14,10 +14,10 @@ Dedup: ``INSERT … ON CONFLICT (sending application, facility, control id) DO N
 the new rows from retransmissions; a retransmission gets the ACK text stored with the first copy
 (``inbox.ack``), verbatim, also when both copies are in the same batch.
 
-Rejected messages (unreadable or unusable header, type or version not accepted) are answered AR with an ERR
-segment. Those with a readable MSH are kept in ``inbox`` with status ``rejected`` and no dedup key (their
-``control_id`` is NULL; MSH-10 is in ``raw``) for the operator; over-size ones and bytes without an MSH are
-not stored.
+Rejected messages (unreadable or unusable header, type or version not accepted, a type and event no message
+template converts: :mod:`hub.mapping.events`) are answered AR with an ERR segment. Those with a readable MSH are
+kept in ``inbox`` with status ``rejected`` and no dedup key (their ``control_id`` is NULL; MSH-10 is in ``raw``)
+for the operator; over-size ones and bytes without an MSH are not stored.
 
 After each commit the ids of newly stored messages go to ``on_stored`` (the coordinator wires it to the
 conversion queue), called in a thread of its own so a slow broker never holds up an ACK; a failure there

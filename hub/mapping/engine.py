@@ -386,7 +386,7 @@ class Converter:
         Args:
             structure: the message structure.
             event: also require that the template maps this trigger event (a template may name the events
-                it maps, e.g. ADT_A21 leaves A29 out).
+                it maps: ADT_A21's do not include A01).
         """
         mapped = self._mapped.get(structure)
         return mapped is not None and (event is None or mapped.maps(event.upper()))
@@ -430,13 +430,6 @@ class Converter:
             if score > best_score:
                 best, best_score = overlay, score
         return best
-
-    def refusal(self, message: er7.Message) -> ConversionError | None:
-        """Why no template converts the message's type and event, or None when one does (only MSH, and for v2.1
-        EVN-1, is read; :mod:`hub.mapping.events`)."""
-        if not message.segments or message.msh.name != "MSH":
-            return None  # the conversion says what is wrong with it
-        return refusal(self._mapped, *self.structure_of(message))
 
     # Converting ------------------------------------------------------------------------------------
     def convert(
