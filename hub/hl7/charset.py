@@ -276,6 +276,13 @@ def decode(raw: bytes, msh18: str, fallback: str) -> tuple[str, str]:
     try:
         return raw.decode(codec), codec
     except UnicodeDecodeError as exc:
+        if codec == "ascii":
+            # ASCII declared, bytes beyond it sent: UTF-8 reads every ASCII message the same, and most senders
+            # that say ASCII (the v2 default) send UTF-8 names; what is not UTF-8 either is refused below
+            try:
+                return raw.decode("utf-8"), "utf-8"
+            except UnicodeDecodeError:
+                pass
         if not msh18 and codec == "utf-8":
             # No declared charset and not UTF-8: the commonest other encoding of Chinese HIS systems.
             try:

@@ -1059,7 +1059,15 @@ def _required_segment_error(root: Node, message: er7.Message, rule: CompiledRule
     """
     needs = f"{structure} needs it for {rule.resource.rtype}"
     opening = absent_group(root, rule.groups)
-    if opening is not None and any(seg.name == rule.segment for seg in message.segments):
+    sent = sum(1 for seg in message.segments if seg.name == rule.segment)
+    if opening is not None and sent and opening[1] == rule.segment:
+        # the group the segment opens is absent: those sent are the message's other ones (ADT^A24 with one PID,
+        # whose second PID opens OTHER); the next one is missing
+        group = opening[0]
+        nth = _ORDINALS[sent] if sent < len(_ORDINALS) else f"{sent + 1}th"
+        text = f"the {nth} {rule.segment} segment is missing: it opens the group {group} ({needs})"
+        return ConversionError(text, hl7_code="100", location=f"{rule.segment}^{sent + 1}")
+    if opening is not None and sent:
         group, head = opening
         text = (
             f"the {rule.segment} segment is outside its {group} group, which begins with {head}: the message has no "
@@ -1068,6 +1076,9 @@ def _required_segment_error(root: Node, message: er7.Message, rule: CompiledRule
     else:
         text = f"the {rule.segment} segment is missing ({needs})"
     return ConversionError(text, hl7_code="100", location=f"{rule.segment}^1")
+
+
+_ORDINALS = ("first", "second", "third", "fourth", "fifth")
 
 
 def _report_unplaced(message: er7.Message, unplaced: list[er7.Segment], report: list[dict[str, Any]]) -> None:

@@ -249,6 +249,16 @@ def test_big5_declared_utf8_sent_is_read_as_utf8(settings, acks):
     assert rows(settings)[0].sending_facility == "臺大醫院"
 
 
+def test_ascii_declared_utf8_sent_is_read_as_utf8(settings, acks):
+    # ASCII is a subset of UTF-8: a name beyond ASCII is read, not refused; bytes valid in neither still are
+    raw = adt_a01("AS1", family="Müller", given="张").replace("UNICODE UTF-8", "ASCII").encode("utf-8")
+    result = Ingestor(settings).receive_ack_sync(raw, transport="mllp")
+    assert (result.code, result.codec) == ("AA", "utf-8")
+    bad = adt_a01("AS2").replace("UNICODE UTF-8", "ASCII").replace("Zhang", "Zh\xe4ng").encode("latin-1")
+    result = Ingestor(settings).receive_ack_sync(bad, transport="mllp")
+    assert result.code == "AR" and acks.err(result.data) == ("102", "MSH^1^18")
+
+
 def test_a_single_byte_letter_before_a_separator_stays_a_letter(settings, acks):
     # ä is E4 in 8859/1: read as the first byte of a double-byte character it would swallow the separator after it
     raw = adt_a01("L1", facility="KLINIKUM-BÄ").replace("UNICODE UTF-8", "8859/1").encode("latin-1")

@@ -48,3 +48,14 @@ def test_a_segment_that_is_absent_is_still_reported_missing(converter):
     with pytest.raises(ConversionError, match="the RXD segment is missing") as caught:
         convert(converter, message(msh("RDS", "O13", "RDS_O13", "RDS9002"), pid(), segment("ORC", {1: "RE"})))
     assert caught.value.location == "RXD^1"
+
+
+def test_a_group_whose_own_first_segment_is_absent_names_the_next_one(converter):
+    # ADT^A24 links two patients: the second PID opens the group OTHER. Sent with one PID (and an MRG in place of
+    # the second), the second PID is missing: said so, at PID^2, not "the PID segment is outside its OTHER group"
+    header = msh("ADT", "A24", "ADT_A24", "A249001")
+    with pytest.raises(ConversionError) as caught:
+        convert(converter, message(header, segment("EVN", {1: "A24"}), pid(), segment("MRG", {1: "MRN0002^^^H^MR"})))
+    error = caught.value
+    assert (error.hl7_code, error.location) == ("100", "PID^2"), str(error)
+    assert "the second PID segment is missing" in str(error) and "OTHER" in str(error), str(error)
