@@ -159,8 +159,8 @@ class Settings(BaseSettings):
             "ACK",
         ]
     )
-    # A message whose type and event no mapping template converts (with the sender's overlay) is answered AR (HL7
-    # error 200/201) and kept as rejected, instead of AA for a conversion that can only fail. false: store it.
+    # A message whose type and event no message template converts is answered AR (HL7 error 200/201) and kept as
+    # rejected, instead of AA for a conversion that can only fail (hub.mapping.events). false: store it.
     refuse_unmapped_messages: bool = True
     allowed_versions: list[str] = Field(
         default_factory=lambda: [

@@ -343,8 +343,8 @@ class Ingestor:
 
     def _check_mapped(self, header: MessageHeader, text: str) -> None:
         """Refuse, as the standard's receiver does (AR, HL7 error 200 or 201), a message whose type and event no
-        template converts (``ADT^Z99``): acknowledged AA, it would be stored only
-        for its conversion to fail, and the sender would never learn. An acknowledgment (``ACK``) is not asked.
+        template converts (``ADT^Z99``): acknowledged AA, it would be stored only for its conversion to fail, and the
+        sender would never learn. An acknowledgment (``ACK``) is not asked.
 
         Raises:
             Hl7Rejected: no template maps the message's structure or event (an overlay patches a template's rules,
