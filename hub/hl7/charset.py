@@ -206,22 +206,20 @@ def _double_byte_fields(line: bytes) -> list[str]:
     return fields
 
 
-def declared_charset(raw: bytes) -> str:
-    """MSH-18's first repetition, as the sender wrote it ("" when empty).
+def declared_charset(latin: list[str]) -> str:
+    """MSH-18's first repetition, as the sender wrote it ("" when empty), from the MSH fields read in Latin-1
+    (:func:`read_msh_fields`, which the caller has read already).
 
-    Read from the Latin-1 fields (:func:`read_msh_fields`), unless the MSH line holds bytes outside ASCII and that
-    reading does not name a charset whose own decoding of the line puts the same name in MSH-18: then the line is
-    read again with double-byte characters kept whole, and that reading is taken when the charset it names
-    confirms it (a Big5 院 in MSH-4 no longer makes MSH-17's country code the charset).
-
-    Raises:
-        Hl7ParseError: the bytes do not start with an MSH segment.
+    Their MSH-18 is taken, unless the MSH line holds bytes outside ASCII and that reading does not name a charset
+    whose own decoding of the line puts the same name in MSH-18: then the line is read again with double-byte
+    characters kept whole, and that reading is taken when the charset it names confirms it (a Big5 院 in MSH-4 no
+    longer makes MSH-17's country code the charset).
     """
-    latin = read_msh_fields(raw)
     first = _first_repetition_of_18(latin)
-    line = _msh_line(raw)
-    if line.isascii():
+    text = latin[0] + latin[1] + latin[1].join(latin[2:])  # the line as read: Latin-1 gives back its bytes
+    if text.isascii():
         return first
+    line = text.encode("latin-1")
     for name in dict.fromkeys((first, _first_repetition_of_18(_double_byte_fields(line)))):
         if not name:
             continue
@@ -276,17 +274,13 @@ def decode(raw: bytes, msh18: str, fallback: str) -> tuple[str, str]:
     try:
         return raw.decode(codec), codec
     except UnicodeDecodeError as exc:
-        if codec == "ascii":
-            # ASCII declared, bytes beyond it sent: UTF-8 reads every ASCII message the same, and most senders
-            # that say ASCII (the v2 default) send UTF-8 names; what is not UTF-8 either is refused below
+        # the one other reading worth a try: ASCII declared, bytes beyond it sent (UTF-8 reads every ASCII message
+        # the same, and most senders that say ASCII, the v2 default, send UTF-8 names); no declared charset and not
+        # UTF-8 (GB 18030, the commonest other encoding of Chinese HIS systems). What fails it too is refused.
+        second = "utf-8" if codec == "ascii" else "gb18030" if not msh18 and codec == "utf-8" else None
+        if second is not None:
             try:
-                return raw.decode("utf-8"), "utf-8"
-            except UnicodeDecodeError:
-                pass
-        if not msh18 and codec == "utf-8":
-            # No declared charset and not UTF-8: the commonest other encoding of Chinese HIS systems.
-            try:
-                return raw.decode("gb18030"), "gb18030"
+                return raw.decode(second), second
             except UnicodeDecodeError:
                 pass
         raise Hl7ParseError(

@@ -160,7 +160,7 @@ def parse_header(raw: bytes, settings: Settings) -> tuple[MessageHeader, str]:
     """
     latin = read_msh_fields(raw)
     d = er7.read_delimiters(latin[0] + latin[1] + latin[1].join(latin[2:]))
-    msh18 = declared_charset(raw)
+    msh18 = declared_charset(latin)
     fallback = sender_charset(
         settings,
         _hd_name(latin[3] if len(latin) > 3 else "", d),

@@ -72,7 +72,7 @@ def decode(raw: bytes, settings: Settings) -> tuple[er7.Message, str, str]:
         Hl7ParseError: the bytes are not a readable message in their charset.
     """
     fields = charset.read_msh_fields(raw)
-    msh18 = charset.declared_charset(raw)
+    msh18 = charset.declared_charset(fields)
     app = fields[3] if len(fields) > 3 else ""
     facility = fields[4] if len(fields) > 4 else ""
     fallback = charset.sender_charset(settings, app, facility)

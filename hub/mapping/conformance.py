@@ -212,7 +212,7 @@ def _messages(rel: str, path: Path, expected_path: Path, settings: Settings) -> 
 
 
 def _decode(raw: bytes, default_charset: str) -> str:
-    text, _codec = charset.decode(raw, charset.declared_charset(raw), default_charset)
+    text, _codec = charset.decode(raw, charset.declared_charset(charset.read_msh_fields(raw)), default_charset)
     return text
 
 
