@@ -245,7 +245,8 @@ def declared_charset(latin: list[str]) -> str:
 def decode(raw: bytes, msh18: str, fallback: str) -> tuple[str, str]:
     """Decode a whole message.
 
-    A message said to be GBK or GB 18030 whose bytes are UTF-8 Chinese text is read as UTF-8 (codec ``utf-8``).
+    A message said to be GBK or GB 18030 whose bytes are UTF-8 Chinese text is read as UTF-8 (codec ``utf-8``), and
+    so is one said to be in an ISO 8859 charset whose bytes beyond ASCII are valid UTF-8.
 
     Args:
         raw: the message bytes as received (a UTF-8 BOM is dropped).
@@ -271,6 +272,15 @@ def decode(raw: bytes, msh18: str, fallback: str) -> tuple[str, str]:
         text = _utf8_chinese(raw)
         if text is not None:
             return text, "utf-8"
+    elif codec.startswith("iso8859") and not raw.isascii():
+        # A single-byte charset reads any bytes without an error, so UTF-8 sent under it (a sender that says
+        # 8859/1 and writes 张 or é in UTF-8) would be mojibake (å¼ , Ã©). Bytes that are valid UTF-8 beyond ASCII
+        # are read as UTF-8: text in a single-byte charset almost never is (a letter from 0xC2 on must be followed
+        # by one from 0x80 to 0xBF, and every byte from 0x80 on must be part of such a sequence).
+        try:
+            return raw.decode("utf-8"), "utf-8"
+        except UnicodeDecodeError:
+            pass
     try:
         return raw.decode(codec), codec
     except UnicodeDecodeError as exc:

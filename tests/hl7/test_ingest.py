@@ -267,6 +267,24 @@ def test_a_single_byte_letter_before_a_separator_stays_a_letter(settings, acks):
     assert rows(settings)[0].sending_facility == "KLINIKUM-BÄ"
 
 
+@pytest.mark.parametrize("declared", ["8859/1", "8859/15", "8859/5"])
+def test_single_byte_declared_utf8_sent_is_read_as_utf8(settings, acks, declared):
+    # a single-byte charset reads any bytes without an error: UTF-8 sent under it would be stored as mojibake
+    # (张 as å¼ ). Bytes that are valid UTF-8 beyond ASCII are read as UTF-8; true single-byte text almost never is
+    raw = adt_a01("SB1", facility="深圳医院", family="Müller").replace("UNICODE UTF-8", declared).encode("utf-8")
+    result = Ingestor(settings).receive_ack_sync(raw, transport="mllp")
+    assert (result.code, result.codec) == ("AA", "utf-8")
+    assert rows(settings)[0].sending_facility == "深圳医院"
+
+
+def test_single_byte_text_that_is_not_utf8_stays_single_byte(settings, acks):
+    # Müller in 8859/1 is 4D FC 6C …: FC starts no UTF-8 sequence; Ж in 8859/5 is B6, a lone continuation byte
+    raw = adt_a01("SB2", family="Müller").replace("UNICODE UTF-8", "8859/1").encode("latin-1")
+    assert Ingestor(settings).receive_ack_sync(raw, transport="mllp").codec == "iso8859-1"
+    cyrillic = adt_a01("SB3", family="Жуков").replace("UNICODE UTF-8", "8859/5").encode("iso8859-5")
+    assert Ingestor(settings).receive_ack_sync(cyrillic, transport="mllp").codec == "iso8859-5"
+
+
 def test_sender_default_charset(settings, acks):
     custom = settings.model_copy(update={"sender_charsets": {"HIS": "GB18030"}})
     raw = adt_a01("GB3", family="王").replace("||||||UNICODE UTF-8", "").encode("gb18030")  # no MSH-18
