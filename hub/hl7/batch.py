@@ -19,7 +19,8 @@ list by MSA-2 without trusting that an absent ACK means success, and a lost or c
 
 The whole payload is refused, nothing of it stored, each message found in it answered AR (CR in enhanced
 mode) with an ERR saying why, when it cannot be trusted as the sender meant it: a BTS-1 or FTS-1 count that
-disagrees with what arrived (a truncated or spliced batch), a header whose delimiters cannot be read, a
+disagrees with what arrived (a truncated or spliced batch; FTS-1 ``0`` over messages with no BHS/BTS, one
+implicit batch, agrees), a header whose delimiters cannot be read, a
 segment outside any message, anything after FTS, or a payload over ``max_batch_bytes``. An empty batch is
 allowed (§2.10.3 sends one "to meet a requirement for periodic submission"): it is answered with an empty
 batch, BTS-1 ``0``.
@@ -297,7 +298,10 @@ def _check_counts(envelope: Envelope) -> None:
     expected = _count(envelope.file_trailer, "FTS")
     # Not counted: the empty batch that stands for an FHS … FTS with nothing between.
     sent = sum(1 for b in envelope.batches if b.header is not None or b.trailer is not None or b.messages)
-    if expected is not None and expected != sent:
+    # FHS MSH … MSH FTS: with no BHS/BTS at all the messages are one implicit batch, and a sender counting
+    # the batch headers it sent says 0; that agrees too (a count of 1, the implicit batch, agrees as well).
+    implicit_only = all(b.header is None and b.trailer is None for b in envelope.batches)
+    if expected is not None and expected != sent and not (implicit_only and expected == 0):
         raise Hl7ParseError(
             f"FTS-1 says {expected} batches, the file holds {sent}",
             hl7_code="100",

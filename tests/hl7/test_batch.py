@@ -191,6 +191,59 @@ def test_an_fts_count_that_disagrees_refuses_the_file(hub, acks):
     assert hub.rows() == []
 
 
+FILE_HEADER = "FHS|^~\\&|LIS|SZ_PEOPLES_2|HUB|CITY|20260316020000||||F20260318\r"
+
+
+@pytest.mark.parametrize("fts1", ["0", "1"])
+def test_messages_with_no_bhs_are_one_implicit_batch_whatever_fts_counts(settings, fts1):
+    # FHS, the messages, FTS: no BHS/BTS. FTS-1 0 (no batch header sent) or 1 (the implicit batch) agrees.
+    env = hl7_batch.read(f"{FILE_HEADER}{''.join(nightly())}FTS|{fts1}\r".encode(), settings)
+    [only] = env.batches
+    assert only.header is None and only.trailer is None
+    assert only.messages == [m.encode() for m in nightly()]
+
+
+def test_fts_0_over_messages_without_bhs_is_stored_and_answered_over_mllp(hub, acks):
+    reply = hub.send(f"{FILE_HEADER}{''.join(nightly())}FTS|0\r")
+    assert [s[0] for s in segments(reply) if s[0] in ENVELOPE] == ["FHS", "BHS", "BTS", "FTS"]
+    assert [acks.msa(a) for a in ack_messages(reply)] == [
+        ("AA", "NR0316001"),
+        ("AA", "NR0316002"),
+        ("AA", "NR0316003"),
+    ]
+    assert envelope(reply, "FHS")[12] == "F20260318" and envelope(reply, "BTS")[1] == "3"
+    assert [r.raw for r in hub.rows()] == [m.encode() for m in nightly()]
+
+
+def test_fts_0_over_messages_without_bhs_is_stored_and_answered_over_http(http_hub, acks):
+    response = http_hub.post(f"{FILE_HEADER}{''.join(nightly())}FTS|0\r")
+    assert response.status_code == 200
+    assert [acks.msa(a)[0] for a in ack_messages(response.content)] == ["AA"] * 3
+    assert [(r.control_id, r.status) for r in http_hub.rows()] == [
+        ("NR0316001", "received"),
+        ("NR0316002", "received"),
+        ("NR0316003", "received"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("raw", "text"),
+    [
+        # No BHS, FTS-1 2: one implicit batch, not two.
+        (f"{FILE_HEADER}{''.join(nightly())}FTS|2\r", "FTS-1 says 2 batches, the file holds 1"),
+        # One BHS … BTS, FTS-1 0: the batch header was sent, so 0 disagrees.
+        (wrap(nightly()).replace("FTS|1", "FTS|0"), "FTS-1 says 0 batches, the file holds 1"),
+    ],
+    ids=["no-bhs-fts-2", "one-bhs-fts-0"],
+)
+def test_an_fts_count_that_really_disagrees_is_still_refused(http_hub, acks, raw, text):
+    response = http_hub.post(raw)
+    answers = ack_messages(response.content)
+    assert [acks.msa(a)[0] for a in answers] == ["AR"] * 3
+    assert acks.err(answers[0]) == ("100", "FTS^1^1") and text in answers[0].decode()
+    assert http_hub.rows() == []
+
+
 def test_an_empty_batch_is_answered_with_an_empty_batch(http_hub):
     # HL7 allows it: a batch sent "to meet a requirement for periodic submission" when there is nothing.
     response = http_hub.post(wrap([]))
