@@ -453,3 +453,30 @@ def test_a_booked_visit_with_its_discharge_time_is_finished(converter):
 def test_a_visit_a_cancel_or_no_show_makes_is_cancelled(converter, event):
     # a visit first heard of in a cancel, discontinue or no-show will not take place (R4 Encounter has no no-show)
     assert one(convert(converter, siu(event)), "Encounter")["status"] == "cancelled"
+
+
+def test_every_patient_of_the_booking_takes_part(converter):
+    # v2.5.1 ch. 10: the PATIENT group of SIU_S12 repeats (a family booked together, a group session); IG
+    # PID[Appointment]: each PID is a participant.actor Reference(Patient). Each patient is made and named, in
+    # message order, the second as the first is (its own Patient, accepted).
+    second = (
+        "PID|2||MRN0002^^^SZRMYY^MR||李四||19850101|F",  # PID-3 another patient, PID-5 their name
+        "PV1|1|O|门诊^^^SZRMYY||||||||||||||||V0010^^^SZRMYY^VN",  # PV1-19 their own visit
+    )
+    text = siu("S12").replace("RGS|1", "\r".join((*second, "RGS|1")), 1)
+    bundle = convert(converter, text)
+    first_patient, second_patient = resources(bundle, "Patient")
+    assert second_patient["identifier"][0]["value"] == "MRN0002"
+    appointment = one(bundle, "Appointment")
+    patients = [p for p in appointment["participant"] if p["actor"].get("reference", "").startswith("Patient/")]
+    assert patients == [
+        {"actor": ref(first_patient), "status": "accepted"},
+        {"actor": ref(second_patient), "status": "accepted"},
+    ]
+    # every other participant is still there (AIG, AIL, AIP)
+    assert len(appointment["participant"]) == 5
+    # one patient: one patient participant, as before
+    alone = one(convert(converter, siu("S12")), "Appointment")
+    assert [p["actor"] for p in alone["participant"] if "reference" in p["actor"]] == [
+        ref(one(convert(converter, siu("S12")), "Patient"))
+    ]
