@@ -97,3 +97,16 @@ def test_the_hl7_null_in_the_guarantors_relationship_deletes_that_relationship_o
     a08 = raw("ADT^A08^ADT_A01", pid(), gone, PV1, control="R0008")
     convert(mpi, settings, a08)
     assert "relationship" not in read(mpi, "RelatedPerson", rid)
+
+
+def test_a_dft_naming_the_spouse_as_insured_and_guarantor_keeps_the_phone_it_leaves_empty(mpi, settings):  # noqa: F811
+    rid = admit(mpi, settings)
+    phones = sorted(t["value"] for t in read(mpi, "RelatedPerson", rid)["telecom"])
+    assert phones == ["075588886666", "13800138000"]  # GT1-7 her work phone, NK1-5 and GT1-6 her home phone
+    # a DFT whose GT1 gives her home phone and leaves GT1-7 empty, beside her IN1 (the DFT's IN1 rule comes first):
+    # the empty GT1-7 keeps the stored work phone, as in a DFT whose GT1 alone names her
+    gt1 = segment("GT1", f1="1", f3="王芳", f6="13800138000^PRN^PH", f11="SPO^配偶^HL70063")
+    dft = raw("DFT^P03^DFT_P03", pid(), PV1, "FT1|1|||20260316||CG|C001^床位费||1", gt1, WIFE_IN1, control="R0006")
+    assert ids(settings, dft)["RelatedPerson"] == rid
+    convert(mpi, settings, dft)
+    assert sorted(t["value"] for t in read(mpi, "RelatedPerson", rid)["telecom"]) == phones

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import tzinfo
 from pathlib import Path
@@ -671,18 +671,24 @@ class Converter:
                 marking.append((entry, rule, ctx, rtype, rid))
             # each later segment of a shared resource: (rule, ctx, what it made) by the resource it names
             later: dict[tuple[str, str], list[tuple[CompiledRule, Ctx, dict[str, Any]]]] = {}
+            # the top-level elements the first segment of a shared resource gave itself, before the later ones
+            first_gave: dict[tuple[str, str], frozenset[str]] = {}
             for rule, ctx, rtype, rid in gathered:
                 # a later segment of a shared resource (the second order of one study): what it gives of the
                 # gathered elements is added to the first's resource, the items it does not have yet
                 first = built.get((rtype, rid))
                 if first is None:
                     continue
+                if (rtype, rid) not in first_gave:
+                    first_gave[(rtype, rid)] = frozenset(first)
                 own = _built(rule, ctx, rtype, rid, message)
                 _gather_into(first, own, rule.gather)
                 later.setdefault((rtype, rid), []).append((rule, ctx, own))
             for entry, rule, ctx, rtype, rid in marking:
                 # the marks are of the whole resource, what every segment of a shared one gave
-                _mark(entry, rule, ctx, has_null, later.get((rtype, rid), ()))
+                _mark(
+                    entry, rule, ctx, has_null, later.get((rtype, rid), ()), first_gave.get((rtype, rid), frozenset())
+                )
                 resource = entry["resource"]
                 if sets and (rtype, rid) in sets:
                     entry.setdefault("extension", []).extend(_set_marks(sets[(rtype, rid)], resource))
@@ -704,24 +710,43 @@ def _mark(
     rule: CompiledRule,
     ctx: Ctx,
     has_null: bool,
-    later: Iterable[tuple[CompiledRule, Ctx, dict[str, Any]]] = (),
+    later: Sequence[tuple[CompiledRule, Ctx, dict[str, Any]]] = (),
+    first_gave: Collection[str] = (),
 ) -> None:
     """Put on the entry the HL7 null's marks (elements this message deletes) and the keep marks (stored items of a
     list it gives that it keeps; hub.mapping.nulls, applied by hub.conversion), of the resource whole: for a shared
-    resource, with what its later segments gathered into it. A group a segment keeps *beside* (a keep mark
-    ``+mark``: a GT1 keeps the stored contact roles, NK1-7's) is not kept when another segment of the resource gives
-    the list and does not keep it (the message's NK1 says the person's contact roles: its list replaces the
-    stored one; mappings/README.md, "One person, many segments")."""
+    resource, with what its later segments gathered into it, and what each of its segments' fields says, whatever
+    segment's rule comes first in the template (an A08 lists the guarantor before the insured, a DFT^P03 the
+    insured before the guarantor: the same person's marks are the same). Each segment's marks are read on the
+    resource whole (a segment's ``""`` deletes nothing another segment gives; its empty field keeps nothing the
+    message has); a null mark wins over another segment's keep mark of the same items (GT1-6 ``""`` deletes the
+    home phone IN2-63 left empty). A group a segment keeps *beside* (a keep mark ``+mark``: a GT1 keeps the stored
+    contact roles, NK1-7's) is not kept when another segment of the resource gives the list and does not keep it
+    (the message's NK1 says the person's contact roles: its list replaces the stored one; mappings/README.md, "One
+    person, many segments"). ``first_gave``: the top-level elements the first segment gave itself."""
     if not rule.nulls.active:
         return
     resource = entry["resource"]
     nulls = rule.nulls.marks(resource, ctx, has_null)
-    keeps = rule.nulls.keeps(resource, ctx, [m for m in nulls if "[" not in m and "." not in m])
-    for other, other_ctx, own in later:
-        if not any(k.startswith(BESIDE) for k in keeps):
-            break
-        theirs = other.nulls.keeps(own, other_ctx) if other.nulls.active else []
-        keeps = [k for k in keeps if not k.startswith(BESIDE) or k in theirs or _element_of(k) not in own]
+    if later:
+        for other, other_ctx, _own in later:
+            if other.nulls.active:
+                nulls += [m for m in other.nulls.marks(resource, other_ctx, has_null) if m not in nulls]
+    deleted = [m for m in nulls if "[" not in m and "." not in m]
+    keeps = rule.nulls.keeps(resource, ctx, deleted)
+    if later:
+        # each segment's keep marks, and the elements it gave itself (for the groups kept beside)
+        said: list[tuple[Collection[str], Collection[str]]] = [(list(keeps), first_gave)]
+        for other, other_ctx, own in later:
+            theirs = other.nulls.keeps(resource, other_ctx, deleted) if other.nulls.active else []
+            keeps += [k for k in theirs if k not in keeps]
+            said.append((theirs, own))
+        keeps = [
+            k
+            for k in keeps
+            if k not in nulls
+            and (not k.startswith(BESIDE) or all(k in theirs or _element_of(k) not in gave for theirs, gave in said))
+        ]
     marks = [{"url": NULL_EXTENSION_URL, "valueString": m} for m in nulls]
     marks += [{"url": KEEP_EXTENSION_URL, "valueString": m} for m in keeps]
     if marks:
