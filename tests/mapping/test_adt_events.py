@@ -195,6 +195,16 @@ def test_a13_marks_the_discharge_deleted(converter):
     assert marks(entries(convert(converter, adt("A01", "ADT_A01", PV1)), "Encounter")[0]) == []
 
 
+def test_a25_cancelled_pending_discharge_keeps_the_visit_open(converter):
+    # A25 cancels a pending discharge (A16): the patient is not discharged, the visit goes on (in progress), so a
+    # discharge time the message still carries in PV1-45 is no end of the visit
+    encounter = one(convert(converter, adt("A25", "ADT_A21", PV1 + "|20260320100000")), "Encounter")
+    assert encounter["status"] == "in-progress"
+    assert encounter["period"] == {"start": "2026-03-15T08:30:00+08:00"}
+    # an event that ends the visit still reads PV1-45
+    assert one(convert(converter, adt("A03", "ADT_A03", PV1 + "|20260320100000")), "Encounter")["period"]["end"]
+
+
 def test_a11_cancels_and_a12_cancels_a_transfer(converter):
     assert one(convert(converter, adt("A11", "ADT_A09", PV1)), "Encounter")["status"] == "cancelled"
     # A12: PV1-3 is where the patient was before the cancelled transfer
