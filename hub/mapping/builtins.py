@@ -22,6 +22,7 @@ from datetime import date, datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
+from hub.errors import ConversionError
 from hub.fhir.jsoncodec import FhirDecimal
 from hub.hl7.er7 import Segment, unescape
 from hub.identity import resident_id
@@ -34,6 +35,7 @@ from hub.mapping.runtime import (
     Ctx,
     Item,
     compile_getter,
+    invalid_value,
     leaf,
     parse_path,
     repetitions,
@@ -1308,8 +1310,9 @@ def _base64(ctx: Ctx, item: Item, args: dict[str, Any] | None) -> Any:
 @_register(
     "ED_data",
     "base64Binary",
-    "an ED (encapsulated data) as base64: ED.5 by its encoding ED.4 (Base64 kept, Hex and text encoded); "
-    "data that is not what its encoding says (a placeholder such as `<Base64 encoded>`) gives nothing",
+    "an ED (encapsulated data) as base64: ED.5 by its encoding ED.4 (Base64 kept, Hex and A or none encoded); "
+    "data that is not what its encoding says (a placeholder such as `<Base64 encoded>`) or of an encoding v2 does "
+    "not define is left out and reported (invalid-value; refuses the message when invalid values do)",
 )
 def _ed_data(ctx: Ctx, item: Item, _args: dict[str, Any] | None) -> Any:
     parts = _parts(ctx, item)
@@ -1317,21 +1320,46 @@ def _ed_data(ctx: Ctx, item: Item, _args: dict[str, Any] | None) -> Any:
     data = _part(parts, 5)
     if not data:
         return None
-    # Bad data is left out rather than refusing the message: the rest of the document is still worth having,
-    # and the attachment keeps its content type.
     if encoding == "BASE64":
         compact = "".join(data.split())
         try:
             base64.b64decode(compact, validate=True)
         except (binascii.Error, ValueError):
-            return None
+            return _undecodable(ctx, item, "ED.5 is not the Base64 its encoding (ED.4) says")
         return compact or None
     if encoding == "HEX":
         try:
             return base64.b64encode(bytes.fromhex(data)).decode("ascii")
         except ValueError:
-            return None
+            return _undecodable(ctx, item, "ED.5 is not the Hex its encoding (ED.4) says")
+    if encoding not in _ED_TEXT_ENCODINGS:
+        # v2 table 0299 has A, Hex and Base64: the bytes of another encoding cannot be known, and its text under
+        # the subtype's content type would be a document that is not one.
+        return _undecodable(ctx, item, "ED.4 is an encoding v2 does not define (table 0299: A, Hex, Base64)")
     return base64.b64encode(data.encode("utf-8")).decode("ascii")
+
+
+# ED.4 that says the data is text: A (no encoding, v2 table 0299), or none given (ED.4 is required, often left out)
+_ED_TEXT_ENCODINGS = frozenset({"A", ""})
+
+
+def _undecodable(ctx: Ctx, item: Item, why: str) -> None:
+    """Leave out an ED's data that cannot be decoded, and say so (``invalid-value`` at OBX-5, never the data).
+
+    Reported here rather than raised for its rule: the attachment keeps its content type, whichever rule reads
+    the ED (one repetition of a repeating OBX-5 is a component, or an attachment of a DocumentReference's required
+    content, whose rules do not leave an invalid value out).
+
+    Raises:
+        ConversionError: when invalid values refuse the message (strict).
+    """
+    seg = item[0] if item[0] is not None else ctx.seg
+    field, location = "ED", None
+    if seg is not None:
+        location = f"{seg.name}^{segment_seq(ctx.env.message, seg)}"
+        if seg.name == "OBX":  # ED_data reads OBX-5, the value of an OBX of type ED
+            field, location = "OBX-5", f"{location}^5"
+    invalid_value(ctx, ConversionError(f"{field} (ED): {why}; the data is left out", hl7_code="102", location=location))
 
 
 # Timing: repeat patterns of orders (RPT, TQ1-3; TQ.2.1 of RXE-1, ORC-7) --------------------------------------
