@@ -306,7 +306,10 @@ def _instant_after(ctx: Ctx, item: Item, args: dict[str, Any] | None) -> Any:
             _report_unread_unit(ctx, item, given.get("offset"), given.get("offset_unit"), "start offset")
             return None
         seconds += offset
-    end = datetime.fromisoformat(start) + timedelta(seconds=seconds)
+    try:
+        end = datetime.fromisoformat(start) + timedelta(seconds=seconds)
+    except OverflowError:  # a length past the calendar's end (year 9999): no time, the message still converts
+        raise ValueError("a length of time that ends after the year 9999") from None
     return end.isoformat(timespec="seconds")
 
 

@@ -151,3 +151,18 @@ def test_a_participant_duration_in_an_unread_unit_keeps_its_start_and_is_reporte
     person = "AIP|1||D001^王^五|RAD^Radiologist||202604010915|||20|min"
     _, report = with_report(converter, siu("S12", extra=(person,), resources=False))
     assert not any(e["code"] == "unread-unit" for e in report)
+
+
+# -- a length past the calendar: the time is left out and reported, the message converts -----------------------------
+
+
+def test_a_duration_that_ends_past_the_year_9999_is_an_invalid_value_not_a_failure(converter):
+    from .conftest import with_report
+
+    for length in ("99999999999999^min", "9000000^d", "1e300^s"):
+        room = (f"AIL|1||放射科^201^^SZRMYY|||202604011000|||{length.replace('^', '|')}",)
+        text = siu("S12", sch=SCH, tq1="", services=(), extra=room, resources=False)
+        bundle, report = with_report(converter, text)
+        appointment = one(bundle, "Appointment")
+        assert "start" not in appointment and "end" not in appointment
+        assert any(e["code"] == "invalid-value" and e["location"].startswith("AIL^1") for e in report), report
