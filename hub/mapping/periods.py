@@ -32,25 +32,43 @@ def _interval(text: str, tz: tzinfo) -> tuple[datetime, datetime] | None:
     zone = fixed_zone(offset) if offset else tz
     try:
         if month is None:
-            return datetime(int(year), 1, 1, tzinfo=zone), datetime(int(year) + 1, 1, 1, tzinfo=zone)
+            first = datetime(int(year), 1, 1, tzinfo=zone)
+            return first, _month_after(int(year), 12, zone)
         if day is None:
             y, m = int(year), int(month)
-            after = datetime(y + 1, 1, 1, tzinfo=zone) if m == 12 else datetime(y, m + 1, 1, tzinfo=zone)
-            return datetime(y, m, 1, tzinfo=zone), after
+            return datetime(y, m, 1, tzinfo=zone), _month_after(y, m, zone)
         first = datetime(int(year), int(month), int(day), tzinfo=zone)
         if hour is None:
-            return first, first + timedelta(days=1)
+            return first, _plus(first, timedelta(days=1))
         first = first.replace(hour=int(hour), minute=int(minute))
         if second is None:
-            return first, first + timedelta(minutes=1)
+            return first, _plus(first, timedelta(minutes=1))
         first = first.replace(second=int(second))
         if fraction is None:
-            return first, first + timedelta(seconds=1)
+            return first, _plus(first, timedelta(seconds=1))
         digits = fraction[:6]
         first = first.replace(microsecond=int(digits.ljust(6, "0")))
-        return first, first + timedelta(microseconds=10 ** (6 - len(digits)))
+        return first, _plus(first, timedelta(microseconds=10 ** (6 - len(digits))))
     except ValueError:  # no such day (2025-02-30): nothing to compare
         return None
+
+
+def _month_after(year: int, month: int, zone: tzinfo) -> datetime:
+    """The first instant after the month (the calendar's last instant after December 9999)."""
+    if month < 12:
+        return datetime(year, month + 1, 1, tzinfo=zone)
+    if year < datetime.max.year:
+        return datetime(year + 1, 1, 1, tzinfo=zone)
+    return datetime.max.replace(tzinfo=zone)
+
+
+def _plus(first: datetime, step: timedelta) -> datetime:
+    """``first + step``, or the calendar's last instant when that is past 9999-12-31 (the day 9999-12-31 ends there:
+    an end before it is still before it)."""
+    try:
+        return first + step
+    except OverflowError:
+        return datetime.max.replace(tzinfo=first.tzinfo)
 
 
 def ends_before(end: object, start: object, tz: tzinfo) -> bool:

@@ -120,3 +120,16 @@ def test_a_discharge_after_the_admission_is_kept(converter):
         "start": "2026-03-15T08:30:00+08:00",
         "end": "2026-03-20T11:30:00+08:00",
     }
+
+
+@pytest.mark.parametrize("start", ["99991231", "9999", "999912", "99991231235959"])
+def test_a_start_at_the_end_of_the_calendar_is_compared_too(converter, start):
+    # the last day, month or year the calendar has (9999-12-31): the instant after it is past datetime's range
+    visit = pv1(f44=start, f45="20260320113000")
+    bundle, report = with_report(converter, adt("A03", pv1=visit))
+    assert "end" not in one(bundle, "Encounter")["period"]
+    assert {e["location"] for e in invalid(report)} == {"PV1^1^45"}
+    # an end on that last day after a start before it is in order
+    visit = pv1(f44="20260315083000", f45=start)
+    bundle, report = with_report(converter, adt("A03", pv1=visit))
+    assert "end" in one(bundle, "Encounter")["period"] and invalid(report) == []
