@@ -944,6 +944,23 @@ def _nm_quantity(ctx: Ctx, item: Item, args: dict[str, Any] | None) -> Any:
     return _with_unit(out, (args or {}).get("unit"))
 
 
+@_register(
+    "NM_Amount",
+    "Quantity",
+    "an amount (a give, dispense or administered amount: RXE-3, RXD-4, RXA-6 …) as NM_Quantity reads it; text that "
+    "is no number ('1-2', 'two', '半') is an invalid value: left out and reported, never dropped without a word",
+    {"unit": "Quantity"},
+)
+def _nm_amount(ctx: Ctx, item: Item, args: dict[str, Any] | None) -> Any:
+    text = _leaf(ctx, item)
+    if not text:
+        return None
+    out = _nm_quantity(ctx, item, args)
+    if out is None:
+        raise ValueError("not a number")
+    return out
+
+
 def _sn(ctx: Ctx, item: Item) -> tuple[str, int | float | None, str, int | float | None]:
     parts = _parts(ctx, item)
     if len(parts) == 1:
