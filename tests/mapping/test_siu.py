@@ -217,6 +217,22 @@ def test_participants_say_what_they_are_and_when(converter):
     assert len(bare["participant"]) == 4
 
 
+def test_a_resource_without_a_filler_status_has_not_accepted(converter):
+    # AIx-12 (AIG-14) is the resource's own filler status; left empty, nobody said the doctor, room or device
+    # accepts: tentative (R4: "tentatively accepted … requires further processing"), not accepted, whatever the
+    # appointment's status. The patient takes part as booked.
+    extra = ("AIP|2||D009^陈^医生|RAD^Radiologist", "AIL|2||CT^3^^放射科", "AIG|2||US-1^B超一号|EQ^Equipment")
+    for event, sch in (("S12", None), ("S15", "SCH|P77^HIS|F88^RIS" + "|" * 23 + "Cancelled")):
+        appointment = one(convert(converter, siu(event, sch=sch, extra=extra)), "Appointment")
+        statuses = {
+            p["actor"].get("identifier", {}).get("value") or p["actor"].get("display"): p["status"]
+            for p in appointment["participant"]
+        }
+        assert statuses["D009"] == statuses["US-1"] == "tentative", statuses
+        assert next(s for who, s in statuses.items() if who and "放射科" in who and "3" in who) == "tentative"
+        assert appointment["participant"][0]["status"] == "accepted"  # the patient
+
+
 def test_a_cancelled_appointment_was_not_declined_by_the_patient(converter):
     # SCH-25 is the appointment's status (IG SCH[Appointment] row 25), not the patient's participation
     sch = "SCH|P77^HIS|F88^RIS" + "|" * 23 + "Cancelled"
