@@ -131,6 +131,7 @@ class CompiledResource:
     not_carried: tuple[str, ...]  # the template's fields not carried over on purpose (OBR-17)
     # the template's 'distinct' parts (a person's birth date, sex), each "" when not given; None: it has none
     distinct: Callable[[Ctx], list[str] | None] | None = None
+    fhir_required: tuple[str, ...] = ()  # the elements R4 requires of the resource type (AllergyIntolerance.patient)
 
     def make_id(self, ctx: Ctx) -> tuple[str, list[str]]:
         """The resource's id and key parts, from the first key alternative whose parts are all present.
@@ -690,6 +691,9 @@ class Converter:
                     entry, rule, ctx, has_null, later.get((rtype, rid), ()), first_gave.get((rtype, rid), frozenset())
                 )
                 resource = entry["resource"]
+                for element in rule.resource.fhir_required:
+                    if element not in resource:
+                        raise _required_missing(rtype, element, ctx, message)
                 if sets and (rtype, rid) in sets:
                     entry.setdefault("extension", []).extend(_set_marks(sets[(rtype, rid)], resource))
                 if rule.if_absent is not None and rule.if_absent(ctx, None, 0):
@@ -751,6 +755,17 @@ def _mark(
     marks += [{"url": KEEP_EXTENSION_URL, "valueString": m} for m in keeps]
     if marks:
         entry["extension"] = marks
+
+
+def _required_missing(rtype: str, element: str, ctx: Ctx, message: er7.Message) -> ConversionError:
+    """A resource without an element R4 requires (an allergy with no patient: the order message's PATIENT group
+    had no PID): refused at the segment it is made of, never sent on as a Bundle that is not valid R4."""
+    seg = ctx.seg
+    return ConversionError(
+        f"{rtype}.{element} is required by FHIR R4 and the message gives it no value",
+        hl7_code="101",
+        location=f"{seg.name}^{segment_seq(message, seg)}" if seg is not None else None,
+    )
 
 
 def _element_of(keep: str) -> str:
@@ -914,6 +929,7 @@ def _compile_resource(
         frozenset(reads),
         tuple(template.not_carried),
         distinct,
+        tuple(compiler.schema.required(template.resource)),
     )
 
 
