@@ -75,9 +75,12 @@ def end_after(start: date, length: tuple[float, int]) -> date | None:
         return None
 
 
-def _next_start(end: date) -> date:
-    """Where the course after one that ends at ``end`` starts: the next day after a date, the moment after a time."""
-    return end if isinstance(end, datetime) else end + timedelta(days=1)
+def _next_start(end: date) -> date | None:
+    """Where the course after one that ends at ``end`` starts: the next day after a date, the moment after a time;
+    None after the calendar's last day (9999-12-31: no day follows it)."""
+    if isinstance(end, datetime):
+        return end
+    return end + timedelta(days=1) if end < date.max else None
 
 
 def _later(a: date, b: date) -> date:
@@ -105,6 +108,8 @@ def course_periods(courses: Sequence[Course]) -> list[tuple[date | None, date | 
             if step_end is None:
                 break  # the step before has no end: nothing says when this one starts
             step_start, step_end = _next_start(step_end), None
+            if step_start is None:
+                break
         start = course.start if course.start is not None else step_start
         end = course.end
         if end is None and start is not None and course.length is not None:

@@ -263,3 +263,16 @@ def test_a_course_in_months_without_a_start_is_a_duration_in_mo(converter):
     assert quarterly["timing"]["repeat"]["boundsDuration"]["code"] == "a"
     assert (quarterly["timing"]["repeat"]["period"], quarterly["timing"]["repeat"]["periodUnit"]) == (3, "mo")
     assert resources(bundle, "MedicationRequest") == [_request(bundle)]
+
+
+def test_a_course_after_one_ending_on_the_calendar_s_last_day_has_no_start(converter):
+    # the first course ends on 9999-12-31 (TQ.5): there is no day after it for the next (TQ.9 S) to start on; the
+    # order converts, the second course without a start of its own, the validity without an end
+    bundle = convert(
+        converter,
+        _rde("ORC|NW|RX20260120-02^HIS|||||1^TID^^20260120^99991231^^^^S~1^BID^D4", ENCODED.format(tq=""), ROUTE),
+    )
+    dosages = _request(bundle)["dosageInstruction"]
+    assert _bounds(dosages[0]) == {"start": "2026-01-20", "end": "9999-12-31"}
+    assert _bounds(dosages[1]) == {}
+    assert "end" not in _validity(bundle)
