@@ -79,7 +79,7 @@ class RulePlan:
     error: Callable[[Ctx, ValueError], ConversionError] | None = None  # wraps a ValueError with a location
     missing: Callable[[Ctx], ConversionError] | None = None  # for required rules
     # an invalid value (a ValueError) may be left out and reported instead of refusing the message: false for an
-    # element the FHIR type requires (hub.mapping.runtime.invalid_value)
+    # element whose absence could make its object invalid R4 (hub.mapping.compiler.Compiler._leave_out_safe)
     droppable: bool = True
     # (segment, field, component, subcomponent, scope) of an absolute path to a field, read in line (the
     # segment found as compile_getter finds it; the getter is not called)

@@ -497,16 +497,29 @@ class Compiler:
     def _plans(
         self, specs: list[ValueSpec], owner: str, unit: Unit, relative_ok: bool, as_list: bool = False
     ) -> list[RulePlan]:
-        plans = []
+        resolved = []
         for spec in specs:
             if spec.path is None:
                 raise self.error(unit, spec, "an element rule needs a 'path'")
-            resolved = None
-            if as_list:
-                steps, target = self.resolve_path(owner, spec.path, unit, spec)
-                resolved = (steps, replace(target, is_list=True))
-            plans.append(self._plan(spec, owner, unit, relative_ok, resolved))
-        return plans
+            steps, target = self.resolve_path(owner, spec.path, unit, spec)
+            resolved.append((steps, replace(target, is_list=True) if as_list else target))
+        sure = _sure_containers(specs, [steps for steps, _target in resolved])
+        return [
+            self._plan(spec, owner, unit, relative_ok, found, sure) for spec, found in zip(specs, resolved, strict=True)
+        ]
+
+    def _leave_out_safe(self, owner: str, steps: list[str], sure: frozenset[tuple[str, ...]]) -> bool:
+        """Whether leaving out what a rule writes at ``steps`` (an invalid value) keeps its object valid R4: each
+        element on the way that its type requires, the leaf too, is one another rule of the object certainly writes
+        (``sure``). Otherwise the invalid value refuses the message (Slot.start; DocumentReference.content's
+        attachment.creation unless the attachment is certain anyway)."""
+        type_name = owner
+        for i, step in enumerate(steps):
+            if step in self.schema.required(type_name) and tuple(steps[: i + 1]) not in sure:
+                return False
+            info = self.schema.element(type_name, step) if i < len(steps) - 1 else None
+            type_name = info.type if info is not None else ""
+        return True
 
     def _plan(
         self,
@@ -515,6 +528,7 @@ class Compiler:
         unit: Unit,
         relative_ok: bool,
         resolved: tuple[list[str], Target] | None = None,
+        sure: frozenset[tuple[str, ...]] = frozenset(),
     ) -> RulePlan:
         if resolved is None:
             assert spec.path is not None
@@ -556,8 +570,8 @@ class Compiler:
             error=error_fn,
             missing=missing,
             enum=target.enum,
-            # an element the FHIR type requires (Slot.start …) is never left out for an invalid value
-            droppable=not spec.required and steps[0] not in self.schema.required(owner),
+            # an invalid value is left out only where that cannot make the object invalid R4 (not Slot.start)
+            droppable=not spec.required and self._leave_out_safe(owner, steps, sure),
         )
         if not target.is_list and steps[-1] in ("start", "end") and self._parent_type(owner, steps) == "Period":
             plan.period = (steps[-1], _period_check(steps[-1], source, element_path))
@@ -1336,6 +1350,28 @@ class Compiler:
             plans.append(self._plan(spec, ANY, unit, False, ([f"p{i}"], target)))
         slots = [(f"p{i}", spec.optional) for i, spec in enumerate(parts)]
         return generate_key(plans, f"{unit.file} id key", slots)
+
+
+def _sure_containers(specs: list[ValueSpec], paths: list[list[str]]) -> frozenset[tuple[str, ...]]:
+    """The elements of an object that some of its rules certainly write, each as its path and every path above it:
+    those of an unconditional constant (it writes there unless the element, or a variant of its choice, is set
+    already) and those of a ``required`` rule (without them the message is refused). What the constant of a rule
+    that withdraws, keeps stored items or gives way to a stored value writes is not counted."""
+    found: set[tuple[str, ...]] = set()
+    for spec, steps in zip(specs, paths, strict=True):
+        constant = (
+            "value" in spec.model_fields_set
+            and spec.value not in (None, "", [], {})
+            and spec.when is None
+            and spec.where is None
+            and spec.withdraw is None
+            and spec.keep_stored is None
+            and spec.keep_beside is None
+            and not spec.stored_wins
+        )
+        if constant or spec.required:
+            found.update(tuple(steps[: i + 1]) for i in range(len(steps)))
+    return frozenset(found)
 
 
 def _key_sources(parts: list[ValueSpec]) -> list[str]:

@@ -453,7 +453,7 @@ class Converter:
             overlay: use this sender overlay whoever the sender is (default: the overlay naming the sender).
             strict: refuse a message with an invalid value (a date that is no date …) in any element; by default
                 such an element is left out and reported (``invalid-value``, :meth:`convert_with_report`) unless
-                it is part of an id key or required by FHIR.
+                it is part of an id key or leaving it out could make the resource invalid R4.
 
         Returns:
             The Bundle: ``type`` transaction, one ``PUT`` entry per resource, references as ``Type/id``; every

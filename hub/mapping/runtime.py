@@ -148,8 +148,9 @@ def invalid_value(ctx: Ctx, error: ConversionError) -> None:
     """An element rule met an invalid value: refuse the message (``env.strict``), or leave the element out and say
     so in the conversion report (``invalid-value``, where and why, never the value: it may be personal data).
 
-    Only elements that their FHIR type does not require, outside id keys, are left out this way (the generated
-    code raises the others' errors itself): one unreadable date does not lose a whole lab report.
+    Only elements whose absence cannot make their object invalid R4, outside id keys, are left out this way
+    (:meth:`hub.mapping.compiler.Compiler._leave_out_safe`; the generated code raises the others' errors itself):
+    one unreadable date does not lose a whole lab report.
 
     Raises:
         ConversionError: ``error``, when the conversion is strict.
