@@ -81,16 +81,21 @@ def _utf8_chinese(raw: bytes) -> str | None:
     A GBK or GB 18030 text is almost never such bytes: a GBK character read as UTF-8 is one Latin-1 letter (路 is
     ``·``, 卢 ``¬``) or no UTF-8 at all, and three ideographs in a row would have to line up as UTF-8 sequences.
     """
-    if raw.isascii():
-        return None
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
+    text = None if raw.isascii() else _decoded(raw, "utf-8")
+    if text is None:
         return None
     others = [c for c in text if not c.isascii()]
     if not _IDEOGRAPH.search(text) or not all(_CHINESE_TEXT.match(c) for c in others):
         return None
     return text
+
+
+def _decoded(raw: bytes, codec: str) -> str | None:
+    """The bytes as text in ``codec``, or None when they are not valid in it."""
+    try:
+        return raw.decode(codec)
+    except UnicodeDecodeError:
+        return None
 
 
 def _squeeze(name: str) -> str:
@@ -277,10 +282,9 @@ def decode(raw: bytes, msh18: str, fallback: str) -> tuple[str, str]:
         # 8859/1 and writes 张 or é in UTF-8) would be mojibake (å¼ , Ã©). Bytes that are valid UTF-8 beyond ASCII
         # are read as UTF-8: text in a single-byte charset almost never is (a letter from 0xC2 on must be followed
         # by one from 0x80 to 0xBF, and every byte from 0x80 on must be part of such a sequence).
-        try:
-            return raw.decode("utf-8"), "utf-8"
-        except UnicodeDecodeError:
-            pass
+        text = _decoded(raw, "utf-8")
+        if text is not None:
+            return text, "utf-8"
     try:
         return raw.decode(codec), codec
     except UnicodeDecodeError as exc:
@@ -288,11 +292,8 @@ def decode(raw: bytes, msh18: str, fallback: str) -> tuple[str, str]:
         # the same, and most senders that say ASCII, the v2 default, send UTF-8 names); no declared charset and not
         # UTF-8 (GB 18030, the commonest other encoding of Chinese HIS systems). What fails it too is refused.
         second = "utf-8" if codec == "ascii" else "gb18030" if not msh18 and codec == "utf-8" else None
-        if second is not None:
-            try:
-                return raw.decode(second), second
-            except UnicodeDecodeError:
-                pass
+        if second is not None and (text := _decoded(raw, second)) is not None:
+            return text, second
         raise Hl7ParseError(
             f"the message is not valid {msh18 or fallback} text (byte {exc.start})",
             hl7_code="102",
